@@ -1,0 +1,223 @@
+/**
+ * The engine's configuration: environment variables, parsed and validated once, here, before
+ * anything touches the database. The variable names, defaults and meanings are a contract shared
+ * with the deployment components (components/) and documented in docs/configuration.md; add new
+ * optional variables freely, never rename or drop one.
+ */
+import { z } from "zod";
+
+export const SSL_MODES = ["disable", "require", "verify-full"] as const;
+export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export const COMPRESSIONS = ["none", "gzip"] as const;
+
+/** A captured table, always schema-qualified. */
+export interface TableName {
+  schema: string;
+  table: string;
+}
+
+/** Where landing objects go, by scheme; `prefix` never starts or ends with "/". */
+export type SinkLocation =
+  | { kind: "file"; url: string; directory: string }
+  | { kind: "s3"; url: string; bucket: string; prefix: string }
+  | { kind: "abfss"; url: string; container: string; account: string; host: string; prefix: string }
+  | { kind: "gs"; url: string; bucket: string; prefix: string };
+
+export interface EngineConfig {
+  pg: {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string | undefined;
+    sslMode: (typeof SSL_MODES)[number];
+    /** PEM file with the CA for verify-full; Node's default CAs otherwise. */
+    sslRootCert: string | undefined;
+    publication: string;
+    slot: string;
+  };
+  /** Empty means: capture whatever the existing publication PG_PUBLICATION publishes. */
+  tables: TableName[];
+  snapshotMode: (typeof SNAPSHOT_MODES)[number];
+  sink: SinkLocation;
+  compression: (typeof COMPRESSIONS)[number];
+  batch: { maxSize: number; maxBytes: number; maxWaitMs: number };
+  /** 0 disables the heartbeat. */
+  heartbeatIntervalMs: number;
+  httpPort: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  s3: { endpoint: string | undefined; forcePathStyle: boolean };
+  azure: { connectionString: string | undefined };
+  gcs: { endpoint: string | undefined };
+}
+
+/** Thrown for bad configuration; `problems` holds one self-contained line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface VariableSpec<T> {
+  example: string;
+  schema: z.ZodType<T>;
+}
+
+const identifier = (what: string) =>
+  z
+    .string()
+    .regex(/^[a-z_][a-z0-9_$]{0,62}$/, `must be a lower-case PostgreSQL ${what} name (letters, digits, _; at most 63 characters)`);
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const tableList = z.string().transform((value, ctx): TableName[] => {
+  const tables: TableName[] = [];
+  for (const raw of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_$]*)\.([A-Za-z_][A-Za-z0-9_$]*)$/.exec(raw);
+    if (!m) {
+      ctx.addIssue({ code: "custom", message: `has "${raw}", which is not a schema-qualified table name (schema.table)` });
+      return z.NEVER;
+    }
+    tables.push({ schema: m[1], table: m[2] });
+  }
+  return tables;
+});
+
+export function parseSinkUrl(url: string): SinkLocation {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error("is not a URL");
+  }
+  const prefix = decodeURIComponent(parsed.pathname).replace(/^\/+|\/+$/g, "");
+  switch (parsed.protocol) {
+    case "file:": {
+      if (parsed.host !== "") throw new Error("must be file:///absolute/dir (three slashes, no host)");
+      const directory = decodeURIComponent(parsed.pathname).replace(/\/+$/, "");
+      if (!directory.startsWith("/") || directory === "") throw new Error("must name an absolute directory");
+      return { kind: "file", url, directory };
+    }
+    case "s3:":
+      if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(parsed.hostname)) throw new Error("must name a valid S3 bucket: s3://bucket/prefix");
+      return { kind: "s3", url, bucket: parsed.hostname, prefix };
+    case "abfss:": {
+      const m = /^([a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?)$/.exec(decodeURIComponent(parsed.username));
+      const host = /^([a-z0-9]{3,24})\.dfs\.core\.windows\.net$/.exec(parsed.hostname);
+      if (!m || !host) throw new Error("must be abfss://container@account.dfs.core.windows.net/prefix");
+      return { kind: "abfss", url, container: m[1], account: host[1], host: parsed.hostname, prefix };
+    }
+    case "gs:":
+      if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(parsed.hostname)) throw new Error("must name a valid GCS bucket: gs://bucket/prefix");
+      return { kind: "gs", url, bucket: parsed.hostname, prefix };
+    default:
+      throw new Error(`has unsupported scheme "${parsed.protocol}" (use file://, s3://, abfss:// or gs://)`);
+  }
+}
+
+const sinkUrl = z.string().transform((value, ctx): SinkLocation => {
+  try {
+    return parseSinkUrl(value);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const boolean = z
+  .string()
+  .regex(/^(true|false|1|0)$/i, "must be true or false")
+  .transform((v) => /^(true|1)$/i.test(v));
+
+/** Every variable the engine reads: its example (shown in errors and docs), default and schema. */
+export const VARIABLES = {
+  PG_HOST: { example: "db.internal.example.com", schema: z.string().min(1, "must not be empty") },
+  PG_PORT: { example: "5432", default: "5432", schema: integer(1, 65535) },
+  PG_DATABASE: { example: "app", schema: z.string().min(1, "must not be empty") },
+  PG_USER: { example: "cdc_user", schema: z.string().min(1, "must not be empty") },
+  PG_PASSWORD: { example: "s3cret (inject it from your secret store)", optional: true, schema: z.string() },
+  PG_SSLMODE: { example: "require", default: "require", schema: z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(", ")}` }) },
+  PG_SSLROOTCERT: { example: "/etc/ssl/certs/rds-ca.pem", optional: true, schema: z.string().min(1) },
+  PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
+  PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
+  TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
+  SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
+  SINK_URL: { example: "file:///var/lib/cdc/landing or s3://my-bucket/landing", schema: sinkUrl },
+  SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
+  BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
+  BATCH_MAX_BYTES: { example: "16777216", default: String(16 * 1024 * 1024), schema: integer(1024, 1024 * 1024 * 1024) },
+  BATCH_MAX_WAIT_MS: { example: "5000", default: "5000", schema: integer(1, 3_600_000) },
+  HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
+  HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
+  LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
+  S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: z.url({ error: "must be a URL" }) },
+  S3_FORCE_PATH_STYLE: { example: "true", optional: true, schema: boolean },
+  AZURE_STORAGE_CONNECTION_STRING: { example: "UseDevelopmentStorage=true", optional: true, schema: z.string().min(1) },
+  GCS_ENDPOINT: { example: "http://127.0.0.1:4443", optional: true, schema: z.url({ error: "must be a URL" }) },
+} satisfies Record<string, VariableSpec<unknown> & { default?: string; optional?: boolean }>;
+
+type Variables = typeof VARIABLES;
+type Parsed = { [K in keyof Variables]: z.output<Variables[K]["schema"]> | undefined };
+
+/**
+ * Parses the environment. Throws ConfigError listing one line per bad or missing variable:
+ * `PG_PORT must be a whole number from 1 to 65535 (got "abc"); for example PG_PORT=5432`.
+ */
+export function loadConfig(env: Env = process.env): EngineConfig {
+  const problems: string[] = [];
+  const values = {} as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(VARIABLES) as [keyof Variables, VariableSpec<unknown> & { default?: string; optional?: boolean }][]) {
+    const raw = env[name];
+    const given = raw !== undefined && raw.trim() !== "" ? raw.trim() : undefined;
+    const input = given ?? spec.default;
+    if (input === undefined) {
+      if (!spec.optional) problems.push(`${name} is required but not set; for example ${name}=${spec.example}`);
+      continue;
+    }
+    const result = spec.schema.safeParse(input);
+    if (result.success) values[name] = result.data;
+    else {
+      const shown = name === "PG_PASSWORD" || name === "AZURE_STORAGE_CONNECTION_STRING" ? "(hidden)" : JSON.stringify(input);
+      problems.push(`${name} ${result.error.issues[0]?.message ?? "is invalid"} (got ${shown}); for example ${name}=${spec.example}`);
+    }
+  }
+  const v = values as Parsed;
+  if (v.PG_SSLMODE !== "verify-full" && v.PG_SSLROOTCERT !== undefined) {
+    problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    pg: {
+      host: v.PG_HOST!,
+      port: v.PG_PORT!,
+      database: v.PG_DATABASE!,
+      user: v.PG_USER!,
+      password: v.PG_PASSWORD,
+      sslMode: v.PG_SSLMODE!,
+      sslRootCert: v.PG_SSLROOTCERT,
+      publication: v.PG_PUBLICATION!,
+      slot: v.PG_SLOT!,
+    },
+    tables: v.TABLE_INCLUDE ?? [],
+    snapshotMode: v.SNAPSHOT_MODE!,
+    sink: v.SINK_URL!,
+    compression: v.SINK_COMPRESSION!,
+    batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS! },
+    heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS!,
+    httpPort: v.HTTP_PORT!,
+    logLevel: v.LOG_LEVEL!,
+    s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
+    azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
+    gcs: { endpoint: v.GCS_ENDPOINT },
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * What the streaming path reports. The Prometheus implementation lives beside this file; tests may
+ * pass their own. Table labels are "schema.table".
+ */
+export interface EngineMetrics {
+  /** Events (and their NDJSON bytes, before compression) made durable in the sink for a table. */
+  eventsWritten(table: string, events: number, bytes: number): void;
+  /** One landing object made durable. */
+  fileWritten(table: string, bytes: number): void;
+  /** A flush round finished; `at` is epoch ms. */
+  flushed(at: number): void;
+  /** The LSN confirmed to PostgreSQL (as a bigint). */
+  confirmedLsn(lsn: bigint): void;
+  /** Server WAL end minus confirmed LSN, in bytes, from the latest keepalive/XLogData. */
+  replicationLagBytes(bytes: bigint): void;
+  /** The engine's phase, for /readyz: ready once streaming and the lag is known. */
+  phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping"): void;
+}
