@@ -1,0 +1,571 @@
+/**
+ * Source setup: everything the source database must provide before a slot can stream (wal_level,
+ * the REPLICATION privilege, a free slot, a publication, a replica identity per table), checked in
+ * one place. `inspectSource` only reads (for `cdc-engine doctor`); `prepareSource` runs the same
+ * checks, creates or extends the publication when it may, and otherwise fails with every problem
+ * and the exact SQL that fixes it. Creating the slot itself belongs to the streaming path, because
+ * the snapshot must be exported by the very replication connection that creates it.
+ */
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { EngineConfig, TableName } from "../config";
+
+/** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
+export interface SourceCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+/** The source is not ready; `checks` holds the failed checks, the message lists each with its fix. */
+export class SourceSetupError extends Error {
+  constructor(readonly checks: SourceCheck[]) {
+    super(
+      `the source database is not ready for CDC (${checks.length} problem${checks.length === 1 ? "" : "s"}):\n` +
+        checks.map((c) => `  - ${c.name}: ${c.detail}${c.fix ? ` — fix: ${c.fix}` : ""}`).join("\n"),
+    );
+    this.name = "SourceSetupError";
+  }
+}
+
+/** The oldest server whose pgoutput sends everything the landing contract needs (TRUNCATE came in 11). */
+const MIN_SERVER_VERSION = 110000;
+
+interface ServerFacts {
+  versionNum: number;
+  version: string;
+  walLevel: string;
+  database: string;
+  user: string;
+  quotedUser: string;
+  superuser: boolean;
+  replication: boolean;
+  rdsReplication: boolean;
+  onRds: boolean;
+  canCreateInDatabase: boolean;
+  maxSlots: number;
+  usedSlots: number;
+  maxWalSenders: number;
+  usedWalSenders: number;
+  /** PG_PUBLICATION as it must appear in SQL (quoted if it is a keyword). */
+  quotedPublication: string;
+}
+
+interface SlotFacts {
+  plugin: string | null;
+  slotType: string;
+  database: string | null;
+  active: boolean;
+  activePid: number | null;
+  confirmedFlushLsn: string | null;
+  walStatus: string | null;
+}
+
+interface PublicationFacts {
+  quotedName: string;
+  allTables: boolean;
+  insert: boolean;
+  update: boolean;
+  delete: boolean;
+  truncate: boolean;
+  owned: boolean;
+  tables: TableName[];
+}
+
+interface TableFacts {
+  name: TableName;
+  qualified: string;
+  exists: boolean;
+  replicaIdentity: "d" | "n" | "f" | "i" | null;
+  primaryKey: string | null;
+  replicaIdentityIndex: string | null;
+  candidateKey: string | null;
+  canSelect: boolean;
+  owned: boolean;
+}
+
+interface SourceFacts {
+  server: ServerFacts;
+  slot: SlotFacts | undefined;
+  publication: PublicationFacts | undefined;
+  /** The tables to capture: TABLE_INCLUDE, or the existing publication's tables when it is empty. */
+  tables: TableFacts[];
+}
+
+/** What must change to make the source ready; applied only by prepareSource. */
+type Action = { kind: "create_publication"; sql: string } | { kind: "add_tables"; sql: string; tables: TableName[] };
+
+interface Evaluation {
+  checks: SourceCheck[];
+  actions: Action[];
+}
+
+const display = (t: TableName) => `${t.schema}.${t.table}`;
+const sameTable = (a: TableName, b: TableName) => a.schema === b.schema && a.table === b.table;
+
+async function readServer(client: pg.Client, publication: string): Promise<ServerFacts> {
+  const { rows } = await client.query(
+    `
+    SELECT current_setting('server_version_num')::int AS version_num,
+           current_setting('server_version') AS version,
+           current_setting('wal_level') AS wal_level,
+           current_database() AS database,
+           current_user AS "user",
+           quote_ident(current_user) AS quoted_user,
+           r.rolsuper AS superuser,
+           r.rolreplication AS replication,
+           EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_replication' AND pg_has_role(r.oid, g.oid, 'MEMBER')) AS rds_replication,
+           EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_superuser') AS on_rds,
+           has_database_privilege(current_database(), 'CREATE') AS can_create,
+           current_setting('max_replication_slots')::int AS max_slots,
+           (SELECT count(*)::int FROM pg_replication_slots) AS used_slots,
+           current_setting('max_wal_senders')::int AS max_wal_senders,
+           (SELECT count(*)::int FROM pg_stat_replication) AS used_wal_senders,
+           quote_ident($1) AS quoted_publication
+      FROM pg_roles r
+     WHERE r.rolname = current_user`,
+    [publication],
+  );
+  const r = rows[0];
+  return {
+    versionNum: r.version_num,
+    version: r.version,
+    walLevel: r.wal_level,
+    database: r.database,
+    user: r.user,
+    quotedUser: r.quoted_user,
+    superuser: r.superuser,
+    replication: r.replication,
+    rdsReplication: r.rds_replication,
+    onRds: r.on_rds,
+    canCreateInDatabase: r.can_create,
+    maxSlots: r.max_slots,
+    usedSlots: r.used_slots,
+    maxWalSenders: r.max_wal_senders,
+    usedWalSenders: r.used_wal_senders,
+    quotedPublication: r.quoted_publication,
+  };
+}
+
+async function readSlot(client: pg.Client, slot: string): Promise<SlotFacts | undefined> {
+  // to_jsonb keeps this working on servers older than 13, which have no wal_status column.
+  const { rows } = await client.query(
+    `SELECT s.plugin, s.slot_type, s.database, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn,
+            to_jsonb(s) ->> 'wal_status' AS wal_status
+       FROM pg_replication_slots s WHERE s.slot_name = $1`,
+    [slot],
+  );
+  if (rows.length === 0) return undefined;
+  const r = rows[0];
+  return {
+    plugin: r.plugin,
+    slotType: r.slot_type,
+    database: r.database,
+    active: r.active,
+    activePid: r.active_pid,
+    confirmedFlushLsn: r.confirmed_flush_lsn,
+    walStatus: r.wal_status,
+  };
+}
+
+async function readPublication(client: pg.Client, name: string): Promise<PublicationFacts | undefined> {
+  const { rows } = await client.query(
+    `SELECT quote_ident(p.pubname) AS quoted, p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete,
+            p.pubtruncate, pg_has_role(p.pubowner, 'USAGE') AS owned
+       FROM pg_publication p WHERE p.pubname = $1`,
+    [name],
+  );
+  if (rows.length === 0) return undefined;
+  const r = rows[0];
+  const tables = await client.query(
+    `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY schemaname, tablename`,
+    [name],
+  );
+  return {
+    quotedName: r.quoted,
+    allTables: r.puballtables,
+    insert: r.pubinsert,
+    update: r.pubupdate,
+    delete: r.pubdelete,
+    truncate: r.pubtruncate,
+    owned: r.owned,
+    tables: tables.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
+  };
+}
+
+async function readTables(client: pg.Client, tables: TableName[]): Promise<TableFacts[]> {
+  if (tables.length === 0) return [];
+  // A "candidate key" is a unique, non-partial, plain-column index over NOT NULL columns: exactly
+  // what ALTER TABLE … ADD PRIMARY KEY (those columns) accepts without failing.
+  const { rows } = await client.query(
+    `WITH wanted AS (
+       SELECT t.schema, t.name, t.ord FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(schema, name, ord)
+     )
+     SELECT w.schema, w.name,
+            quote_ident(w.schema) || '.' || quote_ident(w.name) AS qualified,
+            c.oid IS NOT NULL AS exists,
+            c.relreplident::text AS replica_identity,
+            (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+               FROM pg_index i
+               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
+            (SELECT i.indexrelid::regclass::text FROM pg_index i
+              WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid LIMIT 1) AS replica_identity_index,
+            (SELECT (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+                       FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                      WHERE k.ord <= i.indnkeyatts)
+               FROM pg_index i
+              WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                 WHERE k.ord <= i.indnkeyatts AND NOT a.attnotnull)
+              ORDER BY i.indnkeyatts, i.indexrelid LIMIT 1) AS candidate_key,
+            CASE WHEN c.oid IS NULL THEN false ELSE has_table_privilege(c.oid, 'SELECT') END AS can_select,
+            CASE WHEN c.oid IS NULL THEN false ELSE pg_has_role(c.relowner, 'USAGE') END AS owned
+       FROM wanted w
+       LEFT JOIN pg_namespace n ON n.nspname = w.schema
+       LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name AND c.relkind IN ('r', 'p')
+      ORDER BY w.ord`,
+    [tables.map((t) => t.schema), tables.map((t) => t.table)],
+  );
+  return rows.map((r) => ({
+    name: { schema: r.schema, table: r.name },
+    qualified: r.qualified,
+    exists: r.exists,
+    replicaIdentity: r.replica_identity,
+    primaryKey: r.primary_key,
+    replicaIdentityIndex: r.replica_identity_index,
+    candidateKey: r.candidate_key,
+    canSelect: r.can_select,
+    owned: r.owned,
+  }));
+}
+
+async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFacts> {
+  const server = await readServer(client, config.pg.publication);
+  const slot = await readSlot(client, config.pg.slot);
+  const publication = await readPublication(client, config.pg.publication);
+  const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
+  return { server, slot, publication, tables: await readTables(client, wanted) };
+}
+
+function dedupe(tables: TableName[]): TableName[] {
+  const out: TableName[] = [];
+  for (const t of tables) if (!out.some((o) => sameTable(o, t))) out.push(t);
+  return out;
+}
+
+function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
+  const { server, slot, publication, tables } = facts;
+  const checks: SourceCheck[] = [];
+  const actions: Action[] = [];
+  const pubName = config.pg.publication;
+
+  checks.push(
+    server.versionNum >= MIN_SERVER_VERSION
+      ? { name: "server version", ok: true, detail: `PostgreSQL ${server.version}` }
+      : {
+          name: "server version",
+          ok: false,
+          detail: `PostgreSQL ${server.version} is too old: logical replication with pgoutput needs PostgreSQL 11 or later`,
+          fix: "upgrade the server to a supported PostgreSQL release (13 or later recommended)",
+        },
+  );
+
+  checks.push(
+    server.walLevel === "logical"
+      ? { name: "wal_level", ok: true, detail: "logical" }
+      : {
+          name: "wal_level",
+          ok: false,
+          detail: `is ${server.walLevel}, must be logical`,
+          fix:
+            "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL " +
+            "(Amazon RDS/Aurora: set rds.logical_replication = 1 in the parameter group; Azure: server parameter wal_level = logical; " +
+            "Cloud SQL: database flag cloudsql.logical_decoding = on)",
+        },
+  );
+
+  const privilege = server.superuser
+    ? "superuser"
+    : server.replication
+      ? "REPLICATION"
+      : server.rdsReplication
+        ? "rds_replication"
+        : undefined;
+  checks.push(
+    privilege
+      ? { name: "replication privilege", ok: true, detail: `user ${server.user} has ${privilege}` }
+      : {
+          name: "replication privilege",
+          ok: false,
+          detail: `user ${server.user} has neither the REPLICATION attribute nor superuser${server.onRds ? " nor rds_replication" : ""}`,
+          fix: server.onRds ? `GRANT rds_replication TO ${server.quotedUser};` : `ALTER ROLE ${server.quotedUser} WITH REPLICATION;`,
+        },
+  );
+
+  checks.push(slotCheck(config, server, slot));
+
+  checks.push(
+    server.maxWalSenders > server.usedWalSenders
+      ? { name: "wal senders", ok: true, detail: `${server.usedWalSenders} of max_wal_senders=${server.maxWalSenders} in use` }
+      : {
+          name: "wal senders",
+          ok: false,
+          detail: `all ${server.maxWalSenders} wal senders (max_wal_senders) are in use, so no replication connection can be opened`,
+          fix: `ALTER SYSTEM SET max_wal_senders = ${Math.max(10, server.maxWalSenders + 2)}; then restart PostgreSQL`,
+        },
+  );
+
+  const quotedList = (list: TableFacts[]) => list.map((t) => t.qualified).join(", ");
+  const existing = tables.filter((t) => t.exists);
+  if (!publication) {
+    if (config.tables.length === 0) {
+      checks.push({
+        name: "publication",
+        ok: false,
+        detail: `publication ${pubName} does not exist and TABLE_INCLUDE is empty, so there is nothing to capture`,
+        fix: `set TABLE_INCLUDE (e.g. TABLE_INCLUDE=public.users,public.orders) and the engine creates the publication, or create it yourself: CREATE PUBLICATION ${server.quotedPublication} FOR TABLE <schema.table>, …;`,
+      });
+    } else {
+      const sql = `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${quotedList(tables)};`;
+      const notOwned = existing.filter((t) => !t.owned);
+      if (!server.canCreateInDatabase && !server.superuser) {
+        checks.push({
+          name: "publication",
+          ok: false,
+          detail: `publication ${pubName} does not exist and user ${server.user} may not create it (no CREATE privilege on database ${server.database})`,
+          fix: `run as the tables' owner: ${sql}`,
+        });
+      } else if (notOwned.length > 0) {
+        checks.push({
+          name: "publication",
+          ok: false,
+          detail: `publication ${pubName} does not exist and user ${server.user} may not create it, because it does not own ${quotedList(notOwned)}`,
+          fix: `run as the tables' owner: ${sql}`,
+        });
+      } else {
+        checks.push({ name: "publication", ok: true, detail: `${pubName} does not exist yet; cdc-engine run creates it: ${sql}` });
+        // Only worth doing once every table exists; a missing table is reported on its own line.
+        if (existing.length === tables.length) actions.push({ kind: "create_publication", sql });
+      }
+    }
+  } else {
+    const missingOps = (["insert", "update", "delete", "truncate"] as const).filter((op) => !publication[op]);
+    if (missingOps.length > 0) {
+      checks.push({
+        name: "publication operations",
+        ok: false,
+        detail: `publication ${pubName} does not publish ${missingOps.join(", ")}, so those changes would be silently missing`,
+        fix: `ALTER PUBLICATION ${publication.quotedName} SET (publish = 'insert, update, delete, truncate');`,
+      });
+    }
+    if (tables.length === 0) {
+      checks.push({
+        name: "publication",
+        ok: false,
+        detail: `publication ${pubName} publishes no tables and TABLE_INCLUDE is empty, so there is nothing to capture`,
+        fix: `set TABLE_INCLUDE (e.g. TABLE_INCLUDE=public.users) or: ALTER PUBLICATION ${publication.quotedName} ADD TABLE <schema.table>;`,
+      });
+    } else {
+      const unpublished = existing.filter((t) => !publication.tables.some((p) => sameTable(p, t.name)));
+      if (unpublished.length === 0) {
+        const extra = publication.tables.filter((p) => !tables.some((t) => sameTable(t.name, p)));
+        checks.push({
+          name: "publication",
+          ok: true,
+          detail:
+            `${pubName} publishes ${publication.allTables ? "all tables" : `${publication.tables.length} table${publication.tables.length === 1 ? "" : "s"}`}` +
+            (extra.length > 0 && config.tables.length > 0 ? `; only the ${tables.length} in TABLE_INCLUDE are captured` : ""),
+        });
+      } else {
+        const sql = `ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${quotedList(unpublished)};`;
+        const notOwned = unpublished.filter((t) => !t.owned);
+        if (publication.owned && notOwned.length === 0) {
+          checks.push({
+            name: "publication",
+            ok: true,
+            detail: `${pubName} exists but does not publish ${unpublished.map((t) => display(t.name)).join(", ")} from TABLE_INCLUDE yet; cdc-engine run adds ${unpublished.length === 1 ? "it" : "them"}: ${sql}`,
+          });
+          actions.push({ kind: "add_tables", sql, tables: unpublished.map((t) => t.name) });
+        } else {
+          checks.push({
+            name: "publication",
+            ok: false,
+            detail: `${pubName} does not publish ${unpublished.map((t) => display(t.name)).join(", ")} from TABLE_INCLUDE, and user ${server.user} may not add ${unpublished.length === 1 ? "it" : "them"} (${publication.owned ? `does not own ${quotedList(notOwned)}` : "does not own the publication"})`,
+            fix: `run as the publication's owner: ${sql}`,
+          });
+        }
+      }
+    }
+  }
+
+  for (const t of tables) checks.push(tableCheck(t, server));
+  return { checks, actions };
+}
+
+function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined): SourceCheck {
+  const name = "replication slot";
+  const slotName = config.pg.slot;
+  if (!slot) {
+    if (server.usedSlots < server.maxSlots) {
+      return {
+        name,
+        ok: true,
+        detail: `${slotName} does not exist yet (cdc-engine run creates it); ${server.maxSlots - server.usedSlots} of max_replication_slots=${server.maxSlots} free`,
+      };
+    }
+    return {
+      name,
+      ok: false,
+      detail: `${slotName} does not exist and all ${server.maxSlots} replication slots (max_replication_slots) are taken`,
+      fix:
+        `drop a slot nobody uses (SELECT slot_name, active FROM pg_replication_slots; then SELECT pg_drop_replication_slot('<name>');) ` +
+        `or ALTER SYSTEM SET max_replication_slots = ${Math.max(10, server.maxSlots + 4)}; and restart PostgreSQL`,
+    };
+  }
+  const recreate = `SELECT pg_drop_replication_slot('${slotName}'); (the engine then re-creates it and, with SNAPSHOT_MODE=initial, snapshots again) or choose another PG_SLOT`;
+  if (slot.slotType !== "logical" || slot.plugin !== "pgoutput") {
+    return {
+      name,
+      ok: false,
+      detail: `${slotName} exists but is a ${slot.slotType} slot${slot.plugin ? ` with plugin ${slot.plugin}` : ""}; the engine needs a logical slot with plugin pgoutput`,
+      fix: recreate,
+    };
+  }
+  if (slot.database !== server.database) {
+    return {
+      name,
+      ok: false,
+      detail: `${slotName} exists but belongs to database ${slot.database}, not ${server.database} (PG_DATABASE)`,
+      fix: `set PG_DATABASE=${slot.database}, or choose another PG_SLOT for database ${server.database}`,
+    };
+  }
+  if (slot.walStatus === "lost") {
+    return {
+      name,
+      ok: false,
+      detail: `${slotName} has lost WAL it still needed (wal_status=lost, e.g. max_slot_wal_keep_size was exceeded); changes since its position are gone`,
+      fix: recreate,
+    };
+  }
+  const position = slot.confirmedFlushLsn ? ` at ${slot.confirmedFlushLsn}` : "";
+  return {
+    name,
+    ok: true,
+    detail: slot.active
+      ? `${slotName} exists${position} and is in use by another connection (pid ${slot.activePid}); cdc-engine run waits until it is released`
+      : `${slotName} exists${position}; cdc-engine run resumes from it`,
+  };
+}
+
+function tableCheck(t: TableFacts, server: ServerFacts): SourceCheck {
+  const name = `table ${display(t.name)}`;
+  if (!t.exists) {
+    return {
+      name,
+      ok: false,
+      detail: "does not exist (or is not a table)",
+      fix: `create the table, or remove ${display(t.name)} from TABLE_INCLUDE (names are case-sensitive, as stored in the catalog)`,
+    };
+  }
+  const select = t.canSelect
+    ? undefined
+    : { detail: `user ${server.user} may not SELECT from it (needed for the initial snapshot)`, fix: `GRANT SELECT ON ${t.qualified} TO ${server.quotedUser};` };
+  const addKey = t.candidateKey
+    ? `ALTER TABLE ${t.qualified} ADD PRIMARY KEY (${t.candidateKey});`
+    : `ALTER TABLE ${t.qualified} REPLICA IDENTITY FULL;`;
+  const noKeyHint = t.candidateKey ? "" : ` (or give it a primary key: ALTER TABLE ${t.qualified} ADD PRIMARY KEY (<key columns>);)`;
+  let identity: { ok: boolean; detail: string; fix?: string };
+  switch (t.replicaIdentity) {
+    case "d":
+      identity = t.primaryKey
+        ? { ok: true, detail: `primary key (${t.primaryKey})` }
+        : {
+            ok: false,
+            detail: "has no primary key and REPLICA IDENTITY DEFAULT, so PostgreSQL sends no key for updates and deletes",
+            fix: addKey + noKeyHint,
+          };
+      break;
+    case "f":
+      identity = { ok: true, detail: `REPLICA IDENTITY FULL${t.primaryKey ? `, primary key (${t.primaryKey})` : ""}` };
+      break;
+    case "i":
+      identity = t.replicaIdentityIndex
+        ? { ok: true, detail: `REPLICA IDENTITY USING INDEX ${t.replicaIdentityIndex}` }
+        : {
+            ok: false,
+            detail: "REPLICA IDENTITY USING INDEX names an index that no longer exists or is invalid",
+            fix: t.primaryKey ? `ALTER TABLE ${t.qualified} REPLICA IDENTITY DEFAULT;` : addKey + noKeyHint,
+          };
+      break;
+    default:
+      identity = {
+        ok: false,
+        detail: "has REPLICA IDENTITY NOTHING, so PostgreSQL refuses updates and deletes on it once it is published",
+        fix: t.primaryKey ? `ALTER TABLE ${t.qualified} REPLICA IDENTITY DEFAULT;` : `ALTER TABLE ${t.qualified} REPLICA IDENTITY FULL;${noKeyHint}`,
+      };
+  }
+  if (!identity.ok && select) return { name, ok: false, detail: `${identity.detail}; and ${select.detail}`, fix: `${identity.fix} ${select.fix}` };
+  if (!identity.ok) return { name, ...identity };
+  if (select) return { name, ok: false, ...select };
+  return { name, ...identity };
+}
+
+/** The read-only checks `cdc-engine doctor` prints; changes nothing on the server. */
+export async function inspectSource(config: EngineConfig, client: pg.Client): Promise<SourceCheck[]> {
+  return evaluate(config, await gather(config, client)).checks;
+}
+
+/**
+ * Makes the source ready and returns the tables to capture. Safe to run on every start and from
+ * two instances at once (a rollout): it creates the publication, or adds TABLE_INCLUDE's missing
+ * tables to it, only when the user may and only when nothing else is wrong.
+ */
+export async function prepareSource(config: EngineConfig, client: pg.Client, logger: Logger): Promise<{ tables: TableName[] }> {
+  let facts = await gather(config, client);
+  let { checks, actions } = evaluate(config, facts);
+  const problems = checks.filter((c) => !c.ok);
+  if (problems.length > 0) throw new SourceSetupError(problems);
+
+  if (actions.length > 0) {
+    for (const action of actions) {
+      try {
+        await client.query(action.sql);
+        logger.info({ sql: action.sql }, action.kind === "create_publication" ? "created publication" : "added tables to publication");
+      } catch (err) {
+        // 42710 duplicate_object: another instance did the same a moment ago, which is fine.
+        if ((err as { code?: string }).code !== "42710") {
+          throw new SourceSetupError([
+            { name: "publication", ok: false, detail: `${action.sql} failed: ${(err as Error).message}`, fix: `run it as the tables' owner: ${action.sql}` },
+          ]);
+        }
+      }
+    }
+    facts = await gather(config, client);
+    ({ checks, actions } = evaluate(config, facts));
+    const remaining = checks.filter((c) => !c.ok);
+    if (remaining.length > 0 || actions.length > 0) {
+      throw new SourceSetupError(
+        remaining.length > 0 ? remaining : [{ name: "publication", ok: false, detail: "could not be brought up to date", fix: actions.map((a) => a.sql).join(" ") }],
+      );
+    }
+  }
+
+  for (const c of checks) logger.debug({ check: c.name, detail: c.detail }, "source check passed");
+  const publication = facts.publication!;
+  if (config.tables.length > 0) {
+    const ignored = publication.tables.filter((p) => !config.tables.some((t) => sameTable(t, p)));
+    if (ignored.length > 0) {
+      logger.info(
+        { publication: config.pg.publication, ignored: ignored.length },
+        "the publication publishes tables outside TABLE_INCLUDE; their changes are skipped",
+      );
+    }
+  }
+  return { tables: facts.tables.map((t) => t.name) };
+}
