@@ -1,0 +1,821 @@
+/**
+ * `npm run bench`: measures the CDC engine against PostgreSQL's own tools on one real server.
+ *
+ *   1. drain     a committed backlog of N row changes (60% insert, 30% update, 10% delete) from one
+ *                slot into file:// landing files, vs pg_recvlogical (pgoutput) draining an identical
+ *                backlog from a second slot created at the same point; peak RSS of the engine.
+ *   2. txn       peak RSS while the engine drains ONE transaction of M inserted rows.
+ *   3. latency   commit-to-file latency p50/p99 at a steady rate with BATCH_MAX_WAIT_MS=1000.
+ *   4. snapshot  SNAPSHOT_MODE=initial_only of an R-row table vs `COPY … TO STDOUT` of the same table.
+ *
+ * Flags scale it down for quick runs (`npm run bench -- --changes 100000 --txn-rows 500000
+ * --latency-seconds 10 --snapshot-rows 100000`); the defaults are the sizes of issue #2. Full-size
+ * runs write bench/results.md, others bench/work/results.md (unless --out is given).
+ */
+import { mkdtemp, mkdir, rm, writeFile, readdir } from "node:fs/promises";
+import { openSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import type { Client } from "pg";
+import { cleanupAll, installSignalHandlers, onCleanup } from "./lib/cleanup";
+import { startBenchPostgres, parseLsn, formatLsn, spawnClient, type BenchPostgres } from "./lib/postgres";
+import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/engine";
+import { summarizePgoutputFile } from "./lib/pgoutput";
+import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
+import { summarizeCpuProfile, formatProfile } from "./lib/profile";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000 };
+const PHASES = ["drain", "txn", "latency", "snapshot"] as const;
+type Phase = (typeof PHASES)[number];
+
+const { values: flags } = parseArgs({
+  options: {
+    changes: { type: "string" },
+    "txn-rows": { type: "string" },
+    "latency-seconds": { type: "string" },
+    "latency-rate": { type: "string" },
+    "snapshot-rows": { type: "string" },
+    phases: { type: "string" },
+    "engine-timeout": { type: "string" },
+    "engine-env": { type: "string", multiple: true },
+    profile: { type: "boolean" },
+    keep: { type: "boolean" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+if (flags.help) {
+  process.stdout.write(`npm run bench -- [options]
+  --changes N            backlog size for the drain comparison (default ${FULL.changes})
+  --txn-rows N           rows in the single large transaction (default ${FULL.txnRows})
+  --latency-seconds S    duration of the paced latency run (default ${FULL.latencySeconds})
+  --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
+  --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
+  --phases a,b           subset of ${PHASES.join(",")} (default all)
+  --engine-timeout S     give up on an engine phase after S seconds (default 300)
+  --engine-env K=V       extra engine environment for every engine run (repeatable)
+  --profile              run the drain's engine under node --cpu-prof and summarize it
+  --keep                 keep the temp directory (server data, landing files, logs)
+  --out FILE             results file (default bench/results.md for full-size runs, else bench/work/results.md)
+`);
+  process.exit(0);
+}
+
+function positive(name: string, raw: string | undefined, dflt: number): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw.replace(/_/g, ""));
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`bench: --${name} must be a positive whole number (got ${JSON.stringify(raw)}); for example --${name} ${dflt}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const opts = {
+  changes: positive("changes", flags.changes, FULL.changes),
+  txnRows: positive("txn-rows", flags["txn-rows"], FULL.txnRows),
+  latencySeconds: positive("latency-seconds", flags["latency-seconds"], FULL.latencySeconds),
+  latencyRate: positive("latency-rate", flags["latency-rate"], FULL.latencyRate),
+  snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
+  engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 300) * 1000,
+};
+const phases = new Set<Phase>(
+  (flags.phases ?? PHASES.join(",")).split(",").map((p) => {
+    if (!(PHASES as readonly string[]).includes(p.trim())) {
+      process.stderr.write(`bench: --phases has unknown phase "${p}"; for example --phases ${PHASES.join(",")}\n`);
+      process.exit(2);
+    }
+    return p.trim() as Phase;
+  }),
+);
+const extraEngineEnv: Record<string, string> = {};
+for (const kv of flags["engine-env"] ?? []) {
+  const i = kv.indexOf("=");
+  if (i <= 0) {
+    process.stderr.write(`bench: --engine-env must be KEY=VALUE (got ${JSON.stringify(kv)}); for example --engine-env LOG_LEVEL=warn\n`);
+    process.exit(2);
+  }
+  extraEngineEnv[kv.slice(0, i)] = kv.slice(i + 1);
+}
+const fullSize =
+  opts.changes === FULL.changes &&
+  opts.txnRows === FULL.txnRows &&
+  opts.latencySeconds === FULL.latencySeconds &&
+  opts.latencyRate === FULL.latencyRate &&
+  opts.snapshotRows === FULL.snapshotRows &&
+  phases.size === PHASES.length;
+const resultsFile = flags.out ?? (fullSize ? join(REPO, "bench", "results.md") : join(REPO, "bench", "work", "results.md"));
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const log = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nowMs = () => performance.timeOrigin + performance.now();
+const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function slotConfirmed(client: Client, slot: string): Promise<bigint | undefined> {
+  const { rows } = await client.query<{ lsn: string | null }>("select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1", [slot]);
+  return rows[0]?.lsn ? parseLsn(rows[0].lsn) : undefined;
+}
+
+/**
+ * Waits until the slot's confirmed_flush_lsn reaches `target` (the engine has made everything
+ * up to there durable and told PostgreSQL so). Returns the performance.now() when seen.
+ */
+async function waitForConfirmed(client: Client, slot: string, target: bigint, engine: EngineProcess, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let exitedEarly: { code: number | null; signal: string | null } | undefined;
+  void engine.exited.then((e) => (exitedEarly = e));
+  for (;;) {
+    const lsn = await slotConfirmed(client, slot);
+    if (lsn !== undefined && lsn >= target) return performance.now();
+    if (exitedEarly) throw new Error(`the engine exited (${exitedEarly.code ?? exitedEarly.signal}) before confirming ${formatLsn(target)} (slot at ${lsn === undefined ? "?" : formatLsn(lsn)}); log tail:\n${engine.logTail()}`);
+    if (performance.now() > deadline)
+      throw new Error(`the engine did not confirm ${formatLsn(target)} within ${timeoutMs / 1000} s (slot ${slot} at ${lsn === undefined ? "?" : formatLsn(lsn)}); log tail:\n${engine.logTail()}`);
+    await sleep(20);
+  }
+}
+
+function engineEnv(pg: BenchPostgres, vars: Record<string, string>): Record<string, string> {
+  return { ...pg.env, LOG_LEVEL: "info", HEARTBEAT_INTERVAL_MS: "10000", ...vars, ...extraEngineEnv };
+}
+
+async function createSlot(pg: BenchPostgres, slot: string): Promise<bigint> {
+  const [row] = await pg.query<{ lsn: string }>("select lsn::text as lsn from pg_create_logical_replication_slot($1, 'pgoutput')", [slot]);
+  return parseLsn(row.lsn);
+}
+
+async function dropSlot(pg: BenchPostgres, slot: string): Promise<void> {
+  await pg.query("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", [slot]);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+interface Figure {
+  value: number | undefined;
+  /** Why the figure is missing. */
+  missing?: string;
+}
+const missing = (why: string): Figure => ({ value: undefined, missing: why });
+
+const results = {
+  drain: {
+    changesPerS: missing("not run") as Figure,
+    recvChangesPerS: missing("not run") as Figure,
+    ratio: missing("not run") as Figure,
+    peakRssMb: missing("not run") as Figure,
+    engineSeconds: undefined as number | undefined,
+    recvSeconds: undefined as number | undefined,
+    generateSeconds: undefined as number | undefined,
+    walBytes: undefined as number | undefined,
+    landed: undefined as { files: number; records: number; bytes: number } | undefined,
+    recvCounts: undefined as string | undefined,
+    firstFileSeconds: undefined as number | undefined,
+  },
+  txn: {
+    peakRssMb: missing("not run") as Figure,
+    changesPerS: missing("not run") as Figure,
+    generateSeconds: undefined as number | undefined,
+    engineSeconds: undefined as number | undefined,
+    landed: undefined as { files: number; records: number; bytes: number } | undefined,
+  },
+  latency: {
+    p50: missing("not run") as Figure,
+    p90: missing("not run") as Figure,
+    p99: missing("not run") as Figure,
+    max: missing("not run") as Figure,
+    achievedRate: undefined as number | undefined,
+    measured: undefined as number | undefined,
+    written: undefined as number | undefined,
+    files: undefined as number | undefined,
+    peakRssMb: undefined as number | undefined,
+  },
+  snapshot: {
+    engineRowsPerS: missing("not run") as Figure,
+    copyRowsPerS: missing("not run") as Figure,
+    ratio: missing("not run") as Figure,
+    engineSeconds: undefined as number | undefined,
+    copySeconds: undefined as number | undefined,
+    copyBytes: undefined as number | undefined,
+    landed: undefined as { files: number; records: number; bytes: number } | undefined,
+    peakRssMb: undefined as number | undefined,
+  },
+  notes: [] as string[],
+  profile: undefined as string | undefined,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+const TABLE_COLUMNS = `id bigint primary key, account integer not null, amount numeric(12,2) not null,
+  status text not null, note text, updated_at timestamptz not null default now()`;
+const ROW_VALUES = (g: string) => `${g}, (${g} % 1000)::int, ((${g} % 100000) / 100.0)::numeric(12,2), 'new', md5(${g}::text), now()`;
+
+let engineProblem: string | undefined;
+
+async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
+  const n = opts.changes;
+  log(`drain: generating a backlog of ${fmtInt(n)} committed changes (60% insert / 30% update / 10% delete, transactions of ≤10,000)`);
+  await pg.query(`create table public.bench_drain (${TABLE_COLUMNS})`);
+  await pg.query("create publication bench_drain_pub for table public.bench_drain");
+  // Both slots are created before the workload, so both have exactly the same backlog to decode.
+  await createSlot(pg, "bench_drain_engine");
+  const startLsn = await createSlot(pg, "bench_drain_recv");
+  const client = await pg.connect();
+  let endLsn: bigint;
+  try {
+    const t0 = performance.now();
+    // One DO block committing every batch: generated server-side, no client round trips per row.
+    // Each batch inserts fresh ids, then updates and deletes rows inserted by the previous batch
+    // (the first batch updates/deletes its own rows).
+    await client.query(`
+      do $$
+      declare
+        total bigint := ${n};
+        done bigint := 0;
+        next_id bigint := 1;
+        prev_base bigint := 1;
+        b bigint; ins bigint; upd bigint; del bigint; base bigint; del_at bigint;
+      begin
+        while done < total loop
+          b := least(10000, total - done);
+          ins := round(b * 0.6); upd := round(b * 0.3); del := b - ins - upd;
+          base := next_id;
+          insert into public.bench_drain select ${ROW_VALUES("g")} from generate_series(base, base + ins - 1) g;
+          next_id := base + ins;
+          -- The first batch works on its own rows, deleting right after the updated ones; later
+          -- batches work on the previous batch's rows, deleting one range further along (so the
+          -- first batch's deleted range is never targeted twice).
+          if done = 0 then prev_base := base; del_at := upd; else del_at := upd + del; end if;
+          update public.bench_drain set amount = amount + 1, status = 'updated', updated_at = now()
+            where id >= prev_base and id < prev_base + upd;
+          delete from public.bench_drain where id >= prev_base + del_at and id < prev_base + del_at + del;
+          prev_base := base;
+          done := done + b;
+          commit;
+        end loop;
+      end $$`);
+    results.drain.generateSeconds = (performance.now() - t0) / 1000;
+    const [{ lsn }] = (await client.query<{ lsn: string }>("select pg_current_wal_insert_lsn()::text as lsn")).rows;
+    endLsn = parseLsn(lsn);
+  } finally {
+    await client.end();
+  }
+  results.drain.walBytes = Number(endLsn - startLsn);
+  log(`drain: backlog generated in ${results.drain.generateSeconds!.toFixed(1)} s, ${mb(results.drain.walBytes)} MB of WAL, ends at ${formatLsn(endLsn)}`);
+
+  // Baseline: pg_recvlogical drains its slot into a file and stops at the backlog's end.
+  const recvFile = join(work, "pg_recvlogical.out");
+  const recvStart = performance.now();
+  await spawnClient("pg_recvlogical", [
+    ...pg.cliArgs,
+    "--slot=bench_drain_recv",
+    "--start",
+    "--no-loop",
+    `--endpos=${formatLsn(endLsn)}`,
+    "-o", "proto_version=1",
+    "-o", "publication_names=bench_drain_pub",
+    "-f", recvFile,
+  ]).done;
+  const recvSeconds = (performance.now() - recvStart) / 1000;
+  const summary = await summarizePgoutputFile(recvFile);
+  await rm(recvFile, { force: true });
+  const decoded = summary.inserts + summary.updates + summary.deletes;
+  results.drain.recvSeconds = recvSeconds;
+  results.drain.recvCounts = `${fmtInt(summary.inserts)} I / ${fmtInt(summary.updates)} U / ${fmtInt(summary.deletes)} D in ${fmtInt(summary.commits)} commits, ${mb(summary.bytes)} MB`;
+  if (decoded !== n) throw new Error(`pg_recvlogical decoded ${decoded} changes, expected ${n} (${results.drain.recvCounts})`);
+  results.drain.recvChangesPerS = { value: n / recvSeconds };
+  log(`drain: pg_recvlogical: ${recvSeconds.toFixed(2)} s → ${fmtInt(n / recvSeconds)} changes/s (${results.drain.recvCounts})`);
+  const lastEnd = summary.lastEndLsn!;
+  await dropSlot(pg, "bench_drain_recv");
+
+  if (engineProblem) {
+    for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(engineProblem);
+    return;
+  }
+  const landing = join(work, "landing-drain");
+  await mkdir(landing, { recursive: true });
+  const profDir = flags.profile ? join(work, "cpuprof") : undefined;
+  if (profDir) await mkdir(profDir, { recursive: true });
+  log(`drain: engine draining slot bench_drain_engine to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
+  const watch = await pg.connect();
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_drain_pub",
+      PG_SLOT: "bench_drain_engine",
+      TABLE_INCLUDE: "public.bench_drain",
+      SNAPSHOT_MODE: "never",
+      SINK_URL: `file://${landing}`,
+      HTTP_PORT: String(await freePort()),
+    }),
+    logFile: join(work, "engine-drain.log"),
+    cpuProfDir: profDir,
+  });
+  try {
+    const watcher = new LandingWatcher(join(landing, "cdc.public.bench_drain"));
+    let firstFileAt: number | undefined;
+    const firstFile = (async () => {
+      while (firstFileAt === undefined && engine.child.exitCode === null) {
+        if ((await watcher.scan()).length > 0) firstFileAt = performance.now();
+        else await sleep(50);
+      }
+    })();
+    const doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
+    const seconds = (doneAt - engine.startedAt) / 1000;
+    const peak = engine.memory().peakRss;
+    await engine.stop();
+    await firstFile;
+    const exit = await engine.exited;
+    if (exit.code !== 0) results.notes.push(`drain: the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
+    results.drain.engineSeconds = seconds;
+    results.drain.firstFileSeconds = firstFileAt === undefined ? undefined : (firstFileAt - engine.startedAt) / 1000;
+    results.drain.changesPerS = { value: n / seconds };
+    results.drain.ratio = { value: n / seconds / (n / recvSeconds) };
+    results.drain.peakRssMb = { value: mb(peak) };
+    results.drain.landed = await countRecords(join(landing, "cdc.public.bench_drain"));
+    if (results.drain.landed.records < n)
+      results.notes.push(`drain: only ${results.drain.landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
+    log(`drain: engine: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, ratio ${(n / seconds / (n / recvSeconds)).toFixed(2)} vs pg_recvlogical, peak RSS ${mb(peak)} MB; landed ${fmtInt(results.drain.landed.records)} records in ${results.drain.landed.files} files`);
+    if (profDir) {
+      const profiles = (await readdir(profDir)).filter((f) => f.endsWith(".cpuprofile"));
+      if (profiles.length > 0) {
+        const summary = await summarizeCpuProfile(join(profDir, profiles[0]));
+        results.profile = formatProfile(summary);
+        const dest = join(REPO, "bench", "work");
+        await mkdir(dest, { recursive: true });
+        execFileSync("cp", [join(profDir, profiles[0]), join(dest, "engine-drain.cpuprofile")]);
+        log(`drain: CPU profile summary (full profile copied to bench/work/engine-drain.cpuprofile):\n${results.profile}`);
+      } else results.notes.push("drain: --profile was given but the engine wrote no CPU profile (it must exit normally on SIGTERM).");
+    }
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
+    results.notes.push(`drain: ${(err as Error).message}`);
+    log(`drain: engine FAILED: ${(err as Error).message}`);
+    await engine.stop(3000);
+  } finally {
+    await watch.end();
+    await rm(landing, { recursive: true, force: true });
+    await dropSlot(pg, "bench_drain_engine").catch(() => undefined);
+    await pg.query("drop table public.bench_drain");
+  }
+}
+
+async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
+  const n = opts.txnRows;
+  if (engineProblem) {
+    results.txn.peakRssMb = missing(engineProblem);
+    results.txn.changesPerS = missing(engineProblem);
+    return;
+  }
+  log(`txn: committing ONE transaction inserting ${fmtInt(n)} rows`);
+  await pg.query(`create table public.bench_big (${TABLE_COLUMNS})`);
+  await pg.query("create publication bench_big_pub for table public.bench_big");
+  await createSlot(pg, "bench_big_engine");
+  const client = await pg.connect();
+  let endLsn: bigint;
+  try {
+    const t0 = performance.now();
+    await client.query(`insert into public.bench_big select ${ROW_VALUES("g")} from generate_series(1, ${n}) g`);
+    // The insert-LSN right after the commit, in the same session, is the commit record's end.
+    const [{ lsn }] = (await client.query<{ lsn: string }>("select pg_current_wal_insert_lsn()::text as lsn")).rows;
+    endLsn = parseLsn(lsn);
+    results.txn.generateSeconds = (performance.now() - t0) / 1000;
+  } finally {
+    await client.end();
+  }
+  log(`txn: committed in ${results.txn.generateSeconds!.toFixed(1)} s, ends at ${formatLsn(endLsn)}; engine draining it`);
+  const landing = join(work, "landing-txn");
+  await mkdir(landing, { recursive: true });
+  const watch = await pg.connect();
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_big_pub",
+      PG_SLOT: "bench_big_engine",
+      TABLE_INCLUDE: "public.bench_big",
+      SNAPSHOT_MODE: "never",
+      SINK_URL: `file://${landing}`,
+      HTTP_PORT: String(await freePort()),
+    }),
+    logFile: join(work, "engine-txn.log"),
+  });
+  try {
+    const doneAt = await waitForConfirmed(watch, "bench_big_engine", endLsn, engine, opts.engineTimeoutMs);
+    const seconds = (doneAt - engine.startedAt) / 1000;
+    const peak = engine.memory().peakRss;
+    await engine.stop();
+    results.txn.engineSeconds = seconds;
+    results.txn.peakRssMb = { value: mb(peak) };
+    results.txn.changesPerS = { value: n / seconds };
+    results.txn.landed = await countRecords(join(landing, "cdc.public.bench_big"));
+    if (results.txn.landed.records < n) results.notes.push(`txn: only ${results.txn.landed.records} of ${n} rows were found in the landing files.`);
+    log(`txn: engine drained it in ${seconds.toFixed(1)} s (${fmtInt(n / seconds)} changes/s), peak RSS ${mb(peak)} MB; landed ${fmtInt(results.txn.landed.records)} records in ${results.txn.landed.files} files`);
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    const peak = engine.memory().peakRss;
+    results.txn.peakRssMb = missing(`${why} (peak RSS before giving up: ${mb(peak)} MB)`);
+    results.txn.changesPerS = missing(why);
+    results.notes.push(`txn: ${(err as Error).message}`);
+    log(`txn: engine FAILED: ${(err as Error).message}`);
+    await engine.stop(3000);
+  } finally {
+    await watch.end();
+    await rm(landing, { recursive: true, force: true });
+    await dropSlot(pg, "bench_big_engine").catch(() => undefined);
+    await pg.query("drop table public.bench_big");
+  }
+}
+
+async function waitReady(port: number, engine: EngineProcess, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline && engine.child.exitCode === null) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.ok) return true;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  return false;
+}
+
+async function phaseLatency(pg: BenchPostgres, work: string): Promise<void> {
+  if (engineProblem) {
+    for (const k of ["p50", "p90", "p99", "max"] as const) results.latency[k] = missing(engineProblem);
+    return;
+  }
+  const rate = opts.latencyRate;
+  const seconds = opts.latencySeconds;
+  const txnsPerSecond = 50;
+  const rowsPerTxn = Math.max(1, Math.round(rate / txnsPerSecond));
+  const intervalMs = (1000 * rowsPerTxn) / rate;
+  await pg.query("create table public.bench_lat (id bigserial primary key, account integer not null, note text not null)");
+  await pg.query("create publication bench_lat_pub for table public.bench_lat");
+  await createSlot(pg, "bench_lat_engine");
+  const landing = join(work, "landing-latency");
+  await mkdir(landing, { recursive: true });
+  const httpPort = await freePort();
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_lat_pub",
+      PG_SLOT: "bench_lat_engine",
+      TABLE_INCLUDE: "public.bench_lat",
+      SNAPSHOT_MODE: "never",
+      SINK_URL: `file://${landing}`,
+      BATCH_MAX_WAIT_MS: "1000",
+      HTTP_PORT: String(httpPort),
+    }),
+    logFile: join(work, "engine-latency.log"),
+  });
+  const writer = await pg.connect();
+  try {
+    if (!(await waitReady(httpPort, engine, 30_000))) {
+      if (engine.child.exitCode !== null) throw new Error(`the engine exited (${engine.child.exitCode}) before it was ready; log tail:\n${engine.logTail()}`);
+      results.notes.push("latency: /readyz never answered 200 within 30 s; measured anyway after that wait.");
+    }
+    log(`latency: engine ready; writing ${fmtInt(rate)} changes/s (${rowsPerTxn} rows every ${intervalMs.toFixed(0)} ms) for ${seconds} s with BATCH_MAX_WAIT_MS=1000`);
+    const watcher = new LandingWatcher(join(landing, "cdc.public.bench_lat"));
+    const latencies: number[] = [];
+    let landedRecords = 0;
+    const warmupUntilMs = nowMs() + Math.min(3000, (seconds * 1000) / 5);
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        for (const obj of await watcher.scan()) {
+          const buf = await readObject(obj.path);
+          for (const line of buf.toString("utf8").split("\n")) {
+            if (!line) continue;
+            landedRecords++;
+            const rec = JSON.parse(line) as { __ts_ms?: number };
+            if (typeof rec.__ts_ms === "number" && rec.__ts_ms >= warmupUntilMs) latencies.push(obj.seenAtMs - rec.__ts_ms);
+          }
+        }
+        await sleep(10);
+      }
+    })();
+    let written = 0;
+    const startAt = performance.now();
+    const endAt = startAt + seconds * 1000;
+    for (let k = 0; ; k++) {
+      const due = startAt + k * intervalMs;
+      if (due >= endAt) break;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      await writer.query("insert into public.bench_lat (account, note) select g, 'latency probe' from generate_series(1, $1::int) g", [rowsPerTxn]);
+      written += rowsPerTxn;
+    }
+    const elapsed = (performance.now() - startAt) / 1000;
+    const drainDeadline = performance.now() + 20_000;
+    while (landedRecords < written && performance.now() < drainDeadline) await sleep(50);
+    polling = false;
+    await poller;
+    if (landedRecords < written) results.notes.push(`latency: only ${landedRecords} of ${written} written rows had landed 20 s after the writer stopped.`);
+    latencies.sort((a, b) => a - b);
+    results.latency.written = written;
+    results.latency.achievedRate = written / elapsed;
+    results.latency.measured = latencies.length;
+    results.latency.files = watcher.seen.size;
+    results.latency.p50 = { value: Math.round(percentile(latencies, 50)) };
+    results.latency.p90 = { value: Math.round(percentile(latencies, 90)) };
+    results.latency.p99 = { value: Math.round(percentile(latencies, 99)) };
+    results.latency.max = { value: Math.round(latencies[latencies.length - 1] ?? NaN) };
+    results.latency.peakRssMb = mb(engine.memory().peakRss);
+    log(`latency: ${fmtInt(written)} rows at ${fmtInt(written / elapsed)}/s in ${watcher.seen.size} files; commit→file p50 ${results.latency.p50.value} ms, p90 ${results.latency.p90.value} ms, p99 ${results.latency.p99.value} ms, max ${results.latency.max.value} ms (${fmtInt(latencies.length)} changes after warm-up)`);
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    for (const k of ["p50", "p90", "p99", "max"] as const) results.latency[k] = missing(why);
+    results.notes.push(`latency: ${(err as Error).message}`);
+    log(`latency: FAILED: ${(err as Error).message}`);
+  } finally {
+    await writer.end();
+    await engine.stop(3000);
+    await rm(landing, { recursive: true, force: true });
+    await dropSlot(pg, "bench_lat_engine").catch(() => undefined);
+    await pg.query("drop table public.bench_lat");
+  }
+}
+
+async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
+  const n = opts.snapshotRows;
+  log(`snapshot: loading a ${fmtInt(n)}-row table`);
+  await pg.query(`create table public.bench_snap (${TABLE_COLUMNS})`);
+  await pg.query(`insert into public.bench_snap select ${ROW_VALUES("g")} from generate_series(1, ${n}) g`);
+  await pg.query("vacuum (freeze, analyze) public.bench_snap");
+  await pg.query("create publication bench_snap_pub for table public.bench_snap");
+
+  // Baseline: COPY … TO STDOUT through psql into a file; one untimed pass first warms the caches
+  // for both contenders.
+  const copyArgs = [...pg.cliArgs, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "COPY public.bench_snap TO STDOUT"];
+  const devNull = openSync("/dev/null", "w");
+  await spawnClient("psql", copyArgs, devNull).done;
+  closeSync(devNull);
+  const copyFile = join(work, "copy.out");
+  const fd = openSync(copyFile, "w");
+  const t0 = performance.now();
+  try {
+    await spawnClient("psql", copyArgs, fd).done;
+  } finally {
+    closeSync(fd);
+  }
+  const copySeconds = (performance.now() - t0) / 1000;
+  const copyLines = countLines(await readObject(copyFile));
+  results.snapshot.copyBytes = (await import("node:fs")).statSync(copyFile).size;
+  await rm(copyFile, { force: true });
+  if (copyLines !== n) throw new Error(`COPY returned ${copyLines} rows, expected ${n}`);
+  results.snapshot.copySeconds = copySeconds;
+  results.snapshot.copyRowsPerS = { value: n / copySeconds };
+  log(`snapshot: COPY TO STDOUT: ${copySeconds.toFixed(2)} s → ${fmtInt(n / copySeconds)} rows/s`);
+
+  if (engineProblem) {
+    results.snapshot.engineRowsPerS = missing(engineProblem);
+    results.snapshot.ratio = missing(engineProblem);
+    return;
+  }
+  const landing = join(work, "landing-snapshot");
+  await mkdir(landing, { recursive: true });
+  const tableDir = join(landing, "cdc.public.bench_snap");
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_snap_pub",
+      PG_SLOT: "bench_snap_engine",
+      TABLE_INCLUDE: "public.bench_snap",
+      SNAPSHOT_MODE: "initial_only",
+      SINK_URL: `file://${landing}`,
+      HTTP_PORT: String(await freePort()),
+    }),
+    logFile: join(work, "engine-snapshot.log"),
+  });
+  try {
+    // initial_only: the engine exits once the snapshot is durable. If it keeps running, the
+    // snapshot counts as done when every row has landed.
+    const watcher = new LandingWatcher(tableDir);
+    let landed = 0;
+    let doneAt: number | undefined;
+    const deadline = performance.now() + opts.engineTimeoutMs;
+    while (doneAt === undefined) {
+      for (const obj of await watcher.scan()) landed += countLines(await readObject(obj.path));
+      if (engine.child.exitCode !== null) {
+        const exit = await engine.exited;
+        for (const obj of await watcher.scan()) landed += countLines(await readObject(obj.path));
+        if (exit.code !== 0) throw new Error(`the engine exited with ${exit.code ?? exit.signal} during the snapshot (${landed} of ${n} rows landed); log tail:\n${engine.logTail()}`);
+        if (landed < n) throw new Error(`the engine exited 0 after landing only ${landed} of ${n} rows; log tail:\n${engine.logTail()}`);
+        doneAt = exit.at;
+      } else if (landed >= n) {
+        doneAt = performance.now();
+        results.notes.push("snapshot: with SNAPSHOT_MODE=initial_only the engine was still running after every row had landed; timed until the last row landed.");
+      } else if (performance.now() > deadline) {
+        throw new Error(`the snapshot did not finish within ${opts.engineTimeoutMs / 1000} s (${landed} of ${n} rows landed); log tail:\n${engine.logTail()}`);
+      } else await sleep(25);
+    }
+    const seconds = (doneAt - engine.startedAt) / 1000;
+    results.snapshot.peakRssMb = mb(engine.memory().peakRss);
+    await engine.stop();
+    results.snapshot.engineSeconds = seconds;
+    results.snapshot.engineRowsPerS = { value: n / seconds };
+    results.snapshot.ratio = { value: n / seconds / (n / copySeconds) };
+    results.snapshot.landed = await countRecords(tableDir);
+    log(`snapshot: engine initial_only: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} rows/s, ratio ${(n / seconds / (n / copySeconds)).toFixed(2)} vs COPY; peak RSS ${results.snapshot.peakRssMb} MB`);
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    results.snapshot.engineRowsPerS = missing(why);
+    results.snapshot.ratio = missing(why);
+    results.notes.push(`snapshot: ${(err as Error).message}`);
+    log(`snapshot: engine FAILED: ${(err as Error).message}`);
+    await engine.stop(3000);
+  } finally {
+    await rm(landing, { recursive: true, force: true });
+    await dropSlot(pg, "bench_snap_engine").catch(() => undefined);
+    await pg.query("drop table public.bench_snap");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface Target {
+  metric: string;
+  figure: Figure;
+  unit: string;
+  target: string;
+  pass: (v: number) => boolean;
+  digits?: number;
+}
+
+function show(f: Figure, digits = 0): string {
+  if (f.value === undefined || Number.isNaN(f.value)) return "missing";
+  return digits === 0 ? fmtInt(f.value) : f.value.toFixed(digits);
+}
+
+function bareNumber(f: Figure, digits = 0): string {
+  if (f.value === undefined || Number.isNaN(f.value)) return "NA";
+  return digits === 0 ? String(Math.round(f.value)) : f.value.toFixed(digits);
+}
+
+function report(pg: BenchPostgres | undefined, started: Date, load: number[], engineWarning: string | undefined): { markdown: string; benchLine: string } {
+  const targets: Target[] = [
+    { metric: "Backlog drain throughput (engine)", figure: results.drain.changesPerS, unit: "changes/s", target: "≥ 100,000", pass: (v) => v >= 100_000 },
+    { metric: "Drain ratio vs pg_recvlogical", figure: results.drain.ratio, unit: "×", target: "≥ 0.5", pass: (v) => v >= 0.5, digits: 2 },
+    { metric: "Peak RSS while draining the backlog", figure: results.drain.peakRssMb, unit: "MB", target: "< 300", pass: (v) => v < 300, digits: 1 },
+    { metric: `Peak RSS draining one ${fmtInt(opts.txnRows)}-row transaction`, figure: results.txn.peakRssMb, unit: "MB", target: "< 300", pass: (v) => v < 300, digits: 1 },
+    { metric: `Commit-to-file latency p99 at ${fmtInt(opts.latencyRate)} changes/s`, figure: results.latency.p99, unit: "ms", target: "< 1,500", pass: (v) => v < 1500 },
+    { metric: "Snapshot ratio vs COPY TO STDOUT", figure: results.snapshot.ratio, unit: "×", target: "≥ 0.25", pass: (v) => v >= 0.25, digits: 2 },
+  ];
+  const verdict = (t: Target) => (t.figure.value === undefined || Number.isNaN(t.figure.value) ? "n/a (missing)" : t.pass(t.figure.value) ? "PASS" : "FAIL");
+
+  const d = results.drain;
+  const lines: string[] = [];
+  lines.push("# Benchmark results", "");
+  lines.push(`Produced by \`npm run bench\` (bench/run.ts) on ${started.toISOString()}${fullSize ? "" : " — SCALED-DOWN run, not the issue's sizes"}.`, "");
+  lines.push("## Targets (issue #2)", "", "| metric | measured | target | result |", "| --- | ---: | ---: | --- |");
+  for (const t of targets) lines.push(`| ${t.metric} | ${show(t.figure, t.digits)} ${t.figure.value === undefined ? "" : t.unit} | ${t.target} ${t.unit} | ${verdict(t)} |`);
+  lines.push("");
+  lines.push("## All figures", "", "| measurement | value |", "| --- | --- |");
+  const row = (k: string, v: string | undefined) => lines.push(`| ${k} | ${v ?? "missing"} |`);
+  row("Drain backlog", `${fmtInt(opts.changes)} committed changes (60% insert, 30% update, 10% delete) in transactions of 10,000; generated in ${d.generateSeconds?.toFixed(1) ?? "?"} s; ${d.walBytes ? mb(d.walBytes) + " MB of WAL" : "?"}`);
+  row("pg_recvlogical (pgoutput v1) drain", d.recvSeconds === undefined ? undefined : `${d.recvSeconds.toFixed(2)} s → ${show(d.recvChangesPerS)} changes/s (${d.recvCounts})`);
+  row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s`);
+  row("Engine drain landed", d.landed ? `${fmtInt(d.landed.records)} records in ${d.landed.files} files, ${mb(d.landed.bytes)} MB NDJSON` : undefined);
+  row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
+  const x = results.txn;
+  row(`Single ${fmtInt(opts.txnRows)}-row transaction`, x.generateSeconds === undefined ? x.peakRssMb.missing : `committed in ${x.generateSeconds.toFixed(1)} s; engine drained it in ${x.engineSeconds?.toFixed(1) ?? "?"} s (${show(x.changesPerS)} changes/s), peak RSS ${show(x.peakRssMb, 1)} MB${x.landed ? `; landed ${fmtInt(x.landed.records)} records in ${x.landed.files} files` : ""}`);
+  const l = results.latency;
+  row(
+    "Commit→file latency",
+    l.p99.value === undefined
+      ? l.p99.missing
+      : `p50 ${show(l.p50)} ms, p90 ${show(l.p90)} ms, p99 ${show(l.p99)} ms, max ${show(l.max)} ms over ${fmtInt(l.measured ?? 0)} changes (after warm-up) at ${fmtInt(l.achievedRate ?? 0)} changes/s for ${opts.latencySeconds} s, BATCH_MAX_WAIT_MS=1000, ${l.files} files; engine peak RSS ${l.peakRssMb} MB`,
+  );
+  const s = results.snapshot;
+  row("COPY public.bench_snap TO STDOUT (psql → file)", s.copySeconds === undefined ? undefined : `${s.copySeconds.toFixed(2)} s → ${show(s.copyRowsPerS)} rows/s (${mb(s.copyBytes ?? 0)} MB)`);
+  row("Engine SNAPSHOT_MODE=initial_only", s.engineSeconds === undefined ? s.engineRowsPerS.missing : `${s.engineSeconds.toFixed(2)} s from process start to exit → ${show(s.engineRowsPerS)} rows/s; peak RSS ${s.peakRssMb} MB${s.landed ? `; landed ${fmtInt(s.landed.records)} records in ${s.landed.files} files` : ""}`);
+  lines.push("");
+  lines.push("## Method", "");
+  lines.push(
+    "- One PostgreSQL server for everything; the engine runs as `node container/bin/cdc-engine.js run` (the `cdc-engine run` CLI) in a child process configured only by environment variables; its memory is the kernel's high-water mark `VmHWM` from `/proc/<pid>/status`, sampled every 50 ms.",
+    "- Drain: the publication and two `pgoutput` slots are created first, then the backlog is generated server-side by one `DO` block committing every 10,000 changes. `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=… --endpos=<backlog end> -f <file>` drains the second slot (timed from spawn to exit; its output is parsed to check it decoded every change and to find the last commit's end LSN). The engine (SNAPSHOT_MODE=never, batch settings at their defaults) drains the first slot, timed from process spawn until the slot's `confirmed_flush_lsn` reaches that end LSN.",
+    "- Large transaction: one `INSERT … SELECT generate_series(1, N)` committed as a single transaction, then drained by the engine from a slot created before it; peak RSS is the process's VmHWM.",
+    "- Latency: a paced writer commits `rate/50` rows every 20 ms; each landing object is detected by polling the table folder every 10 ms; a change's latency is (time its object was first seen − its `__ts_ms` commit time); the first seconds are excluded as warm-up.",
+    "- Snapshot: a table of N rows (vacuumed and frozen; one untimed COPY first warms the caches), `psql -c 'COPY … TO STDOUT'` into a file vs the engine with SNAPSHOT_MODE=initial_only, timed from process spawn to its exit.",
+    "- Table shape (all phases but latency): `id bigint primary key, account integer, amount numeric(12,2), status text, note text (32-char md5), updated_at timestamptz`.",
+  );
+  if (Object.keys(extraEngineEnv).length > 0) lines.push(`- Extra engine environment for this run: ${Object.entries(extraEngineEnv).map(([k, v]) => `${k}=${v}`).join(", ")}.`);
+  lines.push("");
+  lines.push("## Machine", "");
+  const cpu = cpus();
+  lines.push(`- CPU: ${cpu.length} × ${cpu[0]?.model ?? "?"}`);
+  lines.push(`- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`);
+  lines.push(`- Load average at start: ${load.map((v) => v.toFixed(2)).join(", ")} (the machine is shared with other engineers' builds and tests; figures vary with their load)`);
+  lines.push(`- Node ${process.version}; PostgreSQL: ${pg?.version ?? "did not start"}`);
+  lines.push(`- PostgreSQL settings: ${Object.entries(pg?.settings ?? {}).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  let head = "?";
+  try {
+    head = execFileSync("git", ["-C", REPO, "log", "-1", "--format=%h %cI %s"], { encoding: "utf8" }).trim();
+  } catch {
+    /* not a checkout */
+  }
+  lines.push(`- Code: ${head}`);
+  lines.push(`- Date: ${started.toISOString()}`);
+  if (engineWarning) lines.push(`- Engine build: ${engineWarning}`);
+  if (results.notes.length > 0 || engineProblem) {
+    lines.push("", "## Notes and missing figures", "");
+    if (engineProblem) lines.push(`- The engine figures are MISSING: ${engineProblem}. Only the baselines were measured.`);
+    for (const n of results.notes) lines.push(`- ${n.split("\n")[0]}`);
+  }
+  if (results.profile) lines.push("", "## Engine CPU profile (drain)", "", results.profile);
+  const benchLine =
+    `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
+    `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
+    `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)}`;
+  lines.push("", "```", benchLine, "```", "");
+  return { markdown: lines.join("\n"), benchLine };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  installSignalHandlers();
+  const started = new Date();
+  const load = loadavg();
+  const work = await mkdtemp(join(tmpdir(), "cdc-bench-"));
+  if (flags.keep) log(`keeping ${work}`);
+  else onCleanup("temp directory", () => rm(work, { recursive: true, force: true }));
+  log(`sizes: changes=${opts.changes} txn-rows=${opts.txnRows} latency=${opts.latencyRate}/s×${opts.latencySeconds}s snapshot-rows=${opts.snapshotRows}; phases ${[...phases].join(",")}; work dir ${work}`);
+
+  const built = await ensureEngineBuilt();
+  if (!built.ok) {
+    engineProblem = `the engine could not be run: ${built.reason}`;
+    log(`engine: ${engineProblem} — measuring the baselines only`);
+  } else if (built.warning) log(`engine: ${built.warning}`);
+
+  let pg: BenchPostgres | undefined;
+  let failed = false;
+  try {
+    pg = await startBenchPostgres(work, await freePort());
+    log(`PostgreSQL up on port ${pg.port}: ${pg.version.split(",")[0]}`);
+    const runPhase = async (name: Phase, fn: (pg: BenchPostgres, work: string) => Promise<void>) => {
+      if (!phases.has(name)) return;
+      try {
+        await fn(pg!, work);
+      } catch (err) {
+        failed = true;
+        results.notes.push(`${name}: phase failed: ${(err as Error).message}`);
+        log(`${name}: phase FAILED: ${(err as Error).stack ?? String(err)}`);
+        if (pg) log(`server log tail:\n${await pg.logTail(15)}`);
+      }
+    };
+    await runPhase("drain", phaseDrain);
+    await runPhase("txn", phaseTxn);
+    await runPhase("latency", phaseLatency);
+    await runPhase("snapshot", phaseSnapshot);
+  } catch (err) {
+    failed = true;
+    results.notes.push(`setup failed: ${(err as Error).message}`);
+    log(`FAILED: ${(err as Error).stack ?? String(err)}`);
+  }
+  const { markdown, benchLine } = report(pg, started, load, built.warning);
+  await cleanupAll();
+  await mkdir(join(resultsFile, ".."), { recursive: true });
+  await writeFile(resultsFile, markdown);
+  process.stdout.write("\n" + markdown.replace(/\n```\n.*\n```\n$/s, "\n") + `\n(written to ${resultsFile})\n`);
+  process.stdout.write(benchLine + "\n");
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
