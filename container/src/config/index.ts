@@ -1,9 +1,11 @@
 /**
  * The engine's configuration: environment variables, parsed and validated once, here, before
  * anything touches the database. The variable names, defaults and meanings are a contract shared
- * with the deployment components (components/) and documented in docs/configuration.md; add new
+ * with the deployment components (components/) and documented in docs/engine.md; add new
  * optional variables freely, never rename or drop one.
  */
+import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
+import type { ClientConfig } from "pg";
 import { z } from "zod";
 
 export const SSL_MODES = ["disable", "require", "verify-full"] as const;
@@ -87,7 +89,8 @@ const tableList = z.string().transform((value, ctx): TableName[] => {
       ctx.addIssue({ code: "custom", message: `has "${raw}", which is not a schema-qualified table name (schema.table)` });
       return z.NEVER;
     }
-    tables.push({ schema: m[1], table: m[2] });
+    // A table listed twice is captured once.
+    if (!tables.some((t) => t.schema === m[1] && t.table === m[2])) tables.push({ schema: m[1], table: m[2] });
   }
   return tables;
 });
@@ -99,11 +102,18 @@ export function parseSinkUrl(url: string): SinkLocation {
   } catch {
     throw new Error("is not a URL");
   }
-  const prefix = decodeURIComponent(parsed.pathname).replace(/^\/+|\/+$/g, "");
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new Error("has a malformed %-escape");
+    }
+  };
+  const prefix = decode(parsed.pathname).replace(/^\/+|\/+$/g, "");
   switch (parsed.protocol) {
     case "file:": {
       if (parsed.host !== "") throw new Error("must be file:///absolute/dir (three slashes, no host)");
-      const directory = decodeURIComponent(parsed.pathname).replace(/\/+$/, "");
+      const directory = decode(parsed.pathname).replace(/\/+$/, "");
       if (!directory.startsWith("/") || directory === "") throw new Error("must name an absolute directory");
       return { kind: "file", url, directory };
     }
@@ -111,7 +121,7 @@ export function parseSinkUrl(url: string): SinkLocation {
       if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(parsed.hostname)) throw new Error("must name a valid S3 bucket: s3://bucket/prefix");
       return { kind: "s3", url, bucket: parsed.hostname, prefix };
     case "abfss:": {
-      const m = /^([a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?)$/.exec(decodeURIComponent(parsed.username));
+      const m = /^([a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?)$/.exec(decode(parsed.username));
       const host = /^([a-z0-9]{3,24})\.dfs\.core\.windows\.net$/.exec(parsed.hostname);
       if (!m || !host) throw new Error("must be abfss://container@account.dfs.core.windows.net/prefix");
       return { kind: "abfss", url, container: m[1], account: host[1], host: parsed.hostname, prefix };
@@ -151,7 +161,7 @@ export const VARIABLES = {
   PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
   SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
-  SINK_URL: { example: "file:///var/lib/cdc/landing or s3://my-bucket/landing", schema: sinkUrl },
+  SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
   SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
   BATCH_MAX_BYTES: { example: "16777216", default: String(16 * 1024 * 1024), schema: integer(1024, 1024 * 1024 * 1024) },
@@ -177,7 +187,9 @@ export function loadConfig(env: Env = process.env): EngineConfig {
   const values = {} as Record<string, unknown>;
   for (const [name, spec] of Object.entries(VARIABLES) as [keyof Variables, VariableSpec<unknown> & { default?: string; optional?: boolean }][]) {
     const raw = env[name];
-    const given = raw !== undefined && raw.trim() !== "" ? raw.trim() : undefined;
+    // Secrets are taken verbatim: a password may legitimately start or end with a space.
+    const verbatim = name === "PG_PASSWORD" || name === "AZURE_STORAGE_CONNECTION_STRING";
+    const given = raw !== undefined && raw.trim() !== "" ? (verbatim ? raw : raw.trim()) : undefined;
     const input = given ?? spec.default;
     if (input === undefined) {
       if (!spec.optional) problems.push(`${name} is required but not set; for example ${name}=${spec.example}`);
@@ -191,8 +203,16 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     }
   }
   const v = values as Parsed;
-  if (v.PG_SSLMODE !== "verify-full" && v.PG_SSLROOTCERT !== undefined) {
+  if (v.PG_SSLMODE !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLROOTCERT !== undefined) {
     problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  } else if (v.PG_SSLROOTCERT !== undefined) {
+    try {
+      accessSync(v.PG_SSLROOTCERT, fsConstants.R_OK);
+    } catch (err) {
+      problems.push(
+        `PG_SSLROOTCERT names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(v.PG_SSLROOTCERT)}); for example PG_SSLROOTCERT=${VARIABLES.PG_SSLROOTCERT.example}`,
+      );
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -219,5 +239,31 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
     azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
     gcs: { endpoint: v.GCS_ENDPOINT },
+  };
+}
+
+/**
+ * node-postgres connection options for the configured source, with libpq's meaning of PG_SSLMODE:
+ * `require` encrypts without verifying the server; `verify-full` checks the certificate chain
+ * (PG_SSLROOTCERT, or Node's default CAs) and that it names PG_HOST.
+ */
+export function pgClientConfig(config: EngineConfig, overrides: Partial<ClientConfig> = {}): ClientConfig {
+  const { pg } = config;
+  const ssl: ClientConfig["ssl"] =
+    pg.sslMode === "disable"
+      ? false
+      : pg.sslMode === "require"
+        ? { rejectUnauthorized: false }
+        : { rejectUnauthorized: true, servername: pg.host, ...(pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {}) };
+  return {
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    password: pg.password,
+    ssl,
+    application_name: "cdc-engine",
+    connectionTimeoutMillis: 15_000,
+    ...overrides,
   };
 }

@@ -1,0 +1,231 @@
+/**
+ * `cdc-engine`: `run` streams changes into the landing zone; `doctor` checks the source database
+ * and the sink without changing anything. Exit codes: 0 done, 1 a problem (doctor) or a fatal
+ * error (run), 2 bad configuration (reported before anything touches the database).
+ */
+import { Command, CommanderError } from "commander";
+import pg from "pg";
+import type { Logger } from "pino";
+import { ConfigError, loadConfig, pgClientConfig, type EngineConfig } from "./config";
+import { createLogger } from "./ops/logger";
+import { PrometheusMetrics } from "./ops/prometheus";
+import { startOpsServer, type OpsServer } from "./ops/http";
+import { inspectSource, type SourceCheck } from "./source/setup";
+import { probeSink } from "./sink";
+import type { EngineMetrics } from "./ops/metrics";
+
+const EXIT_OK = 0;
+const EXIT_PROBLEM = 1;
+const EXIT_CONFIG = 2;
+
+/** Cloud platforms send SIGKILL 10 s after SIGTERM (Cloud Run, Container Apps); stop before that. */
+export const STOP_TIMEOUT_MS = 10_000;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const packageJson = require("../package.json") as { version: string; description: string };
+
+type RunEngine = (config: EngineConfig, deps: { logger: Logger; metrics: EngineMetrics; signal: AbortSignal }) => Promise<void>;
+
+/** The streaming path, loaded only by `run` so `doctor` and `--help` start fast. */
+function loadRunEngine(): RunEngine {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require("./engine") as { runEngine: RunEngine }).runEngine;
+}
+
+/** Loads the configuration or explains every problem on stderr and exits 2. */
+function configOrExit(env: NodeJS.ProcessEnv): EngineConfig {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const n = err.problems.length;
+    process.stderr.write(
+      `cdc-engine: invalid configuration (${n} problem${n === 1 ? "" : "s"}); nothing was started:\n` +
+        err.problems.map((p) => `  ${p}\n`).join("") +
+        "See docs/engine.md for every variable.\n",
+    );
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+async function run(): Promise<never> {
+  const config = configOrExit(process.env);
+  const logger = createLogger({ level: config.logLevel, secrets: [config.pg.password, config.azure.connectionString] });
+  const fatal = (err: unknown, context: string): never => {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal({ err }, `${context}: ${message}`);
+    process.exit(EXIT_PROBLEM);
+  };
+  process.on("uncaughtException", (err) => fatal(err, "uncaught exception"));
+  process.on("unhandledRejection", (err) => fatal(err, "unhandled promise rejection"));
+
+  const metrics = new PrometheusMetrics();
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({ port: config.httpPort, metrics, logger });
+  } catch (err) {
+    return fatal(err, "cannot serve HTTP");
+  }
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      logger.warn({ signal }, "second stop signal: exiting now; anything not yet confirmed is replayed from the slot on restart");
+      process.exit(EXIT_PROBLEM);
+    }
+    logger.info({ signal }, "stop requested: flushing, confirming and exiting");
+    stop.abort();
+    setTimeout(() => {
+      logger.error({ timeoutMs: STOP_TIMEOUT_MS }, "did not stop cleanly in time; exiting anyway (anything not yet confirmed is replayed from the slot on restart)");
+      process.exit(EXIT_PROBLEM);
+    }, STOP_TIMEOUT_MS).unref();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  logger.info(
+    {
+      version: packageJson.version,
+      source: `${config.pg.host}:${config.pg.port}/${config.pg.database}`,
+      slot: config.pg.slot,
+      publication: config.pg.publication,
+      tables: config.tables.map((t) => `${t.schema}.${t.table}`),
+      sink: config.sink.url,
+      snapshotMode: config.snapshotMode,
+    },
+    "cdc-engine starting",
+  );
+  try {
+    await loadRunEngine()(config, { logger, metrics, signal: stop.signal });
+  } catch (err) {
+    await ops.close().catch(() => undefined);
+    return fatal(err, "cdc-engine stopped on a fatal error");
+  }
+  logger.info(stop.signal.aborted ? "stopped cleanly" : "finished (nothing left to do)");
+  await ops.close().catch(() => undefined);
+  process.exit(EXIT_OK);
+}
+
+/** Explains a failed connection with the variable most likely at fault. */
+function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
+  const e = err as { code?: string; message?: string };
+  const where = `${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}`;
+  const detail = `cannot connect to ${where}: ${e.message ?? String(err)}`;
+  const fix =
+    e.code === "28P01" || e.code === "28000"
+      ? "check PG_USER and PG_PASSWORD, and that pg_hba.conf admits this user from this host"
+      : e.code === "3D000"
+        ? "check PG_DATABASE: the database does not exist on this server"
+        : e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EHOSTUNREACH" || /timeout/i.test(e.message ?? "")
+          ? "check PG_HOST and PG_PORT, and that the network (security group, firewall, VPC peering) lets this host reach the server"
+          : /ssl|certificate|self.signed/i.test(e.message ?? "")
+            ? "check PG_SSLMODE (disable|require|verify-full) and, for verify-full, PG_SSLROOTCERT"
+            : "check the PG_* variables and the server's log";
+  return { name: "connection", ok: false, detail, fix };
+}
+
+/** Opens a logical replication connection the way the streaming path does and identifies the system. */
+async function replicationConnectionCheck(config: EngineConfig): Promise<SourceCheck> {
+  const client = new pg.Client({ ...pgClientConfig(config), replication: "database" } as pg.ClientConfig);
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query("IDENTIFY_SYSTEM");
+    return { name: "replication connection", ok: true, detail: `opened (system ${rows[0]?.systemid}, timeline ${rows[0]?.timeline}, WAL at ${rows[0]?.xlogpos})` };
+  } catch (err) {
+    return {
+      name: "replication connection",
+      ok: false,
+      detail: `a replication connection was refused: ${(err as Error).message}`,
+      fix: `allow it in pg_hba.conf (host ${config.pg.database} ${config.pg.user} <engine address> scram-sha-256) and check max_wal_senders`,
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function printCheck(out: NodeJS.WritableStream, check: SourceCheck): void {
+  out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
+}
+
+async function doctor(): Promise<never> {
+  const config = configOrExit(process.env);
+  const out = process.stdout;
+  const checks: SourceCheck[] = [];
+  const report = (c: SourceCheck) => {
+    checks.push(c);
+    printCheck(out, c);
+  };
+
+  const client = new pg.Client(pgClientConfig(config));
+  client.on("error", () => undefined);
+  let connected = false;
+  try {
+    await client.connect();
+    connected = true;
+    report({ name: "connection", ok: true, detail: `connected to ${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}` });
+    for (const c of await inspectSource(config, client)) report(c);
+  } catch (err) {
+    report(connected ? { name: "source checks", ok: false, detail: (err as Error).message, fix: "check the server's log" } : connectionCheck(config, err));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const privileged = checks.some((c) => c.name === "replication privilege" && c.ok);
+  if (privileged) report(await replicationConnectionCheck(config));
+
+  const sink = await probeSink(config);
+  report(
+    sink.ok
+      ? { name: "sink", ok: true, detail: sink.message }
+      : {
+          name: "sink",
+          ok: false,
+          detail: sink.message,
+          fix:
+            config.sink.kind === "file"
+              ? `make ${config.sink.directory} an existing or creatable directory writable by user ${process.getuid?.() ?? "?"}, or choose another SINK_URL`
+              : `grant the engine's identity permission to write, read and delete objects under ${config.sink.url} (docs/cloud-sinks.md lists the exact roles)`,
+        },
+  );
+
+  const failed = checks.filter((c) => !c.ok).length;
+  out.write(failed === 0 ? `\nall ${checks.length} checks passed\n` : `\n${failed} of ${checks.length} checks failed\n`);
+  process.exit(failed === 0 ? EXIT_OK : EXIT_PROBLEM);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("cdc-engine")
+    .description(`${packageJson.description}\nConfigured by environment variables (PG_HOST, SINK_URL, …; see docs/engine.md).`)
+    .version(packageJson.version, "-V, --version", "print the version")
+    .showHelpAfterError("(run cdc-engine --help for usage)")
+    .exitOverride();
+  program
+    .command("run")
+    .description("capture changes from PostgreSQL into the landing zone until SIGTERM/SIGINT")
+    .action(run);
+  program
+    .command("doctor")
+    .description("check the source database and the sink without changing anything; exit 1 on any problem")
+    .action(doctor);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      process.exit(EXIT_CONFIG);
+    }
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; unknown commands or options with 1 → 2 (usage).
+      process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_CONFIG);
+    }
+    process.stderr.write(`cdc-engine: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(EXIT_PROBLEM);
+  }
+}
+
+if (require.main === module) void main(process.argv);
