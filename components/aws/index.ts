@@ -1,0 +1,452 @@
+/**
+ * AWS: S3 landing bucket, ECR, Secrets Manager, CloudWatch Logs and one ECS Fargate task.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineImage } from "../engineImage";
+import { RULES, s3BucketName } from "../naming";
+import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
+
+const T = "postgres-cdc-multicloud:aws";
+
+function checkName(kind: keyof typeof RULES, name: string): string {
+  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
+  return name;
+}
+
+/** CloudWatch accepts only these retention periods; round a configured number of days up. */
+const CLOUDWATCH_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+export function cloudWatchRetention(days: number): number {
+  return CLOUDWATCH_RETENTION.find((d) => d >= days) ?? 3653;
+}
+
+export interface LandingStorageArgs {
+  /** Base name of the stack's resources. */
+  baseName: string;
+  /** AWS account id: makes the bucket name globally unique. */
+  accountId: pulumi.Input<string>;
+  /** Prefix the engine writes under. */
+  prefix: string;
+  /** Landing objects expire after this many days (noncurrent versions a day later). */
+  retentionDays: number;
+  /** Keep the bucket (and its objects) when the stack is destroyed. */
+  deletionProtection: boolean;
+  tags: Record<string, string>;
+}
+
+/**
+ * The S3 landing bucket: all public access blocked, bucket-owner-enforced ownership, SSE, TLS 1.2+
+ * only, versioning (a replayed object overwrite stays recoverable) and expiry of landing objects.
+ */
+export class LandingStorage extends pulumi.ComponentResource {
+  readonly bucketName: pulumi.Output<string>;
+  readonly bucketArn: pulumi.Output<string>;
+  readonly url: pulumi.Output<string>;
+  readonly rootUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: LandingStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:LandingStorage`, name, {}, opts);
+    const bucketName = pulumi.output(args.accountId).apply((account) => checkName("s3Bucket", s3BucketName(args.baseName, "landing", account)));
+    const bucket = new aws.s3.Bucket(`${name}-bucket`, {
+      bucket: bucketName,
+      forceDestroy: !args.deletionProtection,
+      tags: args.tags,
+    }, { parent: this, protect: args.deletionProtection });
+
+    const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-public-access`, {
+      bucket: bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    }, { parent: this });
+    new aws.s3.BucketOwnershipControls(`${name}-ownership`, {
+      bucket: bucket.id,
+      rule: { objectOwnership: "BucketOwnerEnforced" },
+    }, { parent: this });
+    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-sse`, {
+      bucket: bucket.id,
+      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+    }, { parent: this });
+    new aws.s3.BucketVersioning(`${name}-versioning`, {
+      bucket: bucket.id,
+      versioningConfiguration: { status: "Enabled" },
+    }, { parent: this });
+    new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
+      bucket: bucket.id,
+      rules: [{
+        id: "expire-landing",
+        status: "Enabled",
+        filter: { prefix: `${args.prefix}/` },
+        expiration: { days: args.retentionDays },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      }, {
+        id: "clean-delete-markers",
+        status: "Enabled",
+        filter: {},
+        expiration: { expiredObjectDeleteMarker: true },
+      }],
+    }, { parent: this });
+    new aws.s3.BucketPolicy(`${name}-tls-only`, {
+      bucket: bucket.id,
+      policy: pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "DenyInsecureTransport",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:*",
+            Resource: [bucket.arn, pulumi.interpolate`${bucket.arn}/*`],
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+          {
+            Sid: "DenyTlsOlderThan12",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:*",
+            Resource: [bucket.arn, pulumi.interpolate`${bucket.arn}/*`],
+            Condition: { NumericLessThan: { "s3:TlsVersion": "1.2" } },
+          },
+        ],
+      }),
+    }, { parent: this, dependsOn: [publicAccess] });
+
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.rootUrl = pulumi.interpolate`s3://${bucket.bucket}`;
+    this.url = pulumi.interpolate`s3://${bucket.bucket}/${args.prefix}`;
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn, url: this.url });
+  }
+}
+
+export interface ContainerRegistryArgs {
+  baseName: string;
+  /** Let `pulumi destroy` delete the repository with its images. */
+  forceDelete: boolean;
+  tags: Record<string, string>;
+}
+
+/** ECR repository (scan on push, encrypted, old images expire); push credentials from an ECR authorization token. */
+export class ContainerRegistry extends pulumi.ComponentResource {
+  readonly repositoryArn: pulumi.Output<string>;
+  readonly facts: RegistryFacts;
+
+  constructor(name: string, args: ContainerRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:ContainerRegistry`, name, {}, opts);
+    const repo = new aws.ecr.Repository(`${name}-repo`, {
+      name: checkName("ecrRepository", `${args.baseName}-engine`),
+      imageTagMutability: "MUTABLE",
+      imageScanningConfiguration: { scanOnPush: true },
+      encryptionConfigurations: [{ encryptionType: "AES256" }],
+      forceDelete: args.forceDelete,
+      tags: args.tags,
+    }, { parent: this });
+    new aws.ecr.LifecyclePolicy(`${name}-keep-recent`, {
+      repository: repo.name,
+      policy: JSON.stringify({
+        rules: [{
+          rulePriority: 1,
+          description: "keep the 20 most recent engine images",
+          selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 20 },
+          action: { type: "expire" },
+        }],
+      }),
+    }, { parent: this });
+    // A 12-hour token for the deployer's own identity: no IAM user, no stored password.
+    const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repo.registryId }, { parent: this });
+    this.repositoryArn = repo.arn;
+    this.facts = {
+      server: token.proxyEndpoint.apply((e) => e.replace(/^https?:\/\//, "")),
+      repository: repo.repositoryUrl,
+      username: token.userName,
+      password: pulumi.secret(token.password),
+    };
+    this.registerOutputs({ repositoryUrl: repo.repositoryUrl });
+  }
+}
+
+export interface PasswordSecretArgs {
+  baseName: string;
+  /** The PostgreSQL password (a Pulumi secret). */
+  password: pulumi.Input<string>;
+  /** Days Secrets Manager keeps a deleted secret (0 deletes at once). */
+  recoveryWindowInDays: number;
+  tags: Record<string, string>;
+}
+
+/** Secrets Manager secret holding the PostgreSQL password. */
+export class PasswordSecret extends pulumi.ComponentResource {
+  readonly arn: pulumi.Output<string>;
+
+  constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:PasswordSecret`, name, {}, opts);
+    const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
+      name: `${args.baseName}/postgres-password`,
+      description: "PostgreSQL password of the CDC engine's replication user",
+      recoveryWindowInDays: args.recoveryWindowInDays,
+      tags: args.tags,
+    }, { parent: this });
+    new aws.secretsmanager.SecretVersion(`${name}-value`, {
+      secretId: secret.id,
+      secretString: pulumi.secret(args.password),
+    }, { parent: this });
+    this.arn = secret.arn;
+    this.registerOutputs({ arn: this.arn });
+  }
+}
+
+export interface EngineLogsArgs {
+  baseName: string;
+  retentionDays: number;
+  tags: Record<string, string>;
+}
+
+/** CloudWatch log group with retention. */
+export class EngineLogs extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+  readonly arn: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineLogs`, name, {}, opts);
+    const group = new aws.cloudwatch.LogGroup(`${name}-group`, {
+      name: `/ecs/${args.baseName}/engine`,
+      retentionInDays: cloudWatchRetention(args.retentionDays),
+      tags: args.tags,
+    }, { parent: this });
+    this.name = group.name;
+    this.arn = group.arn;
+    this.registerOutputs({ name: this.name });
+  }
+}
+
+export interface EngineServiceArgs {
+  settings: PlatformSettings;
+  accountId: pulumi.Input<string>;
+  /** Image the task runs: repository@sha256:digest. */
+  imageRef: pulumi.Input<string>;
+  repositoryArn: pulumi.Input<string>;
+  bucketArn: pulumi.Input<string>;
+  sinkUrl: pulumi.Input<string>;
+  secretArn: pulumi.Input<string>;
+  logGroupName: pulumi.Input<string>;
+  logGroupArn: pulumi.Input<string>;
+}
+
+/**
+ * ECS Fargate service running exactly one engine task: desired count 1, and deployments stop the
+ * old task before starting the new one (min healthy 0%, max 100%), because a replication slot has
+ * one consumer. The task role may write only the landing prefix; the execution role may read only
+ * the password secret (to inject it), pull only the engine repository and write only its log group.
+ */
+export class EngineService extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+  readonly id: pulumi.Output<string>;
+  readonly clusterName: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineService`, name, {}, opts);
+    const s = args.settings;
+    const aw = s.aws!;
+    const tags = s.tags;
+    const prefix = s.landingPrefix;
+
+    const assumeByEcsTasks = pulumi.jsonStringify({
+      Version: "2012-10-17",
+      Statement: [{
+        Effect: "Allow",
+        Principal: { Service: "ecs-tasks.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "aws:SourceAccount": args.accountId } },
+      }],
+    });
+
+    const taskRole = new aws.iam.Role(`${name}-task-role`, {
+      name: checkName("awsName", `${s.baseName}-engine-task`),
+      description: "CDC engine: writes landing objects under its prefix only",
+      assumeRolePolicy: assumeByEcsTasks,
+      tags,
+    }, { parent: this });
+    new aws.iam.RolePolicy(`${name}-task-landing`, {
+      role: taskRole.id,
+      policy: pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "WriteLandingPrefix",
+            Effect: "Allow",
+            Action: ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            Resource: pulumi.interpolate`${args.bucketArn}/${prefix}/*`,
+          },
+          {
+            Sid: "ListLandingPrefix",
+            Effect: "Allow",
+            Action: "s3:ListBucket",
+            Resource: args.bucketArn,
+            Condition: { StringLike: { "s3:prefix": [`${prefix}/*`, prefix] } },
+          },
+        ],
+      }),
+    }, { parent: this });
+
+    const executionRole = new aws.iam.Role(`${name}-execution-role`, {
+      name: checkName("awsName", `${s.baseName}-engine-exec`),
+      description: "ECS agent for the CDC engine: pulls its image, injects its secret, ships its logs",
+      assumeRolePolicy: assumeByEcsTasks,
+      tags,
+    }, { parent: this });
+    new aws.iam.RolePolicy(`${name}-execution`, {
+      role: executionRole.id,
+      policy: pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+          // GetAuthorizationToken has no resource-level permissions.
+          { Sid: "EcrToken", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+          { Sid: "PullEngineImage", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], Resource: args.repositoryArn },
+          { Sid: "ReadPasswordSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: args.secretArn },
+          { Sid: "WriteEngineLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: pulumi.interpolate`${args.logGroupArn}:*` },
+        ],
+      }),
+    }, { parent: this });
+
+    // Network: configured subnets (private, with NAT or VPC endpoints), else the default VPC.
+    const configured = aw.network.subnetIds.length > 0;
+    const vpcId = configured ? pulumi.output(aw.network.vpcId!) : aws.ec2.getVpcOutput({ default: true }, { parent: this }).id;
+    const subnetIds = configured
+      ? pulumi.output(aw.network.subnetIds)
+      : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, { parent: this }).ids;
+    const securityGroup = new aws.ec2.SecurityGroup(`${name}-sg`, {
+      name: `${s.baseName}-engine`,
+      description: "CDC engine: no inbound; outbound to PostgreSQL and AWS APIs (HTTPS) only",
+      vpcId,
+      egress: [
+        { description: "AWS APIs (S3, ECR, Secrets Manager, CloudWatch)", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] },
+        { description: "PostgreSQL", protocol: "tcp", fromPort: s.postgres.port, toPort: s.postgres.port, cidrBlocks: ["0.0.0.0/0"] },
+      ],
+      tags,
+    }, { parent: this });
+
+    const cluster = new aws.ecs.Cluster(`${name}-cluster`, {
+      name: checkName("awsName", s.baseName),
+      settings: [{ name: "containerInsights", value: "enabled" }],
+      tags,
+    }, { parent: this });
+
+    const environment = pulumi.output(args.sinkUrl).apply((sinkUrl) =>
+      Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })));
+    const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+    const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
+      family: `${s.baseName}-engine`,
+      requiresCompatibilities: ["FARGATE"],
+      networkMode: "awsvpc",
+      cpu: String(Math.round(s.container.cpu * 1024)),
+      memory: String(s.container.memoryMiB),
+      runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: s.architecture === "arm64" ? "ARM64" : "X86_64" },
+      taskRoleArn: taskRole.arn,
+      executionRoleArn: executionRole.arn,
+      volumes: [{ name: "tmp" }],
+      containerDefinitions: pulumi.jsonStringify([{
+        name: "cdc-engine",
+        image: args.imageRef,
+        essential: true,
+        readonlyRootFilesystem: true,
+        mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],
+        environment,
+        // The password reaches the task only through Secrets Manager, never as a plain value.
+        secrets: [{ name: "PG_PASSWORD", valueFrom: args.secretArn }],
+        portMappings: [{ containerPort: ENGINE_HTTP_PORT, protocol: "tcp" }],
+        // ECS has one container health check (unhealthy → replaced): liveness, /healthz.
+        healthCheck: { command: ["CMD", "node", "-e", healthCommand], interval: 15, timeout: 5, retries: 3, startPeriod: 60 },
+        stopTimeout: 30,
+        logConfiguration: {
+          logDriver: "awslogs",
+          options: { "awslogs-group": args.logGroupName, "awslogs-region": aw.region, "awslogs-stream-prefix": "engine" },
+        },
+      }]),
+      tags,
+    }, { parent: this });
+
+    const service = new aws.ecs.Service(`${name}-service`, {
+      name: checkName("awsName", `${s.baseName}-engine`),
+      cluster: cluster.arn,
+      taskDefinition: taskDefinition.arn,
+      launchType: "FARGATE",
+      platformVersion: "LATEST",
+      desiredCount: 1,
+      deploymentMinimumHealthyPercent: 0,
+      deploymentMaximumPercent: 100,
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      networkConfiguration: {
+        subnets: subnetIds,
+        securityGroups: pulumi.output(securityGroup.id).apply((id) => [id, ...aw.network.securityGroupIds]),
+        assignPublicIp: aw.network.assignPublicIp ?? !configured,
+      },
+      enableEcsManagedTags: true,
+      propagateTags: "SERVICE",
+      tags,
+    }, { parent: this });
+
+    this.name = service.name;
+    this.id = service.id;
+    this.clusterName = cluster.name;
+    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName });
+  }
+}
+
+/** Builds the AWS target under `parent`. */
+export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const opts = { parent };
+  const identity = aws.getCallerIdentityOutput({}, opts);
+  const accountId = identity.accountId;
+
+  const storage = new LandingStorage("landing", {
+    baseName: s.baseName,
+    accountId,
+    prefix: s.landingPrefix,
+    retentionDays: s.landingRetentionDays,
+    deletionProtection: s.deletionProtection,
+    tags: s.tags,
+  }, opts);
+  const registry = new ContainerRegistry("registry", { baseName: s.baseName, forceDelete: !s.deletionProtection, tags: s.tags }, opts);
+  const image = new EngineImage("engine-image", {
+    repository: registry.facts.repository,
+    platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
+    registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
+  }, opts);
+  const secret = new PasswordSecret("postgres-password", {
+    baseName: s.baseName,
+    password: s.postgres.password,
+    recoveryWindowInDays: s.deletionProtection ? 30 : 0,
+    tags: s.tags,
+  }, opts);
+  const logs = new EngineLogs("logs", { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, opts);
+  const service = new EngineService("engine", {
+    settings: s,
+    accountId,
+    imageRef: image.ref,
+    repositoryArn: registry.repositoryArn,
+    bucketArn: storage.bucketArn,
+    sinkUrl: storage.url,
+    secretArn: secret.arn,
+    logGroupName: logs.name,
+    logGroupArn: logs.arn,
+  }, opts);
+
+  const landing: LandingFacts = {
+    cloud: "aws",
+    url: storage.url,
+    rootUrl: storage.rootUrl,
+    prefix: s.landingPrefix,
+    region: s.aws!.region,
+    tags: s.tags,
+    aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
+  };
+  const serviceFacts: ServiceFacts = {
+    name: service.name,
+    id: service.id,
+    logLocation: pulumi.interpolate`cloudwatch:${s.aws!.region}:${logs.name}`,
+  };
+  return { landing, imageRef: image.ref, service: serviceFacts };
+}

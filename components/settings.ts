@@ -1,0 +1,472 @@
+/**
+ * The stack's settings, read once from Pulumi config and validated here, at the edge. Everything
+ * past this file receives typed values; a wrong or missing setting stops `pulumi preview` with one
+ * message that names the key and shows a command that sets a valid value.
+ *
+ * Scalars are declared (type, description, default) in Pulumi.yaml; the defaults below are the
+ * same values, because the Pulumi CLI applies Pulumi.yaml defaults but unit tests and automation
+ * without the CLI do not (tests/pulumi/settings.test.ts keeps the two in step). Structured settings
+ * (`postgres`, `batching`, `network`, `tags`) are objects read with `requireObject`/`getObject`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
+
+export const PROJECT = "postgres-cdc-multicloud";
+export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
+export type Cloud = (typeof CLOUDS)[number];
+
+/** Thrown for bad settings; the message is the one a user sees from `pulumi preview`. */
+export class SettingsError extends pulumi.RunError {
+  constructor(readonly problems: string[]) {
+    super(problems.length === 1 ? problems[0] : `invalid stack configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "SettingsError";
+  }
+}
+
+/** One problem line: the key, what is wrong, and a command that sets a valid value. */
+function problem(key: string, what: string, example: string, path = false): string {
+  const full = key.includes(":") ? key : `${PROJECT}:${key}`;
+  return `${full} ${what}; for example: pulumi config set ${path ? "--path " : ""}${full} ${example}`;
+}
+
+const pgIdentifier = /^[a-z_][a-z0-9_$]{0,62}$/;
+const tableName = /^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/;
+
+const postgresSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  sslmode: z.enum(["disable", "require", "verify-full"]).default("require"),
+  publication: z.string().regex(pgIdentifier).default("cdc_pub"),
+  slot: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default("cdc_slot"),
+  tables: z.array(z.string().regex(tableName)).default([]),
+}).strict();
+
+const batchingSchema = z.object({
+  maxSize: z.number().int().min(1).max(10_000_000).default(10_000),
+  maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  maxWaitMs: z.number().int().min(1).max(3_600_000).default(5_000),
+  heartbeatIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
+}).strict();
+
+const awsNetworkSchema = z.object({
+  /** Subnets the task runs in; the default VPC's subnets when empty. */
+  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)).default([]),
+  /** Extra security groups (e.g. the one your database allows); a group with egress only is always created. */
+  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/)).default([]),
+  /** Public IP for the task: needed in public subnets without NAT to reach ECR/S3; default true only with the default VPC. */
+  assignPublicIp: z.boolean().optional(),
+  /** VPC id when subnetIds are given (the engine's security group is created there). */
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/).optional(),
+}).strict();
+
+const azureNetworkSchema = z.object({
+  /** Subnet (delegated to Microsoft.App/environments, /23 or larger for Consumption) for the Container Apps environment. */
+  infrastructureSubnetId: z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i),
+  /** Internal-only environment (no public endpoint at all). */
+  internal: z.boolean().default(true),
+}).strict();
+
+const gcpNetworkSchema = z.object({
+  /** Direct VPC egress: the VPC network and subnetwork the service's traffic leaves through. */
+  network: z.string().min(1).optional(),
+  subnetwork: z.string().min(1).optional(),
+  /** Or a Serverless VPC Access connector (projects/P/locations/R/connectors/NAME). */
+  vpcConnector: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/connectors\/[^/]+$/).optional(),
+  /** PRIVATE_RANGES_ONLY (default) or ALL_TRAFFIC. */
+  egress: z.enum(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"]).default("PRIVATE_RANGES_ONLY"),
+}).strict().refine((n) => !(n.vpcConnector && (n.network || n.subnetwork)), { message: "set either vpcConnector or network/subnetwork, not both" })
+  .refine((n) => Boolean(n.vpcConnector || n.network || n.subnetwork), { message: "needs vpcConnector or network and subnetwork" });
+
+const localNetworkSchema = z.object({
+  /** Docker network to attach to (e.g. the one your PostgreSQL container runs in). */
+  dockerNetwork: z.string().min(1),
+}).strict();
+
+const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:/=+@ -]{1,63}$/), z.string().max(256));
+
+/** Container size per cloud: vCPU and memory, default 0.25 vCPU / 512 MiB. */
+export interface ContainerSize {
+  cpu: number;
+  memoryMiB: number;
+}
+
+export interface PostgresSettings {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  sslmode: "disable" | "require" | "verify-full";
+  publication: string;
+  slot: string;
+  /** schema.table names; empty = whatever the existing publication publishes. */
+  tables: string[];
+  /** The password, always a Pulumi secret. */
+  password: pulumi.Output<string>;
+}
+
+export interface PlatformSettings {
+  cloud: Cloud;
+  stack: string;
+  /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>`. */
+  baseName: string;
+  postgres: PostgresSettings;
+  batching: z.output<typeof batchingSchema>;
+  snapshotMode: "initial" | "never" | "initial_only";
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  sinkCompression: "none" | "gzip";
+  /** Prefix inside the bucket/container the engine writes under (no leading or trailing slash). */
+  landingPrefix: string;
+  landingRetentionDays: number;
+  logRetentionDays: number;
+  container: ContainerSize;
+  /** arm64 on AWS by default (Graviton costs less); the other targets run amd64 only. */
+  architecture: "arm64" | "amd64";
+  deletionProtection: boolean;
+  /** Tags/labels applied to every taggable resource (user tags plus project, stack, managed-by). */
+  tags: Record<string, string>;
+  aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
+  azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
+  gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
+  local?: { landingDir: string; httpPort: number; network?: z.output<typeof localNetworkSchema> };
+}
+
+/** Defaults of the scalar settings; Pulumi.yaml declares the same (a test checks). */
+export const SCALAR_DEFAULTS = {
+  cloud: "local",
+  namePrefix: "cdc",
+  snapshotMode: "initial",
+  logLevel: "info",
+  sinkCompression: "none",
+  landingPrefix: "landing",
+  landingRetentionDays: 30,
+  logRetentionDays: 30,
+  containerCpu: "0.25",
+  containerMemoryMiB: 512,
+  architecture: "auto",
+  deletionProtection: false,
+  localLandingDir: "./landing",
+  localHttpPort: 8080,
+} as const;
+
+/** Examples shown in error messages for the structured settings. */
+const STRUCTURED_EXAMPLES: Record<string, string> = {
+  postgres: `'{"host":"db.example.com","port":5432,"database":"app","user":"cdc_user","sslmode":"require","tables":["public.users"]}'`,
+  "postgres.host": "db.internal.example.com",
+  "postgres.port": "5432",
+  "postgres.database": "app",
+  "postgres.user": "cdc_user",
+  "postgres.sslmode": "require",
+  "postgres.publication": "cdc_pub",
+  "postgres.slot": "cdc_slot",
+  "postgres.tables": `'["public.users","public.orders"]'`,
+  "postgres.tables[0]": "public.users",
+  batching: `'{"maxSize":10000,"maxBytes":16777216,"maxWaitMs":5000}'`,
+  "batching.maxSize": "10000",
+  "batching.maxBytes": "16777216",
+  "batching.maxWaitMs": "5000",
+  "batching.heartbeatIntervalMs": "10000",
+  network: `'{"subnetIds":["subnet-0123456789abcdef0"]}'`,
+  "network.subnetIds": `'["subnet-0123456789abcdef0"]'`,
+  "network.securityGroupIds": `'["sg-0123456789abcdef0"]'`,
+  "network.vpcId": "vpc-0123456789abcdef0",
+  "network.infrastructureSubnetId": "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
+  "network.vpcConnector": "projects/my-project/locations/europe-west1/connectors/cdc",
+  "network.network": "default",
+  "network.subnetwork": "default",
+  "network.dockerNetwork": "my-postgres-net",
+  tags: `'{"team":"data-platform","cost-center":"1234"}'`,
+};
+
+function exampleFor(path: string): string {
+  if (STRUCTURED_EXAMPLES[path]) return STRUCTURED_EXAMPLES[path];
+  const generic = path.replace(/\[\d+\]/g, "[0]");
+  if (STRUCTURED_EXAMPLES[generic]) return STRUCTURED_EXAMPLES[generic];
+  return STRUCTURED_EXAMPLES[path.split(".")[0]] ?? "<value>";
+}
+
+function zodPath(root: string, issuePath: PropertyKey[]): string {
+  let out = root;
+  for (const p of issuePath) out += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
+  return out;
+}
+
+function zodMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && issue.input === undefined) return "is required but not set";
+  if (issue.code === "unrecognized_keys") return `has unknown key(s) ${issue.keys.join(", ")}`;
+  if (issue.code === "invalid_format" || issue.code === "invalid_value" || issue.code === "invalid_type" || issue.code === "too_small" || issue.code === "too_big") {
+    return `is invalid (${issue.message.replace(/^Invalid input: /, "")}${issue.input !== undefined && typeof issue.input !== "object" ? `, got ${JSON.stringify(issue.input)}` : ""})`;
+  }
+  return `is invalid (${issue.message})`;
+}
+
+/** Reads a structured setting; validates with `schema`; records problems naming the exact key path. */
+function readObject<S extends z.ZodType>(config: pulumi.Config, key: string, schema: S, required: boolean, problems: string[]): z.output<S> | undefined {
+  let raw: unknown;
+  try {
+    raw = config.getObject<unknown>(key);
+  } catch {
+    problems.push(problem(key, "is not valid JSON", exampleFor(key)));
+    return undefined;
+  }
+  if (raw === undefined) {
+    if (required) problems.push(problem(key, "is required but not set", exampleFor(key)));
+    return undefined;
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      problems.push(problem(zodPath(key, issue.path), zodMessage(issue), exampleFor(key)));
+      continue;
+    }
+    const path = zodPath(key, issue.path);
+    problems.push(problem(path, zodMessage(issue), exampleFor(path), path !== key));
+  }
+  return undefined;
+}
+
+function readScalar(config: pulumi.Config, key: string): string | undefined {
+  const v = config.get(key);
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function readInt(config: pulumi.Config, key: keyof typeof SCALAR_DEFAULTS, min: number, max: number, problems: string[]): number {
+  const raw = readScalar(config, key);
+  const fallback = SCALAR_DEFAULTS[key] as number;
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    problems.push(problem(key, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`, String(fallback)));
+    return fallback;
+  }
+  return Number(raw);
+}
+
+function readEnum<T extends string>(config: pulumi.Config, key: keyof typeof SCALAR_DEFAULTS, allowed: readonly T[], problems: string[], example?: T): T {
+  const raw = readScalar(config, key) ?? String(SCALAR_DEFAULTS[key]);
+  if (!(allowed as readonly string[]).includes(raw)) {
+    problems.push(problem(key, `must be one of ${allowed.join(", ")} (got ${JSON.stringify(raw)})`, example ?? allowed[0]));
+    return allowed[0];
+  }
+  return raw as T;
+}
+
+/** Lower-case DNS label: letters, digits and hyphens, starting with a letter. */
+export function dnsSafe(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+/g, "-").replace(/-$/, "");
+}
+
+/**
+ * Reads and validates every setting of the current stack. Throws SettingsError (a RunError: Pulumi
+ * prints its message without a stack trace) listing each problem with the key and an example.
+ */
+export function readSettings(stack = pulumi.getStack()): PlatformSettings {
+  const config = new pulumi.Config(PROJECT);
+  const problems: string[] = [];
+
+  const cloud = readEnum(config, "cloud", CLOUDS, problems, "aws");
+  const namePrefix = readScalar(config, "namePrefix") ?? SCALAR_DEFAULTS.namePrefix;
+  if (!/^[a-z][a-z0-9]{0,7}$/.test(namePrefix)) {
+    problems.push(problem("namePrefix", `must be 1-8 lower-case letters or digits starting with a letter (got ${JSON.stringify(namePrefix)}), because storage account and registry names allow nothing else`, "cdc"));
+  }
+  const stackPart = dnsSafe(stack).slice(0, 12).replace(/-$/, "") || "stack";
+  const baseName = `${namePrefix}-${stackPart}`;
+
+  const snapshotMode = readEnum(config, "snapshotMode", ["initial", "never", "initial_only"] as const, problems);
+  const logLevel = readEnum(config, "logLevel", ["trace", "debug", "info", "warn", "error", "fatal"] as const, problems, "info");
+  const sinkCompression = readEnum(config, "sinkCompression", ["none", "gzip"] as const, problems, "gzip");
+
+  const landingPrefix = (readScalar(config, "landingPrefix") ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
+  if (!/^[a-z0-9][a-z0-9._/-]{0,200}$/.test(landingPrefix) || landingPrefix.includes("//")) {
+    problems.push(problem("landingPrefix", `must be a path of lower-case letters, digits, '.', '_', '-' and '/' (got ${JSON.stringify(landingPrefix)})`, "landing"));
+  }
+  const landingRetentionDays = readInt(config, "landingRetentionDays", 1, 3650, problems);
+  const logRetentionDays = readInt(config, "logRetentionDays", 1, 3650, problems);
+
+  const cpuRaw = readScalar(config, "containerCpu") ?? SCALAR_DEFAULTS.containerCpu;
+  const cpu = Number(cpuRaw);
+  if (!/^\d+(\.\d+)?$/.test(cpuRaw) || !(cpu >= 0.25 && cpu <= 16)) {
+    problems.push(problem("containerCpu", `must be a number of vCPUs from 0.25 to 16 (got ${JSON.stringify(cpuRaw)})`, "0.25"));
+  }
+  const memoryMiB = readInt(config, "containerMemoryMiB", 512, 122880, problems);
+
+  const archRaw = readEnum(config, "architecture", ["auto", "arm64", "amd64"] as const, problems, "auto");
+  const architecture: "arm64" | "amd64" = archRaw === "auto" ? (cloud === "aws" ? "arm64" : "amd64") : archRaw;
+  if (architecture === "arm64" && (cloud === "azure" || cloud === "gcp")) {
+    problems.push(problem("architecture", `must be amd64 or auto on ${cloud} (${cloud === "azure" ? "Container Apps" : "Cloud Run"} runs linux/amd64 only)`, "auto"));
+  }
+
+  const deletionRaw = readScalar(config, "deletionProtection");
+  let deletionProtection: boolean = SCALAR_DEFAULTS.deletionProtection;
+  if (deletionRaw !== undefined) {
+    if (!/^(true|false)$/.test(deletionRaw)) problems.push(problem("deletionProtection", `must be true or false (got ${JSON.stringify(deletionRaw)})`, "true"));
+    else deletionProtection = deletionRaw === "true";
+  }
+
+  const postgres = readObject(config, "postgres", postgresSchema, true, problems);
+  const batching = readObject(config, "batching", batchingSchema, false, problems) ?? batchingSchema.parse({});
+  const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
+
+  const password = config.getSecret("postgresPassword");
+  if (password === undefined) {
+    problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<the cdc user's password>'`);
+  }
+
+  const settings: Partial<PlatformSettings> = {};
+  switch (cloud) {
+    case "aws": {
+      const region = readScalar(new pulumi.Config("aws"), "region");
+      if (!region) problems.push(problem("aws:region", "is required when cloud is aws", "eu-west-1"));
+      else if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) problems.push(problem("aws:region", `is not an AWS region (got ${JSON.stringify(region)})`, "eu-west-1"));
+      const network = readObject(config, "network", awsNetworkSchema, false, problems) ?? awsNetworkSchema.parse({});
+      if (network.subnetIds.length > 0 && !network.vpcId) problems.push(problem("network.vpcId", "is required when network.subnetIds is set (the engine's security group is created in that VPC)", "vpc-0123456789abcdef0", true));
+      settings.aws = { region: region ?? "", network };
+      break;
+    }
+    case "azure": {
+      const location = readScalar(new pulumi.Config("azure-native"), "location");
+      if (!location) problems.push(problem("azure-native:location", "is required when cloud is azure", "westeurope"));
+      else if (!/^[a-z0-9]+$/.test(location)) problems.push(problem("azure-native:location", `must be an Azure location name like westeurope (got ${JSON.stringify(location)})`, "westeurope"));
+      settings.azure = { location: location ?? "", network: readObject(config, "network", azureNetworkSchema, false, problems) };
+      break;
+    }
+    case "gcp": {
+      const gcpConfig = new pulumi.Config("gcp");
+      const project = readScalar(gcpConfig, "project");
+      const region = readScalar(gcpConfig, "region");
+      if (!project) problems.push(problem("gcp:project", "is required when cloud is gcp", "my-project-id"));
+      else if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(project)) problems.push(problem("gcp:project", `is not a GCP project id (got ${JSON.stringify(project)})`, "my-project-id"));
+      if (!region) problems.push(problem("gcp:region", "is required when cloud is gcp", "europe-west1"));
+      else if (!/^[a-z]+-[a-z]+\d+$/.test(region)) problems.push(problem("gcp:region", `is not a GCP region (got ${JSON.stringify(region)})`, "europe-west1"));
+      settings.gcp = { project: project ?? "", region: region ?? "", network: readObject(config, "network", gcpNetworkSchema, false, problems) };
+      break;
+    }
+    case "local": {
+      const dir = readScalar(config, "localLandingDir") ?? SCALAR_DEFAULTS.localLandingDir;
+      const httpPort = readInt(config, "localHttpPort", 1, 65535, problems);
+      settings.local = { landingDir: dir, httpPort, network: readObject(config, "network", localNetworkSchema, false, problems) };
+      break;
+    }
+  }
+
+  if (cloud === "gcp") {
+    for (const [k, v] of Object.entries(userTags)) {
+      if (!/^[a-z][a-z0-9_-]{0,62}$/.test(k) || !/^[a-z0-9_-]{0,63}$/.test(v)) {
+        problems.push(problem(`tags.${k}`, `is not a valid GCP label (keys: lower-case letter first, then a-z 0-9 _ -; values: a-z 0-9 _ -, at most 63) (got ${JSON.stringify(v)})`, "data-platform", true));
+      }
+    }
+  }
+
+  if (problems.length > 0) throw new SettingsError(problems);
+
+  const pg = postgres!;
+  // The engine's own parser is the contract: run it on the environment the service will get, so a
+  // value the engine would reject fails here, at preview, not in a crash-looping container.
+  const engineProblems = checkAgainstEngine(pg, batching, { snapshotMode, logLevel, sinkCompression });
+  if (engineProblems.length > 0) throw new SettingsError(engineProblems);
+
+  const tags: Record<string, string> = {
+    ...userTags,
+    project: PROJECT,
+    stack: cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack,
+    "managed-by": "pulumi",
+  };
+
+  return {
+    cloud,
+    stack,
+    baseName,
+    postgres: { ...pg, password: password! },
+    batching,
+    snapshotMode,
+    logLevel,
+    sinkCompression,
+    landingPrefix,
+    landingRetentionDays,
+    logRetentionDays,
+    container: { cpu, memoryMiB },
+    architecture,
+    deletionProtection,
+    tags,
+    ...settings,
+  };
+}
+
+/** Which setting feeds which engine variable, to name the right key when the engine rejects a value. */
+const ENGINE_VAR_TO_KEY: Partial<Record<keyof typeof VARIABLES, string>> = {
+  PG_HOST: "postgres.host",
+  PG_PORT: "postgres.port",
+  PG_DATABASE: "postgres.database",
+  PG_USER: "postgres.user",
+  PG_SSLMODE: "postgres.sslmode",
+  PG_PUBLICATION: "postgres.publication",
+  PG_SLOT: "postgres.slot",
+  TABLE_INCLUDE: "postgres.tables",
+  SNAPSHOT_MODE: "snapshotMode",
+  SINK_COMPRESSION: "sinkCompression",
+  BATCH_MAX_SIZE: "batching.maxSize",
+  BATCH_MAX_BYTES: "batching.maxBytes",
+  BATCH_MAX_WAIT_MS: "batching.maxWaitMs",
+  HEARTBEAT_INTERVAL_MS: "batching.heartbeatIntervalMs",
+  LOG_LEVEL: "logLevel",
+};
+
+function checkAgainstEngine(
+  pg: z.output<typeof postgresSchema>,
+  batching: z.output<typeof batchingSchema>,
+  rest: { snapshotMode: string; logLevel: string; sinkCompression: string },
+): string[] {
+  const env = {
+    ...engineEnvironment({ postgres: pg, batching, ...rest } as unknown as EngineEnvInput, "file:///landing"),
+    PG_PASSWORD: "checked-separately",
+  };
+  try {
+    loadConfig(env);
+    return [];
+  } catch (err) {
+    if (!(err instanceof EngineConfigError)) throw err;
+    return err.problems.map((line) => {
+      const variable = line.split(" ")[0] as keyof typeof VARIABLES;
+      const key = ENGINE_VAR_TO_KEY[variable];
+      return key ? problem(key, `is rejected by the engine: ${line}`, exampleFor(key), key.includes(".")) : line;
+    });
+  }
+}
+
+type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
+  postgres: Omit<PostgresSettings, "password">;
+};
+
+/** The port the engine serves /healthz, /readyz and /metrics on, inside the container. */
+export const ENGINE_HTTP_PORT = 8080;
+
+/**
+ * The engine's environment (issue #2's contract, container/src/config VARIABLES), without the
+ * password: every target injects PG_PASSWORD from its secret store, never as a plain value.
+ */
+export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PG_HOST: s.postgres.host,
+    PG_PORT: String(s.postgres.port),
+    PG_DATABASE: s.postgres.database,
+    PG_USER: s.postgres.user,
+    PG_SSLMODE: s.postgres.sslmode,
+    PG_PUBLICATION: s.postgres.publication,
+    PG_SLOT: s.postgres.slot,
+    TABLE_INCLUDE: s.postgres.tables.join(","),
+    SNAPSHOT_MODE: s.snapshotMode,
+    SINK_URL: sinkUrl,
+    SINK_COMPRESSION: s.sinkCompression,
+    BATCH_MAX_SIZE: String(s.batching.maxSize),
+    BATCH_MAX_BYTES: String(s.batching.maxBytes),
+    BATCH_MAX_WAIT_MS: String(s.batching.maxWaitMs),
+    HEARTBEAT_INTERVAL_MS: String(s.batching.heartbeatIntervalMs),
+    HTTP_PORT: String(ENGINE_HTTP_PORT),
+    LOG_LEVEL: s.logLevel,
+  };
+  // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
+  if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
+  return env;
+}

@@ -1,0 +1,130 @@
+/**
+ * Runs the real index.ts under Pulumi mocks for one stack configuration, in a child process, and
+ * returns what it registered. At most two children run at once (the machine has 2 cores).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+
+export const REPO = path.resolve(__dirname, "..", "..", "..");
+export const PROJECT = "postgres-cdc-multicloud";
+/** The password every test stack uses; it must never show up outside a secret. */
+export const TEST_PASSWORD = "Pw-for-tests-7c1e9a";
+
+export interface RegisteredResource {
+  type: string;
+  name: string;
+  /** Inputs with secret values wrapped as {"$secret": value}. */
+  inputs: Record<string, any>;
+}
+
+export interface ProgramRun {
+  exitCode: number;
+  error?: string;
+  kind?: string;
+  resources: RegisteredResource[];
+  invokes: { token: string; inputs: unknown }[];
+  fetches: { url: string; body: string }[];
+  outputs?: Record<string, unknown>;
+  stderr: string;
+}
+
+export interface RunOptions {
+  stack: string;
+  /** Config values: strings stay strings, objects/arrays/numbers/booleans are JSON-stringified as the CLI does. */
+  config: Record<string, unknown>;
+  /** Keys (full, with namespace) whose values are secrets. */
+  secretKeys?: string[];
+  dryRun?: boolean;
+}
+
+let running = 0;
+const waiting: (() => void)[] = [];
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+export function runProgram(opts: RunOptions): Promise<ProgramRun> {
+  return slot(() => new Promise<ProgramRun>((resolve, reject) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "pulumi-harness-"));
+    const out = path.join(dir, "result.json");
+    const config = Object.fromEntries(Object.entries(opts.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "child.ts")], {
+      cwd: REPO,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_OPTIONS: "--max-old-space-size=1536",
+        HARNESS_OUT: out,
+        HARNESS_INPUT: JSON.stringify({ project: PROJECT, stack: opts.stack, dryRun: opts.dryRun ?? false, config, secretKeys: opts.secretKeys ?? [] }),
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      try {
+        const result = JSON.parse(readFileSync(out, "utf8")) as Omit<ProgramRun, "exitCode" | "stderr">;
+        resolve({ ...result, exitCode: code ?? -1, stderr });
+      } catch {
+        reject(new Error(`program child exited ${code} without a result:\n${stderr}`));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }));
+}
+
+/** A stack file's config as the CLI would hand it to the program; `secure:` values become TEST_PASSWORD secrets. */
+export function stackFileConfig(file: string): { config: Record<string, unknown>; secretKeys: string[] } {
+  const yaml = require("js-yaml") as { load(s: string): unknown };
+  const doc = yaml.load(readFileSync(path.join(REPO, file), "utf8")) as { config?: Record<string, unknown> };
+  const config: Record<string, unknown> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    const full = key.includes(":") ? key : `${PROJECT}:${key}`;
+    if (value && typeof value === "object" && "secure" in (value as object)) {
+      config[full] = TEST_PASSWORD;
+      secretKeys.push(full);
+    } else {
+      config[full] = value;
+    }
+  }
+  return { config, secretKeys };
+}
+
+export const byType = (run: ProgramRun, type: string) => run.resources.filter((r) => r.type === type);
+export const one = (run: ProgramRun, type: string): RegisteredResource => {
+  const found = byType(run, type);
+  if (found.length !== 1) throw new Error(`expected exactly one ${type}, got ${found.length}: ${run.resources.map((r) => r.type).join(", ")}`);
+  return found[0];
+};
+
+/** Removes secret envelopes' contents, leaving what a reader of plain state would see. */
+export function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value && typeof value === "object") {
+    if ("$secret" in (value as object)) return "[secret]";
+    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, withoutSecrets(v)]));
+  }
+  return value;
+}
+
+/** Plain value of a possibly-secret input. */
+export function reveal(value: unknown): any {
+  if (Array.isArray(value)) return value.map(reveal);
+  if (value && typeof value === "object") {
+    if ("$secret" in (value as object)) return reveal((value as { $secret: unknown }).$secret);
+    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, reveal(v)]));
+  }
+  return value;
+}
