@@ -38,6 +38,9 @@ const quartzCron = z
     const fields = v.trim().split(/\s+/);
     return fields.length === 6 || fields.length === 7;
   }, "must be a Quartz cron expression with 6 or 7 fields (seconds minutes hours day-of-month month day-of-week [year])");
+const schemaHints = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_$]* [A-Za-z][A-Za-z0-9_ (),<>:]*$/, 'must be Auto Loader schema hints such as "price DECIMAL(12,2), qty BIGINT"');
 const email = z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "must be an e-mail address");
 const streamingInterval = z
   .string()
@@ -85,9 +88,27 @@ export const databricksSettingsSchema = z
      * engine's captured table list is used, each keyed by `defaultPrimaryKey`.
      */
     tables: z
-      .array(z.object({ name: tableName, primaryKey: z.array(columnName).min(1, "must list at least one column") }).strict())
+      .array(
+        z
+          .object({
+            name: tableName,
+            /** Default: primaryKeys[name], else defaultPrimaryKey. */
+            primaryKey: z.array(columnName).min(1, "must list at least one column").optional(),
+            /**
+             * Auto Loader schema hints for this table's columns, e.g. "price DECIMAL(12,2)": numeric
+             * values land as strings with their exact digits, and a DECIMAL hint types them exactly
+             * in bronze (without one they stay exact strings; gold casts them).
+             */
+            schemaHints: schemaHints.optional(),
+          })
+          .strict(),
+      )
       .min(1, "must list at least one table")
       .optional(),
+    /** Primary keys by table, for tables taken from the engine's list (or listed without primaryKey). */
+    primaryKeys: z.record(tableName, z.array(columnName).min(1, "must list at least one column")).default({}),
+    /** Schema hints by table, for tables taken from the engine's list (or listed without schemaHints). */
+    schemaHints: z.record(tableName, schemaHints).default({}),
     defaultPrimaryKey: z.array(columnName).min(1, "must list at least one column").default(["id"]),
     schedule: z
       .object({
@@ -144,6 +165,8 @@ export interface MedallionTable {
   /** schema.table as captured by the engine (the landing folder is `cdc.<name>`). */
   name: string;
   primaryKey: string[];
+  /** Auto Loader schema hints for the table's own columns ("" when none). */
+  schemaHints: string;
 }
 
 /** Validated settings, with the choices that depend on other settings resolved. */
@@ -161,7 +184,9 @@ const EXAMPLES: Record<string, string> = {
   "schemas.bronze": '"bronze"',
   "schemas.silver": '"silver"',
   "schemas.gold": '"gold"',
-  tables: '[{"name": "public.orders", "primaryKey": ["id"]}]',
+  tables: '[{"name": "public.orders", "primaryKey": ["order_id"], "schemaHints": "unit_price DECIMAL(12,2)"}]',
+  primaryKeys: '{"public.orders": ["order_id"]}',
+  schemaHints: '{"public.orders": "unit_price DECIMAL(12,2)"}',
   defaultPrimaryKey: '["id"]',
   "schedule.mode": '"scheduled"',
   "schedule.cron": '"0 0/15 * * * ?"',
@@ -239,7 +264,11 @@ export function resolveTables(settings: DatabricksSettings, engineTables: readon
       if (seen.has(t.name)) throw new DatabricksConfigError([`${configKey}.tables lists "${t.name}" twice; list each table once`]);
       seen.add(t.name);
     }
-    return settings.tables.map((t) => ({ name: t.name, primaryKey: [...t.primaryKey] }));
+    return settings.tables.map((t) => ({
+      name: t.name,
+      primaryKey: [...(t.primaryKey ?? settings.primaryKeys[t.name] ?? settings.defaultPrimaryKey)],
+      schemaHints: t.schemaHints ?? settings.schemaHints[t.name] ?? "",
+    }));
   }
   const names = [...new Set(engineTables.map((t) => t.trim()).filter(Boolean))];
   if (names.length === 0) {
@@ -253,5 +282,9 @@ export function resolveTables(settings: DatabricksSettings, engineTables: readon
       throw new DatabricksConfigError([`engine table "${name}" is not schema.table; set ${configKey}.tables explicitly, for example ${EXAMPLES.tables}`]);
     }
   }
-  return names.map((name) => ({ name, primaryKey: [...settings.defaultPrimaryKey] }));
+  return names.map((name) => ({
+    name,
+    primaryKey: [...(settings.primaryKeys[name] ?? settings.defaultPrimaryKey)],
+    schemaHints: settings.schemaHints[name] ?? "",
+  }));
 }

@@ -1,0 +1,168 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Silver: bronze changes → one row per primary key (MERGE)
+# MAGIC
+# MAGIC One stream per table reads its bronze table and, in `foreachBatch`, runs the **shared silver SQL**:
+# MAGIC the statements `medallion_sql.py` renders from `sql/silver/*.sql` — the same files, rendered by the
+# MAGIC same function as the local lakehouse's TypeScript twin, that `npm test` runs on DuckDB. Both files sit
+# MAGIC next to this notebook in the workspace (uploaded by the stack from the repository).
+# MAGIC
+# MAGIC Per table, silver is a state table `<silver>.<schema>_<table>__cdc_state` (current rows plus tombstones
+# MAGIC that stop late changes from resurrecting deleted keys), a truncate watermark, and the view
+# MAGIC `<silver>.<schema>_<table>` that readers query. Changes are ordered by `(__lsn, __seq)`, never by
+# MAGIC arrival, so replays and out-of-order batches leave silver unchanged.
+# MAGIC
+# MAGIC New bronze columns: the state table gets them (`ALTER TABLE … ADD COLUMN`, rendered by the shared
+# MAGIC renderer) before the MERGE, MERGE schema evolution is on, and the view is re-created.
+
+# COMMAND ----------
+
+import json
+import sys
+import time
+
+from pyspark.sql import functions as F
+
+PARAMETERS = [
+    "catalog",
+    "bronze_schema",
+    "silver_schema",
+    "checkpoint_root",
+    "tables",
+    "workspace_dir",
+    "trigger",
+    "trigger_interval",
+]
+for name in PARAMETERS:
+    dbutils.widgets.text(name, "")
+params = {name: dbutils.widgets.get(name).strip() for name in PARAMETERS}
+missing = [name for name in PARAMETERS if not params[name] and name != "trigger_interval"]
+if missing:
+    raise ValueError(f"job parameter(s) {', '.join(missing)} not set: run this notebook from the job the stack deploys")
+
+CATALOG = params["catalog"]
+BRONZE_SCHEMA = params["bronze_schema"]
+SILVER_SCHEMA = params["silver_schema"]
+CHECKPOINT_ROOT = params["checkpoint_root"].rstrip("/")
+TABLES = json.loads(params["tables"])
+CONTINUOUS = params["trigger"] == "processing_time"
+TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
+
+# The shared renderer and its SQL files, uploaded next to this notebook.
+sys.path.insert(0, params["workspace_dir"])
+import medallion_sql  # noqa: E402
+
+# New bronze columns reach the state table by MERGE schema evolution as well as by ALTER TABLE.
+spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+
+# Bronze columns that are ingestion bookkeeping, not source data.
+BRONZE_METADATA = {"_rescued_data", "_source_file", "_source_file_modified", "_ingested_at"}
+
+# COMMAND ----------
+
+
+def bronze_table(table_name: str) -> str:
+    schema, table = table_name.split(".", 1)
+    return f"{CATALOG}.{BRONZE_SCHEMA}.{schema}_{table}"
+
+
+def silver_table(table_name: str) -> str:
+    schema, table = table_name.split(".", 1)
+    return medallion_sql.silver_table_name(schema, table, f"{CATALOG}.{SILVER_SCHEMA}")
+
+
+def data_columns(df) -> list:
+    return [f.name for f in df.schema.fields if not f.name.startswith("__") and f.name not in BRONZE_METADATA]
+
+
+def merge_batch(table: dict):
+    name = table["name"]
+    keys = table["primary_key"]
+    schema, short = name.split(".", 1)
+    batch_view = f"cdc_silver_batch_{schema}_{short}"
+    target = silver_table(name)
+    state_table = f"{target}__cdc_state"
+
+    def process(batch_df, batch_id):
+        session = batch_df.sparkSession
+        if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value seen yet
+            batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
+        columns = data_columns(batch_df)
+        spec = dict(source=batch_view, bronze_table=bronze_table(name), silver_table=target, keys=keys, columns=columns)
+        batch_df.createOrReplaceTempView(batch_view)
+
+        for statement in medallion_sql.render_silver_setup(**spec):
+            session.sql(statement)
+        existing = {f.name.lower() for f in session.table(state_table).schema.fields}
+        added = [(f.name, f.dataType.simpleString()) for f in batch_df.schema.fields if f.name in columns and f.name.lower() not in existing]
+        for statement in medallion_sql.render_add_columns(state_table, added):
+            session.sql(statement)
+        for statement in medallion_sql.render_silver_merge(**spec):
+            session.sql(statement)
+        if added or batch_id == 0 or not session.catalog.tableExists(target):
+            session.sql(medallion_sql.render_silver_view(**spec))
+        if added:
+            print(f"silver: {name} gained column(s) {', '.join(c for c, _ in added)}")
+
+    return process
+
+
+def start_stream(table: dict):
+    name = table["name"]
+    writer = (
+        spark.readStream.table(bronze_table(name))
+        .writeStream.queryName(f"silver {name}")
+        .option("checkpointLocation", f"{CHECKPOINT_ROOT}/silver/{name}/checkpoint")
+        .foreachBatch(merge_batch(table))
+    )
+    writer = writer.trigger(processingTime=TRIGGER_INTERVAL) if CONTINUOUS else writer.trigger(availableNow=True)
+    return writer.start()
+
+
+def stop_all(queries):
+    for q in queries:
+        try:
+            q.stop()
+        except Exception:  # already stopped
+            pass
+
+
+# COMMAND ----------
+
+started = {}
+waiting = list(TABLES)
+
+
+def start_ready():
+    """A table starts once bronze has it (its first landing files were ingested)."""
+    global waiting
+    still_waiting = []
+    for table in waiting:
+        if spark.catalog.tableExists(bronze_table(table["name"])):
+            started[table["name"]] = start_stream(table)
+            print(f"silver: {bronze_table(table['name'])} → {silver_table(table['name'])}")
+        else:
+            still_waiting.append(table)
+    waiting = still_waiting
+    for table in waiting:
+        print(f"silver: {bronze_table(table['name'])} does not exist yet; skipped")
+
+
+try:
+    start_ready()
+    if CONTINUOUS:
+        while True:
+            for name, q in started.items():
+                if q.exception() is not None:
+                    raise RuntimeError(f"silver stream for {name} failed: {q.exception()}")
+            if waiting:
+                start_ready()
+            time.sleep(60)
+    else:
+        for name, q in started.items():
+            q.awaitTermination()
+            print(f"silver: {name} merged")
+except Exception:
+    # A new bronze column stops the Delta source once; the task's retry resumes with the new schema.
+    stop_all(started.values())
+    raise
