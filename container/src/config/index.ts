@@ -148,6 +148,8 @@ const boolean = z
   .regex(/^(true|false|1|0)$/i, "must be true or false")
   .transform((v) => /^(true|1)$/i.test(v));
 
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
 /** Every variable the engine reads: its example (shown in errors and docs), default and schema. */
 export const VARIABLES = {
   PG_HOST: { example: "db.internal.example.com", schema: z.string().min(1, "must not be empty") },
@@ -169,10 +171,10 @@ export const VARIABLES = {
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
-  S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: z.url({ error: "must be a URL" }) },
+  S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: httpUrl },
   S3_FORCE_PATH_STYLE: { example: "true", optional: true, schema: boolean },
   AZURE_STORAGE_CONNECTION_STRING: { example: "UseDevelopmentStorage=true", optional: true, schema: z.string().min(1) },
-  GCS_ENDPOINT: { example: "http://127.0.0.1:4443", optional: true, schema: z.url({ error: "must be a URL" }) },
+  GCS_ENDPOINT: { example: "http://127.0.0.1:4443", optional: true, schema: httpUrl },
 } satisfies Record<string, VariableSpec<unknown> & { default?: string; optional?: boolean }>;
 
 type Variables = typeof VARIABLES;

@@ -1,0 +1,194 @@
+/**
+ * Every configuration error path of loadConfig: each bad or missing variable yields exactly one
+ * line naming the variable, what is wrong and a good example. (The CLI's exit code 2 and "nothing
+ * touched the database" are proven with the real process in cli.test.ts.)
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, VARIABLES, loadConfig, pgClientConfig } from "../../container/src/config";
+
+const REQUIRED = { PG_HOST: "db.example.com", PG_DATABASE: "app", PG_USER: "cdc", SINK_URL: "file:///var/lib/cdc/landing" };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.message, err.problems.join("\n"));
+    return err.problems;
+  }
+  return [];
+}
+
+/** [variable, bad value, what the message must say]. */
+const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
+  ["PG_PORT", "abc", /must be a whole number from 1 to 65535/],
+  ["PG_PORT", "0", /must be at least 1/],
+  ["PG_PORT", "70000", /must be at most 65535/],
+  ["PG_SSLMODE", "prefer", /must be one of disable, require, verify-full/],
+  ["PG_PUBLICATION", "Bad-Name", /must be a lower-case PostgreSQL publication name/],
+  ["PG_SLOT", "slot-1", /must be a lower-case PostgreSQL replication slot name/],
+  ["PG_SLOT", "slot$1", /may only contain a-z, 0-9 and _/],
+  ["TABLE_INCLUDE", "public.users,orders", /has "orders", which is not a schema-qualified table name \(schema.table\)/],
+  ["SNAPSHOT_MODE", "always", /must be one of initial, never, initial_only/],
+  ["SINK_URL", "not a url", /is not a URL/],
+  ["SINK_URL", "ftp://host/dir", /has unsupported scheme "ftp:" \(use file:\/\/, s3:\/\/, abfss:\/\/ or gs:\/\/\)/],
+  ["SINK_URL", "file://relative/dir", /must be file:\/\/\/absolute\/dir/],
+  ["SINK_URL", "file:///", /must name an absolute directory/],
+  ["SINK_URL", "s3://Bad_Bucket/x", /must name a valid S3 bucket/],
+  ["SINK_URL", "abfss://landing@account.blob.example.com/x", /must be abfss:\/\/container@account.dfs.core.windows.net\/prefix/],
+  ["SINK_URL", "gs://A/x", /must name a valid GCS bucket/],
+  ["SINK_URL", "s3://bucket/%E0%A4%A", /has a malformed %-escape/],
+  ["SINK_COMPRESSION", "zstd", /must be one of none, gzip/],
+  ["BATCH_MAX_SIZE", "0", /must be at least 1/],
+  ["BATCH_MAX_SIZE", "-5", /must be a whole number/],
+  ["BATCH_MAX_SIZE", "1.5", /must be a whole number/],
+  ["BATCH_MAX_BYTES", "100", /must be at least 1024/],
+  ["BATCH_MAX_WAIT_MS", "0", /must be at least 1/],
+  ["BATCH_MAX_WAIT_MS", "5s", /must be a whole number/],
+  ["HEARTBEAT_INTERVAL_MS", "-1", /must be a whole number from 0 to 3600000/],
+  ["HTTP_PORT", "65536", /must be at most 65535/],
+  ["LOG_LEVEL", "verbose", /must be one of trace, debug, info, warn, error, fatal, silent/],
+  ["S3_ENDPOINT", "minio:9000", /must be an http:\/\/ or https:\/\/ URL/],
+  ["S3_FORCE_PATH_STYLE", "yes", /must be true or false/],
+  ["GCS_ENDPOINT", "localhost", /must be an http:\/\/ or https:\/\/ URL/],
+];
+
+describe("engine config", () => {
+  it("applies the documented defaults when only the required variables are set", () => {
+    const config = loadConfig(REQUIRED);
+    assert.deepEqual(config, {
+      pg: {
+        host: "db.example.com",
+        port: 5432,
+        database: "app",
+        user: "cdc",
+        password: undefined,
+        sslMode: "require",
+        sslRootCert: undefined,
+        publication: "cdc_pub",
+        slot: "cdc_slot",
+      },
+      tables: [],
+      snapshotMode: "initial",
+      sink: { kind: "file", url: "file:///var/lib/cdc/landing", directory: "/var/lib/cdc/landing" },
+      compression: "none",
+      batch: { maxSize: 10000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 5000 },
+      heartbeatIntervalMs: 10000,
+      httpPort: 8080,
+      logLevel: "info",
+      s3: { endpoint: undefined, forcePathStyle: false },
+      azure: { connectionString: undefined },
+      gcs: { endpoint: undefined },
+    });
+  });
+
+  for (const name of ["PG_HOST", "PG_DATABASE", "PG_USER", "SINK_URL"] as const) {
+    it(`reports a missing ${name} in one line with an example`, () => {
+      const env: Record<string, string> = { ...REQUIRED };
+      delete env[name];
+      assert.deepEqual(problemsOf(env), [`${name} is required but not set; for example ${name}=${VARIABLES[name].example}`]);
+      // Blank counts as missing.
+      assert.deepEqual(problemsOf({ ...env, [name]: "   " }), [`${name} is required but not set; for example ${name}=${VARIABLES[name].example}`]);
+    });
+  }
+
+  for (const [name, value, expected] of INVALID) {
+    it(`rejects ${name}=${JSON.stringify(value)} in one line naming the variable, the value and an example`, () => {
+      const problems = problemsOf({ ...REQUIRED, [name]: value });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      const [line] = problems;
+      assert.ok(line.startsWith(`${name} `), line);
+      assert.match(line, expected);
+      assert.ok(line.includes(`(got ${JSON.stringify(value)})`), line);
+      assert.ok(line.endsWith(`; for example ${name}=${VARIABLES[name].example}`), line);
+    });
+  }
+
+  it("has an invalid-value test for every variable that can be invalid", () => {
+    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "AZURE_STORAGE_CONNECTION_STRING"]);
+    const untested = Object.keys(VARIABLES).filter((k) => !free.has(k) && !INVALID.some(([n]) => n === k));
+    assert.deepEqual(untested, []);
+  });
+
+  it("accepts every variable's documented example", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cdc-config-"));
+    try {
+      const ca = join(dir, "ca.pem");
+      await writeFile(ca, "-----BEGIN CERTIFICATE-----\n");
+      for (const [name, spec] of Object.entries(VARIABLES)) {
+        const env: Record<string, string> = { ...REQUIRED, [name]: spec.example };
+        if (name === "PG_SSLROOTCERT") Object.assign(env, { PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca });
+        assert.deepEqual(problemsOf(env), [], `${name}=${spec.example}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports every bad variable at once, one line each", () => {
+    const problems = problemsOf({ PG_PORT: "x", LOG_LEVEL: "loud", SINK_URL: "ftp://a/b", PG_DATABASE: "app" });
+    assert.deepEqual(
+      problems.map((p) => p.split(" ")[0]),
+      ["PG_HOST", "PG_PORT", "PG_USER", "SINK_URL", "LOG_LEVEL"],
+    );
+  });
+
+  it("checks PG_SSLROOTCERT against PG_SSLMODE and that the file is readable", () => {
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }), [
+      "PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
+    ]);
+    const [line] = problemsOf({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: "/nonexistent/ca.pem" });
+    assert.match(line, /^PG_SSLROOTCERT names a file that cannot be read \(ENOENT: "\/nonexistent\/ca.pem"\); for example PG_SSLROOTCERT=/);
+  });
+
+  it("never echoes secrets, and keeps a password exactly as given", () => {
+    const config = loadConfig({ ...REQUIRED, PG_PASSWORD: "  spaced secret ", AZURE_STORAGE_CONNECTION_STRING: "UseDevelopmentStorage=true" });
+    assert.equal(config.pg.password, "  spaced secret ");
+    assert.equal(config.azure.connectionString, "UseDevelopmentStorage=true");
+    const problems = problemsOf({ PG_PASSWORD: "hunter22", AZURE_STORAGE_CONNECTION_STRING: "AccountKey=abc" });
+    assert.ok(!problems.join("\n").includes("hunter22"));
+    assert.ok(!problems.join("\n").includes("AccountKey"));
+  });
+
+  it("parses TABLE_INCLUDE (spaces, duplicates, case) and every SINK_URL scheme", () => {
+    const config = loadConfig({ ...REQUIRED, TABLE_INCLUDE: " public.users , sales.Orders,public.users,, " });
+    assert.deepEqual(config.tables, [{ schema: "public", table: "users" }, { schema: "sales", table: "Orders" }]);
+    const sink = (url: string, extra: Record<string, string> = {}) => loadConfig({ ...REQUIRED, SINK_URL: url, ...extra });
+    assert.deepEqual(sink("file:///data/landing/").sink, { kind: "file", url: "file:///data/landing/", directory: "/data/landing" });
+    assert.deepEqual(sink("s3://my-bucket/cdc/landing/").sink, { kind: "s3", url: "s3://my-bucket/cdc/landing/", bucket: "my-bucket", prefix: "cdc/landing" });
+    assert.deepEqual(sink("abfss://landing@acct123.dfs.core.windows.net/cdc").sink, {
+      kind: "abfss",
+      url: "abfss://landing@acct123.dfs.core.windows.net/cdc",
+      container: "landing",
+      account: "acct123",
+      host: "acct123.dfs.core.windows.net",
+      prefix: "cdc",
+    });
+    assert.deepEqual(sink("gs://my-bucket").sink, { kind: "gs", url: "gs://my-bucket", bucket: "my-bucket", prefix: "" });
+    // An S3-compatible endpoint implies path-style addressing unless told otherwise.
+    assert.equal(sink("s3://b-1/x", { S3_ENDPOINT: "http://127.0.0.1:9000" }).s3.forcePathStyle, true);
+    assert.equal(sink("s3://b-1/x", { S3_ENDPOINT: "http://127.0.0.1:9000", S3_FORCE_PATH_STYLE: "false" }).s3.forcePathStyle, false);
+  });
+
+  it("maps PG_SSLMODE onto node-postgres options as libpq means it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cdc-config-"));
+    try {
+      const ca = join(dir, "ca.pem");
+      await writeFile(ca, "CA-PEM");
+      assert.equal(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "disable" })).ssl, false);
+      assert.deepEqual(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "require" })).ssl, { rejectUnauthorized: false });
+      assert.deepEqual(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca })).ssl, {
+        rejectUnauthorized: true,
+        servername: "db.example.com",
+        ca: "CA-PEM",
+      });
+      const opts = pgClientConfig(loadConfig({ ...REQUIRED, PG_PORT: "6543", PG_PASSWORD: "pw" }));
+      assert.deepEqual([opts.host, opts.port, opts.database, opts.user, opts.password], ["db.example.com", 6543, "app", "cdc", "pw"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
