@@ -11,7 +11,8 @@ import { onCleanup, stopChild } from "./cleanup";
 
 export const REPO = join(__dirname, "..", "..");
 const CONTAINER = join(REPO, "container");
-const BIN = join(CONTAINER, "bin", "cdc-engine.js");
+/** BENCH_ENGINE_BIN swaps in another executable script (only to exercise the harness itself). */
+const BIN = process.env.BENCH_ENGINE_BIN ?? join(CONTAINER, "bin", "cdc-engine.js");
 const CLI_JS = join(CONTAINER, "dist", "cli.js");
 
 function newestMtime(dir: string): number {
@@ -37,6 +38,7 @@ export interface EngineAvailability {
  * only, as `npm run build` would) and that the CLI and engine exist.
  */
 export async function ensureEngineBuilt(): Promise<EngineAvailability> {
+  if (process.env.BENCH_ENGINE_BIN) return { ok: true, warning: `BENCH_ENGINE_BIN=${process.env.BENCH_ENGINE_BIN} stands in for the engine: these are NOT the engine's figures` };
   for (const file of ["src/engine.ts", "src/cli.ts"]) {
     if (!existsSync(join(CONTAINER, file))) return { ok: false, reason: `container/${file} does not exist yet` };
   }
