@@ -1,0 +1,296 @@
+/**
+ * Per-table batching of NDJSON record lines into landing objects, and the flush rounds that make
+ * them durable: state object (with intents) → data objects → high-water marks → onDurable().
+ *
+ * A table's buffer is sealed into a batch when it reaches BATCH_MAX_SIZE events, BATCH_MAX_BYTES,
+ * BATCH_MAX_WAIT_MS of age, or when its next event belongs to another date/hour partition — also in
+ * the middle of a transaction, so memory stays bounded whatever the transaction size. When sealed
+ * batches pile up (the sink is slow or down) the batcher asks the source to pause reading.
+ */
+import { gzip as gzipCallback } from "node:zlib";
+import { promisify } from "node:util";
+import { backOff } from "exponential-backoff";
+import type { Logger } from "pino";
+import type { LandingSink } from "../sink/types";
+import { SinkPermanentError } from "../sink/types";
+import type { EngineMetrics } from "../ops/metrics";
+import { lsnHex16 } from "../source/lsn";
+import { EngineState, type Intent, type Position } from "./state";
+
+const gzip = promisify(gzipCallback);
+
+export interface BatchLimits {
+  maxSize: number;
+  maxBytes: number;
+  maxWaitMs: number;
+}
+
+/** One table's open buffer. Source code holds on to it (via `buffer(table)`) to append quickly. */
+export class TableBuffer {
+  lines: string[] = [];
+  bytes = 0;
+  count = 0;
+  firstLsn = 0n;
+  firstSeq = 0;
+  lastLsn = 0n;
+  lastSeq = 0;
+  partition = "";
+  openedAt = 0;
+  /** `cdc.<schema>.<table>` */
+  readonly prefix: string;
+
+  constructor(readonly table: string) {
+    this.prefix = `cdc.${table}`;
+  }
+}
+
+interface Batch {
+  table: string;
+  key: string;
+  lines: string[];
+  bytes: number;
+  count: number;
+  first: Position;
+  last: Position;
+}
+
+export interface BatcherOptions {
+  sink: LandingSink;
+  state: EngineState;
+  limits: BatchLimits;
+  compression: "none" | "gzip";
+  metrics: EngineMetrics;
+  logger: Logger;
+  /** Called after every flush round (data and state durable). */
+  onDurable: () => void;
+  /** Called with true when reading should pause (too much sealed data waiting), false to resume. */
+  onPressure: (paused: boolean) => void;
+  /** A flush round failed for good (a SinkPermanentError, or the engine is stopping). */
+  onFailure: (err: unknown) => void;
+  /** Aborting stops retrying a failing sink (the engine is shutting down). */
+  signal: AbortSignal;
+}
+
+export class Batcher {
+  private readonly buffers = new Map<string, TableBuffer>();
+  private ready: Batch[] = [];
+  private inFlight: Batch[] = [];
+  private openBytes = 0;
+  private pendingBytes = 0;
+  private round: Promise<void> | undefined;
+  private paused = false;
+  private failed: unknown;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly budget: number;
+  private readonly extension: string;
+  /** Set for snapshot batches: their keys are recorded in the snapshot progress. */
+  recordSnapshotFiles = false;
+
+  constructor(private readonly options: BatcherOptions) {
+    // Sealed-but-not-durable data allowed before the source pauses, and open data before all
+    // buffers are sealed early: bounded memory for any transaction size and any number of tables.
+    this.budget = Math.max(2 * options.limits.maxBytes, 64 * 1024 * 1024);
+    this.extension = options.compression === "gzip" ? ".ndjson.gz" : ".ndjson";
+    const tick = Math.max(20, Math.min(250, Math.floor(options.limits.maxWaitMs / 4)));
+    this.timer = setInterval(() => this.sealAged(), tick);
+    this.timer.unref();
+  }
+
+  buffer(table: string): TableBuffer {
+    let buffer = this.buffers.get(table);
+    if (!buffer) {
+      buffer = new TableBuffer(table);
+      this.buffers.set(table, buffer);
+    }
+    return buffer;
+  }
+
+  /** Appends one record line (without newline) to a table's buffer. */
+  add(buffer: TableBuffer, line: string, lsn: bigint, seq: number, partition: string): void {
+    if (buffer.count === 0) {
+      buffer.firstLsn = lsn;
+      buffer.firstSeq = seq;
+      buffer.partition = partition;
+      buffer.openedAt = Date.now();
+    } else if (partition !== buffer.partition) {
+      // A landing object never spans two date/hour partitions.
+      this.seal(buffer);
+      this.add(buffer, line, lsn, seq, partition);
+      return;
+    }
+    buffer.lines.push(line);
+    const size = line.length + 1;
+    buffer.bytes += size;
+    this.openBytes += size;
+    buffer.count++;
+    buffer.lastLsn = lsn;
+    buffer.lastSeq = seq;
+    const limits = this.options.limits;
+    if (buffer.count >= limits.maxSize || buffer.bytes >= limits.maxBytes) this.seal(buffer);
+    else if (this.openBytes >= this.budget) this.sealAll();
+  }
+
+  /** Nothing buffered, sealed or being written. */
+  get idle(): boolean {
+    return this.openBytes === 0 && this.ready.length === 0 && this.inFlight.length === 0 && this.openEvents() === 0;
+  }
+
+  /** The commit LSN of the oldest event that is not durable yet, or undefined when there is none. */
+  oldestPendingLsn(): bigint | undefined {
+    let oldest: bigint | undefined;
+    for (const b of this.inFlight) if (oldest === undefined || b.first.lsn < oldest) oldest = b.first.lsn;
+    for (const b of this.ready) if (oldest === undefined || b.first.lsn < oldest) oldest = b.first.lsn;
+    for (const b of this.buffers.values()) if (b.count > 0 && (oldest === undefined || b.firstLsn < oldest)) oldest = b.firstLsn;
+    return oldest;
+  }
+
+  sealAll(): void {
+    for (const buffer of this.buffers.values()) if (buffer.count > 0) this.seal(buffer);
+  }
+
+  /** Seals everything and resolves once all of it is durable (or rejects with the sink's error). */
+  async flushAll(): Promise<void> {
+    this.sealAll();
+    for (;;) {
+      this.throwIfFailed();
+      if (this.round) await this.round.catch(() => undefined);
+      else if (this.ready.length > 0) this.startRound();
+      else break;
+    }
+    this.throwIfFailed();
+  }
+
+  /** The last flush round's permanent failure, if any (the engine stops with it). */
+  throwIfFailed(): void {
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  /** Drops whatever is not durable (the source will replay it) once the running round settled. */
+  async discard(): Promise<void> {
+    if (this.round) await this.round.catch(() => undefined);
+    for (const buffer of this.buffers.values()) this.clear(buffer);
+    this.ready = [];
+    this.pendingBytes = 0;
+    this.openBytes = 0;
+    this.setPaused(false);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.round) await this.round.catch(() => undefined);
+  }
+
+  private openEvents(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.count;
+    return n;
+  }
+
+  private sealAged(): void {
+    const now = Date.now();
+    for (const buffer of this.buffers.values()) {
+      if (buffer.count > 0 && now - buffer.openedAt >= this.options.limits.maxWaitMs) this.seal(buffer);
+    }
+  }
+
+  private seal(buffer: TableBuffer): void {
+    const key = `${buffer.prefix}/${buffer.partition}/${lsnHex16(buffer.firstLsn)}-${String(buffer.firstSeq).padStart(10, "0")}${this.extension}`;
+    this.ready.push({
+      table: buffer.table,
+      key,
+      lines: buffer.lines,
+      bytes: buffer.bytes,
+      count: buffer.count,
+      first: { lsn: buffer.firstLsn, seq: buffer.firstSeq },
+      last: { lsn: buffer.lastLsn, seq: buffer.lastSeq },
+    });
+    this.pendingBytes += buffer.bytes;
+    this.openBytes -= buffer.bytes;
+    this.clear(buffer);
+    if (this.pendingBytes >= this.budget) this.setPaused(true);
+    if (!this.round) this.startRound();
+  }
+
+  private clear(buffer: TableBuffer): void {
+    buffer.lines = [];
+    buffer.bytes = 0;
+    buffer.count = 0;
+  }
+
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    this.options.onPressure(paused);
+  }
+
+  private startRound(): void {
+    if (this.failed !== undefined) return;
+    this.round = this.runRound().then(
+      () => {
+        this.round = undefined;
+        if (this.ready.length > 0) this.startRound();
+      },
+      (err) => {
+        this.round = undefined;
+        this.failed = err;
+        this.options.onFailure(err);
+      },
+    );
+  }
+
+  private async runRound(): Promise<void> {
+    // Let the current burst of synchronous appends finish, so one round carries many batches.
+    await new Promise((resolve) => setImmediate(resolve));
+    const batches = this.ready;
+    this.ready = [];
+    this.inFlight = batches;
+    const { sink, state, metrics, logger } = this.options;
+    const intents: Intent[] = batches.map((b) => ({ table: b.table, key: b.key, first: b.first, last: b.last }));
+    if (this.recordSnapshotFiles && state.snapshot) state.snapshot.files.push(...batches.map((b) => b.key));
+    await this.retrying("write the engine state", () => state.save(intents));
+
+    const byTable = new Map<string, Batch[]>();
+    for (const b of batches) {
+      const list = byTable.get(b.table);
+      if (list) list.push(b);
+      else byTable.set(b.table, [b]);
+    }
+    await Promise.all(
+      [...byTable.values()].map(async (list) => {
+        // In order per table: the intents that exist after a crash form a prefix.
+        for (const batch of list) {
+          let body: Buffer = Buffer.from(batch.lines.join("\n") + "\n", "utf8");
+          const rawBytes = body.length;
+          batch.lines = [];
+          if (this.options.compression === "gzip") body = await gzip(body);
+          await this.retrying(`write ${batch.key}`, () => sink.put(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson"));
+          state.advance(batch.table, batch.last);
+          metrics.eventsWritten(batch.table, batch.count, rawBytes);
+          metrics.fileWritten(batch.table, body.length);
+          this.pendingBytes -= batch.bytes;
+        }
+      }),
+    );
+    this.inFlight = [];
+    logger.debug({ objects: batches.length, events: batches.reduce((n, b) => n + b.count, 0) }, "flush round durable");
+    metrics.flushed(Date.now());
+    if (this.pendingBytes < this.budget / 2 || this.ready.length === 0) this.setPaused(false);
+    this.options.onDurable();
+  }
+
+  /** Retries transient sink errors forever (reading stays paused meanwhile); permanent ones stop the engine. */
+  private async retrying(what: string, action: () => Promise<void>): Promise<void> {
+    await backOff(action, {
+      numOfAttempts: Number.MAX_SAFE_INTEGER,
+      startingDelay: 200,
+      maxDelay: 30_000,
+      jitter: "full",
+      retry: (err: unknown, attempt: number) => {
+        if (err instanceof SinkPermanentError || this.options.signal.aborted) return false;
+        this.options.logger.warn({ err, attempt, sink: this.options.sink.url }, `could not ${what}; retrying`);
+        return true;
+      },
+    });
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The engine's small state object in the sink, `_cdc_state/<slot>.json`. It lets a restart skip
+ * replayed events that are already durable, so the first object written after a crash starts
+ * exactly where a possibly orphaned one started (same name: overwritten, never duplicated).
+ *
+ * A flush round writes this object BEFORE its data objects, listing them as `intents`. On start,
+ * an intent whose object exists moves that table's high-water mark to the intent's last event; one
+ * whose object is missing was never written. Data objects of one table are written in order, so
+ * the existing intents of a table always form a prefix.
+ */
+import type { LandingSink } from "../sink/types";
+
+/** (commit LSN, position in transaction) of one event. */
+export interface Position {
+  lsn: bigint;
+  seq: number;
+}
+
+export interface Intent {
+  table: string;
+  key: string;
+  first: Position;
+  last: Position;
+}
+
+export interface SnapshotProgress {
+  /** The slot's consistent point (LSN text) the snapshot was taken at. */
+  consistentPoint: string;
+  done: boolean;
+  /** Landing keys written by this snapshot: deleted before a crashed snapshot is redone. */
+  files: string[];
+}
+
+interface StoredPosition {
+  lsn: string;
+  seq: number;
+}
+
+interface StoredState {
+  version: 1;
+  slot: string;
+  updatedAt: string;
+  tables: Record<string, StoredPosition>;
+  intents: { table: string; key: string; first: StoredPosition; last: StoredPosition }[];
+  snapshot: SnapshotProgress | null;
+}
+
+export const comparePositions = (a: Position, b: Position): number => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.seq - b.seq);
+
+export class EngineState {
+  /** Per table ("schema.table"): the last event durably in the sink. */
+  readonly highWater = new Map<string, Position>();
+  /** The largest LSN of any high-water mark: transactions after it need no skip checks. */
+  maxHighWaterLsn = -1n;
+  snapshot: SnapshotProgress | null = null;
+
+  private constructor(
+    private readonly sink: LandingSink,
+    private readonly slot: string,
+  ) {}
+
+  static key(slot: string): string {
+    return `_cdc_state/${slot}.json`;
+  }
+
+  /** Reads the state object and settles the intents of an interrupted flush round. */
+  static async load(sink: LandingSink, slot: string): Promise<EngineState> {
+    const state = new EngineState(sink, slot);
+    const raw = await sink.get(EngineState.key(slot));
+    if (!raw) return state;
+    let stored: StoredState;
+    try {
+      stored = JSON.parse(Buffer.from(raw).toString("utf8")) as StoredState;
+    } catch (err) {
+      throw new Error(`the engine state object ${sink.url}/${EngineState.key(slot)} is not valid JSON (${(err as Error).message}); delete it to start over (a snapshot will be taken again)`);
+    }
+    for (const [table, p] of Object.entries(stored.tables ?? {})) state.advance(table, { lsn: BigInt(p.lsn), seq: p.seq });
+    state.snapshot = stored.snapshot ?? null;
+    const blocked = new Set<string>();
+    for (const intent of stored.intents ?? []) {
+      if (blocked.has(intent.table)) continue;
+      if ((await sink.get(intent.key)) !== undefined) {
+        state.advance(intent.table, { lsn: BigInt(intent.last.lsn), seq: intent.last.seq });
+        if (state.snapshot && !state.snapshot.done && !state.snapshot.files.includes(intent.key)) state.snapshot.files.push(intent.key);
+      } else blocked.add(intent.table);
+    }
+    return state;
+  }
+
+  advance(table: string, position: Position): void {
+    const current = this.highWater.get(table);
+    if (current && comparePositions(current, position) >= 0) return;
+    this.highWater.set(table, position);
+    if (position.lsn > this.maxHighWaterLsn) this.maxHighWaterLsn = position.lsn;
+  }
+
+  /** Forgets the high-water marks (a redone snapshot writes everything again). */
+  resetHighWater(): void {
+    this.highWater.clear();
+    this.maxHighWaterLsn = -1n;
+  }
+
+  async save(intents: Intent[]): Promise<void> {
+    const stored: StoredState = {
+      version: 1,
+      slot: this.slot,
+      updatedAt: new Date().toISOString(),
+      tables: Object.fromEntries([...this.highWater].map(([t, p]) => [t, { lsn: p.lsn.toString(), seq: p.seq }])),
+      intents: intents.map((i) => ({ table: i.table, key: i.key, first: { lsn: i.first.lsn.toString(), seq: i.first.seq }, last: { lsn: i.last.lsn.toString(), seq: i.last.seq } })),
+      snapshot: this.snapshot,
+    };
+    await this.sink.put(EngineState.key(this.slot), Buffer.from(JSON.stringify(stored, null, 1)), "application/json");
+  }
+}

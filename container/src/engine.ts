@@ -1,0 +1,444 @@
+/**
+ * The engine's streaming path: source (slot, snapshot, pgoutput) → batching → sink, with the
+ * delivery rule that PostgreSQL is only ever told (confirmed_flush_lsn) about transactions whose
+ * every event is durable in the sink, and a reconnect loop around it.
+ */
+import type { Client } from "pg";
+import type { Logger } from "pino";
+import { backOff } from "exponential-backoff";
+import type { EngineConfig } from "./config";
+import type { EngineMetrics } from "./ops/metrics";
+import { createSink } from "./sink";
+import type { LandingSink } from "./sink/types";
+import { SinkPermanentError } from "./sink/types";
+import { Batcher } from "./batching/batcher";
+import { EngineState } from "./batching/state";
+import { TypeCatalog } from "./source/decoding/catalog";
+import { connect } from "./source/connection";
+import { formatLsn, parseLsn } from "./source/lsn";
+import { PgOutputDecoder } from "./source/pgoutput";
+import { ReplicationStream, XLOG_HEADER, connectionOf, createSlot, serverVersionNum } from "./source/replication";
+import { ReadThrottle, copySnapshot } from "./source/snapshot";
+import { prepareSource, SourceSetupError } from "./source/setup";
+
+export interface EngineDeps {
+  logger: Logger;
+  metrics: EngineMetrics;
+  signal: AbortSignal;
+}
+
+/** The prefix of the heartbeat's logical message (pg_logical_emit_message). */
+export const HEARTBEAT_PREFIX = "postgres-cdc-multicloud";
+
+/** The slot is streaming to another process (a second instance during a rollout). */
+export class SlotInUseError extends Error {
+  constructor(
+    readonly slot: string,
+    readonly pid: number | undefined,
+  ) {
+    super(`replication slot ${slot} is in use by another consumer (PID ${pid ?? "unknown"}); waiting for it to be released`);
+    this.name = "SlotInUseError";
+  }
+}
+
+/** Errors that retrying cannot fix: runEngine rejects with them. */
+const isFatal = (err: unknown): boolean => err instanceof SinkPermanentError || err instanceof SourceSetupError;
+
+const isSlotInUse = (err: unknown): boolean => err instanceof SlotInUseError || (err as { code?: string })?.code === "55006";
+
+function slotInUse(slot: string, err: unknown): SlotInUseError {
+  if (err instanceof SlotInUseError) return err;
+  const pid = /PID (\d+)/i.exec((err as Error)?.message ?? "")?.[1];
+  return new SlotInUseError(slot, pid ? Number(pid) : undefined);
+}
+
+/** Runs until signal aborts (then: stop reading, flush, write state, confirm, close; resolve) or a fatal error (reject). */
+export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise<void> {
+  const { logger, metrics, signal } = deps;
+  metrics.phase("starting");
+  const sink = await createSink(config);
+  try {
+    const state = await EngineState.load(sink, config.pg.slot);
+    logger.info(
+      { slot: config.pg.slot, sink: sink.url, tables: Object.fromEntries([...state.highWater].map(([t, p]) => [t, `${formatLsn(p.lsn)}#${p.seq}`])) },
+      state.highWater.size > 0 ? "resuming from the engine state in the sink" : "no engine state in the sink yet",
+    );
+    const catalog = new TypeCatalog();
+    while (!signal.aborted) {
+      let outcome: "stopped" | "lost";
+      try {
+        outcome = await backOff(() => runSession(config, deps, sink, state, catalog), {
+          numOfAttempts: Number.MAX_SAFE_INTEGER,
+          startingDelay: 500,
+          timeMultiple: 2,
+          maxDelay: 5_000,
+          jitter: "full",
+          retry: (err: unknown, attempt: number) => {
+            if (signal.aborted || isFatal(err)) return false;
+            if (isSlotInUse(err)) {
+              metrics.phase("waiting_for_slot");
+              logger.warn({ slot: config.pg.slot, pid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
+            } else {
+              metrics.phase("reconnecting");
+              logger.warn({ err, attempt }, "PostgreSQL session failed; reconnecting with backoff");
+            }
+            return true;
+          },
+        });
+      } catch (err) {
+        if (signal.aborted && !isFatal(err)) break;
+        throw err;
+      }
+      if (outcome === "stopped") break;
+      metrics.phase("reconnecting");
+    }
+  } finally {
+    metrics.phase("stopping");
+    await sink.close().catch(() => undefined);
+  }
+}
+
+interface SlotRow {
+  slot_name: string;
+  plugin: string | null;
+  slot_type: string;
+  database: string | null;
+  active_pid: number | null;
+  confirmed_flush_lsn: string | null;
+}
+
+/**
+ * One connection's life: set up the source, take the snapshot if one is due, stream until the
+ * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
+ * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
+ */
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, state: EngineState, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
+  const { logger, metrics, signal } = deps;
+  const slot = config.pg.slot;
+  const throttle = new ReadThrottle();
+  let fail: (err: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_resolve, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => undefined);
+  let onDurable = () => {};
+  const batcher = new Batcher({
+    sink,
+    state,
+    limits: config.batch,
+    compression: config.compression,
+    metrics,
+    logger,
+    signal,
+    onDurable: () => onDurable(),
+    onPressure: (paused) => {
+      logger.debug({ paused }, paused ? "the sink is behind: pausing reads" : "resuming reads");
+      throttle.set("pressure", paused);
+    },
+    onFailure: (err) => fail(err),
+  });
+  const clients: Client[] = [];
+  let heartbeat: NodeJS.Timeout | undefined;
+  let streamingStarted = false;
+  try {
+    const normal = await connect(config, "cdc-engine");
+    clients.push(normal);
+    const { tables } = await prepareSource(config, normal, logger);
+    const captured = new Set(tables.map((t) => `${t.schema}.${t.table}`));
+    await prewarmCatalog(normal, catalog, [...captured]);
+    const versionNum = await serverVersionNum(normal);
+
+    if (config.snapshotMode === "initial_only") {
+      await snapshotOnly(config, deps, normal, catalog, batcher, throttle, tables);
+      return "stopped";
+    }
+
+    const replication = await connect(config, "cdc-engine replication", true);
+    clients.push(replication);
+    let slotRow = await readSlot(normal, slot);
+    if (slotRow?.active_pid) throw new SlotInUseError(slot, slotRow.active_pid);
+    if (slotRow && (slotRow.plugin !== "pgoutput" || slotRow.database !== config.pg.database)) {
+      throw new SourceSetupError([
+        {
+          name: "replication slot",
+          ok: false,
+          detail: `slot ${slot} exists but uses plugin ${slotRow.plugin ?? "none"} on database ${slotRow.database ?? "none"}, not pgoutput on ${config.pg.database}`,
+          fix: `choose another PG_SLOT, or drop it: SELECT pg_drop_replication_slot('${slot}');`,
+        },
+      ]);
+    }
+
+    const snapshotDue = config.snapshotMode === "initial" && (!slotRow || !state.snapshot?.done);
+    if (snapshotDue) {
+      if (slotRow) {
+        logger.warn(
+          { slot },
+          state.snapshot
+            ? "the previous initial snapshot did not finish; dropping the slot and taking the snapshot again (safe to repeat)"
+            : "the slot exists but this sink has no snapshot from it; dropping the slot and taking the initial snapshot",
+        );
+        await normal.query("SELECT pg_drop_replication_slot($1)", [slot]).catch((err: unknown) => {
+          throw isSlotInUse(err) ? slotInUse(slot, err) : err;
+        });
+        slotRow = undefined;
+      } else if (state.snapshot?.done) {
+        logger.warn({ slot }, "the replication slot is gone (dropped outside the engine): changes since it was dropped are lost; taking a new initial snapshot");
+      }
+      if (state.snapshot && !state.snapshot.done && state.snapshot.files.length > 0) {
+        logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
+        for (const key of state.snapshot.files) await sink.delete(key);
+      }
+      // Recorded before the slot exists: a crash from here on is recognised as an unfinished snapshot.
+      state.snapshot = { consistentPoint: "pending", done: false, files: [] };
+      await state.save([]);
+      metrics.phase("snapshot");
+      const created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      const tsMs = Date.now();
+      state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
+      logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
+      batcher.recordSnapshotFiles = true;
+      const started = Date.now();
+      const { rows } = await Promise.race([
+        copySnapshot({
+          config,
+          snapshotName: created.snapshotName!,
+          consistentPoint: created.consistentPoint,
+          tsMs,
+          tables,
+          catalog,
+          batcher,
+          throttle,
+          logger,
+          signal,
+          parallelism: 2,
+        }),
+        failed,
+      ]);
+      await Promise.race([batcher.flushAll(), failed]);
+      batcher.recordSnapshotFiles = false;
+      state.snapshot.done = true;
+      state.snapshot.files = [];
+      await state.save([]);
+      logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
+    } else if (!slotRow) {
+      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum });
+      state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [] };
+      await state.save([]);
+      logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
+    }
+
+    slotRow = await readSlot(normal, slot);
+    const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
+    streamingStarted = true;
+    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, throttle, failed, confirmedAtStart, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
+  } catch (err) {
+    if (signal.aborted && !isFatal(err)) return "stopped";
+    if (streamingStarted && !isFatal(err) && !isSlotInUse(err)) {
+      logger.warn({ err }, "replication connection lost; unflushed changes will be replayed from the slot");
+      return "lost";
+    }
+    throw err;
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    for (const c of clients) await c.end().catch(() => undefined);
+    await batcher.discard();
+    await batcher.close();
+  }
+}
+
+async function readSlot(client: Client, slot: string): Promise<SlotRow | undefined> {
+  const { rows } = await client.query<SlotRow>(
+    "SELECT slot_name, plugin, slot_type, database, active_pid, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+    [slot],
+  );
+  return rows[0];
+}
+
+/** Loads the types of every captured column and the primary keys, so the stream rarely has to wait for the catalog. */
+async function prewarmCatalog(client: Client, catalog: TypeCatalog, tables: string[]): Promise<void> {
+  if (tables.length === 0) return;
+  const { rows } = await client.query<{ relid: number; types: number[] }>(
+    `SELECT c.oid::int AS relid, array_agg(DISTINCT a.atttypid::int) AS types
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE n.nspname || '.' || c.relname = ANY($1::text[])
+      GROUP BY c.oid`,
+    [tables],
+  );
+  await catalog.loadTypes(client, catalog.missingTypes(rows.flatMap((r) => r.types)));
+  await catalog.loadPrimaryKeys(client, rows.map((r) => r.relid));
+}
+
+/** SNAPSHOT_MODE=initial_only: one consistent copy of the tables, no slot left behind. */
+async function snapshotOnly(
+  config: EngineConfig,
+  deps: EngineDeps,
+  normal: Client,
+  catalog: TypeCatalog,
+  batcher: Batcher,
+  throttle: ReadThrottle,
+  tables: { schema: string; table: string }[],
+): Promise<void> {
+  const { logger, metrics, signal } = deps;
+  metrics.phase("snapshot");
+  await normal.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  const { rows } = await normal.query<{ name: string; lsn: string }>("SELECT pg_export_snapshot() AS name, pg_current_wal_lsn()::text AS lsn");
+  const consistentPoint = parseLsn(rows[0].lsn);
+  const started = Date.now();
+  const result = await copySnapshot({ config, snapshotName: rows[0].name, consistentPoint, tsMs: started, tables, catalog, batcher, throttle, logger, signal, parallelism: 2 });
+  await batcher.flushAll();
+  await normal.query("COMMIT");
+  logger.info({ rows: result.rows, ms: Date.now() - started, lsn: formatLsn(consistentPoint) }, "snapshot done (SNAPSHOT_MODE=initial_only); exiting");
+}
+
+interface StreamContext {
+  normal: Client;
+  replication: Client;
+  batcher: Batcher;
+  state: EngineState;
+  catalog: TypeCatalog;
+  captured: Set<string>;
+  throttle: ReadThrottle;
+  failed: Promise<never>;
+  confirmedAtStart: bigint;
+  setOnDurable(f: () => void): void;
+  setHeartbeat(timer: NodeJS.Timeout): void;
+}
+
+async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext): Promise<"stopped"> {
+  const { logger, metrics, signal } = deps;
+  const { batcher, throttle, catalog } = ctx;
+  let walEnd = 0n;
+  /** Transactions decoded whose events are not all durable yet, oldest first. */
+  let completed: { commit: bigint; end: bigint }[] = [];
+  let stopping = false;
+  let fail: (err: unknown) => void = () => undefined;
+  const failedHere = new Promise<never>((_resolve, reject) => (fail = reject));
+  failedHere.catch(() => undefined);
+
+  const confirm = (lsn: bigint) => {
+    if (lsn <= replication.confirmedLsn) return;
+    replication.confirm(lsn);
+    metrics.confirmedLsn(lsn);
+    if (walEnd > 0n) metrics.replicationLagBytes(walEnd > lsn ? walEnd - lsn : 0n);
+  };
+  const decoder = new PgOutputDecoder(
+    batcher,
+    ctx.state,
+    catalog,
+    ctx.captured,
+    {
+      onCommit(commit, end) {
+        if (end > walEnd) walEnd = end;
+        if (batcher.idle) {
+          completed = [];
+          confirm(end);
+        } else {
+          completed.push({ commit, end });
+          // Bounded bookkeeping for streams of tiny transactions: older entries only make confirmation finer.
+          if (completed.length > 8192) completed.splice(0, 4096);
+        }
+      },
+    },
+    logger,
+  );
+  ctx.setOnDurable(() => {
+    const oldest = batcher.oldestPendingLsn();
+    let i = 0;
+    while (i < completed.length && (oldest === undefined || completed[i].commit < oldest)) i++;
+    if (i === 0) return;
+    const last = completed[i - 1];
+    completed.splice(0, i);
+    confirm(last.end);
+  });
+
+  // Relation messages with types or keys the catalog does not know yet hold the stream until it does.
+  const backlog: Buffer[] = [];
+  let blocked = false;
+  const handle = (chunk: Buffer) => {
+    const needs = decoder.catalogNeeds(chunk, XLOG_HEADER);
+    if (needs) {
+      blocked = true;
+      backlog.unshift(Buffer.from(chunk));
+      throttle.set("catalog", true);
+      void (async () => {
+        await catalog.loadTypes(ctx.normal, needs.types);
+        if (needs.relid !== undefined) await catalog.loadPrimaryKeys(ctx.normal, [needs.relid]);
+      })().then(() => {
+        blocked = false;
+        try {
+          while (backlog.length > 0 && !blocked && !stopping) handle(backlog.shift()!);
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (!blocked) throttle.set("catalog", false);
+      }, fail);
+      return;
+    }
+    decoder.decode(chunk, XLOG_HEADER);
+  };
+
+  const replication = new ReplicationStream(ctx.replication, {
+    onXLogData(chunk) {
+      if (stopping) return;
+      if (blocked) {
+        backlog.push(Buffer.from(chunk));
+        return;
+      }
+      try {
+        handle(chunk);
+      } catch (err) {
+        stopping = true;
+        fail(err);
+      }
+    },
+    onWalEnd(end) {
+      walEnd = end;
+      metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
+    },
+  });
+  throttle.add(replication);
+
+  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart);
+  streaming.catch(() => undefined);
+  metrics.confirmedLsn(ctx.confirmedAtStart);
+  metrics.phase("streaming");
+  logger.info({ slot: config.pg.slot, publication: config.pg.publication, confirmedFlushLsn: formatLsn(ctx.confirmedAtStart), tables: [...ctx.captured] }, "streaming changes");
+  // Ask for a keepalive at once, so the lag (and /readyz) is known without waiting for the server's timer.
+  replication.requestReply();
+
+  if (config.heartbeatIntervalMs > 0) {
+    ctx.setHeartbeat(
+      setInterval(() => {
+        ctx.normal.query("SELECT pg_logical_emit_message(true, $1, 'heartbeat')", [HEARTBEAT_PREFIX]).catch((err: unknown) => {
+          logger.warn({ err }, "heartbeat failed");
+        });
+      }, config.heartbeatIntervalMs),
+    );
+  }
+
+  const aborted = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  await Promise.race([
+    aborted,
+    ctx.failed,
+    failedHere,
+    streaming.then(() => {
+      throw new Error("the server ended the replication stream");
+    }),
+  ]);
+
+  // Shutting down: stop reading, make everything buffered durable, confirm it, close.
+  metrics.phase("stopping");
+  stopping = true;
+  throttle.set("stopping", true);
+  logger.info("stopping: flushing buffered changes");
+  await Promise.race([batcher.flushAll(), ctx.failed]);
+  replication.sendStatus();
+  replication.stop();
+  logger.info({ confirmedLsn: formatLsn(replication.confirmedLsn) }, "stopped: everything confirmed is durable in the sink");
+  return "stopped";
+}

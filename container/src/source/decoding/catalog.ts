@@ -1,0 +1,86 @@
+/**
+ * What the encoders need to know about types and keys that pgoutput does not say: the base type of
+ * domains, the element type (and delimiter) of arrays, enums, and each table's primary key (under
+ * REPLICA IDENTITY FULL every column is flagged as "key", so the real key comes from pg_index).
+ * Filled from the catalogs on a normal connection, before the stream needs it.
+ */
+import type { Client } from "pg";
+import { encoderFor, scalarKindOf, type Encoder, type TypeShape } from "./values";
+
+interface TypeRow {
+  oid: number;
+  typname: string;
+  typtype: string;
+  typbasetype: number;
+  typelem: number;
+  typcategory: string;
+  typdelim: string;
+  builtin: boolean;
+}
+
+const fallback = encoderFor({ kind: "scalar", scalar: "string" });
+
+export class TypeCatalog {
+  private readonly encoders = new Map<number, Encoder>();
+  private readonly primaryKeys = new Map<number, string[]>();
+
+  encoder(oid: number): Encoder | undefined {
+    return this.encoders.get(oid);
+  }
+
+  /** The primary key column names of a table (by pg_class oid), or undefined when not loaded yet. */
+  primaryKey(relid: number): string[] | undefined {
+    return this.primaryKeys.get(relid);
+  }
+
+  missingTypes(oids: Iterable<number>): number[] {
+    const missing = new Set<number>();
+    for (const oid of oids) if (!this.encoders.has(oid)) missing.add(oid);
+    return [...missing];
+  }
+
+  async loadTypes(client: Client, oids: number[]): Promise<void> {
+    if (oids.length === 0) return;
+    const { rows } = await client.query<TypeRow>(
+      `WITH RECURSIVE t AS (
+         SELECT oid, typname, typtype, typbasetype, typelem, typcategory, typdelim, typnamespace FROM pg_type WHERE oid = ANY($1::oid[])
+         UNION
+         SELECT p.oid, p.typname, p.typtype, p.typbasetype, p.typelem, p.typcategory, p.typdelim, p.typnamespace
+           FROM pg_type p JOIN t ON p.oid = t.typbasetype OR p.oid = t.typelem
+       )
+       SELECT oid::int AS oid, typname::text AS typname, typtype::text AS typtype, typbasetype::int AS typbasetype,
+              typelem::int AS typelem, typcategory::text AS typcategory, typdelim::text AS typdelim,
+              typnamespace = 'pg_catalog'::regnamespace AS builtin
+         FROM t`,
+      [oids],
+    );
+    const byOid = new Map(rows.map((r) => [r.oid, r]));
+    const shapeOf = (oid: number, depth = 0): TypeShape => {
+      const row = byOid.get(oid);
+      if (!row || depth > 16) return { kind: "scalar", scalar: "string" };
+      if (row.typtype === "d") return shapeOf(row.typbasetype, depth + 1);
+      if (row.typcategory === "A" && row.typelem !== 0) {
+        const element = byOid.get(row.typelem);
+        return { kind: "array", element: shapeOf(row.typelem, depth + 1), delimiter: element?.typdelim ?? "," };
+      }
+      if (row.typtype === "b" && row.builtin) return { kind: "scalar", scalar: scalarKindOf(row.typname) };
+      return { kind: "scalar", scalar: "string" }; // enums, ranges, composites, extension types
+    };
+    for (const oid of oids) this.encoders.set(oid, byOid.has(oid) ? encoderFor(shapeOf(oid)) : fallback);
+  }
+
+  async loadPrimaryKeys(client: Client, relids: number[]): Promise<void> {
+    if (relids.length === 0) return;
+    const { rows } = await client.query<{ relid: number; columns: string[] | null }>(
+      `SELECT c.oid::int AS relid,
+              (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                WHERE i.indrelid = c.oid AND i.indisprimary) AS columns
+         FROM pg_class c WHERE c.oid = ANY($1::oid[])`,
+      [relids],
+    );
+    for (const relid of relids) this.primaryKeys.set(relid, rows.find((r) => r.relid === relid)?.columns ?? []);
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The initial snapshot: every captured table read with `COPY … TO STDOUT` (text format) inside a
+ * REPEATABLE READ transaction that imports the snapshot exported when the slot was created, so the
+ * snapshot and the stream meet exactly at the slot's consistent point (no gap, no overlap). Rows
+ * go through the same encoders, batcher and sink as the stream, as `r` records.
+ */
+import type { Client } from "pg";
+import type { Logger } from "pino";
+import type { EngineConfig, TableName } from "../config";
+import type { Batcher } from "../batching/batcher";
+import type { TypeCatalog } from "./decoding/catalog";
+import type { Encoder } from "./decoding/values";
+import { connect, ident } from "./connection";
+import { connectionOf } from "./replication";
+import { PartitionClock } from "./pgoutput";
+
+export interface SnapshotColumn {
+  name: string;
+  typeOid: number;
+}
+
+/** Columns as pgoutput publishes them: not dropped, not generated, in attnum order. */
+export async function tableColumns(client: Client, table: TableName): Promise<SnapshotColumn[]> {
+  const { rows } = await client.query<{ name: string; type_oid: number }>(
+    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid
+       FROM pg_attribute a
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        ${(await hasGeneratedColumns(client)) ? "AND a.attgenerated = ''" : ""}
+      ORDER BY a.attnum`,
+    [`${ident(table.schema)}.${ident(table.table)}`],
+  );
+  return rows.map((r) => ({ name: r.name, typeOid: r.type_oid }));
+}
+
+let generatedColumnsKnown: boolean | undefined;
+async function hasGeneratedColumns(client: Client): Promise<boolean> {
+  if (generatedColumnsKnown === undefined) {
+    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'pg_attribute'::regclass AND attname = 'attgenerated'`);
+    generatedColumnsKnown = rows[0].n > 0;
+  }
+  return generatedColumnsKnown;
+}
+
+/**
+ * Pauses and resumes the sockets the engine reads from: while the batcher has too much waiting for
+ * the sink ("pressure"), or while the catalog is being asked about new types ("catalog").
+ */
+export class ReadThrottle {
+  private readonly reasons = new Set<string>();
+  private readonly streams = new Set<{ pause(): void; resume(): void }>();
+
+  get paused(): boolean {
+    return this.reasons.size > 0;
+  }
+
+  add(stream: { pause(): void; resume(): void }): void {
+    this.streams.add(stream);
+    if (this.paused) stream.pause();
+  }
+
+  delete(stream: { pause(): void; resume(): void }): void {
+    this.streams.delete(stream);
+  }
+
+  set(reason: string, paused: boolean): void {
+    const before = this.paused;
+    if (paused) this.reasons.add(reason);
+    else this.reasons.delete(reason);
+    if (before !== this.paused) for (const s of this.streams) (this.paused ? s.pause() : s.resume());
+  }
+}
+
+const UNESCAPE: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
+
+/** One COPY text field: `\N` is NULL, backslash escapes are undone. */
+function copyField(field: string): string | null {
+  if (field.indexOf("\\") < 0) return field;
+  if (field === "\\N") return null;
+  return field.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|([\s\S]))/g, (_m, oct: string, hex: string, ch: string) => {
+    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    return UNESCAPE[ch] ?? ch;
+  });
+}
+
+export interface SnapshotOptions {
+  config: EngineConfig;
+  /** The exported snapshot to import, or undefined to use `existing` (initial_only). */
+  snapshotName: string;
+  /** __lsn of every `r` record: the slot's consistent point. */
+  consistentPoint: bigint;
+  /** __ts_ms of every `r` record. */
+  tsMs: number;
+  tables: TableName[];
+  catalog: TypeCatalog;
+  batcher: Batcher;
+  throttle: ReadThrottle;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Connections copying in parallel (1–2). */
+  parallelism: number;
+}
+
+/** COPYs every table; resolves once every row was handed to the batcher (not yet durable). */
+export async function copySnapshot(options: SnapshotOptions): Promise<{ rows: number }> {
+  const queue = [...options.tables];
+  let total = 0;
+  const worker = async (n: number) => {
+    const client = await connect(options.config, `cdc-engine snapshot ${n}`);
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
+      for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+        if (options.signal.aborted) throw new Error("snapshot interrupted: the engine is stopping");
+        total += await copyTable(client, table, options);
+      }
+      await client.query("COMMIT");
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  const workers = Math.max(1, Math.min(options.parallelism, options.tables.length));
+  await Promise.all(Array.from({ length: workers }, (_v, i) => worker(i + 1)));
+  return { rows: total };
+}
+
+async function copyTable(client: Client, table: TableName, options: SnapshotOptions): Promise<number> {
+  const label = `${table.schema}.${table.table}`;
+  const started = Date.now();
+  const columns = await tableColumns(client, table);
+  const missing = options.catalog.missingTypes(columns.map((c) => c.typeOid));
+  if (missing.length > 0) await options.catalog.loadTypes(client, missing);
+  const prefixes = columns.map((c) => "," + JSON.stringify(c.name) + ":");
+  const encoders: Encoder[] = columns.map((c) => options.catalog.encoder(c.typeOid) ?? JSON.stringify);
+  const ncols = columns.length;
+  const buffer = options.batcher.buffer(label);
+  const batcher = options.batcher;
+  const lsn = options.consistentPoint;
+  const head = '{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":';
+  const tsPart = ',"__ts_ms":' + options.tsMs;
+  const partition = new PartitionClock().of(options.tsMs);
+  let ordinal = 0;
+  let carry = "";
+
+  const row = (line: string) => {
+    let out = head + ordinal + tsPart;
+    const fields = line.split("\t");
+    if (fields.length !== ncols) throw new Error(`COPY of ${label} returned ${fields.length} fields for ${ncols} columns`);
+    for (let i = 0; i < ncols; i++) {
+      const v = copyField(fields[i]);
+      out += v === null ? prefixes[i] + "null" : prefixes[i] + encoders[i](v);
+    }
+    batcher.add(buffer, out + "}", lsn, ordinal, partition);
+    ordinal++;
+  };
+  const connection = connectionOf(client);
+  const stream = connection.stream;
+  let failure: unknown;
+  const listener = (msg: { chunk: Buffer }) => {
+    if (failure !== undefined) return;
+    try {
+      const text = msg.chunk.toString("utf8");
+      // PostgreSQL sends one row per CopyData message; tolerate other framings anyway.
+      if (carry === "" && text.indexOf("\n") === text.length - 1) return row(text.slice(0, -1));
+      const parts = (carry + text).split("\n");
+      carry = parts.pop() ?? "";
+      for (const part of parts) row(part);
+    } catch (err) {
+      // Never throw into pg's socket handler: end the connection and fail the COPY instead.
+      failure = err;
+      (stream as unknown as { destroy(err?: Error): void }).destroy(err as Error);
+    }
+  };
+  connection.on("copyData", listener);
+  options.throttle.add(stream);
+  // The snapshot is redone after a restart anyway: on shutdown, stop copying at once.
+  const onAbort = () => {
+    failure ??= new Error("snapshot interrupted: the engine is stopping");
+    (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
+  };
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const list = columns.map((c) => ident(c.name)).join(", ");
+    await client.query(`COPY ${ident(table.schema)}.${ident(table.table)} (${list}) TO STDOUT`).catch((err: unknown) => {
+      throw failure ?? err;
+    });
+    if (failure !== undefined) throw failure;
+  } finally {
+    connection.removeListener("copyData", listener);
+    options.signal.removeEventListener("abort", onAbort);
+    options.throttle.delete(stream);
+    stream.resume();
+  }
+  options.logger.info({ table: label, rows: ordinal, ms: Date.now() - started }, "snapshot of table copied");
+  return ordinal;
+}
