@@ -120,7 +120,20 @@ export class AzureBlobSink implements LandingSink {
     const code = err instanceof RestError ? err.code : undefined;
     const status = err instanceof RestError ? err.statusCode : undefined;
     const errorName = (err as Error)?.name;
-    if (code === "AuthorizationPermissionMismatch" || code === "AuthorizationFailure" || code === "AuthorizationResourceTypeMismatch" || code === "InsufficientAccountPermissions") {
+    if (code === "AuthorizationFailure") {
+      // The service's answer to a request it will not authorize at all: a key or SAS that does not
+      // verify, or (with a valid identity) the account's network rules.
+      return new SinkPermanentError(
+        this.url,
+        `${ACTIONS[operation]} not authorized on container ${container} of account ${account} (blob ${name}, AuthorizationFailure): ${
+          this.options.connectionString
+            ? "check the account key or SAS in AZURE_STORAGE_CONNECTION_STRING"
+            : `assign the engine's managed identity the "Storage Blob Data Contributor" role on the container and allow its network in the account's firewall`
+        }`,
+        { cause: err },
+      );
+    }
+    if (code === "AuthorizationPermissionMismatch" || code === "AuthorizationResourceTypeMismatch" || code === "InsufficientAccountPermissions") {
       return new SinkPermanentError(
         this.url,
         `${ACTIONS[operation]} denied on container ${container} of account ${account} (blob ${name}, ${code}): assign the engine's managed identity the "Storage Blob Data Contributor" role on the container`,

@@ -86,9 +86,14 @@ export async function startAzurite(): Promise<StorageServer> {
       const c = child;
       child = undefined;
       if (c.exitCode !== null) return;
+      // SIGTERM: Azurite saves its metadata to --location and exits, as a service restart would.
       await new Promise<void>((resolve) => {
-        c.once("exit", () => resolve());
-        c.kill("SIGKILL");
+        const force = setTimeout(() => c.kill("SIGKILL"), 10_000);
+        c.once("exit", () => {
+          clearTimeout(force);
+          resolve();
+        });
+        c.kill("SIGTERM");
       });
     },
     async dispose() {
