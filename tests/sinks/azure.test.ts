@@ -76,7 +76,7 @@ describe("sinks: abfss:// against Azurite", function () {
   });
 
   it("without a connection string uses DefaultAzureCredential against the account's blob endpoint", async () => {
-    const { AzureBlobSink } = await import("../../container/src/sink/azure");
+    const { AzureBlobSink } = await import("../../container/src/sink/azure.js");
     const sink = new AzureBlobSink({ url: target.url, account: "cdcdata", container: "landing", prefix: "cdc" });
     assert.equal((sink as unknown as { endpoint: string }).endpoint, "https://cdcdata.blob.core.windows.net/");
     await sink.close();
