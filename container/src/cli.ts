@@ -5,14 +5,12 @@
  */
 import { Command, CommanderError } from "commander";
 import pg from "pg";
-import type { Logger } from "pino";
 import { ConfigError, loadConfig, pgClientConfig, type EngineConfig } from "./config";
 import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { probeSink } from "./sink";
-import type { EngineMetrics } from "./ops/metrics";
 
 const EXIT_OK = 0;
 const EXIT_PROBLEM = 1;
@@ -24,7 +22,7 @@ export const STOP_TIMEOUT_MS = 10_000;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const packageJson = require("../package.json") as { version: string; description: string };
 
-type RunEngine = (config: EngineConfig, deps: { logger: Logger; metrics: EngineMetrics; signal: AbortSignal }) => Promise<void>;
+type RunEngine = typeof import("./engine").runEngine;
 
 /** The streaming path, loaded only by `run` so `doctor` and `--help` start fast. */
 function loadRunEngine(): RunEngine {
