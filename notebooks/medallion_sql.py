@@ -1,0 +1,257 @@
+"""The medallion SQL renderer, Python twin (pure Python 3 standard library).
+
+The Databricks notebooks import this module; the local lakehouse uses its TypeScript twin
+(lakehouse/src/sql/render.ts). Both fill the SAME template files in notebooks/sql/ and render
+byte-identical SQL (tests/lakehouse/render.test.ts proves it), so the SQL that runs on Databricks
+is the SQL the local tests run on DuckDB.
+
+API (every function returns SQL text; run each statement separately, in order, e.g. spark.sql(s)):
+
+    render_silver(*, source, bronze_table, silver_table, keys, columns,
+                  state_table=None, truncations_table=None, sql_dir=None) -> list[str]
+        All statements for one batch: render_silver_setup + render_silver_merge + [render_silver_view].
+
+    render_silver_setup(**same) -> list[str]   # CREATE TABLE IF NOT EXISTS state / truncations
+    render_silver_merge(**same) -> list[str]   # per batch: truncate watermark, truncate, MERGE
+    render_silver_view(**same) -> str          # CREATE OR REPLACE VIEW <silver_table>
+
+        source        relation holding the batch of bronze records: a table, a temp view (e.g. the
+                      foreachBatch micro-batch registered with createOrReplaceTempView) or a
+                      parenthesized SELECT. It must have the data columns plus __op, __lsn, __seq,
+                      __ts_ms and __unchanged (ARRAY<STRING>; give Auto Loader the schema hint
+                      "__unchanged ARRAY<STRING>, __lsn BIGINT, __seq BIGINT, __ts_ms BIGINT").
+        bronze_table  the bronze table (types the state table when it is first created).
+        silver_table  what readers query: a view over the state table without tombstones.
+        keys          primary-key column names, e.g. ["order_id"].
+        columns       every data column, keys included, e.g. the bronze columns that do not start
+                      with "__" and are not Auto Loader's _rescued_data.
+        state_table   default f"{silver_table}__cdc_state" (one row per key, tombstones included).
+        truncations_table  default f"{silver_table}__cdc_truncations" (the TRUNCATE watermark).
+
+    render_add_columns(table, [(name, type), ...]) -> list[str]
+        ALTER TABLE <table> ADD COLUMN <name> <type>, for columns that appeared in bronze
+        (run on the state table, then render_silver_view again).
+
+    render_gold(silver_schema="silver", gold_schema="gold", tables=None, sql_dir=None) -> list[dict]
+        The gold tables in dependency order, each {"name", "target", "inputs", "sql"}:
+        remaining_stock, user_lifetime_value, user_segments, product_performance, daily_sales.
+        Silver tables are named <silver_schema>.<schema>_<table> (silver_table_name).
+
+    silver_table_name(schema, table, silver_schema="silver") -> str
+    GOLD_TABLES, GOLD_SOURCES     what gold reads; RenderError is raised for bad names.
+
+Column names are emitted unquoted (Spark quotes with ``, DuckDB with ""), so they must be plain
+identifiers that are not reserved words; anything else raises RenderError naming the column.
+"""
+import os
+import re
+
+DEFAULT_SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
+
+SILVER_SETUP_FILES = ["silver/01_create_state.sql", "silver/02_create_truncations.sql"]
+SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql"]
+SILVER_VIEW_FILE = "silver/06_create_view.sql"
+
+GOLD_TABLES = [
+    {"name": "remaining_stock", "file": "gold/remaining_stock.sql", "inputs": ["stock_item", "stock_movement"]},
+    {"name": "user_lifetime_value", "file": "gold/user_lifetime_value.sql", "inputs": ["users", "orders"]},
+    {"name": "user_segments", "file": "gold/user_segments.sql", "inputs": ["user_lifetime_value"]},
+    {"name": "product_performance", "file": "gold/product_performance.sql", "inputs": ["products", "orders"]},
+    {"name": "daily_sales", "file": "gold/daily_sales.sql", "inputs": ["orders"]},
+]
+
+GOLD_SOURCES = {
+    "stock_item": "warehouse.stock_item",
+    "stock_movement": "warehouse.stock_movement",
+    "users": "public.users",
+    "products": "public.products",
+    "orders": "public.orders",
+}
+
+RESERVED = set(
+    (
+        "all and any array as asc between both by case cast check collate column constraint create cross current_date current_time "
+        "current_timestamp current_user default desc distinct else end except false fetch for foreign from full grant group having in "
+        "inner intersect interval into is join lateral leading left like limit natural not null offset on only or order outer primary "
+        "qualify references right select table then to trailing true union unique user using when where window with"
+    ).split(" ")
+)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TABLE_PART = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)$")
+_EACH = re.compile(r'\{\{#each (\w+) join "((?:[^"\\]|\\.)*)"\}\}([\s\S]*?)\{\{/each\}\}')
+_SCALAR = re.compile(r"\{\{(\w+)\}\}")
+_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),<>:\[\]]*$")
+
+
+class RenderError(ValueError):
+    """A parameter that cannot be rendered safely; the message names the bad value and the fix."""
+
+
+def silver_table_name(schema, table, silver_schema="silver"):
+    return "%s.%s_%s" % (silver_schema, schema, table)
+
+
+def _json(value):
+    import json
+
+    return json.dumps(value)
+
+
+def _check_column(name, what):
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise RenderError(
+            "%s %s is not a plain identifier (letters, digits, _): the shared SQL leaves names unquoted; "
+            "rename the column in PostgreSQL or exclude the table" % (what, _json(name))
+        )
+    if name.lower() in RESERVED:
+        raise RenderError(
+            '%s "%s" is a reserved SQL word in Spark or DuckDB: the shared SQL leaves names unquoted; '
+            "rename the column in PostgreSQL or exclude the table" % (what, name)
+        )
+    if name.startswith("__"):
+        raise RenderError('%s "%s" starts with "__", which is reserved for the CDC metadata columns (__op, __lsn, …)' % (what, name))
+
+
+def _check_table(name, what):
+    if not isinstance(name, str) or any(not _TABLE_PART.match(part) for part in name.split(".")):
+        raise RenderError("%s %s is not a table name like schema.table or catalog.schema.table" % (what, _json(name)))
+
+
+def _check_spec(source, bronze_table, silver_table, keys, columns, state_table, truncations_table):
+    if not isinstance(source, str) or source.strip() == "":
+        raise RenderError("source must name the relation holding the batch (a table, a view or a parenthesized SELECT)")
+    _check_table(bronze_table, "bronze table")
+    _check_table(silver_table, "silver table")
+    state_table = state_table if state_table is not None else silver_table + "__cdc_state"
+    truncations_table = truncations_table if truncations_table is not None else silver_table + "__cdc_truncations"
+    _check_table(state_table, "state table")
+    _check_table(truncations_table, "truncations table")
+    if not isinstance(keys, (list, tuple)) or len(keys) == 0:
+        raise RenderError("silver table %s: keys must list the primary-key columns (at least one)" % silver_table)
+    if not isinstance(columns, (list, tuple)) or len(columns) == 0:
+        raise RenderError("silver table %s: columns must list the table's columns" % silver_table)
+    seen = set()
+    for c in columns:
+        _check_column(c, "silver table %s: column" % silver_table)
+        if c.lower() in seen:
+            raise RenderError('silver table %s: column "%s" is listed twice' % (silver_table, c))
+        seen.add(c.lower())
+    for k in keys:
+        _check_column(k, "silver table %s: key column" % silver_table)
+        if k.lower() not in seen:
+            raise RenderError('silver table %s: key column "%s" is not among its columns (%s)' % (silver_table, k, ", ".join(columns)))
+    key_set = set(k.lower() for k in keys)
+    values = [c for c in columns if c.lower() not in key_set]
+    lists = {"keys": list(keys), "values": values, "columns": list(keys) + values}
+    scalars = {
+        "key_list": ", ".join(keys),
+        "source": source,
+        "bronze_table": bronze_table,
+        "silver_table": silver_table,
+        "state_table": state_table,
+        "truncations_table": truncations_table,
+    }
+    return lists, scalars
+
+
+def render_template(template, lists, scalars):
+    """Fills one template (see the syntax in lakehouse/src/sql/render.ts)."""
+
+    def each(m):
+        name, sep, body = m.group(1), m.group(2), m.group(3)
+        if name not in lists:
+            raise RenderError('template uses unknown list "%s"' % name)
+        separator = sep.replace("\\n", "\n").replace('\\"', '"')
+        return separator.join(body.replace("{{col}}", col) for col in lists[name])
+
+    def scalar(m):
+        name = m.group(1)
+        if name not in scalars:
+            raise RenderError('template uses unknown parameter "%s"' % name)
+        return scalars[name]
+
+    return _SCALAR.sub(scalar, _EACH.sub(each, template))
+
+
+def _load(sql_dir, name):
+    with open(os.path.join(sql_dir or DEFAULT_SQL_DIR, name), "r", encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _render_files(files, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir):
+    lists, scalars = _check_spec(source, bronze_table, silver_table, keys, columns, state_table, truncations_table)
+    return [render_template(_load(sql_dir, f), lists, scalars) for f in files]
+
+
+def render_silver_setup(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files(SILVER_SETUP_FILES, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
+
+
+def render_silver_merge(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files(SILVER_MERGE_FILES, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
+
+
+def render_silver_view(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files([SILVER_VIEW_FILE], source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)[0]
+
+
+def render_silver(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    args = dict(
+        source=source,
+        bronze_table=bronze_table,
+        silver_table=silver_table,
+        keys=keys,
+        columns=columns,
+        state_table=state_table,
+        truncations_table=truncations_table,
+        sql_dir=sql_dir,
+    )
+    return render_silver_setup(**args) + render_silver_merge(**args) + [render_silver_view(**args)]
+
+
+def render_add_columns(table, columns):
+    _check_table(table, "table")
+    out = []
+    for name, type_ in columns:
+        _check_column(name, "table %s: column" % table)
+        if not isinstance(type_, str) or not _TYPE.match(type_):
+            raise RenderError('table %s: column "%s" has an unusable type %s' % (table, name, _json(type_)))
+        out.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, type_))
+    return out
+
+
+def render_gold(silver_schema="silver", gold_schema="gold", tables=None, sql_dir=None):
+    _check_table(silver_schema + ".x", "silver schema")
+    _check_table(gold_schema + ".x", "gold schema")
+    relations = {}
+    for name, src in GOLD_SOURCES.items():
+        schema, table = src.split(".")
+        relations[name] = silver_table_name(schema, table, silver_schema)
+    for gold in GOLD_TABLES:
+        relations[gold["name"]] = "%s.%s" % (gold_schema, gold["name"])
+    for name, relation in (tables or {}).items():
+        if name not in relations:
+            raise RenderError('tables: unknown gold input "%s" (known: %s)' % (name, ", ".join(relations)))
+        relations[name] = relation
+    out = []
+    for gold in GOLD_TABLES:
+        target = relations[gold["name"]]
+        scalars = dict(relations)
+        scalars["target"] = target
+        out.append({"name": gold["name"], "target": target, "inputs": list(gold["inputs"]), "sql": render_template(_load(sql_dir, gold["file"]), {}, scalars)})
+    return out
+
+
+if __name__ == "__main__":
+    # `python3 medallion_sql.py '<json>'` prints the rendered statements as JSON (used by the twin test).
+    import json
+    import sys
+
+    request = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())
+    result = {}
+    for name, spec in request.get("silver", {}).items():
+        result[name] = render_silver(**spec)
+    if "gold" in request:
+        result["__gold__"] = [g["sql"] for g in render_gold(**request["gold"])]
+    sys.stdout.write(json.dumps(result))
