@@ -77,7 +77,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
             if (signal.aborted || isFatal(err)) return false;
             if (isSlotInUse(err)) {
               metrics.phase("waiting_for_slot");
-              logger.warn({ slot: config.pg.slot, pid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
+              logger.warn({ slot: config.pg.slot, holderPid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
             } else {
               metrics.phase("reconnecting");
               logger.warn({ err, attempt }, "PostgreSQL session failed; reconnecting with backoff");
