@@ -9,7 +9,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import * as iam from "@pulumi/aws/iam";
 import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
-import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { AwsLanding, UC_MASTER_ROLE_ARN } from "./landing";
 import { iamRoleName, ucObjectName } from "./naming";
 import { LandingCredential } from "./credential";
@@ -97,7 +96,12 @@ export class AwsLandingCredential extends pulumi.ComponentResource implements La
     const { landing } = args;
 
     const accountId = landing.accountId ? pulumi.output(landing.accountId) : getCallerIdentityOutput({}, { parent: this }).accountId;
-    const partition = getPartitionOutput({}, { parent: this }).partition;
+    // The bucket's partition is the role's (aws, aws-us-gov, aws-cn): no lookup needed.
+    const partition = pulumi.output(landing.bucketArn).apply((arn) => {
+      const m = /^arn:([a-z-]+):s3:::/.exec(arn);
+      if (!m) throw new Error(`landing bucketArn "${arn}" is not an S3 bucket ARN (arn:aws:s3:::bucket)`);
+      return m[1];
+    });
     const roleName = iamRoleName(args.namePrefix, "uc-landing");
     // Computed, not taken from the role: the role's trust policy needs the credential's external
     // ID, so the credential has to exist first.

@@ -87,6 +87,20 @@ export function landingFromPlatform(facts: LandingFacts): LandingStorageFacts {
   throw new Error(`landing facts for cloud "${facts.cloud}" lack the ${facts.cloud} storage details`);
 }
 
+/**
+ * What index.ts calls: the pipeline when `databricks.enabled` is true, nothing at all otherwise.
+ * `landing` may be the platform's LandingFacts (components/types.ts) or this component's own shape.
+ */
+export function createDatabricksPipeline(
+  name: string,
+  args: Omit<DatabricksPipelineArgs, "landing"> & { landing: LandingFacts | LandingStorageFacts },
+  opts?: pulumi.ComponentResourceOptions,
+): DatabricksPipeline | undefined {
+  if (!args.settings.enabled) return undefined;
+  const landing = "landingUrl" in args.landing ? args.landing : landingFromPlatform(args.landing);
+  return new DatabricksPipeline(name, { ...args, landing }, opts);
+}
+
 export class DatabricksPipeline extends pulumi.ComponentResource {
   /** The job's page in the workspace. */
   readonly jobUrl: pulumi.Output<string>;
