@@ -147,7 +147,7 @@ export const SCALAR_DEFAULTS = {
   containerMemoryMiB: 512,
   architecture: "auto",
   deletionProtection: false,
-  localLandingDir: "./landing",
+  localLandingDir: "./cdc-landing",
   localHttpPort: 8080,
 } as const;
 
@@ -293,7 +293,8 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   const memoryMiB = readInt(config, "containerMemoryMiB", 512, 122880, problems);
 
   const archRaw = readEnum(config, "architecture", ["auto", "arm64", "amd64"] as const, problems, "auto");
-  const architecture: "arm64" | "amd64" = archRaw === "auto" ? (cloud === "aws" ? "arm64" : "amd64") : archRaw;
+  // auto: Graviton on AWS (cheaper), the machine's own architecture locally, amd64 elsewhere.
+  const architecture: "arm64" | "amd64" = archRaw !== "auto" ? archRaw : cloud === "aws" || (cloud === "local" && process.arch === "arm64") ? "arm64" : "amd64";
   if (architecture === "arm64" && (cloud === "azure" || cloud === "gcp")) {
     problems.push(problem("architecture", `must be amd64 or auto on ${cloud} (${cloud === "azure" ? "Container Apps" : "Cloud Run"} runs linux/amd64 only)`, "auto"));
   }
@@ -347,9 +348,15 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
       const dir = readScalar(config, "localLandingDir") ?? SCALAR_DEFAULTS.localLandingDir;
       const httpPort = readInt(config, "localHttpPort", 1, 65535, problems);
       settings.local = { landingDir: dir, httpPort, network: readObject(config, "network", localNetworkSchema, false, problems) };
+      if (postgres && /^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(postgres.host)) {
+        problems.push(problem("postgres.host", `is ${postgres.host}, which inside the engine's container is the container itself; use host.docker.internal for a database on this machine`, "host.docker.internal", true));
+      }
       break;
     }
   }
+
+  const sizeProblem = containerSizeProblem(cloud, { cpu, memoryMiB });
+  if (sizeProblem) problems.push(problem(sizeProblem.key, sizeProblem.what, sizeProblem.example));
 
   if (cloud === "gcp") {
     for (const [k, v] of Object.entries(userTags)) {
@@ -392,6 +399,40 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
     tags,
     ...settings,
   };
+}
+
+/** Valid container sizes per cloud (the platforms accept only certain combinations). */
+export function containerSizeProblem(cloud: Cloud, size: ContainerSize): { key: string; what: string; example: string } | undefined {
+  const { cpu, memoryMiB } = size;
+  const got = `(got containerCpu=${cpu}, containerMemoryMiB=${memoryMiB})`;
+  switch (cloud) {
+    case "aws": {
+      // Fargate task sizes: CPU units → allowed memory (MiB).
+      const units = Math.round(cpu * 1024);
+      const ranges: Record<number, [number, number, number]> = {
+        256: [512, 2048, 512], 512: [1024, 4096, 1024], 1024: [2048, 8192, 1024], 2048: [4096, 16384, 1024],
+        4096: [8192, 30720, 1024], 8192: [16384, 61440, 4096], 16384: [32768, 122880, 8192],
+      };
+      const r = ranges[units];
+      if (!r || units !== cpu * 1024) return { key: "containerCpu", what: `must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16 vCPU ${got}`, example: "0.25" };
+      const [min, max, step] = r;
+      const ok = units === 256 ? [512, 1024, 2048].includes(memoryMiB) : memoryMiB >= min && memoryMiB <= max && memoryMiB % step === 0;
+      if (!ok) return { key: "containerMemoryMiB", what: `must be from ${min} to ${max} MiB in steps of ${step} for ${cpu} vCPU on Fargate ${got}`, example: String(min) };
+      return undefined;
+    }
+    case "azure":
+      // Container Apps (Consumption): 0.25 to 4 vCPU in steps of 0.25, with 2 GiB per vCPU.
+      if (!(cpu >= 0.25 && cpu <= 4 && (cpu * 4) % 1 === 0)) return { key: "containerCpu", what: `must be 0.25 to 4 vCPU in steps of 0.25 on Container Apps ${got}`, example: "0.25" };
+      if (memoryMiB !== cpu * 2048) return { key: "containerMemoryMiB", what: `must be ${cpu * 2048} (2 GiB per vCPU) for ${cpu} vCPU on Container Apps ${got}`, example: String(cpu * 2048) };
+      return undefined;
+    case "gcp":
+      // Cloud Run with always-allocated CPU needs at least 1 vCPU; smaller values are rounded up to 1.
+      if (cpu > 1 && ![2, 4, 6, 8].includes(cpu)) return { key: "containerCpu", what: `must be 1, 2, 4, 6 or 8 vCPU on Cloud Run ${got}`, example: "1" };
+      if (memoryMiB < 512 || memoryMiB > 32768) return { key: "containerMemoryMiB", what: `must be from 512 to 32768 MiB on Cloud Run ${got}`, example: "512" };
+      return undefined;
+    case "local":
+      return undefined;
+  }
 }
 
 /** Which setting feeds which engine variable, to name the right key when the engine rejects a value. */

@@ -1,0 +1,453 @@
+/**
+ * Azure: resource group, ADLS Gen2 landing container, ACR, Key Vault, Log Analytics, and one
+ * Container App running the engine under a user-assigned managed identity.
+ */
+import * as app from "@pulumi/azure-native/app";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as containerregistry from "@pulumi/azure-native/containerregistry";
+import * as keyvault from "@pulumi/azure-native/keyvault";
+import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
+import * as resources from "@pulumi/azure-native/resources";
+import * as storage from "@pulumi/azure-native/storage";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineImage } from "../engineImage";
+import { acrName, keyVaultName, RULES, storageAccountName } from "../naming";
+import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
+
+const T = "postgres-cdc-multicloud:azure";
+
+/** Built-in role definition ids (the same in every tenant). */
+export const ROLES = {
+  storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+  acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+  keyVaultSecretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
+} as const;
+
+function roleDefinitionId(subscriptionId: pulumi.Input<string>, role: string): pulumi.Output<string> {
+  return pulumi.interpolate`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
+}
+
+function checkName(kind: keyof typeof RULES, name: string): string {
+  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
+  return name;
+}
+
+/** What every Azure component needs to place its resources. */
+interface Placement {
+  resourceGroupName: pulumi.Input<string>;
+  location: string;
+  tags: Record<string, string>;
+}
+
+export interface LandingStorageArgs extends Placement {
+  baseName: string;
+  /** Makes the globally unique account name unique per subscription and stack. */
+  uniqueness: pulumi.Input<string>;
+  prefix: string;
+  retentionDays: number;
+  deletionProtection: boolean;
+}
+
+/**
+ * ADLS Gen2 (hierarchical namespace) account and the landing container: no public blob access,
+ * HTTPS and TLS 1.2+ only, shared keys disabled (Entra ID only), infrastructure encryption, and a
+ * lifecycle rule that deletes landing blobs after the retention period.
+ */
+export class LandingStorage extends pulumi.ComponentResource {
+  readonly accountName: pulumi.Output<string>;
+  readonly accountId: pulumi.Output<string>;
+  readonly containerName: pulumi.Output<string>;
+  readonly containerId: pulumi.Output<string>;
+  readonly url: pulumi.Output<string>;
+  readonly rootUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: LandingStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:LandingStorage`, name, {}, opts);
+    const account = new storage.StorageAccount(`${name}-account`, {
+      accountName: pulumi.output(args.uniqueness).apply((u) => checkName("storageAccount", storageAccountName(args.baseName, u))),
+      resourceGroupName: args.resourceGroupName,
+      location: args.location,
+      kind: "StorageV2",
+      sku: { name: "Standard_LRS" },
+      accessTier: "Hot",
+      isHnsEnabled: true,
+      allowBlobPublicAccess: false,
+      allowSharedKeyAccess: false,
+      defaultToOAuthAuthentication: true,
+      enableHttpsTrafficOnly: true,
+      minimumTlsVersion: "TLS1_2",
+      allowCrossTenantReplication: false,
+      encryption: {
+        keySource: "Microsoft.Storage",
+        requireInfrastructureEncryption: true,
+        services: { blob: { enabled: true, keyType: "Account" }, file: { enabled: true, keyType: "Account" } },
+      },
+      tags: args.tags,
+    }, { parent: this, protect: args.deletionProtection });
+    const containerName = "landing";
+    const container = new storage.BlobContainer(`${name}-container`, {
+      containerName: checkName("blobContainer", containerName),
+      accountName: account.name,
+      resourceGroupName: args.resourceGroupName,
+      publicAccess: "None",
+    }, { parent: this });
+    new storage.ManagementPolicy(`${name}-lifecycle`, {
+      managementPolicyName: "default",
+      accountName: account.name,
+      resourceGroupName: args.resourceGroupName,
+      policy: {
+        rules: [{
+          name: "expire-landing",
+          type: "Lifecycle",
+          enabled: true,
+          definition: {
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: args.retentionDays } } },
+            filters: { blobTypes: ["blockBlob"], prefixMatch: [`${containerName}/${args.prefix}/`] },
+          },
+        }],
+      },
+    }, { parent: this });
+
+    this.accountName = account.name;
+    this.accountId = account.id;
+    this.containerName = container.name;
+    this.containerId = container.id;
+    this.rootUrl = pulumi.interpolate`abfss://${container.name}@${account.name}.dfs.core.windows.net`;
+    this.url = pulumi.interpolate`${this.rootUrl}/${args.prefix}`;
+    this.registerOutputs({ accountName: this.accountName, containerName: this.containerName, url: this.url });
+  }
+}
+
+export interface ContainerRegistryArgs extends Placement {
+  baseName: string;
+  uniqueness: pulumi.Input<string>;
+  /** Entra ID tenant of the deploying identity (for the token exchange). */
+  tenantId: pulumi.Input<string>;
+}
+
+/** The ACR refresh-token username (a fixed GUID by ACR's convention). */
+export const ACR_TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * Exchanges an Entra ID access token for an ACR refresh token, exactly as `az acr login` does
+ * (POST /oauth2/exchange). The result authorizes what the caller's Azure RBAC allows on this
+ * registry (Owner/Contributor/AcrPush can push) for about three hours.
+ */
+export async function exchangeAcrToken(loginServer: string, accessToken: string, tenantId: string): Promise<string> {
+  const res = await fetch(`https://${loginServer}/oauth2/exchange`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "access_token", service: loginServer, tenant: tenantId, access_token: accessToken }).toString(),
+  });
+  if (!res.ok) throw new Error(`ACR token exchange at ${loginServer} failed with HTTP ${res.status}: the deploying identity needs AcrPush (or Contributor) on the registry`);
+  const body = (await res.json()) as { refresh_token?: string };
+  if (!body.refresh_token) throw new Error(`ACR token exchange at ${loginServer} returned no refresh token`);
+  return body.refresh_token;
+}
+
+/**
+ * ACR with the admin user disabled and anonymous pull off. Push credentials come from the
+ * deployer's own Entra ID identity through the ACR token exchange (what `az acr login` does): no
+ * admin password, no repository token to store or rotate, nothing long-lived in state. The engine
+ * pulls with its managed identity (AcrPull).
+ */
+export class ContainerRegistry extends pulumi.ComponentResource {
+  readonly id: pulumi.Output<string>;
+  readonly loginServer: pulumi.Output<string>;
+  readonly facts: RegistryFacts;
+
+  constructor(name: string, args: ContainerRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:ContainerRegistry`, name, {}, opts);
+    const registry = new containerregistry.Registry(`${name}-acr`, {
+      registryName: pulumi.output(args.uniqueness).apply((u) => checkName("acr", acrName(args.baseName, u))),
+      resourceGroupName: args.resourceGroupName,
+      location: args.location,
+      sku: { name: "Basic" },
+      adminUserEnabled: false,
+      anonymousPullEnabled: false,
+      tags: args.tags,
+    }, { parent: this });
+    const armToken = authorization.getClientTokenOutput({}, { parent: this }).token;
+    const refreshToken = pulumi.all([registry.loginServer, armToken, args.tenantId])
+      .apply(([server, token, tenant]) => exchangeAcrToken(server, token, tenant));
+    this.id = registry.id;
+    this.loginServer = registry.loginServer;
+    this.facts = {
+      server: registry.loginServer,
+      repository: pulumi.interpolate`${registry.loginServer}/cdc-engine`,
+      username: pulumi.output(ACR_TOKEN_USERNAME),
+      password: pulumi.secret(refreshToken),
+    };
+    this.registerOutputs({ loginServer: this.loginServer });
+  }
+}
+
+export interface PasswordSecretArgs extends Placement {
+  baseName: string;
+  uniqueness: pulumi.Input<string>;
+  tenantId: pulumi.Input<string>;
+  password: pulumi.Input<string>;
+  /** Purge protection and 90-day soft delete. */
+  deletionProtection: boolean;
+}
+
+/** Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. */
+export class PasswordSecret extends pulumi.ComponentResource {
+  readonly vaultName: pulumi.Output<string>;
+  /** ARM id of the secret: the scope its read grant is limited to. */
+  readonly secretId: pulumi.Output<string>;
+  /** Versionless URI: the app reads the latest version. */
+  readonly secretUri: pulumi.Output<string>;
+
+  constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:PasswordSecret`, name, {}, opts);
+    const vault = new keyvault.Vault(`${name}-vault`, {
+      vaultName: pulumi.output(args.uniqueness).apply((u) => checkName("keyVault", keyVaultName(args.baseName, u))),
+      resourceGroupName: args.resourceGroupName,
+      location: args.location,
+      properties: {
+        tenantId: args.tenantId,
+        sku: { family: "A", name: "standard" },
+        enableRbacAuthorization: true,
+        enableSoftDelete: true,
+        softDeleteRetentionInDays: args.deletionProtection ? 90 : 7,
+        // Purge protection cannot be turned off again; only protected (prod) stacks get it.
+        ...(args.deletionProtection ? { enablePurgeProtection: true } : {}),
+        enabledForDeployment: false,
+        enabledForTemplateDeployment: false,
+        enabledForDiskEncryption: false,
+      },
+      tags: args.tags,
+    }, { parent: this, protect: args.deletionProtection });
+    const secret = new keyvault.Secret(`${name}-secret`, {
+      secretName: "postgres-password",
+      vaultName: vault.name,
+      resourceGroupName: args.resourceGroupName,
+      properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
+      tags: args.tags,
+    }, { parent: this });
+    this.vaultName = vault.name;
+    this.secretId = secret.id;
+    this.secretUri = secret.properties.secretUri;
+    this.registerOutputs({ vaultName: this.vaultName, secretUri: this.secretUri });
+  }
+}
+
+export interface EngineLogsArgs extends Placement {
+  baseName: string;
+  retentionDays: number;
+}
+
+/** Log Analytics workspace the Container Apps environment ships logs to. */
+export class EngineLogs extends pulumi.ComponentResource {
+  readonly workspaceName: pulumi.Output<string>;
+  readonly customerId: pulumi.Output<string>;
+  readonly sharedKey: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineLogs`, name, {}, opts);
+    const workspace = new operationalinsights.Workspace(`${name}-workspace`, {
+      workspaceName: checkName("logAnalytics", `log-${args.baseName}`),
+      resourceGroupName: args.resourceGroupName,
+      location: args.location,
+      sku: { name: "PerGB2018" },
+      // PerGB2018 keeps 30 to 730 days.
+      retentionInDays: Math.min(730, Math.max(30, args.retentionDays)),
+      tags: args.tags,
+    }, { parent: this });
+    const keys = operationalinsights.getSharedKeysOutput({ resourceGroupName: args.resourceGroupName, workspaceName: workspace.name }, { parent: this });
+    this.workspaceName = workspace.name;
+    this.customerId = workspace.customerId;
+    this.sharedKey = pulumi.secret(keys.apply((k) => k.primarySharedKey ?? ""));
+    this.registerOutputs({ workspaceName: this.workspaceName });
+  }
+}
+
+export interface EngineServiceArgs extends Placement {
+  settings: PlatformSettings;
+  subscriptionId: pulumi.Input<string>;
+  imageRef: pulumi.Input<string>;
+  registryId: pulumi.Input<string>;
+  registryServer: pulumi.Input<string>;
+  sinkUrl: pulumi.Input<string>;
+  landingContainerId: pulumi.Input<string>;
+  secretId: pulumi.Input<string>;
+  secretUri: pulumi.Input<string>;
+  logCustomerId: pulumi.Input<string>;
+  logSharedKey: pulumi.Input<string>;
+}
+
+/**
+ * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
+ * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
+ * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
+ * registry, Key Vault Secrets User on the password secret — all created before the app starts.
+ */
+export class EngineService extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+  readonly id: pulumi.Output<string>;
+  readonly identityPrincipalId: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineService`, name, {}, opts);
+    const s = args.settings;
+    const placement = { resourceGroupName: args.resourceGroupName, location: args.location };
+
+    const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, {
+      resourceName: checkName("managedIdentity", `id-${s.baseName}-engine`),
+      ...placement,
+      tags: args.tags,
+    }, { parent: this });
+    const grant = (grantName: string, role: string, scope: pulumi.Input<string>, description: string) =>
+      new authorization.RoleAssignment(`${name}-${grantName}`, {
+        principalId: identity.principalId,
+        principalType: "ServicePrincipal",
+        roleDefinitionId: roleDefinitionId(args.subscriptionId, role),
+        scope,
+        description,
+      }, { parent: this });
+    const grants = [
+      grant("landing-writer", ROLES.storageBlobDataContributor, args.landingContainerId, "CDC engine writes landing files to this container only"),
+      grant("acr-pull", ROLES.acrPull, args.registryId, "CDC engine pulls its image"),
+      grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
+    ];
+
+    const network = s.azure!.network;
+    const environment = new app.ManagedEnvironment(`${name}-env`, {
+      environmentName: checkName("containerApp", `cae-${s.baseName}`),
+      ...placement,
+      appLogsConfiguration: {
+        destination: "log-analytics",
+        logAnalyticsConfiguration: { customerId: args.logCustomerId, sharedKey: args.logSharedKey },
+      },
+      ...(network ? { vnetConfiguration: { infrastructureSubnetId: network.infrastructureSubnetId, internal: network.internal } } : {}),
+      zoneRedundant: false,
+      tags: args.tags,
+    }, { parent: this });
+
+    const env = pulumi.all([args.sinkUrl, identity.clientId]).apply(([sinkUrl, clientId]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+      // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
+      { name: "AZURE_CLIENT_ID", value: clientId },
+      { name: "PG_PASSWORD", secretRef: "pg-password" },
+    ]);
+    const probe = (type: "Liveness" | "Startup", path: string, failureThreshold: number) => ({
+      type,
+      httpGet: { path, port: ENGINE_HTTP_PORT, scheme: "HTTP" },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold,
+    });
+    const containerApp = new app.ContainerApp(`${name}-app`, {
+      containerAppName: checkName("containerApp", `ca-${s.baseName}-engine`),
+      ...placement,
+      managedEnvironmentId: environment.id,
+      identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
+      configuration: {
+        activeRevisionsMode: "Single",
+        // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
+        registries: [{ server: args.registryServer, identity: identity.id }],
+        // The password stays in Key Vault; the app resolves it with its identity.
+        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: identity.id }],
+      },
+      template: {
+        containers: [{
+          name: "cdc-engine",
+          image: args.imageRef,
+          resources: { cpu: s.container.cpu, memory: `${s.container.memoryMiB / 1024}Gi` },
+          env,
+          // Liveness and startup on /healthz (the process answers). /readyz is not a readiness
+          // gate here: a new revision waits for the replication slot its predecessor holds, so
+          // gating the rollout on "streaming" would never let the old revision go.
+          probes: [probe("Startup", "/healthz", 30), probe("Liveness", "/healthz", 3)],
+        }],
+        scale: { minReplicas: 1, maxReplicas: 1, rules: [] },
+        terminationGracePeriodSeconds: 30,
+      },
+      tags: args.tags,
+    }, { parent: this, dependsOn: grants });
+
+    this.name = containerApp.name;
+    this.id = containerApp.id;
+    this.identityPrincipalId = identity.principalId;
+    this.registerOutputs({ name: this.name, id: this.id });
+  }
+}
+
+/** Builds the Azure target under `parent`. */
+export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const opts = { parent };
+  const az = s.azure!;
+  const client = authorization.getClientConfigOutput(opts);
+  const group = new resources.ResourceGroup("resource-group", {
+    resourceGroupName: checkName("resourceGroup", `rg-${s.baseName}`),
+    location: az.location,
+    tags: s.tags,
+  }, opts);
+  const placement: Placement = { resourceGroupName: group.name, location: az.location, tags: s.tags };
+  const uniqueness = pulumi.interpolate`${client.subscriptionId}/${s.baseName}`;
+
+  const storageAccount = new LandingStorage("landing", {
+    ...placement,
+    baseName: s.baseName,
+    uniqueness,
+    prefix: s.landingPrefix,
+    retentionDays: s.landingRetentionDays,
+    deletionProtection: s.deletionProtection,
+  }, opts);
+  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName, uniqueness, tenantId: client.tenantId }, opts);
+  const image = new EngineImage("engine-image", {
+    repository: registry.facts.repository,
+    platform: "linux/amd64",
+    registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
+  }, opts);
+  const secret = new PasswordSecret("postgres-password", {
+    ...placement,
+    baseName: s.baseName,
+    uniqueness,
+    tenantId: client.tenantId,
+    password: s.postgres.password,
+    deletionProtection: s.deletionProtection,
+  }, opts);
+  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, opts);
+  const service = new EngineService("engine", {
+    ...placement,
+    settings: s,
+    subscriptionId: client.subscriptionId,
+    imageRef: image.ref,
+    registryId: registry.id,
+    registryServer: registry.loginServer,
+    sinkUrl: storageAccount.url,
+    landingContainerId: storageAccount.containerId,
+    secretId: secret.secretId,
+    secretUri: secret.secretUri,
+    logCustomerId: logs.customerId,
+    logSharedKey: logs.sharedKey,
+  }, opts);
+
+  const landing: LandingFacts = {
+    cloud: "azure",
+    url: storageAccount.url,
+    rootUrl: storageAccount.rootUrl,
+    prefix: s.landingPrefix,
+    region: az.location,
+    tags: s.tags,
+    azure: {
+      resourceGroupName: group.name,
+      storageAccountName: storageAccount.accountName,
+      storageAccountId: storageAccount.accountId,
+      containerName: storageAccount.containerName,
+      containerId: storageAccount.containerId,
+      subscriptionId: client.subscriptionId,
+      tenantId: client.tenantId,
+    },
+  };
+  const serviceFacts: ServiceFacts = {
+    name: service.name,
+    id: service.id,
+    logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
+  };
+  return { landing, imageRef: image.ref, service: serviceFacts };
+}

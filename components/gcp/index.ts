@@ -1,0 +1,329 @@
+/**
+ * GCP: GCS landing bucket, Artifact Registry, Secret Manager, a dedicated service account, a
+ * Cloud Logging bucket with retention, and one Cloud Run service running the engine.
+ *
+ * Why a Cloud Run *service* and not a worker pool: worker pools have no URL and no request
+ * scaling, which fits, but they offer no readiness probe and fewer rollout controls. A service with
+ * manual scaling (exactly one instance), CPU always allocated, internal-only ingress and its default
+ * URL disabled behaves like a worker pool while keeping startup, liveness and readiness probes.
+ */
+import * as artifactregistry from "@pulumi/gcp/artifactregistry";
+import * as cloudrunv2 from "@pulumi/gcp/cloudrunv2";
+import * as logging from "@pulumi/gcp/logging";
+import * as organizations from "@pulumi/gcp/organizations";
+import * as secretmanager from "@pulumi/gcp/secretmanager";
+import * as serviceaccount from "@pulumi/gcp/serviceaccount";
+import * as storage from "@pulumi/gcp/storage";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineImage } from "../engineImage";
+import { gcpServiceAccountId, gcsBucketName, RULES } from "../naming";
+import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
+
+const T = "postgres-cdc-multicloud:gcp";
+
+function checkName(kind: keyof typeof RULES, name: string): string {
+  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
+  return name;
+}
+
+interface Placement {
+  project: string;
+  region: string;
+  labels: Record<string, string>;
+}
+
+export interface LandingStorageArgs extends Placement {
+  baseName: string;
+  prefix: string;
+  retentionDays: number;
+  deletionProtection: boolean;
+}
+
+/**
+ * GCS landing bucket: uniform bucket-level access, public access prevention enforced, versioning,
+ * landing objects deleted after the retention period (old versions a day after replacement).
+ * GCS serves only over TLS and encrypts at rest always.
+ */
+export class LandingStorage extends pulumi.ComponentResource {
+  readonly bucketName: pulumi.Output<string>;
+  readonly url: pulumi.Output<string>;
+  readonly rootUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: LandingStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:LandingStorage`, name, {}, opts);
+    const bucket = new storage.Bucket(`${name}-bucket`, {
+      name: checkName("gcsBucket", gcsBucketName(args.baseName, "landing", args.project)),
+      project: args.project,
+      location: args.region.toUpperCase(),
+      storageClass: "STANDARD",
+      uniformBucketLevelAccess: true,
+      publicAccessPrevention: "enforced",
+      versioning: { enabled: true },
+      forceDestroy: !args.deletionProtection,
+      lifecycleRules: [
+        { action: { type: "Delete" }, condition: { age: args.retentionDays, matchesPrefixes: [`${args.prefix}/`] } },
+        { action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: 1, withState: "ARCHIVED" } },
+      ],
+      labels: args.labels,
+    }, { parent: this, protect: args.deletionProtection });
+    this.bucketName = bucket.name;
+    this.rootUrl = pulumi.interpolate`gs://${bucket.name}`;
+    this.url = pulumi.interpolate`gs://${bucket.name}/${args.prefix}`;
+    this.registerOutputs({ bucketName: this.bucketName, url: this.url });
+  }
+}
+
+export interface ContainerRegistryArgs extends Placement {
+  baseName: string;
+}
+
+/**
+ * Artifact Registry Docker repository (keeps the 20 most recent images). Push credentials: the
+ * deployer's own OAuth access token (user `oauth2accesstoken`), short-lived, nothing stored.
+ */
+export class ContainerRegistry extends pulumi.ComponentResource {
+  readonly repositoryId: pulumi.Output<string>;
+  readonly facts: RegistryFacts;
+
+  constructor(name: string, args: ContainerRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:ContainerRegistry`, name, {}, opts);
+    const repoId = checkName("gcpId", `${args.baseName}-images`);
+    const repo = new artifactregistry.Repository(`${name}-repo`, {
+      repositoryId: repoId,
+      project: args.project,
+      location: args.region,
+      format: "DOCKER",
+      description: "CDC engine images",
+      cleanupPolicies: [
+        { id: "keep-recent", action: "KEEP", mostRecentVersions: { keepCount: 20 } },
+        { id: "delete-old", action: "DELETE", condition: { tagState: "ANY", olderThan: "2592000s" } },
+      ],
+      labels: args.labels,
+    }, { parent: this });
+    const token = organizations.getClientConfigOutput({ parent: this }).accessToken;
+    const server = `${args.region}-docker.pkg.dev`;
+    this.repositoryId = repo.repositoryId;
+    this.facts = {
+      server: pulumi.output(server),
+      repository: pulumi.interpolate`${server}/${args.project}/${repo.repositoryId}/cdc-engine`,
+      username: pulumi.output("oauth2accesstoken"),
+      password: pulumi.secret(token),
+    };
+    this.registerOutputs({ repository: this.facts.repository });
+  }
+}
+
+export interface PasswordSecretArgs extends Placement {
+  baseName: string;
+  password: pulumi.Input<string>;
+  deletionProtection: boolean;
+}
+
+/** Secret Manager secret (automatic replication) with the PostgreSQL password as its version. */
+export class PasswordSecret extends pulumi.ComponentResource {
+  readonly secretId: pulumi.Output<string>;
+  readonly name: pulumi.Output<string>;
+
+  constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:PasswordSecret`, name, {}, opts);
+    const secret = new secretmanager.Secret(`${name}-secret`, {
+      secretId: checkName("gcpId", `${args.baseName}-postgres-password`),
+      project: args.project,
+      replication: { auto: {} },
+      deletionProtection: args.deletionProtection,
+      labels: args.labels,
+    }, { parent: this });
+    new secretmanager.SecretVersion(`${name}-value`, {
+      secret: secret.id,
+      secretData: pulumi.secret(args.password),
+    }, { parent: this });
+    this.secretId = secret.secretId;
+    this.name = secret.name;
+    this.registerOutputs({ secretId: this.secretId });
+  }
+}
+
+export interface EngineLogsArgs extends Placement {
+  baseName: string;
+  retentionDays: number;
+  /** The Cloud Run service whose logs are routed here. */
+  serviceName: string;
+}
+
+/** A Cloud Logging bucket with the configured retention, and a sink routing the engine's logs to it. */
+export class EngineLogs extends pulumi.ComponentResource {
+  readonly bucketName: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineLogs`, name, {}, opts);
+    const bucket = new logging.ProjectBucketConfig(`${name}-bucket`, {
+      project: args.project,
+      location: args.region,
+      bucketId: checkName("gcpId", `${args.baseName}-engine-logs`),
+      retentionDays: args.retentionDays,
+      description: "CDC engine logs",
+    }, { parent: this });
+    new logging.ProjectSink(`${name}-sink`, {
+      name: checkName("gcpId", `${args.baseName}-engine-logs`),
+      project: args.project,
+      destination: pulumi.interpolate`logging.googleapis.com/${bucket.name}`,
+      filter: `resource.type="cloud_run_revision" AND resource.labels.service_name="${args.serviceName}"`,
+      description: "Routes the CDC engine's logs to its retention bucket",
+    }, { parent: this });
+    this.bucketName = bucket.name;
+    this.registerOutputs({ bucketName: this.bucketName });
+  }
+}
+
+export interface EngineServiceArgs extends Placement {
+  settings: PlatformSettings;
+  serviceName: string;
+  imageRef: pulumi.Input<string>;
+  bucketName: pulumi.Input<string>;
+  sinkUrl: pulumi.Input<string>;
+  secretId: pulumi.Input<string>;
+}
+
+/**
+ * The engine's service account (object access on the landing bucket and access to the password
+ * secret, nothing else) and its Cloud Run service: exactly one instance (manual scaling, max 1),
+ * CPU always allocated, no URL, probes on /healthz and /readyz.
+ */
+export class EngineService extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+  readonly id: pulumi.Output<string>;
+  readonly serviceAccountEmail: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineService`, name, {}, opts);
+    const s = args.settings;
+    const account = new serviceaccount.Account(`${name}-sa`, {
+      accountId: checkName("gcpServiceAccount", gcpServiceAccountId(s.baseName)),
+      project: args.project,
+      displayName: `CDC engine (${s.stack})`,
+      description: "Runs the CDC engine: writes landing objects, reads its PostgreSQL password",
+    }, { parent: this });
+    const member = pulumi.interpolate`serviceAccount:${account.email}`;
+    // objectUser = create, read, overwrite and delete objects (a replay overwrites deterministic
+    // names; doctor deletes its probe) — on this bucket only.
+    const landingWriter = new storage.BucketIAMMember(`${name}-landing-writer`, {
+      bucket: args.bucketName,
+      role: "roles/storage.objectUser",
+      member,
+    }, { parent: this });
+    const secretReader = new secretmanager.SecretIamMember(`${name}-secret-reader`, {
+      project: args.project,
+      secretId: args.secretId,
+      role: "roles/secretmanager.secretAccessor",
+      member,
+    }, { parent: this });
+
+    const network = s.gcp!.network;
+    const vpcAccess = network === undefined ? undefined : network.vpcConnector
+      ? { connector: network.vpcConnector, egress: network.egress }
+      : { networkInterfaces: [{ network: network.network, subnetwork: network.subnetwork }], egress: network.egress };
+
+    const envs = pulumi.all([args.sinkUrl, args.secretId]).apply(([sinkUrl, secretId]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+      // The password comes from Secret Manager at start, never as a plain value.
+      { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: "latest" } } },
+    ]);
+    const probe = (path: string, failureThreshold: number) => ({
+      httpGet: { path, port: ENGINE_HTTP_PORT },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold,
+    });
+    const service = new cloudrunv2.Service(`${name}-service`, {
+      name: checkName("cloudRun", args.serviceName),
+      project: args.project,
+      location: args.region,
+      description: "CDC engine (one instance: a replication slot has one consumer)",
+      ingress: "INGRESS_TRAFFIC_INTERNAL_ONLY",
+      defaultUriDisabled: true,
+      invokerIamDisabled: false,
+      deletionProtection: s.deletionProtection,
+      // Manual scaling: exactly one instance, never driven by requests.
+      scaling: { scalingMode: "MANUAL", manualInstanceCount: 1 },
+      template: {
+        serviceAccount: account.email,
+        executionEnvironment: "EXECUTION_ENVIRONMENT_GEN2",
+        scaling: { maxInstanceCount: 1 },
+        maxInstanceRequestConcurrency: 1,
+        ...(vpcAccess ? { vpcAccess } : {}),
+        labels: args.labels,
+        containers: [{
+          name: "cdc-engine",
+          image: args.imageRef,
+          ports: { name: "http1", containerPort: ENGINE_HTTP_PORT },
+          resources: {
+            // Always-allocated CPU requires at least 1 vCPU on Cloud Run.
+            limits: { cpu: String(Math.max(1, s.container.cpu)), memory: `${s.container.memoryMiB}Mi` },
+            cpuIdle: false,
+            startupCpuBoost: true,
+          },
+          envs,
+          startupProbe: probe("/healthz", 30),
+          livenessProbe: probe("/healthz", 3),
+          readinessProbe: probe("/readyz", 3),
+        }],
+      },
+      labels: args.labels,
+    }, { parent: this, dependsOn: [landingWriter, secretReader] });
+
+    this.name = service.name;
+    this.id = service.id;
+    this.serviceAccountEmail = account.email;
+    this.registerOutputs({ name: this.name, id: this.id, serviceAccountEmail: this.serviceAccountEmail });
+  }
+}
+
+/** Builds the GCP target under `parent`. */
+export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const opts = { parent };
+  const g = s.gcp!;
+  const placement: Placement = { project: g.project, region: g.region, labels: s.tags };
+  const serviceName = `${s.baseName}-engine`;
+
+  const landing = new LandingStorage("landing", {
+    ...placement,
+    baseName: s.baseName,
+    prefix: s.landingPrefix,
+    retentionDays: s.landingRetentionDays,
+    deletionProtection: s.deletionProtection,
+  }, opts);
+  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName }, opts);
+  const image = new EngineImage("engine-image", {
+    repository: registry.facts.repository,
+    platform: "linux/amd64",
+    registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
+  }, opts);
+  const secret = new PasswordSecret("postgres-password", { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, opts);
+  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, opts);
+  const service = new EngineService("engine", {
+    ...placement,
+    settings: s,
+    serviceName,
+    imageRef: image.ref,
+    bucketName: landing.bucketName,
+    sinkUrl: landing.url,
+    secretId: secret.secretId,
+  }, opts);
+
+  const facts: LandingFacts = {
+    cloud: "gcp",
+    url: landing.url,
+    rootUrl: landing.rootUrl,
+    prefix: s.landingPrefix,
+    region: g.region,
+    tags: s.tags,
+    gcp: { project: g.project, bucketName: landing.bucketName },
+  };
+  const serviceFacts: ServiceFacts = {
+    name: service.name,
+    id: service.id,
+    logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
+  };
+  return { landing: facts, imageRef: image.ref, service: serviceFacts };
+}

@@ -1,0 +1,131 @@
+/**
+ * Local: the default target, for any machine with Docker and no cloud account. The engine image is
+ * built locally and runs as one Docker container (restart policy, health check) writing landing
+ * files into a host directory.
+ */
+import { mkdirSync } from "node:fs";
+import * as path from "node:path";
+import type * as dockerTypes from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineImage } from "../engineImage";
+import { RULES } from "../naming";
+import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
+
+const T = "postgres-cdc-multicloud:local";
+/** Where the landing directory is mounted inside the container. */
+export const CONTAINER_LANDING_DIR = "/landing";
+
+export interface LandingStorageArgs {
+  /** Host directory (relative to the project directory, or absolute). */
+  directory: string;
+  /** Sub-directory the engine writes under, like the bucket prefix on the clouds. */
+  prefix: string;
+}
+
+/**
+ * The host directory that receives landing files. Created on `pulumi up` (not on preview) so the
+ * container's non-root user can write to it; files stay when the stack is destroyed.
+ */
+export class LandingStorage extends pulumi.ComponentResource {
+  readonly hostDirectory: string;
+  readonly url: pulumi.Output<string>;
+  readonly rootUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: LandingStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:LandingStorage`, name, {}, opts);
+    this.hostDirectory = path.resolve(args.directory);
+    if (!pulumi.runtime.isDryRun()) {
+      mkdirSync(path.join(this.hostDirectory, args.prefix), { recursive: true, mode: 0o777 });
+    }
+    this.rootUrl = pulumi.output(`file://${this.hostDirectory}`);
+    this.url = pulumi.output(`file://${path.posix.join(this.hostDirectory, args.prefix)}`);
+    this.registerOutputs({ hostDirectory: this.hostDirectory, url: this.url });
+  }
+}
+
+export interface EngineServiceArgs {
+  settings: PlatformSettings;
+  imageRef: pulumi.Input<string>;
+  hostDirectory: string;
+}
+
+/**
+ * The engine as one Docker container: restarts unless stopped, health check on /healthz, read-only
+ * root filesystem, logs rotated by the json-file driver, /healthz /readyz /metrics on localhost.
+ * The password is passed as a secret-marked environment value (encrypted in Pulumi state).
+ */
+export class EngineService extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+  readonly id: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineService`, name, {}, opts);
+    const docker = require("@pulumi/docker") as typeof dockerTypes;
+    const s = args.settings;
+    const local = s.local!;
+    const containerName = `${s.baseName}-engine`;
+    if (!RULES.docker(containerName)) throw new pulumi.RunError(`generated container name ${JSON.stringify(containerName)} is invalid`);
+    const sinkUrl = `file://${path.posix.join(CONTAINER_LANDING_DIR, s.landingPrefix)}`;
+    const plainEnv = Object.entries(engineEnvironment(s, sinkUrl)).map(([k, v]) => `${k}=${v}`);
+    const envs = pulumi.secret(s.postgres.password).apply((pw) => [...plainEnv, `PG_PASSWORD=${pw}`]);
+    const container = new docker.Container(`${name}-container`, {
+      name: containerName,
+      image: args.imageRef,
+      restart: "unless-stopped",
+      mustRun: true,
+      envs,
+      healthcheck: {
+        tests: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`],
+        interval: "15s",
+        timeout: "5s",
+        retries: 3,
+        startPeriod: "30s",
+      },
+      volumes: [{ hostPath: args.hostDirectory, containerPath: CONTAINER_LANDING_DIR }],
+      ports: [{ internal: ENGINE_HTTP_PORT, external: local.httpPort, ip: "127.0.0.1" }],
+      // Lets postgres.host = host.docker.internal reach a database on this machine (Linux too).
+      hosts: [{ host: "host.docker.internal", ip: "host-gateway" }],
+      ...(local.network ? { networksAdvanced: [{ name: local.network.dockerNetwork }] } : {}),
+      readOnly: true,
+      tmpfs: { "/tmp": "rw,size=64m" },
+      memory: s.container.memoryMiB,
+      cpus: String(s.container.cpu),
+      stopSignal: "SIGTERM",
+      stopTimeout: 30,
+      logDriver: "json-file",
+      logOpts: { "max-size": "10m", "max-file": "5" },
+      labels: Object.entries(s.tags).map(([label, value]) => ({ label, value })),
+    }, { parent: this });
+    this.name = container.name;
+    this.id = container.id;
+    this.registerOutputs({ name: this.name, id: this.id });
+  }
+}
+
+/** Builds the local target under `parent`. */
+export function deployLocal(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const opts = { parent };
+  const local = s.local!;
+  const storage = new LandingStorage("landing", { directory: local.landingDir, prefix: s.landingPrefix }, opts);
+  const image = new EngineImage("engine-image", {
+    repository: `${s.baseName}-engine`,
+    platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
+  }, opts);
+  const service = new EngineService("engine", { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, opts);
+  const landing: LandingFacts = {
+    cloud: "local",
+    url: storage.url,
+    rootUrl: storage.rootUrl,
+    prefix: s.landingPrefix,
+    region: "local",
+    tags: s.tags,
+    local: { directory: storage.hostDirectory },
+  };
+  const serviceFacts: ServiceFacts = {
+    name: service.name,
+    id: service.id,
+    logLocation: pulumi.interpolate`docker logs ${service.name}`,
+  };
+  return { landing, imageRef: image.ref, service: serviceFacts };
+}
