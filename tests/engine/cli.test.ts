@@ -6,13 +6,14 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:net";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startPostgres, freePort, type TestPostgres } from "../support/postgres";
 
 const CLI = resolve(__dirname, "../../container/src/cli.ts");
-const VERSION = (JSON.parse(require("node:fs").readFileSync(resolve(__dirname, "../../container/package.json"), "utf8")) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(resolve(__dirname, "../../container/package.json"), "utf8")) as { version: string }).version;
 
 interface Running {
   child: ChildProcess;

@@ -4,6 +4,7 @@
  * touched the database" are proven with the real process in cli.test.ts.)
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,5 +191,46 @@ describe("engine config", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("engine config: docs/engine.md", () => {
+  const doc = readFileSync(join(__dirname, "../../docs/engine.md"), "utf8");
+  const rows = new Map<string, string[]>();
+  for (const line of doc.split("\n")) {
+    const m = /^\| `([A-Z0-9_]+)` \|(.*)\|$/.exec(line);
+    if (m) rows.set(m[1], m[2].split(" | ").map((c) => c.trim()));
+  }
+
+  it("documents every variable the engine reads, and nothing it does not", () => {
+    assert.deepEqual([...rows.keys()].sort(), Object.keys(VARIABLES).sort());
+  });
+
+  it("states each variable's real default and an example the engine accepts", () => {
+    for (const [name, spec] of Object.entries(VARIABLES) as [string, { default?: string; optional?: boolean; example: string }][]) {
+      const [defaultCell, meaning, exampleCell] = rows.get(name)!;
+      const expected = spec.default === undefined ? (spec.optional ? "(none)" : "—") : spec.default === "" ? "(empty)" : `\`${spec.default}\``;
+      assert.equal(defaultCell, expected, `default of ${name}`);
+      assert.ok(meaning.length > 20, `meaning of ${name}`);
+      const example = /^`([^`]+)`$/.exec(exampleCell)?.[1];
+      assert.ok(example, `example of ${name}: ${exampleCell}`);
+      if (name === "PG_SSLROOTCERT") continue; // a path on the reader's machine
+      assert.deepEqual(problemsOf({ ...REQUIRED, [name]: example }), [], `${name}=${example}`);
+    }
+  });
+
+  it("shows one example record per operation, each with the contract's metadata fields", () => {
+    const records = [...doc.matchAll(/```json\n(.*)\n```/g)].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
+    assert.deepEqual(records.map((r) => r.__op), ["r", "c", "u", "u", "d", "t"]);
+    for (const r of records) {
+      assert.equal(r.__deleted, r.__op === "d" ? "true" : "false");
+      assert.equal(typeof r.__lsn, "number");
+      assert.equal(typeof r.__seq, "number");
+      assert.equal(typeof r.__ts_ms, "number");
+    }
+    const unchanged = records.filter((r) => r.__unchanged);
+    assert.equal(unchanged.length, 1);
+    assert.deepEqual(unchanged[0].__unchanged, ["notes"]);
+    assert.ok(!("notes" in unchanged[0]), "unchanged columns are absent, never null");
   });
 });
