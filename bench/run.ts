@@ -157,6 +157,30 @@ async function waitForConfirmed(client: Client, slot: string, target: bigint, en
   }
 }
 
+/** With --profile, the directory the engine's `node --cpu-prof` writes into for this phase. */
+async function profileDir(work: string, phase: Phase): Promise<string | undefined> {
+  if (!flags.profile) return undefined;
+  const dir = join(work, `cpuprof-${phase}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Summarizes the phase's CPU profile (written when the engine exits) and keeps a copy in bench/work/. */
+async function collectProfile(phase: Phase, dir: string | undefined): Promise<void> {
+  if (!dir) return;
+  const profiles = (await readdir(dir)).filter((f) => f.endsWith(".cpuprofile"));
+  if (profiles.length === 0) {
+    results.notes.push(`${phase}: --profile was given but the engine wrote no CPU profile (it must exit normally).`);
+    return;
+  }
+  const summary = formatProfile(await summarizeCpuProfile(join(dir, profiles[0])));
+  results.profiles[phase] = summary;
+  const dest = join(REPO, "bench", "work");
+  await mkdir(dest, { recursive: true });
+  execFileSync("cp", [join(dir, profiles[0]), join(dest, `engine-${phase}.cpuprofile`)]);
+  log(`${phase}: CPU profile summary (full profile in bench/work/engine-${phase}.cpuprofile):\n${summary}`);
+}
+
 function engineEnv(pg: BenchPostgres, vars: Record<string, string>): Record<string, string> {
   return { ...pg.env, LOG_LEVEL: "info", HEARTBEAT_INTERVAL_MS: "10000", ...vars, ...extraEngineEnv };
 }
@@ -205,6 +229,7 @@ const results = {
     peakRssMb: missing("not run") as Figure,
     changesPerS: missing("not run") as Figure,
     generateSeconds: undefined as number | undefined,
+    recvSeconds: undefined as number | undefined,
     engineSeconds: undefined as number | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
   },
@@ -230,7 +255,7 @@ const results = {
     peakRssMb: undefined as number | undefined,
   },
   notes: [] as string[],
-  profile: undefined as string | undefined,
+  profiles: {} as Partial<Record<Phase, string>>,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -345,8 +370,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
   }
   const landing = join(work, "landing-drain");
   await mkdir(landing, { recursive: true });
-  const profDir = flags.profile ? join(work, "cpuprof") : undefined;
-  if (profDir) await mkdir(profDir, { recursive: true });
+  const profDir = await profileDir(work, "drain");
   log(`drain: engine draining slot bench_drain_engine to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
   const watch = await pg.connect();
   const engine = spawnEngine({
@@ -385,17 +409,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
     if (results.drain.landed.records < n)
       results.notes.push(`drain: only ${results.drain.landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
     log(`drain: engine: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, peak RSS ${mb(peak)} MB; landed ${fmtInt(results.drain.landed.records)} records in ${results.drain.landed.files} files`);
-    if (profDir) {
-      const profiles = (await readdir(profDir)).filter((f) => f.endsWith(".cpuprofile"));
-      if (profiles.length > 0) {
-        const summary = await summarizeCpuProfile(join(profDir, profiles[0]));
-        results.profile = formatProfile(summary);
-        const dest = join(REPO, "bench", "work");
-        await mkdir(dest, { recursive: true });
-        execFileSync("cp", [join(profDir, profiles[0]), join(dest, "engine-drain.cpuprofile")]);
-        log(`drain: CPU profile summary (full profile copied to bench/work/engine-drain.cpuprofile):\n${results.profile}`);
-      } else results.notes.push("drain: --profile was given but the engine wrote no CPU profile (it must exit normally on SIGTERM).");
-    }
+    await collectProfile("drain", profDir);
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];
     for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
@@ -420,6 +434,7 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
   await pg.query(`create table public.bench_big (${TABLE_COLUMNS})`);
   await pg.query("create publication bench_big_pub for table public.bench_big");
   await createSlot(pg, "bench_big_engine");
+  await createSlot(pg, "bench_big_recv");
   const client = await pg.connect();
   let endLsn: bigint;
   try {
@@ -432,7 +447,29 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
   } finally {
     await client.end();
   }
-  log(`txn: committed in ${results.txn.generateSeconds!.toFixed(1)} s, ends at ${formatLsn(endLsn)}; engine draining it`);
+  log(`txn: committed in ${results.txn.generateSeconds!.toFixed(1)} s, ends at ${formatLsn(endLsn)}`);
+  // Context for the engine's time: how long PostgreSQL itself needs to decode and send the
+  // transaction (it spills it to disk past logical_decoding_work_mem) to pg_recvlogical.
+  const recvFile = join(work, "bench_big_recv.out");
+  const r0 = performance.now();
+  await spawnClient("pg_recvlogical", [
+    ...pg.cliArgs,
+    "--slot=bench_big_recv",
+    "--start",
+    "--no-loop",
+    `--endpos=${formatLsn(endLsn)}`,
+    "-o", "proto_version=1",
+    "-o", "publication_names=bench_big_pub",
+    "-f", recvFile,
+  ]).done;
+  results.txn.recvSeconds = (performance.now() - r0) / 1000;
+  const recv = await summarizePgoutputFile(recvFile);
+  await rm(recvFile, { force: true });
+  await dropSlot(pg, "bench_big_recv");
+  if (recv.inserts !== n) throw new Error(`pg_recvlogical decoded ${recv.inserts} inserts of the large transaction, expected ${n}`);
+  endLsn = recv.lastEndLsn!;
+  log(`txn: pg_recvlogical drained it in ${results.txn.recvSeconds.toFixed(1)} s (${fmtInt(n / results.txn.recvSeconds)} changes/s); engine draining it`);
+  const txnProf = await profileDir(work, "txn");
   const landing = join(work, "landing-txn");
   await mkdir(landing, { recursive: true });
   const watch = await pg.connect();
@@ -446,12 +483,14 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
       HTTP_PORT: String(await freePort()),
     }),
     logFile: join(work, "engine-txn.log"),
+    cpuProfDir: txnProf,
   });
   try {
     const doneAt = await waitForConfirmed(watch, "bench_big_engine", endLsn, engine, opts.engineTimeoutMs);
     const seconds = (doneAt - engine.startedAt) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
+    await collectProfile("txn", txnProf);
     results.txn.engineSeconds = seconds;
     results.txn.peakRssMb = { value: mb(peak) };
     results.txn.changesPerS = { value: n / seconds };
@@ -623,6 +662,7 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
   const landing = join(work, "landing-snapshot");
   await mkdir(landing, { recursive: true });
   const tableDir = join(landing, "cdc.public.bench_snap");
+  const snapProf = await profileDir(work, "snapshot");
   const engine = spawnEngine({
     env: engineEnv(pg, {
       PG_PUBLICATION: "bench_snap_pub",
@@ -633,6 +673,7 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
       HTTP_PORT: String(await freePort()),
     }),
     logFile: join(work, "engine-snapshot.log"),
+    cpuProfDir: snapProf,
   });
   try {
     // initial_only: the engine exits once the snapshot is durable. If it keeps running, the
@@ -650,8 +691,14 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
         if (landed < n) throw new Error(`the engine exited 0 after landing only ${landed} of ${n} rows; log tail:\n${engine.logTail()}`);
         doneAt = exit.at;
       } else if (landed >= n) {
-        doneAt = performance.now();
-        results.notes.push("snapshot: with SNAPSHOT_MODE=initial_only the engine was still running after every row had landed; timed until the last row landed.");
+        // Every row is there; initial_only should now record its state and exit.
+        const landedAt = performance.now();
+        const exit = await Promise.race([engine.exited, sleep(10_000).then(() => undefined)]);
+        if (exit && exit.code === 0) doneAt = exit.at;
+        else {
+          doneAt = landedAt;
+          results.notes.push(`snapshot: with SNAPSHOT_MODE=initial_only the engine ${exit ? `exited with ${exit.code ?? exit.signal}` : "was still running 10 s"} after every row had landed; timed until the last row landed.`);
+        }
       } else if (performance.now() > deadline) {
         throw new Error(`the snapshot did not finish within ${opts.engineTimeoutMs / 1000} s (${landed} of ${n} rows landed); log tail:\n${engine.logTail()}`);
       } else await sleep(25);
@@ -659,6 +706,7 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
     const seconds = (doneAt - engine.startedAt) / 1000;
     results.snapshot.peakRssMb = mb(engine.memory().peakRss);
     await engine.stop();
+    await collectProfile("snapshot", snapProf);
     results.snapshot.engineSeconds = seconds;
     results.snapshot.engineRowsPerS = { value: n / seconds };
     results.snapshot.ratio = { value: n / seconds / (n / copySeconds) };
@@ -726,7 +774,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   row("Engine drain landed", d.landed ? `${fmtInt(d.landed.records)} records in ${d.landed.files} files, ${mb(d.landed.bytes)} MB NDJSON` : undefined);
   row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
   const x = results.txn;
-  row(`Single ${fmtInt(opts.txnRows)}-row transaction`, x.generateSeconds === undefined ? x.peakRssMb.missing : `committed in ${x.generateSeconds.toFixed(1)} s; engine drained it in ${x.engineSeconds?.toFixed(1) ?? "?"} s (${show(x.changesPerS)} changes/s), peak RSS ${show(x.peakRssMb, 1)} MB${x.landed ? `; landed ${fmtInt(x.landed.records)} records in ${x.landed.files} files` : ""}`);
+  row(`Single ${fmtInt(opts.txnRows)}-row transaction`, x.generateSeconds === undefined ? x.peakRssMb.missing : `committed in ${x.generateSeconds.toFixed(1)} s; pg_recvlogical drained it in ${x.recvSeconds?.toFixed(1) ?? "?"} s${x.recvSeconds ? ` (${fmtInt(opts.txnRows / x.recvSeconds)} changes/s)` : ""}; engine drained it in ${x.engineSeconds?.toFixed(1) ?? "?"} s (${show(x.changesPerS)} changes/s), peak RSS ${show(x.peakRssMb, 1)} MB${x.landed ? `; landed ${fmtInt(x.landed.records)} records in ${x.landed.files} files` : ""}`);
   const l = results.latency;
   row(
     "Commit→file latency",
@@ -742,7 +790,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   lines.push(
     "- One PostgreSQL server for everything; the engine runs as `node container/bin/cdc-engine.js run` (the `cdc-engine run` CLI) in a child process configured only by environment variables; its memory is the kernel's high-water mark `VmHWM` from `/proc/<pid>/status`, sampled every 50 ms.",
     "- Drain: the publication and three `pgoutput` slots are created first, then the backlog is generated server-side by one `DO` block committing every 10,000 changes. `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=… --endpos=<backlog end> -f <file>` drains one slot before and another after the engine's run (each timed from spawn to exit, the baseline rate is from the mean time; its output is parsed to check it decoded every change and to find the last commit's end LSN). The engine (SNAPSHOT_MODE=never, batch settings at their defaults) drains the middle slot, timed from process spawn until the slot's `confirmed_flush_lsn` reaches that end LSN.",
-    "- Large transaction: one `INSERT … SELECT generate_series(1, N)` committed as a single transaction, then drained by the engine from a slot created before it; peak RSS is the process's VmHWM.",
+    "- Large transaction: one `INSERT … SELECT generate_series(1, N)` committed as a single transaction, then drained by pg_recvlogical (for reference: PostgreSQL's own decode-and-send time, the transaction spills to disk on the server) and by the engine, each from a slot created before it; peak RSS is the process's VmHWM.",
     "- Latency: a paced writer commits `rate/50` rows every 20 ms; each landing object is detected by polling the table folder every 10 ms; a change's latency is (time its object was first seen − its `__ts_ms` commit time); the first seconds are excluded as warm-up.",
     "- Snapshot: a table of N rows (vacuumed and frozen; one untimed COPY first warms the caches), `psql -c 'COPY … TO STDOUT'` into a file vs the engine with SNAPSHOT_MODE=initial_only, timed from process spawn to its exit.",
     "- Table shape (all phases but latency): `id bigint primary key, account integer, amount numeric(12,2), status text, note text (32-char md5), updated_at timestamptz`.",
@@ -770,7 +818,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     if (engineProblem) lines.push(`- The engine figures are MISSING: ${engineProblem}. Only the baselines were measured.`);
     for (const n of results.notes) lines.push(`- ${n.split("\n")[0]}`);
   }
-  if (results.profile) lines.push("", "## Engine CPU profile (drain)", "", results.profile);
+  for (const [phase, summary] of Object.entries(results.profiles)) lines.push("", `## Engine CPU profile (${phase})`, "", summary);
   const benchLine =
     `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
