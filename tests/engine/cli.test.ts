@@ -177,7 +177,7 @@ describe("engine CLI: cdc-engine", function () {
           SINK_URL: `file://${landing}`,
           HTTP_PORT: "0",
         };
-        for (const [name, value] of [["BATCH_MAX_SIZE", "ten"], ["SNAPSHOT_MODE", "full"], ["TABLE_INCLUDE", "public."]]) {
+        for (const [name, value] of [["BATCH_MAX_SIZE", "ten"], ["TABLE_INCLUDE", "public."]]) {
           const r = await runToEnd(["run"], { ...env, [name]: value });
           assert.equal(r.code, 2);
           assert.equal(r.stderr.split("\n").filter((l) => l.startsWith("  ")).length, 1);
