@@ -25,6 +25,8 @@ export interface EngineDeps {
   logger: Logger;
   metrics: EngineMetrics;
   signal: AbortSignal;
+  /** The sink to write to; by default the one SINK_URL selects (tests pass a faulty one). */
+  sink?: LandingSink;
 }
 
 /** The prefix of the heartbeat's logical message (pg_logical_emit_message). */
@@ -56,7 +58,7 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
 export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise<void> {
   const { logger, metrics, signal } = deps;
   metrics.phase("starting");
-  const sink = await createSink(config);
+  const sink = deps.sink ?? (await createSink(config));
   try {
     const state = await EngineState.load(sink, config.pg.slot);
     logger.info(
