@@ -108,6 +108,8 @@ export interface PostgresSettings {
 }
 
 export interface PlatformSettings {
+  /** The project's config bag, for settings other components own (e.g. `databricks`). */
+  config: pulumi.Config;
   cloud: Cloud;
   stack: string;
   /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>`. */
@@ -171,6 +173,8 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   network: `'{"subnetIds":["subnet-0123456789abcdef0"]}'`,
   "network.subnetIds": `'["subnet-0123456789abcdef0"]'`,
   "network.securityGroupIds": `'["sg-0123456789abcdef0"]'`,
+  "network.subnetIds[0]": "subnet-0123456789abcdef0",
+  "network.securityGroupIds[0]": "sg-0123456789abcdef0",
   "network.vpcId": "vpc-0123456789abcdef0",
   "network.infrastructureSubnetId": "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
   "network.vpcConnector": "projects/my-project/locations/europe-west1/connectors/cdc",
@@ -215,6 +219,11 @@ function readObject<S extends z.ZodType>(config: pulumi.Config, key: string, sch
     if (required) problems.push(problem(key, "is required but not set", exampleFor(key)));
     return undefined;
   }
+  const placeholders = findPlaceholders(raw, key);
+  if (placeholders.length > 0) {
+    for (const path of placeholders) problems.push(problem(path, "still holds a <placeholder> from the example stack file; put your own value", exampleFor(path), path !== key));
+    return undefined;
+  }
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) {
@@ -226,6 +235,14 @@ function readObject<S extends z.ZodType>(config: pulumi.Config, key: string, sch
     problems.push(problem(path, zodMessage(issue), exampleFor(path), path !== key));
   }
   return undefined;
+}
+
+/** Paths of string values that are still `<…>` placeholders from the example stack files. */
+function findPlaceholders(value: unknown, path: string): string[] {
+  if (typeof value === "string") return /<[^<>]+>/.test(value) ? [path] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => findPlaceholders(v, `${path}[${i}]`));
+  if (value && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => findPlaceholders(v, `${path}.${k}`));
+  return [];
 }
 
 function readScalar(config: pulumi.Config, key: string): string | undefined {
@@ -312,7 +329,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
 
   const password = config.getSecret("postgresPassword");
   if (password === undefined) {
-    problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<the cdc user's password>'`);
+    problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<password>'`);
   }
 
   const settings: Partial<PlatformSettings> = {};
@@ -382,6 +399,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   };
 
   return {
+    config,
     cloud,
     stack,
     baseName,

@@ -1,0 +1,73 @@
+/**
+ * A wrong or missing setting stops the program before any resource is registered, with one
+ * message that names the key and shows a valid example (what `pulumi preview` prints).
+ */
+import assert from "node:assert/strict";
+import { PROJECT, runProgram, stackFileConfig, TEST_PASSWORD } from "./harness";
+
+const P = (k: string) => `${PROJECT}:${k}`;
+const POSTGRES = { host: "db.example.com", database: "app", user: "cdc_user", tables: ["public.users"] };
+const base = { [P("cloud")]: "aws", "aws:region": "eu-west-1", [P("postgres")]: POSTGRES, [P("postgresPassword")]: TEST_PASSWORD };
+
+const CASES: { title: string; config: Record<string, unknown>; expect: RegExp[] }[] = [
+  {
+    title: "postgres.host missing",
+    config: { ...base, [P("postgres")]: { database: "app", user: "cdc_user" } },
+    expect: [/postgres-cdc-multicloud:postgres\.host is required but not set/, /for example: pulumi config set --path postgres-cdc-multicloud:postgres\.host db\.internal\.example\.com/],
+  },
+  {
+    title: "unknown cloud",
+    config: { ...base, [P("cloud")]: "oracle" },
+    expect: [/postgres-cdc-multicloud:cloud must be one of local, aws, azure, gcp \(got "oracle"\)/, /for example: pulumi config set postgres-cdc-multicloud:cloud aws/],
+  },
+  {
+    title: "gcp without a project",
+    config: { ...base, [P("cloud")]: "gcp", "gcp:region": "europe-west1" },
+    expect: [/^gcp:project is required when cloud is gcp; for example: pulumi config set gcp:project my-project-id$/],
+  },
+  {
+    title: "a container size Container Apps does not offer",
+    config: { ...base, [P("cloud")]: "azure", "azure-native:location": "westeurope", [P("containerMemoryMiB")]: "1024" },
+    expect: [/containerMemoryMiB must be 512 \(2 GiB per vCPU\) for 0\.25 vCPU on Container Apps/, /for example: pulumi config set postgres-cdc-multicloud:containerMemoryMiB 512/],
+  },
+  {
+    title: "a table name that is not schema-qualified",
+    config: { ...base, [P("postgres")]: { ...POSTGRES, tables: ["users"] } },
+    expect: [/postgres-cdc-multicloud:postgres\.tables\[0\] is invalid/, /for example: pulumi config set --path postgres-cdc-multicloud:postgres\.tables\[0\] public\.users/],
+  },
+  {
+    title: "the password not set",
+    config: { [P("cloud")]: "aws", "aws:region": "eu-west-1", [P("postgres")]: POSTGRES },
+    expect: [/postgres-cdc-multicloud:postgresPassword is required but not set; for example: pulumi config set --secret postgres-cdc-multicloud:postgresPassword/],
+  },
+  {
+    title: "the example stack file's placeholders left in place",
+    config: { ...stackFileConfig("Pulumi.dev.yaml").config, [P("postgresPassword")]: TEST_PASSWORD },
+    expect: [/postgres-cdc-multicloud:postgres\.host still holds a <placeholder>/],
+  },
+];
+
+describe("pulumi program: bad configuration", function () {
+  this.timeout(180_000);
+  const results = new Map<string, ReturnType<typeof runProgram>>();
+  before(() => {
+    for (const c of CASES) {
+      const secretKeys = P("postgresPassword") in c.config ? [P("postgresPassword")] : [];
+      const run = runProgram({ stack: "bad", config: c.config, secretKeys, dryRun: true });
+      run.catch(() => undefined);
+      results.set(c.title, run);
+    }
+  });
+
+  for (const c of CASES) {
+    it(`${c.title}: one message naming the key with an example, nothing registered`, async () => {
+      const r = await results.get(c.title)!;
+      assert.notEqual(r.exitCode, 0);
+      assert.equal(r.kind, "SettingsError", `${r.kind}: ${r.error}`);
+      for (const re of c.expect) assert.match(r.error!, re);
+      assert.ok(!r.error!.includes(TEST_PASSWORD), "the password must not be echoed");
+      assert.ok(!/\n\s+at /.test(r.error!), "no stack trace in the message");
+      assert.deepEqual(r.resources, [], "nothing is registered when the configuration is wrong");
+    });
+  }
+});

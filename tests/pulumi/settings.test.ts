@@ -1,0 +1,121 @@
+/**
+ * In-process checks that need no Pulumi program run: Pulumi.yaml declares every scalar setting
+ * with the defaults the code applies, the naming helpers satisfy the clouds' rules, and the image
+ * tag follows exactly the files that go into the image.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { engineContentHash } from "../../components/engineImage";
+import { acrName, gcpServiceAccountId, gcsBucketName, keyVaultName, RULES, s3BucketName, storageAccountName } from "../../components/naming";
+import { containerSizeProblem, engineEnvironment, SCALAR_DEFAULTS } from "../../components/settings";
+import { loadConfig, VARIABLES } from "../../container/src/config";
+import { REPO } from "./harness";
+
+const yaml = require("js-yaml") as { load(s: string): any };
+const read = (f: string) => yaml.load(require("node:fs").readFileSync(path.join(REPO, f), "utf8"));
+
+describe("pulumi settings", () => {
+  it("Pulumi.yaml declares every scalar setting with a type, a description and the code's default", () => {
+    const project = read("Pulumi.yaml");
+    assert.equal(project.name, "postgres-cdc-multicloud");
+    assert.equal(project.runtime.name, "nodejs");
+    for (const [key, value] of Object.entries(SCALAR_DEFAULTS)) {
+      const declared = project.config[key];
+      assert.ok(declared, `${key} is not declared in Pulumi.yaml`);
+      assert.equal(declared.type, typeof value === "number" ? "integer" : typeof value === "boolean" ? "boolean" : "string", key);
+      assert.ok(declared.description?.length > 10, `${key} has no description`);
+      assert.deepEqual(declared.default, value, `${key}: Pulumi.yaml default differs from the code`);
+    }
+    assert.equal(project.config.postgresPassword.type, "string");
+    assert.equal(project.config.postgresPassword.default, undefined, "the password has no default");
+    for (const key of Object.keys(project.config)) assert.ok(key in SCALAR_DEFAULTS || key === "postgresPassword", `${key} is declared but never read`);
+  });
+
+  it("the stack files are two different clouds, prod protected and retained longer", () => {
+    const dev = read("Pulumi.dev.yaml").config;
+    const prod = read("Pulumi.prod.yaml").config;
+    assert.notEqual(dev["postgres-cdc-multicloud:cloud"], prod["postgres-cdc-multicloud:cloud"]);
+    assert.equal(prod["postgres-cdc-multicloud:deletionProtection"], true);
+    assert.ok(prod["postgres-cdc-multicloud:landingRetentionDays"] > dev["postgres-cdc-multicloud:landingRetentionDays"]);
+    assert.ok(prod["postgres-cdc-multicloud:logRetentionDays"] > dev["postgres-cdc-multicloud:logRetentionDays"]);
+    for (const c of [dev, prod]) assert.equal(c["postgres-cdc-multicloud:postgresPassword"], undefined, "no secret (or fake secret) committed");
+  });
+
+  it("generated names satisfy each cloud's rules, even for long stack names", () => {
+    for (const base of ["cdc-dev", "cdc-prod", "cdcdata1-averylongsta", "c-x"]) {
+      assert.ok(RULES.s3Bucket(s3BucketName(base, "landing", "123456789012")), base);
+      const sa = storageAccountName(base, "sub/" + base);
+      assert.ok(RULES.storageAccount(sa) && sa.length <= 24, sa);
+      assert.ok(RULES.acr(acrName(base, "sub")), acrName(base, "sub"));
+      assert.ok(RULES.keyVault(keyVaultName(base, "sub")), keyVaultName(base, "sub"));
+      assert.ok(RULES.gcsBucket(gcsBucketName(base, "landing", "acme-data-123")));
+      assert.ok(RULES.gcsBucket(gcsBucketName(base, "landing", "a-very-long-project-id-30chars")));
+      assert.ok(RULES.gcpServiceAccount(gcpServiceAccountId(base)), gcpServiceAccountId(base));
+    }
+    // The rules themselves reject what the clouds reject.
+    assert.ok(!RULES.storageAccount("Cdc-dev"));
+    assert.ok(!RULES.storageAccount("averyveryverylongaccount1"));
+    assert.ok(!RULES.s3Bucket("Cdc_bucket"));
+    assert.ok(!RULES.gcsBucket("google-landing"));
+    assert.ok(!RULES.keyVault("kv--double"));
+    // Different subscriptions get different globally unique names.
+    assert.notEqual(storageAccountName("cdc-dev", "sub-a"), storageAccountName("cdc-dev", "sub-b"));
+  });
+
+  it("container sizes: the defaults fit every cloud, invalid combinations name the key", () => {
+    for (const cloud of ["aws", "azure", "gcp", "local"] as const) assert.equal(containerSizeProblem(cloud, { cpu: 0.25, memoryMiB: 512 }), undefined, cloud);
+    assert.equal(containerSizeProblem("aws", { cpu: 0.3, memoryMiB: 512 })?.key, "containerCpu");
+    assert.equal(containerSizeProblem("aws", { cpu: 1, memoryMiB: 512 })?.key, "containerMemoryMiB");
+    assert.equal(containerSizeProblem("azure", { cpu: 1, memoryMiB: 2048 }), undefined);
+    assert.equal(containerSizeProblem("gcp", { cpu: 3, memoryMiB: 2048 })?.key, "containerCpu");
+  });
+
+  it("the engine environment uses only the engine's variables and parses with the engine's own loader", () => {
+    const env = engineEnvironment({
+      postgres: { host: "db", port: 5432, database: "app", user: "u", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: [] },
+      batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
+      snapshotMode: "never",
+      logLevel: "warn",
+      sinkCompression: "gzip",
+    }, "s3://bucket/landing");
+    for (const k of Object.keys(env)) assert.ok(k in VARIABLES, k);
+    assert.equal(env.TABLE_INCLUDE, undefined, "an empty table list is left to the publication");
+    assert.equal(env.PG_PASSWORD, undefined);
+    const parsed = loadConfig({ ...env, PG_PASSWORD: "x" });
+    assert.deepEqual([parsed.snapshotMode, parsed.compression, parsed.heartbeatIntervalMs, parsed.sink.kind], ["never", "gzip", 0, "s3"]);
+  });
+
+  describe("image content hash", () => {
+    let root: string;
+    const write = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      writeFileSync(path.join(root, rel), text);
+    };
+    beforeEach(() => {
+      root = mkdtempSync(path.join(tmpdir(), "image-hash-"));
+      write("package.json", "{}");
+      write("package-lock.json", "{}");
+      write("container/Dockerfile", "FROM node");
+      write("container/src/engine.ts", "export {}");
+    });
+    afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+    it("is stable, ignores build output and dependencies, and changes with any source, Dockerfile or lockfile change", () => {
+      const h0 = engineContentHash(root);
+      assert.match(h0, /^[0-9a-f]{64}$/);
+      assert.equal(engineContentHash(root), h0);
+      write("container/dist/engine.js", "compiled");
+      write("container/node_modules/x/index.js", "dep");
+      write("README.md", "docs");
+      write("tests/x.test.ts", "test");
+      assert.equal(engineContentHash(root), h0, "dist/, node_modules/ and files outside the image do not change the tag");
+      for (const [file, text] of [["container/src/engine.ts", "export const x = 1"], ["container/Dockerfile", "FROM node:22"], ["package-lock.json", '{"v":2}']]) {
+        const before = engineContentHash(root);
+        write(file, text);
+        assert.notEqual(engineContentHash(root), before, `${file} must change the tag`);
+      }
+    });
+  });
+});

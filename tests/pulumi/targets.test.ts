@@ -1,0 +1,441 @@
+/**
+ * The real index.ts under Pulumi mocks (the documented way to unit-test Pulumi programs; no cloud
+ * account or Pulumi CLI exists here), once per target and per stack file, in `pulumi up` and
+ * `pulumi preview` mode. Each run is its own process (tests/pulumi/harness); the mocks answer
+ * only the invokes the program is expected to make.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { loadConfig, VARIABLES } from "../../container/src/config";
+import { RULES } from "../../components/naming";
+import { byType, one, PROJECT, reveal, runProgram, stackFileConfig, TEST_PASSWORD, withoutSecrets, type ProgramRun, type RegisteredResource } from "./harness";
+
+type Cloud = "aws" | "azure" | "gcp" | "local";
+const P = (k: string) => `${PROJECT}:${k}`;
+const USER_TAGS = { team: "data-platform", "cost-center": "c-42" };
+const POSTGRES = { host: "db.example.com", port: 6432, database: "app", user: "cdc_user", sslmode: "require", slot: "cdc_slot_test", tables: ["public.users", "warehouse.stock_item"] };
+const LOCAL_DIR = mkdtempSync(path.join(tmpdir(), "cdc-local-landing-"));
+
+const PROVIDER_CONFIG: Record<Cloud, Record<string, string>> = {
+  aws: { "aws:region": "eu-west-1" },
+  azure: { "azure-native:location": "westeurope" },
+  gcp: { "gcp:project": "acme-data-123", "gcp:region": "europe-west1" },
+  local: {},
+};
+
+function cloudConfig(cloud: Cloud, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    [P("cloud")]: cloud,
+    ...PROVIDER_CONFIG[cloud],
+    [P("postgres")]: cloud === "local" ? { ...POSTGRES, host: "host.docker.internal" } : POSTGRES,
+    [P("postgresPassword")]: TEST_PASSWORD,
+    [P("tags")]: USER_TAGS,
+    [P("batching")]: { maxSize: 5000, maxWaitMs: 2000 },
+    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : {}),
+    ...extra,
+  };
+}
+const SECRET_KEYS = [P("postgresPassword")];
+
+/** Fills the stack files' `<…>` placeholders the way a user would, with valid values. */
+function filled(config: Record<string, unknown>): Record<string, unknown> {
+  const fill = (v: unknown): unknown => {
+    if (typeof v === "string") {
+      return v
+        .replace(/^<vpc-id>$/, "vpc-0123456789abcdef0")
+        .replace(/^<private-subnet-id-a>$/, "subnet-0123456789abcdef0")
+        .replace(/^<private-subnet-id-b>$/, "subnet-0123456789abcdef1")
+        .replace(/^<database-client-sg-id>$/, "sg-0123456789abcdef0")
+        .replace(/<[^<>]+>/g, "example");
+    }
+    if (Array.isArray(v)) return v.map(fill);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
+    return v;
+  };
+  return fill(config) as Record<string, unknown>;
+}
+
+const CLOUD_PREFIX: Record<Cloud, string> = { aws: "aws:", azure: "azure-native:", gcp: "gcp:", local: "docker:index/container" };
+
+/** Resource types that have no tags/labels field at all (checked against the SDK's Args types). */
+const UNTAGGABLE = new Set([
+  "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+  "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+  "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+  "aws:s3/bucketVersioning:BucketVersioning",
+  "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+  "aws:s3/bucketPolicy:BucketPolicy",
+  "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+  "aws:iam/rolePolicy:RolePolicy",
+  "aws:secretsmanager/secretVersion:SecretVersion",
+  "azure-native:storage:BlobContainer",
+  "azure-native:storage:ManagementPolicy",
+  "azure-native:authorization:RoleAssignment",
+  "gcp:secretmanager/secretVersion:SecretVersion",
+  "gcp:serviceaccount/account:Account",
+  "gcp:storage/bucketIAMMember:BucketIAMMember",
+  "gcp:secretmanager/secretIamMember:SecretIamMember",
+  "gcp:logging/projectBucketConfig:ProjectBucketConfig",
+  "gcp:logging/projectSink:ProjectSink",
+  "docker:index/image:Image",
+]);
+
+/** The engine's environment as the service gets it: plain values, and how PG_PASSWORD arrives. */
+function engineEnv(run: ProgramRun, cloud: Cloud): { env: Record<string, string>; password: unknown } {
+  const env: Record<string, string> = {};
+  let password: unknown;
+  const take = (name: string, value: unknown, passwordSource: unknown) => {
+    if (name === "PG_PASSWORD") password = passwordSource;
+    else env[name] = value as string;
+  };
+  switch (cloud) {
+    case "aws": {
+      const defs = JSON.parse(one(run, "aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions);
+      assert.equal(defs.length, 1);
+      for (const e of defs[0].environment) take(e.name, e.value, e);
+      for (const s of defs[0].secrets ?? []) take(s.name, undefined, { secretFrom: s.valueFrom });
+      break;
+    }
+    case "azure":
+      for (const e of one(run, "azure-native:app:ContainerApp").inputs.template.containers[0].env) take(e.name, e.value, e);
+      break;
+    case "gcp":
+      for (const e of one(run, "gcp:cloudrunv2/service:Service").inputs.template.containers[0].envs) take(e.name, e.value, e);
+      break;
+    case "local": {
+      const envs = one(run, "docker:index/container:Container").inputs.envs;
+      assert.ok(envs && "$secret" in envs, "the local container's env (holding the password) must be a secret as a whole");
+      for (const line of reveal(envs) as string[]) {
+        const i = line.indexOf("=");
+        take(line.slice(0, i), line.slice(i + 1), { secretEnv: true });
+      }
+      break;
+    }
+  }
+  return { env, password };
+}
+
+function tagsOf(r: RegisteredResource): Record<string, string> | undefined {
+  if (r.type === "docker:index/container:Container") {
+    return Object.fromEntries((r.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
+  }
+  return r.type.startsWith("gcp:") ? r.inputs.labels : r.inputs.tags;
+}
+
+function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Record<string, string>): void {
+  assert.equal(run.exitCode, 0, `program failed: ${run.error}\n${run.stderr}`);
+  const custom = run.resources.filter((r) => !r.type.startsWith("postgres-cdc-multicloud:"));
+  // The selected cloud's resources, and none of another's.
+  for (const other of (["aws", "azure", "gcp", "local"] as Cloud[]).filter((c) => c !== cloud)) {
+    const foreign = custom.filter((r) => r.type.startsWith(CLOUD_PREFIX[other]));
+    assert.deepEqual(foreign.map((r) => r.type), [], `${cloud} stack registered ${other} resources`);
+  }
+  assert.ok(custom.some((r) => r.type.startsWith(CLOUD_PREFIX[cloud])), `no ${cloud} resources registered`);
+  for (const r of custom) {
+    assert.ok(r.type.startsWith(CLOUD_PREFIX[cloud]) || r.type === "docker:index/image:Image" || r.type.startsWith("pulumi:providers:"), `unexpected resource type ${r.type}`);
+  }
+  // Components follow the <project>:<cloud|index>:<Concept> token convention.
+  const components = run.resources.filter((r) => r.type.startsWith("postgres-cdc-multicloud:"));
+  for (const c of components) assert.match(c.type, new RegExp(`^postgres-cdc-multicloud:(index|${cloud}):[A-Z][A-Za-z]+$`));
+  for (const concept of ["LandingStorage", "EngineService"]) assert.ok(components.some((c) => c.type === `postgres-cdc-multicloud:${cloud}:${concept}`), `missing ${concept}`);
+
+  // The password only ever as a secret: never readable in plain state or env…
+  const plainState = JSON.stringify(withoutSecrets(run.resources.map((r) => r.inputs)));
+  assert.ok(!plainState.includes(TEST_PASSWORD), "the PostgreSQL password appears outside a secret");
+  assert.ok(!JSON.stringify(withoutSecrets(run.outputs ?? {})).includes(TEST_PASSWORD), "the password appears in stack outputs");
+  // …and it did reach the target's secret store, as a secret.
+  assert.ok(JSON.stringify(run.resources.map((r) => r.inputs)).includes(TEST_PASSWORD), "the password was stored nowhere");
+
+  // Tags/labels on every taggable resource.
+  const expected = { ...userTags, project: PROJECT, "managed-by": "pulumi" };
+  for (const r of custom) {
+    if (UNTAGGABLE.has(r.type)) continue;
+    const tags = tagsOf(r);
+    assert.ok(tags, `${r.type} ${r.name} has no tags/labels`);
+    for (const [k, v] of Object.entries(expected)) assert.equal(tags[k], v, `${r.type} ${r.name} lacks tag ${k}=${v}`);
+    assert.ok(tags.stack, `${r.type} ${r.name} lacks the stack tag`);
+    if (cloud === "gcp") for (const [k, v] of Object.entries(tags)) assert.match(`${k}=${v}`, /^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$/, `invalid GCP label on ${r.name}`);
+  }
+  // Only these invokes were made (the mock throws on any other, which fails the run).
+  assert.equal(run.outputs?.cloud, cloud);
+  void stack;
+}
+
+/** The engine env must follow the engine's own contract: known variables, values its parser accepts. */
+function assertEngineContract(run: ProgramRun, cloud: Cloud, pg: typeof POSTGRES): Record<string, string> {
+  const { env, password } = engineEnv(run, cloud);
+  const allowed = new Set<string>([...Object.keys(VARIABLES), ...(cloud === "azure" ? ["AZURE_CLIENT_ID"] : [])]);
+  for (const name of Object.keys(env)) assert.ok(allowed.has(name), `${name} is not an engine variable`);
+  assert.ok(password !== undefined, "PG_PASSWORD is not delivered to the engine");
+  assert.ok(!JSON.stringify(env).includes(TEST_PASSWORD));
+  const parsed = loadConfig({ ...env, PG_PASSWORD: TEST_PASSWORD });
+  assert.equal(parsed.pg.host, pg.host);
+  assert.equal(parsed.pg.port, pg.port);
+  assert.equal(parsed.pg.database, pg.database);
+  assert.equal(parsed.pg.user, pg.user);
+  assert.equal(parsed.pg.sslMode, pg.sslmode);
+  assert.deepEqual(parsed.tables.map((t) => `${t.schema}.${t.table}`), pg.tables);
+  assert.equal(parsed.httpPort, 8080);
+  assert.equal(parsed.sink.kind, { aws: "s3", azure: "abfss", gcp: "gs", local: "file" }[cloud]);
+  if (cloud !== "local") assert.equal(env.SINK_URL, run.outputs?.landingUrl, "the engine writes where the stack says it lands");
+  return env;
+}
+
+function assertImage(run: ProgramRun, cloud: Cloud, preview: boolean): void {
+  const image = one(run, "docker:index/image:Image");
+  assert.equal(image.inputs.buildOnPreview, false, "preview must not need a Docker daemon");
+  assert.equal(image.inputs.build.dockerfile, path.join(path.resolve(__dirname, "..", ".."), "container", "Dockerfile"));
+  assert.equal(image.inputs.build.context, path.resolve(__dirname, "..", ".."));
+  assert.match(image.inputs.imageName, /:[0-9a-f]{20}$/, "tagged with the content hash");
+  if (cloud === "local") {
+    assert.equal(image.inputs.skipPush, true);
+  } else {
+    assert.equal(image.inputs.skipPush, false);
+    // The push credentials travel as a secret (the SDK marks the whole registry block).
+    const registry = image.inputs.registry;
+    assert.ok("$secret" in registry || "$secret" in registry.password, "registry password must be a secret");
+    assert.ok(reveal(registry).password, "registry password is empty");
+    assert.ok(!JSON.stringify(withoutSecrets(image.inputs)).includes(reveal(registry).password));
+  }
+  if (preview) assert.equal(run.outputs?.imageRef, "$unknown", "the digest is only known after a real build");
+  else assert.match(String(run.outputs?.imageRef), cloud === "local" ? /^sha256:[0-9a-f]{64}$/ : /@sha256:[0-9a-f]{64}$/);
+}
+
+const runs = new Map<string, Promise<ProgramRun>>();
+function run(key: string, make: () => Promise<ProgramRun>): Promise<ProgramRun> {
+  if (!runs.has(key)) runs.set(key, make());
+  return runs.get(key)!;
+}
+const cloudRun = (cloud: Cloud, preview = false) => run(`${cloud}:${preview}`, () => runProgram({ stack: "test", config: cloudConfig(cloud), secretKeys: SECRET_KEYS, dryRun: preview }));
+const stackRun = (stack: "dev" | "prod", preview = false) => run(`stack-${stack}:${preview}`, () => {
+  const { config, secretKeys } = stackFileConfig(`Pulumi.${stack}.yaml`);
+  return runProgram({ stack, config: { ...filled(config), [P("postgresPassword")]: TEST_PASSWORD }, secretKeys: [...secretKeys, P("postgresPassword")], dryRun: preview });
+});
+
+describe("pulumi program under mocks", function () {
+  this.timeout(180_000);
+
+  before(() => {
+    // Start every run now; the harness runs two at a time.
+    for (const cloud of ["aws", "azure", "gcp", "local"] as Cloud[]) for (const preview of [false, true]) void cloudRun(cloud, preview).catch(() => undefined);
+    for (const stack of ["dev", "prod"] as const) for (const preview of [false, true]) void stackRun(stack, preview).catch(() => undefined);
+  });
+  after(() => rmSync(LOCAL_DIR, { recursive: true, force: true }));
+
+  for (const cloud of ["aws", "azure", "gcp", "local"] as Cloud[]) {
+    for (const preview of [false, true]) {
+      it(`${cloud} (${preview ? "preview" : "up"}): its own resources only, password only as a secret, tags everywhere, engine env per contract`, async () => {
+        const r = await cloudRun(cloud, preview);
+        assertCommon(r, cloud, "test", USER_TAGS);
+        assertImage(r, cloud, preview);
+        if (!preview || cloud !== "aws") assertEngineContract(r, cloud, cloud === "local" ? { ...POSTGRES, host: "host.docker.internal" } : POSTGRES);
+      });
+    }
+  }
+
+  it("aws: S3 private, encrypted, TLS 1.2+ only, versioned, expiring; ECS runs exactly one ARM64 task; grants scoped to the prefix and the secret", async () => {
+    const r = await cloudRun("aws");
+    const bucket = one(r, "aws:s3/bucket:Bucket");
+    assert.ok(RULES.s3Bucket(bucket.inputs.bucket), `invalid S3 bucket name ${bucket.inputs.bucket}`);
+    assert.equal(bucket.inputs.acl, undefined);
+    const pab = one(r, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs;
+    assert.deepEqual([pab.blockPublicAcls, pab.blockPublicPolicy, pab.ignorePublicAcls, pab.restrictPublicBuckets], [true, true, true, true]);
+    assert.equal(one(r, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs.rule.objectOwnership, "BucketOwnerEnforced");
+    assert.equal(one(r, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, "AES256");
+    assert.equal(one(r, "aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration.status, "Enabled");
+    const lifecycle = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules[0];
+    assert.deepEqual([lifecycle.status, lifecycle.filter.prefix, lifecycle.expiration.days], ["Enabled", "landing/", 30]);
+    const policy = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
+    const deny = (cond: string) => policy.Statement.find((s: any) => s.Effect === "Deny" && JSON.stringify(s.Condition).includes(cond));
+    assert.ok(deny("aws:SecureTransport"), "no deny for plain HTTP");
+    assert.equal(deny("s3:TlsVersion").Condition.NumericLessThan["s3:TlsVersion"], "1.2");
+
+    const service = one(r, "aws:ecs/service:Service").inputs;
+    assert.deepEqual([service.desiredCount, service.deploymentMinimumHealthyPercent, service.deploymentMaximumPercent, service.launchType], [1, 0, 100, "FARGATE"]);
+    assert.deepEqual(service.networkConfiguration.subnets, ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], "default VPC subnets when none configured");
+    const task = one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs;
+    assert.deepEqual([task.cpu, task.memory, task.networkMode, task.runtimePlatform.cpuArchitecture], ["256", "512", "awsvpc", "ARM64"]);
+    assert.equal(one(r, "docker:index/image:Image").inputs.build.platform, "linux/arm64");
+    const container = JSON.parse(task.containerDefinitions)[0];
+    assert.match(container.image, /^123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/cdc-test-engine@sha256:/, "the task runs the pushed digest");
+    assert.match(container.healthCheck.command.join(" "), /\/healthz/);
+    assert.equal(container.readonlyRootFilesystem, true);
+    assert.equal(container.logConfiguration.options["awslogs-group"], "/ecs/cdc-test/engine");
+    const secretArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc-test/postgres-password-AbCdEf`;
+    assert.deepEqual(container.secrets, [{ name: "PG_PASSWORD", valueFrom: secretArn }]);
+    assert.equal(one(r, "aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays, 30);
+
+    const policies = byType(r, "aws:iam/rolePolicy:RolePolicy").map((p) => ({ name: p.name, doc: JSON.parse(p.inputs.policy) }));
+    const task_ = policies.find((p) => p.name === "engine-task-landing")!.doc.Statement;
+    const bucketArn = `arn:aws:s3:::${bucket.inputs.bucket}`;
+    assert.deepEqual(task_.find((s: any) => s.Sid === "WriteLandingPrefix").Resource, `${bucketArn}/landing/*`);
+    assert.deepEqual(task_.find((s: any) => s.Sid === "ListLandingPrefix").Resource, bucketArn);
+    for (const s of task_) assert.ok(!JSON.stringify(s).includes('"*"') && !String(s.Action).includes("*"), `task role statement too broad: ${JSON.stringify(s)}`);
+    const exec = policies.find((p) => p.name === "engine-execution")!.doc.Statement;
+    assert.equal(exec.find((s: any) => s.Sid === "ReadPasswordSecret").Resource, secretArn);
+    for (const s of exec) if (s.Resource === "*") assert.equal(s.Action, "ecr:GetAuthorizationToken", "only the ECR token call may use *");
+    const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
+    for (const n of names) assert.ok(RULES.awsName(n) || RULES.ecrRepository(n), `invalid AWS name ${n}`);
+    assert.deepEqual(r.invokes.map((i) => i.token).sort(), ["aws:ec2/getSubnets:getSubnets", "aws:ec2/getVpc:getVpc", "aws:ecr/getAuthorizationToken:getAuthorizationToken", "aws:index/getCallerIdentity:getCallerIdentity"]);
+  });
+
+  it("azure: ADLS Gen2 private, TLS 1.2, no shared keys; one replica; identity granted only the container, the registry and the secret; ACR pushed via token exchange", async () => {
+    const r = await cloudRun("azure");
+    const account = one(r, "azure-native:storage:StorageAccount").inputs;
+    assert.ok(RULES.storageAccount(account.accountName), `invalid storage account name ${account.accountName}`);
+    assert.deepEqual(
+      [account.isHnsEnabled, account.allowBlobPublicAccess, account.minimumTlsVersion, account.enableHttpsTrafficOnly, account.allowSharedKeyAccess, account.encryption.services.blob.enabled],
+      [true, false, "TLS1_2", true, false, true],
+    );
+    const container = one(r, "azure-native:storage:BlobContainer").inputs;
+    assert.equal(container.publicAccess, "None");
+    const rule = one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0];
+    assert.deepEqual(rule.definition.filters.prefixMatch, ["landing/landing/"]);
+    assert.equal(rule.definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 30);
+
+    const registry = one(r, "azure-native:containerregistry:Registry").inputs;
+    assert.ok(RULES.acr(registry.registryName));
+    assert.equal(registry.adminUserEnabled, false);
+    assert.equal(registry.anonymousPullEnabled, false);
+    assert.deepEqual(r.fetches.map((f) => f.url), [`https://${registry.registryName}.azurecr.io/oauth2/exchange`]);
+    assert.match(r.fetches[0].body, /grant_type=access_token&service=[a-z0-9]+\.azurecr\.io&tenant=[-0-9a-f]+&access_token=aad-access-token-for-arm/);
+    assert.deepEqual(reveal(one(r, "docker:index/image:Image").inputs.registry), { server: `${registry.registryName}.azurecr.io`, username: "00000000-0000-0000-0000-000000000000", password: "acr-refresh-token" });
+
+    const vault = one(r, "azure-native:keyvault:Vault").inputs;
+    assert.ok(RULES.keyVault(vault.vaultName), `invalid key vault name ${vault.vaultName}`);
+    assert.equal(vault.properties.enableRbacAuthorization, true);
+    const secret = one(r, "azure-native:keyvault:Secret").inputs;
+    assert.ok("$secret" in secret.properties.value);
+
+    const app = one(r, "azure-native:app:ContainerApp").inputs;
+    assert.ok(RULES.containerApp(app.containerAppName));
+    assert.deepEqual([app.template.scale.minReplicas, app.template.scale.maxReplicas, app.template.scale.rules], [1, 1, []]);
+    assert.equal(app.configuration.ingress, undefined, "no ingress: nothing drives HTTP scaling");
+    assert.equal(app.configuration.activeRevisionsMode, "Single");
+    assert.equal(app.identity.type, "UserAssigned");
+    assert.deepEqual(app.configuration.registries.map((x: any) => x.identity), app.identity.userAssignedIdentities, "the registry is pulled with the managed identity");
+    assert.match(app.configuration.secrets[0].keyVaultUrl, /^https:\/\/.+\.vault\.azure\.net\/secrets\/postgres-password$/);
+    assert.equal(app.configuration.secrets[0].value, undefined, "no plain secret value in the app");
+    const c = app.template.containers[0];
+    assert.match(c.image, /\.azurecr\.io\/cdc-engine@sha256:/);
+    assert.deepEqual([c.resources.cpu, c.resources.memory], [0.25, "0.5Gi"]);
+    assert.deepEqual(c.probes.map((p: any) => `${p.type}:${p.httpGet.path}:${p.httpGet.port}`), ["Startup:/healthz:8080", "Liveness:/healthz:8080"]);
+    assert.deepEqual(c.env.find((e: any) => e.name === "PG_PASSWORD"), { name: "PG_PASSWORD", secretRef: "pg-password" });
+    const identity = one(r, "azure-native:managedidentity:UserAssignedIdentity");
+    // DefaultAzureCredential picks the user-assigned identity by its client id.
+    assert.match(c.env.find((e: any) => e.name === "AZURE_CLIENT_ID").value, /^client-[0-9a-f]{8}$/);
+
+    const grants = byType(r, "azure-native:authorization:RoleAssignment").map((g) => [g.inputs.roleDefinitionId.split("/").pop(), g.inputs.scope]);
+    const containerId = grants.find(([role]) => role === "ba92f5b4-2d11-453d-a403-e96b0029c9fe")![1];
+    assert.match(containerId, /\/storageAccounts\/[a-z0-9]+\/blobServices\/default\/containers\/landing$/, "Blob Data Contributor only on the container");
+    assert.match(grants.find(([role]) => role === "7f951dda-4ed3-4680-a7ca-43fe172d538d")![1], /\/registries\//);
+    assert.match(grants.find(([role]) => role === "4633458b-17de-408a-b874-0445c86b69e6")![1], /\/vaults\/[^/]+\/secrets\/postgres-password$/, "Secrets User only on the secret");
+    assert.equal(grants.length, 3);
+    for (const g of byType(r, "azure-native:authorization:RoleAssignment")) assert.equal(g.inputs.principalType, "ServicePrincipal");
+
+    const workspace = one(r, "azure-native:operationalinsights:Workspace").inputs;
+    assert.equal(workspace.retentionInDays, 30);
+    const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
+    assert.ok("$secret" in env.appLogsConfiguration.logAnalyticsConfiguration.sharedKey, "the workspace key is a secret");
+    for (const [rule_, name] of [[RULES.resourceGroup, one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName], [RULES.logAnalytics, workspace.workspaceName], [RULES.containerApp, env.environmentName], [RULES.managedIdentity, identity.inputs.resourceName]] as const) {
+      assert.ok(rule_(name), `invalid Azure name ${name}`);
+    }
+  });
+
+  it("gcp: GCS uniform access, public access prevented, lifecycle; one always-on Cloud Run instance without URL; service account scoped to the bucket and the secret", async () => {
+    const r = await cloudRun("gcp");
+    const bucket = one(r, "gcp:storage/bucket:Bucket").inputs;
+    assert.ok(RULES.gcsBucket(bucket.name), `invalid GCS bucket name ${bucket.name}`);
+    assert.deepEqual([bucket.uniformBucketLevelAccess, bucket.publicAccessPrevention, bucket.versioning.enabled], [true, "enforced", true]);
+    assert.deepEqual(bucket.lifecycleRules[0], { action: { type: "Delete" }, condition: { age: 30, matchesPrefixes: ["landing/"] } });
+
+    const service = one(r, "gcp:cloudrunv2/service:Service").inputs;
+    assert.ok(RULES.cloudRun(service.name));
+    assert.deepEqual(service.scaling, { scalingMode: "MANUAL", manualInstanceCount: 1 });
+    assert.equal(service.template.scaling.maxInstanceCount, 1);
+    assert.equal(service.ingress, "INGRESS_TRAFFIC_INTERNAL_ONLY");
+    assert.equal(service.defaultUriDisabled, true);
+    const c = service.template.containers[0];
+    assert.equal(c.resources.cpuIdle, false, "CPU always allocated");
+    assert.deepEqual(c.resources.limits, { cpu: "1", memory: "512Mi" });
+    assert.deepEqual([c.startupProbe.httpGet.path, c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ["/healthz", "/healthz", "/readyz"]);
+    assert.match(c.image, /^europe-west1-docker\.pkg\.dev\/acme-data-123\/cdc-test-images\/cdc-engine@sha256:/);
+    const pw = c.envs.find((e: any) => e.name === "PG_PASSWORD");
+    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: "cdc-test-postgres-password", version: "latest" });
+    assert.equal(pw.value, undefined);
+
+    const sa = one(r, "gcp:serviceaccount/account:Account").inputs;
+    assert.ok(RULES.gcpServiceAccount(sa.accountId));
+    const member = `serviceAccount:${sa.accountId}@acme-data-123.iam.gserviceaccount.com`;
+    assert.equal(service.template.serviceAccount, `${sa.accountId}@acme-data-123.iam.gserviceaccount.com`);
+    const bucketGrant = one(r, "gcp:storage/bucketIAMMember:BucketIAMMember").inputs;
+    assert.deepEqual([bucketGrant.bucket, bucketGrant.role, bucketGrant.member], [bucket.name, "roles/storage.objectUser", member]);
+    const secretGrant = one(r, "gcp:secretmanager/secretIamMember:SecretIamMember").inputs;
+    assert.deepEqual([secretGrant.secretId, secretGrant.role, secretGrant.member], ["cdc-test-postgres-password", "roles/secretmanager.secretAccessor", member]);
+    const iamTypes = r.resources.filter((x) => /iam|IAM|Iam/.test(x.type)).map((x) => x.type).sort();
+    assert.deepEqual(iamTypes, ["gcp:secretmanager/secretIamMember:SecretIamMember", "gcp:storage/bucketIAMMember:BucketIAMMember"], "no project-wide grants");
+
+    const logBucket = one(r, "gcp:logging/projectBucketConfig:ProjectBucketConfig").inputs;
+    assert.equal(logBucket.retentionDays, 30);
+    assert.match(one(r, "gcp:logging/projectSink:ProjectSink").inputs.filter, /service_name="cdc-test-engine"/);
+    assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
+    assert.deepEqual(r.invokes.map((i) => i.token), ["gcp:organizations/getClientConfig:getClientConfig"]);
+  });
+
+  it("local: one Docker container with restart policy and health check, landing into the host directory", async () => {
+    const r = await cloudRun("local");
+    const c = one(r, "docker:index/container:Container").inputs;
+    assert.equal(c.restart, "unless-stopped");
+    assert.deepEqual(c.healthcheck.tests.slice(0, 3), ["CMD", "node", "-e"]);
+    assert.match(c.healthcheck.tests[3], /127\.0\.0\.1:8080\/healthz/);
+    assert.deepEqual(c.volumes, [{ hostPath: LOCAL_DIR, containerPath: "/landing" }]);
+    assert.deepEqual(c.ports, [{ internal: 8080, external: 8080, ip: "127.0.0.1" }]);
+    assert.equal(c.readOnly, true);
+    assert.ok(RULES.docker(c.name));
+    assert.equal(c.image, reveal(r.outputs?.imageRef));
+    assert.equal(engineEnv(r, "local").env.SINK_URL, "file:///landing/landing");
+    assert.equal(r.outputs?.landingUrl, `file://${LOCAL_DIR}/landing`);
+    assert.deepEqual(r.invokes, []);
+  });
+
+  for (const stack of ["dev", "prod"] as const) {
+    for (const preview of [false, true]) {
+      it(`Pulumi.${stack}.yaml (${preview ? "preview" : "up"}) deploys its cloud with its settings`, async () => {
+        const r = await stackRun(stack, preview);
+        const cloud: Cloud = stack === "dev" ? "azure" : "aws";
+        assertCommon(r, cloud, stack, stack === "dev" ? { environment: "dev", team: "data-platform" } : { environment: "prod", team: "data-platform", "cost-center": "4711" });
+        assertImage(r, cloud, preview);
+        if (cloud === "azure" || !preview) {
+          const env = engineEnv(r, cloud).env;
+          const { config } = stackFileConfig(`Pulumi.${stack}.yaml`);
+          const pg = filled(config)[P("postgres")] as typeof POSTGRES;
+          assertEngineContract(r, cloud, pg);
+          assert.equal(env.SINK_COMPRESSION, stack === "prod" ? "gzip" : "none");
+        }
+        if (stack === "prod") {
+          // prod: deletion protection, longer retention, bigger task, private subnets.
+          assert.equal(one(r, "aws:s3/bucket:Bucket").inputs.forceDestroy, false);
+          assert.equal(one(r, "aws:ecr/repository:Repository").inputs.forceDelete, false);
+          assert.equal(one(r, "aws:secretsmanager/secret:Secret").inputs.recoveryWindowInDays, 30);
+          assert.equal(one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules[0].expiration.days, 90);
+          assert.equal(one(r, "aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays, 365);
+          const service = one(r, "aws:ecs/service:Service").inputs;
+          assert.deepEqual(service.networkConfiguration.subnets, ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]);
+          assert.equal(service.networkConfiguration.assignPublicIp, false);
+          assert.equal(service.networkConfiguration.securityGroups.length, 2);
+          if (!preview) {
+            const task = one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs;
+            assert.deepEqual([task.cpu, task.memory], ["512", "1024"]);
+          }
+          assert.ok(!r.invokes.some((i) => i.token === "aws:ec2/getVpc:getVpc"), "configured subnets: no default VPC lookup");
+        } else {
+          assert.equal(one(r, "azure-native:keyvault:Vault").inputs.properties.enablePurgeProtection, undefined);
+          assert.equal(one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0].definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 7);
+        }
+        assert.deepEqual(byType(r, "postgres-cdc-multicloud:databricks:DatabricksPipeline"), [], "databricks.enabled is false in the examples");
+      });
+    }
+  }
+});
