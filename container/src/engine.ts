@@ -58,7 +58,7 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
 export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise<void> {
   const { logger, metrics, signal } = deps;
   metrics.phase("starting");
-  const sink = deps.sink ?? (await createSink(config));
+  const sink = deps.sink ?? (await createSink(config, { logger }));
   try {
     const state = await EngineState.load(sink, config.pg.slot);
     logger.info(

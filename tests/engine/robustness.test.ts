@@ -1,0 +1,138 @@
+/**
+ * What happens around the happy path: a sink outage, a permanent sink error, a lost replication
+ * connection, and the SNAPSHOT_MODE variants.
+ */
+import assert from "node:assert/strict";
+import pino from "pino";
+import { startPostgres, type TestPostgres } from "../support/postgres";
+import { loadConfig } from "../../container/src/config";
+import { runEngine } from "../../container/src/engine";
+import { FileSink } from "../../container/src/sink/file";
+import { SinkPermanentError, type LandingSink } from "../../container/src/sink/types";
+import { confirmedFlush, engineEnv, landingDir, startEngine, waitFor } from "./fixtures/harness";
+import { duplicatePositions, readLanding, readRecords } from "./fixtures/landing";
+import { noopMetrics } from "./fixtures/metrics";
+
+/** A real FileSink whose puts can be made to fail (no fault-injecting file system exists here). */
+class FaultySink implements LandingSink {
+  failure: Error | undefined;
+  attempts = 0;
+  constructor(private readonly inner: FileSink) {}
+  get url() {
+    return this.inner.url;
+  }
+  async put(key: string, body: Uint8Array, contentType?: string) {
+    this.attempts++;
+    if (this.failure) throw this.failure;
+    return this.inner.put(key, body, contentType);
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe("engine: failures and snapshot modes", function () {
+  this.timeout(120_000);
+  let pg: TestPostgres;
+  before(async () => {
+    pg = await startPostgres();
+    await pg.query("CREATE TABLE public.r (id int PRIMARY KEY, v text); INSERT INTO public.r SELECT g, 'v' || g FROM generate_series(1, 50) g");
+  });
+  after(async () => {
+    await pg?.stop();
+  });
+
+  function run(env: Record<string, string>, sink: LandingSink) {
+    const controller = new AbortController();
+    const metrics = noopMetrics();
+    const done = runEngine(loadConfig(env), { logger: pino({ level: "silent" }), metrics, signal: controller.signal, sink });
+    done.catch(() => undefined);
+    return { metrics, done, stop: async () => (controller.abort(), await done) };
+  }
+
+  it("confirms nothing while the sink is down, and catches up when it is back", async () => {
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "outage_slot", PG_PUBLICATION: "outage_pub" });
+    const sink = new FaultySink(new FileSink(`file://${dir}`, dir));
+    const engine = run(env, sink);
+    try {
+      await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+      const before = await confirmedFlush(pg, "outage_slot");
+      sink.failure = new Error("ECONNRESET (simulated outage)");
+      await pg.query("INSERT INTO public.r VALUES (1001, 'during outage')");
+      await waitFor("put attempts during the outage", async () => sink.attempts >= 3, 20_000);
+      assert.equal(await confirmedFlush(pg, "outage_slot"), before, "nothing confirmed while the sink is down");
+      assert.equal((await readRecords(dir, "public.r")).filter((r) => r.__op === "c").length, 0);
+      sink.failure = undefined;
+      await waitFor("the change after the outage", async () => (await readRecords(dir, "public.r")).some((r) => r.id === 1001));
+      await waitFor("confirmation after the outage", async () => (await confirmedFlush(pg, "outage_slot")) > before);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it("stops with the sink's permanent error", async () => {
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "permanent_slot", PG_PUBLICATION: "permanent_pub" });
+    const sink = new FaultySink(new FileSink(`file://${dir}`, dir));
+    const engine = run(env, sink);
+    await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+    const before = await confirmedFlush(pg, "permanent_slot");
+    sink.failure = new SinkPermanentError(sink.url, "access denied (simulated); grant write access");
+    await pg.query("INSERT INTO public.r VALUES (1002, 'denied')");
+    await assert.rejects(engine.done, (err: unknown) => err instanceof SinkPermanentError && /access denied/.test(err.message));
+    assert.equal(await confirmedFlush(pg, "permanent_slot"), before);
+  });
+
+  it("reconnects after the replication connection is killed and replays what was not durable", async () => {
+    const dir = await landingDir();
+    const slot = "reconnect_slot";
+    const engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: slot, PG_PUBLICATION: "reconnect_pub", BATCH_MAX_WAIT_MS: "2000" }));
+    try {
+      await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+      await pg.query("INSERT INTO public.r VALUES (2001, 'before kill')");
+      // Killed while the change sits in the buffer (BATCH_MAX_WAIT_MS=2000): it must be replayed.
+      await pg.query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+      await waitFor("reconnect", async () => engine.metrics.phases.includes("reconnecting"));
+      await pg.query("INSERT INTO public.r VALUES (2002, 'after kill')");
+      await waitFor("both changes", async () => {
+        const ids = (await readRecords(dir, "public.r")).map((r) => r.id);
+        return ids.includes(2001) && ids.includes(2002);
+      });
+      assert.deepEqual(await duplicatePositions(dir, "public.r"), []);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it("SNAPSHOT_MODE=initial_only copies the tables, exits, and leaves no slot", async () => {
+    const dir = await landingDir();
+    const engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "only_slot", PG_PUBLICATION: "only_pub", SNAPSHOT_MODE: "initial_only" }));
+    await engine.done;
+    const count = Number((await pg.query<{ n: string }>("SELECT count(*) AS n FROM public.r"))[0].n);
+    const records = await readRecords(dir, "public.r");
+    assert.equal(records.length, count);
+    assert.ok(records.every((r) => r.__op === "r"));
+    assert.equal((await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'only_slot'")).length, 0);
+  });
+
+  it("SNAPSHOT_MODE=never streams only changes made after the slot exists", async () => {
+    const dir = await landingDir();
+    const engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "never_slot", PG_PUBLICATION: "never_pub", SNAPSHOT_MODE: "never" }));
+    try {
+      await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+      await pg.query("UPDATE public.r SET v = 'changed' WHERE id = 3");
+      await waitFor("the update", async () => (await readRecords(dir, "public.r")).length > 0);
+      const files = await readLanding(dir);
+      assert.deepEqual(files.flatMap((f) => f.records.map((r) => [r.__op, r.id])), [["u", 3]]);
+    } finally {
+      await engine.stop();
+    }
+  });
+});
