@@ -138,7 +138,8 @@ pulumi.runtime.setMocks(
 
 async function main() {
   // Imported after setMocks, as a program would be loaded by the engine.
-  const dbx = await import("../../../components/databricks");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dbx = require("../../../components/databricks") as typeof import("../../../components/databricks");
   const settings = dbx.readDatabricksSettings(new pulumi.Config("postgres-cdc-multicloud"));
   const tags = { project: "postgres-cdc-multicloud", stack: "prod", "managed-by": "pulumi", team: "data" };
   const landing = (() => {
