@@ -4,6 +4,7 @@
  * error (run), 2 bad configuration (reported before anything touches the database).
  */
 import { Command, CommanderError } from "commander";
+import type { Logger } from "pino";
 import pg from "pg";
 import { ConfigError, loadConfig, pgClientConfig, type EngineConfig } from "./config";
 import { createLogger } from "./ops/logger";
@@ -66,20 +67,7 @@ async function run(): Promise<never> {
   }
 
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stop.signal.aborted) {
-      logger.warn({ signal }, "second stop signal: exiting now; anything not yet confirmed is replayed from the slot on restart");
-      process.exit(EXIT_PROBLEM);
-    }
-    logger.info({ signal }, "stop requested: flushing, confirming and exiting");
-    stop.abort();
-    setTimeout(() => {
-      logger.error({ timeoutMs: STOP_TIMEOUT_MS }, "did not stop cleanly in time; exiting anyway (anything not yet confirmed is replayed from the slot on restart)");
-      process.exit(EXIT_PROBLEM);
-    }, STOP_TIMEOUT_MS).unref();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  onStopSignals({ logger, controller: stop, exit: (code) => process.exit(code) });
 
   logger.info(
     {
@@ -102,6 +90,36 @@ async function run(): Promise<never> {
   logger.info(stop.signal.aborted ? "stopped cleanly" : "finished (nothing left to do)");
   await ops.close().catch(() => undefined);
   process.exit(EXIT_OK);
+}
+
+/**
+ * SIGTERM/SIGINT abort `controller` (the engine then flushes, confirms and returns). If the clean
+ * stop takes longer than `timeoutMs`, or a second signal arrives, `exit(1)` ends the process at
+ * once: nothing is lost, as whatever was not confirmed is replayed from the slot on restart.
+ */
+export function onStopSignals(options: {
+  logger: Pick<Logger, "info" | "warn" | "error">;
+  controller: AbortController;
+  exit: (code: number) => void;
+  timeoutMs?: number;
+  emitter?: NodeJS.EventEmitter;
+}): void {
+  const { logger, controller, exit, timeoutMs = STOP_TIMEOUT_MS, emitter = process } = options;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.warn({ signal }, "second stop signal: exiting now; anything not yet confirmed is replayed from the slot on restart");
+      exit(EXIT_PROBLEM);
+      return;
+    }
+    logger.info({ signal }, "stop requested: flushing, confirming and exiting");
+    controller.abort();
+    setTimeout(() => {
+      logger.error({ timeoutMs }, `did not stop cleanly within ${timeoutMs} ms; exiting anyway (anything not yet confirmed is replayed from the slot on restart)`);
+      exit(EXIT_PROBLEM);
+    }, timeoutMs).unref();
+  };
+  emitter.on("SIGTERM", onSignal);
+  emitter.on("SIGINT", onSignal);
 }
 
 /** Explains a failed connection with the variable most likely at fault. */

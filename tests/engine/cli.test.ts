@@ -10,7 +10,9 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { EventEmitter } from "node:events";
 import { startPostgres, freePort, type TestPostgres } from "../support/postgres";
+import { onStopSignals, STOP_TIMEOUT_MS } from "../../container/src/cli";
 
 const CLI = resolve(__dirname, "../../container/src/cli.ts");
 const VERSION = (JSON.parse(readFileSync(resolve(__dirname, "../../container/package.json"), "utf8")) as { version: string }).version;
@@ -123,6 +125,42 @@ describe("engine CLI: cdc-engine", function () {
       const bogus = await runToEnd(["stream"], {});
       assert.equal(bogus.code, 2);
       assert.match(bogus.stderr, /unknown command 'stream'/);
+    });
+  });
+
+  describe("stop signals (in-process, with a stand-in for process and exit)", () => {
+    const recorder = () => {
+      const logged: string[] = [];
+      const exits: number[] = [];
+      const log = (msg: string) => logged.push(msg);
+      const logger = { info: (_o: object, m: string) => log(m), warn: (_o: object, m: string) => log(m), error: (_o: object, m: string) => log(m) };
+      return { logged, exits, logger: logger as never, exit: (code: number) => void exits.push(code) };
+    };
+
+    it("aborts the engine on SIGTERM and forces exit 1 when the clean stop overruns the deadline", async () => {
+      assert.equal(STOP_TIMEOUT_MS, 10_000);
+      const r = recorder();
+      const emitter = new EventEmitter();
+      const controller = new AbortController();
+      onStopSignals({ logger: r.logger, controller, exit: r.exit, timeoutMs: 50, emitter });
+      emitter.emit("SIGTERM", "SIGTERM");
+      assert.equal(controller.signal.aborted, true);
+      assert.deepEqual(r.exits, []);
+      await until("the forced exit", async () => (r.exits.length > 0 ? true : undefined), 5_000);
+      assert.deepEqual(r.exits, [1]);
+      assert.match(r.logged.at(-1)!, /^did not stop cleanly within 50 ms; exiting anyway/);
+    });
+
+    it("exits 1 at once on a second SIGINT", () => {
+      const r = recorder();
+      const emitter = new EventEmitter();
+      const controller = new AbortController();
+      onStopSignals({ logger: r.logger, controller, exit: r.exit, timeoutMs: 60_000, emitter });
+      emitter.emit("SIGINT", "SIGINT");
+      assert.deepEqual(r.exits, []);
+      emitter.emit("SIGINT", "SIGINT");
+      assert.deepEqual(r.exits, [1]);
+      assert.match(r.logged.at(-1)!, /^second stop signal: exiting now/);
     });
   });
 
