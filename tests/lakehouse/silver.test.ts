@@ -106,6 +106,26 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
     assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "2", doc: "big" }]);
   });
 
+  it("out of order: a late change that does not carry the column does not block the one that does", async () => {
+    await land(landing, T, [rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]);
+    await run();
+    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 2 }, ["doc"])]);
+    await run();
+    await land(landing, T, [rec("r", 100, 0, { id: 1, name: "a", qty: 1, doc: "from the snapshot" })]);
+    await run();
+    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "3", doc: "from the snapshot" }]);
+  });
+
+  it("out of order: a value from an older change in the batch never replaces one set by a newer stored change", async () => {
+    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 2, doc: "newer" })]);
+    await run();
+    // Late: the insert (older than silver) and, in the same batch, an update newer than silver
+    // that left doc unchanged: doc must stay "newer", not the insert's "older".
+    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc: "older" }), rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]);
+    await run();
+    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "3", doc: "newer" }]);
+  });
+
   it("empties the table on truncate, keeps changes after it, and ignores late changes from before it", async () => {
     await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })]);
     await run();
