@@ -21,10 +21,10 @@ class FaultySink implements LandingSink {
   get url() {
     return this.inner.url;
   }
-  async put(key: string, body: Uint8Array, contentType?: string) {
+  async put(key: string, body: Uint8Array) {
     this.attempts++;
     if (this.failure) throw this.failure;
-    return this.inner.put(key, body, contentType);
+    return this.inner.put(key, body);
   }
   get(key: string) {
     return this.inner.get(key);
