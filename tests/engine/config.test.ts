@@ -42,6 +42,8 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["SINK_URL", "abfss://landing@account.blob.example.com/x", /must be abfss:\/\/container@account.dfs.core.windows.net\/prefix/],
   ["SINK_URL", "gs://A/x", /must name a valid GCS bucket/],
   ["SINK_URL", "s3://bucket/%E0%A4%A", /has a malformed %-escape/],
+  ["SINK_URL", "s3://AKIAEXAMPLE:secret@my-bucket/landing", /must not contain credentials/],
+  ["SINK_URL", "file:///data/landing?mode=fast", /must not have a query/],
   ["SINK_COMPRESSION", "zstd", /must be one of none, gzip/],
   ["BATCH_MAX_SIZE", "0", /must be at least 1/],
   ["BATCH_MAX_SIZE", "-5", /must be a whole number/],
@@ -103,7 +105,9 @@ describe("engine config", () => {
       const [line] = problems;
       assert.ok(line.startsWith(`${name} `), line);
       assert.match(line, expected);
-      assert.ok(line.includes(`(got ${JSON.stringify(value)})`), line);
+      const shown = value.includes(":secret@") ? value.replace("AKIAEXAMPLE:secret", "(credentials hidden)") : value;
+      assert.ok(line.includes(`(got ${JSON.stringify(shown)})`), line);
+      assert.ok(!line.includes("secret@"), line);
       assert.ok(line.endsWith(`; for example ${name}=${VARIABLES[name].example}`), line);
     });
   }

@@ -110,6 +110,11 @@ export function parseSinkUrl(url: string): SinkLocation {
     }
   };
   const prefix = decode(parsed.pathname).replace(/^\/+|\/+$/g, "");
+  if (parsed.search !== "" || parsed.hash !== "") throw new Error("must not have a query (?…) or fragment (#…)");
+  // Keys in the URL would end up in logs and stack configs; the sinks use the platform identity.
+  if (parsed.password !== "" || (parsed.username !== "" && parsed.protocol !== "abfss:")) {
+    throw new Error("must not contain credentials (user:password@); the sink uses the platform identity (task role, managed identity, service account)");
+  }
   switch (parsed.protocol) {
     case "file:": {
       if (parsed.host !== "") throw new Error("must be file:///absolute/dir (three slashes, no host)");
@@ -200,7 +205,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     const result = spec.schema.safeParse(input);
     if (result.success) values[name] = result.data;
     else {
-      const shown = name === "PG_PASSWORD" || name === "AZURE_STORAGE_CONNECTION_STRING" ? "(hidden)" : JSON.stringify(input);
+      const shown = verbatim ? "(hidden)" : JSON.stringify(input.replace(/\/\/[^/@:]*:[^/@]*@/, "//(credentials hidden)@"));
       problems.push(`${name} ${result.error.issues[0]?.message ?? "is invalid"} (got ${shown}); for example ${name}=${spec.example}`);
     }
   }
