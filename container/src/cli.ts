@@ -189,7 +189,9 @@ async function doctor(): Promise<never> {
   const privileged = checks.some((c) => c.name === "replication privilege" && c.ok);
   if (privileged) report(await replicationConnectionCheck(config));
 
-  const sink = await probeSink(config);
+  const probe = await probeSink(config);
+  // probeSink's messages start "sink <url>…", which the line's "sink:" label already says.
+  const sink = { ...probe, message: probe.message.replace(/^sink /, "") };
   report(
     sink.ok
       ? { name: "sink", ok: true, detail: sink.message }

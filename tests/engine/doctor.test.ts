@@ -297,7 +297,7 @@ describe("engine: source setup and doctor", function () {
       assert.equal(r.code, 1, r.stdout);
       const sinkLine = lines(r.stdout).find((l) => l.includes(" sink: "));
       assert.ok(sinkLine);
-      assert.match(sinkLine, new RegExp(`^FAIL sink: sink file://${blocker}/landing: cannot write .*ENOTDIR.* — fix: make ${blocker}/landing an existing or creatable directory writable by user \\d+, or choose another SINK_URL$`));
+      assert.match(sinkLine, new RegExp(`^FAIL sink: file://${blocker}/landing: cannot write .*ENOTDIR.* — fix: make ${blocker}/landing an existing or creatable directory writable by user \\d+, or choose another SINK_URL$`));
       assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith("FAIL")).length, 1);
     });
 
@@ -310,7 +310,7 @@ describe("engine: source setup and doctor", function () {
       const r = await runCli(["doctor"], { ...good.env, SINK_URL: `file://${readOnly}/landing`, TABLE_INCLUDE: "public.users" }, asNobody);
       if (r.code !== 1 && /EACCES|Cannot find module|permission denied/i.test(r.stderr)) this.skip(); // this machine cannot run node as another user
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.match(r.stdout, new RegExp(`^FAIL sink: sink file://${readOnly}/landing: cannot write .*EACCES.*— fix: make ${readOnly}/landing`, "m"));
+      assert.match(r.stdout, new RegExp(`^FAIL sink: file://${readOnly}/landing: cannot write .*EACCES.*— fix: make ${readOnly}/landing`, "m"));
     });
 
     it("exits 2 with the config problem before connecting", async () => {
