@@ -126,9 +126,19 @@ function idFor(type: string, name: string, inputs: Record<string, any>): string 
     if (type === "azure-native:resources:ResourceGroup") return `/subscriptions/${SUB}/resourceGroups/${inputs.resourceGroupName ?? name}`;
     if (type === "azure-native:storage:BlobContainer") return `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}/blobServices/default/containers/${inputs.containerName}`;
     if (type === "azure-native:keyvault:Secret") return `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.KeyVault/vaults/${inputs.vaultName}/secrets/${inputs.secretName}`;
-    const provider = type.split(":")[1];
-    const leaf = inputs.accountName ?? inputs.registryName ?? inputs.vaultName ?? inputs.resourceName ?? inputs.workspaceName ?? inputs.environmentName ?? inputs.containerAppName ?? name;
-    return `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.${provider}/${type.split(":")[2]}/${leaf}`;
+    const ARM: Record<string, [string, string | undefined]> = {
+      "azure-native:storage:StorageAccount": ["Microsoft.Storage/storageAccounts", inputs.accountName],
+      "azure-native:containerregistry:Registry": ["Microsoft.ContainerRegistry/registries", inputs.registryName],
+      "azure-native:keyvault:Vault": ["Microsoft.KeyVault/vaults", inputs.vaultName],
+      "azure-native:managedidentity:UserAssignedIdentity": ["Microsoft.ManagedIdentity/userAssignedIdentities", inputs.resourceName],
+      "azure-native:operationalinsights:Workspace": ["Microsoft.OperationalInsights/workspaces", inputs.workspaceName],
+      "azure-native:app:ManagedEnvironment": ["Microsoft.App/managedEnvironments", inputs.environmentName],
+      "azure-native:app:ContainerApp": ["Microsoft.App/containerApps", inputs.containerAppName],
+      "azure-native:storage:ManagementPolicy": [`Microsoft.Storage/storageAccounts/${inputs.accountName}/managementPolicies`, "default"],
+    };
+    if (type === "azure-native:authorization:RoleAssignment") return `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${h(name).slice(0, 32)}`;
+    const [armType, leaf] = ARM[type] ?? [type.split(":").slice(1).join("/"), name];
+    return `/subscriptions/${SUB}/resourceGroups/${rg}/providers/${armType}/${leaf ?? name}`;
   }
   if (type === "aws:s3/bucket:Bucket") return inputs.bucket;
   if (type === "aws:ecs/service:Service") return `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/${inputs.name}`;
