@@ -242,6 +242,17 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     engine.stderr!.pipe(log);
     engineExit = new Promise((r) => engine!.on("exit", (code) => r(code)));
     say(`started the CDC engine (cdc-engine run, pid ${engine.pid}; logs in ${engineLog}; metrics on http://127.0.0.1:${httpPort}/metrics)`);
+    // Ready = the initial snapshot has landed and the engine streams changes.
+    for (const until = Date.now() + 90_000; ; ) {
+      if (forced || interrupted) return 130;
+      if (engine.exitCode !== null) throw new Error(`the CDC engine exited with code ${engine.exitCode} while starting; see ${engineLog}`);
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ready) break;
+      if (Date.now() > until) throw new Error(`the CDC engine is not ready after 90 s; see ${engineLog}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const snapshot = await engineMetrics(httpPort);
+    say(`the engine took the initial snapshot (${snapshot?.events ?? "?"} rows) and is streaming`);
 
     // 4. The live workload.
     let committed = 0;
@@ -261,25 +272,27 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
       return undefined;
     });
     say(`running a live workload (~${options.rate} transactions/s of inserts, updates, deletes) ${options.durationS > 0 ? `for ${options.durationS}s` : "until Ctrl-C"}; refreshing the lakehouse every ${options.refreshS}s`);
-    const deadline = options.durationS > 0 ? started + options.durationS * 1000 : Infinity;
+    const deadline = options.durationS > 0 ? Date.now() + options.durationS * 1000 : Infinity;
     let lastRefresh: RefreshResult | undefined;
     const progress = async () => {
       lastRefresh = await refresh({ landing, db: dbFile, keys: DEMO_KEYS });
-      const m = await engineMetrics(httpPort);
+      const m = engine ? await engineMetrics(httpPort) : undefined;
       const duck = await Duck.open(dbFile);
       let silver: string;
       try {
-        const rows = await duck.all<{ t: string; n: string }>(
-          "SELECT table_name AS t, estimated_size::VARCHAR AS n FROM duckdb_tables() WHERE schema_name = 'silver' AND table_name LIKE '%__cdc_state' ORDER BY 1",
-        );
-        const live = await Promise.all(rows.map(async (r) => [r.t.replace(/__cdc_state$/, ""), (await duck.all<{ n: string }>(`SELECT count(*) AS n FROM silver.${r.t.replace(/__cdc_state$/, "")}`))[0].n] as const));
-        silver = live.map(([t, n]) => `${t.replace(/^(warehouse|public)_/, "")} ${n}`).join(", ");
+        const views = new Set((await duck.all<{ t: string }>("SELECT view_name AS t FROM duckdb_views() WHERE schema_name = 'silver'")).map((r) => r.t));
+        const parts: string[] = [];
+        for (const table of DEMO_TABLES) {
+          const view = table.replace(".", "_");
+          if (views.has(view)) parts.push(`${shortName(table)} ${(await duck.all<{ n: string }>(`SELECT count(*) AS n FROM silver.${view}`))[0].n}`);
+        }
+        silver = parts.join(", ");
       } finally {
         duck.close();
       }
       const landed = lastRefresh.tables.reduce((s, t) => s + t.newRecords, 0);
       say(
-        `source: ${changes} changes in ${committed} txns | engine: ${m ? `${m.events} captured, ${m.files} files, lag ${bytes(m.lagBytes)}` : "starting…"} | lakehouse: +${landed} records | silver rows: ${silver || "(nothing landed yet)"}`,
+        `source: ${changes} changes in ${committed} txns | engine: ${m ? `${m.events} records landed (snapshot + changes), ${m.files} files, replication lag ${bytes(m.lagBytes)}` : engine ? "starting…" : "stopped"} | lakehouse: +${landed} records | silver rows: ${silver || "(nothing landed yet)"}`,
       );
     };
     while (!stopWorkload.signal.aborted && Date.now() < deadline) {
@@ -336,9 +349,15 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
         ["gold.product_performance — most popular products", "SELECT product_id, name, category, units_sold, revenue, popularity_rank FROM gold.product_performance ORDER BY popularity_rank, product_id LIMIT 8"],
         ["gold.daily_sales — daily trend (UTC)", "SELECT * FROM gold.daily_sales ORDER BY sales_date DESC LIMIT 8"],
       ];
+      const skipped = new Map((lastRefresh?.goldSkipped ?? []).map((g) => [`gold.${g.name}`, g.missing]));
       for (const [title, sql] of shows) {
         out("");
         out(title);
+        const missing = skipped.get(title.split(" ")[0]);
+        if (missing) {
+          out(`(not built: nothing has landed yet for ${missing.join(", ")})`);
+          continue;
+        }
         const t = await duck.table(sql);
         out(formatTable(t.columns, t.rows));
       }
