@@ -132,6 +132,19 @@ describe("engine: source setup and doctor", function () {
       assert.equal(byName(await inspectSource(cfg, client), "table public.full_rows").detail, "REPLICA IDENTITY FULL");
     });
 
+    it("treats a partitioned table named in the publication as published (its partitions stream)", async () => {
+      await good.query(`
+        CREATE TABLE public.measurements (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE public.measurements_2026 PARTITION OF public.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        CREATE PUBLICATION part_pub FOR TABLE public.measurements;
+      `);
+      const cfg = config(good, { TABLE_INCLUDE: "public.measurements", PG_PUBLICATION: "part_pub" });
+      const checks = await inspectSource(cfg, client);
+      assert.deepEqual(checks.filter((c) => !c.ok), []);
+      assert.equal(byName(checks, "table public.measurements").detail, "primary key (id, at)");
+      assert.deepEqual((await prepareSource(cfg, client, silent)).tables, [{ schema: "public", table: "measurements" }]);
+    });
+
     it("captures the existing publication's tables when TABLE_INCLUDE is empty, and fails when there is neither", async () => {
       await good.query("CREATE PUBLICATION existing_pub FOR TABLE public.orders, public.users");
       const { tables } = await prepareSource(config(good, { PG_PUBLICATION: "existing_pub" }), client, silent);

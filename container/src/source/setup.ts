@@ -70,7 +70,10 @@ interface PublicationFacts {
   delete: boolean;
   truncate: boolean;
   owned: boolean;
+  /** What it streams (pg_publication_tables: leaf partitions unless publish_via_partition_root). */
   tables: TableName[];
+  /** Tables named in it directly (pg_publication_rel), e.g. a partitioned parent. */
+  members: TableName[];
 }
 
 interface TableFacts {
@@ -182,6 +185,15 @@ async function readPublication(client: pg.Client, name: string): Promise<Publica
     `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY schemaname, tablename`,
     [name],
   );
+  const members = await client.query(
+    `SELECT n.nspname AS schemaname, c.relname AS tablename
+       FROM pg_publication_rel pr
+       JOIN pg_publication p ON p.oid = pr.prpubid
+       JOIN pg_class c ON c.oid = pr.prrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE p.pubname = $1`,
+    [name],
+  );
   return {
     quotedName: r.quoted,
     allTables: r.puballtables,
@@ -191,6 +203,7 @@ async function readPublication(client: pg.Client, name: string): Promise<Publica
     truncate: r.pubtruncate,
     owned: r.owned,
     tables: tables.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
+    members: members.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
   };
 }
 
@@ -372,7 +385,8 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         fix: `set TABLE_INCLUDE (e.g. TABLE_INCLUDE=public.users) or: ALTER PUBLICATION ${publication.quotedName} ADD TABLE <schema.table>;`,
       });
     } else {
-      const unpublished = existing.filter((t) => !publication.tables.some((p) => sameTable(p, t.name)));
+      const published = (t: TableFacts) => [...publication.tables, ...publication.members].some((p) => sameTable(p, t.name));
+      const unpublished = existing.filter((t) => !published(t));
       if (unpublished.length === 0) {
         const extra = publication.tables.filter((p) => !tables.some((t) => sameTable(t.name, p)));
         checks.push({
