@@ -12,9 +12,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { LandingFacts } from "../types";
-import { AwsLandingCredential } from "./aws";
-import { AzureLandingCredential } from "./azure";
-import { GcpLandingCredential } from "./gcp";
 import { LakehouseCatalog } from "./catalog";
 import { LandingCredential } from "./credential";
 import { MedallionJob } from "./job";
@@ -27,9 +24,8 @@ export * from "./landing";
 export { MedallionJob, jobParameters, TASK_KEYS } from "./job";
 export { MedallionWorkspace, medallionFiles, NOTEBOOKS } from "./workspace";
 export { LakehouseCatalog, CHECKPOINT_VOLUME } from "./catalog";
-export { AwsLandingCredential, unityCatalogTrustPolicy, landingAccessPolicy } from "./aws";
-export { AzureLandingCredential } from "./azure";
-export { GcpLandingCredential, GCS_UNITY_CATALOG_ROLES } from "./gcp";
+// The per-cloud access components (./aws, ./azure, ./gcp) are loaded only for the stack's cloud:
+// each pulls in that cloud's provider SDK.
 
 export interface DatabricksPipelineArgs {
   /** The landing storage the engine writes to (created by the same stack). */
@@ -138,15 +134,21 @@ export class DatabricksPipeline extends pulumi.ComponentResource {
 
     let credential: LandingCredential;
     switch (landing.cloud) {
-      case "aws":
+      case "aws": {
+        const { AwsLandingCredential } = require("./aws") as typeof import("./aws");
         credential = new AwsLandingCredential(`${name}-access`, { landing, namePrefix: args.namePrefix, tags }, childOpts);
         break;
-      case "azure":
+      }
+      case "azure": {
+        const { AzureLandingCredential } = require("./azure") as typeof import("./azure");
         credential = new AzureLandingCredential(`${name}-access`, { landing, namePrefix: args.namePrefix, tags }, childOpts);
         break;
-      case "gcp":
+      }
+      case "gcp": {
+        const { GcpLandingCredential } = require("./gcp") as typeof import("./gcp");
         credential = new GcpLandingCredential(`${name}-access`, { landing, namePrefix: args.namePrefix }, childOpts);
         break;
+      }
     }
 
     const catalog = new LakehouseCatalog(

@@ -42,18 +42,16 @@ const md5 = (file: string) => createHash("md5").update(readFileSync(file)).diges
 const params = (job: Registered): Record<string, string> =>
   Object.fromEntries((job.inputs.parameters as { name: string; default: string }[]).map((p) => [p.name, p.default]));
 const tasks = (job: Registered): Record<string, any>[] => job.inputs.tasks;
-const isDatabricksRelated = (r: Registered) =>
-  r.type.startsWith("databricks:") || r.type === T.provider || r.type.startsWith("postgres-cdc-multicloud:databricks:") || /Databricks/.test(r.type) || r.type === T.connector;
 
 /** The files the local lakehouse renders its SQL from (lakehouse/src/sql/render.ts). */
 const LAKEHOUSE_SQL_FILES = [...SILVER_SETUP_FILES, ...SILVER_MERGE_FILES, SILVER_VIEW_FILE, ...GOLD_TABLES.map((g) => g.file)].map((f) => `sql/${f}`);
 
 describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
   this.timeout(120_000);
-  let aws: Run, azure: Run, gcp: Run, disabled: Run, local: Run;
+  let aws: Run, azure: Run, gcp: Run, local: Run;
 
   before(async () => {
-    [aws, azure, gcp, disabled, local] = await Promise.all([
+    [aws, azure, gcp, local] = await Promise.all([
       runDatabricks({
         cloud: "aws",
         omitAccountId: true,
@@ -89,7 +87,6 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
           compute: { workers: 2 },
         },
       }),
-      runDatabricks({ cloud: "aws", databricks: { enabled: false, tables: DEMO_TABLES } }),
       runDatabricks({ cloud: "local", databricks: { enabled: true, tables: DEMO_TABLES } }),
     ]);
     for (const run of [aws, azure, gcp]) assert.equal(run.error, undefined, run.error);
@@ -222,7 +219,7 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
       assert.equal(connector.inputs.tags.team, "data");
       const assignment = one(azure, T.roleAssignment);
       assert.equal(assignment.inputs.scope, CONTAINER_ID, "scoped to the container, not the account or resource group");
-      assert.equal(assignment.inputs.roleDefinitionId, "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453e-a403-e96b0029c9fe");
+      assert.equal(assignment.inputs.roleDefinitionId, "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe");
       assert.equal(assignment.inputs.principalType, "ServicePrincipal");
       assert.match(assignment.inputs.principalId, /^principal-/);
       assert.equal(azure.invokes.length, 0);
@@ -328,14 +325,6 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
         // The notebooks import from that folder.
         assert.equal(params(one(run, T.job)).workspace_dir, `/Workspace${run.outputs.workspaceFolder}`);
       }
-    });
-
-    it("creates nothing Databricks-related when databricks.enabled is false", () => {
-      assert.equal(disabled.error, undefined);
-      assert.equal(disabled.created, false);
-      assert.deepEqual(disabled.resources.filter(isDatabricksRelated).map((r) => r.type), []);
-      assert.equal(disabled.resources.length, 0);
-      assert.equal(disabled.invokes.length, 0);
     });
 
     it("refuses, with one message naming the setting, to enable Databricks on the local target", () => {

@@ -105,3 +105,51 @@ export function withoutSecrets(value: unknown): unknown {
   }
   return value;
 }
+
+export interface ProgramRun {
+  exitCode: number;
+  error?: string;
+  kind?: string;
+  resources: { type: string; name: string; inputs: Record<string, any>; provider?: string }[];
+  invokes: { token: string; inputs: unknown }[];
+  outputs?: Record<string, any>;
+  stderr: string;
+}
+
+/**
+ * Runs the real index.ts for one stack config under the platform's mock harness (plus the
+ * Databricks providers' computed outputs): see program-child.ts.
+ */
+export function runProgram(opts: { stack: string; config: Record<string, unknown>; secretKeys: string[]; dryRun?: boolean }): Promise<ProgramRun> {
+  return slot(
+    () =>
+      new Promise<ProgramRun>((resolve, reject) => {
+        const dir = mkdtempSync(path.join(tmpdir(), "dbx-program-"));
+        const out = path.join(dir, "result.json");
+        const config = Object.fromEntries(Object.entries(opts.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+        const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "program-child.ts")], {
+          cwd: REPO,
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            NODE_OPTIONS: "--max-old-space-size=1536",
+            HARNESS_OUT: out,
+            HARNESS_INPUT: JSON.stringify({ project: "postgres-cdc-multicloud", stack: opts.stack, dryRun: opts.dryRun ?? false, config, secretKeys: opts.secretKeys }),
+          },
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) => {
+          try {
+            resolve({ ...(JSON.parse(readFileSync(out, "utf8")) as Omit<ProgramRun, "exitCode" | "stderr">), exitCode: code ?? -1, stderr });
+          } catch {
+            reject(new Error(`program child exited ${code} without a result:\n${stderr}`));
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        });
+      }),
+  );
+}
