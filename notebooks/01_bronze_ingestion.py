@@ -4,8 +4,8 @@
 # MAGIC
 # MAGIC One Auto Loader stream per captured table reads the engine's NDJSON files under
 # MAGIC `<landing_url>/cdc.<schema>.<table>/date=…/hour=…/` and appends every record, as it is, to
-# MAGIC `<catalog>.<bronze_schema>.<schema>_<table>`, plus where it came from (`_source_file`,
-# MAGIC `_source_file_modified`) and when it was ingested (`_ingested_at`).
+# MAGIC `<catalog>.<bronze_schema>.<schema>_<table>`, plus where it came from (`__source_file`,
+# MAGIC `__source_file_modified`) and when it was ingested (`__ingested_at`).
 # MAGIC
 # MAGIC * Exactly once per file: Auto Loader's checkpoint remembers every ingested file, so a run that
 # MAGIC   is retried, or a file the engine rewrites on replay (same name, same content), adds no rows twice.
@@ -97,9 +97,9 @@ def start_stream(table: dict):
         .load(landing_folder(name))
     )
     rows = (
-        records.withColumn("_source_file", F.col("_metadata.file_path"))
-        .withColumn("_source_file_modified", F.col("_metadata.file_modification_time"))
-        .withColumn("_ingested_at", F.current_timestamp())
+        records.withColumn("__source_file", F.col("_metadata.file_path"))
+        .withColumn("__source_file_modified", F.col("_metadata.file_modification_time"))
+        .withColumn("__ingested_at", F.current_timestamp())
     )
     writer = (
         rows.writeStream.queryName(f"bronze {name}")

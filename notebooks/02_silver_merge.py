@@ -55,8 +55,10 @@ import medallion_sql  # noqa: E402
 # New bronze columns reach the state table by MERGE schema evolution as well as by ALTER TABLE.
 spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
 
-# Bronze columns that are ingestion bookkeeping, not source data.
-BRONZE_METADATA = {"_rescued_data", "_source_file", "_source_file_modified", "_ingested_at"}
+# Bronze columns that are not source data: the CDC and ingestion columns all start with "__"
+# (__op, __lsn, __source_file, __ingested_at, … — the same names as the local lakehouse's bronze),
+# plus Auto Loader's rescued-data column.
+RESCUED_DATA = "_rescued_data"
 
 # COMMAND ----------
 
@@ -72,7 +74,7 @@ def silver_table(table_name: str) -> str:
 
 
 def data_columns(df) -> list:
-    return [f.name for f in df.schema.fields if not f.name.startswith("__") and f.name not in BRONZE_METADATA]
+    return [f.name for f in df.schema.fields if not f.name.startswith("__") and f.name != RESCUED_DATA]
 
 
 def merge_batch(table: dict):

@@ -96,8 +96,9 @@ describe("databricks: notebooks", () => {
     assert.equal(s.options["cloudFiles.partitionColumns"], "");
     assert.equal(s.options.rescuedDataColumn, "_rescued_data");
     assert.match(s.options["cloudFiles.schemaHints"], /__lsn BIGINT, __seq BIGINT, __ts_ms BIGINT, __unchanged ARRAY<STRING>, unit_price DECIMAL\(12,2\)$/);
-    assert.equal(s.columns._source_file, "_metadata.file_path");
-    assert.equal(s.columns._ingested_at, "current_timestamp()");
+    // The same ingestion columns as the local lakehouse's bronze (lakehouse/src/runner.ts).
+    assert.equal(s.columns.__source_file, "_metadata.file_path");
+    assert.equal(s.columns.__ingested_at, "current_timestamp()");
     assert.equal(s.sink.table, "cdc.bronze.public_orders");
     assert.equal(s.sink.options.checkpointLocation, "/Volumes/cdc/bronze/cdc_checkpoints/bronze/public.orders/checkpoint");
     assert.deepEqual(s.sink.trigger, { availableNow: true });
@@ -111,7 +112,7 @@ describe("databricks: notebooks", () => {
   });
 
   it("silver: runs exactly the statements the shared renderer builds from notebooks/sql, per batch, with MERGE schema evolution", () => {
-    const columns = [["order_id", "bigint"], ["user_id", "bigint"], ["unit_price", "decimal(12,2)"], ["coupon", "string"], ["__op", "string"], ["__lsn", "bigint"], ["__seq", "bigint"], ["__ts_ms", "bigint"], ["__deleted", "string"], ["_rescued_data", "string"], ["_source_file", "string"], ["_source_file_modified", "timestamp"], ["_ingested_at", "timestamp"]];
+    const columns = [["order_id", "bigint"], ["user_id", "bigint"], ["unit_price", "decimal(12,2)"], ["coupon", "string"], ["__op", "string"], ["__lsn", "bigint"], ["__seq", "bigint"], ["__ts_ms", "bigint"], ["__deleted", "string"], ["_rescued_data", "string"], ["__source_file", "string"], ["__source_file_modified", "timestamp"], ["__ingested_at", "timestamp"]];
     const run = runNotebook(NOTEBOOKS[1], {
       existing_tables: ["cdc.bronze.public_orders"],
       // The state table predates the "coupon" column, which bronze just gained.
