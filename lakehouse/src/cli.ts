@@ -45,7 +45,9 @@ export function describeRefresh(result: RefreshResult): string {
     lines.push(`${t.table}: ${t.newFiles} file${t.newFiles === 1 ? "" : "s"}, ${t.newRecords} new record${t.newRecords === 1 ? "" : "s"} → ${t.silverTable} has ${t.silverRows} row${t.silverRows === 1 ? "" : "s"}`);
   }
   for (const g of result.gold) lines.push(`${g.table}: ${g.rows} row${g.rows === 1 ? "" : "s"}`);
-  for (const g of result.goldSkipped) lines.push(`gold.${g.name}: waiting for ${g.missing.join(", ")} to land`);
+  for (const g of result.goldSkipped) {
+    lines.push(g.error ? `gold.${g.name}: not built (${g.error})` : `gold.${g.name}: waiting for ${g.missing.join(", ")} to land`);
+  }
   return lines.join("\n");
 }
 
