@@ -9,6 +9,7 @@ The SQL text itself runs on DuckDB in tests/lakehouse.
 Usage: python3 notebook_runner.py NOTEBOOK.py '{"widgets": {...}, "fixture": {...}}'
   fixture.existing_tables     tables spark.catalog.tableExists() reports (default: all)
   fixture.landed              table names (schema.table) whose landing folder has files (default: all)
+  fixture.unavailable_confs   Spark configs whose set() fails, as on serverless
   fixture.batches             {"schema.table": {"columns": [[name, type], ...], "state_columns": [...]}}
 """
 import json
@@ -195,6 +196,8 @@ class Reader:
 
 class Conf:
     def set(self, key, value):
+        if key in fixture.get("unavailable_confs", []):  # as serverless answers for most configs
+            raise Exception("[CONFIG_NOT_AVAILABLE] Configuration %s is not available. SQLSTATE: 42K0I" % key)
         log["conf"][key] = value
 
 

@@ -140,6 +140,15 @@ describe("databricks: notebooks", () => {
     ];
     assert.deepEqual(run.sql, expected);
     assert.ok(run.sql.some((s) => s.startsWith("-- Silver, step 5") && s.includes("MERGE INTO cdc.silver.public_orders__cdc_state")));
+
+    // Serverless refuses most Spark configs: the same statements run, new columns still arrive by ALTER TABLE.
+    const serverless = runNotebook(NOTEBOOKS[1], {
+      existing_tables: ["cdc.bronze.public_orders"],
+      unavailable_confs: ["spark.databricks.delta.schema.autoMerge.enabled"],
+      batches: { "public.orders": { columns, state_columns: columns.filter(([n]) => n !== "coupon") } },
+    });
+    assert.deepEqual(serverless.sql, expected);
+    assert.ok(serverless.printed.some((p) => /schema evolution not settable/.test(p)));
   });
 
   it("gold: runs exactly the shared gold statements, skipping those whose silver inputs are not captured", () => {
