@@ -116,6 +116,8 @@ interface SlotRow {
  */
 async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, state: EngineState, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
   const { logger, metrics, signal } = deps;
+  // backOff may call again after its delay even though a shutdown began meanwhile.
+  if (signal.aborted) return "stopped";
   const slot = config.pg.slot;
   const throttle = new ReadThrottle();
   let fail: (err: unknown) => void = () => undefined;
@@ -400,7 +402,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
     },
   });
-  throttle.add(replication);
+  throttle.add(connectionOf(ctx.replication).stream);
 
   const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart);
   streaming.catch(() => undefined);

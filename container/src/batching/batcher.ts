@@ -19,6 +19,9 @@ import { EngineState, type Intent, type Position } from "./state";
 
 const gzip = promisify(gzipCallback);
 
+/** Objects of one flush round written at the same time. */
+const PARALLEL_PUTS = 8;
+
 export interface BatchLimits {
   maxSize: number;
   maxBytes: number;
@@ -285,28 +288,25 @@ export class Batcher {
     if (this.recordSnapshotFiles && state.snapshot) state.snapshot.files.push(...batches.map((b) => b.key));
     await this.retrying("write the engine state", () => state.save(intents));
 
-    const byTable = new Map<string, Batch[]>();
-    for (const b of batches) {
-      const list = byTable.get(b.table);
-      if (list) list.push(b);
-      else byTable.set(b.table, [b]);
-    }
-    await Promise.all(
-      [...byTable.values()].map(async (list) => {
-        // In order per table: the intents that exist after a crash form a prefix.
-        for (const batch of list) {
-          let body: Buffer = batch.chunks.length === 1 ? batch.chunks[0] : Buffer.concat(batch.chunks);
-          const rawBytes = body.length;
-          batch.chunks = [];
-          if (this.options.compression === "gzip") body = await gzip(body);
-          await this.retrying(`write ${batch.key}`, () => sink.put(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson"));
-          state.advance(batch.table, batch.last);
-          metrics.eventsWritten(batch.table, batch.count, rawBytes);
-          metrics.fileWritten(batch.table, body.length);
-          this.pendingBytes -= batch.bytes;
-        }
-      }),
-    );
+    // All objects of the round are written in parallel (a few at a time); a crash can leave any
+    // subset of them, which EngineState.load sorts out from the intents.
+    let next = 0;
+    const writer = async () => {
+      for (let i = next++; i < batches.length; i = next++) {
+        const batch = batches[i];
+        let body: Buffer = batch.chunks.length === 1 ? batch.chunks[0] : Buffer.concat(batch.chunks);
+        const rawBytes = body.length;
+        batch.chunks = [];
+        if (this.options.compression === "gzip") body = await gzip(body);
+        await this.retrying(`write ${batch.key}`, () => sink.put(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson"));
+        metrics.eventsWritten(batch.table, batch.count, rawBytes);
+        metrics.fileWritten(batch.table, body.length);
+        this.pendingBytes -= batch.bytes;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_PUTS, batches.length) }, writer));
+    // Only now, with every object of the round durable, do the high-water marks move.
+    for (const batch of batches) state.advance(batch.table, batch.last);
     this.inFlight = [];
     logger.debug({ objects: batches.length, events: batches.reduce((n, b) => n + b.count, 0) }, "flush round durable");
     metrics.flushed(Date.now());

@@ -3,10 +3,10 @@
  * replayed events that are already durable, so the first object written after a crash starts
  * exactly where a possibly orphaned one started (same name: overwritten, never duplicated).
  *
- * A flush round writes this object BEFORE its data objects, listing them as `intents`. On start,
- * an intent whose object exists moves that table's high-water mark to the intent's last event; one
- * whose object is missing was never written. Data objects of one table are written in order, so
- * the existing intents of a table always form a prefix.
+ * A flush round writes this object BEFORE its data objects, listing them as `intents`, and writes
+ * the objects in parallel. On start, per table, the intents whose objects exist up to the first
+ * missing one move the table's high-water mark to their last event; existing objects after a gap
+ * are deleted (their events were never confirmed and are replayed into the same or other names).
  */
 import type { LandingSink } from "../sink/types";
 
@@ -45,6 +45,8 @@ interface StoredState {
   snapshot: SnapshotProgress | null;
 }
 
+const toPosition = (p: StoredPosition): Position => ({ lsn: BigInt(p.lsn), seq: p.seq });
+
 export const comparePositions = (a: Position, b: Position): number => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.seq - b.seq);
 
 export class EngineState {
@@ -76,11 +78,18 @@ export class EngineState {
     }
     for (const [table, p] of Object.entries(stored.tables ?? {})) state.advance(table, { lsn: BigInt(p.lsn), seq: p.seq });
     state.snapshot = stored.snapshot ?? null;
+    // Per table, the intents whose objects exist up to the first missing one are durable; an object
+    // after a gap is an orphan whose events will be replayed (maybe cut differently): delete it.
     const blocked = new Set<string>();
-    for (const intent of stored.intents ?? []) {
-      if (blocked.has(intent.table)) continue;
-      if ((await sink.get(intent.key)) !== undefined) {
-        state.advance(intent.table, { lsn: BigInt(intent.last.lsn), seq: intent.last.seq });
+    const intents = [...(stored.intents ?? [])].sort((a, b) => comparePositions(toPosition(a.first), toPosition(b.first)));
+    for (const intent of intents) {
+      const exists = (await sink.get(intent.key)) !== undefined;
+      if (blocked.has(intent.table)) {
+        if (exists) await sink.delete(intent.key);
+        continue;
+      }
+      if (exists) {
+        state.advance(intent.table, toPosition(intent.last));
         if (state.snapshot && !state.snapshot.done && !state.snapshot.files.includes(intent.key)) state.snapshot.files.push(intent.key);
       } else blocked.add(intent.table);
     }
@@ -92,12 +101,6 @@ export class EngineState {
     if (current && comparePositions(current, position) >= 0) return;
     this.highWater.set(table, position);
     if (position.lsn > this.maxHighWaterLsn) this.maxHighWaterLsn = position.lsn;
-  }
-
-  /** Forgets the high-water marks (a redone snapshot writes everything again). */
-  resetHighWater(): void {
-    this.highWater.clear();
-    this.maxHighWaterLsn = -1n;
   }
 
   async save(intents: Intent[]): Promise<void> {
