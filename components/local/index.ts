@@ -3,7 +3,7 @@
  * built locally and runs as one Docker container (restart policy, health check) writing landing
  * files into a host directory.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import * as path from "node:path";
 import type * as dockerTypes from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -36,7 +36,10 @@ export class LandingStorage extends pulumi.ComponentResource {
     super(`${T}:LandingStorage`, name, {}, opts);
     this.hostDirectory = path.resolve(args.directory);
     if (!pulumi.runtime.isDryRun()) {
-      mkdirSync(path.join(this.hostDirectory, args.prefix), { recursive: true, mode: 0o777 });
+      // The engine runs as a non-root user whose uid need not match yours: let it write here.
+      const landingDir = path.join(this.hostDirectory, args.prefix);
+      mkdirSync(landingDir, { recursive: true });
+      chmodSync(landingDir, 0o777);
     }
     this.rootUrl = pulumi.output(`file://${this.hostDirectory}`);
     this.url = pulumi.output(`file://${path.posix.join(this.hostDirectory, args.prefix)}`);
