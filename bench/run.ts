@@ -26,6 +26,7 @@ import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/
 import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
+import { CpuSampler } from "./lib/cpu";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -181,6 +182,27 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
   log(`${phase}: CPU profile summary (full profile in bench/work/engine-${phase}.cpuprofile):\n${summary}`);
 }
 
+/**
+ * Samples the CPU time of a consumer process and of the walsender serving its slot (found via
+ * pg_replication_slots.active_pid once the consumer has connected).
+ */
+function sampleCpu(client: Client, slot: string, consumerPid: number) {
+  let walsender: number | undefined;
+  const consumer = new CpuSampler(() => [consumerPid]);
+  const server = new CpuSampler(async () => {
+    if (walsender === undefined) {
+      const { rows } = await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [slot]);
+      walsender = rows[0]?.pid ?? undefined;
+    }
+    return [walsender];
+  }, 100);
+  return {
+    async stop(): Promise<{ consumer: number; walsender: number }> {
+      return { consumer: await consumer.stop(), walsender: await server.stop() };
+    },
+  };
+}
+
 function engineEnv(pg: BenchPostgres, vars: Record<string, string>): Record<string, string> {
   return { ...pg.env, LOG_LEVEL: "info", HEARTBEAT_INTERVAL_MS: "10000", ...vars, ...extraEngineEnv };
 }
@@ -219,6 +241,8 @@ const results = {
     engineSeconds: undefined as number | undefined,
     recvSeconds: undefined as number | undefined,
     recvRuns: [] as number[],
+    recvCpu: [] as { consumer: number; walsender: number }[],
+    engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     generateSeconds: undefined as number | undefined,
     walBytes: undefined as number | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
@@ -325,7 +349,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const runRecv = async (slot: string) => {
     const recvFile = join(work, `${slot}.out`);
     const t0 = performance.now();
-    await spawnClient("pg_recvlogical", [
+    const recv = spawnClient("pg_recvlogical", [
       ...pg.cliArgs,
       `--slot=${slot}`,
       "--start",
@@ -334,7 +358,15 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
       "-o", "proto_version=1",
       "-o", "publication_names=bench_drain_pub",
       "-f", recvFile,
-    ]).done;
+    ]);
+    const probe = await pg.connect();
+    const cpu = sampleCpu(probe, slot, recv.child.pid!);
+    try {
+      await recv.done;
+    } finally {
+      results.drain.recvCpu.push(await cpu.stop());
+      await probe.end();
+    }
     const seconds = (performance.now() - t0) / 1000;
     const summary = await summarizePgoutputFile(recvFile);
     await rm(recvFile, { force: true });
@@ -394,7 +426,15 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
         else await sleep(50);
       }
     })();
-    const doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
+    const probe = await pg.connect();
+    const cpu = sampleCpu(probe, "bench_drain_engine", engine.pid);
+    let doneAt: number;
+    try {
+      doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
+    } finally {
+      results.drain.engineCpu = await cpu.stop();
+      await probe.end();
+    }
     const seconds = (doneAt - engine.startedAt) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
@@ -771,6 +811,14 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   row("Drain backlog", `${fmtInt(opts.changes)} committed changes (60% insert, 30% update, 10% delete) in transactions of 10,000; generated in ${d.generateSeconds?.toFixed(1) ?? "?"} s; ${d.walBytes ? mb(d.walBytes) + " MB of WAL" : "?"}`);
   row("pg_recvlogical (pgoutput v1) drain", d.recvSeconds === undefined ? undefined : `${show(d.recvChangesPerS)} changes/s from the mean of ${d.recvRuns.length} runs (${d.recvRuns.map((x) => x.toFixed(2) + " s").join(", ")}; before and after the engine); each decoded ${d.recvCounts}`);
   row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s`);
+  if (d.engineCpu && d.recvCpu.length > 0) {
+    const us = (sec: number) => ((sec * 1e6) / opts.changes).toFixed(1);
+    const rc = d.recvCpu.reduce((a, b) => ({ consumer: a.consumer + b.consumer / d.recvCpu.length, walsender: a.walsender + b.walsender / d.recvCpu.length }), { consumer: 0, walsender: 0 });
+    row(
+      "CPU time per change (drain; steadier than rates on a shared machine)",
+      `engine ${us(d.engineCpu.consumer)} µs + its walsender ${us(d.engineCpu.walsender)} µs; pg_recvlogical ${us(rc.consumer)} µs + its walsender ${us(rc.walsender)} µs (CPU s: engine ${d.engineCpu.consumer.toFixed(1)}, walsender ${d.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${rc.consumer.toFixed(1)}, walsender ${rc.walsender.toFixed(1)})`,
+    );
+  }
   row("Engine drain landed", d.landed ? `${fmtInt(d.landed.records)} records in ${d.landed.files} files, ${mb(d.landed.bytes)} MB NDJSON` : undefined);
   row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
   const x = results.txn;
