@@ -12,8 +12,9 @@
 # MAGIC `<silver>.<schema>_<table>` that readers query. Changes are ordered by `(__lsn, __seq)`, never by
 # MAGIC arrival, so replays and out-of-order batches leave silver unchanged.
 # MAGIC
-# MAGIC New bronze columns: the state table gets them (`ALTER TABLE … ADD COLUMN`, rendered by the shared
-# MAGIC renderer) before the MERGE, MERGE schema evolution is on, and the view is re-created.
+# MAGIC New bronze columns: when a stream starts (and bronze gaining a column restarts it once), the state
+# MAGIC table gets every new column (`ALTER TABLE … ADD COLUMN`, rendered by the shared renderer) and the view
+# MAGIC is re-created; MERGE schema evolution is on where the compute allows it.
 
 # COMMAND ----------
 
@@ -78,49 +79,59 @@ def silver_table(table_name: str) -> str:
     return medallion_sql.silver_table_name(schema, table, f"{CATALOG}.{SILVER_SCHEMA}")
 
 
-def data_columns(df) -> list:
-    return [f.name for f in df.schema.fields if not f.name.startswith("__") and f.name != RESCUED_DATA]
+def data_columns(fields) -> list:
+    return [f.name for f in fields if not f.name.startswith("__") and f.name != RESCUED_DATA]
 
 
-def merge_batch(table: dict):
+def prepare(table: dict) -> list:
+    """Brings the table's silver objects up to bronze's columns and renders its per-batch statements.
+
+    Runs on the driver when the stream starts. Bronze gaining a column stops the stream (the Delta
+    source reports the schema change) and the task's retry comes back here, so the state table
+    always has every bronze column before a batch is merged.
+    """
     name = table["name"]
-    keys = table["primary_key"]
     schema, short = name.split(".", 1)
-    batch_view = f"cdc_silver_batch_{schema}_{short}"
-    target = silver_table(name)
+    bronze, target = bronze_table(name), silver_table(name)
     state_table = f"{target}__cdc_state"
+    bronze_fields = spark.table(bronze).schema.fields
+    columns = data_columns(bronze_fields)
+    spec = dict(source=f"cdc_silver_batch_{schema}_{short}", bronze_table=bronze, silver_table=target, keys=table["primary_key"], columns=columns)
+
+    for statement in medallion_sql.render_silver_setup(**spec):
+        spark.sql(statement)
+    existing = {f.name.lower() for f in spark.table(state_table).schema.fields}
+    added = [(f.name, f.dataType.simpleString()) for f in bronze_fields if f.name in columns and f.name.lower() not in existing]
+    for statement in medallion_sql.render_add_columns(state_table, added):
+        spark.sql(statement)
+    if added:
+        print(f"silver: {name} gained column(s) {', '.join(c for c, _ in added)}")
+    spark.sql(medallion_sql.render_silver_view(**spec))
+    return spec["source"], medallion_sql.render_silver_merge(**spec)
+
+
+def merge_batch(batch_view: str, statements: list):
+    """The foreachBatch function. It captures only strings: on Spark Connect (serverless, standard
+    access mode) it runs in a server-side Python process, which cannot import medallion_sql."""
 
     def process(batch_df, batch_id):
-        session = batch_df.sparkSession
-        if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value seen yet
+        if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value has landed yet
             batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
-        columns = data_columns(batch_df)
-        spec = dict(source=batch_view, bronze_table=bronze_table(name), silver_table=target, keys=keys, columns=columns)
         batch_df.createOrReplaceTempView(batch_view)
-
-        for statement in medallion_sql.render_silver_setup(**spec):
-            session.sql(statement)
-        existing = {f.name.lower() for f in session.table(state_table).schema.fields}
-        added = [(f.name, f.dataType.simpleString()) for f in batch_df.schema.fields if f.name in columns and f.name.lower() not in existing]
-        for statement in medallion_sql.render_add_columns(state_table, added):
-            session.sql(statement)
-        for statement in medallion_sql.render_silver_merge(**spec):
-            session.sql(statement)
-        if added or batch_id == 0 or not session.catalog.tableExists(target):
-            session.sql(medallion_sql.render_silver_view(**spec))
-        if added:
-            print(f"silver: {name} gained column(s) {', '.join(c for c, _ in added)}")
+        for statement in statements:
+            batch_df.sparkSession.sql(statement)
 
     return process
 
 
 def start_stream(table: dict):
     name = table["name"]
+    batch_view, statements = prepare(table)
     writer = (
         spark.readStream.table(bronze_table(name))
         .writeStream.queryName(f"silver {name}")
         .option("checkpointLocation", f"{CHECKPOINT_ROOT}/silver/{name}/checkpoint")
-        .foreachBatch(merge_batch(table))
+        .foreachBatch(merge_batch(batch_view, statements))
     )
     writer = writer.trigger(processingTime=TRIGGER_INTERVAL) if CONTINUOUS else writer.trigger(availableNow=True)
     return writer.start()

@@ -10,7 +10,8 @@ Usage: python3 notebook_runner.py NOTEBOOK.py '{"widgets": {...}, "fixture": {..
   fixture.existing_tables     tables spark.catalog.tableExists() reports (default: all)
   fixture.landed              table names (schema.table) whose landing folder has files (default: all)
   fixture.unavailable_confs   Spark configs whose set() fails, as on serverless
-  fixture.batches             {"schema.table": {"columns": [[name, type], ...], "state_columns": [...]}}
+  fixture.batches             {"schema.table": {"columns": [[name, type], ...], "state_columns": [...]}}:
+                              bronze's columns (also one micro-batch's) and the silver state table's
 """
 import json
 import os
@@ -81,8 +82,10 @@ class Session:
 
     def table(self, name):
         for table, batch in fixture.get("batches", {}).items():
-            if name.endswith("%s__cdc_state" % table.replace(".", "_")):
+            if name.endswith(".%s__cdc_state" % table.replace(".", "_")):
                 return Frame(batch.get("state_columns", batch["columns"]))
+            if name.endswith(".%s" % table.replace(".", "_")):  # the bronze table
+                return Frame(batch["columns"])
         return Frame([])
 
 
@@ -152,6 +155,9 @@ class Writer:
 
     def foreachBatch(self, fn):
         self.stream["sink"]["foreachBatch"] = True
+        # What Spark Connect would have to ship to its server-side Python worker with the function.
+        self.stream["sink"]["foreachBatchGlobals"] = sorted(fn.__code__.co_names)
+        self.stream["sink"]["foreachBatchCaptures"] = [type(c.cell_contents).__name__ for c in (fn.__closure__ or ())]
         self._fn = fn
         return self
 

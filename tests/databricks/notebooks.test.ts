@@ -22,7 +22,15 @@ interface Stream {
   columns: Record<string, string>;
   path?: string;
   table?: string;
-  sink: { options: Record<string, string>; trigger?: Record<string, unknown>; table?: string; queryName?: string; foreachBatch?: boolean };
+  sink: {
+    options: Record<string, string>;
+    trigger?: Record<string, unknown>;
+    table?: string;
+    queryName?: string;
+    foreachBatch?: boolean;
+    foreachBatchGlobals?: string[];
+    foreachBatchCaptures?: string[];
+  };
 }
 interface NotebookRun {
   sql: string[];
@@ -122,6 +130,10 @@ describe("databricks: notebooks", () => {
     assert.equal(run.streams.length, 1, "users has no bronze table yet");
     assert.equal(run.streams[0].table, "cdc.bronze.public_orders");
     assert.equal(run.streams[0].sink.foreachBatch, true);
+    // On Spark Connect the foreachBatch function runs in a server-side worker that cannot import
+    // medallion_sql: it must carry rendered SQL text only.
+    assert.ok(!run.streams[0].sink.foreachBatchGlobals!.includes("medallion_sql"), run.streams[0].sink.foreachBatchGlobals!.join());
+    assert.deepEqual([...run.streams[0].sink.foreachBatchCaptures!].sort(), ["list", "str"]);
     assert.deepEqual(run.streams[0].sink.trigger, { availableNow: true });
     assert.equal(run.streams[0].sink.options.checkpointLocation, "/Volumes/cdc/bronze/cdc_checkpoints/silver/public.orders/checkpoint");
 
@@ -135,8 +147,9 @@ describe("databricks: notebooks", () => {
     const expected = [
       ...renderSilverSetup(spec),
       ...renderAddColumns("cdc.silver.public_orders__cdc_state", [{ name: "coupon", type: "string" }]),
-      ...renderSilverMerge(spec),
       renderSilverView(spec),
+      // per micro-batch, inside foreachBatch:
+      ...renderSilverMerge(spec),
     ];
     assert.deepEqual(run.sql, expected);
     assert.ok(run.sql.some((s) => s.startsWith("-- Silver, step 5") && s.includes("MERGE INTO cdc.silver.public_orders__cdc_state")));
