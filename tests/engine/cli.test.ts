@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { EventEmitter } from "node:events";
 import { startPostgres, freePort, type TestPostgres } from "../support/postgres";
 import { onStopSignals, STOP_TIMEOUT_MS } from "../../container/src/cli";
+import * as api from "../../container/src/index";
 
 const CLI = resolve(__dirname, "../../container/src/cli.ts");
 const VERSION = (JSON.parse(readFileSync(resolve(__dirname, "../../container/package.json"), "utf8")) as { version: string }).version;
@@ -126,6 +127,16 @@ describe("engine CLI: cdc-engine", function () {
       assert.equal(bogus.code, 2);
       assert.match(bogus.stderr, /unknown command 'stream'/);
     });
+  });
+
+  it("exposes the public API from the package entry point", () => {
+    for (const name of ["loadConfig", "runEngine", "prepareSource", "inspectSource", "createSink", "probeSink", "createLogger", "startOpsServer", "main"] as const) {
+      assert.equal(typeof api[name], "function", name);
+    }
+    assert.equal(typeof api.ConfigError, "function");
+    assert.equal(typeof api.SourceSetupError, "function");
+    assert.equal(typeof api.PrometheusMetrics, "function");
+    assert.ok("SINK_URL" in api.VARIABLES);
   });
 
   describe("stop signals (in-process, with a stand-in for process and exit)", () => {
