@@ -7,35 +7,58 @@ import type * as dockerTypes from "@pulumi/docker";
 /** The repository root: the image's build context (container/Dockerfile copies from it). */
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
-/** What goes into the image besides container/ (the Dockerfile installs from the root lockfile). */
-const ROOT_FILES = ["package.json", "package-lock.json"];
+const DOCKERFILE = "container/Dockerfile";
 const SKIP_DIRS = new Set(["node_modules", "dist", ".turbo", "coverage"]);
 
-function listFiles(dir: string, out: string[]): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (!SKIP_DIRS.has(entry.name)) listFiles(full, out);
-    } else if (entry.isFile() && !entry.name.endsWith(".tsbuildinfo")) {
-      out.push(full);
-    }
+function listFiles(full: string, out: string[]): void {
+  const stat = statSync(full, { throwIfNoEntry: false });
+  if (!stat) return;
+  if (stat.isFile()) {
+    if (!full.endsWith(".tsbuildinfo")) out.push(full);
+    return;
+  }
+  if (!stat.isDirectory()) return;
+  for (const entry of readdirSync(full, { withFileTypes: true })) {
+    if (entry.isDirectory() && SKIP_DIRS.has(entry.name)) continue;
+    listFiles(path.join(full, entry.name), out);
   }
 }
 
 /**
- * Content hash of everything that goes into the engine image: container/ (sources, Dockerfile,
- * package.json; not dist/ or node_modules/) plus the root package.json and lockfile. An unchanged
- * engine gives the same tag, so nothing is rebuilt or rolled; any change gives a new tag.
+ * The build-context paths the Dockerfile copies from (`COPY`/`ADD` without `--from`), read from the
+ * Dockerfile itself so the tag follows whatever the image really contains.
+ */
+export function dockerfileSources(dockerfile: string): string[] {
+  const text = dockerfile.replace(/\\\r?\n/g, " ");
+  const sources = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(COPY|ADD)\s+(.*)$/i.exec(line);
+    if (!m) continue;
+    const args = m[2].trim().startsWith("[") ? (JSON.parse(m[2]) as string[]) : m[2].trim().split(/\s+/);
+    if (args.some((a) => /^--from=/i.test(a))) continue;
+    const paths = args.filter((a) => !a.startsWith("--"));
+    for (const src of paths.slice(0, -1)) sources.add(src.replace(/^\.\//, "").replace(/\/+$/, "") || ".");
+  }
+  return [...sources];
+}
+
+/**
+ * Content hash of everything that goes into the engine image: the Dockerfile, its
+ * Dockerfile.dockerignore, and every path its COPY instructions take from the build context (without
+ * dist/ and node_modules/, which the build recreates). An unchanged engine gives the same tag, so
+ * nothing is rebuilt or rolled; any change to what the image contains gives a new tag. Without a
+ * Dockerfile (not written yet) it falls back to container/ plus the root lockfiles.
  */
 export function engineContentHash(root = REPO_ROOT): string {
+  const dockerfilePath = path.join(root, DOCKERFILE);
+  const dockerfile = statSync(dockerfilePath, { throwIfNoEntry: false })?.isFile() ? readFileSync(dockerfilePath, "utf8") : undefined;
+  const sources = dockerfile !== undefined
+    ? [DOCKERFILE, `${DOCKERFILE}.dockerignore`, ...dockerfileSources(dockerfile)]
+    : ["container", "package.json", "package-lock.json"];
   const files: string[] = [];
-  listFiles(path.join(root, "container"), files);
-  for (const f of ROOT_FILES) {
-    const full = path.join(root, f);
-    if (statSync(full, { throwIfNoEntry: false })?.isFile()) files.push(full);
-  }
+  for (const src of sources) listFiles(path.join(root, src), files);
   const hash = createHash("sha256");
-  for (const file of files.map((f) => path.relative(root, f).split(path.sep).join("/")).sort()) {
+  for (const file of [...new Set(files.map((f) => path.relative(root, f).split(path.sep).join("/")))].sort()) {
     hash.update(file).update("\u0000").update(readFileSync(path.join(root, file))).update("\u0000");
   }
   return hash.digest("hex");
