@@ -53,8 +53,8 @@ TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 sys.path.insert(0, params["workspace_dir"])
 import medallion_sql  # noqa: E402
 
-# New bronze columns reach the state table by ALTER TABLE before each MERGE (below), and by MERGE
-# schema evolution where the compute allows setting it (serverless only accepts a few Spark
+# New bronze columns reach the state table by ALTER TABLE when its stream starts (prepare, below),
+# and by MERGE schema evolution where the compute allows setting it (serverless only accepts a few Spark
 # configs and answers CONFIG_NOT_AVAILABLE; the ALTER TABLE path alone is then enough).
 try:
     spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
@@ -83,8 +83,9 @@ def data_columns(fields) -> list:
     return [f.name for f in fields if not f.name.startswith("__") and f.name != RESCUED_DATA]
 
 
-def prepare(table: dict) -> list:
-    """Brings the table's silver objects up to bronze's columns and renders its per-batch statements.
+def prepare(table: dict) -> tuple:
+    """Brings the table's silver objects up to bronze's columns; returns the micro-batch's view name
+    and the per-batch statements.
 
     Runs on the driver when the stream starts. Bronze gaining a column stops the stream (the Delta
     source reports the schema change) and the task's retry comes back here, so the state table
