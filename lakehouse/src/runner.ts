@@ -15,7 +15,7 @@
  */
 import { Duck, sqlString } from "./duck";
 import { scanLanding, type LandingFile, type LandingTable } from "./landing";
-import { GOLD_SOURCES, renderAddColumns, renderGold, renderSilverMerge, renderSilverSetup, renderSilverView, silverTableName, type SilverSpec } from "./sql/render";
+import { GOLD_SOURCES, checkColumnName, renderAddColumns, renderGold, renderSilverMerge, renderSilverSetup, renderSilverView, silverTableName, type SilverSpec } from "./sql/render";
 
 export interface RefreshOptions {
   /** The landing directory (the engine's SINK_URL file:///… path). */
@@ -153,6 +153,14 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
   if (columns.size === 0) {
     await duck.run(`CREATE TABLE ${bronze} (${META_TYPES.map(([n, ty]) => `${n} ${ty}`).join(", ")})`);
     columns = new Map(META_TYPES);
+  }
+  for (const name of Object.keys(structure)) {
+    if (name.startsWith("__")) continue;
+    try {
+      checkColumnName(name, `table ${t.name}: column`);
+    } catch (err) {
+      throw new RefreshError((err as Error).message);
+    }
   }
   for (const [name, s] of Object.entries(structure)) {
     if (META.has(name)) continue;

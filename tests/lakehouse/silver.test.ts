@@ -207,5 +207,10 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
     await land(landing, "public.nokey", [rec("c", 1, 0, { id: 1 })]);
     await assert.rejects(refresh({ landing, db, gold: false }), /public\.nokey has no primary key configured.*--key public\.nokey=/);
     await assert.rejects(refresh({ landing: join(root, "missing"), db, gold: false }), /landing directory .*missing does not exist/);
+    await land(landing, "public.odd", [rec("c", 1, 0, { id: 1, order: 5 })]);
+    await assert.rejects(
+      refresh({ landing, db, keys: { "public.odd": ["id"] }, tables: ["public.odd"], gold: false }),
+      /table public\.odd: column "order" is a reserved SQL word/,
+    );
   });
 });

@@ -95,6 +95,11 @@ export function silverTableName(schema: string, table: string, silverSchema = "s
   return `${silverSchema}.${schema}_${table}`;
 }
 
+/** Throws RenderError when a column name cannot be used unquoted by the shared SQL. */
+export function checkColumnName(name: string, what = "column"): void {
+  checkColumn(name, what);
+}
+
 function checkColumn(name: string, what: string): void {
   if (typeof name !== "string" || !IDENTIFIER.test(name)) {
     throw new RenderError(`${what} ${JSON.stringify(name)} is not a plain identifier (letters, digits, _): the shared SQL leaves names unquoted; rename the column in PostgreSQL or exclude the table`);
