@@ -183,18 +183,19 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
 }
 
 /**
- * Samples the CPU time of a consumer process and of the walsender serving its slot (found via
- * pg_replication_slots.active_pid once the consumer has connected).
+ * Samples the CPU time of a client process and of the server processes working for it: the
+ * walsender of a slot (pg_replication_slots.active_pid), or backends by application_name.
  */
-function sampleCpu(client: Client, slot: string, consumerPid: number) {
-  let walsender: number | undefined;
+function sampleCpu(client: Client, serverSide: { slot: string } | { applicationName: string }, consumerPid: number) {
+  const seen = new Set<number>();
   const consumer = new CpuSampler(() => [consumerPid]);
   const server = new CpuSampler(async () => {
-    if (walsender === undefined) {
-      const { rows } = await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [slot]);
-      walsender = rows[0]?.pid ?? undefined;
-    }
-    return [walsender];
+    const { rows } =
+      "slot" in serverSide
+        ? await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [serverSide.slot])
+        : await client.query<{ pid: number | null }>("select pid from pg_stat_activity where application_name like $1", [serverSide.applicationName]);
+    for (const r of rows) if (r.pid) seen.add(r.pid);
+    return [...seen];
   }, 100);
   return {
     async stop(): Promise<{ consumer: number; walsender: number }> {
@@ -275,6 +276,8 @@ const results = {
     engineSeconds: undefined as number | undefined,
     copySeconds: undefined as number | undefined,
     copyBytes: undefined as number | undefined,
+    copyCpu: undefined as { consumer: number; walsender: number } | undefined,
+    engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
     peakRssMb: undefined as number | undefined,
   },
@@ -360,7 +363,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
       "-f", recvFile,
     ]);
     const probe = await pg.connect();
-    const cpu = sampleCpu(probe, slot, recv.child.pid!);
+    const cpu = sampleCpu(probe, { slot }, recv.child.pid!);
     try {
       await recv.done;
     } finally {
@@ -427,7 +430,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
       }
     })();
     const probe = await pg.connect();
-    const cpu = sampleCpu(probe, "bench_drain_engine", engine.pid);
+    const cpu = sampleCpu(probe, { slot: "bench_drain_engine" }, engine.pid);
     let doneAt: number;
     try {
       doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
@@ -680,10 +683,18 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
   const copyFile = join(work, "copy.out");
   const fd = openSync(copyFile, "w");
   const t0 = performance.now();
+  const probe = await pg.connect();
   try {
-    await spawnClient("psql", copyArgs, fd).done;
+    const copy = spawnClient("psql", copyArgs, fd);
+    const cpu = sampleCpu(probe, { applicationName: "psql" }, copy.child.pid!);
+    try {
+      await copy.done;
+    } finally {
+      results.snapshot.copyCpu = await cpu.stop();
+    }
   } finally {
     closeSync(fd);
+    await probe.end();
   }
   const copySeconds = (performance.now() - t0) / 1000;
   const copyLines = countLines(await readObject(copyFile));
@@ -716,6 +727,12 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
     cpuProfDir: snapProf,
   });
   try {
+    const cpuProbe = await pg.connect();
+    const cpu = sampleCpu(cpuProbe, { applicationName: "cdc-engine%" }, engine.pid);
+    void engine.exited.then(async () => {
+      results.snapshot.engineCpu = await cpu.stop();
+      await cpuProbe.end();
+    });
     // initial_only: the engine exits once the snapshot is durable. If it keeps running, the
     // snapshot counts as done when every row has landed.
     const watcher = new LandingWatcher(tableDir);
@@ -833,6 +850,13 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   const s = results.snapshot;
   row("COPY public.bench_snap TO STDOUT (psql → file)", s.copySeconds === undefined ? undefined : `${s.copySeconds.toFixed(2)} s → ${show(s.copyRowsPerS)} rows/s (${mb(s.copyBytes ?? 0)} MB)`);
   row("Engine SNAPSHOT_MODE=initial_only", s.engineSeconds === undefined ? s.engineRowsPerS.missing : `${s.engineSeconds.toFixed(2)} s from process start to exit → ${show(s.engineRowsPerS)} rows/s; peak RSS ${s.peakRssMb} MB${s.landed ? `; landed ${fmtInt(s.landed.records)} records in ${s.landed.files} files` : ""}`);
+  if (s.copyCpu && s.engineCpu) {
+    const us = (sec: number) => ((sec * 1e6) / opts.snapshotRows).toFixed(2);
+    row(
+      "CPU time per row (snapshot)",
+      `engine ${us(s.engineCpu.consumer)} µs + its PostgreSQL backends ${us(s.engineCpu.walsender)} µs; psql ${us(s.copyCpu.consumer)} µs + its backend ${us(s.copyCpu.walsender)} µs (CPU s: engine ${s.engineCpu.consumer.toFixed(1)}, backends ${s.engineCpu.walsender.toFixed(1)}; psql ${s.copyCpu.consumer.toFixed(1)}, backend ${s.copyCpu.walsender.toFixed(1)})`,
+    );
+  }
   lines.push("");
   lines.push("## Method", "");
   lines.push(
