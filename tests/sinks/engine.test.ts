@@ -1,7 +1,8 @@
 /**
  * The whole engine (runEngine, real embedded PostgreSQL) landing into each cloud sink's server:
  * s3rver, Azurite, and the GCS JSON-API stand-in (see support/gcs-stand-in.ts). The landing objects
- * are downloaded into a directory and rebuilt into tables, which must equal the source; an outage
+ * are downloaded into a directory, which the local lakehouse (`cdc-lakehouse refresh`, DuckDB)
+ * must read back into a silver table equal to the source; an outage
  * of the storage server in the middle of streaming loses nothing, and while it lasts the slot's
  * confirmed_flush_lsn never passes a transaction that is not yet in the sink.
  */
@@ -11,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { main as lakehouse } from "../../lakehouse/src/cli";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, startEngine, waitFor } from "../engine/fixtures/harness";
 import { rebuildTable } from "../engine/fixtures/landing";
@@ -146,7 +148,7 @@ describe("sinks: the full engine landing into each cloud sink", function () {
         return rebuilt.size === source.size && [...source].every(([k, row]) => JSON.stringify(rebuilt.get(k)) === JSON.stringify(row));
       };
 
-      it("lands snapshot and stream equal to the source, and rides out a storage outage without losing or confirming anything early", async () => {
+      it("lands snapshot and stream that the local lakehouse reads back equal to the source, and rides out a storage outage without losing or confirming anything early", async () => {
         await pg.query(`CREATE TABLE public.${table} (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL)`);
         await pg.query(`INSERT INTO public.${table} SELECT g, 'item ' || g, g FROM generate_series(1, 300) g`);
         const slot = `sink_slot_${i}`;
@@ -197,6 +199,23 @@ describe("sinks: the full engine landing into each cloud sink", function () {
           const rebuilt = await landed();
           assert.equal(rebuilt.size, 600 - 10 - Math.floor(400 / 11) + [...Array(10)].map((_, k) => 51 + k).filter((id) => id % 11 === 0).length);
           assert.deepEqual(rebuilt.get("[20]"), { id: 20, name: "renamed during outage", qty: 20 });
+
+          // The local lakehouse reads the downloaded landing zone back: silver equals the source.
+          const lake = await mkdtemp(join(tmpdir(), "cdc-sink-lake-"));
+          try {
+            const objects = await cloud.download(server, join(lake, "landing"));
+            assert.ok(objects > 0);
+            const out: string[] = [];
+            const err: string[] = [];
+            const run = (...args: string[]) => lakehouse(args, (l) => out.push(l), (l) => err.push(l));
+            assert.equal(await run("refresh", "--landing", join(lake, "landing"), "--db", join(lake, "lake.duckdb"), "--tables", `public.${table}`, "--key", `public.${table}=id`, "--no-gold"), 0, err.join("\n"));
+            out.length = 0;
+            assert.equal(await run("query", "--db", join(lake, "lake.duckdb"), "--json", `SELECT id, name, qty FROM silver.public_${table} ORDER BY id`), 0, err.join("\n"));
+            const silver = out.map((l) => JSON.parse(l) as { id: number; name: string; qty: number }).map((r) => ({ id: Number(r.id), name: r.name, qty: Number(r.qty) }));
+            assert.deepEqual(silver, [...(await sourceRows()).values()]);
+          } finally {
+            await rm(lake, { recursive: true, force: true });
+          }
         } finally {
           await engine.stop();
         }
