@@ -11,6 +11,7 @@ import * as artifactregistry from "@pulumi/gcp/artifactregistry";
 import * as cloudrunv2 from "@pulumi/gcp/cloudrunv2";
 import * as logging from "@pulumi/gcp/logging";
 import * as organizations from "@pulumi/gcp/organizations";
+import * as projects from "@pulumi/gcp/projects";
 import * as secretmanager from "@pulumi/gcp/secretmanager";
 import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
@@ -31,6 +32,34 @@ interface Placement {
   project: string;
   region: string;
   labels: Record<string, string>;
+  /** The project APIs this stack uses; every resource waits for them. */
+  apis: pulumi.Resource;
+}
+
+/** The Google APIs the platform calls, in this order of need. */
+export const REQUIRED_APIS = ["iam", "storage", "artifactregistry", "secretmanager", "logging", "run"] as const;
+
+export interface ProjectApisArgs {
+  project: string;
+}
+
+/**
+ * Enables the APIs the stack needs in the project (a fresh project has them off). They stay
+ * enabled when the stack is destroyed: other workloads in the project may use them.
+ */
+export class ProjectApis extends pulumi.ComponentResource {
+  constructor(name: string, args: ProjectApisArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:ProjectApis`, name, {}, opts);
+    for (const api of REQUIRED_APIS) {
+      new projects.Service(`${name}-${api}`, {
+        project: args.project,
+        service: `${api}.googleapis.com`,
+        disableOnDestroy: false,
+        disableDependentServices: false,
+      }, { parent: this });
+    }
+    this.registerOutputs({});
+  }
 }
 
 export interface LandingStorageArgs extends Placement {
@@ -66,7 +95,7 @@ export class LandingStorage extends pulumi.ComponentResource {
         { action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: 1, withState: "ARCHIVED" } },
       ],
       labels: args.labels,
-    }, { parent: this, protect: args.deletionProtection });
+    }, { parent: this, protect: args.deletionProtection, dependsOn: [args.apis] });
     this.bucketName = bucket.name;
     this.rootUrl = pulumi.interpolate`gs://${bucket.name}`;
     this.url = pulumi.interpolate`gs://${bucket.name}/${args.prefix}`;
@@ -100,7 +129,7 @@ export class ContainerRegistry extends pulumi.ComponentResource {
         { id: "delete-old", action: "DELETE", condition: { tagState: "ANY", olderThan: "2592000s" } },
       ],
       labels: args.labels,
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     const token = organizations.getClientConfigOutput({ parent: this }).accessToken;
     const server = `${args.region}-docker.pkg.dev`;
     this.repositoryId = repo.repositoryId;
@@ -133,11 +162,11 @@ export class PasswordSecret extends pulumi.ComponentResource {
       replication: { auto: {} },
       deletionProtection: args.deletionProtection,
       labels: args.labels,
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     new secretmanager.SecretVersion(`${name}-value`, {
       secret: secret.id,
       secretData: pulumi.secret(args.password),
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     this.secretId = secret.secretId;
     this.name = secret.name;
     this.registerOutputs({ secretId: this.secretId });
@@ -163,14 +192,14 @@ export class EngineLogs extends pulumi.ComponentResource {
       bucketId: checkName("gcpId", `${args.baseName}-engine-logs`),
       retentionDays: args.retentionDays,
       description: "CDC engine logs",
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     new logging.ProjectSink(`${name}-sink`, {
       name: checkName("gcpId", `${args.baseName}-engine-logs`),
       project: args.project,
       destination: pulumi.interpolate`logging.googleapis.com/${bucket.name}`,
       filter: `resource.type="cloud_run_revision" AND resource.labels.service_name="${args.serviceName}"`,
       description: "Routes the CDC engine's logs to its retention bucket",
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     this.bucketName = bucket.name;
     this.registerOutputs({ bucketName: this.bucketName });
   }
@@ -203,7 +232,7 @@ export class EngineService extends pulumi.ComponentResource {
       project: args.project,
       displayName: `CDC engine (${s.stack})`,
       description: "Runs the CDC engine: writes landing objects, reads its PostgreSQL password",
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     const member = pulumi.interpolate`serviceAccount:${account.email}`;
     // objectUser = create, read, overwrite and delete objects (a replay overwrites deterministic
     // names; doctor deletes its probe) — on this bucket only.
@@ -211,13 +240,13 @@ export class EngineService extends pulumi.ComponentResource {
       bucket: args.bucketName,
       role: "roles/storage.objectUser",
       member,
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
     const secretReader = new secretmanager.SecretIamMember(`${name}-secret-reader`, {
       project: args.project,
       secretId: args.secretId,
       role: "roles/secretmanager.secretAccessor",
       member,
-    }, { parent: this });
+    }, { parent: this, dependsOn: [args.apis] });
 
     const network = s.gcp!.network;
     const vpcAccess = network === undefined ? undefined : network.vpcConnector
@@ -270,7 +299,7 @@ export class EngineService extends pulumi.ComponentResource {
         }],
       },
       labels: args.labels,
-    }, { parent: this, dependsOn: [landingWriter, secretReader] });
+    }, { parent: this, dependsOn: [args.apis, landingWriter, secretReader] });
 
     this.name = service.name;
     this.id = service.id;
@@ -283,7 +312,8 @@ export class EngineService extends pulumi.ComponentResource {
 export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
   const g = s.gcp!;
-  const placement: Placement = { project: g.project, region: g.region, labels: s.tags };
+  const apis = new ProjectApis("apis", { project: g.project }, opts);
+  const placement: Placement = { project: g.project, region: g.region, labels: s.tags, apis };
   const serviceName = `${s.baseName}-engine`;
 
   const landing = new LandingStorage("landing", {

@@ -79,6 +79,7 @@ const UNTAGGABLE = new Set([
   "gcp:secretmanager/secretIamMember:SecretIamMember",
   "gcp:logging/projectBucketConfig:ProjectBucketConfig",
   "gcp:logging/projectSink:ProjectSink",
+  "gcp:projects/service:Service",
   "docker:index/image:Image",
 ]);
 
@@ -393,6 +394,9 @@ describe("pulumi program under mocks", function () {
     assert.equal(logBucket.retentionDays, 30);
     assert.match(one(r, "gcp:logging/projectSink:ProjectSink").inputs.filter, /service_name="cdc-test-engine"/);
     assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
+    const apis = byType(r, "gcp:projects/service:Service").map((x) => x.inputs);
+    assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));
+    for (const a of apis) assert.deepEqual([a.project, a.disableOnDestroy], ["acme-data-123", false], "APIs stay on when the stack goes");
     assert.deepEqual(r.invokes.map((i) => i.token), ["gcp:organizations/getClientConfig:getClientConfig"]);
   });
 
