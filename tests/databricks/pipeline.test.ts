@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { ACCOUNT, CONTAINER_ID, LANDING, UC_MASTER } from "./harness/fixtures";
+import { ACCOUNT, CONTAINER_ID, KMS_KEY_ARN, LANDING, UC_MASTER } from "./harness/fixtures";
 import { byType, one, Registered, REPO, reveal, Run, runDatabricks, withoutSecrets } from "./harness";
 import { GOLD_TABLES, SILVER_MERGE_FILES, SILVER_SETUP_FILES, SILVER_VIEW_FILE } from "../../lakehouse/src/sql/render";
 
@@ -117,7 +117,11 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
       const bucketArn = `arn:aws:s3:::${LANDING.aws.bucket}`;
       const roleArn = `arn:aws:iam::${ACCOUNT}:role/${one(aws, T.role).inputs.name}`;
       const resources = policy.Statement.flatMap((s: any) => s.Resource);
-      for (const r of resources) assert.ok([bucketArn, `${bucketArn}/${LANDING.aws.prefix}/*`, roleArn].includes(r), `unexpected resource ${r}`);
+      for (const r of resources) assert.ok([bucketArn, `${bucketArn}/${LANDING.aws.prefix}/*`, roleArn, KMS_KEY_ARN].includes(r), `unexpected resource ${r}`);
+      // The bucket's KMS key (when it has one) for exactly the crypto actions S3 objects need.
+      const kms = policy.Statement.find((s: any) => s.Sid === "LandingKmsKey");
+      assert.deepEqual(kms.Resource, [KMS_KEY_ARN]);
+      assert.ok(kms.Action.every((a: string) => a.startsWith("kms:")));
       assert.ok(!JSON.stringify(policy).includes('"*"'), "no wildcard resource or action");
       const list = policy.Statement.find((s: any) => s.Action.includes("s3:ListBucket"));
       assert.deepEqual(list.Condition, { StringLike: { "s3:prefix": [LANDING.aws.prefix, `${LANDING.aws.prefix}/*`] } });

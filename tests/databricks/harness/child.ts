@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { ACCOUNT, CONTAINER_ID, LANDING, SUB, UC_MASTER } from "./fixtures";
+import { ACCOUNT, CONTAINER_ID, KMS_KEY_ARN, LANDING, SUB, UC_MASTER } from "./fixtures";
 
 export interface ChildInput {
   cloud: "aws" | "azure" | "gcp" | "local";
@@ -151,6 +151,7 @@ async function main() {
           bucketName: LANDING.aws.bucket,
           bucketArn: `arn:aws:s3:::${LANDING.aws.bucket}`,
           prefix: LANDING.aws.prefix,
+          kmsKeyArn: KMS_KEY_ARN,
           ...(input.omitAccountId ? {} : { accountId: ACCOUNT }),
         };
       case "azure":

@@ -8,3 +8,4 @@ export const LANDING = {
 };
 export const CONTAINER_ID = `/subscriptions/${SUB}/resourceGroups/${LANDING.azure.rg}/providers/Microsoft.Storage/storageAccounts/${LANDING.azure.account}/blobServices/default/containers/${LANDING.azure.container}`;
 export const UC_MASTER = "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL";
+export const KMS_KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0`;
