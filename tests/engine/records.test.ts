@@ -36,10 +36,10 @@ describe("engine: landing records", function () {
       CREATE TABLE public.evolving (id int PRIMARY KEY, a text, b text);
     `);
     await pg.query(`INSERT INTO public.types VALUES (
-      1, -32768, 2147483647, 9007199254740993, 'Infinity', 'NaN', 'NaN', true, '{"k": [1, 2]}', '{"k": {"z": null}}',
+      1, -32768, 2147483647, 9007199254740993, 'Infinity', 'NaN', 'NaN', true, '{"k": [1, 2]}', '{"k": {"z": null, "s": "a\\nb\\\\c"}}',
       '2026-11-21 13:00:00.123456+01', '2026-11-21 12:00:00.123456', '2026-11-21', '12:34:56.789', '\\x00ff10',
       '{1,NULL,3}', '{"a b","c,d","e\\"f",NULL,"NULL"}', '{{1,2},{3,4}}', ARRAY['{"a":1}'::jsonb, '[1, 2]'],
-      'happy', '{sad,happy}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 5, E'line1\\nline2\\t"quoted" \\u00fc', '1 day 2 hours', NULL,
+      'happy', '{sad,happy}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 5, E'line1\\nline2\\t"quoted" \\u00fc \\\\ \\u0001\\u000b\\r', '1 day 2 hours', NULL,
       ARRAY['2026-01-01 00:00:00+00'::timestamptz, 'infinity'])`);
     await pg.query("INSERT INTO public.pk VALUES (1, 'one'), (2, 'two'); INSERT INTO public.pkfull VALUES (1, 'one', 10)");
     dir = await landingDir();
@@ -84,7 +84,7 @@ describe("engine: landing records", function () {
       num: "NaN",
       b: true,
       j: { k: [1, 2] },
-      jb: { k: { z: null } },
+      jb: { k: { z: null, s: "a\nb\\c" } },
       tstz: "2026-11-21T12:00:00.123456Z",
       ts: "2026-11-21T12:00:00.123456",
       d: "2026-11-21",
@@ -101,7 +101,7 @@ describe("engine: landing records", function () {
       e_arr: ["sad", "happy"],
       u: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
       dom: 5,
-      txt: 'line1\nline2\t"quoted" ü',
+      txt: 'line1\nline2\t"quoted" ü \\ \u0001\v\r',
       iv: "P1DT2H",
       nul: null,
       ts_arr: ["2026-01-01T00:00:00Z", "infinity"],

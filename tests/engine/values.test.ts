@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { encodeArray, encoderFor, scalarKindOf, type ScalarKind } from "../../container/src/source/decoding/values";
 import { formatLsn, lsnHex16, parseLsn } from "../../container/src/source/lsn";
+import { copyKindOf, transcodeRow, worstCase, type CopyColumn } from "../../container/src/source/decoding/copy-text";
+import { copyFieldText } from "../../container/src/source/decoding/copy-field";
+import type { TypeShape } from "../../container/src/source/decoding/values";
 
 const scalar = (kind: ScalarKind) => encoderFor({ kind: "scalar", scalar: kind });
 
@@ -57,5 +60,25 @@ describe("engine: value encoders", () => {
     assert.equal(parseLsn("16/B374D848"), 0x16b374d848n);
     assert.equal(formatLsn(0x16b374d848n), "16/B374D848");
     assert.equal(lsnHex16(0x16b374d848n), "00000016B374D848");
+  });
+
+  it("transcodes COPY text rows byte for byte exactly as the encoders would", () => {
+    const shapes: TypeShape[] = (["integer", "float", "bool", "numeric", "json", "string", "timestamptz", "timestamp", "bytea"] as ScalarKind[]).map((scalar) => ({ kind: "scalar", scalar }));
+    shapes.push({ kind: "array", element: { kind: "scalar", scalar: "string" }, delimiter: "," });
+    const columns: CopyColumn[] = shapes.map((shape, i) => ({ prefix: Buffer.from(`,"c${i}":`), kind: copyKindOf(shape), encode: encoderFor(shape) }));
+    const rows = [
+      ["-42", "1.5e+300", "t", "123.4500", '{"s": "a\\nb"}', 'tab\\there "q" \\\\ \u0001 \\v ü', "2026-11-21 12:00:00.5+00", "2026-11-21 12:00:00", "\\x00ff", '{"a b",NULL}'],
+      ["\\N", "NaN", "f", "NaN", "[]", "", "infinity", "0044-03-15 12:00:00 BC", "\\x", "{}"],
+      ["0", "-Infinity", "\\N", "\\N", "\\N", "\\N", "2026-11-21 12:00:00+05:30", "\\N", "\\N", "\\N"],
+    ];
+    for (const fields of rows) {
+      const src = Buffer.from(fields.join("\t") + "\n");
+      const out = Buffer.alloc(worstCase(src.length, 200));
+      const end = transcodeRow(src, 0, src.length - 1, columns, out, 0);
+      const expected = fields.map((f, i) => columns[i].prefix.toString() + (f === "\\N" ? "null" : columns[i].encode(copyFieldText(f)))).join("");
+      assert.equal(out.toString("utf8", 0, end), expected);
+    }
+    assert.throws(() => transcodeRow(Buffer.from("1\t2\n"), 0, 3, columns.slice(0, 1), Buffer.alloc(100), 0), /more fields/);
+    assert.throws(() => transcodeRow(Buffer.from("1\n"), 0, 1, columns.slice(0, 2), Buffer.alloc(100), 0), /fewer fields/);
   });
 });

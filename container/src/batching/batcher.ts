@@ -70,6 +70,16 @@ export class TableBuffer {
     return written;
   }
 
+  /** Makes room for `bytes` more bytes at `current[pos]` (for writers that encode in place). */
+  reserve(bytes: number): Buffer {
+    if (this.current === undefined || this.pos + bytes > this.current.length) {
+      if (this.current !== undefined && this.pos > 0) this.chunks.push(this.current.subarray(0, this.pos));
+      this.current = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
+      this.pos = 0;
+    }
+    return this.current;
+  }
+
   /** Takes the buffered bytes out (the buffer is empty afterwards). */
   take(): Buffer[] {
     const out = this.chunks;
@@ -146,6 +156,15 @@ export class Batcher {
 
   /** Appends one record line (without newline) to a table's buffer. */
   add(buffer: TableBuffer, line: string, lsn: bigint, seq: number, partition: string): void {
+    this.begin(buffer, lsn, seq, partition);
+    this.written(buffer, buffer.write(line));
+  }
+
+  /**
+   * Before writing one record into `buffer` in place (reserve(), then write at `pos`): records its
+   * position, and seals the buffer first when the record belongs to another partition.
+   */
+  begin(buffer: TableBuffer, lsn: bigint, seq: number, partition: string): void {
     if (buffer.count === 0) {
       buffer.firstLsn = lsn;
       buffer.firstSeq = seq;
@@ -154,15 +173,18 @@ export class Batcher {
     } else if (partition !== buffer.partition) {
       // A landing object never spans two date/hour partitions.
       this.seal(buffer);
-      this.add(buffer, line, lsn, seq, partition);
+      this.begin(buffer, lsn, seq, partition);
       return;
     }
-    const size = buffer.write(line);
+    buffer.lastLsn = lsn;
+    buffer.lastSeq = seq;
+  }
+
+  /** After writing one record of `size` bytes (newline included) into `buffer`. */
+  written(buffer: TableBuffer, size: number): void {
     buffer.bytes += size;
     this.openBytes += size;
     buffer.count++;
-    buffer.lastLsn = lsn;
-    buffer.lastSeq = seq;
     const limits = this.options.limits;
     if (buffer.count >= limits.maxSize || buffer.bytes >= limits.maxBytes) this.seal(buffer);
     else if (this.openBytes >= this.budget) this.sealAll();

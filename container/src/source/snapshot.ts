@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
 import type { Batcher } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
-import type { Encoder } from "./decoding/values";
+import { copyKindOf, putInt, transcodeRow, worstCase, type CopyColumn } from "./decoding/copy-text";
 import { connect, ident } from "./connection";
 import { connectionOf } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -93,19 +93,6 @@ export class ReadThrottle {
   }
 }
 
-const UNESCAPE: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
-
-/** One COPY text field: `\N` is NULL, backslash escapes are undone. */
-function copyField(field: string): string | null {
-  if (field.indexOf("\\") < 0) return field;
-  if (field === "\\N") return null;
-  return field.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|([\s\S]))/g, (_m, oct: string, hex: string, ch: string) => {
-    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
-    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
-    return UNESCAPE[ch] ?? ch;
-  });
-}
-
 export interface SnapshotOptions {
   config: EngineConfig;
   /** The exported snapshot to import, or undefined to use `existing` (initial_only). */
@@ -153,27 +140,33 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   const columns = await tableColumns(client, table);
   const missing = options.catalog.missingTypes(columns.map((c) => c.typeOid));
   if (missing.length > 0) await options.catalog.loadTypes(client, missing);
-  const prefixes = columns.map((c) => "," + JSON.stringify(c.name) + ":");
-  const encoders: Encoder[] = columns.map((c) => options.catalog.encoder(c.typeOid) ?? JSON.stringify);
-  const ncols = columns.length;
+  const copyColumns: CopyColumn[] = columns.map((c) => ({
+    prefix: Buffer.from("," + JSON.stringify(c.name) + ":"),
+    kind: copyKindOf(options.catalog.shape(c.typeOid) ?? { kind: "scalar", scalar: "string" }),
+    encode: options.catalog.encoder(c.typeOid) ?? JSON.stringify,
+  }));
   const buffer = options.batcher.buffer(label);
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
-  const head = '{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":';
-  const tsPart = ',"__ts_ms":' + options.tsMs;
+  const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
+  const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
+  const fixedBytes = head.length + tsPart.length + 24 + copyColumns.reduce((n, c) => n + c.prefix.length, 0);
   const partition = new PartitionClock().of(options.tsMs);
   let ordinal = 0;
-  let carry = "";
+  let carry: Buffer | undefined;
 
-  const row = (line: string) => {
-    let out = head + ordinal + tsPart;
-    const fields = line.split("\t");
-    if (fields.length !== ncols) throw new Error(`COPY of ${label} returned ${fields.length} fields for ${ncols} columns`);
-    for (let i = 0; i < ncols; i++) {
-      const v = copyField(fields[i]);
-      out += v === null ? prefixes[i] + "null" : prefixes[i] + encoders[i](v);
-    }
-    batcher.add(buffer, out + "}", lsn, ordinal, partition);
+  const row = (src: Buffer, start: number, end: number) => {
+    batcher.begin(buffer, lsn, ordinal, partition);
+    const out = buffer.reserve(worstCase(end - start, fixedBytes));
+    const from = buffer.pos;
+    let pos = from + head.copy(out, from);
+    pos = putInt(out, pos, ordinal);
+    pos += tsPart.copy(out, pos);
+    pos = transcodeRow(src, start, end, copyColumns, out, pos);
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // newline
+    buffer.pos = pos;
+    batcher.written(buffer, pos - from);
     ordinal++;
   };
   const connection = connectionOf(client);
@@ -182,16 +175,22 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   const listener = (msg: { chunk: Buffer }) => {
     if (failure !== undefined) return;
     try {
-      const text = msg.chunk.toString("utf8");
+      let chunk = msg.chunk;
+      if (carry !== undefined) {
+        chunk = Buffer.concat([carry, chunk]);
+        carry = undefined;
+      }
       // PostgreSQL sends one row per CopyData message; tolerate other framings anyway.
-      if (carry === "" && text.indexOf("\n") === text.length - 1) return row(text.slice(0, -1));
-      const parts = (carry + text).split("\n");
-      carry = parts.pop() ?? "";
-      for (const part of parts) row(part);
+      let start = 0;
+      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+        row(chunk, start, nl);
+        start = nl + 1;
+      }
+      if (start < chunk.length) carry = Buffer.from(chunk.subarray(start));
     } catch (err) {
       // Never throw into pg's socket handler: end the connection and fail the COPY instead.
-      failure = err;
-      (stream as unknown as { destroy(err?: Error): void }).destroy(err as Error);
+      failure = new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
+      (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
     }
   };
   connection.on("copyData", listener);

@@ -22,10 +22,15 @@ const fallback = encoderFor({ kind: "scalar", scalar: "string" });
 
 export class TypeCatalog {
   private readonly encoders = new Map<number, Encoder>();
+  private readonly shapes = new Map<number, TypeShape>();
   private readonly primaryKeys = new Map<number, string[]>();
 
   encoder(oid: number): Encoder | undefined {
     return this.encoders.get(oid);
+  }
+
+  shape(oid: number): TypeShape | undefined {
+    return this.shapes.get(oid);
   }
 
   /** The primary key column names of a table (by pg_class oid), or undefined when not loaded yet. */
@@ -66,7 +71,11 @@ export class TypeCatalog {
       if (row.typtype === "b" && row.builtin) return { kind: "scalar", scalar: scalarKindOf(row.typname) };
       return { kind: "scalar", scalar: "string" }; // enums, ranges, composites, extension types
     };
-    for (const oid of oids) this.encoders.set(oid, byOid.has(oid) ? encoderFor(shapeOf(oid)) : fallback);
+    for (const oid of oids) {
+      const shape: TypeShape = byOid.has(oid) ? shapeOf(oid) : { kind: "scalar", scalar: "string" };
+      this.shapes.set(oid, shape);
+      this.encoders.set(oid, byOid.has(oid) ? encoderFor(shape) : fallback);
+    }
   }
 
   async loadPrimaryKeys(client: Client, relids: number[]): Promise<void> {

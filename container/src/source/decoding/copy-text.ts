@@ -1,0 +1,252 @@
+/**
+ * COPY … TO STDOUT (text format) rows → NDJSON record bytes, transcoded byte for byte into the
+ * table buffer: the snapshot's hot path. COPY's text escaping (\\ \n \t \r \b \f) is already JSON's,
+ * so most columns need no string at all; types whose JSON differs from their text (timestamps,
+ * bytea, arrays) go through the same encoders as the stream.
+ */
+import { copyFieldText } from "./copy-field";
+import type { Encoder, TypeShape } from "./values";
+
+export const enum CopyKind {
+  /** Integers: the digits as they are. */
+  Raw,
+  /** json/jsonb: embedded, COPY escapes undone. */
+  Json,
+  Float,
+  Bool,
+  /** numeric: digits in quotes. */
+  Quoted,
+  /** Any text-like value: a JSON string. */
+  Text,
+  /** timestamptz: "2026-11-21 12:00:00.5+00" → "2026-11-21T12:00:00.5Z" in place. */
+  Timestamptz,
+  /** timestamp: "2026-11-21 12:00:00.5" → "2026-11-21T12:00:00.5" in place. */
+  Timestamp,
+  /** Through the column's Encoder (bytea, arrays, unusual timestamps). */
+  Other,
+}
+
+export function copyKindOf(shape: TypeShape): CopyKind {
+  if (shape.kind === "array") return CopyKind.Other;
+  switch (shape.scalar) {
+    case "integer":
+      return CopyKind.Raw;
+    case "json":
+      return CopyKind.Json;
+    case "float":
+      return CopyKind.Float;
+    case "bool":
+      return CopyKind.Bool;
+    case "numeric":
+      return CopyKind.Quoted;
+    case "string":
+      return CopyKind.Text;
+    case "timestamptz":
+      return CopyKind.Timestamptz;
+    case "timestamp":
+      return CopyKind.Timestamp;
+    default:
+      return CopyKind.Other;
+  }
+}
+
+export interface CopyColumn {
+  /** `,"name":` as UTF-8. */
+  prefix: Buffer;
+  kind: CopyKind;
+  encode: Encoder;
+}
+
+const HEX = "0123456789abcdef";
+const NULL_BYTES = Buffer.from("null");
+const TRUE_BYTES = Buffer.from("true");
+const FALSE_BYTES = Buffer.from("false");
+
+/** Buffer.copy costs more than a loop for the short values of most columns. */
+function copyBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  if (to - from > 48) return pos + src.copy(out, pos, from, to);
+  for (let i = from; i < to; i++) out[pos++] = src[i];
+  return pos;
+}
+
+function put(out: Buffer, pos: number, bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) out[pos + i] = bytes[i];
+  return pos + bytes.length;
+}
+
+/** The most bytes `transcodeRow` may write for a row of `rowBytes` input bytes. */
+export function worstCase(rowBytes: number, fixedBytes: number): number {
+  // \u00XX for a control byte is 6 bytes; encoders never grow a value by more than that.
+  return fixedBytes + 8 * rowBytes + 64;
+}
+
+/** Writes a non-negative integer's decimal digits at out[pos]; returns the new position. */
+export function putInt(out: Buffer, pos: number, n: number): number {
+  if (n === 0) {
+    out[pos] = 48;
+    return pos + 1;
+  }
+  let digits = 0;
+  for (let m = n; m > 0; m = Math.floor(m / 10)) digits++;
+  for (let i = pos + digits - 1; i >= pos; i--) {
+    out[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return pos + digits;
+}
+
+/** Undoes one COPY escape starting at src[j] (a backslash) into JSON-string bytes; returns the next j. */
+function escapeInString(src: Buffer, j: number, end: number, out: Buffer, o: { pos: number }): number {
+  const c = src[j + 1];
+  let pos = o.pos;
+  switch (c) {
+    case 0x5c: // \\ → \\
+    case 0x6e: // \n
+    case 0x74: // \t
+    case 0x72: // \r
+    case 0x62: // \b
+    case 0x66: // \f
+      out[pos++] = 0x5c;
+      out[pos++] = c;
+      o.pos = pos;
+      return j + 2;
+    case 0x76: // \v → \u000b
+      o.pos = putControl(out, pos, 0x0b);
+      return j + 2;
+    default: {
+      let value = -1;
+      let next = j + 2;
+      if (c >= 0x30 && c <= 0x37) {
+        value = c - 0x30;
+        while (next < end && next < j + 4 && src[next] >= 0x30 && src[next] <= 0x37) value = value * 8 + src[next++] - 0x30;
+      } else if (c === 0x78 && j + 2 < end && isHex(src[j + 2])) {
+        value = hexValue(src[j + 2]);
+        next = j + 3;
+        if (next < end && isHex(src[next])) value = value * 16 + hexValue(src[next++]);
+      } else value = c; // an escaped ordinary character is that character
+      if (value < 0x20) pos = putControl(out, pos, value);
+      else if (value === 0x22 || value === 0x5c) {
+        out[pos++] = 0x5c;
+        out[pos++] = value;
+      } else out[pos++] = value & 0xff;
+      o.pos = pos;
+      return next;
+    }
+  }
+}
+
+const isHex = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46);
+const hexValue = (b: number) => (b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10);
+
+function putControl(out: Buffer, pos: number, b: number): number {
+  out[pos++] = 0x5c;
+  out[pos++] = 0x75;
+  out[pos++] = 0x30;
+  out[pos++] = 0x30;
+  out[pos++] = HEX.charCodeAt(b >> 4);
+  out[pos++] = HEX.charCodeAt(b & 15);
+  return pos;
+}
+
+const cursor = { pos: 0 };
+
+/**
+ * Writes the columns of one COPY row (src[start, end), newline excluded) as `,"name":value…` at
+ * out[pos]; returns the new position. Throws when the row does not have one field per column.
+ */
+export function transcodeRow(src: Buffer, start: number, end: number, columns: CopyColumn[], out: Buffer, pos: number): number {
+  let p = start;
+  const n = columns.length;
+  for (let i = 0; i < n; i++) {
+    const column = columns[i];
+    let fe: number;
+    if (i === n - 1) {
+      const tab = src.indexOf(9, p);
+      if (tab >= 0 && tab < end) throw new Error(`COPY row has more fields than the ${n} columns`);
+      fe = end;
+    } else {
+      fe = src.indexOf(9, p);
+      if (fe < 0 || fe > end) throw new Error(`COPY row has fewer fields than the ${n} columns`);
+    }
+    pos = put(out, pos, column.prefix);
+    if (fe - p === 2 && src[p] === 0x5c && src[p + 1] === 0x4e) {
+      pos = put(out, pos, NULL_BYTES);
+    } else {
+      switch (column.kind) {
+        case CopyKind.Raw:
+          pos = copyBytes(src, p, fe, out, pos);
+          break;
+        case CopyKind.Float: {
+          const last = src[fe - 1];
+          if (last >= 0x30 && last <= 0x39) pos = copyBytes(src, p, fe, out, pos);
+          else {
+            out[pos++] = 0x22;
+            pos = copyBytes(src, p, fe, out, pos);
+            out[pos++] = 0x22;
+          }
+          break;
+        }
+        case CopyKind.Bool:
+          pos = put(out, pos, src[p] === 0x74 ? TRUE_BYTES : FALSE_BYTES);
+          break;
+        case CopyKind.Quoted:
+          out[pos++] = 0x22;
+          pos = copyBytes(src, p, fe, out, pos);
+          out[pos++] = 0x22;
+          break;
+        case CopyKind.Json: {
+          const backslash = src.indexOf(0x5c, p);
+          if (backslash < 0 || backslash >= fe) pos = copyBytes(src, p, fe, out, pos);
+          else pos += out.write(copyFieldText(src.toString("utf8", p, fe)), pos);
+          break;
+        }
+        case CopyKind.Text: {
+          out[pos++] = 0x22;
+          for (let j = p; j < fe; ) {
+            const b = src[j];
+            if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
+              out[pos++] = b;
+              j++;
+            } else if (b === 0x5c) {
+              cursor.pos = pos;
+              j = escapeInString(src, j, fe, out, cursor);
+              pos = cursor.pos;
+            } else if (b === 0x22) {
+              out[pos++] = 0x5c;
+              out[pos++] = 0x22;
+              j++;
+            } else {
+              pos = putControl(out, pos, b);
+              j++;
+            }
+          }
+          out[pos++] = 0x22;
+          break;
+        }
+        case CopyKind.Timestamptz:
+        case CopyKind.Timestamp: {
+          // Only the plain shapes; infinity, BC dates and other offsets take the encoder.
+          const space = p + 10 < fe && src[p + 10] === 0x20 ? p + 10 : -1;
+          const utc = column.kind === CopyKind.Timestamp || (src[fe - 3] === 0x2b && src[fe - 2] === 0x30 && src[fe - 1] === 0x30 && src[fe - 4] !== 0x20);
+          if (space > 0 && utc && src[fe - 1] !== 0x43 /* C of BC */) {
+            out[pos++] = 0x22;
+            pos = copyBytes(src, p, space, out, pos);
+            out[pos++] = 0x54; // T
+            if (column.kind === CopyKind.Timestamptz) {
+              pos = copyBytes(src, space + 1, fe - 3, out, pos);
+              out[pos++] = 0x5a; // Z
+            } else pos = copyBytes(src, space + 1, fe, out, pos);
+            out[pos++] = 0x22;
+            break;
+          }
+          pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+          break;
+        }
+        default:
+          pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+      }
+    }
+    p = fe + 1;
+  }
+  return pos;
+}
