@@ -293,6 +293,8 @@ const TABLE_COLUMNS = `id bigint primary key, account integer not null, amount n
 const ROW_VALUES = (g: string) => `${g}, (${g} % 1000)::int, ((${g} % 100000) / 100.0)::numeric(12,2), 'new', md5(${g}::text), now()`;
 
 let engineProblem: string | undefined;
+/** `git status --porcelain container/src` when the engine was built (uncommitted engine work). */
+let engineSourcesDirty = "";
 
 async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const n = opts.changes;
@@ -882,7 +884,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   } catch {
     /* not a checkout */
   }
-  lines.push(`- Code: ${head}`);
+  const dirty = engineSourcesDirty;
+  lines.push(`- Code: ${head}${dirty ? ` (the engine was built from the working tree, which had uncommitted changes in ${dirty.split("\n").length} container/src file(s))` : ""}`);
   lines.push(`- Date: ${started.toISOString()}`);
   if (engineWarning) lines.push(`- Engine build: ${engineWarning}`);
   if (results.notes.length > 0 || engineProblem) {
@@ -911,6 +914,11 @@ async function main(): Promise<number> {
   else onCleanup("temp directory", () => rm(work, { recursive: true, force: true }));
   log(`sizes: changes=${opts.changes} txn-rows=${opts.txnRows} latency=${opts.latencyRate}/s×${opts.latencySeconds}s snapshot-rows=${opts.snapshotRows}; phases ${[...phases].join(",")}; work dir ${work}`);
 
+  try {
+    engineSourcesDirty = execFileSync("git", ["-C", REPO, "status", "--porcelain", "--", "container/src"], { encoding: "utf8" }).trim();
+  } catch {
+    /* not a checkout */
+  }
   const built = await ensureEngineBuilt();
   if (!built.ok) {
     engineProblem = `the engine could not be run: ${built.reason}`;
