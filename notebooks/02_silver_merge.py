@@ -111,11 +111,21 @@ def prepare(table: dict) -> tuple:
     return spec["source"], medallion_sql.render_silver_merge(**spec)
 
 
-def merge_batch(batch_view: str, statements: list):
+def merge_batch(table_name: str, batch_view: str, statements: list):
     """The foreachBatch function. It captures only strings: on Spark Connect (serverless, standard
     access mode) it runs in a server-side Python process, which cannot import medallion_sql."""
 
     def process(batch_df, batch_id):
+        # A value that did not fit bronze's column type sits in _rescued_data and its column is NULL:
+        # merging it would make silver silently differ from the source. Stop, and say how to fix it.
+        if RESCUED_DATA in batch_df.columns and batch_df.where(F.col(RESCUED_DATA).isNotNull()).limit(1).count() > 0:
+            sample = batch_df.where(F.col(RESCUED_DATA).isNotNull()).select(RESCUED_DATA).limit(1).collect()[0][0]
+            raise ValueError(
+                f"silver: {table_name} has bronze records whose values did not fit the inferred column types "
+                f"(kept in {RESCUED_DATA}, e.g. {sample}); merging them would lose those values. Give the "
+                f"column its type with a schema hint (databricks.schemaHints, e.g. \"price DOUBLE\"), then "
+                f"re-ingest the table (docs/databricks.md, Operations)."
+            )
         if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value has landed yet
             batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
         batch_df.createOrReplaceTempView(batch_view)
@@ -132,7 +142,7 @@ def start_stream(table: dict):
         spark.readStream.table(bronze_table(name))
         .writeStream.queryName(f"silver {name}")
         .option("checkpointLocation", f"{CHECKPOINT_ROOT}/silver/{name}/checkpoint")
-        .foreachBatch(merge_batch(batch_view, statements))
+        .foreachBatch(merge_batch(name, batch_view, statements))
     )
     writer = writer.trigger(processingTime=TRIGGER_INTERVAL) if CONTINUOUS else writer.trigger(availableNow=True)
     return writer.start()

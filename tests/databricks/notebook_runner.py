@@ -11,7 +11,8 @@ Usage: python3 notebook_runner.py NOTEBOOK.py '{"widgets": {...}, "fixture": {..
   fixture.landed              table names (schema.table) whose landing folder has files (default: all)
   fixture.unavailable_confs   Spark configs whose set() fails, as on serverless
   fixture.batches             {"schema.table": {"columns": [[name, type], ...], "state_columns": [...]}}:
-                              bronze's columns (also one micro-batch's) and the silver state table's
+                              bronze's columns (also one micro-batch's) and the silver state table's;
+                              "rescued_rows": N makes N of the batch's rows carry _rescued_data
 """
 import json
 import os
@@ -29,6 +30,9 @@ log = {"sql": [], "streams": [], "conf": {}, "temp_views": [], "printed": []}
 class Column:
     def __init__(self, expr):
         self.expr = expr
+
+    def isNotNull(self):
+        return Column("%s IS NOT NULL" % self.expr)
 
     def cast(self, type_):
         return Column("CAST(%s AS %s)" % (self.expr, type_))
@@ -90,10 +94,27 @@ class Session:
 
 
 class Frame:
-    def __init__(self, columns, stream=None):
+    def __init__(self, columns, stream=None, rows=0, rescued=0):
         self._columns = [list(c) for c in columns]
         self.stream = stream
         self.sparkSession = SESSION
+        self._rows, self._rescued = rows, rescued
+
+    def where(self, condition):
+        rows = self._rescued if condition.expr == "_rescued_data IS NOT NULL" else self._rows
+        return Frame(self._columns, self.stream, rows, self._rescued)
+
+    def limit(self, n):
+        return Frame(self._columns, self.stream, min(n, self._rows), self._rescued)
+
+    def select(self, *names):
+        return Frame([c for c in self._columns if c[0] in names], self.stream, self._rows, self._rescued)
+
+    def count(self):
+        return self._rows
+
+    def collect(self):
+        return [['{"price":"1.5","_file_path":"s3://…"}'] for _ in range(self._rows)]
 
     @property
     def schema(self):
@@ -107,7 +128,7 @@ class Frame:
         if self.stream is not None:
             self.stream["columns"][name] = column.expr
         type_ = "array<string>" if "array<string>" in column.expr else "string"
-        return Frame(self._columns + [[name, type_]], self.stream)
+        return Frame(self._columns + [[name, type_]], self.stream, self._rows, self._rescued)
 
     def createOrReplaceTempView(self, name):
         log["temp_views"].append(name)
@@ -165,7 +186,7 @@ class Writer:
         table = self.stream["table"]
         for name, batch in fixture.get("batches", {}).items():
             if table.endswith(name.replace(".", "_")):
-                self._fn(Frame(batch["columns"]), 0)
+                self._fn(Frame(batch["columns"], rows=10, rescued=batch.get("rescued_rows", 0)), 0)
 
     def start(self):
         if getattr(self, "_fn", None):

@@ -133,7 +133,7 @@ describe("databricks: notebooks", () => {
     // On Spark Connect the foreachBatch function runs in a server-side worker that cannot import
     // medallion_sql: it must carry rendered SQL text only.
     assert.ok(!run.streams[0].sink.foreachBatchGlobals!.includes("medallion_sql"), run.streams[0].sink.foreachBatchGlobals!.join());
-    assert.deepEqual([...run.streams[0].sink.foreachBatchCaptures!].sort(), ["list", "str"]);
+    assert.deepEqual([...new Set(run.streams[0].sink.foreachBatchCaptures!)].sort(), ["list", "str"]);
     assert.deepEqual(run.streams[0].sink.trigger, { availableNow: true });
     assert.equal(run.streams[0].sink.options.checkpointLocation, "/Volumes/cdc/bronze/cdc_checkpoints/silver/public.orders/checkpoint");
 
@@ -162,6 +162,16 @@ describe("databricks: notebooks", () => {
     });
     assert.deepEqual(serverless.sql, expected);
     assert.ok(serverless.printed.some((p) => /schema evolution not settable/.test(p)));
+  });
+
+  it("silver: stops with a clear message instead of merging records whose values were rescued (their columns are NULL)", () => {
+    const columns = [["order_id", "bigint"], ["weight", "bigint"], ["__op", "string"], ["__lsn", "bigint"], ["__seq", "bigint"], ["__ts_ms", "bigint"], ["_rescued_data", "string"]];
+    assert.throws(
+      () => runNotebook(NOTEBOOKS[1], { existing_tables: ["cdc.bronze.public_orders"], batches: { "public.orders": { columns, rescued_rows: 1 } } }),
+      /silver: public\.orders has bronze records whose values did not fit the inferred column types \(kept in _rescued_data.*schema hint/s,
+    );
+    const clean = runNotebook(NOTEBOOKS[1], { existing_tables: ["cdc.bronze.public_orders"], batches: { "public.orders": { columns } } });
+    assert.ok(clean.sql.some((s) => s.includes("MERGE INTO cdc.silver.public_orders__cdc_state")));
   });
 
   it("gold: runs exactly the shared gold statements, skipping those whose silver inputs are not captured", () => {
