@@ -875,7 +875,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   const cpu = cpus();
   lines.push(`- CPU: ${cpu.length} × ${cpu[0]?.model ?? "?"}`);
   lines.push(`- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`);
-  lines.push(`- Load average at start: ${load.map((v) => v.toFixed(2)).join(", ")} (the machine is shared with other engineers' builds and tests; figures vary with their load)`);
+  lines.push(`- Load average (1, 5, 15 min) at start: ${load.map((v) => v.toFixed(2)).join(", ")}; at the end: ${loadavg().map((v) => v.toFixed(2)).join(", ")} (the machine is shared with other engineers' builds and tests; wall-clock figures vary with their load, CPU-per-change figures much less)`);
   lines.push(`- Node ${process.version}; PostgreSQL: ${pg?.version ?? "did not start"}`);
   lines.push(`- PostgreSQL settings: ${Object.entries(pg?.settings ?? {}).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   let head = "?";
