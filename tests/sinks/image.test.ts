@@ -47,6 +47,7 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
       context,
       workDir: join(work, "stages"),
       runEnv: { npm_config_prefer_offline: "true", npm_config_update_notifier: "false" },
+      log: process.env.SINKS_IMAGE_VERBOSE ? (line) => console.log(`      ${new Date().toISOString()} ${line}`) : undefined,
     });
   });
   after(async () => {

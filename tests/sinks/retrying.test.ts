@@ -1,0 +1,78 @@
+/**
+ * The RetryingSink's policy on its own, with an in-memory sink that fails on cue (the storage
+ * servers' behaviour is covered by the per-cloud tests): transient errors are retried with capped
+ * backoff and logged, permanent errors pass through at once, an AbortSignal ends retrying.
+ */
+import assert from "node:assert/strict";
+import { RetryingSink, SinkPermanentError, SinkRetryAbortedError, type LandingSink } from "../../container/src/sink";
+
+class FlakySink implements LandingSink {
+  readonly url = "s3://flaky/prefix";
+  readonly objects = new Map<string, Uint8Array>();
+  attempts = 0;
+  constructor(private readonly failures: (() => Error)[]) {}
+  async put(key: string, body: Uint8Array): Promise<void> {
+    this.attempts++;
+    const failure = this.failures.shift();
+    if (failure) throw failure();
+    this.objects.set(key, body);
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.objects.get(key);
+  }
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+  async close(): Promise<void> {}
+}
+
+const errno = (code: string) => Object.assign(new Error(`socket ${code}`), { code });
+const http = (name: string, status: number) => Object.assign(new Error(`${name} from the service`), { name, $metadata: { httpStatusCode: status } });
+
+describe("sinks: RetryingSink policy", () => {
+  it("retries throttling, 5xx, timeouts and connection errors with capped, jittered backoff, logging each failure", async () => {
+    const failures = [() => errno("ECONNRESET"), () => errno("ECONNREFUSED"), () => http("SlowDown", 503), () => http("InternalError", 500), () => http("TooManyRequests", 429), () => errno("ETIMEDOUT"), () => new Error("socket hang up")];
+    const inner = new FlakySink([...failures]);
+    const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+    const infos: string[] = [];
+    const sink = new RetryingSink(inner, {
+      initialDelayMs: 5,
+      maxDelayMs: 20,
+      logger: { warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }), info: (_o, msg) => void infos.push(msg) },
+    });
+    await sink.put("k", Buffer.from("x"));
+    assert.equal(inner.attempts, failures.length + 1);
+    assert.deepEqual(Buffer.from(inner.objects.get("k")!), Buffer.from("x"));
+    assert.equal(warnings.length, failures.length);
+    for (const w of warnings) {
+      assert.equal(w.obj.sink, "s3://flaky/prefix");
+      assert.equal(w.obj.operation, "put");
+      assert.equal(w.obj.key, "k");
+      assert.ok((w.obj.retryInMs as number) >= 0 && (w.obj.retryInMs as number) <= 20, `delay ${w.obj.retryInMs} within the cap`);
+    }
+    assert.match(warnings[0].msg, /ECONNRESET/);
+    assert.match(warnings[2].msg, /SlowDown 503/);
+    assert.deepEqual(infos, [`sink put succeeded after ${failures.length} failed attempt(s)`]);
+  });
+
+  it("passes a permanent error through on the first attempt", async () => {
+    const inner = new FlakySink([() => new SinkPermanentError("s3://flaky/prefix", "s3:PutObject denied")]);
+    const sink = new RetryingSink(inner, { initialDelayMs: 5 });
+    await assert.rejects(sink.put("k", Buffer.from("x")), { name: "SinkPermanentError", message: "sink s3://flaky/prefix: s3:PutObject denied" });
+    assert.equal(inner.attempts, 1);
+  });
+
+  it("keeps retrying past any fixed attempt count, until the caller's AbortSignal ends it", async () => {
+    const inner = new FlakySink(Array.from({ length: 10_000 }, () => () => errno("ECONNREFUSED")));
+    const controller = new AbortController();
+    const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2, signal: controller.signal });
+    const pending = sink.put("k", Buffer.from("x"));
+    while (inner.attempts < 50) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await assert.rejects(pending, (err: Error) => err instanceof SinkRetryAbortedError && /put k abandoned while retrying .*ECONNREFUSED/.test(err.message));
+    const attempts = inner.attempts;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(inner.attempts, attempts, "no attempt after the abort");
+    await assert.rejects(sink.put("k2", Buffer.from("y")), SinkRetryAbortedError);
+  });
+});
