@@ -60,7 +60,7 @@ if (flags.help) {
   --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
   --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
   --phases a,b           subset of ${PHASES.join(",")} (default all)
-  --engine-timeout S     give up on an engine phase after S seconds (default 300)
+  --engine-timeout S     give up on an engine phase after S seconds (default 420)
   --engine-env K=V       extra engine environment for every engine run (repeatable)
   --profile              run the drain's engine under node --cpu-prof and summarize it
   --keep                 keep the temp directory (server data, landing files, logs)
@@ -85,7 +85,7 @@ const opts = {
   latencySeconds: positive("latency-seconds", flags["latency-seconds"], FULL.latencySeconds),
   latencyRate: positive("latency-rate", flags["latency-rate"], FULL.latencyRate),
   snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
-  engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 300) * 1000,
+  engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
 };
 const phases = new Set<Phase>(
   (flags.phases ?? PHASES.join(",")).split(",").map((p) => {
