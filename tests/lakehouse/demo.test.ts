@@ -85,6 +85,34 @@ describe("npm run demo", function () {
     assert.ok(existsSync(join(demoDir, "landing", "cdc.public.orders")));
   });
 
+  it("stops cleanly on Ctrl-C (SIGINT to its whole process group, as a terminal sends it), still printing gold", async () => {
+    const demoDir = join(dir, "ctrl-c");
+    const child = spawn(process.execPath, [join(REPO, "lakehouse", "bin", "cdc-demo.js"), "--duration", "0", "--refresh", "1", "--dir", demoDir], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    const deadline = Date.now() + 90_000;
+    while (!/source: \d+ changes .*silver rows: stock_item/.test(out) && child.exitCode === null) {
+      assert.ok(Date.now() < deadline, `no progress line: ${out}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    process.kill(-child.pid!, "SIGINT");
+    const code = await exited;
+    assert.equal(code, 0, out);
+    assert.match(out, /Ctrl-C: stopping the workload/);
+    assert.match(out, /gold\.remaining_stock — /);
+    assert.match(out, /Stopped the embedded PostgreSQL; nothing is left running\./);
+    const pg = /PostgreSQL is up on 127\.0\.0\.1:(\d+) \(data in (\S+),/.exec(out)!;
+    assert.equal(await portOpen(Number(pg[1])), false);
+    assert.equal(existsSync(pg[2]), false);
+    assert.equal(alive(Number(/cdc-engine run, pid (\d+)/.exec(out)![1])), false);
+  });
+
   it("explains bad options with exit code 2", async () => {
     const { code, out } = await run(["--duration", "soon"]);
     assert.equal(code, 2);

@@ -17,7 +17,7 @@ import { formatTable } from "../format";
 import { refresh, type RefreshResult } from "../runner";
 import { createDemoSchema, DEMO_KEYS, DEMO_TABLES } from "./schema";
 import { runWorkload } from "./workload";
-import { freePort, startEmbeddedPostgres, type DemoPostgres } from "./postgres";
+import { freePort } from "./postgres";
 
 const SLOT = "cdc_demo_slot";
 const PUBLICATION = "cdc_demo_pub";
@@ -130,6 +130,42 @@ function engineBin(): string {
   return found;
 }
 
+interface EmbeddedServer {
+  info: { host: string; port: number; user: string; password: string; database: string; dataDir: string };
+  stop(): Promise<void>;
+}
+
+/** Starts ./pg-server in its own process group and waits for its JSON line. */
+async function startServer(): Promise<EmbeddedServer> {
+  // From the sources (tests run them with tsx) or from dist.
+  const fromSource = __filename.endsWith(".ts");
+  const script = join(__dirname, fromSource ? "pg-server.ts" : "pg-server.js");
+  const child = spawn(process.execPath, [...(fromSource ? ["--import", "tsx"] : []), script], { stdio: ["pipe", "pipe", "pipe"], detached: true });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const info = await new Promise<EmbeddedServer["info"]>((resolveInfo, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (d) => {
+      buffered += d;
+      const nl = buffered.indexOf("\n");
+      if (nl >= 0) resolveInfo(JSON.parse(buffered.slice(0, nl)) as EmbeddedServer["info"]);
+    });
+    void exited.then((code) => reject(new Error(stderr.trim() || `the embedded PostgreSQL helper exited with code ${code}`)));
+  });
+  let stopped = false;
+  return {
+    info,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      child.kill("SIGTERM");
+      const done = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 20_000))]);
+      if (done === "timeout") child.stdin!.destroy();
+    },
+  };
+}
+
 export async function runDemo(argv: string[], out: (s: string) => void = (s) => console.log(s)): Promise<number> {
   let options: DemoOptions;
   try {
@@ -154,7 +190,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
   const dbFile = join(options.dir, "lakehouse.duckdb");
   const engineLog = join(options.dir, "engine.log");
 
-  let embedded: DemoPostgres | undefined;
+  let embedded: EmbeddedServer | undefined;
   let engine: ChildProcess | undefined;
   let engineExit: Promise<number | null> | undefined;
   const stopWorkload = new AbortController();
@@ -190,12 +226,14 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
       say(`using PostgreSQL at ${pg.host}:${pg.port}/${pg.database}`);
     } else {
       say("starting an embedded PostgreSQL 17 (wal_level=logical)…");
-      embedded = await startEmbeddedPostgres();
-      pg = { host: embedded.host, port: embedded.port, user: embedded.user, password: embedded.password, database: embedded.database, sslmode: "disable" };
-      say(`PostgreSQL is up on 127.0.0.1:${pg.port} (data in ${embedded.dataDir}, removed at the end)`);
+      embedded = await startServer();
+      pg = { ...embedded.info, sslmode: "disable" };
+      say(`PostgreSQL is up on 127.0.0.1:${pg.port} (data in ${embedded.info.dataDir}, removed at the end)`);
     }
     const connect = async () => {
       const c = new Client({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: pg.database, ssl: pg.sslmode === "require" ? { rejectUnauthorized: false } : undefined });
+      // A server going away surfaces as the failed query; an idle client's error must not crash the demo.
+      c.on("error", () => undefined);
       await c.connect();
       return c;
     };
@@ -306,7 +344,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     say(`workload stopped: ${changes} changes in ${committed} transactions`);
 
     // 5. Let the engine land everything that was committed, then stop it.
-    if (!interrupted) {
+    {
       const target = await connect().then(async (c) => {
         try {
           return (await c.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
@@ -314,13 +352,14 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
           await c.end();
         }
       });
-      const until = Date.now() + 20_000;
+      const waitS = interrupted ? 10 : 20;
+      const until = Date.now() + waitS * 1000;
       for (;;) {
         const c = await connect();
         const r = await c.query<{ lsn: string | null }>(`SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = '${SLOT}'`).finally(() => c.end());
         if (r.rows[0]?.lsn && BigInt(r.rows[0].lsn) >= BigInt(target)) break;
         if (Date.now() > until) {
-          say("the engine has not confirmed everything after 20 s; stopping it anyway (see the engine log)");
+          say(`the engine has not confirmed everything after ${waitS} s; stopping it anyway (see the engine log)`);
           break;
         }
         await new Promise((r) => setTimeout(r, 250));
