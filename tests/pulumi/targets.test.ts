@@ -169,7 +169,11 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
     assert.ok(tags.stack, `${r.type} ${r.name} lacks the stack tag`);
     if (cloud === "gcp") for (const [k, v] of Object.entries(tags)) assert.match(`${k}=${v}`, /^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$/, `invalid GCP label on ${r.name}`);
   }
-  // Only these invokes were made (the mock throws on any other, which fails the run).
+  // Only the selected cloud's provider SDK was loaded (azure-native by submodule, never its root).
+  const packages = new Set(run.modules.map((m) => m.split("/")[0]));
+  const allowed = new Set([{ aws: "aws", azure: "azure-native", gcp: "gcp", local: "docker" }[cloud], "docker"]);
+  for (const p of packages) assert.ok(allowed.has(p), `${cloud} stack loaded @pulumi/${p}`);
+  assert.ok(!run.modules.includes("azure-native/index.js"), "the azure-native root module must not be loaded");
   assert.equal(run.outputs?.cloud, cloud);
   void stack;
 }

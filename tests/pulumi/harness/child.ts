@@ -168,8 +168,19 @@ globalThis.fetch = (async (url: string | URL, init?: RequestInit) => {
   throw new Error(`unexpected fetch ${u}`);
 }) as typeof fetch;
 
+/** Which provider SDK modules this run loaded (package, or package/submodule for azure-native). */
+function loadedModules(): string[] {
+  const found = new Set<string>();
+  for (const file of Object.keys(require.cache)) {
+    const m = /node_modules\/@pulumi\/([^/]+)\/(?:([^/]+)\/)?/.exec(file);
+    if (!m || m[1] === "pulumi") continue;
+    found.add(m[1] === "azure-native" && m[2] && !m[2].endsWith(".js") ? `${m[1]}/${m[2]}` : m[1] === "azure-native" ? `${m[1]}/${file.split("/").pop()}` : m[1]);
+  }
+  return [...found].sort();
+}
+
 function finish(result: Record<string, unknown>, code: number): never {
-  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, ...result }));
+  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, modules: loadedModules(), ...result }));
   process.exit(code);
 }
 

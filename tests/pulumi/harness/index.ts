@@ -26,6 +26,8 @@ export interface ProgramRun {
   resources: RegisteredResource[];
   invokes: { token: string; inputs: unknown }[];
   fetches: { url: string; body: string }[];
+  /** Provider SDK modules the run loaded: "aws", "gcp", "docker", "azure-native/<submodule>", … */
+  modules: string[];
   outputs?: Record<string, unknown>;
   stderr: string;
 }
