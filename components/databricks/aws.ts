@@ -12,6 +12,7 @@ import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { AwsLanding, UC_MASTER_ROLE_ARN } from "./landing";
 import { iamRoleName, ucObjectName } from "./naming";
 import { LandingCredential } from "./credential";
+import { afterPropagation, AWS_IAM_PROPAGATION_MS } from "./propagation";
 
 export interface AwsLandingCredentialArgs {
   landing: AwsLanding;
@@ -154,7 +155,12 @@ export class AwsLandingCredential extends pulumi.ComponentResource implements La
       { parent: this },
     );
 
-    this.credentialName = credential.name;
+    // The external location uses the credential only once a freshly created role can be assumed.
+    this.credentialName = afterPropagation(
+      pulumi.all([credential.name, policy.id]).apply(([n]) => n),
+      role.createDate,
+      AWS_IAM_PROPAGATION_MS,
+    );
     this.roleArn = role.arn;
     this.accessGranted = [role, policy];
     this.registerOutputs({ credentialName: this.credentialName, roleArn: this.roleArn });

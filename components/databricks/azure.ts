@@ -10,6 +10,7 @@ import { RoleAssignment } from "@pulumi/azure-native/authorization";
 import { AzureLanding, STORAGE_BLOB_DATA_CONTRIBUTOR } from "./landing";
 import { accessConnectorName, ucObjectName } from "./naming";
 import { LandingCredential } from "./credential";
+import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "./propagation";
 
 export interface AzureLandingCredentialArgs {
   landing: AzureLanding;
@@ -72,7 +73,8 @@ export class AzureLandingCredential extends pulumi.ComponentResource implements 
       { parent: this, dependsOn: [assignment] },
     );
 
-    this.credentialName = credential.name;
+    // The external location uses the credential only once a fresh role assignment has taken effect.
+    this.credentialName = afterPropagation(credential.name, assignment.createdOn, AZURE_RBAC_PROPAGATION_MS);
     this.accessConnectorId = connector.id;
     this.principalId = principalId;
     this.accessGranted = [assignment];

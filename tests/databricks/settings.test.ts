@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { DatabricksConfigError, parseDatabricksSettings, resolveTables } from "../../components/databricks/settings";
+import { propagationWaitMs } from "../../components/databricks/propagation";
 
 const KEY = "postgres-cdc-multicloud:databricks";
 function problems(raw: unknown): string[] {
@@ -69,5 +70,15 @@ describe("databricks: settings", () => {
       () => resolveTables(parseDatabricksSettings({ tables: [{ name: "a.b" }, { name: "a.b" }] }, KEY), [], KEY),
       /lists "a\.b" twice/,
     );
+  });
+
+  it("waits for cloud IAM propagation only while a grant is fresh", () => {
+    const now = Date.parse("2026-11-21T12:00:00Z");
+    assert.equal(propagationWaitMs("2026-11-21T12:00:00Z", 20_000, now), 20_000);
+    assert.equal(propagationWaitMs("2026-11-21T11:59:55Z", 20_000, now), 15_000);
+    assert.equal(propagationWaitMs("2026-11-21T11:00:00Z", 20_000, now), 0, "an old grant: no wait on later updates");
+    assert.equal(propagationWaitMs("2026-11-21T12:05:00Z", 20_000, now), 20_000, "clock skew never waits longer than the propagation time");
+    assert.equal(propagationWaitMs(undefined, 20_000, now), 0);
+    assert.equal(propagationWaitMs("not a date", 20_000, now), 0);
   });
 });
