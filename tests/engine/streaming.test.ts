@@ -89,7 +89,7 @@ describe("engine: snapshot then streaming", function () {
       const start = await confirmedFlush(pg, slot);
       await pg.query("INSERT INTO public.busy_other (v) SELECT repeat('x', 100) FROM generate_series(1, 2000)");
       const afterWrites = await currentLsn(pg);
-      assert.ok(afterWrites > start);
+      assert.ok(afterWrites > start, `${afterWrites} > ${start}`);
       await waitFor("the slot to advance past the uncaptured writes", async () => (await confirmedFlush(pg, slot)) >= afterWrites, 20_000);
       assert.equal((await readLanding(dir)).length, 0, "heartbeats land nothing");
     } finally {

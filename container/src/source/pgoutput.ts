@@ -11,14 +11,14 @@ import type { Logger } from "pino";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
-import type { Encoder } from "./decoding/values";
+import { copyKindOf, NULL_BYTES, put, putInt, worstCase } from "./decoding/copy-text";
+import { writeWireValue, type WireColumn } from "./decoding/wire-text";
 
-export interface ColumnInfo {
+export interface ColumnInfo extends WireColumn {
   name: string;
-  /** `,"name":` */
-  prefix: string;
+  /** `,"name":` as UTF-8. */
+  prefix: Buffer;
   typeOid: number;
-  encode: Encoder;
 }
 
 export interface RelationInfo {
@@ -31,16 +31,18 @@ export interface RelationInfo {
   identity: number[];
   /** Columns whose change turns an UPDATE into delete + insert: the primary key (or the identity). */
   key: number[];
+  /** Bytes of all column prefixes and names, for sizing a record before writing it. */
+  fixedBytes: number;
   buffer: TableBuffer;
 }
 
-/** The quoted JSON names of the metadata fields, for the line prefix of each operation. */
+/** The metadata fields that open each record, per operation, up to the `__lsn` value. */
 const HEAD = {
-  r: '{"__op":"r","__deleted":"false","__lsn":',
-  c: '{"__op":"c","__deleted":"false","__lsn":',
-  u: '{"__op":"u","__deleted":"false","__lsn":',
-  d: '{"__op":"d","__deleted":"true","__lsn":',
-  t: '{"__op":"t","__deleted":"false","__lsn":',
+  r: Buffer.from('{"__op":"r","__deleted":"false","__lsn":'),
+  c: Buffer.from('{"__op":"c","__deleted":"false","__lsn":'),
+  u: Buffer.from('{"__op":"u","__deleted":"false","__lsn":'),
+  d: Buffer.from('{"__op":"d","__deleted":"true","__lsn":'),
+  t: Buffer.from('{"__op":"t","__deleted":"false","__lsn":'),
 } as const;
 export type Op = keyof typeof HEAD;
 
@@ -65,8 +67,23 @@ const COL_UNCHANGED = 0x75; // u
 const COL_TEXT = 0x74; // t
 const COL_BINARY = 0x62; // b
 
-/** One tuple's values: text, null, or undefined for an unchanged TOASTed value. */
-type Values = (string | null | undefined)[];
+/** One tuple as positions in the message buffer: per column its kind ('t', 'n', 'u') and byte range. */
+class Tuple {
+  count = 0;
+  /** Sum of the text values' lengths. */
+  bytes = 0;
+  kinds = new Uint8Array(64);
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+
+  ensure(n: number): void {
+    if (n <= this.kinds.length) return;
+    const size = Math.max(n, this.kinds.length * 2);
+    this.kinds = new Uint8Array(size);
+    this.starts = new Int32Array(size);
+    this.ends = new Int32Array(size);
+  }
+}
 
 /** "date=YYYY-MM-DD/hour=HH" of an epoch-ms time, cached per hour. */
 export class PartitionClock {
@@ -88,19 +105,22 @@ export interface DecoderHooks {
   onCommit(commitLsn: bigint, endLsn: bigint): void;
 }
 
+const SEQ_PART = Buffer.from(',"__seq":');
+const UNCHANGED_OPEN = ',"__unchanged":[';
+
 export class PgOutputDecoder {
   private readonly relations = new Map<number, RelationInfo>();
-  private readonly oldValues: Values = [];
-  private readonly newValues: Values = [];
+  private readonly oldTuple = new Tuple();
+  private readonly newTuple = new Tuple();
   private readonly partitions = new PartitionClock();
   private inTransaction = false;
   private lsn = 0n;
   private seq = 0;
   private partition = "";
-  /** `<lsn>,"__seq":` */
-  private lsnPart = "";
+  /** The commit LSN's digits. */
+  private lsnBytes = Buffer.alloc(0);
   /** `,"__ts_ms":<ms>` */
-  private tsPart = "";
+  private tsBytes = Buffer.alloc(0);
   private checkSkip = false;
 
   constructor(
@@ -173,8 +193,8 @@ export class PgOutputDecoder {
     this.inTransaction = true;
     this.seq = 0;
     this.partition = this.partitions.of(tsMs);
-    this.lsnPart = this.lsn.toString() + ',"__seq":';
-    this.tsPart = ',"__ts_ms":' + tsMs;
+    this.lsnBytes = Buffer.from(this.lsn.toString());
+    this.tsBytes = Buffer.from(',"__ts_ms":' + tsMs);
     this.checkSkip = this.lsn <= this.state.maxHighWaterLsn;
   }
 
@@ -197,6 +217,7 @@ export class PgOutputDecoder {
     q += 3;
     const columns: ColumnInfo[] = [];
     const identity: number[] = [];
+    let fixedBytes = 0;
     for (let i = 0; i < ncols; i++) {
       const flags = buf[q];
       const end = buf.indexOf(0, q + 1);
@@ -204,7 +225,15 @@ export class PgOutputDecoder {
       const typeOid = buf.readUInt32BE(end + 1);
       q = end + 9;
       if (flags & 1) identity.push(i);
-      columns.push({ name: colName, prefix: "," + JSON.stringify(colName) + ":", typeOid, encode: this.catalog.encoder(typeOid) ?? JSON.stringify });
+      const prefix = Buffer.from("," + JSON.stringify(colName) + ":");
+      fixedBytes += prefix.length * 2;
+      columns.push({
+        name: colName,
+        prefix,
+        typeOid,
+        kind: copyKindOf(this.catalog.shape(typeOid) ?? { kind: "scalar", scalar: "string" }),
+        encode: this.catalog.encoder(typeOid) ?? JSON.stringify,
+      });
     }
     let key = identity;
     if (replicaIdentity === "f") {
@@ -216,7 +245,7 @@ export class PgOutputDecoder {
     if (previous && previous.columns.map((c) => c.name).join(",") !== columns.map((c) => c.name).join(",")) {
       this.logger.info({ table, columns: columns.map((c) => c.name) }, "table columns changed; later records use the new columns");
     }
-    this.relations.set(oid, { oid, table, replicaIdentity, columns, identity, key, buffer: this.batcher.buffer(table) });
+    this.relations.set(oid, { oid, table, replicaIdentity, columns, identity, key, fixedBytes, buffer: this.batcher.buffer(table) });
   }
 
   private relationOf(oid: number): RelationInfo | undefined {
@@ -225,76 +254,91 @@ export class PgOutputDecoder {
     return this.captured.has(rel.table) ? rel : undefined;
   }
 
-  private readTuple(buf: Buffer, p: number, out: Values): number {
+  private readTuple(buf: Buffer, p: number, out: Tuple): number {
     const n = buf.readUInt16BE(p);
     p += 2;
-    out.length = n;
+    out.ensure(n);
+    out.count = n;
+    let bytes = 0;
+    const { kinds, starts, ends } = out;
     for (let i = 0; i < n; i++) {
       const kind = buf[p++];
+      kinds[i] = kind;
       if (kind === COL_TEXT || kind === COL_BINARY) {
         const len = buf.readInt32BE(p);
         p += 4;
-        out[i] = buf.toString("utf8", p, p + len);
+        starts[i] = p;
+        ends[i] = p + len;
+        bytes += len;
         p += len;
-      } else if (kind === COL_NULL) out[i] = null;
-      else if (kind === COL_UNCHANGED) out[i] = undefined;
-      else throw new Error(`unknown pgoutput tuple column kind 0x${kind.toString(16)}`);
+      } else if (kind !== COL_NULL && kind !== COL_UNCHANGED) throw new Error(`unknown pgoutput tuple column kind 0x${kind.toString(16)}`);
     }
+    out.bytes = bytes;
     return p;
   }
 
-  /** Assigns the next __seq; returns the line head, or undefined when the event is already durable. */
-  private head(rel: RelationInfo, op: Op): string | undefined {
+  /** Assigns the next __seq; false when the event is already durable (a replay after a restart). */
+  private next(rel: RelationInfo): boolean {
     const seq = this.seq++;
     if (this.checkSkip) {
       const hw = this.state.highWater.get(rel.table);
-      if (hw && (this.lsn < hw.lsn || (this.lsn === hw.lsn && seq <= hw.seq))) return undefined;
+      if (hw && (this.lsn < hw.lsn || (this.lsn === hw.lsn && seq <= hw.seq))) return false;
     }
-    return HEAD[op] + this.lsnPart + seq + this.tsPart;
+    return true;
   }
 
-  private emit(rel: RelationInfo, line: string): void {
-    this.batcher.add(rel.buffer, line, this.lsn, this.seq - 1, this.partition);
-  }
-
-  /** The row's columns; unchanged TOASTed ones are filled from `fill` (an 'O' tuple) or listed. */
-  private rowColumns(rel: RelationInfo, values: Values, fill: Values | undefined): string {
-    const columns = rel.columns;
-    let out = "";
-    let unchanged: string | undefined;
-    for (let i = 0; i < values.length; i++) {
-      let v = values[i];
-      if (v === undefined && fill !== undefined) v = fill[i];
-      if (v === undefined) {
-        const name = JSON.stringify(columns[i].name);
-        unchanged = unchanged === undefined ? name : unchanged + "," + name;
-      } else {
-        const column = columns[i];
-        out += v === null ? column.prefix + "null" : column.prefix + column.encode(v);
+  /**
+   * Writes one record into the table's buffer: the metadata, then `columns` of `tuple` (all when
+   * undefined), unchanged TOASTed values taken from `fill` (an 'O' tuple) or listed in __unchanged.
+   */
+  private emit(rel: RelationInfo, op: Op, buf: Buffer, tuple: Tuple | undefined, columns: number[] | undefined, fill: Tuple | undefined): void {
+    const seq = this.seq - 1;
+    const buffer = rel.buffer;
+    this.batcher.begin(buffer, this.lsn, seq, this.partition);
+    const out = buffer.reserve(worstCase(tuple ? tuple.bytes + (fill ? fill.bytes : 0) : 0, rel.fixedBytes + 128));
+    const from = buffer.pos;
+    let pos = put(out, from, HEAD[op]);
+    pos = put(out, pos, this.lsnBytes);
+    pos = put(out, pos, SEQ_PART);
+    pos = putInt(out, pos, seq);
+    pos = put(out, pos, this.tsBytes);
+    if (tuple !== undefined) {
+      const cols = rel.columns;
+      let unchanged: string | undefined;
+      const n = columns ? columns.length : Math.min(tuple.count, cols.length);
+      for (let k = 0; k < n; k++) {
+        const i = columns ? columns[k] : k;
+        let src = tuple;
+        let kind = tuple.kinds[i];
+        if (kind === COL_UNCHANGED && fill !== undefined && fill.kinds[i] !== COL_UNCHANGED) {
+          src = fill;
+          kind = fill.kinds[i];
+        }
+        const column = cols[i];
+        if (kind === COL_UNCHANGED) {
+          if (columns) continue; // key-only records simply leave it out
+          const quoted = JSON.stringify(column.name);
+          unchanged = unchanged === undefined ? quoted : unchanged + "," + quoted;
+          continue;
+        }
+        pos = put(out, pos, column.prefix);
+        if (kind === COL_NULL) pos = put(out, pos, NULL_BYTES);
+        else pos = writeWireValue(column, buf, src.starts[i], src.ends[i], out, pos);
       }
+      if (unchanged !== undefined) pos += out.write(UNCHANGED_OPEN + unchanged + "]", pos);
     }
-    return unchanged === undefined ? out : out + ',"__unchanged":[' + unchanged + "]";
-  }
-
-  private columnsAt(rel: RelationInfo, values: Values, indexes: number[]): string {
-    let out = "";
-    for (const i of indexes) {
-      const v = values[i];
-      if (v === undefined) continue;
-      const column = rel.columns[i];
-      out += v === null ? column.prefix + "null" : column.prefix + column.encode(v);
-    }
-    return out;
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // newline
+    buffer.pos = pos;
+    this.batcher.written(buffer, pos - from);
   }
 
   private insert(buf: Buffer, p: number): void {
     const rel = this.relationOf(buf.readUInt32BE(p));
-    if (!rel) return;
-    const head = this.head(rel, "c");
-    if (head === undefined) return;
+    if (!rel || !this.next(rel)) return;
     // p + 4 is the 'N' marker.
-    this.readTuple(buf, p + 5, this.newValues);
-    this.emit(rel, head + this.rowColumns(rel, this.newValues, undefined) + "}");
+    this.readTuple(buf, p + 5, this.newTuple);
+    this.emit(rel, "c", buf, this.newTuple, undefined, undefined);
   }
 
   private update(buf: Buffer, p: number): void {
@@ -304,46 +348,39 @@ export class PgOutputDecoder {
     let oldKind = 0;
     if (buf[p] === TUPLE_KEY || buf[p] === TUPLE_OLD) {
       oldKind = buf[p];
-      p = this.readTuple(buf, p + 1, this.oldValues);
+      p = this.readTuple(buf, p + 1, this.oldTuple);
     }
     if (buf[p] !== TUPLE_NEW) throw new Error(`pgoutput UPDATE without a new tuple (0x${buf[p]?.toString(16)})`);
-    this.readTuple(buf, p + 1, this.newValues);
-    const oldValues = oldKind === 0 ? undefined : this.oldValues;
-    const fill = oldKind === TUPLE_OLD ? this.oldValues : undefined;
-    if (oldValues !== undefined && this.keyChanged(rel, oldValues, this.newValues)) {
+    this.readTuple(buf, p + 1, this.newTuple);
+    const old = oldKind === 0 ? undefined : this.oldTuple;
+    const fill = oldKind === TUPLE_OLD ? this.oldTuple : undefined;
+    if (old !== undefined && this.keyChanged(rel, buf, old, this.newTuple)) {
       // The primary key changed: a delete of the old key, then an insert of the new row.
-      const deleteHead = this.head(rel, "d");
-      if (deleteHead !== undefined) {
-        const old = oldKind === TUPLE_KEY ? this.columnsAt(rel, oldValues, rel.identity) : this.rowColumns(rel, oldValues, undefined);
-        this.emit(rel, deleteHead + old + "}");
-      }
-      const insertHead = this.head(rel, "c");
-      if (insertHead !== undefined) this.emit(rel, insertHead + this.rowColumns(rel, this.newValues, fill) + "}");
+      if (this.next(rel)) this.emit(rel, "d", buf, old, oldKind === TUPLE_KEY ? rel.identity : undefined, undefined);
+      if (this.next(rel)) this.emit(rel, "c", buf, this.newTuple, undefined, fill);
       return;
     }
-    const head = this.head(rel, "u");
-    if (head === undefined) return;
-    this.emit(rel, head + this.rowColumns(rel, this.newValues, fill) + "}");
+    if (this.next(rel)) this.emit(rel, "u", buf, this.newTuple, undefined, fill);
   }
 
-  private keyChanged(rel: RelationInfo, oldValues: Values, newValues: Values): boolean {
+  private keyChanged(rel: RelationInfo, buf: Buffer, before: Tuple, after: Tuple): boolean {
     for (const i of rel.key) {
-      const before = oldValues[i];
-      const after = newValues[i];
-      if (before !== undefined && after !== undefined && before !== after) return true;
+      const a = before.kinds[i];
+      const b = after.kinds[i];
+      if (a === COL_UNCHANGED || b === COL_UNCHANGED) continue;
+      if (a !== b) return true;
+      if (a === COL_NULL) continue;
+      if (buf.compare(buf, before.starts[i], before.ends[i], after.starts[i], after.ends[i]) !== 0) return true;
     }
     return false;
   }
 
   private delete(buf: Buffer, p: number): void {
     const rel = this.relationOf(buf.readUInt32BE(p));
-    if (!rel) return;
+    if (!rel || !this.next(rel)) return;
     const kind = buf[p + 4];
-    const head = this.head(rel, "d");
-    if (head === undefined) return;
-    this.readTuple(buf, p + 5, this.oldValues);
-    const columns = kind === TUPLE_KEY ? this.columnsAt(rel, this.oldValues, rel.identity) : this.rowColumns(rel, this.oldValues, undefined);
-    this.emit(rel, head + columns + "}");
+    this.readTuple(buf, p + 5, this.oldTuple);
+    this.emit(rel, "d", buf, this.oldTuple, kind === TUPLE_KEY ? rel.identity : undefined, undefined);
   }
 
   private truncate(buf: Buffer, p: number): void {
@@ -351,9 +388,7 @@ export class PgOutputDecoder {
     p += 5; // count, options
     for (let i = 0; i < count; i++) {
       const rel = this.relationOf(buf.readUInt32BE(p + i * 4));
-      if (!rel) continue;
-      const head = this.head(rel, "t");
-      if (head !== undefined) this.emit(rel, head + "}");
+      if (rel && this.next(rel)) this.emit(rel, "t", buf, undefined, undefined, undefined);
     }
   }
 }

@@ -58,18 +58,18 @@ export interface CopyColumn {
 }
 
 const HEX = "0123456789abcdef";
-const NULL_BYTES = Buffer.from("null");
-const TRUE_BYTES = Buffer.from("true");
-const FALSE_BYTES = Buffer.from("false");
+export const NULL_BYTES = Buffer.from("null");
+export const TRUE_BYTES = Buffer.from("true");
+export const FALSE_BYTES = Buffer.from("false");
 
 /** Buffer.copy costs more than a loop for the short values of most columns. */
-function copyBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+export function copyBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
   if (to - from > 48) return pos + src.copy(out, pos, from, to);
   for (let i = from; i < to; i++) out[pos++] = src[i];
   return pos;
 }
 
-function put(out: Buffer, pos: number, bytes: Buffer): number {
+export function put(out: Buffer, pos: number, bytes: Buffer): number {
   for (let i = 0; i < bytes.length; i++) out[pos + i] = bytes[i];
   return pos + bytes.length;
 }
@@ -138,7 +138,7 @@ function escapeInString(src: Buffer, j: number, end: number, out: Buffer, o: { p
 const isHex = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46);
 const hexValue = (b: number) => (b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10);
 
-function putControl(out: Buffer, pos: number, b: number): number {
+export function putControl(out: Buffer, pos: number, b: number): number {
   out[pos++] = 0x5c;
   out[pos++] = 0x75;
   out[pos++] = 0x30;
