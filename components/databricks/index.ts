@@ -3,11 +3,11 @@
  * storage (the cloud's own way), the external location, catalog, schemas and checkpoint volume,
  * the notebooks and shared SQL uploaded from this repository, and the bronze → silver → gold job.
  *
- *   const settings = readDatabricksSettings(new pulumi.Config());
- *   if (settings.enabled) {
- *     const pipeline = new DatabricksPipeline("databricks", { landing: landingFromPlatform(target.landing), settings, … });
- *     export const databricksJobUrl = pipeline.jobUrl;
- *   }
+ * index.ts builds it on top of the platform's landing storage (see databricksLakehouse there):
+ *
+ *   const settings = readDatabricksSettings(config);                 // validated; disabled when unset
+ *   const pipeline = createDatabricksPipeline("databricks", { landing, settings, engineTables, namePrefix, tags }, { parent });
+ *   export const databricksJobUrl = pipeline?.jobUrl;                 // undefined = nothing was created
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
