@@ -212,14 +212,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
   process.on("SIGTERM", onSigint);
 
   try {
-    // 1. Demo directory.
-    if (existsSync(options.dir)) say(`emptying ${options.dir} (left from an earlier demo run)`);
-    await rm(landing, { recursive: true, force: true });
-    await rm(dbFile, { force: true });
-    await rm(`${dbFile}.wal`, { force: true });
-    await mkdir(landing, { recursive: true });
-
-    // 2. PostgreSQL.
+    // 1. PostgreSQL.
     let pg: PgTarget;
     if (options.pgUrl) {
       pg = fromUrl(options.pgUrl);
@@ -247,14 +240,23 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
         await admin.query(`DROP TABLE IF EXISTS ${DEMO_TABLES.join(", ")}`);
         say("dropped the demo tables, slot and publication of an earlier run");
       }
-      await createDemoSchema(admin);
+      await createDemoSchema(admin).catch((err: Error) => {
+        throw new Error(options.pgUrl && /already exist/.test(err.message) ? `${err.message}; or pass --reset to drop the demo tables, slot and publication of an earlier demo run` : err.message);
+      });
       const counts = await admin.query<{ t: string; n: string }>(DEMO_TABLES.map((t) => `SELECT '${t}' AS t, count(*)::text AS n FROM ${t}`).join(" UNION ALL "));
       say(`created the demo schemas and seed: ${counts.rows.map((r) => `${shortName(r.t)} ${r.n}`).join(", ")}`);
     } finally {
       await admin.end();
     }
 
-    // 3. The CDC engine, exactly as users run it: `cdc-engine run` configured by environment variables.
+    // The demo directory, emptied only now that the source is ready.
+    if (existsSync(options.dir)) say(`emptying ${options.dir} (left from an earlier demo run)`);
+    await rm(landing, { recursive: true, force: true });
+    await rm(dbFile, { force: true });
+    await rm(`${dbFile}.wal`, { force: true });
+    await mkdir(landing, { recursive: true });
+
+    // 2. The CDC engine, exactly as users run it: `cdc-engine run` configured by environment variables.
     const httpPort = await freePort();
     const env = {
       ...process.env,
@@ -292,7 +294,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     const snapshot = await engineMetrics(httpPort);
     say(`the engine took the initial snapshot (${snapshot?.events ?? "?"} rows) and is streaming`);
 
-    // 4. The live workload.
+    // 3. The live workload.
     let committed = 0;
     let changes = 0;
     const clients = 2;
@@ -343,7 +345,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     await workload;
     say(`workload stopped: ${changes} changes in ${committed} transactions`);
 
-    // 5. Let the engine land everything that was committed, then stop it.
+    // 4. Let the engine land everything that was committed, then stop it.
     {
       const target = await connect().then(async (c) => {
         try {
@@ -376,7 +378,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     engine = undefined;
     await progress();
 
-    // 6. Gold, for people.
+    // 5. Gold, for people.
     out("");
     out("Gold tables (built by the shared SQL in notebooks/sql/gold, the same SQL Databricks runs):");
     const duck = await Duck.open(dbFile);
