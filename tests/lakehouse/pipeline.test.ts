@@ -133,6 +133,22 @@ describe("lakehouse pipeline: PostgreSQL → engine → landing → DuckDB medal
     }
     assert.deepEqual([...ops].sort(), ["c", "d", "r", "t", "u"]);
     assert.ok(unchanged > 0, "some updates left TOASTed values unchanged");
+    // A delete and an insert in one transaction: PK changes (stock_movement) and re-inserts (users).
+    const duckPairs = await Duck.open(":memory:");
+    try {
+      for (const table of ["warehouse.stock_movement", "public.users"]) {
+        const [pairs] = await duckPairs.all<{ n: string }>(
+          `SELECT count(*) AS n FROM (SELECT json->>'__lsn' AS lsn FROM read_ndjson_objects('${landing}/cdc.${table}/*/*/*.ndjson') GROUP BY 1 HAVING bool_or(json->>'__op' = 'd') AND bool_or(json->>'__op' = 'c'))`,
+        );
+        assert.ok(Number(pairs.n) > 0, `${table}: a transaction with a delete and an insert`);
+      }
+      const [sameKey] = await duckPairs.all<{ n: string }>(
+        `SELECT count(*) AS n FROM (SELECT json->>'__lsn', json->>'order_id' FROM read_ndjson_objects('${landing}/cdc.public.orders/*/*/*.ndjson') WHERE json->>'__op' <> 'r' GROUP BY 1, 2 HAVING count(*) >= 3)`,
+      );
+      assert.ok(Number(sameKey.n) > 0, "several changes to one order in one transaction");
+    } finally {
+      duckPairs.close();
+    }
 
     const client = await textClient(pg);
     try {
