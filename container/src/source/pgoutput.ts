@@ -11,8 +11,11 @@ import type { Logger } from "pino";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
-import { copyKindOf, NULL_BYTES, put, putInt, worstCase } from "./decoding/copy-text";
-import { writeWireValue, type WireColumn } from "./decoding/wire-text";
+import * as text from "./decoding/copy-text";
+import type { WireColumn } from "./decoding/copy-text";
+
+// Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
+const { copyKindOf, NULL_BYTES, put, putInt, worstCase, writeWireValue } = text;
 
 export interface ColumnInfo extends WireColumn {
   name: string;

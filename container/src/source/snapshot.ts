@@ -9,7 +9,11 @@ import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
 import type { Batcher } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
-import { copyKindOf, putInt, transcodeRow, worstCase, type CopyColumn } from "./decoding/copy-text";
+import * as text from "./decoding/copy-text";
+import type { CopyColumn } from "./decoding/copy-text";
+
+// Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
+const { copyKindOf, putInt, transcodeRow, worstCase } = text;
 import { connect, ident } from "./connection";
 import { connectionOf } from "./replication";
 import { PartitionClock } from "./pgoutput";
