@@ -71,3 +71,23 @@ describe("pulumi program: bad configuration", function () {
     });
   }
 });
+
+describe("pulumi program: loads under the Pulumi CLI's own TypeScript loader", function () {
+  this.timeout(120_000);
+  it("index.ts runs through @pulumi/pulumi's ts-node registration with this repo's tsconfig", () => {
+    const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+    const path = require("node:path") as typeof import("node:path");
+    const r = spawnSync(process.execPath, [path.join(__dirname, "harness", "pulumi-loader.js")], {
+      encoding: "utf8",
+      env: {
+        PATH: process.env.PATH,
+        LOADER_CONFIG: JSON.stringify({ [P("cloud")]: "local", [P("postgres")]: JSON.stringify({ host: "host.docker.internal", database: "app", user: "cdc_user" }), [P("postgresPassword")]: TEST_PASSWORD }),
+        LOADER_SECRET_KEYS: JSON.stringify([P("postgresPassword")]),
+      },
+    });
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    assert.equal(r.status, 0, `${line}\n${r.stderr.slice(0, 2000)}`);
+    const result = JSON.parse(line);
+    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "imageRef", "landingUrl", "logLocation", "serviceId", "serviceName"]);
+  });
+});
