@@ -36,6 +36,11 @@ const CASES: { title: string; config: Record<string, unknown>; expect: RegExp[] 
     expect: [/postgres-cdc-multicloud:postgres\.tables\[0\] is invalid/, /for example: pulumi config set --path postgres-cdc-multicloud:postgres\.tables\[0\] public\.users/],
   },
   {
+    title: "local target pointed at localhost (the container itself)",
+    config: { ...base, [P("cloud")]: "local", [P("postgres")]: { ...POSTGRES, host: "localhost" } },
+    expect: [/postgres-cdc-multicloud:postgres\.host is localhost, which inside the engine's container is the container itself/, /pulumi config set --path postgres-cdc-multicloud:postgres\.host host\.docker\.internal/],
+  },
+  {
     title: "the password not set",
     config: { [P("cloud")]: "aws", "aws:region": "eu-west-1", [P("postgres")]: POSTGRES },
     expect: [/postgres-cdc-multicloud:postgresPassword is required but not set; for example: pulumi config set --secret postgres-cdc-multicloud:postgresPassword/],
