@@ -48,6 +48,8 @@ export class TableBuffer {
   lastSeq = 0;
   partition = "";
   openedAt = 0;
+  /** Seals the buffer BATCH_MAX_WAIT_MS after its first event (so latency is that, not that plus a tick). */
+  ageTimer: NodeJS.Timeout | undefined;
   /** `cdc.<schema>.<table>` */
   readonly prefix: string;
 
@@ -129,7 +131,6 @@ export class Batcher {
   private round: Promise<void> | undefined;
   private paused = false;
   private failed: unknown;
-  private timer: NodeJS.Timeout | undefined;
   private readonly budget: number;
   private readonly extension: string;
   /** Set for snapshot batches: their keys are recorded in the snapshot progress. */
@@ -140,9 +141,6 @@ export class Batcher {
     // buffers are sealed early: bounded memory for any transaction size and any number of tables.
     this.budget = Math.max(2 * options.limits.maxBytes, 64 * 1024 * 1024);
     this.extension = options.compression === "gzip" ? ".ndjson.gz" : ".ndjson";
-    const tick = Math.max(20, Math.min(250, Math.floor(options.limits.maxWaitMs / 4)));
-    this.timer = setInterval(() => this.sealAged(), tick);
-    this.timer.unref();
   }
 
   buffer(table: string): TableBuffer {
@@ -170,6 +168,8 @@ export class Batcher {
       buffer.firstSeq = seq;
       buffer.partition = partition;
       buffer.openedAt = Date.now();
+      buffer.ageTimer = setTimeout(() => this.sealAged(buffer), this.options.limits.maxWaitMs);
+      buffer.ageTimer.unref();
     } else if (partition !== buffer.partition) {
       // A landing object never spans two date/hour partitions.
       this.seal(buffer);
@@ -236,8 +236,7 @@ export class Batcher {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    for (const buffer of this.buffers.values()) if (buffer.ageTimer !== undefined) clearTimeout(buffer.ageTimer);
     if (this.round) await this.round.catch(() => undefined);
   }
 
@@ -247,11 +246,9 @@ export class Batcher {
     return n;
   }
 
-  private sealAged(): void {
-    const now = Date.now();
-    for (const buffer of this.buffers.values()) {
-      if (buffer.count > 0 && now - buffer.openedAt >= this.options.limits.maxWaitMs) this.seal(buffer);
-    }
+  private sealAged(buffer: TableBuffer): void {
+    buffer.ageTimer = undefined;
+    if (buffer.count > 0) this.seal(buffer);
   }
 
   private seal(buffer: TableBuffer): void {
@@ -273,6 +270,8 @@ export class Batcher {
   }
 
   private clear(buffer: TableBuffer): void {
+    if (buffer.ageTimer !== undefined) clearTimeout(buffer.ageTimer);
+    buffer.ageTimer = undefined;
     buffer.take();
     buffer.bytes = 0;
     buffer.count = 0;

@@ -13,7 +13,7 @@ import * as text from "./decoding/copy-text";
 import type { CopyColumn } from "./decoding/copy-text";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, putInt, transcodeRow, worstCase } = text;
+const { copyKindOf, put, putInt, transcodeRow, worstCase } = text;
 import { connect, ident } from "./connection";
 import { connectionOf } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -163,9 +163,9 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
     batcher.begin(buffer, lsn, ordinal, partition);
     const out = buffer.reserve(worstCase(end - start, fixedBytes));
     const from = buffer.pos;
-    let pos = from + head.copy(out, from);
+    let pos = put(out, from, head);
     pos = putInt(out, pos, ordinal);
-    pos += tsPart.copy(out, pos);
+    pos = put(out, pos, tsPart);
     pos = transcodeRow(src, start, end, copyColumns, out, pos);
     out[pos++] = 0x7d; // }
     out[pos++] = 0x0a; // newline
