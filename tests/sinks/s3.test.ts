@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { SinkPermanentError } from "../../container/src/sink";
 import { freePort } from "../support/postgres";
-import { openSink, recordingLogger, sinkContract, type ContractTarget } from "./support/contract";
+import { probeSink } from "../../container/src/sink";
+import { openSink, recordingLogger, sinkConfig, sinkContract, type ContractTarget } from "./support/contract";
 import { S3RVER_CREDENTIALS, startS3rver, type StorageServer } from "./support/emulators";
 
 describe("sinks: s3:// against s3rver", function () {
@@ -91,6 +92,12 @@ describe("sinks: s3:// against s3rver", function () {
       });
       assert.equal(logger.warnings.length, 0);
       await sink.close();
+    });
+
+    it("makes doctor's sink check fail with the same message", async () => {
+      const probe = await probeSink(sinkConfig(target.url, target.env(port)));
+      assert.equal(probe.ok, false);
+      assert.match(probe.message, /^sink s3:\/\/landing\/cdc\/prod: s3:PutObject denied on s3:\/\/landing\/cdc\/prod\/\* \(arn:aws:s3:::landing\/cdc\/prod\/\*\) for key cdc\/prod\/_cdc_probe\/.+: grant it to the task role$/);
     });
   });
 });

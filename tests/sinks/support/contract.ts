@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig, type EngineConfig } from "../../../container/src/config";
-import { createSink, SinkRetryAbortedError, type LandingSink, type SinkLogger } from "../../../container/src/sink";
+import { createSink, probeSink, SinkRetryAbortedError, type LandingSink, type SinkLogger } from "../../../container/src/sink";
 import type { StorageServer } from "./emulators";
 import { startCorruptingProxy } from "./corrupting-proxy";
 
@@ -131,6 +131,27 @@ export function sinkContract(target: ContractTarget): void {
     } finally {
       await target.server().start().catch(() => undefined);
       await sink.close();
+    }
+  });
+
+  it("doctor's probe writes, reads back and deletes one object, and reports an unreachable server in one attempt", async () => {
+    const ok = await probeSink(sinkConfig(target.url, target.env(target.server().port)));
+    assert.equal(ok.ok, true, ok.message);
+    assert.match(ok.message, new RegExp(`^sink ${target.url.replace(/[/.]/g, "\\$&")} is writable \\(wrote, read back and deleted _cdc_probe/.+\\.txt\\)$`));
+    const root = await openSink(target, target.rootUrl, target.server().port);
+    try {
+      const probeKey = /deleted (_cdc_probe\/\S+\.txt)/.exec(ok.message)![1];
+      assert.equal(await root.get(`${target.prefix}/${probeKey}`), undefined, "the probe object is gone");
+    } finally {
+      await root.close();
+    }
+    await target.server().stop();
+    try {
+      const down = await probeSink(sinkConfig(target.url, target.env(target.server().port)), 10_000);
+      assert.equal(down.ok, false);
+      assert.match(down.message, new RegExp(`^sink ${target.url.replace(/[/.]/g, "\\$&")}: probe write failed: `));
+    } finally {
+      await target.server().start();
     }
   });
 

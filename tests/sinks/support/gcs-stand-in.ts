@@ -2,7 +2,9 @@
  * A STAND-IN for Google Cloud Storage, written for these tests: the slice of the GCS JSON API that
  * @google-cloud/storage uses for single-request uploads, media downloads and deletes, served over
  * plain HTTP. No GCS emulator that speaks the JSON API runs from npm on this machine (Google's
- * testbench is Python, fake-gcs-server is Go), so this is what the GCS sink is tested against.
+ * testbench is Python, fake-gcs-server is Go; the only npm candidate, firebase-tools' Storage
+ * emulator, is a several-hundred-package CLI aimed at Firebase rules, too heavy to add to every
+ * `npm ci`), so this is what the GCS sink is tested against.
  * It behaves as GCS documents: objects are replaced atomically; uploads whose metadata carries
  * `crc32c`/`md5Hash` that do not match the received bytes are rejected with 400; responses carry
  * the stored hashes (object resource, `x-goog-hash`); missing buckets answer 404 "The specified
