@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { PlatformSettings } from "./settings";
-import type { LandingFacts, TargetOutputs } from "./types";
+import type { DeployTarget, LandingFacts, TargetOutputs } from "./types";
 
 /**
  * What a lakehouse (the Databricks component) adds on top of the landing zone. It gets the landing
@@ -56,16 +56,13 @@ export class CdcPlatform extends pulumi.ComponentResource {
 
 function deployTarget(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   // Lazy requires: a stack loads exactly one provider SDK (they cost seconds and hundreds of MB each).
-  switch (s.cloud) {
-    case "aws":
-      return (require("./aws") as typeof import("./aws")).deployAws(s, parent);
-    case "azure":
-      return (require("./azure") as typeof import("./azure")).deployAzure(s, parent);
-    case "gcp":
-      return (require("./gcp") as typeof import("./gcp")).deployGcp(s, parent);
-    case "local":
-      return (require("./local") as typeof import("./local")).deployLocal(s, parent);
-  }
+  const targets: Record<PlatformSettings["cloud"], () => DeployTarget> = {
+    aws: () => (require("./aws") as typeof import("./aws")).deployAws,
+    azure: () => (require("./azure") as typeof import("./azure")).deployAzure,
+    gcp: () => (require("./gcp") as typeof import("./gcp")).deployGcp,
+    local: () => (require("./local") as typeof import("./local")).deployLocal,
+  };
+  return targets[s.cloud]()(s, parent);
 }
 
 /** Builds the platform for a given configuration: the program is a function of its settings. */

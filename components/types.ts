@@ -4,7 +4,7 @@
  * secret, logs, engine service — and hands the top-level component these facts.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import type { Cloud } from "./settings";
+import type { Cloud, PlatformSettings } from "./settings";
 
 /**
  * Where the engine lands files, with everything a consumer of the landing zone (the Databricks
@@ -67,3 +67,6 @@ export interface TargetOutputs {
   imageRef: pulumi.Output<string>;
   service: ServiceFacts;
 }
+
+/** What every target implements: build the concepts under `parent`, return the facts. */
+export type DeployTarget = (settings: PlatformSettings, parent: pulumi.Resource) => TargetOutputs;
