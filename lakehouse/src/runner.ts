@@ -246,6 +246,24 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
   return { table: t.name, bronzeTable: bronze, silverTable: silver, newFiles: files.length, newRecords, silverRows: Number(silverRows[0].n) };
 }
 
+/**
+ * Under REPLICA IDENTITY DEFAULT a delete record carries exactly the primary-key columns, so the
+ * key can be read off the table's delete records — when they all agree and carry fewer columns than
+ * the inserts (REPLICA IDENTITY FULL deletes carry every column and say nothing about the key).
+ */
+async function inferKeys(duck: Duck, files: LandingFile[]): Promise<string[] | undefined> {
+  if (files.length === 0) return undefined;
+  const rows = await duck.all<{ k: string[] }>(
+    `SELECT DISTINCT list_sort(list_filter(json_keys(json), k -> NOT starts_with(k, '__'))) AS k FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456) WHERE json->>'__op' = 'd'`,
+  );
+  if (rows.length !== 1 || rows[0].k.length === 0) return undefined;
+  const widest = await duck.all<{ n: string }>(
+    `SELECT max(len(list_filter(json_keys(json), k -> NOT starts_with(k, '__'))))::VARCHAR AS n FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456) WHERE json->>'__op' IN ('r', 'c')`,
+  );
+  const keys = rows[0].k;
+  return Number(widest[0]?.n ?? 0) > keys.length ? keys : undefined;
+}
+
 /** Ingests new landing files into bronze and silver, then rebuilds gold. */
 export async function refresh(options: RefreshOptions): Promise<RefreshResult> {
   const log = options.log ?? (() => undefined);
@@ -277,9 +295,17 @@ export async function refresh(options: RefreshOptions): Promise<RefreshResult> {
       if (wanted && !wanted.has(t.name)) continue;
       const fresh = t.files.filter((f) => manifest.get(f.key) !== `${f.size}/${f.mtimeMs}`);
       if (fresh.length === 0) continue;
-      const tableKeys = keys.get(t.name);
+      let tableKeys = keys.get(t.name);
       if (!tableKeys || tableKeys.length === 0) {
-        throw new RefreshError(`table ${t.name} has no primary key configured (landing records do not say which columns are the key); pass --key ${t.name}=<column>[,<column>] once, it is remembered in ${duck.path}`);
+        tableKeys = await inferKeys(duck, t.files);
+        if (tableKeys) {
+          log(`${t.name}: primary key (${tableKeys.join(", ")}) inferred from its delete records; pass --key ${t.name}=<columns> to override`);
+          await duck.run(`INSERT INTO _cdc.tables VALUES (${sqlString(t.name)}, ${sqlString(tableKeys.join(","))})`);
+          keys.set(t.name, tableKeys);
+        }
+      }
+      if (!tableKeys || tableKeys.length === 0) {
+        throw new RefreshError(`table ${t.name} has no primary key configured (landing records do not name it, and no delete records show it yet); pass --key ${t.name}=<column>[,<column>] once, it is remembered in ${duck.path}`);
       }
       const next = await duck.all<{ n: string }>("SELECT coalesce(max(batch_id), 0) + 1 AS n FROM _cdc.files");
       const batchId = Number(next[0].n);

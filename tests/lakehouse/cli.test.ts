@@ -80,5 +80,11 @@ describe("cdc-lakehouse CLI", () => {
     const nokey = await cli("refresh", "--landing", landing, "--db", db);
     assert.equal(nokey.code, 1);
     assert.match(nokey.err, /public\.users has no primary key configured .* pass --key public\.users=<column>/);
+    // Delete records (REPLICA IDENTITY DEFAULT) carry exactly the key: it is inferred from them.
+    await land(landing, "public.users", [rec("c", 31, 0, { user_id: 2, email: "b@x" }), rec("d", 31, 1, { user_id: 1 })]);
+    const inferred = await cli("refresh", "--landing", landing, "--db", db, "--no-gold");
+    assert.equal(inferred.code, 0, inferred.err);
+    assert.match(inferred.out, /public\.users: primary key \(user_id\) inferred from its delete records/);
+    assert.match(inferred.out, /silver\.public_users has 1 row/);
   });
 });
