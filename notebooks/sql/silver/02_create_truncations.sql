@@ -6,4 +6,5 @@ SELECT
   CAST(NULL AS BIGINT) AS __lsn,
   CAST(NULL AS BIGINT) AS __seq,
   now() AS __merged_at
+FROM (SELECT 1 AS one) AS seed
 WHERE 1 = 0
