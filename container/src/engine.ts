@@ -29,6 +29,9 @@ export interface EngineDeps {
   sink?: LandingSink;
 }
 
+/** How long a shutdown waits for the final flush (SIGTERM must end within 10 s). */
+const SHUTDOWN_FLUSH_MS = 8_000;
+
 /** The prefix of the heartbeat's logical message (pg_logical_emit_message). */
 export const HEARTBEAT_PREFIX = "postgres-cdc-multicloud";
 
@@ -440,7 +443,15 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   stopping = true;
   throttle.set("stopping", true);
   logger.info("stopping: flushing buffered changes");
-  await Promise.race([batcher.flushAll(), ctx.failed]);
+  let deadline: NodeJS.Timeout | undefined;
+  const flushed = await Promise.race([
+    batcher.flushAll().then(() => true),
+    ctx.failed,
+    new Promise<false>((resolve) => (deadline = setTimeout(() => resolve(false), SHUTDOWN_FLUSH_MS))),
+  ]).finally(() => clearTimeout(deadline));
+  if (!flushed) {
+    logger.error({ waitedMs: SHUTDOWN_FLUSH_MS }, "stopping without flushing: the sink did not accept the buffered changes in time; they were not confirmed and will be replayed on the next start");
+  }
   replication.sendStatus();
   replication.stop();
   logger.info({ confirmedLsn: formatLsn(replication.confirmedLsn) }, "stopped: everything confirmed is durable in the sink");

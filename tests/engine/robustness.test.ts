@@ -77,6 +77,28 @@ describe("engine: failures and snapshot modes", function () {
     }
   });
 
+  it("still stops on SIGTERM while the sink is down, confirming nothing it could not write", async () => {
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "down_stop_slot", PG_PUBLICATION: "down_stop_pub" });
+    const sink = new FaultySink(new FileSink(`file://${dir}`, dir));
+    const engine = run(env, sink);
+    await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+    const before = await confirmedFlush(pg, "down_stop_slot");
+    sink.failure = new Error("ETIMEDOUT (simulated outage)");
+    await pg.query("INSERT INTO public.r VALUES (1003, 'never written')");
+    await waitFor("put attempts during the outage", async () => sink.attempts >= 2, 20_000);
+    await engine.stop();
+    assert.equal(await confirmedFlush(pg, "down_stop_slot"), before);
+    // The next start replays the change.
+    sink.failure = undefined;
+    const again = run(env, sink);
+    try {
+      await waitFor("the replayed change", async () => (await readRecords(dir, "public.r")).some((r) => r.id === 1003));
+    } finally {
+      await again.stop();
+    }
+  });
+
   it("stops with the sink's permanent error", async () => {
     const dir = await landingDir();
     const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.r", PG_SLOT: "permanent_slot", PG_PUBLICATION: "permanent_pub" });

@@ -227,7 +227,9 @@ export class Batcher {
 
   /** Drops whatever is not durable (the source will replay it) once the running round settled. */
   async discard(): Promise<void> {
-    if (this.round) await this.round.catch(() => undefined);
+    // On shutdown a round stuck on a failing sink is abandoned (closing the sink ends it); its
+    // data was never confirmed, so it is replayed on the next start.
+    if (this.round && !this.options.signal.aborted) await this.round.catch(() => undefined);
     for (const buffer of this.buffers.values()) this.clear(buffer);
     this.ready = [];
     this.pendingBytes = 0;
@@ -237,7 +239,7 @@ export class Batcher {
 
   async close(): Promise<void> {
     for (const buffer of this.buffers.values()) if (buffer.ageTimer !== undefined) clearTimeout(buffer.ageTimer);
-    if (this.round) await this.round.catch(() => undefined);
+    if (this.round && !this.options.signal.aborted) await this.round.catch(() => undefined);
   }
 
   private openEvents(): number {
