@@ -132,6 +132,7 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
     let exited: Promise<number | null>;
     let port: number;
     let landing: string;
+    let tmp: string;
     let stderr = "";
 
     before(async () => {
@@ -139,7 +140,7 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
       await pg.query("CREATE TABLE public.image_items (id int PRIMARY KEY, name text)");
       await pg.query("INSERT INTO public.image_items SELECT g, 'item ' || g FROM generate_series(1, 50) g");
       landing = await mkdtemp(join(tmpdir(), "cdc-image-landing-"));
-      const tmp = await mkdtemp(join(tmpdir(), "cdc-image-tmp-"));
+      tmp = await mkdtemp(join(tmpdir(), "cdc-image-tmp-"));
       await chmod(landing, 0o777);
       await chmod(tmp, 0o1777);
       port = await freePort();
@@ -176,6 +177,7 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
       }
       await pg?.stop();
       if (landing) await rm(landing, { recursive: true, force: true });
+      if (tmp) await rm(tmp, { recursive: true, force: true });
     });
 
     it("answers /healthz, streams into its sink, idles small, and exits 0 on SIGTERM", async () => {
