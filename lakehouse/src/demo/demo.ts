@@ -212,6 +212,7 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
   process.on("SIGTERM", onSigint);
 
   try {
+    say(`demo data (landing files, DuckDB file, engine log) goes to ${options.dir}`);
     // 1. PostgreSQL.
     let pg: PgTarget;
     if (options.pgUrl) {
