@@ -237,7 +237,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
     streamingStarted = true;
-    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, throttle, failed, confirmedAtStart, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
+    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
   } catch (err) {
     if (signal.aborted && !isFatal(err)) return "stopped";
     if (streamingStarted && !isFatal(err) && !isSlotInUse(err)) {
@@ -305,6 +305,7 @@ interface StreamContext {
   state: EngineState;
   catalog: TypeCatalog;
   captured: Set<string>;
+  versionNum: number;
   throttle: ReadThrottle;
   failed: Promise<never>;
   confirmedAtStart: bigint;
@@ -333,7 +334,8 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     batcher,
     ctx.state,
     catalog,
-    ctx.captured,
+    // Without TABLE_INCLUDE the publication decides, including tables added to it later.
+    config.tables.length > 0 ? ctx.captured : undefined,
     {
       onCommit(commit, end) {
         if (end > walEnd) walEnd = end;
@@ -407,7 +409,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   });
   throttle.add(connectionOf(ctx.replication).stream);
 
-  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart);
+  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum);
   streaming.catch(() => undefined);
   metrics.confirmedLsn(ctx.confirmedAtStart);
   metrics.phase("streaming");
@@ -419,7 +421,8 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     ctx.setHeartbeat(
       setInterval(() => {
         ctx.normal.query("SELECT pg_logical_emit_message(true, $1, 'heartbeat')", [HEARTBEAT_PREFIX]).catch((err: unknown) => {
-          logger.warn({ err }, "heartbeat failed");
+          // Without heartbeats an idle slot would retain WAL: reconnect rather than carry on.
+          fail(new Error(`heartbeat failed: ${(err as Error).message}`, { cause: err }));
         });
       }, config.heartbeatIntervalMs),
     );

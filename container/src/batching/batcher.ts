@@ -127,6 +127,8 @@ export class Batcher {
   private ready: Batch[] = [];
   private inFlight: Batch[] = [];
   private openBytes = 0;
+  /** Events in open buffers, over all tables. */
+  private openCount = 0;
   private pendingBytes = 0;
   private round: Promise<void> | undefined;
   private paused = false;
@@ -184,6 +186,7 @@ export class Batcher {
   written(buffer: TableBuffer, size: number): void {
     buffer.bytes += size;
     this.openBytes += size;
+    this.openCount++;
     buffer.count++;
     const limits = this.options.limits;
     if (buffer.count >= limits.maxSize || buffer.bytes >= limits.maxBytes) this.seal(buffer);
@@ -192,7 +195,7 @@ export class Batcher {
 
   /** Nothing buffered, sealed or being written. */
   get idle(): boolean {
-    return this.openBytes === 0 && this.ready.length === 0 && this.inFlight.length === 0 && this.openEvents() === 0;
+    return this.openCount === 0 && this.ready.length === 0 && this.inFlight.length === 0;
   }
 
   /** The commit LSN of the oldest event that is not durable yet, or undefined when there is none. */
@@ -234,18 +237,13 @@ export class Batcher {
     this.ready = [];
     this.pendingBytes = 0;
     this.openBytes = 0;
+    this.openCount = 0;
     this.setPaused(false);
   }
 
   async close(): Promise<void> {
     for (const buffer of this.buffers.values()) if (buffer.ageTimer !== undefined) clearTimeout(buffer.ageTimer);
     if (this.round && !this.options.signal.aborted) await this.round.catch(() => undefined);
-  }
-
-  private openEvents(): number {
-    let n = 0;
-    for (const b of this.buffers.values()) n += b.count;
-    return n;
   }
 
   private sealAged(buffer: TableBuffer): void {
@@ -266,6 +264,7 @@ export class Batcher {
     });
     this.pendingBytes += buffer.bytes;
     this.openBytes -= buffer.bytes;
+    this.openCount -= buffer.count;
     this.clear(buffer);
     if (this.pendingBytes >= this.budget) this.setPaused(true);
     if (!this.round) this.startRound();

@@ -130,8 +130,8 @@ export class PgOutputDecoder {
     private readonly batcher: Batcher,
     private readonly state: EngineState,
     private readonly catalog: TypeCatalog,
-    /** The captured tables ("schema.table"); changes of other published tables are ignored. */
-    private readonly captured: Set<string>,
+    /** The captured tables ("schema.table"), or undefined for whatever the publication sends. */
+    private readonly captured: Set<string> | undefined,
     private readonly hooks: DecoderHooks,
     private readonly logger: Logger,
   ) {}
@@ -254,7 +254,7 @@ export class PgOutputDecoder {
   private relationOf(oid: number): RelationInfo | undefined {
     const rel = this.relations.get(oid);
     if (!rel) throw new Error(`pgoutput sent a change for relation ${oid} before its Relation message`);
-    return this.captured.has(rel.table) ? rel : undefined;
+    return this.captured === undefined || this.captured.has(rel.table) ? rel : undefined;
   }
 
   private readTuple(buf: Buffer, p: number, out: Tuple): number {

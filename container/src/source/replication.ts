@@ -77,7 +77,7 @@ export class ReplicationStream {
    * START_REPLICATION; resolves when the server ends the stream, rejects on errors (e.g. 55006:
    * the slot is active for another PID). `startLsn` 0 lets the server start at confirmed_flush_lsn.
    */
-  start(slot: string, publication: string, startLsn: bigint, confirmed: bigint): Promise<void> {
+  start(slot: string, publication: string, startLsn: bigint, confirmed: bigint, versionNum: number): Promise<void> {
     this.confirmed = confirmed;
     this.listener = (msg) => {
       const chunk = msg.chunk;
@@ -91,7 +91,9 @@ export class ReplicationStream {
     this.connection.on("copyData", this.listener);
     this.statusTimer = setInterval(() => this.sendStatus(), 10_000);
     this.statusTimer.unref();
-    const sql = `START_REPLICATION SLOT ${ident(slot)} LOGICAL ${formatLsn(startLsn)} (proto_version '1', publication_names '${ident(publication).replace(/'/g, "''")}', messages 'true')`;
+    // Logical messages (the heartbeat) need PG14+; before 15 pgoutput sends empty transactions anyway.
+    const messages = versionNum >= 140000 ? ", messages 'true'" : "";
+    const sql = `START_REPLICATION SLOT ${ident(slot)} LOGICAL ${formatLsn(startLsn)} (proto_version '1', publication_names '${ident(publication).replace(/'/g, "''")}'${messages})`;
     return this.client.query(sql).then(
       () => this.stopTimers(),
       (err: unknown) => {
