@@ -169,9 +169,12 @@ export class ContainerRegistry extends pulumi.ComponentResource {
       anonymousPullEnabled: false,
       tags: args.tags,
     }, { parent: this });
-    const armToken = authorization.getClientTokenOutput({}, { parent: this }).token;
-    const refreshToken = pulumi.all([registry.loginServer, armToken, args.tenantId])
-      .apply(([server, token, tenant]) => exchangeAcrToken(server, token, tenant));
+    // Only `pulumi up` pushes, so only `up` logs in: a preview (e.g. CI with a read-only identity)
+    // makes no registry call, and the credential stays unknown there.
+    const refreshToken: pulumi.Output<string> = pulumi.runtime.isDryRun()
+      ? (pulumi.output(pulumi.unknown) as pulumi.Output<string>)
+      : pulumi.all([registry.loginServer, authorization.getClientTokenOutput({}, { parent: this }).token, args.tenantId])
+        .apply(([server, token, tenant]) => exchangeAcrToken(server, token, tenant));
     this.id = registry.id;
     this.loginServer = registry.loginServer;
     this.facts = {
