@@ -85,7 +85,8 @@ const localNetworkSchema = z.object({
   dockerNetwork: z.string().min(1),
 }).strict();
 
-const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:/=+@ -]{1,63}$/), z.string().max(256));
+// Keys valid on every cloud: AWS and GCP allow more, Azure forbids < > % & \ ? and /.
+const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:=+@ -]{1,63}$/), z.string().max(256));
 
 /** Container size per cloud: vCPU and memory, default 0.25 vCPU / 512 MiB. */
 export interface ContainerSize {
