@@ -1,8 +1,9 @@
 -- Silver, step 1: the per-table state table (created once, typed like bronze).
 -- One row per primary key: the current row, or a tombstone (__deleted = true) that remembers the
 -- delete's position so a late or replayed older change can never resurrect the row.
--- __unresolved lists columns whose value is unknown (an unchanged TOAST value whose earlier value
--- had not arrived yet); __fill_lsn/__fill_seq is the position that last filled them.
+-- __unresolved lists the columns whose value was carried over for an unchanged TOAST value, and
+-- __fill_pos (__lsn * 10^10 + __seq) the position that value came from: a late change between that
+-- position and the row's own position may still replace it.
 CREATE TABLE IF NOT EXISTS {{state_table}} AS
 SELECT
   {{#each columns join ""}}{{col}},
@@ -12,8 +13,7 @@ SELECT
   __ts_ms,
   CAST(NULL AS BOOLEAN) AS __deleted,
   CAST(NULL AS STRING) AS __unresolved,
-  CAST(NULL AS BIGINT) AS __fill_lsn,
-  CAST(NULL AS BIGINT) AS __fill_seq,
+  CAST(NULL AS DECIMAL(38, 0)) AS __fill_pos,
   now() AS __merged_at
 FROM {{bronze_table}}
 WHERE 1 = 0

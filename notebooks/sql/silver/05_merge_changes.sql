@@ -3,21 +3,23 @@
 --   * per key, the latest change of the batch wins, and only if it is newer than the stored row
 --     (replayed or out-of-order batches never regress a row; tombstones stop resurrection);
 --   * a column listed in __unchanged (unchanged TOAST value) takes the value of the latest earlier
---     change of the batch that carried it, else the stored value; if neither is known yet it is
---     recorded in __unresolved and filled when the older change arrives late (a value that came
---     from an earlier change of the batch never replaces a stored value set by a newer change);
+--     change that carried it: earlier in the batch or the stored row, whichever is newer. The column
+--     is then listed in __unresolved with the position its value came from (__fill_pos), so a change
+--     from between that position and the row's that arrives late still fills it;
 --   * deletes become tombstones; an insert after a delete revives the key.
+-- Positions are compared as __lsn * 10^10 + __seq (DECIMAL(38, 0)), which orders like (__lsn, __seq).
 MERGE INTO {{state_table}} AS t
 USING (
   SELECT
     {{#each keys join ""}}{{col}},
     {{/each}}{{#each values join ""}}CASE WHEN __provided_{{col}} THEN {{col}} ELSE __earlier_{{col}} END AS {{col}},
+    __provided_{{col}},
     (__provided_{{col}} OR __earlier_{{col}} IS NOT NULL) AS __known_{{col}},
-    CASE WHEN __provided_{{col}} THEN __lsn ELSE __earlier_lsn_{{col}} END AS __src_lsn_{{col}},
-    CASE WHEN __provided_{{col}} THEN __seq ELSE __earlier_seq_{{col}} END AS __src_seq_{{col}},
+    CASE WHEN __provided_{{col}} THEN __pos ELSE __earlier_pos_{{col}} END AS __src_pos_{{col}},
     {{/each}}__op,
     __lsn,
     __seq,
+    __pos,
     __ts_ms
   FROM (
     SELECT
@@ -25,13 +27,12 @@ USING (
       {{/each}}{{#each values join ""}}__provided_{{col}},
       max_by(CASE WHEN __provided_{{col}} THEN {{col}} END, CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __ord END)
         OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_{{col}},
-      max_by(__lsn, CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __ord END)
-        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_lsn_{{col}},
-      max_by(__seq, CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __ord END)
-        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_seq_{{col}},
+      max(CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __pos END)
+        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_pos_{{col}},
       {{/each}}__op,
       __lsn,
       __seq,
+      __pos,
       __ts_ms
     FROM (
       SELECT
@@ -40,6 +41,7 @@ USING (
         {{/each}}b.__op,
         b.__lsn,
         b.__seq,
+        CAST(b.__lsn AS DECIMAL(38, 0)) * 10000000000 + b.__seq AS __pos,
         b.__ts_ms,
         row_number() OVER (PARTITION BY {{#each keys join ", "}}b.{{col}}{{/each}} ORDER BY b.__lsn, b.__seq) AS __ord
       FROM {{source}} AS b
@@ -47,22 +49,30 @@ USING (
       WHERE b.__op IN ('r', 'c', 'u', 'd')
         AND (w.id IS NULL OR b.__lsn > w.__lsn OR (b.__lsn = w.__lsn AND b.__seq > w.__seq))
     ) AS ordered
-    QUALIFY row_number() OVER (PARTITION BY {{#each keys join ", "}}{{col}}{{/each}} ORDER BY __ord DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY {{key_list}} ORDER BY __ord DESC) = 1
   ) AS latest
 ) AS s
 ON {{#each keys join " AND "}}t.{{col}} = s.{{col}}{{/each}}
 WHEN MATCHED AND (s.__lsn > t.__lsn OR (s.__lsn = t.__lsn AND s.__seq > t.__seq)) THEN UPDATE SET
   {{#each values join ""}}{{col}} = CASE
     WHEN s.__op = 'd' THEN NULL
-    WHEN s.__known_{{col}} AND (t.__deleted
-      OR s.__src_lsn_{{col}} > t.__lsn OR (s.__src_lsn_{{col}} = t.__lsn AND s.__src_seq_{{col}} > t.__seq)
-      OR (t.__unresolved LIKE '%,{{col}},%' AND (t.__fill_lsn IS NULL OR s.__src_lsn_{{col}} > t.__fill_lsn OR (s.__src_lsn_{{col}} = t.__fill_lsn AND s.__src_seq_{{col}} > t.__fill_seq)))) THEN s.{{col}}
-    WHEN t.__deleted THEN NULL
+    WHEN s.__provided_{{col}} THEN s.{{col}}
+    WHEN t.__deleted THEN s.{{col}}
+    WHEN s.__known_{{col}} AND (
+      CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
+      OR s.__src_pos_{{col}} > CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.{{col}}
     ELSE t.{{col}}
   END,
-  {{/each}}__unresolved = CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN NOT s.__known_{{col}} AND (t.__deleted OR t.__unresolved LIKE '%,{{col}},%') THEN '{{col}},' ELSE '' END{{/each}}), ',') END,
-  __fill_lsn = CASE WHEN s.__op = 'd' OR t.__deleted THEN NULL ELSE t.__fill_lsn END,
-  __fill_seq = CASE WHEN s.__op = 'd' OR t.__deleted THEN NULL ELSE t.__fill_seq END,
+  {{/each}}__unresolved = CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN '' ELSE '{{col}},' END{{/each}}), ',') END,
+  __fill_pos = CASE WHEN s.__op = 'd' THEN NULL ELSE greatest(CAST(NULL AS DECIMAL(38, 0)), CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}},
+    CASE
+      WHEN s.__provided_{{col}} THEN NULL
+      WHEN t.__deleted THEN s.__src_pos_{{col}}
+      WHEN s.__known_{{col}} AND (
+        CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
+        OR s.__src_pos_{{col}} > CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.__src_pos_{{col}}
+      ELSE CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END
+    END{{/each}}) END,
   __op = s.__op,
   __lsn = s.__lsn,
   __seq = s.__seq,
@@ -71,11 +81,11 @@ WHEN MATCHED AND (s.__lsn > t.__lsn OR (s.__lsn = t.__lsn AND s.__seq > t.__seq)
   __merged_at = now()
 WHEN MATCHED AND NOT t.__deleted AND t.__unresolved IS NOT NULL AND s.__op <> 'd'
   AND (s.__lsn < t.__lsn OR (s.__lsn = t.__lsn AND s.__seq < t.__seq))
-  AND (t.__fill_lsn IS NULL OR s.__lsn > t.__fill_lsn OR (s.__lsn = t.__fill_lsn AND s.__seq > t.__fill_seq))
-  AND (1 = 0{{#each values join ""}} OR (t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}}){{/each}}) THEN UPDATE SET
-  {{#each values join ""}}{{col}} = CASE WHEN t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} THEN s.{{col}} ELSE t.{{col}} END,
-  {{/each}}__fill_lsn = s.__lsn,
-  __fill_seq = s.__seq,
+  AND (1 = 0{{#each values join ""}}
+    OR (t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos)){{/each}}) THEN UPDATE SET
+  {{#each values join ""}}{{col}} = CASE WHEN t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos) THEN s.{{col}} ELSE t.{{col}} END,
+  {{/each}}__fill_pos = greatest(t.__fill_pos, CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}},
+    CASE WHEN t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos) THEN s.__src_pos_{{col}} END{{/each}}),
   __merged_at = now()
 WHEN NOT MATCHED THEN INSERT (
   {{#each columns join ""}}{{col}},
@@ -85,8 +95,7 @@ WHEN NOT MATCHED THEN INSERT (
   __ts_ms,
   __deleted,
   __unresolved,
-  __fill_lsn,
-  __fill_seq,
+  __fill_pos,
   __merged_at
 ) VALUES (
   {{#each keys join ""}}s.{{col}},
@@ -96,8 +105,7 @@ WHEN NOT MATCHED THEN INSERT (
   s.__seq,
   s.__ts_ms,
   (s.__op = 'd'),
-  CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN NOT s.__known_{{col}} THEN '{{col}},' ELSE '' END{{/each}}), ',') END,
-  CAST(NULL AS BIGINT),
-  CAST(NULL AS BIGINT),
+  CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN '' ELSE '{{col}},' END{{/each}}), ',') END,
+  CASE WHEN s.__op = 'd' THEN NULL ELSE greatest(CAST(NULL AS DECIMAL(38, 0)), CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN NULL ELSE s.__src_pos_{{col}} END{{/each}}) END,
   now()
 )
