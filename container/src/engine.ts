@@ -205,7 +205,15 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
       batcher.recordSnapshotFiles = true;
       const started = Date.now();
+      // A shutdown interrupts the snapshot at once: it is not marked done, so the next start redoes it.
+      const interrupted = new Promise<never>((_resolve, reject) => {
+        const stop = () => reject(new Error("snapshot interrupted: the engine is stopping"));
+        if (signal.aborted) stop();
+        else signal.addEventListener("abort", stop, { once: true });
+      });
+      interrupted.catch(() => undefined);
       const { rows } = await Promise.race([
+        interrupted,
         copySnapshot({
           config,
           snapshotName: created.snapshotName!,
@@ -221,7 +229,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         }),
         failed,
       ]);
-      await Promise.race([batcher.flushAll(), failed]);
+      await Promise.race([batcher.flushAll(), failed, interrupted]);
       batcher.recordSnapshotFiles = false;
       state.snapshot.done = true;
       state.snapshot.files = [];

@@ -16,6 +16,8 @@ import { noopMetrics } from "./fixtures/metrics";
 /** A real FileSink whose puts can be made to fail (no fault-injecting file system exists here). */
 class FaultySink implements LandingSink {
   failure: Error | undefined;
+  /** A slow sink: every put waits this long first. */
+  delayMs = 0;
   attempts = 0;
   constructor(private readonly inner: FileSink) {}
   get url() {
@@ -23,6 +25,9 @@ class FaultySink implements LandingSink {
   }
   async put(key: string, body: Uint8Array) {
     this.attempts++;
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    // Like the real RetryingSink: after close() nothing more lands.
+    if (this.closed) throw new Error("sink closed");
     if (this.failure) throw this.failure;
     return this.inner.put(key, body);
   }
@@ -32,7 +37,9 @@ class FaultySink implements LandingSink {
   delete(key: string) {
     return this.inner.delete(key);
   }
+  closed = false;
   close() {
+    this.closed = true;
     return this.inner.close();
   }
 }
@@ -131,6 +138,33 @@ describe("engine: failures and snapshot modes", function () {
     } finally {
       await engine.stop();
     }
+  });
+
+  it("takes an interrupted snapshot again from scratch, deleting the partial one", async () => {
+    await pg.query("CREATE TABLE public.snapbig (id int PRIMARY KEY, v text); INSERT INTO public.snapbig SELECT g, 'v' || g FROM generate_series(1, 20000) g");
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.snapbig", PG_SLOT: "interrupt_slot", PG_PUBLICATION: "interrupt_pub", BATCH_MAX_SIZE: "1000" });
+    const slow = new FaultySink(new FileSink(`file://${dir}`, dir));
+    slow.delayMs = 1000; // a slow sink keeps the snapshot going long enough to interrupt it
+    const first = run(env, slow);
+    await waitFor("the first snapshot objects", async () => (await readLanding(dir, "public.snapbig")).length >= 2, 60_000, 20);
+    await first.stop();
+    assert.ok(!first.metrics.phases.includes("streaming"), "stopped during the snapshot");
+    const partial = await readLanding(dir, "public.snapbig");
+    const abandonedLsn = partial[0].records[0].__lsn;
+    const second = run(env, new FaultySink(new FileSink(`file://${dir}`, dir)));
+    try {
+      await waitFor("streaming", async () => second.metrics.phases.includes("streaming"), 60_000);
+    } finally {
+      await second.stop();
+    }
+    const records = await readRecords(dir, "public.snapbig");
+    const byLsn = new Map<number, number>();
+    for (const r of records) byLsn.set(r.__lsn, (byLsn.get(r.__lsn) ?? 0) + 1);
+    assert.equal(records.length, 20000, `exactly one complete snapshot is left: ${JSON.stringify([...byLsn])} abandoned ${abandonedLsn}`);
+    assert.ok(records.every((r) => r.__op === "r" && r.__lsn === records[0].__lsn));
+    assert.notEqual(records[0].__lsn, abandonedLsn, "taken again from a new slot");
+    assert.deepEqual(await duplicatePositions(dir, "public.snapbig"), []);
   });
 
   it("SNAPSHOT_MODE=initial_only copies the tables, exits, and leaves no slot", async () => {
