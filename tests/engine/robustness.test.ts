@@ -97,8 +97,7 @@ describe("engine: failures and snapshot modes", function () {
     await engine.stop();
     assert.equal(await confirmedFlush(pg, "down_stop_slot"), before);
     // The next start replays the change.
-    sink.failure = undefined;
-    const again = run(env, sink);
+    const again = run(env, new FaultySink(new FileSink(`file://${dir}`, dir)));
     try {
       await waitFor("the replayed change", async () => (await readRecords(dir, "public.r")).some((r) => r.id === 1003));
     } finally {
