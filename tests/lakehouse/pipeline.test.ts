@@ -106,7 +106,9 @@ describe("lakehouse pipeline: PostgreSQL → engine → landing → DuckDB medal
       await admin.query("TRUNCATE warehouse.stock_movement");
       const second = await runWorkload(connect, { clients: 4, transactionsPerClient: 40, seed: 13 });
       assert.ok(first.committed + second.committed > 200, `the workload committed ${first.committed + second.committed} transactions`);
-      const end = (await admin.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
+      // The insert position, not pg_current_wal_lsn(): with synchronous_commit=off the last commits
+      // may still sit in WAL buffers, past the write position.
+      const end = (await admin.query<{ lsn: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
       await until("the engine to confirm everything", async () => {
         const r = await admin.query<{ lsn: string | null }>("SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = 'lakehouse_slot'");
         return r.rows[0]?.lsn != null && BigInt(r.rows[0].lsn) >= BigInt(end);

@@ -350,7 +350,9 @@ export async function runDemo(argv: string[], out: (s: string) => void = (s) => 
     {
       const target = await connect().then(async (c) => {
         try {
-          return (await c.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
+          // The insert position, not pg_current_wal_lsn(): with synchronous_commit=off the last commits
+          // may still sit in WAL buffers, past the write position.
+          return (await c.query<{ lsn: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
         } finally {
           await c.end();
         }
