@@ -839,6 +839,11 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       "CPU time per change (drain; steadier than rates on a shared machine)",
       `engine ${us(d.engineCpu.consumer)} µs + its walsender ${us(d.engineCpu.walsender)} µs; pg_recvlogical ${us(rc.consumer)} µs + its walsender ${us(rc.walsender)} µs (CPU s: engine ${d.engineCpu.consumer.toFixed(1)}, walsender ${d.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${rc.consumer.toFixed(1)}, walsender ${rc.walsender.toFixed(1)})`,
     );
+    const perCore = (sec: number) => fmtInt(opts.changes / sec);
+    row(
+      "Derived: rate one free core would allow (changes ÷ CPU seconds; not measured)",
+      `engine process ≈ ${perCore(d.engineCpu.consumer)} changes/s; its walsender ≈ ${perCore(d.engineCpu.walsender)} changes/s — with a core each, the slower of the two bounds the drain`,
+    );
   }
   row("Engine drain landed", d.landed ? `${fmtInt(d.landed.records)} records in ${d.landed.files} files, ${mb(d.landed.bytes)} MB NDJSON` : undefined);
   row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
