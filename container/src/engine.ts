@@ -203,7 +203,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
-      batcher.recordSnapshotFiles = true;
+      batcher.recordFilesInto = state.snapshot.files;
       const started = Date.now();
       // A shutdown interrupts the snapshot at once: it is not marked done, so the next start redoes it.
       const interrupted = new Promise<never>((_resolve, reject) => {
@@ -230,16 +230,21 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         failed,
       ]);
       await Promise.race([batcher.flushAll(), failed, interrupted]);
-      batcher.recordSnapshotFiles = false;
+      batcher.recordFilesInto = undefined;
       state.snapshot.done = true;
       state.snapshot.files = [];
+      state.snapshot.tables = [...captured];
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
       const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum });
-      state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [] };
+      state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
       await state.save([]);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
+    }
+
+    if (state.snapshot?.done) {
+      await snapshotAddedTables(config, deps, { sink, state, catalog, batcher, throttle, failed, versionNum, tables });
     }
 
     slotRow = await readSlot(normal, slot);
@@ -258,6 +263,68 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     for (const c of clients) await c.end().catch(() => undefined);
     await batcher.discard();
     await batcher.close();
+  }
+}
+
+/**
+ * Tables captured now but not covered by an earlier snapshot (TABLE_INCLUDE grew, or the
+ * publication did) get their own snapshot before streaming resumes: from a temporary slot's
+ * exported snapshot at its consistent point P, as `r` records at P; the stream then skips the
+ * table's changes up to P (they are in the snapshot), exactly like replayed events.
+ */
+async function snapshotAddedTables(
+  config: EngineConfig,
+  deps: EngineDeps,
+  ctx: { sink: LandingSink; state: EngineState; catalog: TypeCatalog; batcher: Batcher; throttle: ReadThrottle; failed: Promise<never>; versionNum: number; tables: { schema: string; table: string }[] },
+): Promise<void> {
+  const { logger, metrics, signal } = deps;
+  const { state, sink, batcher } = ctx;
+  const snapshot = state.snapshot!;
+  const labels = ctx.tables.map((t) => `${t.schema}.${t.table}`);
+  // States written before tables were tracked: the snapshot covered what is captured now.
+  snapshot.tables ??= labels;
+  if (snapshot.adding) {
+    logger.warn({ tables: snapshot.adding.tables }, "the snapshot of newly captured tables did not finish; taking it again");
+    for (const key of snapshot.adding.files) await sink.delete(key);
+    snapshot.adding = undefined;
+  }
+  const covered = new Set(snapshot.tables);
+  const added = ctx.tables.filter((t) => !covered.has(`${t.schema}.${t.table}`));
+  if (added.length === 0 || config.snapshotMode !== "initial") {
+    if (added.length > 0) snapshot.tables.push(...added.map((t) => `${t.schema}.${t.table}`));
+    await state.save([]);
+    return;
+  }
+  const addedLabels = added.map((t) => `${t.schema}.${t.table}`);
+  snapshot.adding = { tables: addedLabels, files: [] };
+  await state.save([]);
+  metrics.phase("snapshot");
+  const temporary = await connect(config, "cdc-engine snapshot of added tables", true);
+  try {
+    const name = `${config.pg.slot.slice(0, 40)}_add_${Date.now().toString(36)}`;
+    const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum });
+    logger.info({ tables: addedLabels, consistentPoint: formatLsn(created.consistentPoint) }, "taking a snapshot of newly captured tables");
+    batcher.recordFilesInto = snapshot.adding.files;
+    const interrupted = new Promise<never>((_resolve, reject) => {
+      const stop = () => reject(new Error("snapshot interrupted: the engine is stopping"));
+      if (signal.aborted) stop();
+      else signal.addEventListener("abort", stop, { once: true });
+    });
+    interrupted.catch(() => undefined);
+    await Promise.race([
+      interrupted,
+      ctx.failed,
+      copySnapshot({ config, snapshotName: created.snapshotName!, consistentPoint: created.consistentPoint, tsMs: Date.now(), tables: added, catalog: ctx.catalog, batcher, throttle: ctx.throttle, logger, signal, parallelism: 2 }),
+    ]);
+    await Promise.race([batcher.flushAll(), ctx.failed, interrupted]);
+    batcher.recordFilesInto = undefined;
+    // Their changes up to P are in the snapshot: the stream skips them like replayed events.
+    for (const label of addedLabels) state.advance(label, { lsn: created.consistentPoint, seq: Number.MAX_SAFE_INTEGER });
+    snapshot.tables.push(...addedLabels);
+    snapshot.adding = undefined;
+    await state.save([]);
+  } finally {
+    await temporary.end().catch(() => undefined);
   }
 }
 

@@ -10,7 +10,7 @@ import { runEngine } from "../../container/src/engine";
 import { FileSink } from "../../container/src/sink/file";
 import { SinkPermanentError, type LandingSink } from "../../container/src/sink/types";
 import { confirmedFlush, engineEnv, landingDir, startEngine, waitFor } from "./fixtures/harness";
-import { duplicatePositions, readLanding, readRecords } from "./fixtures/landing";
+import { duplicatePositions, readLanding, readRecords, rebuildTable } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
 
 /** A real FileSink whose puts can be made to fail (no fault-injecting file system exists here). */
@@ -164,6 +164,43 @@ describe("engine: failures and snapshot modes", function () {
     assert.ok(records.every((r) => r.__op === "r" && r.__lsn === records[0].__lsn));
     assert.notEqual(records[0].__lsn, abandonedLsn, "taken again from a new slot");
     assert.deepEqual(await duplicatePositions(dir, "public.snapbig"), []);
+  });
+
+  it("snapshots a table added to TABLE_INCLUDE later, consistently with the stream", async () => {
+    await pg.query(`CREATE TABLE public.later_a (id int PRIMARY KEY, v text); CREATE TABLE public.later_b (id int PRIMARY KEY, v text);
+      INSERT INTO public.later_b SELECT g, 'old' FROM generate_series(1, 500) g`);
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.later_a", PG_SLOT: "later_slot", PG_PUBLICATION: "later_pub" });
+    const first = startEngine(env);
+    try {
+      await waitFor("streaming", async () => first.metrics.phases.includes("streaming"));
+      await pg.query("INSERT INTO public.later_a VALUES (1, 'a')");
+      await waitFor("later_a's change", async () => (await readRecords(dir, "public.later_a")).length === 1);
+    } finally {
+      await first.stop();
+    }
+    await pg.query("UPDATE public.later_b SET v = 'changed while not captured' WHERE id <= 10; DELETE FROM public.later_b WHERE id > 490");
+    const second = startEngine({ ...env, TABLE_INCLUDE: "public.later_a,public.later_b" });
+    try {
+      await waitFor("streaming again", async () => second.metrics.phases.includes("streaming"));
+      await pg.query("UPDATE public.later_b SET v = 'streamed' WHERE id = 1; INSERT INTO public.later_b VALUES (1000, 'new')");
+      await waitFor("later_b snapshot and changes", async () => (await readRecords(dir, "public.later_b")).length >= 492);
+      const records = await readRecords(dir, "public.later_b");
+      assert.deepEqual(
+        records.map((r) => r.__op).filter((op) => op !== "r"),
+        ["u", "c"],
+      );
+      assert.equal(records.filter((r) => r.__op === "r").length, 490);
+      const source = await pg.query<{ id: number; v: string }>("SELECT id, v FROM public.later_b ORDER BY id");
+      const rebuilt = await rebuildTable(dir, "public.later_b", ["id"]);
+      assert.deepEqual(
+        [...rebuilt.values()].sort((a, b) => (a.id as number) - (b.id as number)),
+        source.map((r) => ({ id: r.id, v: r.v })),
+      );
+      assert.equal((await readRecords(dir, "public.later_a")).length, 1, "the table captured before is not copied again");
+    } finally {
+      await second.stop();
+    }
   });
 
   it("SNAPSHOT_MODE=initial_only copies the tables, exits, and leaves no slot", async () => {

@@ -135,8 +135,8 @@ export class Batcher {
   private failed: unknown;
   private readonly budget: number;
   private readonly extension: string;
-  /** Set for snapshot batches: their keys are recorded in the snapshot progress. */
-  recordSnapshotFiles = false;
+  /** Set during a snapshot: the keys of its objects are recorded there (in the state's snapshot progress). */
+  recordFilesInto: string[] | undefined;
 
   constructor(private readonly options: BatcherOptions) {
     // Sealed-but-not-durable data allowed before the source pauses, and open data before all
@@ -307,7 +307,7 @@ export class Batcher {
     this.inFlight = batches;
     const { sink, state, metrics, logger } = this.options;
     const intents: Intent[] = batches.map((b) => ({ table: b.table, key: b.key, first: b.first, last: b.last }));
-    if (this.recordSnapshotFiles && state.snapshot) state.snapshot.files.push(...batches.map((b) => b.key));
+    if (this.recordFilesInto) this.recordFilesInto.push(...batches.map((b) => b.key));
     await this.retrying("write the engine state", () => state.save(intents));
 
     // All objects of the round are written in parallel (a few at a time); a crash can leave any

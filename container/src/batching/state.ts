@@ -29,6 +29,10 @@ export interface SnapshotProgress {
   done: boolean;
   /** Landing keys written by this snapshot: deleted before a crashed snapshot is redone. */
   files: string[];
+  /** The tables ("schema.table") the snapshots covered; tables captured later get their own. */
+  tables?: string[];
+  /** A snapshot of newly captured tables in progress (its objects are deleted if it was interrupted). */
+  adding?: { tables: string[]; files: string[] };
 }
 
 interface StoredPosition {
@@ -90,7 +94,8 @@ export class EngineState {
       }
       if (exists) {
         state.advance(intent.table, toPosition(intent.last));
-        if (state.snapshot && !state.snapshot.done && !state.snapshot.files.includes(intent.key)) state.snapshot.files.push(intent.key);
+        const files = state.snapshot && !state.snapshot.done ? state.snapshot.files : state.snapshot?.adding?.files;
+        if (files && !files.includes(intent.key)) files.push(intent.key);
       } else blocked.add(intent.table);
     }
     return state;
