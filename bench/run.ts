@@ -188,6 +188,7 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
  */
 function sampleCpu(client: Client, serverSide: { slot: string } | { applicationName: string }, consumerPid: number) {
   const seen = new Set<number>();
+  let connectedAt: number | undefined;
   const consumer = new CpuSampler(() => [consumerPid]);
   const server = new CpuSampler(async () => {
     const { rows } =
@@ -195,9 +196,12 @@ function sampleCpu(client: Client, serverSide: { slot: string } | { applicationN
         ? await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [serverSide.slot])
         : await client.query<{ pid: number | null }>("select pid from pg_stat_activity where application_name like $1", [serverSide.applicationName]);
     for (const r of rows) if (r.pid) seen.add(r.pid);
+    if (seen.size > 0) connectedAt ??= performance.now();
     return [...seen];
-  }, 100);
+  }, 50);
   return {
+    /** performance.now() when the server side was first seen (the slot became active), ±50 ms. */
+    connectedAt: () => connectedAt,
     async stop(): Promise<{ consumer: number; walsender: number }> {
       return { consumer: await consumer.stop(), walsender: await server.stop() };
     },
@@ -249,6 +253,7 @@ const results = {
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
     recvCounts: undefined as string | undefined,
     firstFileSeconds: undefined as number | undefined,
+    streamingSeconds: undefined as number | undefined,
   },
   txn: {
     peakRssMb: missing("not run") as Figure,
@@ -443,6 +448,8 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
       await probe.end();
     }
     const seconds = (doneAt - engine.startedAt) / 1000;
+    const streamingFrom = cpu.connectedAt();
+    if (streamingFrom !== undefined) results.drain.streamingSeconds = (doneAt - streamingFrom) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
     await firstFile;
@@ -831,7 +838,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   const row = (k: string, v: string | undefined) => lines.push(`| ${k} | ${v ?? "missing"} |`);
   row("Drain backlog", `${fmtInt(opts.changes)} committed changes (60% insert, 30% update, 10% delete) in transactions of 10,000; generated in ${d.generateSeconds?.toFixed(1) ?? "?"} s; ${d.walBytes ? mb(d.walBytes) + " MB of WAL" : "?"}`);
   row("pg_recvlogical (pgoutput v1) drain", d.recvSeconds === undefined ? undefined : `${show(d.recvChangesPerS)} changes/s from the mean of ${d.recvRuns.length} runs (${d.recvRuns.map((x) => x.toFixed(2) + " s").join(", ")}; before and after the engine); each decoded ${d.recvCounts}`);
-  row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s`);
+  row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s${d.streamingSeconds ? `; ${d.streamingSeconds.toFixed(2)} s (${fmtInt(opts.changes / d.streamingSeconds)} changes/s) counted from the moment its slot became active, i.e. without process start-up and source checks` : ""}`);
   if (d.engineCpu && d.recvCpu.length > 0) {
     const us = (sec: number) => ((sec * 1e6) / opts.changes).toFixed(1);
     const rc = d.recvCpu.reduce((a, b) => ({ consumer: a.consumer + b.consumer / d.recvCpu.length, walsender: a.walsender + b.walsender / d.recvCpu.length }), { consumer: 0, walsender: 0 });
