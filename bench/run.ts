@@ -261,6 +261,8 @@ const results = {
     generateSeconds: undefined as number | undefined,
     recvSeconds: undefined as number | undefined,
     engineSeconds: undefined as number | undefined,
+    recvCpu: undefined as { consumer: number; walsender: number } | undefined,
+    engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
   },
   latency: {
@@ -506,7 +508,7 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
   // transaction (it spills it to disk past logical_decoding_work_mem) to pg_recvlogical.
   const recvFile = join(work, "bench_big_recv.out");
   const r0 = performance.now();
-  await spawnClient("pg_recvlogical", [
+  const recvRun = spawnClient("pg_recvlogical", [
     ...pg.cliArgs,
     "--slot=bench_big_recv",
     "--start",
@@ -515,7 +517,15 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
     "-o", "proto_version=1",
     "-o", "publication_names=bench_big_pub",
     "-f", recvFile,
-  ]).done;
+  ]);
+  const recvProbe = await pg.connect();
+  const recvCpu = sampleCpu(recvProbe, { slot: "bench_big_recv" }, recvRun.child.pid!);
+  try {
+    await recvRun.done;
+  } finally {
+    results.txn.recvCpu = await recvCpu.stop();
+    await recvProbe.end();
+  }
   results.txn.recvSeconds = (performance.now() - r0) / 1000;
   const recv = await summarizePgoutputFile(recvFile);
   await rm(recvFile, { force: true });
@@ -540,7 +550,15 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
     cpuProfDir: txnProf,
   });
   try {
-    const doneAt = await waitForConfirmed(watch, "bench_big_engine", endLsn, engine, opts.engineTimeoutMs);
+    const probe = await pg.connect();
+    const cpu = sampleCpu(probe, { slot: "bench_big_engine" }, engine.pid);
+    let doneAt: number;
+    try {
+      doneAt = await waitForConfirmed(watch, "bench_big_engine", endLsn, engine, opts.engineTimeoutMs);
+    } finally {
+      results.txn.engineCpu = await cpu.stop();
+      await probe.end();
+    }
     const seconds = (doneAt - engine.startedAt) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
@@ -856,6 +874,12 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
   const x = results.txn;
   row(`Single ${fmtInt(opts.txnRows)}-row transaction`, x.generateSeconds === undefined ? x.peakRssMb.missing : `committed in ${x.generateSeconds.toFixed(1)} s; pg_recvlogical drained it in ${x.recvSeconds?.toFixed(1) ?? "?"} s${x.recvSeconds ? ` (${fmtInt(opts.txnRows / x.recvSeconds)} changes/s)` : ""}; engine drained it in ${x.engineSeconds?.toFixed(1) ?? "?"} s (${show(x.changesPerS)} changes/s), peak RSS ${show(x.peakRssMb, 1)} MB${x.landed ? `; landed ${fmtInt(x.landed.records)} records in ${x.landed.files} files` : ""}`);
+  if (x.engineCpu && x.recvCpu) {
+    row(
+      "CPU seconds (large transaction)",
+      `engine ${x.engineCpu.consumer.toFixed(1)} + its walsender ${x.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${x.recvCpu.consumer.toFixed(1)} + its walsender ${x.recvCpu.walsender.toFixed(1)} (pg_recvlogical runs first; the transaction spills to disk on the server for each slot)`,
+    );
+  }
   const l = results.latency;
   row(
     "Commit→file latency",
