@@ -36,7 +36,9 @@ describe("engine: kill -9 and restart", function () {
       HEARTBEAT_INTERVAL_MS: "500",
       LOG_LEVEL: "info",
     });
-    const rand = prng(Number(process.env.CRASH_SEED ?? Date.now() % 100000));
+    const seed = Number(process.env.CRASH_SEED ?? Date.now() % 100000);
+    console.log(`      (CRASH_SEED=${seed})`);
+    const rand = prng(seed);
     let stop = false;
     const workload = runWorkload(pg, { clients: 3, transactionsPerClient: 100_000, seed: 7, keySpace: 25_000, stop: () => stop });
     const allLogs: string[] = [];
