@@ -905,6 +905,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     "- Large transaction: one `INSERT … SELECT generate_series(1, N)` committed as a single transaction, then drained by pg_recvlogical (for reference: PostgreSQL's own decode-and-send time, the transaction spills to disk on the server) and by the engine, each from a slot created before it; peak RSS is the process's VmHWM.",
     "- Latency: a paced writer commits `rate/50` rows every 20 ms; each landing object is detected by polling the table folder every 10 ms; a change's latency is (time its object was first seen − its `__ts_ms` commit time); the first seconds are excluded as warm-up.",
     "- Snapshot: a table of N rows (vacuumed and frozen; one untimed COPY first warms the caches), `psql -c 'COPY … TO STDOUT'` into a file vs the engine with SNAPSHOT_MODE=initial_only, timed from process spawn to its exit.",
+    "- CPU time: user + system time of each process (all its threads) from `/proc/<pid>/stat`, sampled every 50 ms while it runs; a consumer's walsender is its slot's `active_pid`, snapshot/COPY backends are found by `application_name`.",
+    "- Durability differs in the engine's disfavour: the engine fsyncs every landing object and its directory before confirming; pg_recvlogical fsyncs its output file at its default `--fsync-interval` (10 s) and at exit.",
     "- Table shape (all phases but latency): `id bigint primary key, account integer, amount numeric(12,2), status text, note text (32-char md5), updated_at timestamptz`.",
   );
   if (Object.keys(extraEngineEnv).length > 0) lines.push(`- Extra engine environment for this run: ${Object.entries(extraEngineEnv).map(([k, v]) => `${k}=${v}`).join(", ")}.`);
