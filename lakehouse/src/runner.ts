@@ -181,6 +181,15 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
     }
   }
   const dataColumns = [...columns.keys()].filter((c) => !c.startsWith("__"));
+  if (dataColumns.length === 0) {
+    // Only TRUNCATE records so far (they carry no columns): the key columns get a placeholder type,
+    // replaced by the real one when the first row lands.
+    for (const k of keys) {
+      await duck.run(`ALTER TABLE ${bronze} ADD COLUMN ${k} VARCHAR`);
+      columns.set(k, "VARCHAR");
+      dataColumns.push(k);
+    }
+  }
   for (const k of keys) {
     if (!columns.has(k)) throw new RefreshError(`${where}: primary-key column "${k}" is not in the landing records (columns: ${dataColumns.join(", ")}); pass --key ${t.name}=<columns>`);
   }

@@ -93,7 +93,7 @@ describe("lakehouse pipeline: PostgreSQL → engine → landing → DuckDB medal
       await during;
       await until("the engine to stream", async () => metrics.phases.includes("streaming"));
       const refreshes: Promise<unknown>[] = [];
-      const first = await runWorkload(connect, { clients: 4, transactionsPerClient: 40, seed: 12 });
+      const first = await runWorkload(connect, { clients: 4, transactionsPerClient: 60, seed: 12 });
       // Incremental refreshes while changes are still landing.
       refreshes.push(refresh({ landing, db, keys: DEMO_KEYS }));
       await refreshes.pop();
@@ -104,7 +104,7 @@ describe("lakehouse pipeline: PostgreSQL → engine → landing → DuckDB medal
       await admin.query("UPDATE public.products SET weight_kg = product_id % 7 WHERE product_id % 2 = 1");
       await refresh({ landing, db, keys: DEMO_KEYS });
       await admin.query("TRUNCATE warehouse.stock_movement");
-      const second = await runWorkload(connect, { clients: 4, transactionsPerClient: 40, seed: 13 });
+      const second = await runWorkload(connect, { clients: 4, transactionsPerClient: 80, seed: 13 });
       assert.ok(first.committed + second.committed > 200, `the workload committed ${first.committed + second.committed} transactions`);
       // The insert position, not pg_current_wal_lsn(): with synchronous_commit=off the last commits
       // may still sit in WAL buffers, past the write position.
@@ -176,7 +176,7 @@ describe("lakehouse pipeline: PostgreSQL → engine → landing → DuckDB medal
         const j = Math.floor(rnd() * (i + 1));
         [files[i], files[j]] = [files[j], files[i]];
       }
-      const batches = 5;
+      const batches = 8;
       for (let b = 0; b < batches; b++) {
         for (const f of files.slice(Math.floor((b * files.length) / batches), Math.floor(((b + 1) * files.length) / batches))) {
           const target = join(shuffledLanding, f.key);

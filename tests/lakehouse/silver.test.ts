@@ -137,6 +137,15 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
     assert.deepEqual(await rows(), [{ id: "4", name: "d", qty: "4" }]);
   });
 
+  it("handles a first batch that holds only a truncate, and late changes from before it", async () => {
+    await land(landing, T, [rec("t", 300, 0)]);
+    await run();
+    assert.deepEqual(await rows(), []);
+    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "before", qty: 1 }), rec("c", 400, 0, { id: 2, name: "after", qty: 2 })]);
+    await run();
+    assert.deepEqual(await rows(), [{ id: "2", name: "after", qty: "2" }]);
+  });
+
   it("never lets snapshot rows (r) overwrite newer changes", async () => {
     await land(landing, T, [rec("u", 500, 0, { id: 1, name: "streamed", qty: 5 }), rec("d", 500, 1, { id: 2 })]);
     await run();
