@@ -63,16 +63,11 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
   metrics.phase("starting");
   const sink = deps.sink ?? (await createSink(config, { logger }));
   try {
-    const state = await EngineState.load(sink, config.pg.slot);
-    logger.info(
-      { slot: config.pg.slot, sink: sink.url, tables: Object.fromEntries([...state.highWater].map(([t, p]) => [t, `${formatLsn(p.lsn)}#${p.seq}`])) },
-      state.highWater.size > 0 ? "resuming from the engine state in the sink" : "no engine state in the sink yet",
-    );
     const catalog = new TypeCatalog();
     while (!signal.aborted) {
       let outcome: "stopped" | "lost";
       try {
-        outcome = await backOff(() => runSession(config, deps, sink, state, catalog), {
+        outcome = await backOff(() => runSession(config, deps, sink, catalog), {
           numOfAttempts: Number.MAX_SAFE_INTEGER,
           startingDelay: 500,
           timeMultiple: 2,
@@ -117,7 +112,7 @@ interface SlotRow {
  * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
  * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, state: EngineState, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -129,7 +124,10 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   });
   failed.catch(() => undefined);
   let onDurable = () => {};
-  const batcher = new Batcher({
+  // Read once this session owns the slot (below): during a rollout the previous instance keeps
+  // flushing until it releases the slot, and its last state is the one to resume from.
+  let state = undefined as unknown as EngineState;
+  const makeBatcher = () => new Batcher({
     sink,
     state,
     limits: config.batch,
@@ -144,6 +142,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     },
     onFailure: (err) => fail(err),
   });
+  let batcher: Batcher | undefined;
   const clients: Client[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
   let streamingStarted = false;
@@ -156,6 +155,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     const versionNum = await serverVersionNum(normal);
 
     if (config.snapshotMode === "initial_only") {
+      state = await loadState(sink, slot, logger);
+      batcher = makeBatcher();
       await snapshotOnly(config, deps, normal, catalog, batcher, throttle, tables);
       return "stopped";
     }
@@ -164,6 +165,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     clients.push(replication);
     let slotRow = await readSlot(normal, slot);
     if (slotRow?.active_pid) throw new SlotInUseError(slot, slotRow.active_pid);
+    state = await loadState(sink, slot, logger);
+    batcher = makeBatcher();
     if (slotRow && (slotRow.plugin !== "pgoutput" || slotRow.database !== config.pg.database)) {
       throw new SourceSetupError([
         {
@@ -261,9 +264,18 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   } finally {
     if (heartbeat) clearInterval(heartbeat);
     for (const c of clients) await c.end().catch(() => undefined);
-    await batcher.discard();
-    await batcher.close();
+    await batcher?.discard();
+    await batcher?.close();
   }
+}
+
+async function loadState(sink: LandingSink, slot: string, logger: Logger): Promise<EngineState> {
+  const state = await EngineState.load(sink, slot);
+  logger.info(
+    { slot, sink: sink.url, tables: Object.fromEntries([...state.highWater].map(([t, p]) => [t, `${formatLsn(p.lsn)}#${p.seq}`])) },
+    state.highWater.size > 0 ? "resuming from the engine state in the sink" : "no engine state in the sink yet",
+  );
+  return state;
 }
 
 /**
