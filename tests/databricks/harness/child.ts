@@ -10,10 +10,11 @@
  * connector's identity, …); `call` answers only the one invoke the component may make and throws
  * on anything else.
  */
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { ACCOUNT, CONTAINER_ID, KMS_KEY_ARN, LANDING, SUB, UC_MASTER } from "./fixtures";
+import { mark } from "../../pulumi/harness/secrets";
+import { computed as databricksComputed } from "./computed";
+import { ACCOUNT, CONTAINER_ID, KMS_KEY_ARN, LANDING, SUB } from "./fixtures";
 
 export interface ChildInput {
   cloud: "aws" | "azure" | "gcp" | "local";
@@ -27,24 +28,8 @@ export interface ChildInput {
   omitAccountId?: boolean;
 }
 
-
 const input = JSON.parse(process.env.HARNESS_INPUT!) as ChildInput;
 const outFile = process.env.HARNESS_OUT!;
-const h = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
-
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-function mark(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(mark);
-  if (value && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    if (obj[SIG_KEY] === SECRET_SIG) return { $secret: mark(obj.value) };
-    if (obj[SIG_KEY] !== undefined) return { $special: obj[SIG_KEY] };
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, mark(v)]));
-  }
-  return value;
-}
-
 const config: Record<string, string> = {
   "postgres-cdc-multicloud:cloud": input.cloud,
   "postgres-cdc-multicloud:databricks": JSON.stringify(
@@ -90,25 +75,8 @@ MockMonitor.prototype.registerResource = function (req: any, callback: any) {
 };
 
 function computed(type: string, name: string, inputs: Record<string, any>, id: string): Record<string, unknown> {
-  switch (type) {
-    case "databricks:index/storageCredential:StorageCredential":
-      if (inputs.awsIamRole) return { awsIamRole: { ...inputs.awsIamRole, externalId: `ext-${h(name)}`, unityCatalogIamArn: UC_MASTER } };
-      if (inputs.databricksGcpServiceAccount) return { databricksGcpServiceAccount: { email: `db-uc-storage-${h(name)}@uc-useast1.iam.gserviceaccount.com`, credentialId: id } };
-      return {};
-    case "azure-native:databricks:AccessConnector":
-      return { identity: { type: inputs.identity?.type, principalId: `principal-${h(name)}`, tenantId: "tenant" } };
-    case "aws:iam/role:Role":
-      return { arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name}` };
-    case "databricks:index/volume:Volume":
-      return { volumePath: `/Volumes/${inputs.catalogName}/${inputs.schemaName}/${inputs.name}` };
-    case "databricks:index/notebook:Notebook":
-    case "databricks:index/workspaceFile:WorkspaceFile":
-      return { workspacePath: `/Workspace${inputs.path}`, url: `https://dbc.example.cloud.databricks.com/#workspace${inputs.path}` };
-    case "databricks:index/job:Job":
-      return { url: `https://dbc.example.cloud.databricks.com/#job/${id}` };
-    default:
-      return {};
-  }
+  if (type === "aws:iam/role:Role") return { arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name}` };
+  return databricksComputed(type, name, inputs, id);
 }
 
 function idFor(type: string, name: string, inputs: Record<string, any>): string {

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { mark, unwrap } from "./secrets";
 
 interface Input {
   project: string;
@@ -18,35 +19,18 @@ interface Input {
   dryRun: boolean;
   config: Record<string, string>;
   secretKeys: string[];
+  /** A module whose `computed` export adds the computed outputs of providers this harness does not know. */
+  computedOutputs?: string;
 }
+
+/** Computed outputs a provider returns for a registered resource, merged over its inputs. */
+export type ComputedOutputs = (type: string, name: string, inputs: Record<string, any>, id: string) => Record<string, unknown>;
 
 const input = JSON.parse(process.env.HARNESS_INPUT!) as Input;
 const outFile = process.env.HARNESS_OUT!;
 const REPO = path.resolve(__dirname, "..", "..", "..");
-
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-
-/** Replaces the SDK's secret envelopes with {"$secret": value}, so the parent can tell. */
-function mark(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(mark);
-  if (value && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    if (obj[SIG_KEY] === SECRET_SIG) return { $secret: mark(obj.value) };
-    if (obj[SIG_KEY] !== undefined) return { $special: obj[SIG_KEY] };
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, mark(v)]));
-  }
-  return value;
-}
-function unwrap(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(unwrap);
-  if (value && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    if (obj[SIG_KEY] === SECRET_SIG) return unwrap(obj.value);
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrap(v)]));
-  }
-  return value;
-}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const extraComputed = input.computedOutputs ? (require(input.computedOutputs) as { computed: ComputedOutputs }).computed : undefined;
 
 const resources: { type: string; name: string; inputs: unknown; provider?: string }[] = [];
 const invokes: { token: string; inputs: unknown }[] = [];
@@ -195,7 +179,7 @@ async function main(): Promise<void> {
       resources.push({ type: args.type, name: args.name, inputs: mark(args.inputs), provider: args.provider });
       const plain = unwrap(args.inputs) as Record<string, any>;
       const id = idFor(args.type, args.name, plain);
-      return { id, state: { ...args.inputs, ...computed(args.type, args.name, plain, id) } };
+      return { id, state: { ...args.inputs, ...computed(args.type, args.name, plain, id), ...extraComputed?.(args.type, args.name, plain, id) } };
     },
     call(args) {
       invokes.push({ token: args.token, inputs: mark(args.inputs) });

@@ -1,11 +1,15 @@
 /**
  * Runs the real index.ts under Pulumi mocks for one stack configuration, in a child process, and
- * returns what it registered. At most two children run at once (the machine has 2 cores).
+ * returns what it registered. At most two children run at once (the machine has 2 cores), across
+ * every harness that spawns through `runChild` (tests/databricks uses it too).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { reveal, withoutSecrets } from "./secrets";
+
+export { reveal, withoutSecrets };
 
 export const REPO = path.resolve(__dirname, "..", "..", "..");
 export const PROJECT = "postgres-cdc-multicloud";
@@ -39,6 +43,8 @@ export interface RunOptions {
   /** Keys (full, with namespace) whose values are secrets. */
   secretKeys?: string[];
   dryRun?: boolean;
+  /** A module whose `computed(type, name, inputs, id)` export adds outputs for providers the mocks do not know (see child.ts). */
+  computedOutputs?: string;
 }
 
 let running = 0;
@@ -54,19 +60,22 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function runProgram(opts: RunOptions): Promise<ProgramRun> {
-  return slot(() => new Promise<ProgramRun>((resolve, reject) => {
+/**
+ * Runs `script` (a harness child) with HARNESS_INPUT = `input` in its own process, and returns the
+ * JSON the child wrote to HARNESS_OUT with its exit code and stderr.
+ */
+export function runChild<T>(script: string, input: unknown): Promise<{ result: T; exitCode: number; stderr: string }> {
+  return slot(() => new Promise((resolve, reject) => {
     const dir = mkdtempSync(path.join(tmpdir(), "pulumi-harness-"));
     const out = path.join(dir, "result.json");
-    const config = Object.fromEntries(Object.entries(opts.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "child.ts")], {
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
       cwd: REPO,
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         NODE_OPTIONS: "--max-old-space-size=1536",
         HARNESS_OUT: out,
-        HARNESS_INPUT: JSON.stringify({ project: PROJECT, stack: opts.stack, dryRun: opts.dryRun ?? false, config, secretKeys: opts.secretKeys ?? [] }),
+        HARNESS_INPUT: JSON.stringify(input),
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -75,15 +84,27 @@ export function runProgram(opts: RunOptions): Promise<ProgramRun> {
     child.on("error", reject);
     child.on("close", (code) => {
       try {
-        const result = JSON.parse(readFileSync(out, "utf8")) as Omit<ProgramRun, "exitCode" | "stderr">;
-        resolve({ ...result, exitCode: code ?? -1, stderr });
+        resolve({ result: JSON.parse(readFileSync(out, "utf8")) as T, exitCode: code ?? -1, stderr });
       } catch {
-        reject(new Error(`program child exited ${code} without a result:\n${stderr}`));
+        reject(new Error(`${path.basename(script)} exited ${code} without a result:\n${stderr}`));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     });
   }));
+}
+
+export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
+  const config = Object.fromEntries(Object.entries(opts.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  const { result, exitCode, stderr } = await runChild<Omit<ProgramRun, "exitCode" | "stderr">>(path.join(__dirname, "child.ts"), {
+    project: PROJECT,
+    stack: opts.stack,
+    dryRun: opts.dryRun ?? false,
+    config,
+    secretKeys: opts.secretKeys ?? [],
+    computedOutputs: opts.computedOutputs,
+  });
+  return { ...result, exitCode, stderr };
 }
 
 /** A stack file's config as the CLI would hand it to the program; `secure:` values become TEST_PASSWORD secrets. */
@@ -104,29 +125,13 @@ export function stackFileConfig(file: string): { config: Record<string, unknown>
   return { config, secretKeys };
 }
 
-export const byType = (run: ProgramRun, type: string) => run.resources.filter((r) => r.type === type);
-export const one = (run: ProgramRun, type: string): RegisteredResource => {
+interface Registrations<R extends { type: string }> {
+  resources: R[];
+  error?: string;
+}
+export const byType = <R extends { type: string }>(run: Registrations<R>, type: string): R[] => run.resources.filter((r) => r.type === type);
+export const one = <R extends { type: string }>(run: Registrations<R>, type: string): R => {
   const found = byType(run, type);
-  if (found.length !== 1) throw new Error(`expected exactly one ${type}, got ${found.length}: ${run.resources.map((r) => r.type).join(", ")}`);
+  if (found.length !== 1) throw new Error(`expected exactly one ${type}, got ${found.length}: ${run.error ?? run.resources.map((r) => r.type).join(", ")}`);
   return found[0];
 };
-
-/** Removes secret envelopes' contents, leaving what a reader of plain state would see. */
-export function withoutSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutSecrets);
-  if (value && typeof value === "object") {
-    if ("$secret" in (value as object)) return "[secret]";
-    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, withoutSecrets(v)]));
-  }
-  return value;
-}
-
-/** Plain value of a possibly-secret input. */
-export function reveal(value: unknown): any {
-  if (Array.isArray(value)) return value.map(reveal);
-  if (value && typeof value === "object") {
-    if ("$secret" in (value as object)) return reveal((value as { $secret: unknown }).$secret);
-    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, reveal(v)]));
-  }
-  return value;
-}
