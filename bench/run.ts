@@ -284,6 +284,7 @@ const results = {
     copySeconds: undefined as number | undefined,
     copyBytes: undefined as number | undefined,
     copyCpu: undefined as { consumer: number; walsender: number } | undefined,
+    startupSeconds: undefined as number | undefined,
     engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
     peakRssMb: undefined as number | undefined,
@@ -790,6 +791,8 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
       } else await sleep(25);
     }
     const seconds = (doneAt - engine.startedAt) / 1000;
+    const connectedAt = cpu.connectedAt();
+    if (connectedAt !== undefined) results.snapshot.startupSeconds = (connectedAt - engine.startedAt) / 1000;
     results.snapshot.peakRssMb = mb(engine.memory().peakRss);
     await engine.stop();
     await collectProfile("snapshot", snapProf);
@@ -889,7 +892,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   );
   const s = results.snapshot;
   row("COPY public.bench_snap TO STDOUT (psql → file)", s.copySeconds === undefined ? undefined : `${s.copySeconds.toFixed(2)} s → ${show(s.copyRowsPerS)} rows/s (${mb(s.copyBytes ?? 0)} MB)`);
-  row("Engine SNAPSHOT_MODE=initial_only", s.engineSeconds === undefined ? s.engineRowsPerS.missing : `${s.engineSeconds.toFixed(2)} s from process start to exit → ${show(s.engineRowsPerS)} rows/s; peak RSS ${s.peakRssMb} MB${s.landed ? `; landed ${fmtInt(s.landed.records)} records in ${s.landed.files} files` : ""}`);
+  row("Engine SNAPSHOT_MODE=initial_only", s.engineSeconds === undefined ? s.engineRowsPerS.missing : `${s.engineSeconds.toFixed(2)} s from process start to exit → ${show(s.engineRowsPerS)} rows/s${s.startupSeconds !== undefined ? ` (of which ${s.startupSeconds.toFixed(2)} s before its first database connection: process start-up)` : ""}; peak RSS ${s.peakRssMb} MB${s.landed ? `; landed ${fmtInt(s.landed.records)} records in ${s.landed.files} files` : ""}`);
   if (s.copyCpu && s.engineCpu) {
     const us = (sec: number) => ((sec * 1e6) / opts.snapshotRows).toFixed(2);
     row(
