@@ -62,7 +62,7 @@ if (flags.help) {
   --phases a,b           subset of ${PHASES.join(",")} (default all)
   --engine-timeout S     give up on an engine phase after S seconds (default 420)
   --engine-env K=V       extra engine environment for every engine run (repeatable)
-  --profile              run the drain's engine under node --cpu-prof and summarize it
+  --profile              run the engine under node --cpu-prof (drain, txn, snapshot) and summarize it
   --keep                 keep the temp directory (server data, landing files, logs)
   --out FILE             results file (default bench/results.md for full-size runs, else bench/work/results.md)
 `);
