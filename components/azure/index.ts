@@ -15,19 +15,11 @@ import { EngineImage } from "../engineImage";
 import { acrName, keyVaultName, RULES, storageAccountName } from "../naming";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
+import { roleDefinitionId, ROLES } from "./roles";
 
 const T = "postgres-cdc-multicloud:azure";
 
-/** Built-in role definition ids (the same in every tenant). */
-export const ROLES = {
-  storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-  acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
-  keyVaultSecretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
-} as const;
-
-function roleDefinitionId(subscriptionId: pulumi.Input<string>, role: string): pulumi.Output<string> {
-  return pulumi.interpolate`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
-}
+export { ROLES };
 
 function checkName(kind: keyof typeof RULES, name: string): string {
   if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
@@ -307,7 +299,7 @@ export class EngineService extends pulumi.ComponentResource {
       new authorization.RoleAssignment(`${name}-${grantName}`, {
         principalId: identity.principalId,
         principalType: "ServicePrincipal",
-        roleDefinitionId: roleDefinitionId(args.subscriptionId, role),
+        roleDefinitionId: pulumi.output(args.subscriptionId).apply((subscriptionId) => roleDefinitionId(subscriptionId, role)),
         scope,
         description,
       }, { parent: this });

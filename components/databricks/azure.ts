@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import { AccessConnector } from "@pulumi/azure-native/databricks";
 import { RoleAssignment } from "@pulumi/azure-native/authorization";
+import { roleDefinitionId } from "../azure/roles";
 import { AzureLanding, STORAGE_BLOB_DATA_CONTRIBUTOR } from "./landing";
 import { accessConnectorName, ucObjectName } from "./naming";
 import { LandingCredential } from "./credential";
@@ -22,7 +23,7 @@ export interface AzureLandingCredentialArgs {
 export function builtInRoleDefinitionId(scopeId: string, roleGuid: string): string {
   const m = /^\/subscriptions\/([^/]+)\//i.exec(scopeId);
   if (!m) throw new Error(`landing containerId "${scopeId}" is not an ARM resource ID (/subscriptions/<id>/resourceGroups/…/containers/<name>)`);
-  return `/subscriptions/${m[1]}/providers/Microsoft.Authorization/roleDefinitions/${roleGuid}`;
+  return roleDefinitionId(m[1], roleGuid);
 }
 
 export class AzureLandingCredential extends pulumi.ComponentResource implements LandingCredential {

@@ -3,6 +3,7 @@
  * enough to grant Unity Catalog access to exactly that bucket/container (and nothing else).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { ROLES } from "../azure/roles";
 
 interface LandingCommon {
   /**
@@ -51,7 +52,7 @@ export interface GcpLanding extends LandingCommon {
 export type LandingStorageFacts = AwsLanding | AzureLanding | GcpLanding;
 
 /** Storage Blob Data Contributor, a built-in Azure role (same ID in every tenant). */
-export const STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+export const STORAGE_BLOB_DATA_CONTRIBUTOR = ROLES.storageBlobDataContributor;
 
 /**
  * Databricks' Unity Catalog master role, which assumes customer roles on the standard AWS
