@@ -5,6 +5,7 @@
  * the rules as the clouds document them; tests check every generated name against them.
  */
 import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
 
 export function shortHash(...parts: string[]): string {
   return createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 8);
@@ -76,4 +77,10 @@ export function gcsBucketName(base: string, purpose: string, project: string): s
 export function gcpServiceAccountId(base: string): string {
   const id = trimTo(`${base}-engine`, 30);
   return id.length >= 6 ? id : id.padEnd(6, "0");
+}
+
+/** `name` if it satisfies the cloud's rule for `kind`, else the deployment stops with what to shorten. */
+export function checkName(kind: keyof typeof RULES, name: string): string {
+  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
+  return name;
 }

@@ -4,16 +4,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { RULES, s3BucketName } from "../naming";
+import { checkName, s3BucketName } from "../naming";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
-
-function checkName(kind: keyof typeof RULES, name: string): string {
-  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
-  return name;
-}
 
 /** CloudWatch accepts only these retention periods; round a configured number of days up. */
 const CLOUDWATCH_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];

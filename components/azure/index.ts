@@ -12,7 +12,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { acrName, keyVaultName, RULES, storageAccountName } from "../naming";
+import { acrName, checkName, keyVaultName, storageAccountName } from "../naming";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
@@ -20,11 +20,6 @@ import { roleDefinitionId, ROLES } from "./roles";
 const T = "postgres-cdc-multicloud:azure";
 
 export { ROLES };
-
-function checkName(kind: keyof typeof RULES, name: string): string {
-  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
-  return name;
-}
 
 /** What every Azure component needs to place its resources. */
 interface Placement {

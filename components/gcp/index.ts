@@ -17,16 +17,11 @@ import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { gcpServiceAccountId, gcsBucketName, RULES } from "../naming";
+import { checkName, gcpServiceAccountId, gcsBucketName } from "../naming";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
-
-function checkName(kind: keyof typeof RULES, name: string): string {
-  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
-  return name;
-}
 
 interface Placement {
   project: string;
