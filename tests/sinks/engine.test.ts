@@ -16,7 +16,7 @@ import { main as lakehouse } from "../../lakehouse/src/cli";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, startEngine, waitFor } from "../engine/fixtures/harness";
 import { rebuildTable } from "../engine/fixtures/landing";
-import { AZURITE_ACCOUNT, S3RVER_CREDENTIALS, azuriteConnectionString, startAzurite, startGcsStandIn, startS3rver, type StorageServer } from "./support/emulators";
+import { AZURITE_ACCOUNT, azuriteConnectionString, startAzurite, startGcsStandIn, startS3rver, type StorageServer, useS3rverCredentials } from "./support/emulators";
 import type { GcsStandIn } from "./support/gcs-stand-in";
 
 interface CloudCase {
@@ -99,21 +99,15 @@ const CASES: CloudCase[] = [
 describe("sinks: the full engine landing into each cloud sink", function () {
   this.timeout(120_000);
   let pg: TestPostgres;
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreEnv: (() => void) | undefined;
 
   before(async () => {
-    for (const [k, v] of Object.entries(S3RVER_CREDENTIALS)) {
-      savedEnv[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = useS3rverCredentials();
     pg = await startPostgres();
   });
   after(async () => {
     await pg?.stop();
-    for (const [k, v] of Object.entries(savedEnv)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
   });
 
   for (const [i, cloud] of CASES.entries()) {

@@ -8,26 +8,20 @@ import { SinkPermanentError } from "../../container/src/sink";
 import { freePort } from "../support/postgres";
 import { probeSink } from "../../container/src/sink";
 import { openSink, recordingLogger, sinkConfig, sinkContract, type ContractTarget } from "./support/contract";
-import { S3RVER_CREDENTIALS, startS3rver, type StorageServer } from "./support/emulators";
+import { S3RVER_CREDENTIALS, startS3rver, type StorageServer, useS3rverCredentials } from "./support/emulators";
 
 describe("sinks: s3:// against s3rver", function () {
   this.timeout(60_000);
   let server: StorageServer;
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreEnv: (() => void) | undefined;
 
   before(async () => {
-    for (const [k, v] of Object.entries(S3RVER_CREDENTIALS)) {
-      savedEnv[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = useS3rverCredentials();
     server = await startS3rver(["landing"]);
   });
   after(async () => {
     await server?.dispose();
-    for (const [k, v] of Object.entries(savedEnv)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
   });
 
   const target: ContractTarget = {

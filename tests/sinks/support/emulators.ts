@@ -25,6 +25,18 @@ export interface StorageServer {
 
 export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1" };
 
+/** Puts S3RVER_CREDENTIALS into process.env, where the AWS SDK reads them; returns what puts the previous values back. */
+export function useS3rverCredentials(): () => void {
+  const saved = Object.fromEntries(Object.keys(S3RVER_CREDENTIALS).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, S3RVER_CREDENTIALS);
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
 export async function startS3rver(buckets: string[]): Promise<StorageServer> {
   // s3rver ships no type declarations; this is the part of its API used here.
   const S3rver = require("s3rver") as new (options: object) => { run(): Promise<unknown>; close(): Promise<void> };
