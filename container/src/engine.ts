@@ -17,7 +17,7 @@ import { TypeCatalog } from "./source/decoding/catalog";
 import { connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
 import { PgOutputDecoder } from "./source/pgoutput";
-import { ReplicationStream, XLOG_HEADER, connectionOf, createSlot, serverVersionNum } from "./source/replication";
+import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, serverVersionNum } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 
@@ -202,7 +202,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
       await state.save([]);
       metrics.phase("snapshot");
-      const created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      while (await commitAtConsistentPoint(normal, slot, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX)) {
+        logger.warn({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "a transaction commits exactly at the slot's consistent point (it is not in the snapshot but would share its __lsn); creating the slot again");
+        await normal.query("SELECT pg_drop_replication_slot($1)", [slot]);
+        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      }
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
@@ -247,7 +252,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     }
 
     if (state.snapshot?.done) {
-      await snapshotAddedTables(config, deps, { sink, state, catalog, batcher, throttle, failed, versionNum, tables });
+      await snapshotAddedTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables });
     }
 
     slotRow = await readSlot(normal, slot);
@@ -287,7 +292,7 @@ async function loadState(sink: LandingSink, slot: string, logger: Logger): Promi
 async function snapshotAddedTables(
   config: EngineConfig,
   deps: EngineDeps,
-  ctx: { sink: LandingSink; state: EngineState; catalog: TypeCatalog; batcher: Batcher; throttle: ReadThrottle; failed: Promise<never>; versionNum: number; tables: { schema: string; table: string }[] },
+  ctx: { sink: LandingSink; normal: Client; state: EngineState; catalog: TypeCatalog; batcher: Batcher; throttle: ReadThrottle; failed: Promise<never>; versionNum: number; tables: { schema: string; table: string }[] },
 ): Promise<void> {
   const { logger, metrics, signal } = deps;
   const { state, sink, batcher } = ctx;
@@ -330,6 +335,13 @@ async function snapshotAddedTables(
     ]);
     await Promise.race([batcher.flushAll(), ctx.failed, interrupted]);
     batcher.recordFilesInto = undefined;
+    // As for the initial snapshot, a transaction committing exactly at P is not in the snapshot,
+    // yet the stream would skip it (below). Only the owning session can read a temporary slot, and
+    // a command there ends its exported snapshot: checked now, after the copy. On a hit the session
+    // fails while `adding` is still recorded, so the next one deletes these objects and starts over.
+    if (await commitAtConsistentPoint(ctx.normal, name, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX, temporary)) {
+      throw new Error(`a transaction commits exactly at the consistent point ${formatLsn(created.consistentPoint)} of the snapshot of ${addedLabels.join(", ")} (it is not in the snapshot but would share its __lsn); taking the snapshot again`);
+    }
     // Their changes up to P are in the snapshot: the stream skips them like replayed events.
     for (const label of addedLabels) state.advance(label, { lsn: created.consistentPoint, seq: Number.MAX_SAFE_INTEGER });
     snapshot.tables.push(...addedLabels);

@@ -48,6 +48,40 @@ export async function createSlot(client: Client, slot: string, options: { export
   return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? undefined };
 }
 
+/**
+ * Whether the first transaction a new slot streams commits exactly AT its consistent point. The
+ * consistent point is the end of the xl_running_xacts record the slot became consistent at; when
+ * the very next WAL record is a commit (seen in ~3% of slot creations under concurrent writes),
+ * that transaction is streamed with commit LSN = the consistent point, yet is not in the exported
+ * snapshot. Its changes would then share `__lsn` with the snapshot's `r` records: the
+ * (__lsn, __seq) order would be ambiguous, its objects could take the snapshot's object names, and
+ * the high-water mark the snapshot leaves, (consistent point, last ordinal), would skip them as
+ * replayed. The caller takes its snapshot from a new slot instead.
+ *
+ * Our own logical message (written at once, flushed by a synchronous commit) settles which record
+ * sits at the consistent point if nothing was written there yet, and makes the WAL up to it
+ * readable; peeking (which consumes nothing) then shows the first streamed transaction. A temporary
+ * slot can only be read by the session that created it: pass that (replication) connection as
+ * `owner`; the query is sent without parameters, as the replication protocol requires.
+ */
+export async function commitAtConsistentPoint(client: Client, slot: string, publication: string, consistentPoint: bigint, messagePrefix: string, owner: Client = client): Promise<boolean> {
+  await client.query("BEGIN");
+  try {
+    await client.query("SET LOCAL synchronous_commit = on");
+    await client.query("SELECT pg_logical_emit_message(true, $1, 'snapshot boundary')", [messagePrefix]);
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+  const literal = (text: string) => "'" + text.replace(/'/g, "''") + "'";
+  const { rows } = await owner.query<{ data: Buffer }>(
+    `SELECT data FROM pg_logical_slot_peek_binary_changes(${literal(slot)}, NULL, 1, 'proto_version', '1', 'publication_names', ${literal(ident(publication))})`,
+  );
+  const begin = rows.find((r) => r.data[0] === 0x42); // 'B': final_lsn follows
+  return begin !== undefined && begin.data.readBigUInt64BE(1) === consistentPoint;
+}
+
 export interface StreamHandlers {
   /** One XLogData message; the pgoutput message starts at `chunk[XLOG_HEADER]`. */
   onXLogData(chunk: Buffer): void;
