@@ -6,7 +6,8 @@
 import { Command, CommanderError } from "commander";
 import type { Logger } from "pino";
 import pg from "pg";
-import { ConfigError, loadConfig, pgClientConfig, type EngineConfig } from "./config";
+import { ConfigError, loadConfig, type EngineConfig } from "./config";
+import { clientConfig } from "./source/connection";
 import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
 import { startOpsServer, type OpsServer } from "./ops/http";
@@ -142,7 +143,7 @@ function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
 
 /** Opens a logical replication connection the way the streaming path does and identifies the system. */
 async function replicationConnectionCheck(config: EngineConfig): Promise<SourceCheck> {
-  const client = new pg.Client({ ...pgClientConfig(config), replication: "database" } as pg.ClientConfig);
+  const client = new pg.Client({ ...clientConfig(config, "cdc-engine doctor"), replication: "database" } as pg.ClientConfig);
   client.on("error", () => undefined);
   try {
     await client.connect();
@@ -173,7 +174,7 @@ async function doctor(): Promise<never> {
     printCheck(out, c);
   };
 
-  const client = new pg.Client(pgClientConfig(config));
+  const client = new pg.Client(clientConfig(config, "cdc-engine doctor"));
   client.on("error", () => undefined);
   let connected = false;
   try {

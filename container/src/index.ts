@@ -2,7 +2,9 @@
  * The engine as a library: the same pieces `cdc-engine run` wires together, for embedding the
  * engine in another Node.js process or building tools on the landing contract.
  */
-export { loadConfig, parseSinkUrl, pgClientConfig, ConfigError, VARIABLES } from "./config";
+export { loadConfig, parseSinkUrl, ConfigError, VARIABLES } from "./config";
+/** Kept under its published name: the pg ClientConfig the engine connects with. */
+export { clientConfig as pgClientConfig } from "./source/connection";
 export type { EngineConfig, TableName, SinkLocation } from "./config";
 export { runEngine } from "./engine";
 export type { EngineDeps } from "./engine";

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, VARIABLES, loadConfig, pgClientConfig } from "../../container/src/config";
+import { ConfigError, VARIABLES, loadConfig } from "../../container/src/config";
+import { clientConfig } from "../../container/src/source/connection";
 
 const REQUIRED = { PG_HOST: "db.example.com", PG_DATABASE: "app", PG_USER: "cdc", SINK_URL: "file:///var/lib/cdc/landing" };
 
@@ -183,14 +184,14 @@ describe("engine config", () => {
     try {
       const ca = join(dir, "ca.pem");
       await writeFile(ca, "CA-PEM");
-      assert.equal(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "disable" })).ssl, false);
-      assert.deepEqual(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "require" })).ssl, { rejectUnauthorized: false });
-      assert.deepEqual(pgClientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca })).ssl, {
+      assert.equal(clientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "disable" })).ssl, false);
+      assert.deepEqual(clientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "require" })).ssl, { rejectUnauthorized: false });
+      assert.deepEqual(clientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca })).ssl, {
         rejectUnauthorized: true,
         servername: "db.example.com",
         ca: "CA-PEM",
       });
-      const opts = pgClientConfig(loadConfig({ ...REQUIRED, PG_PORT: "6543", PG_PASSWORD: "pw" }));
+      const opts = clientConfig(loadConfig({ ...REQUIRED, PG_PORT: "6543", PG_PASSWORD: "pw" }));
       assert.deepEqual([opts.host, opts.port, opts.database, opts.user, opts.password], ["db.example.com", 6543, "app", "cdc", "pw"]);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -4,8 +4,7 @@
  * with the deployment components (components/) and documented in docs/engine.md; add new
  * optional variables freely, never rename or drop one.
  */
-import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
-import type { ClientConfig } from "pg";
+import { accessSync, constants as fsConstants } from "node:fs";
 import { z } from "zod";
 
 export const SSL_MODES = ["disable", "require", "verify-full"] as const;
@@ -246,31 +245,5 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
     azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
     gcs: { endpoint: v.GCS_ENDPOINT },
-  };
-}
-
-/**
- * node-postgres connection options for the configured source, with libpq's meaning of PG_SSLMODE:
- * `require` encrypts without verifying the server; `verify-full` checks the certificate chain
- * (PG_SSLROOTCERT, or Node's default CAs) and that it names PG_HOST.
- */
-export function pgClientConfig(config: EngineConfig, overrides: Partial<ClientConfig> = {}): ClientConfig {
-  const { pg } = config;
-  const ssl: ClientConfig["ssl"] =
-    pg.sslMode === "disable"
-      ? false
-      : pg.sslMode === "require"
-        ? { rejectUnauthorized: false }
-        : { rejectUnauthorized: true, servername: pg.host, ...(pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {}) };
-  return {
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: pg.user,
-    password: pg.password,
-    ssl,
-    application_name: "cdc-engine",
-    connectionTimeoutMillis: 15_000,
-    ...overrides,
   };
 }

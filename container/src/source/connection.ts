@@ -9,11 +9,17 @@ import type { EngineConfig } from "../config";
 /** Text output formats the encoders in decoding/values.ts expect, whatever the server defaults are. */
 export const SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex -c IntervalStyle=iso_8601";
 
-export function clientConfig(config: EngineConfig, applicationName: string): ClientConfig {
+/**
+ * node-postgres connection options for the configured source — the one place EngineConfig becomes
+ * a pg ClientConfig (the engine's connections, `cdc-engine doctor`). PG_SSLMODE as libpq means it:
+ * `require` encrypts without verifying the server; `verify-full` checks the certificate chain
+ * (PG_SSLROOTCERT, or Node's default CAs) and that it names PG_HOST.
+ */
+export function clientConfig(config: EngineConfig, applicationName = "cdc-engine"): ClientConfig {
   const { pg } = config;
   let ssl: ClientConfig["ssl"] = false;
   if (pg.sslMode === "require") ssl = { rejectUnauthorized: false };
-  else if (pg.sslMode === "verify-full") ssl = { rejectUnauthorized: true, ...(pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {}) };
+  else if (pg.sslMode === "verify-full") ssl = { rejectUnauthorized: true, servername: pg.host, ...(pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {}) };
   return {
     host: pg.host,
     port: pg.port,
