@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
-import { engineEnv, landingDir, startEngine, waitFor, type InProcessEngine } from "./fixtures/harness";
+import { engineEnv, landingDir, startEngine, waitFor, waitForRecords, type InProcessEngine } from "./fixtures/harness";
 import { readLanding, readRecords, rebuildTable, type LandingRecord } from "./fixtures/landing";
 
 const META = ["__op", "__deleted", "__lsn", "__seq", "__ts_ms"];
@@ -127,19 +127,13 @@ describe("engine: landing records", function () {
     await pg.query("UPDATE public.pk SET id = 10 WHERE id = 1");
     await pg.query("UPDATE public.pkfull SET id = 20, w = 11 WHERE id = 1");
     await pg.query("UPDATE public.pkfull SET v = 'still twenty' WHERE id = 20");
-    const pk = await waitFor("pk records", async () => {
-      const r = await readRecords(dir, "public.pk");
-      return r.length >= 4 && r;
-    });
+    const pk = await waitForRecords(dir, "public.pk", 4);
     const [d, c] = pk.slice(2);
     assert.deepEqual([d.__op, d.__deleted, withoutMeta(d)], ["d", "true", { id: 1 }]);
     assert.deepEqual([c.__op, c.__deleted, withoutMeta(c)], ["c", "false", { id: 10, v: "one" }]);
     assert.equal(c.__lsn, d.__lsn);
     assert.equal(c.__seq, d.__seq + 1);
-    const full = await waitFor("pkfull records", async () => {
-      const r = await readRecords(dir, "public.pkfull");
-      return r.length >= 4 && r;
-    });
+    const full = await waitForRecords(dir, "public.pkfull", 4);
     assert.deepEqual(
       full.slice(1).map((r) => [r.__op, withoutMeta(r)]),
       [
@@ -155,10 +149,7 @@ describe("engine: landing records", function () {
   it("lists unchanged TOASTed columns in __unchanged instead of writing them as null", async () => {
     await pg.query("INSERT INTO public.toasty SELECT 1, string_agg(md5(g::text), '') , 1 FROM generate_series(1, 4000) g");
     await pg.query("UPDATE public.toasty SET small = 2 WHERE id = 1");
-    const records = await waitFor("toast records", async () => {
-      const r = await readRecords(dir, "public.toasty");
-      return r.length >= 2 && r;
-    });
+    const records = await waitForRecords(dir, "public.toasty", 2);
     const [insert, update] = records;
     assert.equal((insert.big as string).length, 4000 * 32);
     assert.equal(update.__op, "u");
@@ -173,14 +164,8 @@ describe("engine: landing records", function () {
     await pg.query("INSERT INTO public.trunc_a VALUES (1), (2); INSERT INTO public.trunc_b VALUES (1)");
     await pg.query("TRUNCATE public.trunc_a, public.trunc_b");
     await pg.query("INSERT INTO public.trunc_a VALUES (3)");
-    const a = await waitFor("trunc_a records", async () => {
-      const r = await readRecords(dir, "public.trunc_a");
-      return r.length >= 4 && r;
-    });
-    const b = await waitFor("trunc_b records", async () => {
-      const r = await readRecords(dir, "public.trunc_b");
-      return r.length >= 2 && r;
-    });
+    const a = await waitForRecords(dir, "public.trunc_a", 4);
+    const b = await waitForRecords(dir, "public.trunc_b", 2);
     assert.deepEqual(a.map((r) => r.__op), ["c", "c", "t", "c"]);
     const t = a[2];
     assert.deepEqual(Object.keys(t).sort(), ["__deleted", "__lsn", "__op", "__seq", "__ts_ms"]);
@@ -198,10 +183,7 @@ describe("engine: landing records", function () {
     await pg.query("ALTER TABLE public.evolving DROP COLUMN b");
     await pg.query("ALTER TABLE public.evolving RENAME COLUMN a TO alpha");
     await pg.query("UPDATE public.evolving SET c = 9 WHERE id = 1");
-    const records: LandingRecord[] = await waitFor("evolving records", async () => {
-      const r = await readRecords(dir, "public.evolving");
-      return r.length >= 3 && r;
-    });
+    const records: LandingRecord[] = await waitForRecords(dir, "public.evolving", 3);
     assert.deepEqual(
       records.map((r) => withoutMeta(r)),
       [

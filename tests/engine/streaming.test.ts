@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
-import { confirmedFlush, currentLsn, engineEnv, landingDir, startEngine, waitFor } from "./fixtures/harness";
+import { confirmedFlush, currentLsn, engineEnv, landingDir, startEngine, waitFor, waitForRecords } from "./fixtures/harness";
 import { duplicatePositions, readLanding, readRecords, rebuildTable } from "./fixtures/landing";
 import { assertLandingMatchesSource, createWorkloadTables, runWorkload, waitForCatchUp, WORKLOAD_TABLES } from "./fixtures/workload";
 
@@ -20,12 +20,12 @@ describe("engine: snapshot then streaming", function () {
     const dir = await landingDir();
     const engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.items", PG_SLOT: "smoke_slot", PG_PUBLICATION: "smoke_pub" }));
     try {
-      await waitFor("snapshot", async () => (await readRecords(dir, "public.items")).length >= 100);
+      await waitForRecords(dir, "public.items", 100);
       await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
       await pg.query("INSERT INTO public.items VALUES (101, 'new', 1)");
       await pg.query("UPDATE public.items SET qty = 0 WHERE id = 5");
       await pg.query("DELETE FROM public.items WHERE id = 7");
-      await waitFor("changes", async () => (await readRecords(dir, "public.items")).length >= 103);
+      await waitForRecords(dir, "public.items", 103);
       const records = await readRecords(dir, "public.items");
       assert.deepEqual(records.slice(0, 100).map((r) => r.__op), Array(100).fill("r"));
       assert.deepEqual(records.slice(0, 100).map((r) => r.__seq), [...Array(100).keys()], "r records are numbered by their ordinal");
