@@ -60,14 +60,9 @@ export class TableBuffer {
   /** Appends `line` and a newline; returns the bytes written. */
   write(line: string): number {
     // At most 3 UTF-8 bytes per UTF-16 code unit.
-    const worst = line.length * 3 + 1;
-    if (this.current === undefined || this.pos + worst > this.current.length) {
-      if (this.current !== undefined && this.pos > 0) this.chunks.push(this.current.subarray(0, this.pos));
-      this.current = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, worst));
-      this.pos = 0;
-    }
-    const written = this.current.write(line, this.pos) + 1;
-    this.current[this.pos + written - 1] = 10;
+    const out = this.reserve(line.length * 3 + 1);
+    const written = out.write(line, this.pos) + 1;
+    out[this.pos + written - 1] = 10;
     this.pos += written;
     return written;
   }

@@ -177,25 +177,11 @@ export function transcodeRow(src: Buffer, start: number, end: number, columns: C
     } else {
       switch (column.kind) {
         case CopyKind.Raw:
-          pos = copyBytes(src, p, fe, out, pos);
-          break;
-        case CopyKind.Float: {
-          const last = src[fe - 1];
-          if (last >= 0x30 && last <= 0x39) pos = copyBytes(src, p, fe, out, pos);
-          else {
-            out[pos++] = 0x22;
-            pos = copyBytes(src, p, fe, out, pos);
-            out[pos++] = 0x22;
-          }
-          break;
-        }
+        case CopyKind.Float:
         case CopyKind.Bool:
-          pos = put(out, pos, src[p] === 0x74 ? TRUE_BYTES : FALSE_BYTES);
-          break;
         case CopyKind.Quoted:
-          out[pos++] = 0x22;
-          pos = copyBytes(src, p, fe, out, pos);
-          out[pos++] = 0x22;
+          // No escapes can occur in these: the same bytes as a pgoutput value.
+          pos = writeWireValue(column, src, p, fe, out, pos);
           break;
         case CopyKind.Json: {
           const backslash = src.indexOf(0x5c, p);
@@ -228,21 +214,8 @@ export function transcodeRow(src: Buffer, start: number, end: number, columns: C
         }
         case CopyKind.Timestamptz:
         case CopyKind.Timestamp: {
-          // Only the plain shapes; infinity, BC dates and other offsets take the encoder.
-          const space = p + 10 < fe && src[p + 10] === 0x20 ? p + 10 : -1;
-          const utc = column.kind === CopyKind.Timestamp || (src[fe - 3] === 0x2b && src[fe - 2] === 0x30 && src[fe - 1] === 0x30 && src[fe - 4] !== 0x20);
-          if (space > 0 && utc && src[fe - 1] !== 0x43 /* C of BC */) {
-            out[pos++] = 0x22;
-            pos = copyBytes(src, p, space, out, pos);
-            out[pos++] = 0x54; // T
-            if (column.kind === CopyKind.Timestamptz) {
-              pos = copyBytes(src, space + 1, fe - 3, out, pos);
-              out[pos++] = 0x5a; // Z
-            } else pos = copyBytes(src, space + 1, fe, out, pos);
-            out[pos++] = 0x22;
-            break;
-          }
-          pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+          const written = writeIsoTimestamp(column.kind, src, p, fe, out, pos);
+          pos = written >= 0 ? written : pos + out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
           break;
         }
         default:
@@ -307,22 +280,30 @@ export function writeWireValue(column: WireColumn, src: Buffer, p: number, fe: n
     }
     case CopyKind.Timestamptz:
     case CopyKind.Timestamp: {
-      const space = p + 10 < fe && src[p + 10] === 0x20 ? p + 10 : -1;
-      const utc = column.kind === CopyKind.Timestamp || (src[fe - 3] === 0x2b && src[fe - 2] === 0x30 && src[fe - 1] === 0x30);
-      if (space > 0 && utc && src[fe - 1] !== 0x43 /* C of BC */) {
-        out[pos++] = 0x22;
-        pos = copyBytes(src, p, space, out, pos);
-        out[pos++] = 0x54; // T
-        if (column.kind === CopyKind.Timestamptz) {
-          pos = copyBytes(src, space + 1, fe - 3, out, pos);
-          out[pos++] = 0x5a; // Z
-        } else pos = copyBytes(src, space + 1, fe, out, pos);
-        out[pos++] = 0x22;
-        return pos;
-      }
-      return pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
+      const written = writeIsoTimestamp(column.kind, src, p, fe, out, pos);
+      return written >= 0 ? written : pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
     }
     default:
       return pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
   }
+}
+
+/**
+ * The plain ISO shapes of timestamp / timestamptz (UTC) text, `YYYY-MM-DD HH:MM:SS[.ffffff][+00]`,
+ * written as `"YYYY-MM-DDTHH:MM:SS[.ffffff][Z]"`; -1 for anything else (infinity, BC dates, other
+ * offsets), which takes the column's encoder. Shared by COPY rows and pgoutput values.
+ */
+function writeIsoTimestamp(kind: CopyKind, src: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
+  const space = p + 10 < fe && src[p + 10] === 0x20 ? p + 10 : -1;
+  const utc = kind === CopyKind.Timestamp || (src[fe - 3] === 0x2b && src[fe - 2] === 0x30 && src[fe - 1] === 0x30 && src[fe - 4] !== 0x20);
+  if (space < 0 || !utc || src[fe - 1] === 0x43 /* C of BC */) return -1;
+  out[pos++] = 0x22;
+  pos = copyBytes(src, p, space, out, pos);
+  out[pos++] = 0x54; // T
+  if (kind === CopyKind.Timestamptz) {
+    pos = copyBytes(src, space + 1, fe - 3, out, pos);
+    out[pos++] = 0x5a; // Z
+  } else pos = copyBytes(src, space + 1, fe, out, pos);
+  out[pos++] = 0x22;
+  return pos;
 }
