@@ -178,7 +178,7 @@ describe("engine: source setup and doctor", function () {
       assert.ok(err instanceof SourceSetupError);
       assert.deepEqual(err.checks.map((c) => c.name), ["table public.events", "table public.codes", "table public.audit", "table public.ghost"]);
       assert.match(err.message, /^the source database is not ready for CDC \(4 problems\):\n/);
-      assert.match(err.message, /  - table public.codes: has no primary key .* — fix: ALTER TABLE public.codes ADD PRIMARY KEY \(code, region\);/);
+      assert.match(err.message, / {2}- table public.codes: has no primary key .* — fix: ALTER TABLE public.codes ADD PRIMARY KEY \(code, region\);/);
       assert.deepEqual(await good.query("SELECT pubname FROM pg_publication WHERE pubname = 'broken_pub'"), []);
 
       // Applying the suggested fixes makes the same configuration pass.

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, landingDir, startEngine, waitFor, waitForRecords, type InProcessEngine } from "./fixtures/harness";
-import { readLanding, readRecords, rebuildTable, type LandingRecord } from "./fixtures/landing";
+import { readLanding, rebuildTable, type LandingRecord } from "./fixtures/landing";
 
 const META = ["__op", "__deleted", "__lsn", "__seq", "__ts_ms"];
 const withoutMeta = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => !META.includes(k)));

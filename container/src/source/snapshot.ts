@@ -93,7 +93,10 @@ export class ReadThrottle {
     const before = this.paused;
     if (paused) this.reasons.add(reason);
     else this.reasons.delete(reason);
-    if (before !== this.paused) for (const s of this.streams.keys()) (this.paused ? s.pause() : s.resume());
+    if (before !== this.paused) for (const s of this.streams.keys()) {
+      if (this.paused) s.pause();
+      else s.resume();
+    }
   }
 }
 
