@@ -200,7 +200,7 @@ export function renderAddColumns(table: string, columns: { name: string; type: s
   checkTable(table, "table");
   return columns.map(({ name, type }) => {
     checkColumn(name, `table ${table}: column`);
-    if (!/^[A-Za-z][A-Za-z0-9_ (),<>:\[\]]*$/.test(type)) throw new RenderError(`table ${table}: column "${name}" has an unusable type ${JSON.stringify(type)}`);
+    if (!/^[A-Za-z][A-Za-z0-9_ (),<>:[\]]*$/.test(type)) throw new RenderError(`table ${table}: column "${name}" has an unusable type ${JSON.stringify(type)}`);
     return `ALTER TABLE ${table} ADD COLUMN ${name} ${type}`;
   });
 }
