@@ -29,7 +29,6 @@ export type ComputedOutputs = (type: string, name: string, inputs: Record<string
 const input = JSON.parse(process.env.HARNESS_INPUT!) as Input;
 const outFile = process.env.HARNESS_OUT!;
 const REPO = path.resolve(__dirname, "..", "..", "..");
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const extraComputed = input.computedOutputs ? (require(input.computedOutputs) as { computed: ComputedOutputs }).computed : undefined;
 
 const resources: { type: string; name: string; inputs: unknown; provider?: string }[] = [];
@@ -42,7 +41,7 @@ const TENANT = "00000000-0000-0000-0000-0000000000aa";
 const h = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Computed outputs a real provider would return, by resource type. */
-function computed(type: string, name: string, inputs: Record<string, any>, id: string): Record<string, unknown> {
+function computed(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
   const region = input.config["aws:region"] ?? "eu-west-1";
   const gcpProject = input.config["gcp:project"] ?? "proj";
   switch (type) {
@@ -179,7 +178,7 @@ async function main(): Promise<void> {
       resources.push({ type: args.type, name: args.name, inputs: mark(args.inputs), provider: args.provider });
       const plain = unwrap(args.inputs) as Record<string, any>;
       const id = idFor(args.type, args.name, plain);
-      return { id, state: { ...args.inputs, ...computed(args.type, args.name, plain, id), ...extraComputed?.(args.type, args.name, plain, id) } };
+      return { id, state: { ...args.inputs, ...computed(args.type, args.name, plain), ...extraComputed?.(args.type, args.name, plain, id) } };
     },
     call(args) {
       invokes.push({ token: args.token, inputs: mark(args.inputs) });
