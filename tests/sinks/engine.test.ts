@@ -16,7 +16,7 @@ import { main as lakehouse } from "../../lakehouse/src/cli";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, startEngine, waitFor } from "../engine/fixtures/harness";
 import { rebuildTable } from "../engine/fixtures/landing";
-import { AZURITE_ACCOUNT, azuriteConnectionString, startAzurite, startGcsStandIn, startS3rver, type StorageServer, useS3rverCredentials } from "./support/emulators";
+import { azuriteConnectionString, startAzurite, startGcsStandIn, startS3rver, type StorageServer, useS3rverCredentials } from "./support/emulators";
 import type { GcsStandIn } from "./support/gcs-stand-in";
 
 interface CloudCase {
