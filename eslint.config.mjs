@@ -23,7 +23,7 @@ export default defineConfig(
       "components/**/*.ts",
       "container/src/**/*.ts",
       "lakehouse/src/**/*.ts",
-      "tests/**/*.{ts,js}",
+      "tests/**/*.{ts,js,cjs}",
       "bench/**/*.ts",
     ],
     extends: [js.configs.recommended, tseslint.configs.recommended],
@@ -31,8 +31,9 @@ export default defineConfig(
   },
   {
     // Lazy require() is deliberate: the program loads only the selected cloud's provider SDK,
-    // and the Pulumi test harness loads index.ts after setMocks; js-yaml and s3rver ship no types.
-    files: ["index.ts", "components/**/*.ts", "tests/pulumi/**/*.{ts,js}", "tests/sinks/support/emulators.ts"],
+    // and the Pulumi test harness loads index.ts after setMocks; js-yaml and s3rver ship no types;
+    // .cjs files are CommonJS by definition.
+    files: ["index.ts", "components/**/*.ts", "tests/pulumi/**/*.{ts,js}", "tests/sinks/support/emulators.ts", "**/*.cjs"],
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
