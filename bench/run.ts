@@ -14,7 +14,6 @@
  */
 import { mkdtemp, mkdir, rm, writeFile, readdir } from "node:fs/promises";
 import { openSync, closeSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,6 +26,7 @@ import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
 import { CpuSampler } from "./lib/cpu";
+import { freePort } from "../lakehouse/src/demo/postgres";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -122,18 +122,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMs = () => performance.timeOrigin + performance.now();
 const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 async function slotConfirmed(client: Client, slot: string): Promise<bigint | undefined> {
   const { rows } = await client.query<{ lsn: string | null }>("select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1", [slot]);
