@@ -471,7 +471,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       throttle.set("catalog", true);
       void (async () => {
         await catalog.loadTypes(ctx.normal, needs.types);
-        if (needs.relid !== undefined) await catalog.loadPrimaryKeys(ctx.normal, [needs.relid]);
+        if (needs.details) await catalog.loadTableDetails(ctx.normal, needs.details.relid, needs.details.signature);
       })().then(() => {
         blocked = false;
         try {

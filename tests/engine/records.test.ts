@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, landingDir, startEngine, waitFor, waitForRecords, type InProcessEngine } from "./fixtures/harness";
-import { readLanding, rebuildTable, type LandingRecord } from "./fixtures/landing";
+import { readLanding, readManifests, rebuildTable, type LandingRecord } from "./fixtures/landing";
 
 const META = ["__op", "__deleted", "__lsn", "__seq", "__ts_ms"];
 const withoutMeta = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => !META.includes(k)));
@@ -192,5 +192,61 @@ describe("engine: landing records", function () {
         { id: 1, alpha: "a1", c: 9 },
       ],
     );
+    // A manifest per schema, each named by the first record written under it.
+    const manifests = await readManifests(dir, "public.evolving");
+    const columnsOf = (m: Record<string, unknown>) => (m.columns as { name: string; spark_type: string }[]).map((c) => `${c.name} ${c.spark_type}`);
+    assert.deepEqual(
+      manifests.map((m) => columnsOf(m.manifest)),
+      [
+        ["id INT", "a STRING", "b STRING"],
+        ["id INT", "a STRING", "b STRING", "c INT"],
+        ["id INT", "alpha STRING", "c INT"],
+      ],
+    );
+    const at = (r: LandingRecord) => [r.__lsn, r.__seq];
+    assert.deepEqual(manifests.slice(1).map((m) => [m.manifest.since_lsn, m.manifest.since_seq]), [at(records[1]), at(records[2])]);
+    const objects = await readLanding(dir, "public.evolving");
+    for (const o of objects) {
+      const first = o.records[0];
+      const applies = manifests.filter((m) => (m.manifest.since_lsn as number) < first.__lsn || (m.manifest.since_lsn === first.__lsn && (m.manifest.since_seq as number) <= first.__seq)).pop();
+      const names = columnsOf(applies!.manifest).map((c) => c.split(" ")[0]);
+      for (const r of o.records) for (const k of Object.keys(r)) if (!k.startsWith("__")) assert.ok(names.includes(k), `${o.key}: ${k} is in the manifest that applies (${names})`);
+    }
+  });
+
+  it("describes every type of the contract in the schema manifest, with its Spark type", async () => {
+    const [manifest] = (await readManifests(dir, "public.types")).map((m) => m.manifest);
+    const columns = Object.fromEntries((manifest.columns as { name: string; pg_type: string; spark_type: string; nullable: boolean }[]).map((c) => [c.name, `${c.pg_type} → ${c.spark_type}`]));
+    assert.deepEqual(columns, {
+      id: "integer → INT",
+      i2: "smallint → SMALLINT",
+      i4: "integer → INT",
+      i8: "bigint → BIGINT",
+      f4: "real → FLOAT",
+      f8: "double precision → DOUBLE",
+      num: "numeric → STRING",
+      b: "boolean → BOOLEAN",
+      j: "json → STRING",
+      jb: "jsonb → STRING",
+      tstz: "timestamp with time zone → TIMESTAMP",
+      ts: "timestamp without time zone → TIMESTAMP_NTZ",
+      d: "date → DATE",
+      t: "time without time zone → STRING",
+      by: "bytea → BINARY",
+      arr_i: "integer[] → ARRAY<INT>",
+      arr_t: "text[] → ARRAY<STRING>",
+      arr_2d: "integer[] → ARRAY<INT>",
+      arr_j: "jsonb[] → ARRAY<STRING>",
+      e: "mood → STRING",
+      e_arr: "mood[] → ARRAY<STRING>",
+      u: "uuid → STRING",
+      dom: "posint → INT",
+      txt: "text → STRING",
+      iv: "interval → STRING",
+      nul: "text → STRING",
+      ts_arr: "timestamp with time zone[] → ARRAY<STRING>",
+    });
+    assert.deepEqual([manifest.primary_key, manifest.key, manifest.replica_identity], [["id"], ["id"], "default"]);
+    assert.equal((manifest.columns as { nullable: boolean }[])[0].nullable, false);
   });
 });

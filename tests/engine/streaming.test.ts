@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, currentLsn, engineEnv, landingDir, startEngine, waitFor, waitForRecords } from "./fixtures/harness";
-import { duplicatePositions, readLanding, readRecords, rebuildTable } from "./fixtures/landing";
+import { duplicatePositions, readLanding, readManifests, readRecords, rebuildTable, type LandingRecord } from "./fixtures/landing";
 import { assertLandingMatchesSource, createWorkloadTables, runWorkload, waitForCatchUp, WORKLOAD_TABLES } from "./fixtures/workload";
 
 describe("engine: snapshot then streaming", function () {
@@ -28,20 +28,41 @@ describe("engine: snapshot then streaming", function () {
       await waitForRecords(dir, "public.items", 103);
       const records = await readRecords(dir, "public.items");
       assert.deepEqual(records.slice(0, 100).map((r) => r.__op), Array(100).fill("r"));
-      assert.deepEqual(records.slice(0, 100).map((r) => r.__seq), [...Array(100).keys()], "r records are numbered by their ordinal");
+      assert.deepEqual(records.slice(0, 100).map((r) => r.__seq), [...Array(100).keys()].map((i) => i + 1), "r records are numbered by their ordinal, after the barrier at 0");
+      const [barrier] = (await readRecords(dir, "public.items", { barriers: true })).filter((r) => r.__op === "b");
+      assert.deepEqual(barrier, { __op: "b", __deleted: "false", __lsn: records[0].__lsn, __seq: 0, __ts_ms: records[0].__ts_ms }, "the snapshot opens with its barrier");
       assert.deepEqual(records.slice(100).map((r) => r.__op), ["c", "u", "d"]);
       assert.deepEqual(records[102], { __op: "d", __deleted: "true", __lsn: records[102].__lsn, __seq: 0, __ts_ms: records[102].__ts_ms, id: 7 });
       const rebuilt = await rebuildTable(dir, "public.items", ["id"]);
       assert.equal(rebuilt.size, 100);
       assert.deepEqual(rebuilt.get("[5]"), { id: 5, name: "item 5", qty: 0 });
-      // Object names: date/hour of the commit time, first event's LSN (16 hex digits) and __seq.
+      // Object names: date/hour of the commit time, then the first and the last record's position
+      // (LSN as 16 hex digits, __seq as 10 digits): a name says exactly what the object holds.
       const files = await readLanding(dir, "public.items");
+      const position = (r: LandingRecord) => `${BigInt(r.__lsn).toString(16).toUpperCase().padStart(16, "0")}-${String(r.__seq).padStart(10, "0")}`;
       for (const f of files) {
         const first = f.records[0];
+        const last = f.records[f.records.length - 1];
         const at = new Date(first.__ts_ms).toISOString();
-        const expected = `cdc.public.items/date=${at.slice(0, 10)}/hour=${at.slice(11, 13)}/${BigInt(first.__lsn).toString(16).toUpperCase().padStart(16, "0")}-${String(first.__seq).padStart(10, "0")}.ndjson`;
-        assert.equal(f.key, expected);
+        assert.equal(f.key, `cdc.public.items/date=${at.slice(0, 10)}/hour=${at.slice(11, 13)}/${position(first)}-${position(last)}.ndjson`);
       }
+      // The schema manifest precedes the first object, named by that object's first position.
+      const manifests = await readManifests(dir, "public.items");
+      assert.deepEqual(manifests.map((m) => m.key), [`cdc.public.items/_schema/${position(barrier)}.json`]);
+      assert.deepEqual(manifests[0].manifest, {
+        version: 1,
+        table: "public.items",
+        since_lsn: barrier.__lsn,
+        since_seq: 0,
+        columns: [
+          { name: "id", pg_type: "integer", nullable: false, spark_type: "INT" },
+          { name: "name", pg_type: "text", nullable: true, spark_type: "STRING" },
+          { name: "qty", pg_type: "integer", nullable: true, spark_type: "INT" },
+        ],
+        primary_key: ["id"],
+        replica_identity: "default",
+        key: ["id"],
+      });
     } finally {
       await engine.stop();
     }
@@ -91,7 +112,8 @@ describe("engine: snapshot then streaming", function () {
       const afterWrites = await currentLsn(pg);
       assert.ok(afterWrites > start, `${afterWrites} > ${start}`);
       await waitFor("the slot to advance past the uncaptured writes", async () => (await confirmedFlush(pg, slot)) >= afterWrites, 20_000);
-      assert.equal((await readLanding(dir)).length, 0, "heartbeats land nothing");
+      const landed = (await readLanding(dir)).flatMap((f) => f.records);
+      assert.deepEqual(landed.map((r) => r.__op), ["b"], "heartbeats land nothing (the one record is the empty table's snapshot barrier)");
     } finally {
       await engine.stop();
     }

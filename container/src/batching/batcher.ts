@@ -14,8 +14,9 @@ import type { Logger } from "pino";
 import type { LandingSink } from "../sink/types";
 import { SinkPermanentError } from "../sink/types";
 import type { EngineMetrics } from "../ops/metrics";
-import { lsnHex16 } from "../source/lsn";
+import { schemaFingerprint, type TableSchema } from "../source/schema";
 import { EngineState, type Intent, type Position } from "./state";
+import { dataObjectName, manifestBody, manifestKey } from "./manifest";
 
 const gzip = promisify(gzipCallback);
 
@@ -52,6 +53,12 @@ export class TableBuffer {
   ageTimer: NodeJS.Timeout | undefined;
   /** `cdc.<schema>.<table>` */
   readonly prefix: string;
+  /** The fingerprint of the schema the buffer's next records are written under (see Batcher.schema). */
+  schemaFingerprint: string | undefined;
+  /** A schema that differs from the last manifest: its manifest is placed at the next record. */
+  pendingSchema: { schema: TableSchema; fingerprint: string } | undefined;
+  /** The manifest that applies from this buffer's first record on; written before its data. */
+  manifest: ManifestObject | undefined;
 
   constructor(readonly table: string) {
     this.prefix = `cdc.${table}`;
@@ -90,9 +97,17 @@ export class TableBuffer {
   }
 }
 
+interface ManifestObject {
+  key: string;
+  body: Buffer;
+  fingerprint: string;
+}
+
 interface Batch {
   table: string;
   key: string;
+  /** The schema manifest its first record starts; made durable before the batch. */
+  manifest: ManifestObject | undefined;
   chunks: Buffer[];
   bytes: number;
   count: number;
@@ -144,9 +159,21 @@ export class Batcher {
     let buffer = this.buffers.get(table);
     if (!buffer) {
       buffer = new TableBuffer(table);
+      buffer.schemaFingerprint = this.options.state.manifests.get(table)?.fingerprint;
       this.buffers.set(table, buffer);
     }
     return buffer;
+  }
+
+  /**
+   * Declares the schema of the table's next records. When it differs from the manifest they were
+   * last written under, a new manifest is placed at the position of the next record: the buffer
+   * is sealed first, so every data object is written under one manifest.
+   */
+  schema(buffer: TableBuffer, schema: TableSchema): void {
+    const fingerprint = schemaFingerprint(schema);
+    if (buffer.pendingSchema === undefined && fingerprint === buffer.schemaFingerprint) return;
+    buffer.pendingSchema = fingerprint === buffer.schemaFingerprint ? undefined : { schema, fingerprint };
   }
 
   /** Appends one record line (without newline) to a table's buffer. */
@@ -160,6 +187,14 @@ export class Batcher {
    * position, and seals the buffer first when the record belongs to another partition.
    */
   begin(buffer: TableBuffer, lsn: bigint, seq: number, partition: string): void {
+    if (buffer.pendingSchema !== undefined) {
+      if (buffer.count > 0) this.seal(buffer);
+      const { schema, fingerprint } = buffer.pendingSchema;
+      const since = { lsn, seq };
+      buffer.manifest = { key: manifestKey(buffer.prefix, since), body: manifestBody(schema, since), fingerprint };
+      buffer.schemaFingerprint = fingerprint;
+      buffer.pendingSchema = undefined;
+    }
     if (buffer.count === 0) {
       buffer.firstLsn = lsn;
       buffer.firstSeq = seq;
@@ -247,16 +282,20 @@ export class Batcher {
   }
 
   private seal(buffer: TableBuffer): void {
-    const key = `${buffer.prefix}/${buffer.partition}/${lsnHex16(buffer.firstLsn)}-${String(buffer.firstSeq).padStart(10, "0")}${this.extension}`;
+    const first = { lsn: buffer.firstLsn, seq: buffer.firstSeq };
+    const last = { lsn: buffer.lastLsn, seq: buffer.lastSeq };
+    const key = `${buffer.prefix}/${buffer.partition}/${dataObjectName(first, last, this.extension)}`;
     this.ready.push({
       table: buffer.table,
       key,
+      manifest: buffer.manifest,
       chunks: buffer.take(),
       bytes: buffer.bytes,
       count: buffer.count,
-      first: { lsn: buffer.firstLsn, seq: buffer.firstSeq },
-      last: { lsn: buffer.lastLsn, seq: buffer.lastSeq },
+      first,
+      last,
     });
+    buffer.manifest = undefined;
     this.pendingBytes += buffer.bytes;
     this.openBytes -= buffer.bytes;
     this.openCount -= buffer.count;
@@ -304,6 +343,8 @@ export class Batcher {
     const intents: Intent[] = batches.map((b) => ({ table: b.table, key: b.key, first: b.first, last: b.last }));
     if (this.recordFilesInto) this.recordFilesInto.push(...batches.map((b) => b.key));
     await this.retrying("write the engine state", () => state.save(intents));
+    // Manifests before the data they describe, so a reader never meets a record whose schema it lacks.
+    await Promise.all(batches.filter((b) => b.manifest !== undefined).map((b) => this.retrying(`write ${b.manifest!.key}`, () => this.writeManifest(b.manifest!))));
 
     // All objects of the round are written in parallel (a few at a time); a crash can leave any
     // subset of them, which EngineState.load sorts out from the intents.
@@ -323,12 +364,24 @@ export class Batcher {
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_PUTS, batches.length) }, writer));
     // Only now, with every object of the round durable, do the high-water marks move.
-    for (const batch of batches) state.advance(batch.table, batch.last);
+    for (const batch of batches) {
+      state.advance(batch.table, batch.last);
+      if (batch.manifest) state.manifests.set(batch.table, { key: batch.manifest.key, fingerprint: batch.manifest.fingerprint });
+    }
     this.inFlight = [];
     logger.debug({ objects: batches.length, events: batches.reduce((n, b) => n + b.count, 0) }, "flush round durable");
     metrics.flushed(Date.now());
     if (this.pendingBytes < this.budget / 2 || this.ready.length === 0) this.setPaused(false);
     this.options.onDurable();
+  }
+
+  /**
+   * Write-once: a manifest name that exists already (a replay of the same position) keeps its
+   * content, so no reader ever sees a name change meaning.
+   */
+  private async writeManifest(manifest: ManifestObject): Promise<void> {
+    if ((await this.options.sink.get(manifest.key)) !== undefined) return;
+    await this.options.sink.put(manifest.key, manifest.body, "application/json");
   }
 
   /** Retries transient sink errors forever (reading stays paused meanwhile); permanent ones stop the engine. */

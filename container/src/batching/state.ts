@@ -47,6 +47,14 @@ interface StoredState {
   tables: Record<string, StoredPosition>;
   intents: { table: string; key: string; first: StoredPosition; last: StoredPosition }[];
   snapshot: SnapshotProgress | null;
+  /** Per table, the schema manifest last made durable (added in 0.2; absent in older states). */
+  manifests?: Record<string, ManifestRecord>;
+}
+
+/** The schema manifest a table's records were last written under. */
+export interface ManifestRecord {
+  key: string;
+  fingerprint: string;
 }
 
 const toPosition = (p: StoredPosition): Position => ({ lsn: BigInt(p.lsn), seq: p.seq });
@@ -59,6 +67,8 @@ export class EngineState {
   /** The largest LSN of any high-water mark: transactions after it need no skip checks. */
   maxHighWaterLsn = -1n;
   snapshot: SnapshotProgress | null = null;
+  /** Per table ("schema.table"): the last durable schema manifest. */
+  readonly manifests = new Map<string, ManifestRecord>();
 
   private constructor(
     private readonly sink: LandingSink,
@@ -82,6 +92,7 @@ export class EngineState {
     }
     for (const [table, p] of Object.entries(stored.tables ?? {})) state.advance(table, { lsn: BigInt(p.lsn), seq: p.seq });
     state.snapshot = stored.snapshot ?? null;
+    for (const [table, m] of Object.entries(stored.manifests ?? {})) state.manifests.set(table, m);
     // Per table, the intents whose objects exist up to the first missing one are durable; an object
     // after a gap is an orphan whose events will be replayed (maybe cut differently): delete it.
     const blocked = new Set<string>();
@@ -116,6 +127,7 @@ export class EngineState {
       tables: Object.fromEntries([...this.highWater].map(([t, p]) => [t, { lsn: p.lsn.toString(), seq: p.seq }])),
       intents: intents.map((i) => ({ table: i.table, key: i.key, first: { lsn: i.first.lsn.toString(), seq: i.first.seq }, last: { lsn: i.last.lsn.toString(), seq: i.last.seq } })),
       snapshot: this.snapshot,
+      manifests: Object.fromEntries(this.manifests),
     };
     await this.sink.put(EngineState.key(this.slot), Buffer.from(JSON.stringify(stored, null, 1)), "application/json");
   }

@@ -13,6 +13,7 @@ import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
+import { tableSchema } from "./schema";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, NULL_BYTES, put, putInt, worstCase, writeWireValue } = text;
@@ -103,6 +104,44 @@ export class PartitionClock {
   }
 }
 
+export interface CatalogNeeds {
+  types: number[];
+  /** The relation whose catalog details the schema manifest needs, by its Relation signature. */
+  details: { relid: number; signature: string } | undefined;
+}
+
+interface ParsedRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  replicaIdentity: string;
+  columns: { flags: number; name: string; typeOid: number; typmod: number }[];
+  /** Everything the message says: a changed relation has another signature. */
+  signature: string;
+}
+
+/** A Relation message's body (after the 'R'). */
+function parseRelation(buf: Buffer, p: number): ParsedRelation {
+  const oid = buf.readUInt32BE(p);
+  let q = buf.indexOf(0, p + 4);
+  const schema = buf.toString("utf8", p + 4, q);
+  const r = buf.indexOf(0, q + 1);
+  const name = buf.toString("utf8", q + 1, r);
+  q = r + 1;
+  const replicaIdentity = String.fromCharCode(buf[q]);
+  const ncols = buf.readUInt16BE(q + 1);
+  q += 3;
+  const columns: ParsedRelation["columns"] = [];
+  for (let i = 0; i < ncols; i++) {
+    const flags = buf[q];
+    const end = buf.indexOf(0, q + 1);
+    columns.push({ flags, name: buf.toString("utf8", q + 1, end), typeOid: buf.readUInt32BE(end + 1), typmod: buf.readInt32BE(end + 5) });
+    q = end + 9;
+  }
+  const signature = JSON.stringify([oid, schema, name, replicaIdentity, columns]);
+  return { oid, schema, name, replicaIdentity, columns, signature };
+}
+
 export interface DecoderHooks {
   /** A transaction's COMMIT was decoded (all its events handed to the batcher or skipped). */
   onCommit(commitLsn: bigint, endLsn: bigint): void;
@@ -137,26 +176,17 @@ export class PgOutputDecoder {
   ) {}
 
   /**
-   * For a Relation message: the type OIDs and (under REPLICA IDENTITY FULL) the table whose primary
-   * key the catalog must know before `decode` can take it; undefined when nothing is missing.
+   * For a Relation message: the type OIDs the catalog must know, and the table whose declared
+   * types, nullability and keys it must (re)load for the schema manifest, before `decode` can take
+   * it; undefined when nothing is missing.
    */
-  catalogNeeds(buf: Buffer, off: number): { types: number[]; relid: number | undefined } | undefined {
+  catalogNeeds(buf: Buffer, off: number): CatalogNeeds | undefined {
     if (buf[off] !== MSG_RELATION) return undefined;
-    const relid = buf.readUInt32BE(off + 1);
-    let p = buf.indexOf(0, off + 5) + 1;
-    p = buf.indexOf(0, p) + 1;
-    const identity = String.fromCharCode(buf[p]);
-    const ncols = buf.readUInt16BE(p + 1);
-    p += 3;
-    const oids: number[] = [];
-    for (let i = 0; i < ncols; i++) {
-      p = buf.indexOf(0, p + 1) + 1;
-      oids.push(buf.readUInt32BE(p));
-      p += 8;
-    }
-    const types = this.catalog.missingTypes(oids);
-    const needKey = identity === "f" && this.catalog.primaryKey(relid) === undefined;
-    return types.length > 0 || needKey ? { types, relid: needKey ? relid : undefined } : undefined;
+    const rel = parseRelation(buf, off + 1);
+    const types = this.catalog.missingTypes(rel.columns.map((c) => c.typeOid));
+    const captured = this.captured === undefined || this.captured.has(`${rel.schema}.${rel.name}`);
+    const details = captured && this.catalog.tableDetails(rel.signature) === undefined ? { relid: rel.oid, signature: rel.signature } : undefined;
+    return types.length > 0 || details ? { types, details } : undefined;
   }
 
   /** Decodes one pgoutput message at `buf[off]`. */
@@ -209,46 +239,39 @@ export class PgOutputDecoder {
   }
 
   private relation(buf: Buffer, p: number): void {
-    const oid = buf.readUInt32BE(p);
-    let q = buf.indexOf(0, p + 4);
-    const schema = buf.toString("utf8", p + 4, q);
-    const r = buf.indexOf(0, q + 1);
-    const name = buf.toString("utf8", q + 1, r);
-    q = r + 1;
-    const replicaIdentity = String.fromCharCode(buf[q]);
-    const ncols = buf.readUInt16BE(q + 1);
-    q += 3;
+    const parsed = parseRelation(buf, p);
+    const { oid, replicaIdentity } = parsed;
     const columns: ColumnInfo[] = [];
     const identity: number[] = [];
     let fixedBytes = 0;
-    for (let i = 0; i < ncols; i++) {
-      const flags = buf[q];
-      const end = buf.indexOf(0, q + 1);
-      const colName = buf.toString("utf8", q + 1, end);
-      const typeOid = buf.readUInt32BE(end + 1);
-      q = end + 9;
-      if (flags & 1) identity.push(i);
-      const prefix = Buffer.from("," + JSON.stringify(colName) + ":");
+    parsed.columns.forEach((c, i) => {
+      if (c.flags & 1) identity.push(i);
+      const prefix = Buffer.from("," + JSON.stringify(c.name) + ":");
       fixedBytes += prefix.length * 2;
       columns.push({
-        name: colName,
+        name: c.name,
         prefix,
-        typeOid,
-        kind: copyKindOf(this.catalog.shape(typeOid) ?? { kind: "scalar", scalar: "string" }),
-        encode: this.catalog.encoder(typeOid) ?? JSON.stringify,
+        typeOid: c.typeOid,
+        kind: copyKindOf(this.catalog.shape(c.typeOid) ?? { kind: "scalar", scalar: "string" }),
+        encode: this.catalog.encoder(c.typeOid) ?? JSON.stringify,
       });
-    }
+    });
     let key = identity;
     if (replicaIdentity === "f") {
       const pk = this.catalog.primaryKey(oid) ?? [];
       key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
     }
-    const table = `${schema}.${name}`;
+    const table = `${parsed.schema}.${parsed.name}`;
     const previous = this.relations.get(oid);
     if (previous && previous.columns.map((c) => c.name).join(",") !== columns.map((c) => c.name).join(",")) {
       this.logger.info({ table, columns: columns.map((c) => c.name) }, "table columns changed; later records use the new columns");
     }
-    this.relations.set(oid, { oid, table, replicaIdentity, columns, identity, key, fixedBytes, buffer: this.batcher.buffer(table) });
+    const buffer = this.batcher.buffer(table);
+    this.relations.set(oid, { oid, table, replicaIdentity, columns, identity, key, fixedBytes, buffer });
+    const details = this.catalog.tableDetails(parsed.signature);
+    if (details && (this.captured === undefined || this.captured.has(table))) {
+      this.batcher.schema(buffer, tableSchema(table, parsed.columns, details, (o) => this.catalog.typeRow(o)));
+    }
   }
 
   private relationOf(oid: number): RelationInfo | undefined {

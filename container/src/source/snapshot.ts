@@ -17,23 +17,25 @@ const { copyKindOf, put, putInt, transcodeRow, worstCase } = text;
 import { connect, ident } from "./connection";
 import { connectionOf } from "./replication";
 import { PartitionClock } from "./pgoutput";
+import { tableSchema } from "./schema";
 
 export interface SnapshotColumn {
   name: string;
   typeOid: number;
+  typmod: number;
 }
 
 /** Columns as pgoutput publishes them: not dropped, not generated, in attnum order. */
 export async function tableColumns(client: Client, table: TableName): Promise<SnapshotColumn[]> {
-  const { rows } = await client.query<{ name: string; type_oid: number }>(
-    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid
+  const { rows } = await client.query<{ name: string; type_oid: number; typmod: number }>(
+    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, a.atttypmod::int AS typmod
        FROM pg_attribute a
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
         ${(await hasGeneratedColumns(client)) ? "AND a.attgenerated = ''" : ""}
       ORDER BY a.attnum`,
     [`${ident(table.schema)}.${ident(table.table)}`],
   );
-  return rows.map((r) => ({ name: r.name, typeOid: r.type_oid }));
+  return rows.map((r) => ({ name: r.name, typeOid: r.type_oid, typmod: r.typmod }));
 }
 
 let generatedColumnsKnown: boolean | undefined;
@@ -155,11 +157,19 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   const buffer = options.batcher.buffer(label);
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
+  // The catalog as of the snapshot (this transaction imported it): the manifest of the rows below.
+  const relid = (await client.query<{ relid: number }>("SELECT $1::regclass::oid::int AS relid", [`${ident(table.schema)}.${ident(table.table)}`])).rows[0].relid;
+  const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`);
+  batcher.schema(buffer, tableSchema(label, columns, details, (o) => options.catalog.typeRow(o)));
   const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
   const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
   const fixedBytes = head.length + tsPart.length + 24 + copyColumns.reduce((n, c) => n + c.prefix.length, 0);
   const partition = new PartitionClock().of(options.tsMs);
-  let ordinal = 0;
+  // The re-snapshot barrier (landing contract): at (P, 0), before the rows at (P, 1…), it tells
+  // readers that every row of the table older than this snapshot is gone — rows a reader still
+  // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
+  batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
+  let ordinal = 1;
   let carry: Buffer | undefined;
 
   const row = (src: Buffer, start: number, end: number) => {
@@ -220,6 +230,7 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
     options.throttle.delete(stream);
     stream.resume();
   }
-  options.logger.info({ table: label, rows: ordinal, ms: Date.now() - started }, "snapshot of table copied");
-  return ordinal;
+  const rows = ordinal - 1;
+  options.logger.info({ table: label, rows, ms: Date.now() - started }, "snapshot of table copied");
+  return rows;
 }

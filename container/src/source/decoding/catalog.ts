@@ -6,12 +6,15 @@
  */
 import type { Client } from "pg";
 import { encoderFor, scalarKindOf, type Encoder, type TypeShape } from "./values";
+import { loadTableDetails, type TableDetails } from "../schema";
 
-interface TypeRow {
+export interface TypeRow {
   oid: number;
   typname: string;
   typtype: string;
   typbasetype: number;
+  /** A domain's typmod of its base type (numeric(12,2) under a domain), else -1. */
+  typtypmod: number;
   typelem: number;
   typcategory: string;
   typdelim: string;
@@ -24,6 +27,9 @@ export class TypeCatalog {
   private readonly encoders = new Map<number, Encoder>();
   private readonly shapes = new Map<number, TypeShape>();
   private readonly primaryKeys = new Map<number, string[]>();
+  private readonly types = new Map<number, TypeRow>();
+  /** Nullability, declared types and keys per table, by relation signature (see tableDetails). */
+  private readonly details = new Map<string, TableDetails>();
 
   encoder(oid: number): Encoder | undefined {
     return this.encoders.get(oid);
@@ -38,6 +44,27 @@ export class TypeCatalog {
     return this.primaryKeys.get(relid);
   }
 
+  /** A type's pg_type row, once loadTypes has seen it (the schema manifest maps it to Spark). */
+  typeRow(oid: number): TypeRow | undefined {
+    return this.types.get(oid);
+  }
+
+  /** A table's declared types, nullability and keys, loaded for this relation signature. */
+  tableDetails(signature: string): TableDetails | undefined {
+    return this.details.get(signature);
+  }
+
+  /**
+   * Loads (again) what the schema manifest needs beyond pgoutput's Relation message. Keyed by the
+   * relation's signature so that a changed relation reloads while a replayed one does not.
+   */
+  async loadTableDetails(client: Client, relid: number, signature: string): Promise<TableDetails> {
+    const details = await loadTableDetails(client, relid);
+    this.details.set(signature, details);
+    this.primaryKeys.set(relid, details.primaryKey);
+    return details;
+  }
+
   missingTypes(oids: Iterable<number>): number[] {
     const missing = new Set<number>();
     for (const oid of oids) if (!this.encoders.has(oid)) missing.add(oid);
@@ -48,18 +75,19 @@ export class TypeCatalog {
     if (oids.length === 0) return;
     const { rows } = await client.query<TypeRow>(
       `WITH RECURSIVE t AS (
-         SELECT oid, typname, typtype, typbasetype, typelem, typcategory, typdelim, typnamespace FROM pg_type WHERE oid = ANY($1::oid[])
+         SELECT oid, typname, typtype, typbasetype, typtypmod, typelem, typcategory, typdelim, typnamespace FROM pg_type WHERE oid = ANY($1::oid[])
          UNION
-         SELECT p.oid, p.typname, p.typtype, p.typbasetype, p.typelem, p.typcategory, p.typdelim, p.typnamespace
+         SELECT p.oid, p.typname, p.typtype, p.typbasetype, p.typtypmod, p.typelem, p.typcategory, p.typdelim, p.typnamespace
            FROM pg_type p JOIN t ON p.oid = t.typbasetype OR p.oid = t.typelem
        )
-       SELECT oid::int AS oid, typname::text AS typname, typtype::text AS typtype, typbasetype::int AS typbasetype,
+       SELECT oid::int AS oid, typname::text AS typname, typtype::text AS typtype, typbasetype::int AS typbasetype, typtypmod::int AS typtypmod,
               typelem::int AS typelem, typcategory::text AS typcategory, typdelim::text AS typdelim,
               typnamespace = 'pg_catalog'::regnamespace AS builtin
          FROM t`,
       [oids],
     );
     const byOid = new Map(rows.map((r) => [r.oid, r]));
+    for (const row of rows) this.types.set(row.oid, row);
     const shapeOf = (oid: number, depth = 0): TypeShape => {
       const row = byOid.get(oid);
       if (!row || depth > 16) return { kind: "scalar", scalar: "string" };
