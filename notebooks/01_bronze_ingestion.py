@@ -1,26 +1,34 @@
 # Databricks notebook source
 # MAGIC %md
-# MAGIC # Bronze: CDC landing files → bronze Delta tables (Auto Loader)
+# MAGIC # Bronze: CDC landing objects → bronze Delta tables (Auto Loader), typed by the schema manifests
 # MAGIC
-# MAGIC One Auto Loader stream per captured table reads the engine's NDJSON files under
-# MAGIC `<landing_url>/cdc.<schema>.<table>/date=…/hour=…/` and appends every record, as it is, to
+# MAGIC One Auto Loader stream per captured table reads the engine's NDJSON objects under
+# MAGIC `<landing_url>/cdc.<schema>.<table>/date=…/hour=…/` and appends every record to
 # MAGIC `<catalog>.<bronze_schema>.<schema>_<table>`, plus where it came from (`__source_file`,
 # MAGIC `__source_file_modified`) and when it was ingested (`__ingested_at`).
 # MAGIC
-# MAGIC * Exactly once per file: Auto Loader's checkpoint remembers every ingested file, so a run that
-# MAGIC   is retried, or a file the engine rewrites on replay (same name, same content), adds no rows twice.
-# MAGIC * Types: `inferColumnTypes`, with hints for the CDC columns and the table's own hints. PostgreSQL
-# MAGIC   `numeric` values land as strings with their exact digits: a `DECIMAL(p,s)` hint types them
-# MAGIC   exactly; without one they stay exact strings. Nothing is ever read as a float by accident.
-# MAGIC * New columns: `addNewColumns` — the stream stops once when a new column shows up, the schema
-# MAGIC   location records it, and the job's retry restarts the task with the wider schema.
-# MAGIC * Values that do not fit the schema are kept in `_rescued_data`, never dropped.
+# MAGIC * **Types come from the engine's schema manifests** (`cdc.<schema>.<table>/_schema/*.json`, written before
+# MAGIC   the data they describe), never from inference: each record is read as text and every value converted to
+# MAGIC   its manifest type — exact decimals, `int8` as BIGINT (exact beyond 2^53), `json`/`jsonb` as a JSON text
+# MAGIC   STRING, timestamps as TIMESTAMP / TIMESTAMP_NTZ (PostgreSQL's ±infinity as the type's extremes), `bytea` as
+# MAGIC   BINARY, arrays as arrays. The manifests are read again for every micro-batch, so a table that gains
+# MAGIC   columns gets them in bronze without a restart or a manual step.
+# MAGIC * **Exactly once per object**: Auto Loader reads each path once (`cloudFiles.allowOverwrites` stays off) — right
+# MAGIC   because landing object names are immutable (docs/engine.md) — and each micro-batch is an idempotent Delta
+# MAGIC   write (`txnAppId`/`txnVersion`), so a retried batch adds nothing twice.
+# MAGIC * A value that does not fit its type, or a field no manifest names, is kept in `_rescued_data` (and silver stops
+# MAGIC   for that table, naming it), never dropped.
+# MAGIC * Column names are kept as they are in PostgreSQL (Delta column mapping by name: spaces, punctuation,
+# MAGIC   non-ASCII). One table's failure does not stop the others: every failed table is reported at the end.
+# MAGIC * ANSI mode and the session time zone (UTC) are pinned, so serverless and classic compute agree.
 # MAGIC
 # MAGIC All names and paths come from the job parameters (widgets); nothing here is specific to a stack.
 
 # COMMAND ----------
 
+import hashlib
 import json
+import re
 import time
 
 from pyspark.sql import functions as F
@@ -49,10 +57,25 @@ TABLES = json.loads(params["tables"])
 CONTINUOUS = params["trigger"] == "processing_time"
 TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 
-# The landing contract's own columns, typed once here so inference never guesses them.
-CDC_SCHEMA_HINTS = "__op STRING, __deleted STRING, __lsn BIGINT, __seq BIGINT, __ts_ms BIGINT, __unchanged ARRAY<STRING>"
+# Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
+spark.conf.set("spark.sql.ansi.enabled", "true")
+spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+# The landing contract's own fields, and what bronze adds.
+RECORD_META = [("__op", "STRING"), ("__deleted", "STRING"), ("__lsn", "BIGINT"), ("__seq", "BIGINT"), ("__ts_ms", "BIGINT"), ("__unchanged", "ARRAY<STRING>")]
+BRONZE_EXTRA = [("_rescued_data", "STRING"), ("__source_file", "STRING"), ("__source_file_modified", "TIMESTAMP"), ("__ingested_at", "TIMESTAMP")]
+RESCUED_DATA = "_rescued_data"
+DELTA_OPTIONS = "TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
 
 # COMMAND ----------
+
+
+def q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def bronze_table(table_name: str) -> str:
@@ -68,95 +91,225 @@ def checkpoint_dir(table_name: str) -> str:
     return f"{CHECKPOINT_ROOT}/bronze/{table_name}"
 
 
+def not_found(err: Exception) -> bool:
+    text = str(err)
+    return "FileNotFoundException" in text or "does not exist" in text or "NOT_FOUND" in text or "PATH_NOT_FOUND" in text
+
+
+def read_manifests(session, table_name: str) -> list:
+    """The table's schema manifests, oldest first (their names sort by the position they apply from).
+
+    Runs inside foreachBatch with the batch's own session only: on Spark Connect (serverless, standard
+    access mode) that function runs in a server-side Python process without the notebook's spark/dbutils."""
+    try:
+        rows = session.read.option("wholetext", "true").text(f"{landing_folder(table_name)}/_schema/*.json").select("value", F.col("_metadata.file_path").alias("path")).collect()
+    except Exception as err:  # noqa: BLE001
+        if not_found(err):
+            return []
+        raise
+    return [json.loads(r.value) for r in sorted(rows, key=lambda r: r.path.rsplit("/", 1)[-1]) if not r.path.rsplit("/", 1)[-1].startswith(".")]
+
+
+def bronze_columns(table_name: str, manifests: list) -> list:
+    """(name, Spark type) of every column of every manifest version, in order of first appearance, newest type."""
+    order, types = [], {}
+    for m in manifests:
+        for c in m["columns"]:
+            if c["name"] not in types:
+                order.append(c["name"])
+            types[c["name"]] = c["spark_type"]
+    seen = {}
+    for name in order:
+        if name.startswith("__") or name.lower() == RESCUED_DATA:
+            raise ValueError(f'bronze: {table_name}: column "{name}" collides with the CDC metadata columns; rename it in PostgreSQL or leave it out of the publication (a column list)')
+        other = seen.get(name.lower())
+        if other is not None:
+            raise ValueError(
+                f'bronze: {table_name}: columns "{other}" and "{name}" differ only in case, which Spark cannot tell apart; '
+                "rename one of them in PostgreSQL or leave one out of the publication (a column list)"
+            )
+        seen[name.lower()] = name
+    return [(name, types[name]) for name in order]
+
+
+def convert(raw: str, spark_type: str) -> str:
+    """SQL turning a value's landing text into its manifest type; NULL when it does not convert."""
+    if spark_type == "STRING":
+        return raw
+    if spark_type == "BINARY":
+        return f"try_to_binary({raw}, 'base64')"
+    if spark_type.startswith("ARRAY<"):
+        return f"from_json({raw}, {lit(spark_type)})"
+    if spark_type == "DATE":
+        return f"CASE {raw} WHEN 'infinity' THEN DATE '9999-12-31' WHEN '-infinity' THEN DATE '0001-01-01' ELSE try_cast({raw} AS DATE) END"
+    if spark_type == "TIMESTAMP":
+        return f"CASE {raw} WHEN 'infinity' THEN TIMESTAMP '9999-12-31 23:59:59.999999' WHEN '-infinity' THEN TIMESTAMP '0001-01-01 00:00:00' ELSE try_cast({raw} AS TIMESTAMP) END"
+    if spark_type == "TIMESTAMP_NTZ":
+        return f"CASE {raw} WHEN 'infinity' THEN TIMESTAMP_NTZ '9999-12-31 23:59:59.999999' WHEN '-infinity' THEN TIMESTAMP_NTZ '0001-01-01 00:00:00' ELSE try_cast({raw} AS TIMESTAMP_NTZ) END"
+    return f"try_cast({raw} AS {spark_type})"
+
+
+def ensure_bronze_table(session, table_name: str, columns: list) -> dict:
+    """Creates the bronze table, or adds the columns a newer manifest introduced; returns its column types."""
+    target = bronze_table(table_name)
+    if not session.catalog.tableExists(target):
+        ddl = ", ".join(f"{q(n)} {t}" for n, t in RECORD_META + columns + BRONZE_EXTRA)
+        session.sql(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}) USING DELTA {DELTA_OPTIONS}")
+    existing = {f.name: f.dataType.simpleString().upper() for f in session.table(target).schema.fields}
+    added = [(n, t) for n, t in columns if n not in existing]
+    if added:
+        session.sql(f"ALTER TABLE {target} ADD COLUMNS ({', '.join(f'{q(n)} {t}' for n, t in added)})")
+        print(f"bronze: {table_name} gained column(s) {', '.join(n for n, _ in added)}")
+        existing.update({n: t for n, t in added})
+    return existing
+
+
+def typed_records_sql(batch_view: str, columns: list, bronze_types: dict) -> str:
+    """The batch's lines → bronze rows. A column keeps the type bronze gave it first: a later manifest
+    that retypes it converts into that type, and values that do not fit are rescued (silver stops, naming them)."""
+    typed = [(n, bronze_types.get(n, t)) for n, t in columns]
+    known = "array(" + ", ".join(lit(n) for n, _ in RECORD_META + columns) + ")"
+    parsed = ", ".join(f"{convert(f'm[{lit(n)}]', t)} AS {q(n)}" for n, t in typed)
+    failed = "filter(array(" + ", ".join(f"CASE WHEN m[{lit(n)}] IS NOT NULL AND {q(n)} IS NULL THEN {lit(n)} END" for n, _ in typed) + "), x -> x IS NOT NULL)" if typed else "CAST(array() AS ARRAY<STRING>)"
+    columns_out = ", ".join(q(n) for n, _ in typed)
+    return f"""
+SELECT
+  m['__op'] AS __op, m['__deleted'] AS __deleted, try_cast(m['__lsn'] AS BIGINT) AS __lsn, try_cast(m['__seq'] AS BIGINT) AS __seq,
+  try_cast(m['__ts_ms'] AS BIGINT) AS __ts_ms, from_json(m['__unchanged'], 'ARRAY<STRING>') AS __unchanged,
+  {columns_out + "," if typed else ""}
+  CASE
+    WHEN m IS NULL THEN value
+    WHEN size(__failed) > 0 OR size(map_filter(m, (k, v) -> NOT array_contains({known}, k))) > 0
+      THEN to_json(map_filter(m, (k, v) -> NOT array_contains({known}, k) OR array_contains(__failed, k)))
+  END AS _rescued_data,
+  __source_file, __source_file_modified, current_timestamp() AS __ingested_at
+FROM (
+  SELECT *, {failed} AS __failed
+  FROM (
+    SELECT m, value, __source_file, __source_file_modified{", " + parsed if typed else ""}
+    FROM (SELECT from_json(value, 'MAP<STRING,STRING>') AS m, value, __source_file, __source_file_modified FROM {batch_view})
+  )
+)"""
+
+
+def write_batch(table_name: str, app_id: str):
+    """The foreachBatch function: types the micro-batch by the manifests and appends it, idempotently.
+    It uses only the batch's session (see read_manifests)."""
+
+    def process(batch_df, batch_id):
+        session = batch_df.sparkSession
+        manifests = read_manifests(session, table_name)
+        if not manifests:
+            raise ValueError(
+                f"bronze: {table_name} has landing objects but no schema manifest under {landing_folder(table_name)}/_schema/; "
+                "the engine (0.2 or later) writes one before a table's first object — restart it once to write it"
+            )
+        columns = bronze_columns(table_name, manifests)
+        bronze_types = ensure_bronze_table(session, table_name, columns)
+        view = f"cdc_bronze_batch_{hashlib.sha1(table_name.encode()).hexdigest()[:12]}"
+        batch_df.createOrReplaceTempView(view)
+        rows = session.sql(typed_records_sql(view, columns, bronze_types))
+        (
+            rows.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", batch_id)
+            .saveAsTable(bronze_table(table_name))
+        )
+
+    return process
+
+
 def has_landed(table_name: str) -> bool:
-    """Auto Loader cannot infer a schema from an empty folder: a table starts once its first file lands."""
     try:
         return len(dbutils.fs.ls(landing_folder(table_name))) > 0
-    except Exception as err:  # the folder does not exist yet
-        if "FileNotFoundException" in str(err) or "does not exist" in str(err) or "NOT_FOUND" in str(err):
+    except Exception as err:  # noqa: BLE001
+        if not_found(err):
             return False
         raise
 
 
 def start_stream(table: dict):
     name = table["name"]
-    hints = CDC_SCHEMA_HINTS + (", " + table["schema_hints"] if table.get("schema_hints") else "")
-    records = (
+    lines = (
         spark.readStream.format("cloudFiles")
-        .option("cloudFiles.format", "json")
+        .option("cloudFiles.format", "text")
         .option("cloudFiles.schemaLocation", f"{checkpoint_dir(name)}/schema")
-        .option("cloudFiles.inferColumnTypes", "true")
-        .option("cloudFiles.schemaHints", hints)
-        .option("cloudFiles.schemaEvolutionMode", "addNewColumns")
         # date=/hour= are the landing layout, not data: no partition columns from the path.
         .option("cloudFiles.partitionColumns", "")
         .option("cloudFiles.includeExistingFiles", "true")
-        .option("rescuedDataColumn", "_rescued_data")
-        # .ndjson and .ndjson.gz objects only; temp files (".…") and _cdc_state/ are never matched
+        # Landing names are immutable, so each path is read once (Auto Loader's default).
+        .option("cloudFiles.allowOverwrites", "false")
+        # .ndjson and .ndjson.gz objects only; temp files (".…"), _schema/ and _cdc_state/ never match.
         .option("pathGlobFilter", "*.ndjson*")
         .load(landing_folder(name))
+        .select("value", F.col("_metadata.file_path").alias("__source_file"), F.col("_metadata.file_modification_time").alias("__source_file_modified"))
     )
-    rows = (
-        records.withColumn("__source_file", F.col("_metadata.file_path"))
-        .withColumn("__source_file_modified", F.col("_metadata.file_modification_time"))
-        .withColumn("__ingested_at", F.current_timestamp())
-    )
+    app_id = "cdc-bronze-" + hashlib.sha1(checkpoint_dir(name).encode()).hexdigest()
     writer = (
-        rows.writeStream.queryName(f"bronze {name}")
+        lines.writeStream.queryName(f"bronze {name}")
         .option("checkpointLocation", f"{checkpoint_dir(name)}/checkpoint")
-        .option("mergeSchema", "true")
-        .outputMode("append")
+        .foreachBatch(write_batch(name, app_id))
     )
     writer = writer.trigger(processingTime=TRIGGER_INTERVAL) if CONTINUOUS else writer.trigger(availableNow=True)
-    return writer.toTable(bronze_table(name))
+    return writer.start()
 
 
-def stop_all(queries):
-    for q in queries:
-        try:
-            q.stop()
-        except Exception:  # already stopped
-            pass
+def reason(err: Exception) -> str:
+    """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
+    text = str(err)
+    causes = re.findall(r"^\w*(?:Error|Exception): (.+)$", text, re.MULTILINE)
+    return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
 
 
 # COMMAND ----------
 
-spark.sql(f"USE CATALOG {CATALOG}")
-started = {}
-waiting = [t for t in TABLES]
+spark.catalog.setCurrentCatalog(CATALOG)
+started, failed = {}, {}
+waiting = list(TABLES)
 
 
 def start_landed():
     global waiting
     still_waiting = []
     for table in waiting:
-        if has_landed(table["name"]):
-            started[table["name"]] = start_stream(table)
-            print(f"bronze: {table['name']} → {bronze_table(table['name'])}")
-        else:
-            still_waiting.append(table)
+        name = table["name"]
+        try:
+            if has_landed(name):
+                started[name] = start_stream(table)
+                print(f"bronze: {name} → {bronze_table(name)}")
+            else:
+                still_waiting.append(table)
+                print(f"bronze: {name} has no landing objects yet ({landing_folder(name)}); skipped")
+        except Exception as err:  # noqa: BLE001
+            failed[name] = err
+            print(f"bronze: {name} failed to start: {err}")
     waiting = still_waiting
-    for table in waiting:
-        print(f"bronze: {table['name']} has no landing files yet ({landing_folder(table['name'])}); skipped")
 
 
-try:
-    start_landed()
-    if CONTINUOUS:
-        # Always-on: watch the streams, and start tables whose first files land later.
-        while True:
-            for name, q in started.items():
-                if q.exception() is not None:
-                    raise RuntimeError(f"bronze stream for {name} failed: {q.exception()}")
-            if waiting:
-                start_landed()
-            time.sleep(60)
-    else:
-        for name, q in started.items():
-            q.awaitTermination()
-            print(f"bronze: {name} drained ({q.lastProgress and q.lastProgress.get('numInputRows')} rows in the last batch)")
-except Exception:
-    # A new column stops its stream once (UnknownFieldException): fail the task so the job's retry
-    # restarts it with the schema the schema location now records.
-    stop_all(started.values())
-    raise
+def report():
+    if failed:
+        lines = "\n".join(f"  {name}: {reason(err)}" for name, err in failed.items())
+        raise RuntimeError(f"bronze: {len(failed)} of {len(TABLES)} table(s) failed (the others were ingested):\n{lines}")
+
+
+start_landed()
+if CONTINUOUS:
+    # Always-on: a table whose stream fails is reported and restarted on the next round; the others go on.
+    while True:
+        time.sleep(60)
+        for name, query in list(started.items()):
+            if query.exception() is not None:
+                print(f"bronze: {name} failed, restarting: {query.exception()}")
+                del started[name]
+                waiting.append(next(t for t in TABLES if t["name"] == name))
+        start_landed()
+else:
+    for name, query in started.items():
+        try:
+            query.awaitTermination()
+            print(f"bronze: {name} drained")
+        except Exception as err:  # noqa: BLE001
+            failed[name] = err
+            print(f"bronze: {name} failed: {reason(err)}")
+    report()

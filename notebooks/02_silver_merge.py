@@ -12,19 +12,27 @@
 # MAGIC `<silver>.<schema>_<table>` that readers query. Changes are ordered by `(__lsn, __seq)`, never by
 # MAGIC arrival, so replays and out-of-order batches leave silver unchanged.
 # MAGIC
+# MAGIC Keys come from the engine's schema manifests (the primary key, or the replica identity index); the job's
+# MAGIC `tables` parameter may override them per table. A table without any key is refused with one clear error.
+# MAGIC One table's failure does not stop the others: every failed table is reported at the end of the run.
+# MAGIC ANSI mode and the session time zone (UTC) are pinned, so serverless and classic compute agree.
+# MAGIC
 # MAGIC New bronze columns: when a stream starts (and bronze gaining a column restarts it once), the state
 # MAGIC table gets every new column (`ALTER TABLE … ADD COLUMN`, rendered by the shared renderer) and the view
 # MAGIC is re-created; MERGE schema evolution is on where the compute allows it.
 
 # COMMAND ----------
 
+import hashlib
 import json
+import re
 import sys
 import time
 
 from pyspark.sql import functions as F
 
 PARAMETERS = [
+    "landing_url",
     "catalog",
     "bronze_schema",
     "silver_schema",
@@ -41,6 +49,7 @@ missing = [name for name in PARAMETERS if not params[name] and name != "trigger_
 if missing:
     raise ValueError(f"job parameter(s) {', '.join(missing)} not set: run this notebook from the job the stack deploys")
 
+LANDING_URL = params["landing_url"].rstrip("/")
 CATALOG = params["catalog"]
 BRONZE_SCHEMA = params["bronze_schema"]
 SILVER_SCHEMA = params["silver_schema"]
@@ -52,6 +61,10 @@ TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 # The shared renderer and its SQL files, uploaded next to this notebook.
 sys.path.insert(0, params["workspace_dir"])
 import medallion_sql  # noqa: E402
+
+# Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
+spark.conf.set("spark.sql.ansi.enabled", "true")
+spark.conf.set("spark.sql.session.timeZone", "UTC")
 
 # New bronze columns reach the state table by ALTER TABLE when its stream starts (prepare, below),
 # and by MERGE schema evolution where the compute allows setting it (serverless only accepts a few Spark
@@ -83,6 +96,32 @@ def data_columns(fields) -> list:
     return [f.name for f in fields if not f.name.startswith("__") and f.name != RESCUED_DATA]
 
 
+def manifest_key(table_name: str) -> list:
+    """The newest schema manifest's key (the engine writes it: primary key, else replica identity index)."""
+    folder = f"{LANDING_URL}/cdc.{table_name}/_schema"
+    try:
+        names = sorted(f.path for f in dbutils.fs.ls(folder) if f.name.endswith(".json") and not f.name.startswith("."))
+    except Exception as err:  # noqa: BLE001
+        if "FileNotFoundException" in str(err) or "does not exist" in str(err) or "NOT_FOUND" in str(err):
+            return []
+        raise
+    if not names:
+        return []
+    text = spark.read.option("wholetext", "true").text(names[-1]).collect()[0][0]
+    return json.loads(text).get("key", [])
+
+
+def table_key(table: dict) -> list:
+    key = table.get("primary_key") or manifest_key(table["name"])
+    if not key:
+        raise ValueError(
+            f"silver: {table['name']} has no primary key and no replica identity index (its schema manifest names no key), "
+            "so its rows cannot be told apart; add a primary key in PostgreSQL, or configure one in the stack "
+            f"(databricks.primaryKeys[\"{table['name']}\"])"
+        )
+    return key
+
+
 def prepare(table: dict) -> tuple:
     """Brings the table's silver objects up to bronze's columns; returns the micro-batch's view name
     and the per-batch statements.
@@ -97,13 +136,14 @@ def prepare(table: dict) -> tuple:
     state_table = f"{target}__cdc_state"
     bronze_fields = spark.table(bronze).schema.fields
     columns = data_columns(bronze_fields)
-    spec = dict(source=f"cdc_silver_batch_{schema}_{short}", bronze_table=bronze, silver_table=target, keys=table["primary_key"], columns=columns)
+    batch_view = "cdc_silver_batch_" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    spec = dict(dialect="spark", source=batch_view, bronze_table=bronze, silver_table=target, keys=table_key(table), columns=columns)
 
     for statement in medallion_sql.render_silver_setup(**spec):
         spark.sql(statement)
     existing = {f.name.lower() for f in spark.table(state_table).schema.fields}
     added = [(f.name, f.dataType.simpleString()) for f in bronze_fields if f.name in columns and f.name.lower() not in existing]
-    for statement in medallion_sql.render_add_columns(state_table, added):
+    for statement in medallion_sql.render_add_columns(state_table, added, "spark"):
         spark.sql(statement)
     if added:
         print(f"silver: {name} gained column(s) {', '.join(c for c, _ in added)}")
@@ -121,10 +161,9 @@ def merge_batch(table_name: str, batch_view: str, statements: list):
         if RESCUED_DATA in batch_df.columns and batch_df.where(F.col(RESCUED_DATA).isNotNull()).limit(1).count() > 0:
             sample = batch_df.where(F.col(RESCUED_DATA).isNotNull()).select(RESCUED_DATA).limit(1).collect()[0][0]
             raise ValueError(
-                f"silver: {table_name} has bronze records whose values did not fit the inferred column types "
-                f"(kept in {RESCUED_DATA}, e.g. {sample}); merging them would lose those values. Give the "
-                f"column its type with a schema hint (databricks.schemaHints, e.g. \"price DOUBLE\"), then "
-                f"re-ingest the table (docs/databricks.md, Operations)."
+                f"silver: {table_name} has bronze records whose values did not fit their column types (from the schema manifests) "
+                f"(kept in {RESCUED_DATA}, e.g. {sample}); merging them would lose those values. See "
+                f"docs/databricks.md, Operations: \"A value did not fit its type\"."
             )
         if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value has landed yet
             batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
@@ -148,50 +187,59 @@ def start_stream(table: dict):
     return writer.start()
 
 
-def stop_all(queries):
-    for q in queries:
-        try:
-            q.stop()
-        except Exception:  # already stopped
-            pass
+def reason(err: Exception) -> str:
+    """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
+    text = str(err)
+    causes = re.findall(r"^\w*(?:Error|Exception): (.+)$", text, re.MULTILINE)
+    return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
 
 
 # COMMAND ----------
 
-started = {}
+spark.catalog.setCurrentCatalog(CATALOG)
+started, failed = {}, {}
 waiting = list(TABLES)
 
 
 def start_ready():
-    """A table starts once bronze has it (its first landing files were ingested)."""
+    """A table starts once bronze has it (its first landing objects were ingested)."""
     global waiting
     still_waiting = []
     for table in waiting:
-        if spark.catalog.tableExists(bronze_table(table["name"])):
-            started[table["name"]] = start_stream(table)
-            print(f"silver: {bronze_table(table['name'])} → {silver_table(table['name'])}")
-        else:
-            still_waiting.append(table)
+        name = table["name"]
+        try:
+            if spark.catalog.tableExists(bronze_table(name)):
+                started[name] = start_stream(table)
+                print(f"silver: {bronze_table(name)} → {silver_table(name)}")
+            else:
+                still_waiting.append(table)
+                print(f"silver: {bronze_table(name)} does not exist yet; skipped")
+        except Exception as err:  # noqa: BLE001
+            failed[name] = err
+            print(f"silver: {name} failed to start: {err}")
     waiting = still_waiting
-    for table in waiting:
-        print(f"silver: {bronze_table(table['name'])} does not exist yet; skipped")
 
 
-try:
-    start_ready()
-    if CONTINUOUS:
-        while True:
-            for name, q in started.items():
-                if q.exception() is not None:
-                    raise RuntimeError(f"silver stream for {name} failed: {q.exception()}")
-            if waiting:
-                start_ready()
-            time.sleep(60)
-    else:
-        for name, q in started.items():
-            q.awaitTermination()
+start_ready()
+if CONTINUOUS:
+    # Always-on: a failed table (or one whose bronze gained a column, which stops its stream once) is
+    # restarted on the next round; the others go on.
+    while True:
+        time.sleep(60)
+        for name, query in list(started.items()):
+            if query.exception() is not None:
+                print(f"silver: {name} stopped, restarting: {query.exception()}")
+                del started[name]
+                waiting.append(next(t for t in TABLES if t["name"] == name))
+        start_ready()
+else:
+    for name, query in started.items():
+        try:
+            query.awaitTermination()
             print(f"silver: {name} merged")
-except Exception:
-    # A new bronze column stops the Delta source once; the task's retry resumes with the new schema.
-    stop_all(started.values())
-    raise
+        except Exception as err:  # noqa: BLE001
+            failed[name] = err
+            print(f"silver: {name} failed: {reason(err)}")
+    if failed:
+        lines = "\n".join(f"  {name}: {reason(err)}" for name, err in failed.items())
+        raise RuntimeError(f"silver: {len(failed)} of {len(TABLES)} table(s) failed (the others were merged):\n{lines}")

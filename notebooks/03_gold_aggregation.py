@@ -4,8 +4,9 @@
 # MAGIC
 # MAGIC Runs the **shared gold SQL** — `sql/gold/*.sql` rendered by `medallion_sql.render_gold`, the same files
 # MAGIC the local lakehouse runs on DuckDB in `npm test` — in dependency order: `remaining_stock`,
-# MAGIC `user_lifetime_value`, `user_segments`, `product_performance`, `daily_sales`. A gold table whose
-# MAGIC silver inputs are not captured by this deployment is skipped, with the reason printed.
+# MAGIC `user_lifetime_value`, `user_segments`, `product_performance`, `daily_sales`. A gold table runs only over
+# MAGIC silver tables that exist and have the columns it reads (`medallion_sql.GOLD_COLUMNS`); otherwise it is
+# MAGIC skipped, and the run says which and why. ANSI mode and the session time zone (UTC: "UTC days") are pinned.
 # MAGIC
 # MAGIC Scheduled mode: one pass after silver. Continuous mode: a pass every `gold_interval_minutes`.
 
@@ -32,6 +33,9 @@ INTERVAL_SECONDS = 60 * int(params["gold_interval_minutes"] or "15")
 sys.path.insert(0, params["workspace_dir"])
 import medallion_sql  # noqa: E402
 
+spark.conf.set("spark.sql.ansi.enabled", "true")
+spark.conf.set("spark.sql.session.timeZone", "UTC")
+
 # COMMAND ----------
 
 
@@ -43,21 +47,38 @@ def relation_of(input_name: str) -> str:
     return f"{GOLD}.{input_name}"
 
 
+def shape_problem(input_name: str):
+    """Why an input cannot feed gold (absent, or missing columns), or None."""
+    relation = relation_of(input_name)
+    if not spark.catalog.tableExists(relation):
+        return f"{relation} not present (table not captured or not ingested yet)"
+    wanted = medallion_sql.GOLD_COLUMNS.get(input_name)
+    if wanted:
+        have = {c.lower() for c in spark.table(relation).columns}
+        lacking = [c for c in wanted if c.lower() not in have]
+        if lacking:
+            return f"{relation} lacks column(s) {', '.join(lacking)} (gold is written for the demo schema)"
+    return None
+
+
 def refresh_gold():
-    built = []
+    built, skipped = [], []
     for statement in medallion_sql.render_gold(silver_schema=SILVER, gold_schema=GOLD):
-        absent = [relation_of(i) for i in statement["inputs"] if not spark.catalog.tableExists(relation_of(i))]
-        if absent:
-            print(f"gold: {statement['target']} skipped: {', '.join(absent)} not present (table not captured or not ingested yet)")
+        problems = [p for p in (shape_problem(i) for i in statement["inputs"]) if p]
+        if problems:
+            skipped.append(statement["target"])
+            print(f"gold: {statement['target']} skipped: {'; '.join(problems)}")
             continue
         spark.sql(statement["sql"])
         built.append(statement["target"])
         print(f"gold: {statement['target']} rebuilt")
+    print(f"gold: {len(built)} rebuilt, {len(skipped)} skipped" + (f" ({', '.join(skipped)})" if skipped else ""))
     return built
 
 
 # COMMAND ----------
 
+spark.catalog.setCurrentCatalog(CATALOG)
 refresh_gold()
 while CONTINUOUS:
     time.sleep(INTERVAL_SECONDS)

@@ -7,7 +7,7 @@ is the SQL the local tests run on DuckDB.
 
 API (every function returns SQL text; run each statement separately, in order, e.g. spark.sql(s)):
 
-    render_silver(*, source, bronze_table, silver_table, keys, columns,
+    render_silver(*, dialect, source, bronze_table, silver_table, keys, columns,
                   state_table=None, truncations_table=None, sql_dir=None) -> list[str]
         All statements for one batch: render_silver_setup + render_silver_merge + [render_silver_view].
 
@@ -28,7 +28,10 @@ API (every function returns SQL text; run each statement separately, in order, e
         state_table   default f"{silver_table}__cdc_state" (one row per key, tombstones included).
         truncations_table  default f"{silver_table}__cdc_truncations" (the TRUNCATE watermark).
 
-    render_add_columns(table, [(name, type), ...]) -> list[str]
+        dialect       "spark" or "duckdb": column names are quoted the dialect's way, so any
+                      PostgreSQL column name works ("Value Col", "Ünïcode", …).
+
+    render_add_columns(table, [(name, type), ...], dialect) -> list[str]
         ALTER TABLE <table> ADD COLUMN <name> <type>, for columns that appeared in bronze
         (run on the state table, then render_silver_view again).
 
@@ -39,9 +42,10 @@ API (every function returns SQL text; run each statement separately, in order, e
 
     silver_table_name(schema, table, silver_schema="silver") -> str
     GOLD_TABLES, GOLD_SOURCES     what gold reads; RenderError is raised for bad names.
+    GOLD_COLUMNS                  the columns each gold input must have (else that gold table is skipped).
 
-Column names are emitted unquoted (Spark quotes with ``, DuckDB with ""), so they must be plain
-identifiers that are not reserved words; anything else raises RenderError naming the column.
+Column names are always quoted (Spark with ``, DuckDB with ""); names starting with "__" (the CDC
+metadata) and "_rescued_data", and two names differing only in case, raise RenderError naming them.
 """
 import os
 import re
@@ -60,6 +64,15 @@ GOLD_TABLES = [
     {"name": "daily_sales", "file": "gold/daily_sales.sql", "inputs": ["orders"]},
 ]
 
+# The columns each gold input must have: gold runs only over tables of the expected shape.
+GOLD_COLUMNS = {
+    "stock_item": ["item_id", "sku", "name", "initial_qty"],
+    "stock_movement": ["item_id", "direction", "qty"],
+    "users": ["user_id", "email", "full_name", "country"],
+    "products": ["product_id", "name", "category", "price", "active"],
+    "orders": ["user_id", "product_id", "quantity", "unit_price", "status", "ordered_at"],
+}
+
 GOLD_SOURCES = {
     "stock_item": "warehouse.stock_item",
     "stock_movement": "warehouse.stock_movement",
@@ -68,20 +81,17 @@ GOLD_SOURCES = {
     "orders": "public.orders",
 }
 
-RESERVED = set(
-    (
-        "all and any array as asc between both by case cast check collate column constraint create cross current_date current_time "
-        "current_timestamp current_user default desc distinct else end except false fetch for foreign from full grant group having in "
-        "inner intersect interval into is join lateral leading left like limit natural not null offset on only or order outer primary "
-        "qualify references right select table then to trailing true union unique user using when where window with"
-    ).split(" ")
-)
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE_PART = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)$")
 _EACH = re.compile(r'\{\{#each (\w+) join "((?:[^"\\]|\\.)*)"\}\}([\s\S]*?)\{\{/each\}\}')
 _SCALAR = re.compile(r"\{\{(\w+)\}\}")
+_COLUMN_VAR = re.compile(r"\{\{(col|i|lit|mark|item)\}\}")
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),<>:\[\]]*$")
+
+# Columns every bronze table carries besides the data: they cannot also be source columns.
+RESERVED_COLUMNS = {"_rescued_data"}
+
+# Delta tables keep any column name by mapping it to a physical name (column mapping by name).
+SPARK_TABLE_OPTIONS = " USING DELTA TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
 
 
 class RenderError(ValueError):
@@ -92,6 +102,25 @@ def silver_table_name(schema, table, silver_schema="silver"):
     return "%s.%s_%s" % (silver_schema, schema, table)
 
 
+def quote_identifier(name, dialect):
+    """A quoted identifier in the dialect."""
+    if dialect == "spark":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_string(text, dialect):
+    """A string literal in the dialect (Spark SQL reads backslash escapes; DuckDB doubles quotes)."""
+    if dialect == "spark":
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list_entry(name):
+    # A name inside silver's comma-separated __unresolved list: "," and "%" escaped.
+    return name.replace("%", "%25").replace(",", "%2C")
+
+
 def _json(value):
     import json
 
@@ -99,18 +128,33 @@ def _json(value):
 
 
 def _check_column(name, what):
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise RenderError(
-            "%s %s is not a plain identifier (letters, digits, _): the shared SQL leaves names unquoted; "
-            "rename the column in PostgreSQL or exclude the table" % (what, _json(name))
-        )
-    if name.lower() in RESERVED:
-        raise RenderError(
-            '%s "%s" is a reserved SQL word in Spark or DuckDB: the shared SQL leaves names unquoted; '
-            "rename the column in PostgreSQL or exclude the table" % (what, name)
-        )
+    if not isinstance(name, str) or name == "":
+        raise RenderError("%s %s is not a column name" % (what, _json(name)))
     if name.startswith("__"):
-        raise RenderError('%s "%s" starts with "__", which is reserved for the CDC metadata columns (__op, __lsn, …)' % (what, name))
+        raise RenderError(
+            '%s "%s" starts with "__", which is reserved for the CDC metadata columns (__op, __lsn, …); rename the column in '
+            "PostgreSQL or leave it out of the publication (a column list)" % (what, name)
+        )
+    if name.lower() in RESERVED_COLUMNS:
+        raise RenderError(
+            '%s "%s" is the name of bronze\'s rescued-data column; rename the column in PostgreSQL or leave it out of the '
+            "publication (a column list)" % (what, name)
+        )
+
+
+def check_distinct_columns(columns, what):
+    """Spark and DuckDB resolve column names case-insensitively: two names differing only in case cannot both be columns."""
+    seen = {}
+    for c in columns:
+        other = seen.get(c.lower())
+        if other is not None:
+            if other == c:
+                raise RenderError('%s: column "%s" is listed twice' % (what, c))
+            raise RenderError(
+                '%s: columns "%s" and "%s" differ only in case, which Spark and DuckDB cannot tell apart; rename one of them in '
+                "PostgreSQL or leave one out of the publication (a column list)" % (what, other, c)
+            )
+        seen[c.lower()] = c
 
 
 def _check_table(name, what):
@@ -118,7 +162,9 @@ def _check_table(name, what):
         raise RenderError("%s %s is not a table name like schema.table or catalog.schema.table" % (what, _json(name)))
 
 
-def _check_spec(source, bronze_table, silver_table, keys, columns, state_table, truncations_table):
+def _check_spec(dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table):
+    if dialect not in ("spark", "duckdb"):
+        raise RenderError('dialect must be "spark" or "duckdb" (got %s)' % _json(dialect))
     if not isinstance(source, str) or source.strip() == "":
         raise RenderError("source must name the relation holding the batch (a table, a view or a parenthesized SELECT)")
     _check_table(bronze_table, "bronze table")
@@ -131,39 +177,48 @@ def _check_spec(source, bronze_table, silver_table, keys, columns, state_table, 
         raise RenderError("silver table %s: keys must list the primary-key columns (at least one)" % silver_table)
     if not isinstance(columns, (list, tuple)) or len(columns) == 0:
         raise RenderError("silver table %s: columns must list the table's columns" % silver_table)
-    seen = set()
     for c in columns:
         _check_column(c, "silver table %s: column" % silver_table)
-        if c.lower() in seen:
-            raise RenderError('silver table %s: column "%s" is listed twice' % (silver_table, c))
-        seen.add(c.lower())
+    check_distinct_columns(columns, "silver table %s" % silver_table)
+    known = set(columns)
     for k in keys:
         _check_column(k, "silver table %s: key column" % silver_table)
-        if k.lower() not in seen:
+        if k not in known:
             raise RenderError('silver table %s: key column "%s" is not among its columns (%s)' % (silver_table, k, ", ".join(columns)))
-    key_set = set(k.lower() for k in keys)
-    values = [c for c in columns if c.lower() not in key_set]
+    key_set = set(keys)
+    values = [c for c in columns if c not in key_set]
     lists = {"keys": list(keys), "values": values, "columns": list(keys) + values}
     scalars = {
-        "key_list": ", ".join(keys),
+        "key_list": ", ".join(quote_identifier(k, dialect) for k in keys),
         "source": source,
         "bronze_table": bronze_table,
         "silver_table": silver_table,
         "state_table": state_table,
         "truncations_table": truncations_table,
+        "table_options": SPARK_TABLE_OPTIONS if dialect == "spark" else "",
     }
     return lists, scalars
 
 
-def render_template(template, lists, scalars):
-    """Fills one template (see the syntax in lakehouse/src/sql/render.ts)."""
+def render_template(template, lists, scalars, dialect):
+    """Fills one template (see the syntax and the column variables in lakehouse/src/sql/render.ts)."""
 
     def each(m):
         name, sep, body = m.group(1), m.group(2), m.group(3)
         if name not in lists:
             raise RenderError('template uses unknown list "%s"' % name)
         separator = sep.replace("\\n", "\n").replace('\\"', '"')
-        return separator.join(body.replace("{{col}}", col) for col in lists[name])
+        out = []
+        for i, col in enumerate(lists[name]):
+            variables = {
+                "col": quote_identifier(col, dialect),
+                "i": str(i),
+                "lit": quote_string(col, dialect),
+                "mark": quote_string("," + _list_entry(col) + ",", dialect),
+                "item": quote_string(_list_entry(col) + ",", dialect),
+            }
+            out.append(_COLUMN_VAR.sub(lambda v: variables[v.group(1)], body))
+        return separator.join(out)
 
     def scalar(m):
         name = m.group(1)
@@ -179,25 +234,26 @@ def _load(sql_dir, name):
         return f.read()
 
 
-def _render_files(files, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir):
-    lists, scalars = _check_spec(source, bronze_table, silver_table, keys, columns, state_table, truncations_table)
-    return [render_template(_load(sql_dir, f), lists, scalars) for f in files]
+def _render_files(files, dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir):
+    lists, scalars = _check_spec(dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table)
+    return [render_template(_load(sql_dir, f), lists, scalars, dialect) for f in files]
 
 
-def render_silver_setup(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
-    return _render_files(SILVER_SETUP_FILES, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
+def render_silver_setup(*, dialect, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files(SILVER_SETUP_FILES, dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
 
 
-def render_silver_merge(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
-    return _render_files(SILVER_MERGE_FILES, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
+def render_silver_merge(*, dialect, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files(SILVER_MERGE_FILES, dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)
 
 
-def render_silver_view(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
-    return _render_files([SILVER_VIEW_FILE], source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)[0]
+def render_silver_view(*, dialect, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+    return _render_files([SILVER_VIEW_FILE], dialect, source, bronze_table, silver_table, keys, columns, state_table, truncations_table, sql_dir)[0]
 
 
-def render_silver(*, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
+def render_silver(*, dialect, source, bronze_table, silver_table, keys, columns, state_table=None, truncations_table=None, sql_dir=None):
     args = dict(
+        dialect=dialect,
         source=source,
         bronze_table=bronze_table,
         silver_table=silver_table,
@@ -210,14 +266,14 @@ def render_silver(*, source, bronze_table, silver_table, keys, columns, state_ta
     return render_silver_setup(**args) + render_silver_merge(**args) + [render_silver_view(**args)]
 
 
-def render_add_columns(table, columns):
+def render_add_columns(table, columns, dialect):
     _check_table(table, "table")
     out = []
     for name, type_ in columns:
         _check_column(name, "table %s: column" % table)
         if not isinstance(type_, str) or not _TYPE.match(type_):
             raise RenderError('table %s: column "%s" has an unusable type %s' % (table, name, _json(type_)))
-        out.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, type_))
+        out.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_identifier(name, dialect), type_))
     return out
 
 
@@ -239,7 +295,7 @@ def render_gold(silver_schema="silver", gold_schema="gold", tables=None, sql_dir
         target = relations[gold["name"]]
         scalars = dict(relations)
         scalars["target"] = target
-        out.append({"name": gold["name"], "target": target, "inputs": list(gold["inputs"]), "sql": render_template(_load(sql_dir, gold["file"]), {}, scalars)})
+        out.append({"name": gold["name"], "target": target, "inputs": list(gold["inputs"]), "sql": render_template(_load(sql_dir, gold["file"]), {}, scalars, "spark")})
     return out
 
 

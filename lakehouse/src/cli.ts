@@ -3,6 +3,8 @@
  *
  *   cdc-lakehouse refresh --landing DIR --db FILE [--tables s.t,…] [--key s.t=col[,col]]… [--no-gold] [--every SECONDS]
  *   cdc-lakehouse query --db FILE "SQL" [--json]
+ *   cdc-lakehouse spark run --landing DIR --warehouse DIR [--tables s.t,…] [--key s.t=col[,col]]…
+ *   cdc-lakehouse spark query --warehouse DIR "SQL"
  *
  * Exit codes: 0 done, 1 the refresh or query failed, 2 bad usage.
  */
@@ -12,6 +14,7 @@ import { parseArgs } from "node:util";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { formatTable } from "./format";
 import { refresh, type RefreshResult } from "./runner";
+import { SparkDriver } from "./spark/driver";
 
 export const USAGE = `Usage:
   cdc-lakehouse refresh --landing DIR --db FILE [options]
@@ -24,7 +27,13 @@ export const USAGE = `Usage:
       --every SECONDS      keep refreshing every SECONDS until Ctrl-C
   cdc-lakehouse query --db FILE "SQL" [--json]
       Runs one SQL statement (read-only) and prints the result as a table (or JSON lines).
-      e.g. cdc-lakehouse query --db lake.duckdb "SELECT * FROM gold.remaining_stock ORDER BY remaining LIMIT 10"`;
+      e.g. cdc-lakehouse query --db lake.duckdb "SELECT * FROM gold.remaining_stock ORDER BY remaining LIMIT 10"
+  cdc-lakehouse spark run --landing DIR --warehouse DIR [--tables S.T,…] [--key S.T=COL[,COL]]…
+      Runs the Databricks notebooks (bronze → silver → gold) on local Spark + Delta Lake over the landing
+      directory, incrementally like the job; Delta tables bronze.<schema>_<table>, silver.<schema>_<table> and
+      gold.* live under the warehouse directory. The first run installs PySpark and Delta Lake (.cache/spark).
+  cdc-lakehouse spark query --warehouse DIR "SQL"
+      Prints the result rows of one Spark SQL statement as NDJSON.`;
 
 class UsageError extends Error {}
 
@@ -119,6 +128,40 @@ async function cmdQuery(args: string[], out: (s: string) => void): Promise<numbe
   }
 }
 
+async function cmdSpark(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== "run" && sub !== "query") throw new UsageError(`spark needs a command: run or query (got ${JSON.stringify(sub ?? "")})`);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { landing: { type: "string" }, warehouse: { type: "string" }, tables: { type: "string" }, key: { type: "string", multiple: true } },
+    allowPositionals: true,
+  });
+  if (!values.warehouse) throw new UsageError(`spark ${sub} needs --warehouse DIR (where the Delta tables live)`);
+  let sql = "";
+  if (sub === "run") {
+    if (!values.landing) throw new UsageError("spark run needs --landing DIR (the engine's landing directory)");
+    if (!existsSync(values.landing) || !statSync(values.landing).isDirectory()) throw new UsageError(`--landing ${values.landing}: no such directory`);
+    if (positionals.length > 0) throw new UsageError(`spark run takes no positional arguments (got ${positionals.map((p) => JSON.stringify(p)).join(" ")})`);
+  } else {
+    if (positionals.length !== 1) throw new UsageError(`spark query needs exactly one SQL statement in quotes (got ${positionals.length} arguments)`);
+    sql = positionals[0];
+  }
+  const driver = await SparkDriver.start({ warehouse: resolve(values.warehouse), log: err });
+  try {
+    if (sub === "query") {
+      for (const row of (await driver.query(sql)).rows) out(JSON.stringify(row));
+      return 0;
+    }
+    const tables = values.tables ? values.tables.split(",").map((t) => t.trim()).filter(Boolean) : undefined;
+    const { errors } = await driver.run(resolve(values.landing!), { tables, keys: parseKeys(values.key) });
+    for (const [layer, message] of Object.entries(errors)) err(`cdc-lakehouse: ${layer}: ${message}`);
+    out(Object.keys(errors).length === 0 ? `spark: bronze → silver → gold done; warehouse ${resolve(values.warehouse)}` : `spark: finished with failures in ${Object.keys(errors).join(", ")}`);
+    return Object.keys(errors).length === 0 ? 0 : 1;
+  } finally {
+    await driver.stop();
+  }
+}
+
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[], out: (s: string) => void = (s) => console.log(s), err: (s: string) => void = (s) => console.error(s)): Promise<number> {
   const [command, ...rest] = argv;
@@ -128,6 +171,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
         return await cmdRefresh(rest, out);
       case "query":
         return await cmdQuery(rest, out);
+      case "spark":
+        return await cmdSpark(rest, out, err);
       case undefined:
       case "help":
       case "--help":
@@ -135,7 +180,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
         out(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command "${command}" (use refresh or query)`);
+        throw new UsageError(`unknown command "${command}" (use refresh, query or spark)`);
     }
   } catch (e) {
     const code = (e as { code?: string }).code;

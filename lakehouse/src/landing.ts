@@ -1,9 +1,11 @@
 /**
- * The landing directory as the engine writes it (landing contract, issue #2):
- * `<landing>/cdc.<schema>.<table>/date=YYYY-MM-DD/hour=HH/<16 hex lsn>-<10 digit seq>.ndjson[.gz]`.
+ * The landing directory as the engine writes it (landing contract, docs/engine.md):
+ * `<landing>/cdc.<schema>.<table>/date=YYYY-MM-DD/hour=HH/<first position>-<last position>.ndjson[.gz]`
+ * and the table's schema manifests `<landing>/cdc.<schema>.<table>/_schema/<position>.json`.
  * Names starting with "." are the engine's temp files and `_cdc_state/` is its state: both ignored.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { parseManifest, type SchemaManifest } from "./manifest";
 import { join, relative } from "node:path";
 
 export interface LandingFile {
@@ -20,10 +22,14 @@ export interface LandingTable {
   schema: string;
   table: string;
   files: LandingFile[];
+  /** The table's schema manifests, oldest first. */
+  manifests: SchemaManifest[];
 }
 
 const TABLE_DIR = /^cdc\.([A-Za-z_][A-Za-z0-9_$]*)\.([A-Za-z_][A-Za-z0-9_$]*)$/;
 const DATA_FILE = /^[^.].*\.ndjson(\.gz)?$/;
+const MANIFEST_FILE = /^[^.].*\.json$/;
+const SCHEMA_FOLDER = "_schema";
 
 export class LandingError extends Error {
   constructor(message: string) {
@@ -39,6 +45,18 @@ async function walk(dir: string, out: string[]): Promise<void> {
     if (entry.isDirectory()) await walk(full, out);
     else if (entry.isFile() && DATA_FILE.test(entry.name)) out.push(full);
   }
+}
+
+/** A table's manifests, oldest first (their names sort by position). */
+async function readManifests(dir: string): Promise<SchemaManifest[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new LandingError(`cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return Promise.all(names.map(async (n) => parseManifest(await readFile(join(dir, n), "utf8"), join(dir, n))));
 }
 
 /** Lists every table folder and its data files (sorted by key, i.e. by partition then position). */
@@ -68,7 +86,7 @@ export async function scanLanding(root: string): Promise<LandingTable[]> {
       files.push({ key: relative(root, path).split("\\").join("/"), path, size: info.size, mtimeMs: Math.floor(info.mtimeMs) });
     }
     files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    tables.push({ name: `${m[1]}.${m[2]}`, schema: m[1], table: m[2], files });
+    tables.push({ name: `${m[1]}.${m[2]}`, schema: m[1], table: m[2], files, manifests: await readManifests(join(root, entry.name, SCHEMA_FOLDER)) });
   }
   tables.sort((a, b) => (a.name < b.name ? -1 : 1));
   return tables;

@@ -8,14 +8,28 @@
  * record already ingested from the same file), then the silver statements run with that batch as
  * source, then the manifest is updated — a crash at any point leaves nothing half-done.
  *
- * Bronze column types are inferred from the JSON values (numbers → BIGINT/DOUBLE, booleans,
- * strings stay strings — numeric, timestamps and dates keep their exact landing text —, objects and
- * arrays → JSON); a new column is added, a column whose values change JSON type is widened to
- * VARCHAR, in bronze and silver alike.
+ * Bronze column types and silver keys come from the tables' schema manifests (landing contract),
+ * never from the data: every value is read as its landing text and converted to the manifest's
+ * type, exactly as the Databricks bronze notebook does, and a value that does not convert stops
+ * that table with an error naming it (nothing is stored half-typed). A manifest that adds columns
+ * adds them to bronze and silver.
  */
 import { Duck, sqlString } from "./duck";
 import { scanLanding, type LandingFile, type LandingTable } from "./landing";
-import { GOLD_SOURCES, checkColumnName, renderAddColumns, renderGold, renderSilverMerge, renderSilverSetup, renderSilverView, silverTableName, type SilverSpec } from "./sql/render";
+import { bronzeColumns, duckType, manifestKey, type BronzeColumn } from "./manifest";
+import {
+  GOLD_SOURCES,
+  checkColumnName,
+  checkDistinctColumns,
+  quoteIdentifier,
+  renderAddColumns,
+  renderGold,
+  renderSilverMerge,
+  renderSilverSetup,
+  renderSilverView,
+  silverTableName,
+  type SilverSpec,
+} from "./sql/render";
 
 export interface RefreshOptions {
   /** The landing directory (the engine's SINK_URL file:///… path). */
@@ -45,6 +59,8 @@ export interface RefreshResult {
   gold: { name: string; table: string; rows: number }[];
   /** Gold tables not built: an input table has not landed yet, or does not have the demo shape. */
   goldSkipped: { name: string; missing: string[]; error?: string }[];
+  /** Tables that could not be refreshed this time, each with the reason (refresh then throws). */
+  failed: { table: string; error: string }[];
 }
 
 export class RefreshError extends Error {
@@ -65,41 +81,27 @@ const META_TYPES: [string, string][] = [
   ["__ingested_at", "TIMESTAMP WITH TIME ZONE"],
   ["__batch_id", "BIGINT"],
 ];
-const META = new Map(META_TYPES);
+/** The CDC fields a landing record may carry besides the table's columns. */
+const RECORD_META = new Set(["__op", "__deleted", "__lsn", "__seq", "__ts_ms", "__unchanged"]);
 
 export const bronzeTableName = (schema: string, table: string): string => `bronze.${schema}_${table}`;
 
-/** DuckDB type for one field of json_group_structure (undefined: only nulls seen so far). */
-function typeOfStructure(s: unknown): string | undefined {
-  if (typeof s !== "string") return "JSON"; // an object or array value
-  switch (s) {
-    case "NULL":
-      return undefined;
-    case "BOOLEAN":
-      return "BOOLEAN";
-    case "UBIGINT":
-    case "BIGINT":
-    case "UINTEGER":
-    case "INTEGER":
-    case "USMALLINT":
-    case "SMALLINT":
-    case "UTINYINT":
-    case "TINYINT":
-      return "BIGINT";
-    case "DOUBLE":
-    case "FLOAT":
-    case "HUGEINT":
-    case "UHUGEINT":
-      return "DOUBLE";
-    default:
-      return "VARCHAR"; // VARCHAR, or JSON for values of mixed types
-  }
-}
+const q = (name: string): string => quoteIdentifier(name, "duckdb");
 
-function widen(existing: string, incoming: string): string {
-  if (existing === incoming) return existing;
-  if ((existing === "BIGINT" && incoming === "DOUBLE") || (existing === "DOUBLE" && incoming === "BIGINT")) return "DOUBLE";
-  return "VARCHAR";
+/**
+ * The landing text of a value (read as VARCHAR) → the manifest's type, as Spark's bronze does it:
+ * PostgreSQL's ±infinity dates and timestamps become the types' extremes (Spark has no infinity);
+ * anything that does not convert is NULL here and reported by the caller.
+ */
+function convert(raw: string, sparkType: string): string {
+  const type = duckType(sparkType);
+  if (sparkType === "STRING") return raw;
+  if (sparkType === "BINARY") return `try(from_base64(${raw}))`;
+  if (sparkType.startsWith("ARRAY<")) return `try(json_transform(${raw}, '["${duckType(sparkType.slice(6, -1))}"]')::${type})`;
+  if (sparkType === "DATE") return `CASE ${raw} WHEN 'infinity' THEN DATE '9999-12-31' WHEN '-infinity' THEN DATE '0001-01-01' ELSE TRY_CAST(${raw} AS DATE) END`;
+  if (sparkType === "TIMESTAMP") return `CASE ${raw} WHEN 'infinity' THEN TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' WHEN '-infinity' THEN TIMESTAMPTZ '0001-01-01 00:00:00+00' ELSE TRY_CAST(${raw} AS TIMESTAMPTZ) END`;
+  if (sparkType === "TIMESTAMP_NTZ") return `CASE ${raw} WHEN 'infinity' THEN TIMESTAMP '9999-12-31 23:59:59.999999' WHEN '-infinity' THEN TIMESTAMP '0001-01-01 00:00:00' ELSE TRY_CAST(${raw} AS TIMESTAMP) END`;
+  return `TRY_CAST(${raw} AS ${type})`;
 }
 
 async function tableColumns(duck: Duck, qualified: string): Promise<Map<string, string>> {
@@ -136,92 +138,75 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
   const bronze = bronzeTableName(t.schema, t.table);
   const silver = silverTableName(t.schema, t.table);
   const where = `table ${t.name} (${files.length} new landing file${files.length === 1 ? "" : "s"})`;
-
-  // 1. The JSON structure of the new records: which fields, which JSON types.
-  let structure: Record<string, unknown>;
+  const wanted: BronzeColumn[] = bronzeColumns(t.manifests);
   try {
-    const rows = await duck.all<{ s: string | null }>(
-      `SELECT json_group_structure(json)::VARCHAR AS s FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456)`,
-    );
-    structure = rows[0]?.s ? (JSON.parse(rows[0].s) as Record<string, unknown>) : {};
+    for (const c of wanted) checkColumnName(c.name, `table ${t.name}: column`);
+    checkDistinctColumns(wanted.map((c) => c.name), `table ${t.name}`);
+  } catch (err) {
+    throw new RefreshError((err as Error).message);
+  }
+  for (const k of keys) {
+    if (!wanted.some((c) => c.name === k)) throw new RefreshError(`${where}: primary-key column "${k}" is not a column of the table (${wanted.map((c) => c.name).join(", ")}); pass --key ${t.name}=<columns>`);
+  }
+
+  // 1. Every field of the new records must be a manifest column: the schema never comes from the data.
+  let fields: string[];
+  try {
+    fields = (await duck.all<{ k: string }>(`SELECT DISTINCT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456)`)).map((r) => r.k);
   } catch (err) {
     throw new RefreshError(`${where}: cannot read the landing files as NDJSON: ${(err as Error).message.split("\n")[0]}`);
   }
+  const known = new Set(wanted.map((c) => c.name));
+  const unknown = fields.filter((f) => !known.has(f) && !RECORD_META.has(f));
+  if (unknown.length > 0) {
+    throw new RefreshError(`${where}: field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")} not in the table's schema manifests (cdc.${t.name}/_schema/); the engine writes a manifest before the records that use it — copy the _schema/ folder along with the data`);
+  }
 
-  // 2. Bronze: create it, add new columns, widen columns whose JSON type changed.
+  // 2. Bronze: create it, add new columns, retype columns a newer manifest retyped.
   let columns = await tableColumns(duck, bronze);
   if (columns.size === 0) {
     await duck.run(`CREATE TABLE ${bronze} (${META_TYPES.map(([n, ty]) => `${n} ${ty}`).join(", ")})`);
     columns = new Map(META_TYPES);
   }
-  for (const name of Object.keys(structure)) {
-    if (name.startsWith("__")) continue;
-    try {
-      checkColumnName(name, `table ${t.name}: column`);
-    } catch (err) {
-      throw new RefreshError((err as Error).message);
-    }
+  for (const c of wanted) {
+    const type = duckType(c.sparkType);
+    const existing = columns.get(c.name);
+    if (existing === undefined) await duck.run(`ALTER TABLE ${bronze} ADD COLUMN ${q(c.name)} ${type}`);
+    else if (existing !== type) await duck.run(`ALTER TABLE ${bronze} ALTER COLUMN ${q(c.name)} TYPE ${type}`);
+    columns.set(c.name, type);
   }
-  for (const [name, s] of Object.entries(structure)) {
-    if (META.has(name)) continue;
-    const incoming = typeOfStructure(s);
-    const existing = columns.get(name);
-    if (existing === undefined) {
-      await duck.run(`ALTER TABLE ${bronze} ADD COLUMN ${name} ${incoming ?? "VARCHAR"}`);
-      columns.set(name, incoming ?? "VARCHAR");
-      continue;
-    }
-    if (incoming === undefined || incoming === existing) continue;
-    // A column that held only nulls so far takes the first real type; otherwise widen.
-    const nonNull = await duck.all<{ n: string }>(`SELECT count(${name}) AS n FROM ${bronze}`);
-    const target = Number(nonNull[0].n) === 0 ? incoming : widen(existing, incoming);
-    if (target !== existing) {
-      await duck.run(`ALTER TABLE ${bronze} ALTER COLUMN ${name} TYPE ${target}`);
-      columns.set(name, target);
-    }
-  }
-  const dataColumns = [...columns.keys()].filter((c) => !c.startsWith("__"));
-  if (dataColumns.length === 0) {
-    // Only TRUNCATE records so far (they carry no columns): the key columns get a placeholder type,
-    // replaced by the real one when the first row lands.
-    for (const k of keys) {
-      await duck.run(`ALTER TABLE ${bronze} ADD COLUMN ${k} VARCHAR`);
-      columns.set(k, "VARCHAR");
-      dataColumns.push(k);
-    }
-  }
-  for (const k of keys) {
-    if (!columns.has(k)) throw new RefreshError(`${where}: primary-key column "${k}" is not in the landing records (columns: ${dataColumns.join(", ")}); pass --key ${t.name}=<columns>`);
-  }
+  const dataColumns = wanted.map((c) => c.name);
 
-  // 3. Append the new records, skipping any already ingested from the same file (replays).
-  const readable = [...columns.entries()].filter(([n]) => n !== "__source_file" && n !== "__ingested_at" && n !== "__batch_id");
-  const jsonColumns = `{${readable.map(([n, ty]) => `${sqlString(n)}: ${sqlString(ty)}`).join(", ")}}`;
-  const names = readable.map(([n]) => n);
-  const before = await duck.all<{ n: string }>(`SELECT count(*) AS n FROM ${bronze}`);
+  // 3. Append the new records, every value converted from its landing text, skipping any already
+  //    ingested from the same file (replays).
+  const raw = `{${[...META_TYPES.filter(([n]) => RECORD_META.has(n)), ...wanted.map((c) => [c.name, "VARCHAR"] as const)].map(([n, ty]) => `${sqlString(n)}: ${sqlString(ty)}`).join(", ")}}`;
+  const source = `read_json(${fileList(files)}, format = 'newline_delimited', columns = ${raw}, filename = '__source_file', maximum_object_size = 268435456)`;
+  const converted = wanted.map((c) => `${convert(`r.${q(c.name)}`, c.sparkType)} AS ${q(c.name)}`);
   try {
+    const misfits = wanted.map((c) => `CASE WHEN r.${q(c.name)} IS NOT NULL AND (${convert(`r.${q(c.name)}`, c.sparkType)}) IS NULL THEN ${sqlString(`${c.name} ${c.sparkType}`)} END`);
+    if (misfits.length > 0) {
+      const [bad] = await duck.all<{ col: string; value: string; file: string }>(
+        `SELECT col, value, file FROM (SELECT coalesce(${misfits.join(", ")}) AS col, r.__source_file AS file, to_json(r)::VARCHAR AS value FROM ${source} AS r) WHERE col IS NOT NULL LIMIT 1`,
+      );
+      if (bad) {
+        throw new RefreshError(`${where}: a value of column ${bad.col} does not fit its type (in ${bad.file}: ${bad.value.slice(0, 300)}); nothing of this table was ingested — see docs/lakehouse.md, "Types"`);
+      }
+    }
     await duck.run(
-      `INSERT INTO ${bronze} (${names.join(", ")}, __source_file, __ingested_at, __batch_id)
-       SELECT ${names.map((n) => `r.${n}`).join(", ")}, r.__source_file, now(), ${batchId}
-       FROM read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns}, filename = '__source_file', maximum_object_size = 268435456) AS r
+      `INSERT INTO ${bronze} (__op, __deleted, __lsn, __seq, __ts_ms, __unchanged, ${dataColumns.map(q).join(", ")}${dataColumns.length > 0 ? ", " : ""}__source_file, __ingested_at, __batch_id)
+       SELECT r.__op, r.__deleted, r.__lsn, r.__seq, r.__ts_ms, r.__unchanged, ${converted.join(", ")}${converted.length > 0 ? ", " : ""}r.__source_file, now(), ${batchId}
+       FROM ${source} AS r
        WHERE NOT EXISTS (SELECT 1 FROM ${bronze} AS x WHERE x.__source_file = r.__source_file AND x.__lsn = r.__lsn AND x.__seq = r.__seq)`,
     );
   } catch (err) {
+    if (err instanceof RefreshError) throw err;
     throw new RefreshError(`${where}: cannot load the landing records into ${bronze}: ${(err as Error).message.split("\n")[0]}`);
   }
-  const after = await duck.all<{ n: string }>(`SELECT count(*) AS n FROM ${bronze}`);
-  const newRecords = Number(after[0].n) - Number(before[0].n);
-  // A column may so far be known only by name, from __unchanged (its value was never sent yet).
-  const onlyUnchanged = await duck.all<{ c: string }>(`SELECT DISTINCT unnest(__unchanged) AS c FROM ${bronze} WHERE __batch_id = ${batchId}`);
-  for (const { c } of onlyUnchanged) {
-    if (columns.has(c) || c.startsWith("__") || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(c)) continue;
-    await duck.run(`ALTER TABLE ${bronze} ADD COLUMN ${c} VARCHAR`);
-    columns.set(c, "VARCHAR");
-    dataColumns.push(c);
-  }
+  const [{ n: newRecords }] = await duck.all<{ n: string }>(`SELECT count(*) AS n FROM ${bronze} WHERE __batch_id = ${batchId}`);
 
   // 4. Silver, with exactly the shared SQL; the batch is what this refresh appended to bronze.
   const spec: SilverSpec = {
+    dialect: "duckdb",
     source: `(SELECT * FROM ${bronze} WHERE __batch_id = ${batchId})`,
     bronzeTable: bronze,
     silverTable: silver,
@@ -233,12 +218,12 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
   for (const sql of renderSilverSetup(spec)) await duck.run(sql);
   if (stateBefore.size > 0) {
     const added = dataColumns.filter((c) => !stateBefore.has(c)).map((c) => ({ name: c, type: columns.get(c)! }));
-    for (const sql of renderAddColumns(state, added)) await duck.run(sql);
+    for (const sql of renderAddColumns(state, added, "duckdb")) await duck.run(sql);
     for (const c of dataColumns) {
       const was = stateBefore.get(c);
       if (was !== undefined && was !== columns.get(c)) {
         await duck.run(`DROP VIEW IF EXISTS ${silver}`);
-        await duck.run(`ALTER TABLE ${state} ALTER COLUMN ${c} TYPE ${columns.get(c)}`);
+        await duck.run(`ALTER TABLE ${state} ALTER COLUMN ${q(c)} TYPE ${columns.get(c)}`);
       }
     }
     if (added.length > 0) log(`${t.name}: new column${added.length > 1 ? "s" : ""} ${added.map((a) => `${a.name} ${a.type}`).join(", ")}`);
@@ -246,31 +231,13 @@ async function ingestTable(duck: Duck, t: LandingTable, files: LandingFile[], ke
   for (const sql of renderSilverMerge(spec)) await duck.run(sql);
   await duck.run(renderSilverView(spec));
 
-  // 5. The manifest: these file versions are done.
+  // 5. The manifest of ingested files: these file versions are done.
   await duck.run(`DELETE FROM _cdc.files WHERE key IN (${files.map((f) => sqlString(f.key)).join(", ")})`);
   await duck.run(
     `INSERT INTO _cdc.files VALUES ${files.map((f) => `(${sqlString(f.key)}, ${sqlString(t.name)}, ${f.size}, ${f.mtimeMs}, ${batchId}, now())`).join(", ")}`,
   );
   const silverRows = await duck.all<{ n: string }>(`SELECT count(*) AS n FROM ${silver}`);
-  return { table: t.name, bronzeTable: bronze, silverTable: silver, newFiles: files.length, newRecords, silverRows: Number(silverRows[0].n) };
-}
-
-/**
- * Under REPLICA IDENTITY DEFAULT a delete record carries exactly the primary-key columns, so the
- * key can be read off the table's delete records — when they all agree and carry fewer columns than
- * the inserts (REPLICA IDENTITY FULL deletes carry every column and say nothing about the key).
- */
-async function inferKeys(duck: Duck, files: LandingFile[]): Promise<string[] | undefined> {
-  if (files.length === 0) return undefined;
-  const rows = await duck.all<{ k: string[] }>(
-    `SELECT DISTINCT list_sort(list_filter(json_keys(json), k -> NOT starts_with(k, '__'))) AS k FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456) WHERE json->>'__op' = 'd'`,
-  );
-  if (rows.length !== 1 || rows[0].k.length === 0) return undefined;
-  const widest = await duck.all<{ n: string }>(
-    `SELECT max(len(list_filter(json_keys(json), k -> NOT starts_with(k, '__'))))::VARCHAR AS n FROM read_ndjson_objects(${fileList(files)}, maximum_object_size = 268435456) WHERE json->>'__op' IN ('r', 'c')`,
-  );
-  const keys = rows[0].k;
-  return Number(widest[0]?.n ?? 0) > keys.length ? keys : undefined;
+  return { table: t.name, bronzeTable: bronze, silverTable: silver, newFiles: files.length, newRecords: Number(newRecords), silverRows: Number(silverRows[0].n) };
 }
 
 /** Ingests new landing files into bronze and silver, then rebuilds gold. */
@@ -299,29 +266,36 @@ export async function refresh(options: RefreshOptions): Promise<RefreshResult> {
     const manifest = new Map(
       (await duck.all<{ key: string; size: string; mtime_ms: string }>("SELECT key, size, mtime_ms FROM _cdc.files")).map((r) => [r.key, `${r.size}/${r.mtime_ms}`]),
     );
-    const result: RefreshResult = { tables: [], gold: [], goldSkipped: [] };
+    const result: RefreshResult = { tables: [], gold: [], goldSkipped: [], failed: [] };
     for (const t of landing) {
       if (wanted && !wanted.has(t.name)) continue;
       const fresh = t.files.filter((f) => manifest.get(f.key) !== `${f.size}/${f.mtimeMs}`);
       if (fresh.length === 0) continue;
-      let tableKeys = keys.get(t.name);
-      if (!tableKeys || tableKeys.length === 0) {
-        tableKeys = await inferKeys(duck, t.files);
-        if (tableKeys) {
-          log(`${t.name}: primary key (${tableKeys.join(", ")}) inferred from its delete records; pass --key ${t.name}=<columns> to override`);
-          await duck.run(`INSERT INTO _cdc.tables VALUES (${sqlString(t.name)}, ${sqlString(tableKeys.join(","))})`);
-          keys.set(t.name, tableKeys);
+      // One table's problem never stops the others: each is reported, all at the end.
+      try {
+        if (t.manifests.length === 0) {
+          throw new RefreshError(`table ${t.name} has no schema manifest (${options.landing}/cdc.${t.name}/_schema/*.json); the engine (0.2 or later) writes one before a table's first object — copy the _schema/ folder along with the data, or restart the engine once to write it`);
         }
+        const tableKeys = keys.get(t.name) ?? manifestKey(t.manifests);
+        if (tableKeys.length === 0) {
+          throw new RefreshError(`table ${t.name} has no primary key and no replica identity index (its schema manifest names no key), so silver cannot tell its rows apart; add a primary key in PostgreSQL, or pass --key ${t.name}=<column>[,<column>] once (it is remembered in ${duck.path})`);
+        }
+        const next = await duck.all<{ n: string }>("SELECT coalesce(max(batch_id), 0) + 1 AS n FROM _cdc.files");
+        const batchId = Number(next[0].n);
+        const done = await duck.transaction(() => ingestTable(duck, t, fresh, tableKeys, batchId, log));
+        result.tables.push(done);
+      } catch (err) {
+        if (!(err instanceof RefreshError)) throw err;
+        result.failed.push({ table: t.name, error: err.message });
+        log(`${t.name}: not refreshed: ${err.message}`);
       }
-      if (!tableKeys || tableKeys.length === 0) {
-        throw new RefreshError(`table ${t.name} has no primary key configured (landing records do not name it, and no delete records show it yet); pass --key ${t.name}=<column>[,<column>] once, it is remembered in ${duck.path}`);
-      }
-      const next = await duck.all<{ n: string }>("SELECT coalesce(max(batch_id), 0) + 1 AS n FROM _cdc.files");
-      const batchId = Number(next[0].n);
-      const done = await duck.transaction(() => ingestTable(duck, t, fresh, tableKeys, batchId, log));
-      result.tables.push(done);
     }
     if (options.gold !== false) await buildGold(duck, result);
+    if (result.failed.length > 0) {
+      const error = new RefreshError(result.failed.length === 1 ? result.failed[0].error : `${result.failed.length} tables were not refreshed (the others were):\n${result.failed.map((f) => `  ${f.error}`).join("\n")}`);
+      (error as RefreshError & { result?: RefreshResult }).result = result;
+      throw error;
+    }
     return result;
   } finally {
     if (typeof options.db === "string") duck.close();

@@ -8,7 +8,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { main } from "../../lakehouse/src/cli";
-import { land, rec, tempDir } from "./helpers";
+import { land, landManifest, rec, tempDir } from "./helpers";
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -79,12 +79,12 @@ describe("cdc-lakehouse CLI", () => {
     await land(landing, "public.users", [rec("c", 30, 0, { user_id: 1 })]);
     const nokey = await cli("refresh", "--landing", landing, "--db", db);
     assert.equal(nokey.code, 1);
-    assert.match(nokey.err, /public\.users has no primary key configured .* pass --key public\.users=<column>/);
-    // Delete records (REPLICA IDENTITY DEFAULT) carry exactly the key: it is inferred from them.
+    assert.match(nokey.err, /public\.users has no primary key and no replica identity index .* pass --key public\.users=<column>/);
+    // The key comes from the schema manifest (the engine writes the table's primary key there).
+    await landManifest(landing, "public.users", [["user_id", "BIGINT"], ["email", "STRING"]], { key: ["user_id"], lsn: 31 });
     await land(landing, "public.users", [rec("c", 31, 0, { user_id: 2, email: "b@x" }), rec("d", 31, 1, { user_id: 1 })]);
-    const inferred = await cli("refresh", "--landing", landing, "--db", db, "--no-gold");
-    assert.equal(inferred.code, 0, inferred.err);
-    assert.match(inferred.out, /public\.users: primary key \(user_id\) inferred from its delete records/);
-    assert.match(inferred.out, /silver\.public_users has 1 row/);
+    const keyed = await cli("refresh", "--landing", landing, "--db", db, "--no-gold");
+    assert.equal(keyed.code, 0, keyed.err);
+    assert.match(keyed.out, /silver\.public_users has 1 row/);
   });
 });

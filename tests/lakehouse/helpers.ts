@@ -1,4 +1,4 @@
-import { mkdir, writeFile, mkdtemp } from "node:fs/promises";
+import { mkdir, writeFile, mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duck } from "../../lakehouse/src/duck";
@@ -7,7 +7,7 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-export type Op = "r" | "c" | "u" | "d" | "t";
+export type Op = "r" | "c" | "u" | "d" | "t" | "b";
 
 /** One landing record as the engine writes it (landing contract, issue #2). */
 export function rec(op: Op, lsn: number, seq: number, row: Record<string, unknown> = {}, unchanged?: string[]): Record<string, unknown> {
@@ -19,9 +19,73 @@ export function rec(op: Op, lsn: number, seq: number, row: Record<string, unknow
   return r;
 }
 
-/** Writes a landing file named like the engine does; returns its path. */
+const position = (lsn: number | bigint, seq: number) => `${BigInt(lsn).toString(16).toUpperCase().padStart(16, "0")}-${String(seq).padStart(10, "0")}`;
+
+/** The Spark type a hand-written value stands for (the engine takes it from the catalog instead). */
+function sparkTypeOfValue(v: unknown): string {
+  if (typeof v === "boolean") return "BOOLEAN";
+  if (typeof v === "number") return Number.isInteger(v) ? "BIGINT" : "DOUBLE";
+  return "STRING";
+}
+
+/**
+ * Writes a schema manifest as the engine does (landing contract), `columns` as [name, Spark type],
+ * applying from (lsn, seq) on.
+ */
+export async function landManifest(root: string, table: string, columns: [string, string][], options: { key?: string[]; lsn?: number; seq?: number } = {}): Promise<void> {
+  const dir = join(root, `cdc.${table}`, "_schema");
+  await mkdir(dir, { recursive: true });
+  const manifest = {
+    version: 1,
+    table,
+    since_lsn: options.lsn ?? 0,
+    since_seq: options.seq ?? 0,
+    columns: columns.map(([name, spark_type]) => ({ name, pg_type: spark_type.toLowerCase(), nullable: !(options.key ?? []).includes(name), spark_type })),
+    primary_key: options.key ?? [],
+    replica_identity: "default",
+    key: options.key ?? [],
+  };
+  await writeFile(join(dir, `${position(manifest.since_lsn, manifest.since_seq)}.json`), JSON.stringify(manifest));
+}
+
+/** The columns of the table's newest manifest, or [] when it has none yet. */
+async function manifestColumns(root: string, table: string): Promise<[string, string][]> {
+  const dir = join(root, `cdc.${table}`, "_schema");
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".json")).sort();
+  if (names.length === 0) return [];
+  const m = JSON.parse(await readFile(join(dir, names[names.length - 1]), "utf8")) as { columns: { name: string; spark_type: string }[] };
+  return m.columns.map((c) => [c.name, c.spark_type]);
+}
+
+/**
+ * Writes a landing file named like the engine does; returns its path. Like the engine, it writes a
+ * schema manifest first when the records carry a column the table's newest manifest lacks (types
+ * from the values: integers BIGINT, other numbers DOUBLE, booleans, everything else STRING);
+ * `landManifest` beforehand gives exact types.
+ */
 export async function land(root: string, table: string, records: Record<string, unknown>[], hour = "12"): Promise<string> {
   const first = records[0];
+  const columns = await manifestColumns(root, table);
+  let grew = false;
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) {
+      if (k.startsWith("__")) continue;
+      if (!columns.some(([n]) => n === k)) {
+        columns.push([k, v === null ? "STRING" : sparkTypeOfValue(v)]);
+        grew = true;
+      }
+    }
+    for (const c of (r.__unchanged as string[] | undefined) ?? []) {
+      if (!columns.some(([n]) => n === c)) {
+        columns.push([c, "STRING"]);
+        grew = true;
+      }
+    }
+  }
+  if (grew) {
+    const none = (await manifestColumns(root, table)).length === 0;
+    await landManifest(root, table, columns, none ? {} : { lsn: first.__lsn as number, seq: first.__seq as number });
+  }
   const name = `${BigInt(first.__lsn as number).toString(16).toUpperCase().padStart(16, "0")}-${String(first.__seq).padStart(10, "0")}.ndjson`;
   const dir = join(root, `cdc.${table}`, "date=2026-11-21", `hour=${hour}`);
   await mkdir(dir, { recursive: true });

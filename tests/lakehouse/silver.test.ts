@@ -6,7 +6,7 @@ import { rm, writeFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { refresh } from "../../lakehouse/src/runner";
 import { Duck } from "../../lakehouse/src/duck";
-import { land, rec, silverRows, tempDir } from "./helpers";
+import { land, landManifest, rec, silverRows, tempDir } from "./helpers";
 
 const T = "public.items";
 const KEYS = { [T]: ["id"] };
@@ -138,6 +138,8 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
   });
 
   it("handles a first batch that holds only a truncate, and late changes from before it", async () => {
+    // The engine writes the table's manifest before its first record, a truncate included.
+    await landManifest(landing, T, [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"]], { key: ["id"] });
     await land(landing, T, [rec("t", 300, 0)]);
     await run();
     assert.deepEqual(await rows(), []);
@@ -214,12 +216,16 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
     await run();
     assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "1" }]);
     await land(landing, "public.nokey", [rec("c", 1, 0, { id: 1 })]);
-    await assert.rejects(refresh({ landing, db, gold: false }), /public\.nokey has no primary key configured.*--key public\.nokey=/);
+    await assert.rejects(refresh({ landing, db, gold: false }), /public\.nokey has no primary key and no replica identity index.*--key public\.nokey=/);
     await assert.rejects(refresh({ landing: join(root, "missing"), db, gold: false }), /landing directory .*missing does not exist/);
-    await land(landing, "public.odd", [rec("c", 1, 0, { id: 1, order: 5 })]);
-    await assert.rejects(
-      refresh({ landing, db, keys: { "public.odd": ["id"] }, tables: ["public.odd"], gold: false }),
-      /table public\.odd: column "order" is a reserved SQL word/,
-    );
+    // Any PostgreSQL column name lands under its own name; one that cannot be told apart fails its
+    // table alone, with both names, while the other tables are refreshed.
+    await land(landing, "public.odd", [rec("c", 1, 0, { id: 1, order: 5, "Unit Price": 2.5, "Ünïcode": "ü" })]);
+    await land(landing, "public.clash", [rec("c", 1, 0, { id: 1, Value: 1, value: 2 })]);
+    const keys = { "public.odd": ["id"], "public.clash": ["id"], [T]: ["id"] };
+    await land(landing, T, [rec("c", 101, 0, { id: 2, name: "b", qty: 2 })]);
+    await assert.rejects(refresh({ landing, db, keys, gold: false }), /table public\.clash: columns "Value" and "value" differ only in case/);
+    assert.deepEqual(await silverRows(db, "silver.public_odd", "id"), [{ id: "1", order: "5", "Unit Price": 2.5, "Ünïcode": "ü" }]);
+    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "1" }, { id: "2", name: "b", qty: "2" }]);
   });
 });

@@ -8,8 +8,8 @@
  *   Blocks do not nest; {{key_list}} is the key columns joined by ", ".
  *   {{#each LIST join "SEP"}}…{{col}}…{{/each}}   repeated for every column of LIST
  *                                         (keys | values | columns); SEP may contain \n
- * Identifiers are emitted unquoted (DuckDB quotes with "", Spark with ``), so column names must be
- * plain identifiers; the renderer rejects anything else with a message naming the column.
+ * Every statement is rendered for one dialect (spark | duckdb): column names are quoted the
+ * dialect's way, so any PostgreSQL column name works (see renderTemplate for the column variables).
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -30,6 +30,15 @@ export const GOLD_TABLES = [
   { name: "daily_sales", file: "gold/daily_sales.sql", inputs: ["orders"] },
 ] as const;
 
+/** The columns each gold input must have: gold runs only over tables of the expected shape. */
+export const GOLD_COLUMNS: Record<keyof typeof GOLD_SOURCES, string[]> = {
+  stock_item: ["item_id", "sku", "name", "initial_qty"],
+  stock_movement: ["item_id", "direction", "qty"],
+  users: ["user_id", "email", "full_name", "country"],
+  products: ["product_id", "name", "category", "price", "active"],
+  orders: ["user_id", "product_id", "quantity", "unit_price", "status", "ordered_at"],
+};
+
 /** The source tables gold reads: template name → source table. */
 export const GOLD_SOURCES = {
   stock_item: "warehouse.stock_item",
@@ -40,6 +49,8 @@ export const GOLD_SOURCES = {
 } as const;
 
 export interface SilverSpec {
+  /** Where the statements run: quoting differs. */
+  dialect: Dialect;
   /** The relation holding the batch of bronze records: a table, a view or a parenthesized SELECT. */
   source: string;
   /** The bronze table (its columns type the state table when it is created). */
@@ -72,15 +83,33 @@ export interface GoldStatement {
   sql: string;
 }
 
-const RESERVED = new Set(
-  ("all and any array as asc between both by case cast check collate column constraint create cross current_date current_time " +
-    "current_timestamp current_user default desc distinct else end except false fetch for foreign from full grant group having in " +
-    "inner intersect interval into is join lateral leading left like limit natural not null offset on only or order outer primary " +
-    "qualify references right select table then to trailing true union unique user using when where window with").split(" "),
-);
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TABLE_PART = /^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)$/;
+
+/**
+ * Where the SQL runs. Column names are always quoted (PostgreSQL allows any name; Delta keeps
+ * names with spaces or punctuation under column mapping), and quoting and string literals are
+ * the one thing the two engines spell differently.
+ */
+export type Dialect = "spark" | "duckdb";
+
+/** Columns every bronze table carries besides the data: they cannot also be source columns. */
+const RESERVED_COLUMNS = new Set(["_rescued_data"]);
+
+/** Delta tables keep any column name by mapping it to a physical name (column mapping by name). */
+const SPARK_TABLE_OPTIONS = " USING DELTA TBLPROPERTIES ('delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')";
+
+/** A quoted identifier in the dialect. */
+export function quoteIdentifier(name: string, dialect: Dialect): string {
+  return dialect === "spark" ? "`" + name.replace(/`/g, "``") + "`" : '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** A string literal in the dialect (Spark SQL reads backslash escapes; DuckDB doubles quotes). */
+export function quoteString(text: string, dialect: Dialect): string {
+  return dialect === "spark" ? "'" + text.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'" : "'" + text.replace(/'/g, "''") + "'";
+}
+
+/** A name inside silver's comma-separated __unresolved list: "," and "%" escaped, so entries never run together. */
+const listEntry = (name: string): string => name.replace(/%/g, "%25").replace(/,/g, "%2C");
 
 /** Raised for parameters that cannot be rendered safely; the message names the bad value and the fix. */
 export class RenderError extends Error {
@@ -95,20 +124,37 @@ export function silverTableName(schema: string, table: string, silverSchema = "s
   return `${silverSchema}.${schema}_${table}`;
 }
 
-/** Throws RenderError when a column name cannot be used unquoted by the shared SQL. */
+/** Throws RenderError when a column name cannot be a silver column (the message names it and the fix). */
 export function checkColumnName(name: string, what = "column"): void {
   checkColumn(name, what);
 }
 
 function checkColumn(name: string, what: string): void {
-  if (typeof name !== "string" || !IDENTIFIER.test(name)) {
-    throw new RenderError(`${what} ${JSON.stringify(name)} is not a plain identifier (letters, digits, _): the shared SQL leaves names unquoted; rename the column in PostgreSQL or exclude the table`);
-  }
-  if (RESERVED.has(name.toLowerCase())) {
-    throw new RenderError(`${what} "${name}" is a reserved SQL word in Spark or DuckDB: the shared SQL leaves names unquoted; rename the column in PostgreSQL or exclude the table`);
-  }
+  if (typeof name !== "string" || name.length === 0) throw new RenderError(`${what} ${JSON.stringify(name)} is not a column name`);
   if (name.startsWith("__")) {
-    throw new RenderError(`${what} "${name}" starts with "__", which is reserved for the CDC metadata columns (__op, __lsn, …)`);
+    throw new RenderError(`${what} "${name}" starts with "__", which is reserved for the CDC metadata columns (__op, __lsn, …); rename the column in PostgreSQL or leave it out of the publication (a column list)`);
+  }
+  if (RESERVED_COLUMNS.has(name.toLowerCase())) {
+    throw new RenderError(`${what} "${name}" is the name of bronze's rescued-data column; rename the column in PostgreSQL or leave it out of the publication (a column list)`);
+  }
+}
+
+/**
+ * Spark and DuckDB resolve column names case-insensitively: two source columns that differ only in
+ * case cannot both be columns of one table. Throws naming both.
+ */
+export function checkDistinctColumns(columns: string[], what: string): void {
+  const seen = new Map<string, string>();
+  for (const c of columns) {
+    const other = seen.get(c.toLowerCase());
+    if (other !== undefined) {
+      throw new RenderError(
+        other === c
+          ? `${what}: column "${c}" is listed twice`
+          : `${what}: columns "${other}" and "${c}" differ only in case, which Spark and DuckDB cannot tell apart; rename one of them in PostgreSQL or leave one out of the publication (a column list)`,
+      );
+    }
+    seen.set(c.toLowerCase(), c);
   }
 }
 
@@ -118,7 +164,14 @@ function checkTable(name: string, what: string): void {
   }
 }
 
-function checkSpec(spec: SilverSpec): { keys: string[]; values: string[]; columns: string[]; scalars: Record<string, string> } {
+interface RenderLists {
+  keys: string[];
+  values: string[];
+  columns: string[];
+}
+
+function checkSpec(spec: SilverSpec): { lists: RenderLists; scalars: Record<string, string> } {
+  if (spec.dialect !== "spark" && spec.dialect !== "duckdb") throw new RenderError(`dialect must be "spark" or "duckdb" (got ${JSON.stringify(spec.dialect)})`);
   if (typeof spec.source !== "string" || spec.source.trim() === "") throw new RenderError("source must name the relation holding the batch (a table, a view or a parenthesized SELECT)");
   checkTable(spec.bronzeTable, "bronze table");
   checkTable(spec.silverTable, "silver table");
@@ -128,36 +181,56 @@ function checkSpec(spec: SilverSpec): { keys: string[]; values: string[]; column
   checkTable(truncationsTable, "truncations table");
   if (!Array.isArray(spec.keys) || spec.keys.length === 0) throw new RenderError(`silver table ${spec.silverTable}: keys must list the primary-key columns (at least one)`);
   if (!Array.isArray(spec.columns) || spec.columns.length === 0) throw new RenderError(`silver table ${spec.silverTable}: columns must list the table's columns`);
-  const seen = new Set<string>();
-  for (const c of spec.columns) {
-    checkColumn(c, `silver table ${spec.silverTable}: column`);
-    if (seen.has(c.toLowerCase())) throw new RenderError(`silver table ${spec.silverTable}: column "${c}" is listed twice`);
-    seen.add(c.toLowerCase());
-  }
+  for (const c of spec.columns) checkColumn(c, `silver table ${spec.silverTable}: column`);
+  checkDistinctColumns(spec.columns, `silver table ${spec.silverTable}`);
+  const known = new Set(spec.columns);
   for (const k of spec.keys) {
     checkColumn(k, `silver table ${spec.silverTable}: key column`);
-    if (!seen.has(k.toLowerCase())) throw new RenderError(`silver table ${spec.silverTable}: key column "${k}" is not among its columns (${spec.columns.join(", ")})`);
+    if (!known.has(k)) throw new RenderError(`silver table ${spec.silverTable}: key column "${k}" is not among its columns (${spec.columns.join(", ")})`);
   }
-  const keySet = new Set(spec.keys.map((k) => k.toLowerCase()));
-  const values = spec.columns.filter((c) => !keySet.has(c.toLowerCase()));
+  const keySet = new Set(spec.keys);
+  const values = spec.columns.filter((c) => !keySet.has(c));
+  const q = (c: string) => quoteIdentifier(c, spec.dialect);
   return {
-    keys: [...spec.keys],
-    values,
-    columns: [...spec.keys, ...values],
-    scalars: { key_list: spec.keys.join(", "), source: spec.source, bronze_table: spec.bronzeTable, silver_table: spec.silverTable, state_table: stateTable, truncations_table: truncationsTable },
+    lists: { keys: [...spec.keys], values, columns: [...spec.keys, ...values] },
+    scalars: {
+      key_list: spec.keys.map(q).join(", "),
+      source: spec.source,
+      bronze_table: spec.bronzeTable,
+      silver_table: spec.silverTable,
+      state_table: stateTable,
+      truncations_table: truncationsTable,
+      table_options: spec.dialect === "spark" ? SPARK_TABLE_OPTIONS : "",
+    },
   };
 }
 
 const EACH = /\{\{#each (\w+) join "((?:[^"\\]|\\.)*)"\}\}([\s\S]*?)\{\{\/each\}\}/g;
 const SCALAR = /\{\{(\w+)\}\}/g;
 
-/** Fills one template. Exported for tests; prefer the render* functions. */
-export function renderTemplate(template: string, lists: Record<string, string[]>, scalars: Record<string, string>): string {
+/**
+ * Fills one template. Inside {{#each}}: {{col}} is the quoted column name, {{i}} its index in the
+ * list (for derived names such as __provided_{{i}}), {{lit}} the name as a string literal, and
+ * {{mark}} / {{item}} its entry in silver's __unresolved list (",name," and "name,") as literals.
+ * Exported for tests; prefer the render* functions.
+ */
+export function renderTemplate(template: string, lists: Record<string, string[]>, scalars: Record<string, string>, dialect: Dialect): string {
   const expanded = template.replace(EACH, (_m, list: string, sep: string, body: string) => {
     const items = lists[list];
     if (!items) throw new RenderError(`template uses unknown list "${list}"`);
     const separator = sep.replace(/\\n/g, "\n").replace(/\\"/g, '"');
-    return items.map((col) => body.replace(/\{\{col\}\}/g, col)).join(separator);
+    return items
+      .map((col, i) => {
+        const vars: Record<string, string> = {
+          col: quoteIdentifier(col, dialect),
+          i: String(i),
+          lit: quoteString(col, dialect),
+          mark: quoteString(`,${listEntry(col)},`, dialect),
+          item: quoteString(`${listEntry(col)},`, dialect),
+        };
+        return body.replace(/\{\{(col|i|lit|mark|item)\}\}/g, (_v, name: string) => vars[name]);
+      })
+      .join(separator);
   });
   return expanded.replace(SCALAR, (_m, name: string) => {
     const value = scalars[name];
@@ -171,8 +244,8 @@ function load(sqlDir: string, file: string): string {
 }
 
 function renderFiles(files: readonly string[], spec: SilverSpec, sqlDir: string): string[] {
-  const { keys, values, columns, scalars } = checkSpec(spec);
-  return files.map((f) => renderTemplate(load(sqlDir, f), { keys, values, columns }, scalars));
+  const { lists, scalars } = checkSpec(spec);
+  return files.map((f) => renderTemplate(load(sqlDir, f), { ...lists }, scalars, spec.dialect));
 }
 
 /** CREATE TABLE IF NOT EXISTS for the state table and the truncate watermark (run once per table). */
@@ -195,13 +268,13 @@ export function renderSilver(spec: SilverSpec, sqlDir = DEFAULT_SQL_DIR): string
   return [...renderSilverSetup(spec, sqlDir), ...renderSilverMerge(spec, sqlDir), renderSilverView(spec, sqlDir)];
 }
 
-/** ALTER TABLE … ADD COLUMN for columns that appeared in bronze (types in the engine's own spelling). */
-export function renderAddColumns(table: string, columns: { name: string; type: string }[]): string[] {
+/** ALTER TABLE … ADD COLUMN for columns that appeared in bronze (types in the dialect's spelling). */
+export function renderAddColumns(table: string, columns: { name: string; type: string }[], dialect: Dialect): string[] {
   checkTable(table, "table");
   return columns.map(({ name, type }) => {
     checkColumn(name, `table ${table}: column`);
     if (!/^[A-Za-z][A-Za-z0-9_ (),<>:[\]]*$/.test(type)) throw new RenderError(`table ${table}: column "${name}" has an unusable type ${JSON.stringify(type)}`);
-    return `ALTER TABLE ${table} ADD COLUMN ${name} ${type}`;
+    return `ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(name, dialect)} ${type}`;
   });
 }
 
@@ -223,6 +296,6 @@ export function renderGold(options: GoldOptions = {}, sqlDir = DEFAULT_SQL_DIR):
   }
   return GOLD_TABLES.map((gold) => {
     const target = relations[gold.name];
-    return { name: gold.name, target, inputs: [...gold.inputs], sql: renderTemplate(load(sqlDir, gold.file), {}, { ...relations, target }) };
+    return { name: gold.name, target, inputs: [...gold.inputs], sql: renderTemplate(load(sqlDir, gold.file), {}, { ...relations, target }, "spark") };
   });
 }

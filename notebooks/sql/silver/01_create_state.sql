@@ -4,7 +4,7 @@
 -- __unresolved lists the columns whose value was carried over for an unchanged TOAST value, and
 -- __fill_pos (__lsn * 10^10 + __seq) the position that value came from: a late change between that
 -- position and the row's own position may still replace it.
-CREATE TABLE IF NOT EXISTS {{state_table}} AS
+CREATE TABLE IF NOT EXISTS {{state_table}}{{table_options}} AS
 SELECT
   {{#each columns join ""}}{{col}},
   {{/each}}__op,

@@ -12,10 +12,10 @@ MERGE INTO {{state_table}} AS t
 USING (
   SELECT
     {{#each keys join ""}}{{col}},
-    {{/each}}{{#each values join ""}}CASE WHEN __provided_{{col}} THEN {{col}} ELSE __earlier_{{col}} END AS {{col}},
-    __provided_{{col}},
-    (__provided_{{col}} OR __earlier_{{col}} IS NOT NULL) AS __known_{{col}},
-    CASE WHEN __provided_{{col}} THEN __pos ELSE __earlier_pos_{{col}} END AS __src_pos_{{col}},
+    {{/each}}{{#each values join ""}}CASE WHEN __provided_{{i}} THEN {{col}} ELSE __earlier_{{i}} END AS {{col}},
+    __provided_{{i}},
+    (__provided_{{i}} OR __earlier_{{i}} IS NOT NULL) AS __known_{{i}},
+    CASE WHEN __provided_{{i}} THEN __pos ELSE __earlier_pos_{{i}} END AS __src_pos_{{i}},
     {{/each}}__op,
     __lsn,
     __seq,
@@ -24,20 +24,21 @@ USING (
   FROM (
     SELECT
       {{#each columns join ""}}{{col}},
-      {{/each}}{{#each values join ""}}__provided_{{col}},
-      max_by(CASE WHEN __provided_{{col}} THEN {{col}} END, CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __ord END)
-        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_{{col}},
-      max(CASE WHEN __provided_{{col}} AND {{col}} IS NOT NULL THEN __pos END)
-        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_pos_{{col}},
+      {{/each}}{{#each values join ""}}__provided_{{i}},
+      max_by(CASE WHEN __provided_{{i}} THEN {{col}} END, CASE WHEN __provided_{{i}} AND {{col}} IS NOT NULL THEN __ord END)
+        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_{{i}},
+      max(CASE WHEN __provided_{{i}} AND {{col}} IS NOT NULL THEN __pos END)
+        OVER (PARTITION BY {{key_list}} ORDER BY __ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __earlier_pos_{{i}},
       {{/each}}__op,
       __lsn,
       __seq,
       __pos,
-      __ts_ms
+      __ts_ms,
+      row_number() OVER (PARTITION BY {{key_list}} ORDER BY __ord DESC) AS __latest
     FROM (
       SELECT
         {{#each columns join ""}}b.{{col}},
-        {{/each}}{{#each values join ""}}(b.__op <> 'd' AND NOT coalesce(array_contains(b.__unchanged, '{{col}}'), false)) AS __provided_{{col}},
+        {{/each}}{{#each values join ""}}(b.__op <> 'd' AND NOT coalesce(array_contains(b.__unchanged, {{lit}}), false)) AS __provided_{{i}},
         {{/each}}b.__op,
         b.__lsn,
         b.__seq,
@@ -49,29 +50,29 @@ USING (
       WHERE b.__op IN ('r', 'c', 'u', 'd')
         AND (w.id IS NULL OR b.__lsn > w.__lsn OR (b.__lsn = w.__lsn AND b.__seq > w.__seq))
     ) AS ordered
-    QUALIFY row_number() OVER (PARTITION BY {{key_list}} ORDER BY __ord DESC) = 1
-  ) AS latest
+  ) AS ranked
+  WHERE __latest = 1
 ) AS s
 ON {{#each keys join " AND "}}t.{{col}} = s.{{col}}{{/each}}
 WHEN MATCHED AND (s.__lsn > t.__lsn OR (s.__lsn = t.__lsn AND s.__seq > t.__seq)) THEN UPDATE SET
   {{#each values join ""}}{{col}} = CASE
     WHEN s.__op = 'd' THEN NULL
-    WHEN s.__provided_{{col}} THEN s.{{col}}
+    WHEN s.__provided_{{i}} THEN s.{{col}}
     WHEN t.__deleted THEN s.{{col}}
-    WHEN s.__known_{{col}} AND (
-      CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
-      OR s.__src_pos_{{col}} > CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.{{col}}
+    WHEN s.__known_{{i}} AND (
+      CASE WHEN instr(t.__unresolved, {{mark}}) > 0 THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
+      OR s.__src_pos_{{i}} > CASE WHEN instr(t.__unresolved, {{mark}}) > 0 THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.{{col}}
     ELSE t.{{col}}
   END,
-  {{/each}}__unresolved = CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN '' ELSE '{{col}},' END{{/each}}), ',') END,
+  {{/each}}__unresolved = CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{i}} THEN '' ELSE {{item}} END{{/each}}), ',') END,
   __fill_pos = CASE WHEN s.__op = 'd' THEN NULL ELSE greatest(CAST(NULL AS DECIMAL(38, 0)), CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}},
     CASE
-      WHEN s.__provided_{{col}} THEN NULL
-      WHEN t.__deleted THEN s.__src_pos_{{col}}
-      WHEN s.__known_{{col}} AND (
-        CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
-        OR s.__src_pos_{{col}} > CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.__src_pos_{{col}}
-      ELSE CASE WHEN t.__unresolved LIKE '%,{{col}},%' THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END
+      WHEN s.__provided_{{i}} THEN NULL
+      WHEN t.__deleted THEN s.__src_pos_{{i}}
+      WHEN s.__known_{{i}} AND (
+        CASE WHEN instr(t.__unresolved, {{mark}}) > 0 THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END IS NULL
+        OR s.__src_pos_{{i}} > CASE WHEN instr(t.__unresolved, {{mark}}) > 0 THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END) THEN s.__src_pos_{{i}}
+      ELSE CASE WHEN instr(t.__unresolved, {{mark}}) > 0 THEN t.__fill_pos ELSE CAST(t.__lsn AS DECIMAL(38, 0)) * 10000000000 + t.__seq END
     END{{/each}}) END,
   __op = s.__op,
   __lsn = s.__lsn,
@@ -82,10 +83,10 @@ WHEN MATCHED AND (s.__lsn > t.__lsn OR (s.__lsn = t.__lsn AND s.__seq > t.__seq)
 WHEN MATCHED AND NOT t.__deleted AND t.__unresolved IS NOT NULL AND s.__op <> 'd'
   AND (s.__lsn < t.__lsn OR (s.__lsn = t.__lsn AND s.__seq < t.__seq))
   AND (1 = 0{{#each values join ""}}
-    OR (t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos)){{/each}}) THEN UPDATE SET
-  {{#each values join ""}}{{col}} = CASE WHEN t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos) THEN s.{{col}} ELSE t.{{col}} END,
+    OR (instr(t.__unresolved, {{mark}}) > 0 AND s.__known_{{i}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{i}} > t.__fill_pos)){{/each}}) THEN UPDATE SET
+  {{#each values join ""}}{{col}} = CASE WHEN instr(t.__unresolved, {{mark}}) > 0 AND s.__known_{{i}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{i}} > t.__fill_pos) THEN s.{{col}} ELSE t.{{col}} END,
   {{/each}}__fill_pos = greatest(t.__fill_pos, CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}},
-    CASE WHEN t.__unresolved LIKE '%,{{col}},%' AND s.__known_{{col}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{col}} > t.__fill_pos) THEN s.__src_pos_{{col}} END{{/each}}),
+    CASE WHEN instr(t.__unresolved, {{mark}}) > 0 AND s.__known_{{i}} AND (t.__fill_pos IS NULL OR s.__src_pos_{{i}} > t.__fill_pos) THEN s.__src_pos_{{i}} END{{/each}}),
   __merged_at = now()
 WHEN NOT MATCHED THEN INSERT (
   {{#each columns join ""}}{{col}},
@@ -105,7 +106,7 @@ WHEN NOT MATCHED THEN INSERT (
   s.__seq,
   s.__ts_ms,
   (s.__op = 'd'),
-  CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN '' ELSE '{{col}},' END{{/each}}), ',') END,
-  CASE WHEN s.__op = 'd' THEN NULL ELSE greatest(CAST(NULL AS DECIMAL(38, 0)), CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}}, CASE WHEN s.__provided_{{col}} THEN NULL ELSE s.__src_pos_{{col}} END{{/each}}) END,
+  CASE WHEN s.__op = 'd' THEN NULL ELSE nullif(concat(','{{#each values join ""}}, CASE WHEN s.__provided_{{i}} THEN '' ELSE {{item}} END{{/each}}), ',') END,
+  CASE WHEN s.__op = 'd' THEN NULL ELSE greatest(CAST(NULL AS DECIMAL(38, 0)), CAST(NULL AS DECIMAL(38, 0)){{#each values join ""}}, CASE WHEN s.__provided_{{i}} THEN NULL ELSE s.__src_pos_{{i}} END{{/each}}) END,
   now()
 )

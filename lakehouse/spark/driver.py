@@ -1,0 +1,88 @@
+"""A local Spark session that runs the notebooks on request: one JSON request per stdin line, one
+JSON answer per stdout line (everything Spark and the notebooks print goes to stderr).
+
+Spark takes 10-20 s to start, so the CLI (`cdc-lakehouse spark …`) and the tests keep one driver
+per warehouse and send it requests:
+
+  {"cmd": "run", "landing": DIR, "tables": [..]?, "keys": {"s.t": [..]}?, "layers": [..]?}
+      → {"ok": true, "errors": {"silver": "..."}}      bronze → silver → gold once (availableNow)
+  {"cmd": "query", "sql": "SELECT …"}  → {"ok": true, "columns": [...], "rows": [{...}, …]}
+  {"cmd": "reset"}                     → drops bronze, silver, gold, the checkpoints and recorded views
+  {"cmd": "exit"}
+
+Usage: python driver.py --warehouse DIR
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+protocol = sys.stdout
+sys.stdout = sys.stderr  # notebooks print progress; only answers go to the protocol stream
+
+import databricks_harness as harness  # noqa: E402
+
+
+def answer(payload: dict) -> None:
+    protocol.write(json.dumps(payload, default=str) + "\n")
+    protocol.flush()
+
+
+def query(spark, sql: str) -> dict:
+    from pyspark.sql import functions as F
+
+    df = spark.sql(sql)
+    # Nulls kept, timestamps with their microseconds (in UTC, the pinned session time zone).
+    options = {"ignoreNullFields": "false", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX", "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"}
+    rows = df.select(F.to_json(F.struct(*[F.col("`" + c.replace("`", "``") + "`") for c in df.columns]), options).alias("j")).collect()
+    return {"ok": True, "columns": df.columns, "rows": [json.loads(r.j) for r in rows]}
+
+
+def reset(spark, warehouse: str) -> dict:
+    for schema in ("gold", "silver", "bronze"):
+        spark.sql(f"DROP DATABASE IF EXISTS {schema} CASCADE")
+        shutil.rmtree(os.path.join(warehouse, f"{schema}.db"), ignore_errors=True)
+    shutil.rmtree(os.path.join(warehouse, "_checkpoints"), ignore_errors=True)
+    shutil.rmtree(os.path.join(warehouse, "_harness"), ignore_errors=True)
+    spark.catalog.clearCache()
+    return {"ok": True}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--warehouse", required=True)
+    args = parser.parse_args()
+    warehouse = os.path.abspath(args.warehouse)
+    spark = harness.open_session(warehouse)
+    answer({"ok": True, "ready": True, "spark": spark.version})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            cmd = request.get("cmd")
+            if cmd == "exit":
+                answer({"ok": True})
+                break
+            if cmd == "run":
+                errors = harness.run_pipeline(spark, request["landing"], warehouse, request.get("tables"), request.get("keys"), tuple(request.get("layers") or ("bronze", "silver", "gold")))
+                answer({"ok": True, "errors": errors})
+            elif cmd == "query":
+                answer(query(spark, request["sql"]))
+            elif cmd == "reset":
+                answer(reset(spark, warehouse))
+            else:
+                answer({"ok": False, "error": f"unknown command {cmd!r} (run, query, reset, exit)"})
+        except Exception as err:  # noqa: BLE001 — every failure is one answer, the driver lives on
+            traceback.print_exc(file=sys.stderr)
+            answer({"ok": False, "error": str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, "detail": str(err)[:4000]})
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+/**
+ * The silver rules as data: scenarios of landing batches and the silver rows each must leave, so
+ * the same rules are checked on every engine that runs the shared SQL (DuckDB in silver.test.ts
+ * covers them one by one; spark.test.ts runs all of these on Spark + Delta and on DuckDB).
+ *
+ * Each scenario has its own table, so all of them run side by side in one landing zone: step k of
+ * every scenario lands, then one pipeline run, then the expectations of step k are checked.
+ */
+import { rec } from "./helpers";
+
+type Row = Record<string, unknown>;
+
+export interface SilverScenario {
+  /** What the rule is. */
+  rule: string;
+  /** The table (schema.table), unique per scenario. */
+  table: string;
+  key: string[];
+  /** Exact column types (else inferred by the helper from the values). */
+  manifest?: [string, string][];
+  /** Per step: the landing objects (each a list of records) written before that step's run. */
+  steps: Row[][][];
+  /** Silver rows (without metadata) after the given step (default: the last), ordered by key. */
+  expect: { afterStep?: number; rows: Row[] }[];
+  /** A scenario whose table must fail (alone): a pattern of its error. */
+  fails?: RegExp;
+}
+
+const doc = "x".repeat(5000);
+
+export const SILVER_SCENARIOS: SilverScenario[] = [
+  {
+    rule: "inserts, updates and deletes across batches",
+    table: "public.s_basic",
+    key: ["id"],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })]],
+      [[rec("u", 200, 0, { id: 1, name: "a2", qty: 10 }), rec("d", 200, 1, { id: 2 })]],
+    ],
+    expect: [{ rows: [{ id: 1, name: "a2", qty: 10 }] }],
+  },
+  {
+    rule: "the latest of several changes to one key in one batch wins, by (__lsn, __seq) not file order",
+    table: "public.s_order",
+    key: ["id"],
+    steps: [
+      [
+        [
+          rec("u", 300, 2, { id: 1, name: "third", qty: 3 }),
+          rec("c", 300, 0, { id: 1, name: "first", qty: 1 }),
+          rec("u", 300, 1, { id: 1, name: "second", qty: 2 }),
+          rec("c", 300, 3, { id: 2, name: "x", qty: 0 }),
+          rec("d", 300, 4, { id: 2 }),
+          rec("c", 301, 0, { id: 2, name: "again", qty: 5 }),
+        ],
+      ],
+    ],
+    expect: [{ rows: [{ id: 1, name: "third", qty: 3 }, { id: 2, name: "again", qty: 5 }] }],
+  },
+  {
+    rule: "tombstones: a late older change neither resurrects a deleted row nor regresses a newer one; re-insert works",
+    table: "public.s_tomb",
+    key: ["id"],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })], [rec("d", 300, 0, { id: 1 }), rec("u", 300, 1, { id: 2, name: "b3", qty: 3 })]],
+      [[rec("u", 200, 0, { id: 1, name: "zombie", qty: 9 }), rec("u", 200, 1, { id: 2, name: "old", qty: 9 })]],
+      [[rec("c", 400, 0, { id: 1, name: "reborn", qty: 4 })]],
+    ],
+    expect: [
+      { afterStep: 1, rows: [{ id: 2, name: "b3", qty: 3 }] },
+      { rows: [{ id: 1, name: "reborn", qty: 4 }, { id: 2, name: "b3", qty: 3 }] },
+    ],
+  },
+  {
+    rule: "__unchanged columns are filled from an earlier change in the same batch, else from silver",
+    table: "public.s_toast",
+    key: ["id"],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc }), rec("u", 100, 1, { id: 1, name: "a", qty: 2 }, ["doc"]), rec("c", 100, 2, { id: 2, name: "b", qty: 1, doc: "short" })]],
+      [[rec("u", 200, 0, { id: 1, name: "a", qty: 3 }, ["doc"]), rec("u", 200, 1, { id: 2, name: "b", qty: 9, doc: null })]],
+    ],
+    expect: [{ rows: [{ id: 1, name: "a", qty: 3, doc }, { id: 2, name: "b", qty: 9, doc: null }] }],
+  },
+  {
+    rule: "an __unchanged column is filled when the older change that set it arrives late",
+    table: "public.s_late_fill",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"], ["doc", "STRING"]],
+    steps: [[[rec("u", 200, 0, { id: 1, name: "a", qty: 2 }, ["doc"])]], [[rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc: "big" })]]],
+    expect: [{ rows: [{ id: 1, name: "a", qty: 2, doc: "big" }] }],
+  },
+  {
+    rule: "out of order: a late change without the column does not block the one that has it",
+    table: "public.s_late_block",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"], ["doc", "STRING"]],
+    steps: [[[rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]], [[rec("u", 200, 0, { id: 1, name: "a", qty: 2 }, ["doc"])]], [[rec("r", 100, 0, { id: 1, name: "a", qty: 1, doc: "from the snapshot" })]]],
+    expect: [{ rows: [{ id: 1, name: "a", qty: 3, doc: "from the snapshot" }] }],
+  },
+  {
+    rule: "out of order: an older change in the batch never replaces a value set by a newer stored change",
+    table: "public.s_late_old",
+    key: ["id"],
+    steps: [[[rec("u", 200, 0, { id: 1, name: "a", qty: 2, doc: "newer" })]], [[rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc: "older" }), rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]]],
+    expect: [{ rows: [{ id: 1, name: "a", qty: 3, doc: "newer" }] }],
+  },
+  {
+    rule: "a truncate empties the table, keeps changes after it, and ignores late changes from before it",
+    table: "public.s_trunc",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"]],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })]],
+      [[rec("c", 300, 0, { id: 3, name: "c", qty: 3 }), rec("t", 300, 1), rec("c", 300, 2, { id: 4, name: "d", qty: 4 })]],
+      [[rec("u", 200, 0, { id: 1, name: "late", qty: 7 }), rec("c", 200, 1, { id: 5, name: "late", qty: 5 })]],
+    ],
+    expect: [{ afterStep: 1, rows: [{ id: 4, name: "d", qty: 4 }] }, { rows: [{ id: 4, name: "d", qty: 4 }] }],
+  },
+  {
+    rule: "a first batch holding only a truncate, then late changes from before it",
+    table: "public.s_trunc_first",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"]],
+    steps: [[[rec("t", 300, 0)]], [[rec("c", 100, 0, { id: 1, name: "before", qty: 1 }), rec("c", 400, 0, { id: 2, name: "after", qty: 2 })]]],
+    expect: [{ afterStep: 0, rows: [] }, { rows: [{ id: 2, name: "after", qty: 2 }] }],
+  },
+  {
+    rule: "snapshot rows (r) never overwrite newer changes",
+    table: "public.s_snap",
+    key: ["id"],
+    steps: [
+      [[rec("u", 500, 0, { id: 1, name: "streamed", qty: 5 }), rec("d", 500, 1, { id: 2 })]],
+      [[rec("r", 400, 0, { id: 1, name: "snap", qty: 1 }), rec("r", 400, 1, { id: 2, name: "snap", qty: 2 }), rec("r", 400, 2, { id: 3, name: "snap", qty: 3 })]],
+    ],
+    expect: [{ rows: [{ id: 1, name: "streamed", qty: 5 }, { id: 3, name: "snap", qty: 3 }] }],
+  },
+  {
+    rule: "a re-snapshot barrier drops every older row, so keys deleted between two snapshots do not stay",
+    table: "public.s_barrier",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"]],
+    steps: [
+      [[rec("b", 100, 0), rec("r", 100, 1, { id: 1, name: "one" }), rec("r", 100, 2, { id: 2, name: "two" }), rec("r", 100, 3, { id: 3, name: "three" })]],
+      // The engine snapshots again (a lost slot): key 2 was deleted meanwhile, the change itself is lost.
+      [[rec("b", 500, 0), rec("r", 500, 1, { id: 1, name: "one" }), rec("r", 500, 2, { id: 3, name: "three v2" })], [rec("u", 600, 0, { id: 3, name: "three v3" })]],
+      // A late change from before the barrier is ignored.
+      [[rec("c", 300, 0, { id: 4, name: "late" })]],
+    ],
+    expect: [
+      { afterStep: 0, rows: [{ id: 1, name: "one" }, { id: 2, name: "two" }, { id: 3, name: "three" }] },
+      { rows: [{ id: 1, name: "one" }, { id: 3, name: "three v3" }] },
+    ],
+  },
+  {
+    rule: "new columns are added as they appear",
+    table: "public.s_columns",
+    key: ["id"],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1 })]],
+      [[rec("c", 200, 0, { id: 2, name: "b", qty: 2, color: null }), rec("c", 200, 1, { id: 3, name: "c", qty: 3, color: "red" })]],
+      [[rec("u", 300, 0, { id: 1, name: "a", qty: 1, color: "blue", weight: 1.5 })]],
+    ],
+    expect: [
+      {
+        rows: [
+          { id: 1, name: "a", qty: 1, color: "blue", weight: 1.5 },
+          { id: 2, name: "b", qty: 2, color: null, weight: null },
+          { id: 3, name: "c", qty: 3, color: "red", weight: null },
+        ],
+      },
+    ],
+  },
+  {
+    rule: "composite keys",
+    table: "public.s_lines",
+    key: ["order_id", "line"],
+    steps: [[[rec("c", 100, 0, { order_id: 1, line: 1, sku: "a" }), rec("c", 100, 1, { order_id: 1, line: 2, sku: "b" }), rec("c", 100, 2, { order_id: 2, line: 1, sku: "c" }), rec("d", 100, 3, { order_id: 1, line: 2 })]]],
+    expect: [{ rows: [{ order_id: 1, line: 1, sku: "a" }, { order_id: 2, line: 1, sku: "c" }] }],
+  },
+  {
+    rule: "names Delta keeps only with column mapping land under their own names",
+    table: "public.s_names",
+    key: ["Key Col"],
+    manifest: [["Key Col", "BIGINT"], ["Value Col", "STRING"], ["Ünïcode", "STRING"], ["a,b", "BIGINT"], ["it's", "STRING"], ["id", "STRING"]],
+    steps: [
+      [[rec("c", 100, 0, { "Key Col": 1, "Value Col": "v", "Ünïcode": "ü", "a,b": 1, "it's": "q", id: "not the key" }), rec("c", 100, 1, { "Key Col": 2, "Value Col": "w", "Ünïcode": null, "a,b": 2, "it's": "r", id: "not the key" })]],
+      [[rec("u", 200, 0, { "Key Col": 1, "Value Col": "v2", "a,b": 3, "it's": "q2", id: "x" }, ["Ünïcode"])]],
+    ],
+    expect: [{ rows: [{ "Key Col": 1, "Value Col": "v2", "Ünïcode": "ü", "a,b": 3, "it's": "q2", id: "x" }, { "Key Col": 2, "Value Col": "w", "Ünïcode": null, "a,b": 2, "it's": "r", id: "not the key" }] }],
+  },
+  {
+    rule: "two columns differing only in case fail their table alone, naming both",
+    table: "public.s_case",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["Value", "BIGINT"], ["value", "BIGINT"]],
+    steps: [[[rec("c", 100, 0, { id: 1, Value: 1, value: 2 })]]],
+    expect: [],
+    fails: /columns "Value" and "value" differ only in case/,
+  },
+];
+
+/** Values as comparable text: engines differ in how they hand out numbers (DuckDB BIGINT as strings). */
+export function normalizeRows(rows: Row[]): Row[] {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith("__")).map(([k, v]) => [k, v === null || v === undefined ? null : String(v)])));
+}
