@@ -70,6 +70,8 @@ interface PublicationFacts {
   delete: boolean;
   truncate: boolean;
   owned: boolean;
+  /** publish_via_partition_root (PostgreSQL 13+): partitioned tables stream under the parent's name. */
+  viaRoot: boolean;
   /** What it streams (pg_publication_tables: leaf partitions unless publish_via_partition_root). */
   tables: TableName[];
   /** Tables named in it directly (pg_publication_rel), e.g. a partitioned parent. */
@@ -80,6 +82,8 @@ interface TableFacts {
   name: TableName;
   qualified: string;
   exists: boolean;
+  /** A partitioned table: its rows and changes live in its partitions. */
+  partitioned: boolean;
   replicaIdentity: "d" | "n" | "f" | "i" | null;
   primaryKey: string | null;
   replicaIdentityIndex: string | null;
@@ -175,7 +179,9 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotFacts | un
 async function readPublication(client: pg.Client, name: string): Promise<PublicationFacts | undefined> {
   const { rows } = await client.query(
     `SELECT quote_ident(p.pubname) AS quoted, p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete,
-            p.pubtruncate, pg_has_role(p.pubowner, 'USAGE') AS owned
+            p.pubtruncate, pg_has_role(p.pubowner, 'USAGE') AS owned,
+            -- to_jsonb: servers older than 13 have no pubviaroot column.
+            COALESCE((to_jsonb(p) ->> 'pubviaroot')::boolean, false) AS via_root
        FROM pg_publication p WHERE p.pubname = $1`,
     [name],
   );
@@ -202,6 +208,7 @@ async function readPublication(client: pg.Client, name: string): Promise<Publica
     delete: r.pubdelete,
     truncate: r.pubtruncate,
     owned: r.owned,
+    viaRoot: r.via_root,
     tables: tables.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
     members: members.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
   };
@@ -218,6 +225,7 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
      SELECT w.schema, w.name,
             quote_ident(w.schema) || '.' || quote_ident(w.name) AS qualified,
             c.oid IS NOT NULL AS exists,
+            COALESCE(c.relkind = 'p', false) AS partitioned,
             c.relreplident::text AS replica_identity,
             (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
                FROM pg_index i
@@ -249,6 +257,7 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
     name: { schema: r.schema, table: r.name },
     qualified: r.qualified,
     exists: r.exists,
+    partitioned: r.partitioned,
     replicaIdentity: r.replica_identity,
     primaryKey: r.primary_key,
     replicaIdentityIndex: r.replica_identity_index,
@@ -345,7 +354,9 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         fix: `set TABLE_INCLUDE (e.g. TABLE_INCLUDE=public.users,public.orders) and the engine creates the publication, or create it yourself: CREATE PUBLICATION ${server.quotedPublication} FOR TABLE <schema.table>, …;`,
       });
     } else {
-      const sql = `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${quotedList(tables)};`;
+      // Partitioned tables are captured as one table under the parent's name: their changes must stream under it.
+      const viaRoot = tables.some((t) => t.partitioned) ? " WITH (publish_via_partition_root = true)" : "";
+      const sql = `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${quotedList(tables)}${viaRoot};`;
       const notOwned = existing.filter((t) => !t.owned);
       if (!server.canCreateInDatabase && !server.superuser) {
         checks.push({
@@ -375,6 +386,18 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         ok: false,
         detail: `publication ${pubName} does not publish ${missingOps.join(", ")}, so those changes would be silently missing`,
         fix: `ALTER PUBLICATION ${publication.quotedName} SET (publish = 'insert, update, delete, truncate');`,
+      });
+    }
+    const partitioned = existing.filter((t) => t.partitioned);
+    if (partitioned.length > 0 && !publication.viaRoot) {
+      const sql = `ALTER PUBLICATION ${publication.quotedName} SET (publish_via_partition_root = true);`;
+      checks.push({
+        name: "publication partitions",
+        ok: false,
+        detail:
+          `publication ${pubName} does not set publish_via_partition_root, so the changes of the partitioned table${partitioned.length === 1 ? "" : "s"} ` +
+          `${partitioned.map((t) => display(t.name)).join(", ")} stream under the partitions' names and would not be captured`,
+        fix: publication.owned ? sql : `run as the publication's owner: ${sql}`,
       });
     }
     if (tables.length === 0) {
