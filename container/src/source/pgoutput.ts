@@ -240,8 +240,11 @@ export class PgOutputDecoder {
     }
     let key = identity;
     if (replicaIdentity === "f") {
+      // Without a primary key the whole row is the key (FULL flags every column as identity): an
+      // update then lands as a delete of the old row and an insert of the new one, so the
+      // before-image survives and a MERGE on all columns stays right.
       const pk = this.catalog.primaryKey(oid) ?? [];
-      key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
+      if (pk.length > 0) key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
     }
     const table = `${schema}.${name}`;
     const previous = this.relations.get(oid);

@@ -21,6 +21,8 @@ import { PartitionClock } from "./pgoutput";
 export interface SnapshotColumn {
   name: string;
   typeOid: number;
+  /** A stored generated column (published by PostgreSQL 18 on request): COPY refuses to name it. */
+  generated: boolean;
 }
 
 /** What the snapshot copies of a table: exactly what the publication streams of it. */
@@ -54,26 +56,27 @@ export async function publishedTable(client: Client, table: TableName, publicati
     attnames = rows[0].attnames ?? undefined;
     rowFilter = rows[0].rowfilter ?? undefined;
   }
-  const { rows } = await client.query<{ name: string; type_oid: number; partitioned: boolean }>(
-    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, c.relkind = 'p' AS partitioned
+  const generated = (await hasGeneratedColumns(client)) ? "a.attgenerated <> ''" : "false";
+  const { rows } = await client.query<{ name: string; type_oid: number; generated: boolean; partitioned: boolean }>(
+    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, ${generated} AS generated, c.relkind = 'p' AS partitioned
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-        AND ${attnames ? "a.attname = ANY($2::text[])" : (await hasGeneratedColumns(client)) ? "a.attgenerated = ''" : "true"}
+        AND ${attnames ? "a.attname = ANY($2::text[])" : `NOT ${generated}`}
       ORDER BY a.attnum`,
     attnames ? [qualified, attnames] : [qualified],
   );
-  return { columns: rows.map((r) => ({ name: r.name, typeOid: r.type_oid })), rowFilter, partitioned: rows[0]?.partitioned ?? false };
+  return { columns: rows.map((r) => ({ name: r.name, typeOid: r.type_oid, generated: r.generated })), rowFilter, partitioned: rows[0]?.partitioned ?? false };
 }
 
 /**
  * The COPY of what is published. A plain table without a row filter is copied directly (COPY t
  * reads only t itself, as pgoutput streams inheritance children under their own names); a row
- * filter or a partitioned parent needs a SELECT (COPY of a partitioned table is refused).
+ * filter, a generated column or a partitioned parent needs a SELECT (COPY refuses those).
  */
 export function copyStatement(table: TableName, published: PublishedTable): string {
   const list = published.columns.map((c) => ident(c.name)).join(", ");
   const qualified = `${ident(table.schema)}.${ident(table.table)}`;
-  if (!published.partitioned && !published.rowFilter) return `COPY ${qualified} (${list}) TO STDOUT`;
+  if (!published.partitioned && !published.rowFilter && !published.columns.some((c) => c.generated)) return `COPY ${qualified} (${list}) TO STDOUT`;
   return `COPY (SELECT ${list} FROM ${published.partitioned ? "" : "ONLY "}${qualified}${published.rowFilter ? ` WHERE ${published.rowFilter}` : ""}) TO STDOUT`;
 }
 
