@@ -9,6 +9,8 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
+import { ident } from "./connection";
+import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, safeRename, unsafeTableNameDetail } from "./landing-names";
 
 /** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
 export interface SourceCheck {
@@ -90,6 +92,8 @@ interface TableFacts {
   candidateKey: string | null;
   canSelect: boolean;
   owned: boolean;
+  /** The columns the publication publishes (or would, once created), as quoted SQL names by name. */
+  publishedColumns: Map<string, string>;
 }
 
 interface SourceFacts {
@@ -264,7 +268,29 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
     candidateKey: r.candidate_key,
     canSelect: r.can_select,
     owned: r.owned,
+    publishedColumns: new Map<string, string>(),
   }));
+}
+
+/**
+ * Fills in each table's published columns: the publication's (PostgreSQL 15+: its column list, or
+ * every column pgoutput sends), else every column a new publication would send (not generated).
+ */
+async function readPublishedColumns(client: pg.Client, server: ServerFacts, publication: string, tables: TableFacts[]): Promise<void> {
+  const existing = tables.filter((t) => t.exists);
+  if (existing.length === 0) return;
+  const listed = server.versionNum >= 150000;
+  const { rows } = await client.query<{ schema: string; name: string; column: string; quoted: string }>(
+    `WITH wanted AS (SELECT t.schema, t.name, format('%I.%I', t.schema, t.name)::regclass AS relid FROM unnest($1::text[], $2::text[]) AS t(schema, name))
+     SELECT w.schema, w.name, a.attname::text AS column, quote_ident(a.attname) AS quoted
+       FROM wanted w
+       JOIN pg_attribute a ON a.attrelid = w.relid AND a.attnum > 0 AND NOT a.attisdropped
+       ${listed ? "LEFT JOIN pg_publication_tables pt ON pt.pubname = $3 AND pt.schemaname = w.schema AND pt.tablename = w.name" : ""}
+      WHERE ${listed ? "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE" : "("} ${server.versionNum >= 120000 ? "a.attgenerated = ''" : "true"} ${listed ? "END" : ")"}
+      ORDER BY a.attnum`,
+    listed ? [existing.map((t) => t.name.schema), existing.map((t) => t.name.table), publication] : [existing.map((t) => t.name.schema), existing.map((t) => t.name.table)],
+  );
+  for (const r of rows) existing.find((t) => t.name.schema === r.schema && t.name.table === r.name)?.publishedColumns.set(r.column, r.quoted);
 }
 
 async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFacts> {
@@ -272,7 +298,9 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const slot = await readSlot(client, config.pg.slot);
   const publication = await readPublication(client, config.pg.publication);
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
-  return { server, slot, publication, tables: await readTables(client, wanted) };
+  const tables = await readTables(client, wanted);
+  await readPublishedColumns(client, server, config.pg.publication, tables);
+  return { server, slot, publication, tables };
 }
 
 function dedupe(tables: TableName[]): TableName[] {
@@ -441,7 +469,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
     }
   }
 
-  for (const t of tables) checks.push(tableCheck(t, server));
+  for (const t of tables) checks.push(tableCheck(t, server, publication));
   return { checks, actions };
 }
 
@@ -500,7 +528,7 @@ function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | 
   };
 }
 
-function tableCheck(t: TableFacts, server: ServerFacts): SourceCheck {
+function tableCheck(t: TableFacts, server: ServerFacts, publication: PublicationFacts | undefined): SourceCheck {
   const name = `table ${display(t.name)}`;
   if (!t.exists) {
     return {
@@ -547,10 +575,35 @@ function tableCheck(t: TableFacts, server: ServerFacts): SourceCheck {
         fix: t.primaryKey ? `ALTER TABLE ${t.qualified} REPLICA IDENTITY DEFAULT;` : `ALTER TABLE ${t.qualified} REPLICA IDENTITY FULL;${noKeyHint}`,
       };
   }
-  if (!identity.ok && select) return { name, ok: false, detail: `${identity.detail}; and ${select.detail}`, fix: `${identity.fix} ${select.fix}` };
-  if (!identity.ok) return { name, ...identity };
-  if (select) return { name, ok: false, ...select };
-  return { name, ...identity };
+  const problems = [identity.ok ? undefined : identity, select, namingProblem(t, server, publication)].filter((p) => p !== undefined);
+  if (problems.length === 0) return { name, ...identity };
+  return { name, ok: false, detail: problems.map((p) => p.detail).join("; and "), fix: problems.map((p) => p.fix).join(" ") };
+}
+
+/** A table or column name that cannot land as it is (see landing-names.ts), with the rename or column list that fixes it. */
+function namingProblem(t: TableFacts, server: ServerFacts, publication: PublicationFacts | undefined): { detail: string; fix: string } | undefined {
+  const unsafe = [t.name.schema, t.name.table].filter((n) => !LANDING_SAFE_NAME.test(n));
+  if (unsafe.length > 0) {
+    const renames = [
+      ...(LANDING_SAFE_NAME.test(t.name.schema) ? [] : [`ALTER SCHEMA ${ident(t.name.schema)} RENAME TO ${safeRename(t.name.schema)};`]),
+      ...(LANDING_SAFE_NAME.test(t.name.table) ? [] : [`ALTER TABLE ${t.qualified} RENAME TO ${safeRename(t.name.table)};`]),
+    ];
+    return {
+      detail: unsafeTableNameDetail(unsafe),
+      fix: `rename it: ${renames.join(" ")} (or stop publishing it: ALTER PUBLICATION ${publication?.quotedName ?? server.quotedPublication} DROP TABLE ${t.qualified};)`,
+    };
+  }
+  const reserved = [...t.publishedColumns.keys()].filter(isReservedColumn);
+  if (reserved.length === 0) return undefined;
+  const kept = [...t.publishedColumns].filter(([c]) => !isReservedColumn(c)).map(([, quoted]) => quoted).join(", ");
+  const renames = reserved.map((c) => `ALTER TABLE ${t.qualified} RENAME COLUMN ${t.publishedColumns.get(c)} TO ${safeRename(c)};`).join(" ");
+  const columnList = publication
+    ? `ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept});`
+    : `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${t.qualified} (${kept}), …;`;
+  return {
+    detail: reservedColumnsDetail(display(t.name), reserved),
+    fix: `rename ${reserved.length === 1 ? "it" : "them"} (${renames}) or leave ${reserved.length === 1 ? "it" : "them"} out of the publication with a column list (PostgreSQL 15+): ${columnList}`,
+  };
 }
 
 /** The read-only checks `cdc-engine doctor` prints; changes nothing on the server. */
