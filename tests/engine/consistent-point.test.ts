@@ -14,8 +14,8 @@ import type { Client } from "pg";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
 import { connect } from "../../container/src/source/connection";
-import { commitAtConsistentPoint, createSlot, serverVersionNum } from "../../container/src/source/replication";
-import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
+import { commitAtConsistentPoint, connectionOf, createSlot, firstStreamedCommitLsn, serverVersionNum } from "../../container/src/source/replication";
+import { currentLsn, engineEnv, landingDir, waitFor } from "./fixtures/harness";
 
 describe("engine: a commit exactly at the slot's consistent point", function () {
   this.timeout(60_000);
@@ -77,6 +77,32 @@ describe("engine: a commit exactly at the slot's consistent point", function () 
       await pg.query("INSERT INTO public.cp_items VALUES (1004, 'after')");
       assert.equal(await commitAtConsistentPoint(normal, "cp_slot", "cp_pub", quiet.consistentPoint, "cp-test"), false, "a later commit is not at the consistent point");
       await normal.query("SELECT pg_drop_replication_slot('cp_slot')");
+    } finally {
+      await replication.end().catch(() => undefined);
+      await normal.end().catch(() => undefined);
+    }
+  });
+
+  it("reads only the head of a large first transaction, not the whole of it", async () => {
+    const config = loadConfig(engineEnv(pg, await landingDir(), { PG_SLOT: "cp_big_slot", PG_PUBLICATION: "cp_pub" }));
+    const normal = await connect(config, "cp test big");
+    const replication = await connect(config, "cp test big replication", true);
+    try {
+      const created = await createSlot(replication, "cp_big_slot", { exportSnapshot: false, versionNum: await serverVersionNum(normal) });
+      // A bulk load of ~24 MB of pgoutput messages commits first.
+      const before = await currentLsn(pg);
+      await pg.query("INSERT INTO public.cp_items SELECT g, repeat('x', 1000) FROM generate_series(100000, 123999) g");
+      const after = await currentLsn(pg);
+      let received = 0;
+      const count = (chunk: Buffer) => (received += chunk.length);
+      connectionOf(normal).stream.on("data", count);
+      // Its own synchronous commit makes the (asynchronously committed) bulk load readable.
+      assert.equal(await commitAtConsistentPoint(normal, "cp_big_slot", "cp_pub", created.consistentPoint, "cp-test"), false);
+      const commitLsn = await firstStreamedCommitLsn(normal, "cp_big_slot", "cp_pub");
+      connectionOf(normal).stream.removeListener("data", count);
+      assert.ok(commitLsn !== undefined && commitLsn > before && commitLsn < after, `the bulk load's commit LSN (${commitLsn}) lies between ${before} and ${after}`);
+      assert.ok(received < 16 * 1024, `the engine received ${received} bytes for both peeks`);
+      await normal.query("SELECT pg_drop_replication_slot('cp_big_slot')");
     } finally {
       await replication.end().catch(() => undefined);
       await normal.end().catch(() => undefined);

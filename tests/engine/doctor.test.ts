@@ -132,17 +132,32 @@ describe("engine: source setup and doctor", function () {
       assert.equal(byName(await inspectSource(cfg, client), "table public.full_rows").detail, "REPLICA IDENTITY FULL");
     });
 
-    it("treats a partitioned table named in the publication as published (its partitions stream)", async () => {
+    it("requires publish_via_partition_root for a partitioned table, naming the fix, and creates publications with it", async () => {
       await good.query(`
         CREATE TABLE public.measurements (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
         CREATE TABLE public.measurements_2026 PARTITION OF public.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
         CREATE PUBLICATION part_pub FOR TABLE public.measurements;
       `);
       const cfg = config(good, { TABLE_INCLUDE: "public.measurements", PG_PUBLICATION: "part_pub" });
+      const problem = {
+        name: "publication partitions",
+        ok: false,
+        detail: "publication part_pub does not set publish_via_partition_root, so the changes of the partitioned table public.measurements stream under the partitions' names and would not be captured",
+        fix: "ALTER PUBLICATION part_pub SET (publish_via_partition_root = true);",
+      };
+      assert.deepEqual((await inspectSource(cfg, client)).filter((c) => !c.ok), [problem]);
+      // run refuses with the same message.
+      await assert.rejects(prepareSource(cfg, client, silent), (err: unknown) => err instanceof SourceSetupError && err.message.includes(`${problem.detail} — fix: ${problem.fix}`));
+      await good.query(problem.fix);
       const checks = await inspectSource(cfg, client);
       assert.deepEqual(checks.filter((c) => !c.ok), []);
       assert.equal(byName(checks, "table public.measurements").detail, "primary key (id, at)");
       assert.deepEqual((await prepareSource(cfg, client, silent)).tables, [{ schema: "public", table: "measurements" }]);
+
+      const created = config(good, { TABLE_INCLUDE: "public.measurements,public.users", PG_PUBLICATION: "new_part_pub" });
+      assert.match(byName(await inspectSource(created, client), "publication").detail, /CREATE PUBLICATION new_part_pub FOR TABLE public.measurements, public.users WITH \(publish_via_partition_root = true\);/);
+      await prepareSource(created, client, silent);
+      assert.deepEqual(await good.query("SELECT pubviaroot FROM pg_publication WHERE pubname = 'new_part_pub'"), [{ pubviaroot: true }]);
     });
 
     it("captures the existing publication's tables when TABLE_INCLUDE is empty, and fails when there is neither", async () => {

@@ -68,7 +68,7 @@ describe("engine: value encoders", () => {
     const columns: CopyColumn[] = shapes.map((shape, i) => ({ prefix: Buffer.from(`,"c${i}":`), kind: copyKindOf(shape), encode: encoderFor(shape) }));
     const rows = [
       ["-42", "1.5e+300", "t", "123.4500", '{"s": "a\\nb"}', 'tab\\there "q" \\\\ \u0001 \\v ü', "2026-11-21 12:00:00.5+00", "2026-11-21 12:00:00", "\\x00ff", '{"a b",NULL}'],
-      ["\\N", "NaN", "f", "NaN", "[]", "", "infinity", "0044-03-15 12:00:00 BC", "\\x", "{}"],
+      ["\\N", "NaN", "f", "NaN", "[\\n  1\\r\\n]", "", "infinity", "0044-03-15 12:00:00 BC", "\\x", "{}"],
       ["0", "-Infinity", "\\N", "\\N", "\\N", "\\N", "2026-11-21 12:00:00+05:30", "\\N", "\\N", "\\N"],
     ];
     for (const fields of rows) {
@@ -77,6 +77,7 @@ describe("engine: value encoders", () => {
       const end = transcodeRow(src, 0, src.length - 1, columns, out, 0);
       const expected = fields.map((f, i) => columns[i].prefix.toString() + (f === "\\N" ? "null" : columns[i].encode(copyFieldText(f)))).join("");
       assert.equal(out.toString("utf8", 0, end), expected);
+      assert.ok(!/[\r\n]/.test(out.toString("utf8", 0, end)), "a record stays on one line");
     }
     assert.throws(() => transcodeRow(Buffer.from("1\t2\n"), 0, 3, columns.slice(0, 1), Buffer.alloc(100), 0), /more fields/);
     assert.throws(() => transcodeRow(Buffer.from("1\n"), 0, 1, columns.slice(0, 2), Buffer.alloc(100), 0), /fewer fields/);

@@ -6,6 +6,7 @@
  */
 import { accessSync, constants as fsConstants } from "node:fs";
 import { z } from "zod";
+import { LANDING_SAFE_NAME } from "../source/landing-names";
 
 export const SSL_MODES = ["disable", "require", "verify-full"] as const;
 export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
@@ -83,13 +84,14 @@ const integer = (min: number, max: number) =>
 const tableList = z.string().transform((value, ctx): TableName[] => {
   const tables: TableName[] = [];
   for (const raw of value.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const m = /^([A-Za-z_][A-Za-z0-9_$]*)\.([A-Za-z_][A-Za-z0-9_$]*)$/.exec(raw);
-    if (!m) {
+    // Only names that are safe in object keys (the same rule doctor applies to a publication's tables).
+    const [schema, table, ...rest] = raw.split(".");
+    if (rest.length > 0 || table === undefined || !LANDING_SAFE_NAME.test(schema) || !LANDING_SAFE_NAME.test(table)) {
       ctx.addIssue({ code: "custom", message: `has "${raw}", which is not a schema-qualified table name (schema.table)` });
       return z.NEVER;
     }
     // A table listed twice is captured once.
-    if (!tables.some((t) => t.schema === m[1] && t.table === m[2])) tables.push({ schema: m[1], table: m[2] });
+    if (!tables.some((t) => t.schema === schema && t.table === table)) tables.push({ schema, table });
   }
   return tables;
 });

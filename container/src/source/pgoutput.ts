@@ -14,6 +14,8 @@ import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
 import { tableSchema } from "./schema";
+import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
+import { SourceSetupError } from "./setup";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, NULL_BYTES, put, putInt, worstCase, writeWireValue } = text;
@@ -258,10 +260,14 @@ export class PgOutputDecoder {
     });
     let key = identity;
     if (replicaIdentity === "f") {
+      // Without a primary key the whole row is the key (FULL flags every column as identity): an
+      // update then lands as a delete of the old row and an insert of the new one, so the
+      // before-image survives and a MERGE on all columns stays right.
       const pk = this.catalog.primaryKey(oid) ?? [];
-      key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
+      if (pk.length > 0) key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
     }
     const table = `${parsed.schema}.${parsed.name}`;
+    if (this.captured === undefined || this.captured.has(table)) refuseUnlandableNames(parsed.schema, parsed.name, columns);
     const previous = this.relations.get(oid);
     if (previous && previous.columns.map((c) => c.name).join(",") !== columns.map((c) => c.name).join(",")) {
       this.logger.info({ table, columns: columns.map((c) => c.name) }, "table columns changed; later records use the new columns");
@@ -416,5 +422,38 @@ export class PgOutputDecoder {
       const rel = this.relationOf(buf.readUInt32BE(p + i * 4));
       if (rel && this.next(rel)) this.emit(rel, "t", buf, undefined, undefined, undefined);
     }
+  }
+}
+
+/**
+ * doctor and start-up refuse these names (setup.ts); this catches a table or column that gets one
+ * later (ALTER TABLE … ADD COLUMN "__op"), before a broken record lands. Nothing after it is
+ * confirmed, so nothing is lost; the engine stops with the fix.
+ */
+function refuseUnlandableNames(schema: string, table: string, columns: ColumnInfo[]): void {
+  const label = `${schema}.${table}`;
+  // The WAL keeps the changes written under the old name: they decode that way after any fix.
+  const fixNote = "; the slot still holds the changes written under this name, so then drop the slot PG_SLOT (SELECT pg_drop_replication_slot('<PG_SLOT>');) and the engine snapshots again";
+  const unsafe = [schema, table].filter((n) => !LANDING_SAFE_NAME.test(n));
+  if (unsafe.length > 0) {
+    throw new SourceSetupError([
+      {
+        name: `table ${label}`,
+        ok: false,
+        detail: unsafeTableNameDetail(unsafe),
+        fix: `rename it, or stop publishing it (ALTER PUBLICATION … DROP TABLE …)${fixNote}`,
+      },
+    ]);
+  }
+  const reserved = columns.map((c) => c.name).filter(isReservedColumn);
+  if (reserved.length > 0) {
+    throw new SourceSetupError([
+      {
+        name: `table ${label}`,
+        ok: false,
+        detail: reservedColumnsDetail(label, reserved),
+        fix: `rename ${reserved.length === 1 ? "it" : "them"}, or leave ${reserved.length === 1 ? "it" : "them"} out of the publication with a column list (PostgreSQL 15+)${fixNote}`,
+      },
+    ]);
   }
 }

@@ -62,7 +62,7 @@ export async function createSlot(client: Client, slot: string, options: { export
  * sits at the consistent point if nothing was written there yet, and makes the WAL up to it
  * readable; peeking (which consumes nothing) then shows the first streamed transaction. A temporary
  * slot can only be read by the session that created it: pass that (replication) connection as
- * `owner`; the query is sent without parameters, as the replication protocol requires.
+ * `owner`.
  */
 export async function commitAtConsistentPoint(client: Client, slot: string, publication: string, consistentPoint: bigint, messagePrefix: string, owner: Client = client): Promise<boolean> {
   await client.query("BEGIN");
@@ -74,12 +74,26 @@ export async function commitAtConsistentPoint(client: Client, slot: string, publ
     await client.query("ROLLBACK").catch(() => undefined);
     throw err;
   }
+  return (await firstStreamedCommitLsn(owner, slot, publication)) === consistentPoint;
+}
+
+/**
+ * The commit LSN of the first transaction the slot would stream (undefined when there is none
+ * yet), read without consuming anything. PostgreSQL decodes that whole transaction for the peek
+ * (spilling to disk beyond logical_decoding_work_mem and work_mem), but only the first 9 bytes of
+ * its first message — 'B' and final_lsn — come back: a bulk load committed first would otherwise
+ * arrive here in full and exhaust the engine's memory. Sent without parameters, as the
+ * replication protocol requires.
+ */
+export async function firstStreamedCommitLsn(client: Client, slot: string, publication: string): Promise<bigint | undefined> {
   const literal = (text: string) => "'" + text.replace(/'/g, "''") + "'";
-  const { rows } = await owner.query<{ data: Buffer }>(
-    `SELECT data FROM pg_logical_slot_peek_binary_changes(${literal(slot)}, NULL, 1, 'proto_version', '1', 'publication_names', ${literal(ident(publication))})`,
+  const { rows } = await client.query<{ head: Buffer }>(
+    `SELECT substring(data FROM 1 FOR 9) AS head
+       FROM pg_logical_slot_peek_binary_changes(${literal(slot)}, NULL, 1, 'proto_version', '1', 'publication_names', ${literal(ident(publication))})
+      WHERE get_byte(data, 0) = 66 -- 'B': final_lsn follows
+      LIMIT 1`,
   );
-  const begin = rows.find((r) => r.data[0] === 0x42); // 'B': final_lsn follows
-  return begin !== undefined && begin.data.readBigUInt64BE(1) === consistentPoint;
+  return rows.length === 0 ? undefined : rows[0].head.readBigUInt64BE(1);
 }
 
 export interface StreamHandlers {

@@ -9,6 +9,8 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
+import { ident } from "./connection";
+import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, safeRename, unsafeTableNameDetail } from "./landing-names";
 
 /** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
 export interface SourceCheck {
@@ -70,6 +72,8 @@ interface PublicationFacts {
   delete: boolean;
   truncate: boolean;
   owned: boolean;
+  /** publish_via_partition_root (PostgreSQL 13+): partitioned tables stream under the parent's name. */
+  viaRoot: boolean;
   /** What it streams (pg_publication_tables: leaf partitions unless publish_via_partition_root). */
   tables: TableName[];
   /** Tables named in it directly (pg_publication_rel), e.g. a partitioned parent. */
@@ -80,12 +84,16 @@ interface TableFacts {
   name: TableName;
   qualified: string;
   exists: boolean;
+  /** A partitioned table: its rows and changes live in its partitions. */
+  partitioned: boolean;
   replicaIdentity: "d" | "n" | "f" | "i" | null;
   primaryKey: string | null;
   replicaIdentityIndex: string | null;
   candidateKey: string | null;
   canSelect: boolean;
   owned: boolean;
+  /** The columns the publication publishes (or would, once created), as quoted SQL names by name. */
+  publishedColumns: Map<string, string>;
 }
 
 interface SourceFacts {
@@ -175,7 +183,9 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotFacts | un
 async function readPublication(client: pg.Client, name: string): Promise<PublicationFacts | undefined> {
   const { rows } = await client.query(
     `SELECT quote_ident(p.pubname) AS quoted, p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete,
-            p.pubtruncate, pg_has_role(p.pubowner, 'USAGE') AS owned
+            p.pubtruncate, pg_has_role(p.pubowner, 'USAGE') AS owned,
+            -- to_jsonb: servers older than 13 have no pubviaroot column.
+            COALESCE((to_jsonb(p) ->> 'pubviaroot')::boolean, false) AS via_root
        FROM pg_publication p WHERE p.pubname = $1`,
     [name],
   );
@@ -202,6 +212,7 @@ async function readPublication(client: pg.Client, name: string): Promise<Publica
     delete: r.pubdelete,
     truncate: r.pubtruncate,
     owned: r.owned,
+    viaRoot: r.via_root,
     tables: tables.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
     members: members.rows.map((t) => ({ schema: t.schemaname, table: t.tablename })),
   };
@@ -218,6 +229,7 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
      SELECT w.schema, w.name,
             quote_ident(w.schema) || '.' || quote_ident(w.name) AS qualified,
             c.oid IS NOT NULL AS exists,
+            COALESCE(c.relkind = 'p', false) AS partitioned,
             c.relreplident::text AS replica_identity,
             (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
                FROM pg_index i
@@ -249,13 +261,36 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
     name: { schema: r.schema, table: r.name },
     qualified: r.qualified,
     exists: r.exists,
+    partitioned: r.partitioned,
     replicaIdentity: r.replica_identity,
     primaryKey: r.primary_key,
     replicaIdentityIndex: r.replica_identity_index,
     candidateKey: r.candidate_key,
     canSelect: r.can_select,
     owned: r.owned,
+    publishedColumns: new Map<string, string>(),
   }));
+}
+
+/**
+ * Fills in each table's published columns: the publication's (PostgreSQL 15+: its column list, or
+ * every column pgoutput sends), else every column a new publication would send (not generated).
+ */
+async function readPublishedColumns(client: pg.Client, server: ServerFacts, publication: string, tables: TableFacts[]): Promise<void> {
+  const existing = tables.filter((t) => t.exists);
+  if (existing.length === 0) return;
+  const listed = server.versionNum >= 150000;
+  const { rows } = await client.query<{ schema: string; name: string; column: string; quoted: string }>(
+    `WITH wanted AS (SELECT t.schema, t.name, format('%I.%I', t.schema, t.name)::regclass AS relid FROM unnest($1::text[], $2::text[]) AS t(schema, name))
+     SELECT w.schema, w.name, a.attname::text AS column, quote_ident(a.attname) AS quoted
+       FROM wanted w
+       JOIN pg_attribute a ON a.attrelid = w.relid AND a.attnum > 0 AND NOT a.attisdropped
+       ${listed ? "LEFT JOIN pg_publication_tables pt ON pt.pubname = $3 AND pt.schemaname = w.schema AND pt.tablename = w.name" : ""}
+      WHERE ${listed ? "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE" : "("} ${server.versionNum >= 120000 ? "a.attgenerated = ''" : "true"} ${listed ? "END" : ")"}
+      ORDER BY a.attnum`,
+    listed ? [existing.map((t) => t.name.schema), existing.map((t) => t.name.table), publication] : [existing.map((t) => t.name.schema), existing.map((t) => t.name.table)],
+  );
+  for (const r of rows) existing.find((t) => t.name.schema === r.schema && t.name.table === r.name)?.publishedColumns.set(r.column, r.quoted);
 }
 
 async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFacts> {
@@ -263,7 +298,9 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const slot = await readSlot(client, config.pg.slot);
   const publication = await readPublication(client, config.pg.publication);
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
-  return { server, slot, publication, tables: await readTables(client, wanted) };
+  const tables = await readTables(client, wanted);
+  await readPublishedColumns(client, server, config.pg.publication, tables);
+  return { server, slot, publication, tables };
 }
 
 function dedupe(tables: TableName[]): TableName[] {
@@ -345,7 +382,9 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         fix: `set TABLE_INCLUDE (e.g. TABLE_INCLUDE=public.users,public.orders) and the engine creates the publication, or create it yourself: CREATE PUBLICATION ${server.quotedPublication} FOR TABLE <schema.table>, …;`,
       });
     } else {
-      const sql = `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${quotedList(tables)};`;
+      // Partitioned tables are captured as one table under the parent's name: their changes must stream under it.
+      const viaRoot = tables.some((t) => t.partitioned) ? " WITH (publish_via_partition_root = true)" : "";
+      const sql = `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${quotedList(tables)}${viaRoot};`;
       const notOwned = existing.filter((t) => !t.owned);
       if (!server.canCreateInDatabase && !server.superuser) {
         checks.push({
@@ -375,6 +414,18 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         ok: false,
         detail: `publication ${pubName} does not publish ${missingOps.join(", ")}, so those changes would be silently missing`,
         fix: `ALTER PUBLICATION ${publication.quotedName} SET (publish = 'insert, update, delete, truncate');`,
+      });
+    }
+    const partitioned = existing.filter((t) => t.partitioned);
+    if (partitioned.length > 0 && !publication.viaRoot) {
+      const sql = `ALTER PUBLICATION ${publication.quotedName} SET (publish_via_partition_root = true);`;
+      checks.push({
+        name: "publication partitions",
+        ok: false,
+        detail:
+          `publication ${pubName} does not set publish_via_partition_root, so the changes of the partitioned table${partitioned.length === 1 ? "" : "s"} ` +
+          `${partitioned.map((t) => display(t.name)).join(", ")} stream under the partitions' names and would not be captured`,
+        fix: publication.owned ? sql : `run as the publication's owner: ${sql}`,
       });
     }
     if (tables.length === 0) {
@@ -418,7 +469,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
     }
   }
 
-  for (const t of tables) checks.push(tableCheck(t, server));
+  for (const t of tables) checks.push(tableCheck(t, server, publication));
   return { checks, actions };
 }
 
@@ -477,7 +528,7 @@ function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | 
   };
 }
 
-function tableCheck(t: TableFacts, server: ServerFacts): SourceCheck {
+function tableCheck(t: TableFacts, server: ServerFacts, publication: PublicationFacts | undefined): SourceCheck {
   const name = `table ${display(t.name)}`;
   if (!t.exists) {
     return {
@@ -524,10 +575,35 @@ function tableCheck(t: TableFacts, server: ServerFacts): SourceCheck {
         fix: t.primaryKey ? `ALTER TABLE ${t.qualified} REPLICA IDENTITY DEFAULT;` : `ALTER TABLE ${t.qualified} REPLICA IDENTITY FULL;${noKeyHint}`,
       };
   }
-  if (!identity.ok && select) return { name, ok: false, detail: `${identity.detail}; and ${select.detail}`, fix: `${identity.fix} ${select.fix}` };
-  if (!identity.ok) return { name, ...identity };
-  if (select) return { name, ok: false, ...select };
-  return { name, ...identity };
+  const problems = [identity.ok ? undefined : identity, select, namingProblem(t, server, publication)].filter((p) => p !== undefined);
+  if (problems.length === 0) return { name, ...identity };
+  return { name, ok: false, detail: problems.map((p) => p.detail).join("; and "), fix: problems.map((p) => p.fix).join(" ") };
+}
+
+/** A table or column name that cannot land as it is (see landing-names.ts), with the rename or column list that fixes it. */
+function namingProblem(t: TableFacts, server: ServerFacts, publication: PublicationFacts | undefined): { detail: string; fix: string } | undefined {
+  const unsafe = [t.name.schema, t.name.table].filter((n) => !LANDING_SAFE_NAME.test(n));
+  if (unsafe.length > 0) {
+    const renames = [
+      ...(LANDING_SAFE_NAME.test(t.name.schema) ? [] : [`ALTER SCHEMA ${ident(t.name.schema)} RENAME TO ${safeRename(t.name.schema)};`]),
+      ...(LANDING_SAFE_NAME.test(t.name.table) ? [] : [`ALTER TABLE ${t.qualified} RENAME TO ${safeRename(t.name.table)};`]),
+    ];
+    return {
+      detail: unsafeTableNameDetail(unsafe),
+      fix: `rename it: ${renames.join(" ")} (or stop publishing it: ALTER PUBLICATION ${publication?.quotedName ?? server.quotedPublication} DROP TABLE ${t.qualified};)`,
+    };
+  }
+  const reserved = [...t.publishedColumns.keys()].filter(isReservedColumn);
+  if (reserved.length === 0) return undefined;
+  const kept = [...t.publishedColumns].filter(([c]) => !isReservedColumn(c)).map(([, quoted]) => quoted).join(", ");
+  const renames = reserved.map((c) => `ALTER TABLE ${t.qualified} RENAME COLUMN ${t.publishedColumns.get(c)} TO ${safeRename(c)};`).join(" ");
+  const columnList = publication
+    ? `ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept});`
+    : `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${t.qualified} (${kept}), …;`;
+  return {
+    detail: reservedColumnsDetail(display(t.name), reserved),
+    fix: `rename ${reserved.length === 1 ? "it" : "them"} (${renames}) or leave ${reserved.length === 1 ? "it" : "them"} out of the publication with a column list (PostgreSQL 15+): ${columnList}`,
+  };
 }
 
 /** The read-only checks `cdc-engine doctor` prints; changes nothing on the server. */

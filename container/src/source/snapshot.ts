@@ -15,7 +15,7 @@ import type { CopyColumn } from "./decoding/copy-text";
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, put, putInt, transcodeRow, worstCase } = text;
 import { connect, ident } from "./connection";
-import { connectionOf } from "./replication";
+import { connectionOf, serverVersionNum } from "./replication";
 import { PartitionClock } from "./pgoutput";
 import { tableSchema } from "./schema";
 
@@ -23,19 +23,63 @@ export interface SnapshotColumn {
   name: string;
   typeOid: number;
   typmod: number;
+  /** A stored generated column (published by PostgreSQL 18 on request): COPY refuses to name it. */
+  generated: boolean;
 }
 
-/** Columns as pgoutput publishes them: not dropped, not generated, in attnum order. */
-export async function tableColumns(client: Client, table: TableName): Promise<SnapshotColumn[]> {
-  const { rows } = await client.query<{ name: string; type_oid: number; typmod: number }>(
-    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, a.atttypmod::int AS typmod
-       FROM pg_attribute a
+/** What the snapshot copies of a table: exactly what the publication streams of it. */
+export interface PublishedTable {
+  columns: SnapshotColumn[];
+  /** The publication's row filter (PostgreSQL 15+) as SQL over the table's columns, if it has one. */
+  rowFilter: string | undefined;
+  /** A partitioned table is read through its parent (its rows live in the partitions). */
+  partitioned: boolean;
+}
+
+/**
+ * The columns and rows the publication publishes of `table`. From PostgreSQL 15 on that is
+ * pg_publication_tables: attnames (the column list, or every column pgoutput sends — which leaves
+ * out generated columns unless PostgreSQL 18's publish_generated_columns = stored says otherwise)
+ * and rowfilter. Before 15 there are neither: every column pgoutput sends (not dropped, not
+ * generated), every row.
+ */
+export async function publishedTable(client: Client, table: TableName, publication: string): Promise<PublishedTable> {
+  const qualified = `${ident(table.schema)}.${ident(table.table)}`;
+  let attnames: string[] | undefined;
+  let rowFilter: string | undefined;
+  if ((await serverVersionNum(client)) >= 150000) {
+    const { rows } = await client.query<{ attnames: string[] | null; rowfilter: string | null }>(
+      "SELECT attnames::text[] AS attnames, rowfilter FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
+      [publication, table.schema, table.table],
+    );
+    if (rows.length === 0) {
+      throw new Error(`publication ${publication} does not publish ${table.schema}.${table.table} under that name, so its snapshot cannot match the stream (a partitioned table needs publish_via_partition_root = true)`);
+    }
+    attnames = rows[0].attnames ?? undefined;
+    rowFilter = rows[0].rowfilter ?? undefined;
+  }
+  const generated = (await hasGeneratedColumns(client)) ? "a.attgenerated <> ''" : "false";
+  const { rows } = await client.query<{ name: string; type_oid: number; typmod: number; generated: boolean; partitioned: boolean }>(
+    `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, a.atttypmod::int AS typmod, ${generated} AS generated, c.relkind = 'p' AS partitioned
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-        ${(await hasGeneratedColumns(client)) ? "AND a.attgenerated = ''" : ""}
+        AND ${attnames ? "a.attname = ANY($2::text[])" : `NOT ${generated}`}
       ORDER BY a.attnum`,
-    [`${ident(table.schema)}.${ident(table.table)}`],
+    attnames ? [qualified, attnames] : [qualified],
   );
-  return rows.map((r) => ({ name: r.name, typeOid: r.type_oid, typmod: r.typmod }));
+  return { columns: rows.map((r) => ({ name: r.name, typeOid: r.type_oid, typmod: r.typmod, generated: r.generated })), rowFilter, partitioned: rows[0]?.partitioned ?? false };
+}
+
+/**
+ * The COPY of what is published. A plain table without a row filter is copied directly (COPY t
+ * reads only t itself, as pgoutput streams inheritance children under their own names); a row
+ * filter, a generated column or a partitioned parent needs a SELECT (COPY refuses those).
+ */
+export function copyStatement(table: TableName, published: PublishedTable): string {
+  const list = published.columns.map((c) => ident(c.name)).join(", ");
+  const qualified = `${ident(table.schema)}.${ident(table.table)}`;
+  if (!published.partitioned && !published.rowFilter && !published.columns.some((c) => c.generated)) return `COPY ${qualified} (${list}) TO STDOUT`;
+  return `COPY (SELECT ${list} FROM ${published.partitioned ? "" : "ONLY "}${qualified}${published.rowFilter ? ` WHERE ${published.rowFilter}` : ""}) TO STDOUT`;
 }
 
 let generatedColumnsKnown: boolean | undefined;
@@ -146,7 +190,8 @@ export async function copySnapshot(options: SnapshotOptions): Promise<{ rows: nu
 async function copyTable(client: Client, table: TableName, options: SnapshotOptions): Promise<number> {
   const label = `${table.schema}.${table.table}`;
   const started = Date.now();
-  const columns = await tableColumns(client, table);
+  const published = await publishedTable(client, table, options.config.pg.publication);
+  const columns = published.columns;
   const missing = options.catalog.missingTypes(columns.map((c) => c.typeOid));
   if (missing.length > 0) await options.catalog.loadTypes(client, missing);
   const copyColumns: CopyColumn[] = columns.map((c) => ({
@@ -219,8 +264,7 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   };
   options.signal.addEventListener("abort", onAbort, { once: true });
   try {
-    const list = columns.map((c) => ident(c.name)).join(", ");
-    await client.query(`COPY ${ident(table.schema)}.${ident(table.table)} (${list}) TO STDOUT`).catch((err: unknown) => {
+    await client.query(copyStatement(table, published)).catch((err: unknown) => {
       throw failure ?? err;
     });
     if (failure !== undefined) throw failure;

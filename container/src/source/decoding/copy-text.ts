@@ -72,6 +72,18 @@ export function copyBytes(src: Buffer, from: number, to: number, out: Buffer, po
   return pos;
 }
 
+/**
+ * copyBytes for json text: CR and LF become spaces (see encodeJson in values.ts for why that keeps
+ * the meaning). UTF-8 continuation bytes are never 0x0a or 0x0d, so bytewise is safe.
+ */
+function copyJsonBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  for (let i = from; i < to; i++) {
+    const b = src[i];
+    out[pos++] = b === 0x0a || b === 0x0d ? 0x20 : b;
+  }
+  return pos;
+}
+
 export function put(out: Buffer, pos: number, bytes: Buffer): number {
   for (let i = 0; i < bytes.length; i++) out[pos + i] = bytes[i];
   return pos + bytes.length;
@@ -186,7 +198,8 @@ export function transcodeRow(src: Buffer, start: number, end: number, columns: C
         case CopyKind.Json: {
           const backslash = src.indexOf(0x5c, p);
           if (backslash < 0 || backslash >= fe) pos = copyBytes(src, p, fe, out, pos);
-          else pos += out.write(copyFieldText(src.toString("utf8", p, fe)), pos);
+          // COPY wrote line breaks as \n or \r: undone, they go through encodeJson like the stream's.
+          else pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
           break;
         }
         case CopyKind.Text: {
@@ -241,8 +254,9 @@ export interface WireColumn {
 export function writeWireValue(column: WireColumn, src: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
   switch (column.kind) {
     case CopyKind.Raw:
-    case CopyKind.Json:
       return copyBytes(src, p, fe, out, pos);
+    case CopyKind.Json:
+      return copyJsonBytes(src, p, fe, out, pos);
     case CopyKind.Float: {
       const last = src[fe - 1];
       if (last >= 0x30 && last <= 0x39) return copyBytes(src, p, fe, out, pos);

@@ -30,8 +30,13 @@ const encodeNumeric: Encoder = (text) => '"' + text + '"';
 
 const encodeBool: Encoder = (text) => (text === "t" ? "true" : "false");
 
-/** json and jsonb are embedded as they are: PostgreSQL already validated them. */
-const encodeJson: Encoder = (text) => text;
+/**
+ * json and jsonb are embedded as they are (PostgreSQL already validated them), except that line
+ * breaks become spaces: json keeps its text exactly as written, so a pretty-printed document would
+ * split one NDJSON record across lines. PostgreSQL's json parser rejects raw control characters
+ * inside strings, so a CR or LF in json text is always whitespace between tokens: same meaning.
+ */
+const encodeJson: Encoder = (text) => (text.indexOf("\n") < 0 && text.indexOf("\r") < 0 ? text : text.replace(/[\r\n]/g, " "));
 
 /** "2026-11-21 12:00:00.123456+00" → "2026-11-21T12:00:00.123456Z" (TimeZone=UTC is pinned). */
 const encodeTimestamptz: Encoder = (text) => {

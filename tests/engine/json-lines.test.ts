@@ -1,0 +1,65 @@
+/**
+ * json keeps its text exactly as written, newlines included: a pretty-printed document must still
+ * land as one NDJSON line, in the snapshot and in the stream, for json, json[] and jsonb, with the
+ * value unchanged in meaning.
+ */
+import assert from "node:assert/strict";
+import { startPostgres, type TestPostgres } from "../support/postgres";
+import { engineEnv, landingDir, startEngine, waitFor, type InProcessEngine } from "./fixtures/harness";
+import { readLanding } from "./fixtures/landing";
+import { encoderFor } from "../../container/src/source/decoding/values";
+
+const PRETTY = '{\n  "name": "a\\nb",\r\n  "list": [\n    1,\n    {"deep": "x\\r\\ny"}\n  ]\n}\n';
+const PRETTY_VALUE = { name: "a\nb", list: [1, { deep: "x\r\ny" }] };
+
+describe("engine: json with line breaks", function () {
+  this.timeout(120_000);
+  let pg: TestPostgres;
+  let dir: string;
+  let engine: InProcessEngine;
+
+  before(async () => {
+    pg = await startPostgres();
+    await pg.query("CREATE TABLE public.docs (id int PRIMARY KEY, j json, jb jsonb, ja json[], jba jsonb[])");
+    const insert = "INSERT INTO public.docs VALUES ($1, $2::json, $2::jsonb, ARRAY[$2::json, '[\n1\n]'::json], ARRAY[$2::jsonb])";
+    await pg.query(insert, [1, PRETTY]);
+    dir = await landingDir();
+    engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.docs", PG_SLOT: "json_slot", PG_PUBLICATION: "json_pub" }));
+    await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
+    await pg.query(insert, [2, PRETTY]);
+  });
+
+  after(async () => {
+    await engine?.stop();
+    await pg?.stop();
+  });
+
+  it("is rejected by PostgreSQL when a line break is raw inside a JSON string, so line breaks in json text are whitespace", async () => {
+    for (const bad of ['"a\nb"', '{"k": "a\rb"}', '["\r\n"]']) {
+      await assert.rejects(pg.query("SELECT $1::json", [bad]), /invalid input syntax for type json/, JSON.stringify(bad));
+    }
+    const encoded = encoderFor({ kind: "scalar", scalar: "json" })(PRETTY);
+    assert.ok(!/[\r\n]/.test(encoded));
+    const [row] = await pg.query<{ same: boolean }>("SELECT $1::jsonb = $2::jsonb AS same", [PRETTY, encoded]);
+    assert.equal(row.same, true, "the engine's encoding of the text is the same JSON value");
+  });
+
+  it("lands each record on one line, in the snapshot and the stream, with the same value", async () => {
+    const files = await waitFor("two docs records", async () => {
+      const f = await readLanding(dir, "public.docs");
+      return f.flatMap((x) => x.records).length >= 2 && f;
+    });
+    const lines = files.flatMap((f) => f.lines);
+    // readLanding parses every line; a split record would have thrown or shown up as extra lines.
+    assert.equal(lines.length, 2, lines.join("\n---\n"));
+    const byOp = new Map(files.flatMap((f) => f.records).map((r) => [r.__op, r]));
+    for (const op of ["r", "c"]) {
+      const r = byOp.get(op as "r")!;
+      assert.ok(r, `a ${op} record`);
+      assert.deepEqual(r.j, PRETTY_VALUE);
+      assert.deepEqual(r.jb, PRETTY_VALUE);
+      assert.deepEqual(r.ja, [PRETTY_VALUE, [1]]);
+      assert.deepEqual(r.jba, [PRETTY_VALUE]);
+    }
+  });
+});
