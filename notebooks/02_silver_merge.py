@@ -156,9 +156,13 @@ def merge_batch(table_name: str, batch_view: str, statements: list):
     access mode) it runs in a server-side Python process, which cannot import medallion_sql."""
 
     def process(batch_df, batch_id):
+        # One pass over the batch for what decides the statements: rescued values, and whether a
+        # truncate or re-snapshot barrier moves the watermark (else its two MERGEs have nothing to do).
+        rescued = F.max(F.col(RESCUED_DATA).isNotNull().cast("int")) if RESCUED_DATA in batch_df.columns else F.lit(0)
+        facts = batch_df.agg(rescued.alias("rescued"), F.max(F.col("__op").isin("t", "b").cast("int")).alias("watermark")).collect()[0]
         # A value that did not fit bronze's column type sits in _rescued_data and its column is NULL:
         # merging it would make silver silently differ from the source. Stop, and say how to fix it.
-        if RESCUED_DATA in batch_df.columns and batch_df.where(F.col(RESCUED_DATA).isNotNull()).limit(1).count() > 0:
+        if facts["rescued"]:
             sample = batch_df.where(F.col(RESCUED_DATA).isNotNull()).select(RESCUED_DATA).limit(1).collect()[0][0]
             raise ValueError(
                 f"silver: {table_name} has bronze records whose values did not fit their column types (from the schema manifests) "
@@ -168,7 +172,8 @@ def merge_batch(table_name: str, batch_view: str, statements: list):
         if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value has landed yet
             batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
         batch_df.createOrReplaceTempView(batch_view)
-        for statement in statements:
+        merge_watermark, apply_watermark, merge_changes = statements
+        for statement in ([merge_watermark, apply_watermark] if facts["watermark"] else []) + [merge_changes]:
             batch_df.sparkSession.sql(statement)
 
     return process

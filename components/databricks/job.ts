@@ -59,7 +59,7 @@ export function jobParameters(args: MedallionJobArgs): pulumi.Output<{ name: str
       { name: "silver_schema", default: silver },
       { name: "gold_schema", default: gold },
       { name: "checkpoint_root", default: checkpointRoot },
-      { name: "tables", default: JSON.stringify(args.tables.map((t) => ({ name: t.name, primary_key: t.primaryKey, schema_hints: t.schemaHints }))) },
+      { name: "tables", default: JSON.stringify(args.tables.map((t) => ({ name: t.name, primary_key: t.primaryKey }))) },
       { name: "workspace_dir", default: `/Workspace${args.workspaceFolder}` },
       { name: "trigger", default: continuous ? "processing_time" : "available_now" },
       { name: "trigger_interval", default: settings.schedule.triggerInterval },

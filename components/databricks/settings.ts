@@ -38,9 +38,13 @@ const quartzCron = z
     const fields = v.trim().split(/\s+/);
     return fields.length === 6 || fields.length === 7;
   }, "must be a Quartz cron expression with 6 or 7 fields (seconds minutes hours day-of-month month day-of-week [year])");
-const schemaHints = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_$]* [A-Za-z][A-Za-z0-9_ (),<>:]*$/, 'must be Auto Loader schema hints such as "price DECIMAL(12,2), qty BIGINT"');
+/** Settings of earlier versions that no longer mean anything: refused with what to do instead. */
+const retiredSchemaHints = z
+  .unknown()
+  .refine(() => false, "is no longer used: bronze takes every column's type from the engine's schema manifests (docs/engine.md, \"Schema manifests\"); remove it");
+const retiredDefaultKey = z
+  .unknown()
+  .refine(() => false, "is no longer used: a table's key comes from its schema manifest (its primary key or replica identity index); set primaryKeys for a table without one, and remove it");
 const email = z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "must be an e-mail address");
 const streamingInterval = z
   .string()
@@ -84,32 +88,27 @@ export const databricksSettingsSchema = z
       .strict()
       .prefault({}),
     /**
-     * Tables to process with their primary keys (silver merges on them). When omitted, the
-     * engine's captured table list is used, each keyed by `defaultPrimaryKey`.
+     * Tables to process. When omitted, the engine's captured table list is used. Silver merges on
+     * the key the engine's schema manifest names (primary key, else replica identity index)
+     * unless a key is configured here.
      */
     tables: z
       .array(
         z
           .object({
             name: tableName,
-            /** Default: primaryKeys[name], else defaultPrimaryKey. */
+            /** Default: primaryKeys[name], else the key in the table's schema manifest. */
             primaryKey: z.array(columnName).min(1, "must list at least one column").optional(),
-            /**
-             * Auto Loader schema hints for this table's columns, e.g. "price DECIMAL(12,2)": numeric
-             * values land as strings with their exact digits, and a DECIMAL hint types them exactly
-             * in bronze (without one they stay exact strings; gold casts them).
-             */
-            schemaHints: schemaHints.optional(),
+            schemaHints: retiredSchemaHints.optional(),
           })
           .strict(),
       )
       .min(1, "must list at least one table")
       .optional(),
-    /** Primary keys by table, for tables taken from the engine's list (or listed without primaryKey). */
+    /** Keys by table, overriding the schema manifest's (e.g. for a table without a primary key). */
     primaryKeys: z.record(tableName, z.array(columnName).min(1, "must list at least one column")).default({}),
-    /** Schema hints by table, for tables taken from the engine's list (or listed without schemaHints). */
-    schemaHints: z.record(tableName, schemaHints).default({}),
-    defaultPrimaryKey: z.array(columnName).min(1, "must list at least one column").default(["id"]),
+    schemaHints: retiredSchemaHints.optional(),
+    defaultPrimaryKey: retiredDefaultKey.optional(),
     schedule: z
       .object({
         /** scheduled: bronze → silver → gold runs on `cron`; continuous: always-on streams. */
@@ -164,9 +163,8 @@ export type ParsedDatabricksSettings = z.output<typeof databricksSettingsSchema>
 export interface MedallionTable {
   /** schema.table as captured by the engine (the landing folder is `cdc.<name>`). */
   name: string;
+  /** The configured key; empty: the key in the table's schema manifest. */
   primaryKey: string[];
-  /** Auto Loader schema hints for the table's own columns ("" when none). */
-  schemaHints: string;
 }
 
 /** Validated settings, with the choices that depend on other settings resolved. */
@@ -184,10 +182,10 @@ const EXAMPLES: Record<string, string> = {
   "schemas.bronze": '"bronze"',
   "schemas.silver": '"silver"',
   "schemas.gold": '"gold"',
-  tables: '[{"name": "public.orders", "primaryKey": ["order_id"], "schemaHints": "unit_price DECIMAL(12,2)"}]',
-  primaryKeys: '{"public.orders": ["order_id"]}',
-  schemaHints: '{"public.orders": "unit_price DECIMAL(12,2)"}',
-  defaultPrimaryKey: '["id"]',
+  tables: '[{"name": "public.orders"}, {"name": "public.audit_log", "primaryKey": ["event_id"]}]',
+  primaryKeys: '{"public.audit_log": ["event_id"]}',
+  schemaHints: "(remove it)",
+  defaultPrimaryKey: "(remove it)",
   "schedule.mode": '"scheduled"',
   "schedule.cron": '"0 0/15 * * * ?"',
   "schedule.triggerInterval": '"1 minute"',
@@ -255,7 +253,7 @@ export function parseDatabricksSettings(raw: unknown, configKey = DATABRICKS_CON
 
 /**
  * The tables the job processes: the configured list, else the engine's captured tables
- * (`schema.table` strings, as in TABLE_INCLUDE) keyed by `defaultPrimaryKey`.
+ * (`schema.table` strings, as in TABLE_INCLUDE); keys only where configured.
  */
 export function resolveTables(settings: DatabricksSettings, engineTables: readonly string[] = [], configKey = DATABRICKS_CONFIG_KEY): MedallionTable[] {
   if (settings.tables) {
@@ -266,8 +264,7 @@ export function resolveTables(settings: DatabricksSettings, engineTables: readon
     }
     return settings.tables.map((t) => ({
       name: t.name,
-      primaryKey: [...(t.primaryKey ?? settings.primaryKeys[t.name] ?? settings.defaultPrimaryKey)],
-      schemaHints: t.schemaHints ?? settings.schemaHints[t.name] ?? "",
+      primaryKey: [...(t.primaryKey ?? settings.primaryKeys[t.name] ?? [])],
     }));
   }
   const names = [...new Set(engineTables.map((t) => t.trim()).filter(Boolean))];
@@ -284,7 +281,6 @@ export function resolveTables(settings: DatabricksSettings, engineTables: readon
   }
   return names.map((name) => ({
     name,
-    primaryKey: [...(settings.primaryKeys[name] ?? settings.defaultPrimaryKey)],
-    schemaHints: settings.schemaHints[name] ?? "",
+    primaryKey: [...(settings.primaryKeys[name] ?? [])],
   }));
 }

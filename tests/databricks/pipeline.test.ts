@@ -34,8 +34,8 @@ const DEMO_TABLES = [
   { name: "warehouse.stock_item", primaryKey: ["item_id"] },
   { name: "warehouse.stock_movement", primaryKey: ["movement_id"] },
   { name: "public.users", primaryKey: ["user_id"] },
-  { name: "public.products", primaryKey: ["product_id"], schemaHints: "price DECIMAL(12,2)" },
-  { name: "public.orders", primaryKey: ["order_id"], schemaHints: "unit_price DECIMAL(12,2)" },
+  { name: "public.products", primaryKey: ["product_id"] },
+  { name: "public.orders", primaryKey: ["order_id"] },
 ];
 
 const md5 = (file: string) => createHash("md5").update(readFileSync(file)).digest("hex");
@@ -193,7 +193,7 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
       assert.equal(p.checkpoint_root, "/Volumes/cdc/bronze/cdc_checkpoints");
       assert.equal(p.workspace_dir, "/Workspace/Shared/postgres-cdc-multicloud/cdc-prod");
       assert.equal(p.trigger, "available_now");
-      assert.deepEqual(JSON.parse(p.tables), DEMO_TABLES.map((t) => ({ name: t.name, primary_key: t.primaryKey, schema_hints: t.schemaHints ?? "" })));
+      assert.deepEqual(JSON.parse(p.tables), DEMO_TABLES.map((t) => ({ name: t.name, primary_key: t.primaryKey })));
       for (const file of ["01_bronze_ingestion", "02_silver_merge", "03_gold_aggregation"]) {
         const source = readFileSync(path.join(REPO, "notebooks", `${file}.py`), "utf8");
         for (const value of [p.landing_url, p.checkpoint_root, "cdc.bronze", LANDING.aws.bucket]) assert.ok(!source.includes(value), `${file} hard-codes ${value}`);
@@ -289,8 +289,8 @@ describe("databricks: DatabricksPipeline under Pulumi mocks", function () {
       assert.equal(p.catalog, "main");
       // Tables come from the engine's list, keyed by the configured primary keys.
       assert.deepEqual(JSON.parse(p.tables), [
-        { name: "public.users", primary_key: ["user_id"], schema_hints: "" },
-        { name: "public.orders", primary_key: ["order_id"], schema_hints: "" },
+        { name: "public.users", primary_key: ["user_id"] },
+        { name: "public.orders", primary_key: ["order_id"] },
       ]);
     });
   });

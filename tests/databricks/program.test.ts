@@ -35,7 +35,6 @@ function stack(cloud: string, databricks: Record<string, unknown>, dryRun = fals
 const ENABLED = {
   enabled: true,
   primaryKeys: { "public.users": ["user_id"], "public.orders": ["order_id"], "warehouse.stock_item": ["item_id"] },
-  schemaHints: { "public.orders": "unit_price DECIMAL(12,2)" },
 };
 const of = (run: ProgramRun, type: string) => run.resources.filter((r) => r.type === type);
 const jobParams = (run: ProgramRun): Record<string, string> =>

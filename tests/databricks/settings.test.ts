@@ -51,20 +51,21 @@ describe("databricks: settings", () => {
     assert.match(problems({ runAs: "someone@example.com" })[0], /runAs must be a service principal application ID/);
   });
 
-  it("takes tables from the setting, else from the engine's list with configured primary keys", () => {
-    const listed = parseDatabricksSettings(
-      { enabled: true, tables: [{ name: "public.orders", primaryKey: ["order_id"], schemaHints: "unit_price DECIMAL(12,2)" }, { name: "public.users" }], primaryKeys: { "public.users": ["user_id"] } },
-      KEY,
-    );
+  it("takes tables from the setting, else from the engine's list; keys only where configured (else the schema manifest's)", () => {
+    const listed = parseDatabricksSettings({ enabled: true, tables: [{ name: "public.orders", primaryKey: ["order_id"] }, { name: "public.users" }, { name: "public.logs" }], primaryKeys: { "public.users": ["user_id"] } }, KEY);
     assert.deepEqual(resolveTables(listed, ["ignored.table"], KEY), [
-      { name: "public.orders", primaryKey: ["order_id"], schemaHints: "unit_price DECIMAL(12,2)" },
-      { name: "public.users", primaryKey: ["user_id"], schemaHints: "" },
+      { name: "public.orders", primaryKey: ["order_id"] },
+      { name: "public.users", primaryKey: ["user_id"] },
+      { name: "public.logs", primaryKey: [] },
     ]);
     const derived = parseDatabricksSettings({ enabled: true, primaryKeys: { "warehouse.stock_item": ["item_id"] } }, KEY);
     assert.deepEqual(resolveTables(derived, ["warehouse.stock_item", "public.users"], KEY), [
-      { name: "warehouse.stock_item", primaryKey: ["item_id"], schemaHints: "" },
-      { name: "public.users", primaryKey: ["id"], schemaHints: "" },
+      { name: "warehouse.stock_item", primaryKey: ["item_id"] },
+      { name: "public.users", primaryKey: [] },
     ]);
+    // Settings of the inference era are refused with what to do instead, never silently ignored.
+    assert.throws(() => parseDatabricksSettings({ enabled: true, schemaHints: { "public.orders": "unit_price DECIMAL(12,2)" } }, KEY), /schemaHints is no longer used: bronze takes every column's type from the engine's schema manifests/);
+    assert.throws(() => parseDatabricksSettings({ enabled: true, defaultPrimaryKey: ["id"] }, KEY), /defaultPrimaryKey is no longer used: a table's key comes from its schema manifest/);
     assert.throws(() => resolveTables(derived, [], KEY), /databricks\.tables is not set and the engine captures no explicit table list; for example/);
     assert.throws(
       () => resolveTables(parseDatabricksSettings({ tables: [{ name: "a.b" }, { name: "a.b" }] }, KEY), [], KEY),
