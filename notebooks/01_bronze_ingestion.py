@@ -60,6 +60,13 @@ TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 # Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
 spark.conf.set("spark.sql.ansi.enabled", "true")
 spark.conf.set("spark.sql.session.timeZone", "UTC")
+# PostgreSQL's calendar is proleptic Gregorian, like Spark 3's: dates before 1582 (and -infinity as
+# 0001-01-01) are written as they are, not refused as "ancient" or rebased to the Julian calendar.
+for rebase in ("spark.sql.parquet.datetimeRebaseModeInWrite", "spark.sql.parquet.datetimeRebaseModeInRead", "spark.sql.parquet.int96RebaseModeInWrite", "spark.sql.parquet.int96RebaseModeInRead"):
+    try:
+        spark.conf.set(rebase, "CORRECTED")
+    except Exception as err:  # noqa: BLE001 — a compute that does not allow it already writes them as they are
+        print(f"{rebase} not settable on this compute ({type(err).__name__})")
 
 # The landing contract's own fields, and what bronze adds.
 RECORD_META = [("__op", "STRING"), ("__deleted", "STRING"), ("__lsn", "BIGINT"), ("__seq", "BIGINT"), ("__ts_ms", "BIGINT"), ("__unchanged", "ARRAY<STRING>")]
@@ -107,7 +114,11 @@ def read_manifests(session, table_name: str) -> list:
         if not_found(err):
             return []
         raise
-    return [json.loads(r.value) for r in sorted(rows, key=lambda r: r.path.rsplit("/", 1)[-1]) if not r.path.rsplit("/", 1)[-1].startswith(".")]
+    texts = {}
+    for r in rows:  # one row per file with wholetext; lines of one file joined again otherwise
+        texts.setdefault(r.path, []).append(r.value)
+    names = sorted((p for p in texts if not p.rsplit("/", 1)[-1].startswith(".")), key=lambda p: p.rsplit("/", 1)[-1])
+    return [json.loads("\n".join(texts[p])) for p in names]
 
 
 def bronze_columns(table_name: str, manifests: list) -> list:
@@ -258,7 +269,7 @@ def start_stream(table: dict):
 def reason(err: Exception) -> str:
     """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
     text = str(err)
-    causes = re.findall(r"^\w*(?:Error|Exception): (.+)$", text, re.MULTILINE)
+    causes = [c for c in re.findall(r"^[\w.]*(?:Error|Exception): (.+)$", text, re.MULTILINE) if "Python Proxy" not in c]
     return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
 
 

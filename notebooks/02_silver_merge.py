@@ -65,6 +65,13 @@ import medallion_sql  # noqa: E402
 # Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
 spark.conf.set("spark.sql.ansi.enabled", "true")
 spark.conf.set("spark.sql.session.timeZone", "UTC")
+# PostgreSQL's calendar is proleptic Gregorian, like Spark 3's: dates before 1582 (and -infinity as
+# 0001-01-01) are written as they are, not refused as "ancient" or rebased to the Julian calendar.
+for rebase in ("spark.sql.parquet.datetimeRebaseModeInWrite", "spark.sql.parquet.datetimeRebaseModeInRead", "spark.sql.parquet.int96RebaseModeInWrite", "spark.sql.parquet.int96RebaseModeInRead"):
+    try:
+        spark.conf.set(rebase, "CORRECTED")
+    except Exception as err:  # noqa: BLE001 — a compute that does not allow it already writes them as they are
+        print(f"{rebase} not settable on this compute ({type(err).__name__})")
 
 # New bronze columns reach the state table by ALTER TABLE when its stream starts (prepare, below),
 # and by MERGE schema evolution where the compute allows setting it (serverless only accepts a few Spark
@@ -107,7 +114,7 @@ def manifest_key(table_name: str) -> list:
         raise
     if not names:
         return []
-    text = spark.read.option("wholetext", "true").text(names[-1]).collect()[0][0]
+    text = "\n".join(r[0] for r in spark.read.option("wholetext", "true").text(names[-1]).collect())
     return json.loads(text).get("key", [])
 
 
@@ -195,7 +202,7 @@ def start_stream(table: dict):
 def reason(err: Exception) -> str:
     """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
     text = str(err)
-    causes = re.findall(r"^\w*(?:Error|Exception): (.+)$", text, re.MULTILINE)
+    causes = [c for c in re.findall(r"^[\w.]*(?:Error|Exception): (.+)$", text, re.MULTILINE) if "Python Proxy" not in c]
     return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
 
 

@@ -8,6 +8,10 @@ per warehouse and send it requests:
       → {"ok": true, "errors": {"silver": "..."}}      bronze → silver → gold once (availableNow)
   {"cmd": "query", "sql": "SELECT …"}  → {"ok": true, "columns": [...], "rows": [{...}, …]}
   {"cmd": "reset"}                     → drops bronze, silver, gold, the checkpoints and recorded views
+  {"cmd": "continuous", "landing": DIR, "tables": [..], "keys": {..}?, "interval": "1 second"?}
+      → {"ok": true}   bronze and silver as always-on streams (the job's continuous mode), in the
+                        background until "stop_streams"; answers once both layers' streams run
+  {"cmd": "stop_streams"}              → stops every running stream
   {"cmd": "exit"}
 
 Usage: python driver.py --warehouse DIR
@@ -17,6 +21,8 @@ import json
 import os
 import shutil
 import sys
+import threading
+import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +59,34 @@ def reset(spark, warehouse: str) -> dict:
     return {"ok": True}
 
 
+def continuous(spark, warehouse: str, request: dict) -> dict:
+    """The bronze and silver notebooks with trigger=processing_time, each in a background thread
+    (their loops never end); silver starts once bronze has created every table's bronze table."""
+    tables = request["tables"]
+    widgets = harness.job_parameters(request["landing"], warehouse, tables, request.get("keys"), trigger="processing_time")
+    widgets["trigger_interval"] = request.get("interval", "1 second")
+    for schema in ("bronze", "silver", "gold"):
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+
+    def start(notebook):
+        thread = threading.Thread(target=harness.run_notebook, args=(spark, warehouse, notebook, widgets), daemon=True)
+        thread.start()
+        return thread
+
+    start("01_bronze_ingestion.py")
+    deadline = time.monotonic() + 300
+    while not all(spark.catalog.tableExists(f"bronze.{t.replace('.', '_', 1)}") for t in tables):
+        if time.monotonic() > deadline:
+            raise TimeoutError("bronze did not create its tables within 300 s")
+        time.sleep(0.5)
+    start("02_silver_merge.py")
+    while len(spark.streams.active) < 2 * len(tables):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the silver streams did not start within 300 s")
+        time.sleep(0.5)
+    return {"ok": True, "streams": len(spark.streams.active)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--warehouse", required=True)
@@ -74,6 +108,12 @@ def main() -> None:
                 answer({"ok": True, "errors": errors})
             elif cmd == "query":
                 answer(query(spark, request["sql"]))
+            elif cmd == "continuous":
+                answer(continuous(spark, warehouse, request))
+            elif cmd == "stop_streams":
+                for q in spark.streams.active:
+                    q.stop()
+                answer({"ok": True})
             elif cmd == "reset":
                 answer(reset(spark, warehouse))
             else:

@@ -22,7 +22,8 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, spawnEngine, waitFor, type ChildEngine } from "../engine/fixtures/harness";
 import { readLanding } from "../engine/fixtures/landing";
 import { compareGold, compareSilver, textClient } from "./compare";
-import { land, landManifest, silverRows, tempDir } from "./helpers";
+import { land, landManifest, rec, silverRows, tempDir } from "./helpers";
+import { main } from "../../lakehouse/src/cli";
 import { normalizeRows, SILVER_SCENARIOS } from "./silver-cases";
 
 const log = process.env.SPARK_TEST_LOG ? (line: string) => process.stderr.write(line + "\n") : () => undefined;
@@ -79,6 +80,23 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
     }
   });
 
+  it("runs and queries from the command line: cdc-lakehouse spark run | query", async () => {
+    const landing = join(root, "cli-landing");
+    const warehouse = join(root, "cli-warehouse");
+    await land(landing, "public.cli_items", [rec("c", 100, 0, { id: 1, "Unit Price": 2.5 }), rec("c", 100, 1, { id: 2, "Unit Price": 4 }), rec("d", 200, 0, { id: 2 })]);
+    const out: string[] = [];
+    const err: string[] = [];
+    const cli = (...args: string[]) => main(args, (l) => out.push(l), (l) => err.push(l));
+    assert.equal(await cli("spark", "run", "--landing", landing, "--warehouse", warehouse, "--key", "public.cli_items=id"), 0, err.join("\n"));
+    assert.match(out.join("\n"), /spark: bronze → silver → gold done/);
+    out.length = 0;
+    assert.equal(await cli("spark", "query", "--warehouse", warehouse, "SELECT id, `Unit Price` FROM silver.public_cli_items ORDER BY id"), 0, err.join("\n"));
+    assert.deepEqual(out.map((l) => JSON.parse(l)), [{ id: 1, "Unit Price": 2.5 }]);
+    err.length = 0;
+    assert.equal(await cli("spark", "run", "--warehouse", warehouse), 2);
+    assert.match(err.join("\n"), /spark run needs --landing DIR/);
+  });
+
   describe("the full path from PostgreSQL", () => {
     let pg: TestPostgres;
     before(async () => {
@@ -93,6 +111,9 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
       const landing = join(root, "landing");
       await mkdir(landing, { recursive: true });
       const admin = await pg.connect();
+      admin.on("error", () => undefined); // the server may stop first when the test fails
+      let engine: ChildEngine | undefined;
+      try {
       await createDemoSchema(admin);
       await admin.query(ODD_TABLE_SQL);
       await admin.query(`INSERT INTO public.odd_types ("Key Part", region, id, "Value Col", "Ünïcode", doc, meta, f8, big, at, local_at, day, raw, tags, nums, note)
@@ -113,7 +134,7 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
       const connect = () => pg.connect();
 
       // 1. kill -9 in the middle of the initial snapshot; bronze ingests the partial snapshot.
-      let engine: ChildEngine = spawnEngine(env);
+      engine = spawnEngine(env);
       await waitFor("part of the snapshot to land", async () => (await readLanding(landing, "public.odd_types")).length >= 3, 60_000, 20);
       engine.child.kill("SIGKILL");
       await engine.exited;
@@ -124,7 +145,7 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
 
       // 2. The snapshot again, then streaming with a workload, a kill -9 while it flushes, a new column, a truncate.
       engine = spawnEngine(env);
-      await waitFor("streaming", async () => engine.logs.join("").includes("streaming changes"), 120_000);
+      await waitFor("streaming", async () => engine!.logs.join("").includes("streaming changes"), 120_000);
       const during = runWorkload(connect, { clients: 3, transactionsPerClient: 40, seed: 21 });
       await admin.query(`UPDATE public.odd_types SET "Value Col" = "Value Col" + 0.5, f8 = f8 + 0.25, meta = meta || '{"u": true}' WHERE "Key Part" % 7 = 0`);
       await admin.query(`UPDATE public.odd_types SET "Ünïcode" = 'toast untouched' WHERE "Key Part" % 10 = 0`);
@@ -134,7 +155,7 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
       await engine.exited;
       await during;
       engine = spawnEngine(env);
-      await waitFor("streaming again", async () => engine.logs.join("").includes("streaming changes"), 120_000);
+      await waitFor("streaming again", async () => engine!.logs.join("").includes("streaming changes"), 120_000);
       await admin.query("ALTER TABLE public.users ADD COLUMN loyalty_tier text");
       await admin.query("UPDATE public.users SET loyalty_tier = 'gold' WHERE user_id % 3 = 0");
       await admin.query("ALTER TABLE public.odd_types ADD COLUMN \"Added Later\" numeric(8,3)");
@@ -154,7 +175,10 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
       );
       engine.child.kill("SIGTERM");
       await engine.exited;
-      await admin.end();
+      } finally {
+        if (engine && engine.child.exitCode === null) engine.child.kill("SIGKILL");
+        await admin.end().catch(() => undefined);
+      }
 
       // 3. The notebooks on Spark, and the DuckDB lakehouse, over the same landing zone.
       const last = await spark.run(landing, { keys: DEMO_KEYS });

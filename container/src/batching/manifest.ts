@@ -41,5 +41,6 @@ export function manifestBody(schema: TableSchema, since: Position): Buffer {
     key: schema.key,
   };
   // An integer like __lsn in the records, exact beyond 2^53 (JSON.stringify has no bigint).
-  return Buffer.from(JSON.stringify(body, null, 1).replace(`"${LSN_PLACEHOLDER}"`, since.lsn.toString()) + "\n");
+  // One line: readers may read it as text or as JSON lines alike.
+  return Buffer.from(JSON.stringify(body).replace(`"${LSN_PLACEHOLDER}"`, since.lsn.toString()) + "\n");
 }
