@@ -23,6 +23,9 @@ describe("engine: publication column lists and row filters", function () {
     await ctx.pg.query("INSERT INTO public.people VALUES ('us', 4, 'dee', 's4'), ('eu', 5, 'eve', 's5')");
     await ctx.pg.query("UPDATE public.people SET name = 'ada2', secret = 'x' WHERE id = 1");
     await ctx.pg.query("UPDATE public.people SET name = 'bob2' WHERE id = 2");
+    // Rows moving out of and into the filter: PostgreSQL sends a delete and an insert.
+    await ctx.pg.query(`UPDATE public.people SET "Region" = 'us' WHERE id = 3`);
+    await ctx.pg.query(`UPDATE public.people SET "Region" = 'eu', name = 'dee2' WHERE id = 4`);
     // The last change is published: once it has landed, everything before it has too.
     await ctx.pg.query("INSERT INTO public.people VALUES ('eu', 6, 'fay', 's6')");
     const all = await waitFor("the last published insert", async () => {
@@ -36,6 +39,8 @@ describe("engine: publication column lists and row filters", function () {
         ["r", { Region: "eu", id: 3, name: "cy" }],
         ["c", { Region: "eu", id: 5, name: "eve" }],
         ["u", { Region: "eu", id: 1, name: "ada2" }],
+        ["d", { Region: "eu", id: 3 }],
+        ["c", { Region: "eu", id: 4, name: "dee2" }],
         ["c", { Region: "eu", id: 6, name: "fay" }],
       ],
     );
