@@ -598,7 +598,8 @@ function namingProblem(t: TableFacts, server: ServerFacts, publication: Publicat
   const kept = [...t.publishedColumns].filter(([c]) => !isReservedColumn(c)).map(([, quoted]) => quoted).join(", ");
   const renames = reserved.map((c) => `ALTER TABLE ${t.qualified} RENAME COLUMN ${t.publishedColumns.get(c)} TO ${safeRename(c)};`).join(" ");
   const columnList = publication
-    ? `ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept});`
+    ? // One transaction: no change to the table goes unpublished between the two.
+      `BEGIN; ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept}); COMMIT;`
     : `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${t.qualified} (${kept}), …;`;
   return {
     detail: reservedColumnsDetail(display(t.name), reserved),
