@@ -273,6 +273,17 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
 }
 
 /**
+ * Which columns of `a` pgoutput sends, pt being the table's pg_publication_tables row (15+, may be
+ * missing): as snapshot.ts publishedTable decides it — generated columns only from 18 on, and then
+ * only as attnames lists them (a new publication publishes none).
+ */
+function publishedColumnCondition(versionNum: number): string {
+  if (versionNum >= 180000) return "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE a.attgenerated = '' END";
+  if (versionNum >= 150000) return "(pt.attnames IS NULL OR a.attname = ANY(pt.attnames)) AND a.attgenerated = ''";
+  return versionNum >= 120000 ? "a.attgenerated = ''" : "true";
+}
+
+/**
  * Fills in each table's published columns: the publication's (PostgreSQL 15+: its column list, or
  * every column pgoutput sends), else every column a new publication would send (not generated).
  */
@@ -286,7 +297,7 @@ async function readPublishedColumns(client: pg.Client, server: ServerFacts, publ
        FROM wanted w
        JOIN pg_attribute a ON a.attrelid = w.relid AND a.attnum > 0 AND NOT a.attisdropped
        ${listed ? "LEFT JOIN pg_publication_tables pt ON pt.pubname = $3 AND pt.schemaname = w.schema AND pt.tablename = w.name" : ""}
-      WHERE ${listed ? "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE" : "("} ${server.versionNum >= 120000 ? "a.attgenerated = ''" : "true"} ${listed ? "END" : ")"}
+      WHERE ${publishedColumnCondition(server.versionNum)}
       ORDER BY a.attnum`,
     listed ? [existing.map((t) => t.name.schema), existing.map((t) => t.name.table), publication] : [existing.map((t) => t.name.schema), existing.map((t) => t.name.table)],
   );
