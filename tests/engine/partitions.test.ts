@@ -4,6 +4,8 @@
  * and an UPDATE that moves a row to another partition lands as the key change it is.
  */
 import assert from "node:assert/strict";
+import { loadConfig } from "../../container/src/config";
+import { inspectSource } from "../../container/src/source/setup";
 import { engineEnv, streamingEngine, waitForRecords } from "./fixtures/harness";
 import { columnsOf, readLanding, rebuildTable } from "./fixtures/landing";
 
@@ -45,5 +47,25 @@ describe("engine: partitioned tables", function () {
     const rebuilt = await rebuildTable(ctx.dir, "public.events", ["region", "id"]);
     const source = await ctx.pg.query<Record<string, unknown>>("SELECT region, id, v FROM public.events ORDER BY region, id");
     assert.deepEqual([...rebuilt.values()].sort((a, b) => Number(a.id) - Number(b.id)), source.sort((a, b) => Number(a.id) - Number(b.id)));
+  });
+
+  it("refuses to capture a partition whose changes stream under its published parent, naming the fix", async () => {
+    const problems = async (env: Record<string, string>) => {
+      const client = await ctx.pg.connect();
+      try {
+        return (await inspectSource(loadConfig(engineEnv(ctx.pg, ctx.dir, env)), client)).filter((c) => !c.ok);
+      } finally {
+        await client.end();
+      }
+    };
+    const detail = "is a partition of public.events, which the publication publishes with publish_via_partition_root, so its changes stream as public.events and none would land under public.events_eu";
+    assert.deepEqual(await problems({ TABLE_INCLUDE: "public.events_eu", PG_PUBLICATION: "part_pub", PG_SLOT: "other_slot" }), [
+      { name: "partition public.events_eu", ok: false, detail, fix: "capture public.events instead: put it in TABLE_INCLUDE in place of public.events_eu (the partition's rows land under public.events)" },
+    ]);
+    assert.deepEqual(await problems({ TABLE_INCLUDE: "public.events,public.events_eu", PG_PUBLICATION: "new_pub", PG_SLOT: "other_slot" }), [
+      { name: "partition public.events_eu", ok: false, detail, fix: "remove public.events_eu from TABLE_INCLUDE: its rows already land under public.events" },
+    ]);
+    // A partition on its own, in a publication without its parent, streams under its own name: fine.
+    assert.deepEqual(await problems({ TABLE_INCLUDE: "public.events_eu", PG_PUBLICATION: "new_pub", PG_SLOT: "other_slot" }), []);
   });
 });
