@@ -4,8 +4,7 @@
  * value unchanged in meaning.
  */
 import assert from "node:assert/strict";
-import { startPostgres, type TestPostgres } from "../support/postgres";
-import { engineEnv, landingDir, startEngine, waitFor, type InProcessEngine } from "./fixtures/harness";
+import { engineEnv, streamingEngine, waitFor } from "./fixtures/harness";
 import { readLanding } from "./fixtures/landing";
 import { encoderFor } from "../../container/src/source/decoding/values";
 
@@ -14,39 +13,31 @@ const PRETTY_VALUE = { name: "a\nb", list: [1, { deep: "x\r\ny" }] };
 
 describe("engine: json with line breaks", function () {
   this.timeout(120_000);
-  let pg: TestPostgres;
-  let dir: string;
-  let engine: InProcessEngine;
-
+  const insert = "INSERT INTO public.docs VALUES ($1, $2::json, $2::jsonb, ARRAY[$2::json, '[\n1\n]'::json], ARRAY[$2::jsonb])";
+  const ctx = streamingEngine(
+    async (pg) => {
+      await pg.query("CREATE TABLE public.docs (id int PRIMARY KEY, j json, jb jsonb, ja json[], jba jsonb[])");
+      await pg.query(insert, [1, PRETTY]);
+    },
+    (pg, dir) => engineEnv(pg, dir, { TABLE_INCLUDE: "public.docs", PG_SLOT: "json_slot", PG_PUBLICATION: "json_pub" }),
+  );
   before(async () => {
-    pg = await startPostgres();
-    await pg.query("CREATE TABLE public.docs (id int PRIMARY KEY, j json, jb jsonb, ja json[], jba jsonb[])");
-    const insert = "INSERT INTO public.docs VALUES ($1, $2::json, $2::jsonb, ARRAY[$2::json, '[\n1\n]'::json], ARRAY[$2::jsonb])";
-    await pg.query(insert, [1, PRETTY]);
-    dir = await landingDir();
-    engine = startEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.docs", PG_SLOT: "json_slot", PG_PUBLICATION: "json_pub" }));
-    await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
-    await pg.query(insert, [2, PRETTY]);
-  });
-
-  after(async () => {
-    await engine?.stop();
-    await pg?.stop();
+    await ctx.pg.query(insert, [2, PRETTY]);
   });
 
   it("is rejected by PostgreSQL when a line break is raw inside a JSON string, so line breaks in json text are whitespace", async () => {
     for (const bad of ['"a\nb"', '{"k": "a\rb"}', '["\r\n"]']) {
-      await assert.rejects(pg.query("SELECT $1::json", [bad]), /invalid input syntax for type json/, JSON.stringify(bad));
+      await assert.rejects(ctx.pg.query("SELECT $1::json", [bad]), /invalid input syntax for type json/, JSON.stringify(bad));
     }
     const encoded = encoderFor({ kind: "scalar", scalar: "json" })(PRETTY);
     assert.ok(!/[\r\n]/.test(encoded));
-    const [row] = await pg.query<{ same: boolean }>("SELECT $1::jsonb = $2::jsonb AS same", [PRETTY, encoded]);
+    const [row] = await ctx.pg.query<{ same: boolean }>("SELECT $1::jsonb = $2::jsonb AS same", [PRETTY, encoded]);
     assert.equal(row.same, true, "the engine's encoding of the text is the same JSON value");
   });
 
   it("lands each record on one line, in the snapshot and the stream, with the same value", async () => {
     const files = await waitFor("two docs records", async () => {
-      const f = await readLanding(dir, "public.docs");
+      const f = await readLanding(ctx.dir, "public.docs");
       return f.flatMap((x) => x.records).length >= 2 && f;
     });
     const lines = files.flatMap((f) => f.lines);

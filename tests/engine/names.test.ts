@@ -51,7 +51,7 @@ describe("engine: names that cannot land", function () {
         'columns "__op", "__custom" of public.meta start with "__", which is reserved for the engine\'s record fields (__op, __lsn, __seq, __ts_ms, __deleted, __unchanged), so records would carry duplicate keys',
       fix:
         'rename them (ALTER TABLE public.meta RENAME COLUMN __op TO op; ALTER TABLE public.meta RENAME COLUMN __custom TO custom;) or leave them out of the publication with a column list (PostgreSQL 15+): ' +
-        "ALTER PUBLICATION names_pub DROP TABLE public.meta; ALTER PUBLICATION names_pub ADD TABLE public.meta (id, note);",
+        "BEGIN; ALTER PUBLICATION names_pub DROP TABLE public.meta; ALTER PUBLICATION names_pub ADD TABLE public.meta (id, note); COMMIT;",
     };
     const slashed = {
       name: "table my/schema.a.b",

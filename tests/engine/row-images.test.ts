@@ -4,48 +4,34 @@
  * tables (an update must keep its before-image, since the whole row is the key).
  */
 import assert from "node:assert/strict";
-import { startPostgres, type TestPostgres } from "../support/postgres";
-import { engineEnv, landingDir, startEngine, waitFor, waitForRecords, type InProcessEngine } from "./fixtures/harness";
-import { rebuildTable, type LandingRecord } from "./fixtures/landing";
-
-const META = ["__op", "__deleted", "__lsn", "__seq", "__ts_ms"];
-const columnsOf = (r: LandingRecord) => Object.fromEntries(Object.entries(r).filter(([k]) => !META.includes(k)));
+import { engineEnv, streamingEngine, waitForRecords } from "./fixtures/harness";
+import { columnsOf, rebuildTable } from "./fixtures/landing";
 
 describe("engine: generated columns and keyless REPLICA IDENTITY FULL tables", function () {
   this.timeout(120_000);
-  let pg: TestPostgres;
-  let dir: string;
-  let engine: InProcessEngine;
-  let versionNum: number;
-
-  before(async () => {
-    pg = await startPostgres();
-    versionNum = Number((await pg.query<{ v: string }>("SELECT current_setting('server_version_num') AS v"))[0].v);
-    await pg.query(`
-      CREATE TABLE public.gen (id int PRIMARY KEY, a int, g int GENERATED ALWAYS AS (a * 2) STORED);
-      INSERT INTO public.gen (id, a) VALUES (1, 10);
-      CREATE TABLE public.keyless (a int, b text, big text);
-      ALTER TABLE public.keyless REPLICA IDENTITY FULL;
-      INSERT INTO public.keyless SELECT 1, 'x', string_agg(md5(g::text), '') FROM generate_series(1, 4000) g;
-      INSERT INTO public.keyless VALUES (2, 'y', 'small');
-    `);
-    // PostgreSQL 18 can publish stored generated columns; before it, pgoutput never sends them.
-    const generated = versionNum >= 180000 ? " WITH (publish_generated_columns = stored)" : "";
-    await pg.query(`CREATE PUBLICATION rows_pub FOR TABLE public.gen, public.keyless${generated}`);
-    dir = await landingDir();
-    engine = startEngine(engineEnv(pg, dir, { PG_SLOT: "rows_slot", PG_PUBLICATION: "rows_pub" }));
-    await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
-  });
-
-  after(async () => {
-    await engine?.stop();
-    await pg?.stop();
-  });
+  let versionNum = 0;
+  const ctx = streamingEngine(
+    async (pg) => {
+      versionNum = Number((await pg.query<{ v: string }>("SELECT current_setting('server_version_num') AS v"))[0].v);
+      await pg.query(`
+        CREATE TABLE public.gen (id int PRIMARY KEY, a int, g int GENERATED ALWAYS AS (a * 2) STORED);
+        INSERT INTO public.gen (id, a) VALUES (1, 10);
+        CREATE TABLE public.keyless (a int, b text, big text);
+        ALTER TABLE public.keyless REPLICA IDENTITY FULL;
+        INSERT INTO public.keyless SELECT 1, 'x', string_agg(md5(g::text), '') FROM generate_series(1, 4000) g;
+        INSERT INTO public.keyless VALUES (2, 'y', 'small');
+      `);
+      // PostgreSQL 18 can publish stored generated columns; before it, pgoutput never sends them.
+      const generated = versionNum >= 180000 ? " WITH (publish_generated_columns = stored)" : "";
+      await pg.query(`CREATE PUBLICATION rows_pub FOR TABLE public.gen, public.keyless${generated}`);
+    },
+    (pg, dir) => engineEnv(pg, dir, { PG_SLOT: "rows_slot", PG_PUBLICATION: "rows_pub" }),
+  );
 
   it("lands the same columns of a table with a stored generated column from the snapshot and the stream", async () => {
-    await pg.query("INSERT INTO public.gen (id, a) VALUES (2, 20)");
-    await pg.query("UPDATE public.gen SET a = 11 WHERE id = 1");
-    const records = await waitForRecords(dir, "public.gen", 3);
+    await ctx.pg.query("INSERT INTO public.gen (id, a) VALUES (2, 20)");
+    await ctx.pg.query("UPDATE public.gen SET a = 11 WHERE id = 1");
+    const records = await waitForRecords(ctx.dir, "public.gen", 3);
     const published = versionNum >= 180000;
     assert.deepEqual(
       records.map((r) => [r.__op, columnsOf(r)]),
@@ -58,11 +44,11 @@ describe("engine: generated columns and keyless REPLICA IDENTITY FULL tables", f
   });
 
   it("keeps the before-image of an update to a keyless REPLICA IDENTITY FULL table: a delete of the old row, an insert of the new", async () => {
-    await pg.query("UPDATE public.keyless SET b = 'x2' WHERE a = 1"); // big is TOASTed and unchanged
-    await pg.query("UPDATE public.keyless SET b = 'y2' WHERE a = 2");
-    await pg.query("DELETE FROM public.keyless WHERE a = 2");
-    const records = await waitForRecords(dir, "public.keyless", 7);
-    const big = (await pg.query<{ big: string }>("SELECT big FROM public.keyless WHERE a = 1"))[0].big;
+    await ctx.pg.query("UPDATE public.keyless SET b = 'x2' WHERE a = 1"); // big is TOASTed and unchanged
+    await ctx.pg.query("UPDATE public.keyless SET b = 'y2' WHERE a = 2");
+    await ctx.pg.query("DELETE FROM public.keyless WHERE a = 2");
+    const records = await waitForRecords(ctx.dir, "public.keyless", 7);
+    const big = (await ctx.pg.query<{ big: string }>("SELECT big FROM public.keyless WHERE a = 1"))[0].big;
     assert.deepEqual(
       records.map((r) => [r.__op, columnsOf(r)]),
       [
@@ -76,7 +62,7 @@ describe("engine: generated columns and keyless REPLICA IDENTITY FULL tables", f
       ],
     );
     // A MERGE on the whole row (the only key such a table has) ends up exact.
-    const rebuilt = await rebuildTable(dir, "public.keyless", ["a", "b", "big"]);
+    const rebuilt = await rebuildTable(ctx.dir, "public.keyless", ["a", "b", "big"]);
     assert.deepEqual([...rebuilt.values()], [{ a: 1, b: "x2", big }]);
   });
 });

@@ -86,6 +86,8 @@ interface TableFacts {
   exists: boolean;
   /** A partitioned table: its rows and changes live in its partitions. */
   partitioned: boolean;
+  /** For a partition: the tables it is a partition of, the nearest first. */
+  ancestors: TableName[];
   replicaIdentity: "d" | "n" | "f" | "i" | null;
   primaryKey: string | null;
   replicaIdentityIndex: string | null;
@@ -230,6 +232,12 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
             quote_ident(w.schema) || '.' || quote_ident(w.name) AS qualified,
             c.oid IS NOT NULL AS exists,
             COALESCE(c.relkind = 'p', false) AS partitioned,
+            (WITH RECURSIVE up(relid, depth) AS (
+               SELECT i.inhparent, 1 FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition
+               UNION ALL
+               SELECT i.inhparent, up.depth + 1 FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
+             SELECT json_agg(json_build_object('schema', an.nspname, 'table', ac.relname) ORDER BY up.depth)
+               FROM up JOIN pg_class ac ON ac.oid = up.relid JOIN pg_namespace an ON an.oid = ac.relnamespace) AS ancestors,
             c.relreplident::text AS replica_identity,
             (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
                FROM pg_index i
@@ -262,6 +270,7 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
     qualified: r.qualified,
     exists: r.exists,
     partitioned: r.partitioned,
+    ancestors: r.ancestors ?? [],
     replicaIdentity: r.replica_identity,
     primaryKey: r.primary_key,
     replicaIdentityIndex: r.replica_identity_index,
@@ -270,6 +279,17 @@ async function readTables(client: pg.Client, tables: TableName[]): Promise<Table
     owned: r.owned,
     publishedColumns: new Map<string, string>(),
   }));
+}
+
+/**
+ * Which columns of `a` pgoutput sends, pt being the table's pg_publication_tables row (15+, may be
+ * missing): as snapshot.ts publishedTable decides it — generated columns only from 18 on, and then
+ * only as attnames lists them (a new publication publishes none).
+ */
+function publishedColumnCondition(versionNum: number): string {
+  if (versionNum >= 180000) return "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE a.attgenerated = '' END";
+  if (versionNum >= 150000) return "(pt.attnames IS NULL OR a.attname = ANY(pt.attnames)) AND a.attgenerated = ''";
+  return versionNum >= 120000 ? "a.attgenerated = ''" : "true";
 }
 
 /**
@@ -286,7 +306,7 @@ async function readPublishedColumns(client: pg.Client, server: ServerFacts, publ
        FROM wanted w
        JOIN pg_attribute a ON a.attrelid = w.relid AND a.attnum > 0 AND NOT a.attisdropped
        ${listed ? "LEFT JOIN pg_publication_tables pt ON pt.pubname = $3 AND pt.schemaname = w.schema AND pt.tablename = w.name" : ""}
-      WHERE ${listed ? "CASE WHEN pt.attnames IS NOT NULL THEN a.attname = ANY(pt.attnames) ELSE" : "("} ${server.versionNum >= 120000 ? "a.attgenerated = ''" : "true"} ${listed ? "END" : ")"}
+      WHERE ${publishedColumnCondition(server.versionNum)}
       ORDER BY a.attnum`,
     listed ? [existing.map((t) => t.name.schema), existing.map((t) => t.name.table), publication] : [existing.map((t) => t.name.schema), existing.map((t) => t.name.table)],
   );
@@ -469,8 +489,35 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
     }
   }
 
+  checks.push(...partitionsCaptured(tables, publication));
   for (const t of tables) checks.push(tableCheck(t, server, publication));
   return { checks, actions };
+}
+
+/**
+ * A captured partition whose changes stream under an ancestor (publish_via_partition_root, with the
+ * ancestor published too) would get none of them under its own name: capture the ancestor instead.
+ */
+function partitionsCaptured(tables: TableFacts[], publication: PublicationFacts | undefined): SourceCheck[] {
+  // A publication the engine creates sets publish_via_partition_root when it has a partitioned table.
+  const viaRoot = publication ? publication.viaRoot : tables.some((t) => t.partitioned);
+  if (!viaRoot) return [];
+  const published = [...(publication?.tables ?? []), ...(publication?.members ?? []), ...tables.map((t) => t.name)];
+  const checks: SourceCheck[] = [];
+  for (const t of tables) {
+    const root = t.ancestors.filter((a) => published.some((p) => sameTable(p, a))).pop();
+    if (!root) continue;
+    const rootCaptured = tables.some((c) => sameTable(c.name, root));
+    checks.push({
+      name: `partition ${display(t.name)}`,
+      ok: false,
+      detail: `is a partition of ${display(root)}, which the publication publishes with publish_via_partition_root, so its changes stream as ${display(root)} and none would land under ${display(t.name)}`,
+      fix: rootCaptured
+        ? `remove ${display(t.name)} from TABLE_INCLUDE: its rows already land under ${display(root)}`
+        : `capture ${display(root)} instead: put it in TABLE_INCLUDE in place of ${display(t.name)} (the partition's rows land under ${display(root)})`,
+    });
+  }
+  return checks;
 }
 
 function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined): SourceCheck {
@@ -598,7 +645,8 @@ function namingProblem(t: TableFacts, server: ServerFacts, publication: Publicat
   const kept = [...t.publishedColumns].filter(([c]) => !isReservedColumn(c)).map(([, quoted]) => quoted).join(", ");
   const renames = reserved.map((c) => `ALTER TABLE ${t.qualified} RENAME COLUMN ${t.publishedColumns.get(c)} TO ${safeRename(c)};`).join(" ");
   const columnList = publication
-    ? `ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept});`
+    ? // One transaction: no change to the table goes unpublished between the two.
+      `BEGIN; ALTER PUBLICATION ${publication.quotedName} DROP TABLE ${t.qualified}; ALTER PUBLICATION ${publication.quotedName} ADD TABLE ${t.qualified} (${kept}); COMMIT;`
     : `CREATE PUBLICATION ${server.quotedPublication} FOR TABLE ${t.qualified} (${kept}), …;`;
   return {
     detail: reservedColumnsDetail(display(t.name), reserved),

@@ -38,16 +38,17 @@ export interface PublishedTable {
 
 /**
  * The columns and rows the publication publishes of `table`. From PostgreSQL 15 on that is
- * pg_publication_tables: attnames (the column list, or every column pgoutput sends — which leaves
- * out generated columns unless PostgreSQL 18's publish_generated_columns = stored says otherwise)
- * and rowfilter. Before 15 there are neither: every column pgoutput sends (not dropped, not
- * generated), every row.
+ * pg_publication_tables: attnames (the column list, or all columns) and rowfilter. Generated
+ * columns only from 18 on, where attnames lists them exactly when pgoutput sends them
+ * (publish_generated_columns = stored, or named in the list); before 18 pgoutput never does,
+ * whatever attnames says (15.x lists them). Before 15: every column but generated ones, every row.
  */
 export async function publishedTable(client: Client, table: TableName, publication: string): Promise<PublishedTable> {
   const qualified = `${ident(table.schema)}.${ident(table.table)}`;
   let attnames: string[] | undefined;
   let rowFilter: string | undefined;
-  if ((await serverVersionNum(client)) >= 150000) {
+  const versionNum = await serverVersionNum(client);
+  if (versionNum >= 150000) {
     const { rows } = await client.query<{ attnames: string[] | null; rowfilter: string | null }>(
       "SELECT attnames::text[] AS attnames, rowfilter FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
       [publication, table.schema, table.table],
@@ -58,12 +59,14 @@ export async function publishedTable(client: Client, table: TableName, publicati
     attnames = rows[0].attnames ?? undefined;
     rowFilter = rows[0].rowfilter ?? undefined;
   }
-  const generated = (await hasGeneratedColumns(client)) ? "a.attgenerated <> ''" : "false";
+  const generated = versionNum >= 120000 ? "a.attgenerated <> ''" : "false"; // generated columns came in 12
   const { rows } = await client.query<{ name: string; type_oid: number; typmod: number; generated: boolean; partitioned: boolean }>(
     `SELECT a.attname::text AS name, a.atttypid::int AS type_oid, a.atttypmod::int AS typmod, ${generated} AS generated, c.relkind = 'p' AS partitioned
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-        AND ${attnames ? "a.attname = ANY($2::text[])" : `NOT ${generated}`}
+        AND ${attnames ? "a.attname = ANY($2::text[])" : "true"}
+        -- Before 18 pgoutput never sends generated columns, though attnames of PostgreSQL 15 lists them.
+        AND ${versionNum >= 180000 ? "true" : `NOT ${generated}`}
       ORDER BY a.attnum`,
     attnames ? [qualified, attnames] : [qualified],
   );
@@ -80,15 +83,6 @@ export function copyStatement(table: TableName, published: PublishedTable): stri
   const qualified = `${ident(table.schema)}.${ident(table.table)}`;
   if (!published.partitioned && !published.rowFilter && !published.columns.some((c) => c.generated)) return `COPY ${qualified} (${list}) TO STDOUT`;
   return `COPY (SELECT ${list} FROM ${published.partitioned ? "" : "ONLY "}${qualified}${published.rowFilter ? ` WHERE ${published.rowFilter}` : ""}) TO STDOUT`;
-}
-
-let generatedColumnsKnown: boolean | undefined;
-async function hasGeneratedColumns(client: Client): Promise<boolean> {
-  if (generatedColumnsKnown === undefined) {
-    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'pg_attribute'::regclass AND attname = 'attgenerated'`);
-    generatedColumnsKnown = rows[0].n > 0;
-  }
-  return generatedColumnsKnown;
 }
 
 type Readable = { pause(): void; resume(): void; on?(event: "data", listener: () => void): unknown; removeListener?(event: "data", listener: () => void): unknown };

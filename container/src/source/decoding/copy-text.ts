@@ -77,6 +77,9 @@ export function copyBytes(src: Buffer, from: number, to: number, out: Buffer, po
  * the meaning). UTF-8 continuation bytes are never 0x0a or 0x0d, so bytewise is safe.
  */
 function copyJsonBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  // Most documents have no line break: find that out with memchr, then copy as any value.
+  const value = src.subarray(from, to);
+  if (value.indexOf(0x0a) < 0 && value.indexOf(0x0d) < 0) return copyBytes(src, from, to, out, pos);
   for (let i = from; i < to; i++) {
     const b = src[i];
     out[pos++] = b === 0x0a || b === 0x0d ? 0x20 : b;
