@@ -29,6 +29,7 @@
 import hashlib
 import json
 import re
+import sys
 import time
 
 from pyspark.sql import functions as F
@@ -39,6 +40,7 @@ PARAMETERS = [
     "bronze_schema",
     "checkpoint_root",
     "tables",
+    "workspace_dir",
     "trigger",
     "trigger_interval",
 ]
@@ -57,16 +59,12 @@ TABLES = json.loads(params["tables"])
 CONTINUOUS = params["trigger"] == "processing_time"
 TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 
-# Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
-spark.conf.set("spark.sql.ansi.enabled", "true")
-spark.conf.set("spark.sql.session.timeZone", "UTC")
-# PostgreSQL's calendar is proleptic Gregorian, like Spark 3's: dates before 1582 (and -infinity as
-# 0001-01-01) are written as they are, not refused as "ancient" or rebased to the Julian calendar.
-for rebase in ("spark.sql.parquet.datetimeRebaseModeInWrite", "spark.sql.parquet.datetimeRebaseModeInRead", "spark.sql.parquet.int96RebaseModeInWrite", "spark.sql.parquet.int96RebaseModeInRead"):
-    try:
-        spark.conf.set(rebase, "CORRECTED")
-    except Exception as err:  # noqa: BLE001 — a compute that does not allow it already writes them as they are
-        print(f"{rebase} not settable on this compute ({type(err).__name__})")
+# The shared module uploaded next to this notebook (the session settings every notebook pins).
+sys.path.insert(0, params["workspace_dir"])
+import medallion_sql  # noqa: E402
+
+# Every compute gives the same result: ANSI semantics, UTC and the proleptic calendar, whatever its defaults.
+medallion_sql.pin_session(spark)
 
 # The landing contract's own fields, and what bronze adds.
 RECORD_META = [("__op", "STRING"), ("__deleted", "STRING"), ("__lsn", "BIGINT"), ("__seq", "BIGINT"), ("__ts_ms", "BIGINT"), ("__unchanged", "ARRAY<STRING>")]

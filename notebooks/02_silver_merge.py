@@ -62,16 +62,8 @@ TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
 sys.path.insert(0, params["workspace_dir"])
 import medallion_sql  # noqa: E402
 
-# Every compute must give the same result: ANSI SQL semantics and UTC, whatever the workspace defaults.
-spark.conf.set("spark.sql.ansi.enabled", "true")
-spark.conf.set("spark.sql.session.timeZone", "UTC")
-# PostgreSQL's calendar is proleptic Gregorian, like Spark 3's: dates before 1582 (and -infinity as
-# 0001-01-01) are written as they are, not refused as "ancient" or rebased to the Julian calendar.
-for rebase in ("spark.sql.parquet.datetimeRebaseModeInWrite", "spark.sql.parquet.datetimeRebaseModeInRead", "spark.sql.parquet.int96RebaseModeInWrite", "spark.sql.parquet.int96RebaseModeInRead"):
-    try:
-        spark.conf.set(rebase, "CORRECTED")
-    except Exception as err:  # noqa: BLE001 — a compute that does not allow it already writes them as they are
-        print(f"{rebase} not settable on this compute ({type(err).__name__})")
+# Every compute gives the same result: ANSI semantics, UTC and the proleptic calendar, whatever its defaults.
+medallion_sql.pin_session(spark)
 
 # New bronze columns reach the state table by ALTER TABLE when its stream starts (prepare, below),
 # and by MERGE schema evolution where the compute allows setting it (serverless only accepts a few Spark

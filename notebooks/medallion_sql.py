@@ -43,6 +43,7 @@ API (every function returns SQL text; run each statement separately, in order, e
     silver_table_name(schema, table, silver_schema="silver") -> str
     GOLD_TABLES, GOLD_SOURCES     what gold reads; RenderError is raised for bad names.
     GOLD_COLUMNS                  the columns each gold input must have (else that gold table is skipped).
+    SESSION_CONF, pin_session(spark)   the session settings every notebook pins (ANSI, UTC, calendar).
 
 Column names are always quoted (Spark with ``, DuckDB with ""); names starting with "__" (the CDC
 metadata) and "_rescued_data", and two names differing only in case, raise RenderError naming them.
@@ -63,6 +64,29 @@ GOLD_TABLES = [
     {"name": "product_performance", "file": "gold/product_performance.sql", "inputs": ["products", "orders"]},
     {"name": "daily_sales", "file": "gold/daily_sales.sql", "inputs": ["orders"]},
 ]
+
+# The Spark session settings the shared SQL's results depend on: ANSI semantics and UTC ("UTC days")
+# on every compute, and PostgreSQL's proleptic Gregorian calendar for Parquet (dates before 1582 and
+# -infinity as 0001-01-01 are written as they are, not refused as "ancient"). The notebooks set them.
+SESSION_CONF = {
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+}
+
+
+def pin_session(spark):
+    """Sets SESSION_CONF; a setting a compute does not allow is reported, not fatal (serverless
+    allows ANSI and the time zone; the calendar settings are its default there)."""
+    for key, value in SESSION_CONF.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception as err:  # noqa: BLE001
+            print("%s not settable on this compute (%s)" % (key, type(err).__name__))
+
 
 # The columns each gold input must have: gold runs only over tables of the expected shape.
 GOLD_COLUMNS = {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { refresh } from "../../lakehouse/src/runner";
 import { Duck } from "../../lakehouse/src/duck";
 import { land, landManifest, rec, silverRows, tempDir } from "./helpers";
+import { normalizeRows, SILVER_SCENARIOS } from "./silver-cases";
 
 const T = "public.items";
 const KEYS = { [T]: ["id"] };
@@ -50,142 +51,30 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
     }
   });
 
-  it("takes the latest of several changes to one key in one batch, ordered by (__lsn, __seq) not file order", async () => {
-    await land(landing, T, [
-      rec("u", 300, 2, { id: 1, name: "third", qty: 3 }),
-      rec("c", 300, 0, { id: 1, name: "first", qty: 1 }),
-      rec("u", 300, 1, { id: 1, name: "second", qty: 2 }),
-      rec("c", 300, 3, { id: 2, name: "x", qty: 0 }),
-      rec("d", 300, 4, { id: 2 }),
-      rec("c", 301, 0, { id: 2, name: "again", qty: 5 }),
-    ]);
-    await run();
-    assert.deepEqual(await rows(), [
-      { id: "1", name: "third", qty: "3" },
-      { id: "2", name: "again", qty: "5" },
-    ]);
-  });
-
-  it("keeps tombstones: a late older change neither resurrects a deleted row nor regresses a newer one; re-insert after delete works", async () => {
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })]);
-    await land(landing, T, [rec("d", 300, 0, { id: 1 }), rec("u", 300, 1, { id: 2, name: "b3", qty: 3 })]);
-    await run();
-    // A late batch with older changes (e.g. a replay): must not win.
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "zombie", qty: 9 }), rec("u", 200, 1, { id: 2, name: "old", qty: 9 })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "2", name: "b3", qty: "3" }]);
-    await land(landing, T, [rec("c", 400, 0, { id: 1, name: "reborn", qty: 4 })]);
-    await run();
-    assert.deepEqual(await rows(), [
-      { id: "1", name: "reborn", qty: "4" },
-      { id: "2", name: "b3", qty: "3" },
-    ]);
-  });
-
-  it("fills __unchanged columns from an earlier change in the same batch, else from silver", async () => {
-    const doc = "x".repeat(5000);
-    await land(landing, T, [
-      rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc }),
-      rec("u", 100, 1, { id: 1, name: "a", qty: 2 }, ["doc"]),
-      rec("c", 100, 2, { id: 2, name: "b", qty: 1, doc: "short" }),
-    ]);
-    await run();
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 3 }, ["doc"]), rec("u", 200, 1, { id: 2, name: "b", qty: 9, doc: null })]);
-    await run();
-    assert.deepEqual(await rows(), [
-      { id: "1", name: "a", qty: "3", doc },
-      { id: "2", name: "b", qty: "9", doc: null },
-    ]);
-  });
-
-  it("fills an __unchanged column when the older change that set it arrives late", async () => {
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 2 }, ["doc"])]);
-    await run();
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc: "big" })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "2", doc: "big" }]);
-  });
-
-  it("out of order: a late change that does not carry the column does not block the one that does", async () => {
-    await land(landing, T, [rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]);
-    await run();
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 2 }, ["doc"])]);
-    await run();
-    await land(landing, T, [rec("r", 100, 0, { id: 1, name: "a", qty: 1, doc: "from the snapshot" })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "3", doc: "from the snapshot" }]);
-  });
-
-  it("out of order: a value from an older change in the batch never replaces one set by a newer stored change", async () => {
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "a", qty: 2, doc: "newer" })]);
-    await run();
-    // Late: the insert (older than silver) and, in the same batch, an update newer than silver
-    // that left doc unchanged: doc must stay "newer", not the insert's "older".
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc: "older" }), rec("u", 300, 0, { id: 1, name: "a", qty: 3 }, ["doc"])]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "3", doc: "newer" }]);
-  });
-
-  it("empties the table on truncate, keeps changes after it, and ignores late changes from before it", async () => {
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 }), rec("c", 100, 1, { id: 2, name: "b", qty: 2 })]);
-    await run();
-    await land(landing, T, [rec("c", 300, 0, { id: 3, name: "c", qty: 3 }), rec("t", 300, 1), rec("c", 300, 2, { id: 4, name: "d", qty: 4 })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "4", name: "d", qty: "4" }]);
-    await land(landing, T, [rec("u", 200, 0, { id: 1, name: "late", qty: 7 }), rec("c", 200, 1, { id: 5, name: "late", qty: 5 })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "4", name: "d", qty: "4" }]);
-  });
-
-  it("handles a first batch that holds only a truncate, and late changes from before it", async () => {
-    // The engine writes the table's manifest before its first record, a truncate included.
-    await landManifest(landing, T, [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"]], { key: ["id"] });
-    await land(landing, T, [rec("t", 300, 0)]);
-    await run();
-    assert.deepEqual(await rows(), []);
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "before", qty: 1 }), rec("c", 400, 0, { id: 2, name: "after", qty: 2 })]);
-    await run();
-    assert.deepEqual(await rows(), [{ id: "2", name: "after", qty: "2" }]);
-  });
-
-  it("never lets snapshot rows (r) overwrite newer changes", async () => {
-    await land(landing, T, [rec("u", 500, 0, { id: 1, name: "streamed", qty: 5 }), rec("d", 500, 1, { id: 2 })]);
-    await run();
-    await land(landing, T, [rec("r", 400, 0, { id: 1, name: "snap", qty: 1 }), rec("r", 400, 1, { id: 2, name: "snap", qty: 2 }), rec("r", 400, 2, { id: 3, name: "snap", qty: 3 })]);
-    await run();
-    assert.deepEqual(await rows(), [
-      { id: "1", name: "streamed", qty: "5" },
-      { id: "3", name: "snap", qty: "3" },
-    ]);
-  });
-
-  it("adds new columns as they appear", async () => {
-    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 })]);
-    await run();
-    await land(landing, T, [rec("c", 200, 0, { id: 2, name: "b", qty: 2, color: null }), rec("c", 200, 1, { id: 3, name: "c", qty: 3, color: "red" })]);
-    await run();
-    await land(landing, T, [rec("u", 300, 0, { id: 1, name: "a", qty: 1, color: "blue", weight: 1.5 })]);
-    await run();
-    assert.deepEqual(await rows(), [
-      { id: "1", name: "a", qty: "1", color: "blue", weight: 1.5 },
-      { id: "2", name: "b", qty: "2", color: null, weight: null },
-      { id: "3", name: "c", qty: "3", color: "red", weight: null },
-    ]);
-  });
-
-  it("supports composite keys", async () => {
-    await land(landing, "public.lines", [
-      rec("c", 100, 0, { order_id: 1, line: 1, sku: "a" }),
-      rec("c", 100, 1, { order_id: 1, line: 2, sku: "b" }),
-      rec("c", 100, 2, { order_id: 2, line: 1, sku: "c" }),
-      rec("d", 100, 3, { order_id: 1, line: 2 }),
-    ]);
-    await refresh({ landing, db, keys: { "public.lines": ["order_id", "line"] }, gold: false });
-    assert.deepEqual(await silverRows(db, "silver.public_lines", "order_id, line"), [
-      { order_id: "1", line: "1", sku: "a" },
-      { order_id: "2", line: "1", sku: "c" },
-    ]);
-  });
+  // The rules every engine must keep (silver-cases.ts; spark.test.ts runs them on Spark as well).
+  for (const scenario of SILVER_SCENARIOS) {
+    it(`rule: ${scenario.rule}`, async () => {
+      const keys = { [scenario.table]: scenario.key };
+      if (scenario.manifest) await landManifest(landing, scenario.table, scenario.manifest, { key: scenario.key });
+      const [schema, table] = scenario.table.split(".");
+      for (let step = 0; step < scenario.steps.length; step++) {
+        for (const records of scenario.steps[step]) await land(landing, scenario.table, records);
+        const outcome = await refresh({ landing, db, keys, gold: false }).then(
+          () => undefined,
+          (err: Error) => err,
+        );
+        if (scenario.fails) {
+          assert.match(String(outcome?.message), scenario.fails);
+          continue;
+        }
+        assert.equal(outcome, undefined);
+        for (const e of scenario.expect.filter((x) => (x.afterStep ?? scenario.steps.length - 1) === step)) {
+          const rowsNow = await silverRows(db, `silver.${schema}_${table}`, scenario.key.map((k) => `"${k}"`).join(", "));
+          assert.deepEqual(normalizeRows(rowsNow), normalizeRows(e.rows), `after step ${step}`);
+        }
+      }
+    });
+  }
 
   it("never duplicates bronze for the same file, and re-ingests a file rewritten by a replay", async () => {
     const path = await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 })]);

@@ -59,6 +59,7 @@ export interface TypeFacts {
   typname: string;
   typtype: string;
   typbasetype: number;
+  /** A domain's typmod of its base type (numeric(12,2) under a domain), else -1. */
   typtypmod: number;
   typelem: number;
   typcategory: string;

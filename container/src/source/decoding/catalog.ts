@@ -6,19 +6,11 @@
  */
 import type { Client } from "pg";
 import { encoderFor, scalarKindOf, type Encoder, type TypeShape } from "./values";
-import { loadTableDetails, type TableDetails } from "../schema";
+import { loadTableDetails, type TableDetails, type TypeFacts } from "../schema";
 
-export interface TypeRow {
+export interface TypeRow extends TypeFacts {
   oid: number;
-  typname: string;
-  typtype: string;
-  typbasetype: number;
-  /** A domain's typmod of its base type (numeric(12,2) under a domain), else -1. */
-  typtypmod: number;
-  typelem: number;
-  typcategory: string;
   typdelim: string;
-  builtin: boolean;
 }
 
 const fallback = encoderFor({ kind: "scalar", scalar: "string" });
