@@ -471,7 +471,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       throttle.set("catalog", true);
       void (async () => {
         await catalog.loadTypes(ctx.normal, needs.types);
-        if (needs.details) await catalog.loadTableDetails(ctx.normal, needs.details.relid, needs.details.signature);
+        if (needs.details) await catalog.loadTableDetails(ctx.normal, needs.details.relid, needs.details.signature, needs.details.columns);
       })().then(() => {
         blocked = false;
         try {

@@ -226,7 +226,7 @@ describe("engine config: docs/engine.md", () => {
 
   it("shows one example record per operation, each with the contract's metadata fields", () => {
     const records = [...doc.matchAll(/```json\n(.*)\n```/g)].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
-    assert.deepEqual(records.map((r) => r.__op), ["r", "c", "u", "u", "d", "t"]);
+    assert.deepEqual(records.map((r) => r.__op), ["b", "r", "c", "u", "u", "d", "t"]);
     for (const r of records) {
       assert.equal(r.__deleted, r.__op === "d" ? "true" : "false");
       assert.equal(typeof r.__lsn, "number");

@@ -95,7 +95,7 @@ describe("engine: names that cannot land", function () {
     );
     assert.ok(err instanceof SourceSetupError, String(err));
     assert.match(err.message, /table public\.fine: column "__deleted" of public\.fine starts with "__", which is reserved for the engine's record fields .* — fix: rename it, or leave it out of the publication with a column list/);
-    const lines = (await readLanding(dir, "public.fine")).flatMap((f) => f.lines);
+    const lines = (await readLanding(dir, "public.fine")).flatMap((f) => f.lines).filter((l) => !l.startsWith('{"__op":"b"'));
     assert.equal(lines.length, 1, "the insert with the colliding column did not land");
     assert.equal(JSON.parse(lines[0]).v, "before");
   });

@@ -13,7 +13,6 @@ import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
-import { tableSchema } from "./schema";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
 import { SourceSetupError } from "./setup";
 
@@ -109,7 +108,7 @@ export class PartitionClock {
 export interface CatalogNeeds {
   types: number[];
   /** The relation whose catalog details the schema manifest needs, by its Relation signature. */
-  details: { relid: number; signature: string } | undefined;
+  details: { relid: number; signature: string; columns: { typeOid: number; typmod: number; name: string }[] } | undefined;
 }
 
 interface ParsedRelation {
@@ -187,7 +186,7 @@ export class PgOutputDecoder {
     const rel = parseRelation(buf, off + 1);
     const types = this.catalog.missingTypes(rel.columns.map((c) => c.typeOid));
     const captured = this.captured === undefined || this.captured.has(`${rel.schema}.${rel.name}`);
-    const details = captured && this.catalog.tableDetails(rel.signature) === undefined ? { relid: rel.oid, signature: rel.signature } : undefined;
+    const details = captured && this.catalog.tableDetails(rel.signature) === undefined ? { relid: rel.oid, signature: rel.signature, columns: rel.columns } : undefined;
     return types.length > 0 || details ? { types, details } : undefined;
   }
 
@@ -276,7 +275,7 @@ export class PgOutputDecoder {
     this.relations.set(oid, { oid, table, replicaIdentity, columns, identity, key, fixedBytes, buffer });
     const details = this.catalog.tableDetails(parsed.signature);
     if (details && (this.captured === undefined || this.captured.has(table))) {
-      this.batcher.schema(buffer, tableSchema(table, parsed.columns, details, (o) => this.catalog.typeRow(o)));
+      this.batcher.schema(buffer, this.catalog.tableSchema(table, parsed.columns, details));
     }
   }
 

@@ -22,6 +22,8 @@ export interface TableDetails {
   replicaIdentity: "default" | "full" | "index" | "nothing";
   /** The replica identity index's columns (REPLICA IDENTITY USING INDEX). */
   identityIndex: string[];
+  /** format_type() of the source's own (type, typmod) pairs, by `${typeOid}:${typmod}`. */
+  typeNames: Map<string, string>;
 }
 
 export interface SourceColumn {
@@ -54,7 +56,7 @@ export interface TableSchema {
   key: string[];
 }
 
-/** The pg_type facts the Spark mapping needs (TypeCatalog.typeRow). */
+/** The pg_type facts the Spark mapping needs (TypeCatalog keeps them per type it loaded). */
 export interface TypeFacts {
   typname: string;
   typtype: string;
@@ -130,7 +132,12 @@ export function sparkTypeOf(lookup: (oid: number) => TypeFacts | undefined, oid:
   }
 }
 
-export async function loadTableDetails(client: Client, relid: number): Promise<TableDetails> {
+/**
+ * Reads the catalog for a table's manifest. `columns` are the source's (the Relation message's, or
+ * the snapshot's): their declared type text comes from format_type() of their own type and typmod,
+ * so it is right even when DDL has renamed or dropped the column since.
+ */
+export async function loadTableDetails(client: Client, relid: number, columns: SourceColumn[]): Promise<TableDetails> {
   const { rows } = await client.query<{ name: string; pg_type: string; not_null: boolean }>(
     `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS pg_type, a.attnotnull AS not_null
        FROM pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
@@ -149,6 +156,10 @@ export async function loadTableDetails(client: Client, relid: number): Promise<T
        FROM pg_class c WHERE c.oid = $1::oid`,
     [relid],
   );
+  const formatted = await client.query<{ oid: number; typmod: number; name: string }>(
+    "SELECT t.oid::int AS oid, t.typmod::int AS typmod, format_type(t.oid, t.typmod) AS name FROM unnest($1::oid[], $2::int[]) AS t(oid, typmod)",
+    [columns.map((c) => c.typeOid), columns.map((c) => c.typmod)],
+  );
   const k = keys.rows[0];
   const identity = ({ d: "default", f: "full", i: "index", n: "nothing" } as const)[(k?.replident ?? "d") as "d" | "f" | "i" | "n"] ?? "default";
   return {
@@ -157,11 +168,16 @@ export async function loadTableDetails(client: Client, relid: number): Promise<T
     primaryKey: k?.pk ?? [],
     replicaIdentity: identity,
     identityIndex: k?.ri ?? [],
+    typeNames: new Map(formatted.rows.map((r) => [`${r.oid}:${r.typmod}`, r.name])),
   };
 }
 
-/** The manifest content for `columns` (in record order) of `table`. */
-export function tableSchema(table: string, columns: SourceColumn[], details: TableDetails, lookup: (oid: number) => TypeFacts | undefined): TableSchema {
+/**
+ * The manifest content for `columns` (in record order) of `table`. A column the catalog no longer
+ * has under that name (DDL after the change being decoded) keeps the nullability `previous` (the
+ * table's last manifest) gave it, else counts as nullable.
+ */
+export function tableSchema(table: string, columns: SourceColumn[], details: TableDetails, lookup: (oid: number) => TypeFacts | undefined, previous?: TableSchema): TableSchema {
   const names = new Set(columns.map((c) => c.name));
   const primaryKey = details.primaryKey.filter((n) => names.has(n));
   const key = primaryKey.length > 0 ? primaryKey : details.replicaIdentity === "index" ? details.identityIndex.filter((n) => names.has(n)) : [];
@@ -169,10 +185,11 @@ export function tableSchema(table: string, columns: SourceColumn[], details: Tab
     table,
     columns: columns.map((c) => {
       const declared = details.columns.get(c.name);
+      const before = previous?.columns.find((p) => p.name === c.name);
       return {
         name: c.name,
-        pg_type: declared?.pgType ?? "unknown",
-        nullable: !(declared?.notNull ?? false),
+        pg_type: details.typeNames.get(`${c.typeOid}:${c.typmod}`) ?? declared?.pgType ?? "unknown",
+        nullable: declared ? !declared.notNull : (before?.nullable ?? true),
         spark_type: sparkTypeOf(lookup, c.typeOid, c.typmod),
       };
     }),

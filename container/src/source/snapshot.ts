@@ -17,7 +17,6 @@ const { copyKindOf, put, putInt, transcodeRow, worstCase } = text;
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
 import { PartitionClock } from "./pgoutput";
-import { tableSchema } from "./schema";
 
 export interface SnapshotColumn {
   name: string;
@@ -198,8 +197,8 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   const lsn = options.consistentPoint;
   // The catalog as of the snapshot (this transaction imported it): the manifest of the rows below.
   const relid = (await client.query<{ relid: number }>("SELECT $1::regclass::oid::int AS relid", [`${ident(table.schema)}.${ident(table.table)}`])).rows[0].relid;
-  const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`);
-  batcher.schema(buffer, tableSchema(label, columns, details, (o) => options.catalog.typeRow(o)));
+  const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`, columns);
+  batcher.schema(buffer, options.catalog.tableSchema(label, columns, details));
   const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
   const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
   const fixedBytes = head.length + tsPart.length + 24 + copyColumns.reduce((n, c) => n + c.prefix.length, 0);

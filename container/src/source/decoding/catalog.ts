@@ -6,7 +6,7 @@
  */
 import type { Client } from "pg";
 import { encoderFor, scalarKindOf, type Encoder, type TypeShape } from "./values";
-import { loadTableDetails, type TableDetails, type TypeFacts } from "../schema";
+import { loadTableDetails, tableSchema, type SourceColumn, type TableDetails, type TableSchema, type TypeFacts } from "../schema";
 
 export interface TypeRow extends TypeFacts {
   oid: number;
@@ -22,6 +22,8 @@ export class TypeCatalog {
   private readonly types = new Map<number, TypeRow>();
   /** Nullability, declared types and keys per table, by relation signature (see tableDetails). */
   private readonly details = new Map<string, TableDetails>();
+  /** Each table's last manifest content, for columns the catalog no longer knows by name. */
+  private readonly schemas = new Map<string, TableSchema>();
 
   encoder(oid: number): Encoder | undefined {
     return this.encoders.get(oid);
@@ -36,11 +38,6 @@ export class TypeCatalog {
     return this.primaryKeys.get(relid);
   }
 
-  /** A type's pg_type row, once loadTypes has seen it (the schema manifest maps it to Spark). */
-  typeRow(oid: number): TypeRow | undefined {
-    return this.types.get(oid);
-  }
-
   /** A table's declared types, nullability and keys, loaded for this relation signature. */
   tableDetails(signature: string): TableDetails | undefined {
     return this.details.get(signature);
@@ -50,11 +47,18 @@ export class TypeCatalog {
    * Loads (again) what the schema manifest needs beyond pgoutput's Relation message. Keyed by the
    * relation's signature so that a changed relation reloads while a replayed one does not.
    */
-  async loadTableDetails(client: Client, relid: number, signature: string): Promise<TableDetails> {
-    const details = await loadTableDetails(client, relid);
+  async loadTableDetails(client: Client, relid: number, signature: string, columns: SourceColumn[]): Promise<TableDetails> {
+    const details = await loadTableDetails(client, relid, columns);
     this.details.set(signature, details);
     this.primaryKeys.set(relid, details.primaryKey);
     return details;
+  }
+
+  /** The manifest content of `columns` of `table` (see tableSchema), remembered for the next one. */
+  tableSchema(table: string, columns: SourceColumn[], details: TableDetails): TableSchema {
+    const schema = tableSchema(table, columns, details, (o) => this.types.get(o), this.schemas.get(table));
+    this.schemas.set(table, schema);
+    return schema;
   }
 
   missingTypes(oids: Iterable<number>): number[] {
