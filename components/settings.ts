@@ -11,6 +11,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
+import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem } from "./limits";
+import { baseName } from "./naming";
 
 export const PROJECT = "postgres-cdc-multicloud";
 export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
@@ -63,7 +65,7 @@ const awsNetworkSchema = z.object({
 }).strict();
 
 const azureNetworkSchema = z.object({
-  /** Subnet (delegated to Microsoft.App/environments, /23 or larger for Consumption) for the Container Apps environment. */
+  /** Subnet for the (workload-profiles) Container Apps environment: delegated to Microsoft.App/environments, /27 or larger. */
   infrastructureSubnetId: z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i),
   /** Internal-only environment (no public endpoint at all). */
   internal: z.boolean().default(true),
@@ -113,7 +115,7 @@ export interface PlatformSettings {
   config: pulumi.Config;
   cloud: Cloud;
   stack: string;
-  /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>`. */
+  /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>-<hash of project and stack>` (components/naming.ts). */
   baseName: string;
   postgres: PostgresSettings;
   batching: z.output<typeof batchingSchema>;
@@ -289,8 +291,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   if (!/^[a-z][a-z0-9]{0,7}$/.test(namePrefix)) {
     problems.push(problem("namePrefix", `must be 1-8 lower-case letters or digits starting with a letter (got ${JSON.stringify(namePrefix)}), because storage account and registry names allow nothing else`, "cdc"));
   }
-  const stackPart = dnsSafe(stack).slice(0, 12).replace(/-$/, "") || "stack";
-  const baseName = `${namePrefix}-${stackPart}`;
+  const base = baseName(namePrefix, stack, pulumi.getProject());
 
   const snapshotMode = readEnum(config, "snapshotMode", ["initial", "never", "initial_only"] as const, problems);
   const logLevel = readEnum(config, "logLevel", ["trace", "debug", "info", "warn", "error", "fatal"] as const, problems, "info");
@@ -403,7 +404,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
     config,
     cloud,
     stack,
-    baseName,
+    baseName: base,
     postgres: { ...pg, password: password! },
     batching,
     snapshotMode,
@@ -420,38 +421,19 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   };
 }
 
-/** Valid container sizes per cloud (the platforms accept only certain combinations). */
+/** Valid container sizes per cloud (the platforms accept only certain combinations; components/limits.ts). */
 export function containerSizeProblem(cloud: Cloud, size: ContainerSize): { key: string; what: string; example: string } | undefined {
   const { cpu, memoryMiB } = size;
   const got = `(got containerCpu=${cpu}, containerMemoryMiB=${memoryMiB})`;
-  switch (cloud) {
-    case "aws": {
-      // Fargate task sizes: CPU units → allowed memory (MiB).
-      const units = Math.round(cpu * 1024);
-      const ranges: Record<number, [number, number, number]> = {
-        256: [512, 2048, 512], 512: [1024, 4096, 1024], 1024: [2048, 8192, 1024], 2048: [4096, 16384, 1024],
-        4096: [8192, 30720, 1024], 8192: [16384, 61440, 4096], 16384: [32768, 122880, 8192],
-      };
-      const r = ranges[units];
-      if (!r || units !== cpu * 1024) return { key: "containerCpu", what: `must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16 vCPU ${got}`, example: "0.25" };
-      const [min, max, step] = r;
-      const ok = units === 256 ? [512, 1024, 2048].includes(memoryMiB) : memoryMiB >= min && memoryMiB <= max && memoryMiB % step === 0;
-      if (!ok) return { key: "containerMemoryMiB", what: `must be from ${min} to ${max} MiB in steps of ${step} for ${cpu} vCPU on Fargate ${got}`, example: String(min) };
-      return undefined;
-    }
-    case "azure":
-      // Container Apps (Consumption): 0.25 to 4 vCPU in steps of 0.25, with 2 GiB per vCPU.
-      if (!(cpu >= 0.25 && cpu <= 4 && (cpu * 4) % 1 === 0)) return { key: "containerCpu", what: `must be 0.25 to 4 vCPU in steps of 0.25 on Container Apps ${got}`, example: "0.25" };
-      if (memoryMiB !== cpu * 2048) return { key: "containerMemoryMiB", what: `must be ${cpu * 2048} (2 GiB per vCPU) for ${cpu} vCPU on Container Apps ${got}`, example: String(cpu * 2048) };
-      return undefined;
-    case "gcp":
-      // Cloud Run with always-allocated CPU needs at least 1 vCPU; smaller values are rounded up to 1.
-      if (cpu > 1 && ![2, 4, 6, 8].includes(cpu)) return { key: "containerCpu", what: `must be 1, 2, 4, 6 or 8 vCPU on Cloud Run ${got}`, example: "1" };
-      if (memoryMiB < 512 || memoryMiB > 32768) return { key: "containerMemoryMiB", what: `must be from 512 to 32768 MiB on Cloud Run ${got}`, example: "512" };
-      return undefined;
-    case "local":
-      return undefined;
-  }
+  const problem = {
+    aws: () => fargateSizeProblem(cpu, memoryMiB),
+    azure: () => containerAppSizeProblem(cpu, memoryMiB),
+    // Cloud Run rounds less than 1 vCPU up to 1 (always-allocated CPU needs at least 1).
+    gcp: () => cloudRunSizeProblem(Math.max(1, cpu), memoryMiB),
+    local: () => undefined,
+  }[cloud]();
+  if (!problem) return undefined;
+  return { key: problem.of === "cpu" ? "containerCpu" : "containerMemoryMiB", what: `${problem.what} ${got}`, example: String(problem.valid) };
 }
 
 /** Which setting feeds which engine variable, to name the right key when the engine rejects a value. */

@@ -4,17 +4,14 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, s3BucketName } from "../naming";
+import { checkName, cloudWatchRetention } from "../limits";
+import { s3BucketName } from "../naming";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
 
-/** CloudWatch accepts only these retention periods; round a configured number of days up. */
-const CLOUDWATCH_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-export function cloudWatchRetention(days: number): number {
-  return CLOUDWATCH_RETENTION.find((d) => d >= days) ?? 3653;
-}
 
 export interface LandingStorageArgs {
   /** Base name of the stack's resources. */
@@ -172,14 +169,17 @@ export interface PasswordSecretArgs {
   tags: Record<string, string>;
 }
 
-/** Secrets Manager secret holding the PostgreSQL password. */
+/**
+ * Secrets Manager secret holding the PostgreSQL password. A deleted secret keeps its name for the
+ * recovery window, so the name ends in a suffix that is new after each destroy.
+ */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly arn: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
     const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
-      name: `${args.baseName}/postgres-password`,
+      name: recreatableSuffix(`${name}-suffix`, this).apply((suffix) => checkName("secretsManager", `${args.baseName}/postgres-password-${suffix}`)),
       description: "PostgreSQL password of the CDC engine's replication user",
       recoveryWindowInDays: args.recoveryWindowInDays,
       tags: args.tags,
@@ -207,7 +207,7 @@ export class EngineLogs extends pulumi.ComponentResource {
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
     const group = new aws.cloudwatch.LogGroup(`${name}-group`, {
-      name: `/ecs/${args.baseName}/engine`,
+      name: checkName("logGroup", `/ecs/${args.baseName}/engine`),
       retentionInDays: cloudWatchRetention(args.retentionDays),
       tags: args.tags,
     }, { parent: this });
@@ -313,7 +313,7 @@ export class EngineService extends pulumi.ComponentResource {
       ? pulumi.output(aw.network.subnetIds)
       : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, { parent: this }).ids;
     const securityGroup = new aws.ec2.SecurityGroup(`${name}-sg`, {
-      name: `${s.baseName}-engine`,
+      name: checkName("securityGroup", `${s.baseName}-engine`),
       description: "CDC engine: no inbound; outbound to PostgreSQL and AWS APIs (HTTPS) only",
       vpcId,
       egress: [
@@ -333,7 +333,7 @@ export class EngineService extends pulumi.ComponentResource {
       Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })));
     const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
-      family: `${s.baseName}-engine`,
+      family: checkName("awsName", `${s.baseName}-engine`),
       requiresCompatibilities: ["FARGATE"],
       networkMode: "awsvpc",
       cpu: String(Math.round(s.container.cpu * 1024)),
@@ -373,6 +373,9 @@ export class EngineService extends pulumi.ComponentResource {
       deploymentMinimumHealthyPercent: 0,
       deploymentMaximumPercent: 100,
       deploymentCircuitBreaker: { enable: true, rollback: true },
+      // `pulumi up` succeeds only once the task runs and stays healthy, not while it crash-loops
+      // (the circuit breaker then fails and rolls back the deployment, and `up` reports it).
+      waitForSteadyState: true,
       networkConfiguration: {
         subnets: subnetIds,
         securityGroups: pulumi.output(securityGroup.id).apply((id) => [id, ...aw.network.securityGroupIds]),

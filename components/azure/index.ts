@@ -12,7 +12,10 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { acrName, checkName, keyVaultName, storageAccountName } from "../naming";
+import { checkName, logAnalyticsRetention } from "../limits";
+import { acrName, keyVaultName, storageAccountName } from "../naming";
+import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
@@ -179,11 +182,19 @@ export interface PasswordSecretArgs extends Placement {
   uniqueness: pulumi.Input<string>;
   tenantId: pulumi.Input<string>;
   password: pulumi.Input<string>;
-  /** Purge protection and 90-day soft delete. */
+  /** Purge protection (a deleted vault cannot be purged before its 90 days are up) and Pulumi `protect`. */
   deletionProtection: boolean;
 }
 
-/** Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. */
+/** Days a deleted vault stays recoverable (Azure's default and maximum). */
+export const KEY_VAULT_SOFT_DELETE_DAYS = 90;
+
+/**
+ * Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. A deleted vault
+ * keeps its name for the soft-delete retention, so the name ends in a suffix that is new after each
+ * destroy; the retention is the same for every stack because Azure never lets it change after
+ * creation (turning deletionProtection on later only adds purge protection, which Azure allows).
+ */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly vaultName: pulumi.Output<string>;
   /** ARM id of the secret: the scope its read grant is limited to. */
@@ -194,7 +205,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
     const vault = new keyvault.Vault(`${name}-vault`, {
-      vaultName: pulumi.output(args.uniqueness).apply((u) => checkName("keyVault", keyVaultName(args.baseName, u))),
+      vaultName: pulumi.all([args.uniqueness, recreatableSuffix(`${name}-vault-suffix`, this)]).apply(([u, suffix]) => checkName("keyVault", keyVaultName(args.baseName, u, suffix))),
       resourceGroupName: args.resourceGroupName,
       location: args.location,
       properties: {
@@ -202,7 +213,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
         sku: { family: "A", name: "standard" },
         enableRbacAuthorization: true,
         enableSoftDelete: true,
-        softDeleteRetentionInDays: args.deletionProtection ? 90 : 7,
+        softDeleteRetentionInDays: KEY_VAULT_SOFT_DELETE_DAYS,
         // Purge protection cannot be turned off again; only protected (prod) stacks get it.
         ...(args.deletionProtection ? { enablePurgeProtection: true } : {}),
         enabledForDeployment: false,
@@ -210,9 +221,10 @@ export class PasswordSecret extends pulumi.ComponentResource {
         enabledForDiskEncryption: false,
       },
       tags: args.tags,
-    }, { parent: this, protect: args.deletionProtection });
+      // Vaults created before the retention was fixed keep theirs: Azure rejects any change to it.
+    }, { parent: this, protect: args.deletionProtection, ignoreChanges: ["properties.softDeleteRetentionInDays"] });
     const secret = new keyvault.Secret(`${name}-secret`, {
-      secretName: "postgres-password",
+      secretName: checkName("keyVaultSecret", "postgres-password"),
       vaultName: vault.name,
       resourceGroupName: args.resourceGroupName,
       properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
@@ -243,8 +255,7 @@ export class EngineLogs extends pulumi.ComponentResource {
       resourceGroupName: args.resourceGroupName,
       location: args.location,
       sku: { name: "PerGB2018" },
-      // PerGB2018 keeps 30 to 730 days.
-      retentionInDays: Math.min(730, Math.max(30, args.retentionDays)),
+      retentionInDays: logAnalyticsRetention(args.retentionDays),
       tags: args.tags,
     }, { parent: this });
     const keys = operationalinsights.getSharedKeysOutput({ resourceGroupName: args.resourceGroupName, workspaceName: workspace.name }, { parent: this });
@@ -269,11 +280,19 @@ export interface EngineServiceArgs extends Placement {
   logSharedKey: pulumi.Input<string>;
 }
 
+/** The workload profile the engine runs on: serverless, billed per use, like a Consumption-only environment. */
+export const WORKLOAD_PROFILE = "Consumption";
+
 /**
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
  * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
- * registry, Key Vault Secrets User on the password secret — all created before the app starts.
+ * registry, Key Vault Secrets User on the password secret. The app is created only once they have
+ * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
+ *
+ * The environment is a workload-profiles environment (Consumption profile): that is the type a
+ * VNet-integrated environment needs for user-defined routes and NAT egress, on a subnet delegated to
+ * Microsoft.App/environments of at least /27 (a Consumption-only environment needs /23).
  */
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
@@ -312,6 +331,7 @@ export class EngineService extends pulumi.ComponentResource {
         destination: "log-analytics",
         logAnalyticsConfiguration: { customerId: args.logCustomerId, sharedKey: args.logSharedKey },
       },
+      workloadProfiles: [{ name: WORKLOAD_PROFILE, workloadProfileType: WORKLOAD_PROFILE }],
       ...(network ? { vnetConfiguration: { infrastructureSubnetId: network.infrastructureSubnetId, internal: network.internal } } : {}),
       zoneRedundant: false,
       tags: args.tags,
@@ -323,10 +343,13 @@ export class EngineService extends pulumi.ComponentResource {
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
     ]);
-    const probe = (type: "Liveness" | "Startup", path: string, failureThreshold: number) => ({
+    // The identity as the app references it, once its grants can be relied on.
+    const newestGrant = pulumi.all(grants.map((g) => g.createdOn)).apply((dates) => dates.filter(Boolean).sort().pop());
+    const appIdentity = afterPropagation(identity.id, newestGrant, AZURE_RBAC_PROPAGATION_MS, "the Container App reads its Key Vault secret and pulls its image");
+    const probe = (type: "Liveness" | "Startup", path: string, periodSeconds: number, failureThreshold: number) => ({
       type,
       httpGet: { path, port: ENGINE_HTTP_PORT, scheme: "HTTP" },
-      periodSeconds: 10,
+      periodSeconds,
       timeoutSeconds: 5,
       failureThreshold,
     });
@@ -334,13 +357,14 @@ export class EngineService extends pulumi.ComponentResource {
       containerAppName: checkName("containerApp", `ca-${s.baseName}-engine`),
       ...placement,
       managedEnvironmentId: environment.id,
-      identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
+      identity: { type: "UserAssigned", userAssignedIdentities: [appIdentity] },
+      workloadProfileName: WORKLOAD_PROFILE,
       configuration: {
         activeRevisionsMode: "Single",
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
-        registries: [{ server: args.registryServer, identity: identity.id }],
+        registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: identity.id }],
+        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }],
       },
       template: {
         containers: [{
@@ -351,7 +375,8 @@ export class EngineService extends pulumi.ComponentResource {
           // Liveness and startup on /healthz (the process answers). /readyz is not a readiness
           // gate here: a new revision waits for the replication slot its predecessor holds, so
           // gating the rollout on "streaming" would never let the old revision go.
-          probes: [probe("Startup", "/healthz", 30), probe("Liveness", "/healthz", 3)],
+          // Startup allows 10 × 30 s for a first start; Container Apps caps failureThreshold at 10.
+          probes: [probe("Startup", "/healthz", 30, 10), probe("Liveness", "/healthz", 10, 3)],
         }],
         scale: { minReplicas: 1, maxReplicas: 1, rules: [] },
         terminationGracePeriodSeconds: 30,

@@ -17,7 +17,9 @@ import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, gcpServiceAccountId, gcsBucketName } from "../naming";
+import { checkName } from "../limits";
+import { gcpServiceAccountId, gcsBucketName } from "../naming";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
@@ -175,26 +177,44 @@ export interface EngineLogsArgs extends Placement {
   serviceName: string;
 }
 
-/** A Cloud Logging bucket with the configured retention, and a sink routing the engine's logs to it. */
+/** The Cloud Logging filter that selects the engine's logs. */
+export function engineLogFilter(serviceName: string): string {
+  return `resource.type="cloud_run_revision" AND resource.labels.service_name="${serviceName}"`;
+}
+
+/**
+ * A Cloud Logging bucket with the configured retention, a sink routing the engine's logs to it, and
+ * an exclusion on the project's _Default sink so the same logs are not stored (and billed) twice.
+ * A deleted log bucket keeps its id for 7 days, so the id ends in a suffix that is new after each
+ * destroy.
+ */
 export class EngineLogs extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
 
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
+    const filter = engineLogFilter(args.serviceName);
     const bucket = new logging.ProjectBucketConfig(`${name}-bucket`, {
       project: args.project,
       location: args.region,
-      bucketId: checkName("gcpId", `${args.baseName}-engine-logs`),
+      bucketId: recreatableSuffix(`${name}-bucket-suffix`, this).apply((suffix) => checkName("gcpId", `${args.baseName}-logs-${suffix}`)),
       retentionDays: args.retentionDays,
       description: "CDC engine logs",
     }, { parent: this, dependsOn: [args.apis] });
-    new logging.ProjectSink(`${name}-sink`, {
+    const sink = new logging.ProjectSink(`${name}-sink`, {
       name: checkName("gcpId", `${args.baseName}-engine-logs`),
       project: args.project,
       destination: pulumi.interpolate`logging.googleapis.com/${bucket.name}`,
-      filter: `resource.type="cloud_run_revision" AND resource.labels.service_name="${args.serviceName}"`,
+      filter,
       description: "Routes the CDC engine's logs to its retention bucket",
     }, { parent: this, dependsOn: [args.apis] });
+    // Only once the sink routes them, so no log line is lost in between.
+    new logging.ProjectExclusion(`${name}-default-exclusion`, {
+      name: checkName("logExclusion", `${args.baseName}-engine-logs`),
+      project: args.project,
+      filter,
+      description: "The CDC engine's logs are kept in their own bucket; do not store them in _Default too",
+    }, { parent: this, dependsOn: [args.apis, sink] });
     this.bucketName = bucket.name;
     this.registerOutputs({ bucketName: this.bucketName });
   }
@@ -268,12 +288,14 @@ export class EngineService extends pulumi.ComponentResource {
       defaultUriDisabled: true,
       invokerIamDisabled: false,
       deletionProtection: s.deletionProtection,
-      // Manual scaling: exactly one instance, never driven by requests.
+      // Readiness probes are a preview feature of Cloud Run: the service must opt into BETA for them.
+      launchStage: "BETA",
+      // Manual scaling: exactly one instance, never driven by requests (the revision's own
+      // scaling limits are ignored under manual scaling, so none are set).
       scaling: { scalingMode: "MANUAL", manualInstanceCount: 1 },
       template: {
         serviceAccount: account.email,
         executionEnvironment: "EXECUTION_ENVIRONMENT_GEN2",
-        scaling: { maxInstanceCount: 1 },
         maxInstanceRequestConcurrency: 1,
         ...(vpcAccess ? { vpcAccess } : {}),
         labels: args.labels,
@@ -288,7 +310,8 @@ export class EngineService extends pulumi.ComponentResource {
             startupCpuBoost: true,
           },
           envs,
-          startupProbe: probe("/healthz", 30),
+          // 24 × 10 s: Cloud Run allows a startup probe at most 240 s in all (components/limits.ts).
+          startupProbe: probe("/healthz", 24),
           livenessProbe: probe("/healthz", 3),
           readinessProbe: probe("/readyz", 3),
         }],

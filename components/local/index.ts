@@ -8,7 +8,7 @@ import * as path from "node:path";
 import type * as dockerTypes from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { RULES } from "../naming";
+import { checkName } from "../limits";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
@@ -67,8 +67,7 @@ export class EngineService extends pulumi.ComponentResource {
     const docker = require("@pulumi/docker") as typeof dockerTypes;
     const s = args.settings;
     const local = s.local!;
-    const containerName = `${s.baseName}-engine`;
-    if (!RULES.docker(containerName)) throw new pulumi.RunError(`generated container name ${JSON.stringify(containerName)} is invalid`);
+    const containerName = checkName("docker", `${s.baseName}-engine`);
     const sinkUrl = `file://${path.posix.join(CONTAINER_LANDING_DIR, s.landingPrefix)}`;
     const plainEnv = Object.entries(engineEnvironment(s, sinkUrl)).map(([k, v]) => `${k}=${v}`);
     const envs = pulumi.secret(s.postgres.password).apply((pw) => [...plainEnv, `PG_PASSWORD=${pw}`]);

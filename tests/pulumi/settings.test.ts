@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { acrName, gcpServiceAccountId, gcsBucketName, keyVaultName, RULES, s3BucketName, storageAccountName } from "../../components/naming";
+import { acrName, baseName, BASE_NAME_MAX, gcpServiceAccountId, gcsBucketName, keyVaultName, RULES, s3BucketName, storageAccountName } from "../../components/naming";
 import { containerSizeProblem, engineEnvironment, SCALAR_DEFAULTS } from "../../components/settings";
 import { loadConfig, VARIABLES } from "../../container/src/config";
 import { REPO } from "./harness";
@@ -45,7 +45,7 @@ describe("pulumi settings", () => {
       const sa = storageAccountName(base, "sub/" + base);
       assert.ok(RULES.storageAccount(sa) && sa.length <= 24, sa);
       assert.ok(RULES.acr(acrName(base, "sub")), acrName(base, "sub"));
-      assert.ok(RULES.keyVault(keyVaultName(base, "sub")), keyVaultName(base, "sub"));
+      assert.ok(RULES.keyVault(keyVaultName(base, "sub", "a1b2")), keyVaultName(base, "sub", "a1b2"));
       assert.ok(RULES.gcsBucket(gcsBucketName(base, "landing", "acme-data-123")));
       assert.ok(RULES.gcsBucket(gcsBucketName(base, "landing", "a-very-long-project-id-30chars")));
       assert.ok(RULES.gcpServiceAccount(gcpServiceAccountId(base)), gcpServiceAccountId(base));
@@ -58,6 +58,19 @@ describe("pulumi settings", () => {
     assert.ok(!RULES.keyVault("kv--double"));
     // Different subscriptions get different globally unique names.
     assert.notEqual(storageAccountName("cdc-dev", "sub-a"), storageAccountName("cdc-dev", "sub-b"));
+  });
+
+  it("base names are unique per stack even when stack names share a long prefix, and short enough for every rule", () => {
+    const stacks = ["data-platform-dev-eu", "data-platform-dev-us", "data-platform-dev", "Dev", "dev", "-x", "123", "a".repeat(200)];
+    const names = stacks.map((stack) => baseName("cdcdata1", stack, "postgres-cdc-multicloud"));
+    assert.equal(new Set(names).size, stacks.length, names.join(", "));
+    for (const n of names) {
+      assert.ok(n.length <= BASE_NAME_MAX, n);
+      assert.match(n, /^[a-z][a-z0-9-]*-[0-9a-f]{6}$/, n);
+      assert.ok(RULES.containerApp(`ca-${n}-engine`) && RULES.gcpServiceAccount(`${n}-engine`.slice(0, 30)), n);
+    }
+    assert.equal(baseName("cdc", "dev", "postgres-cdc-multicloud"), baseName("cdc", "dev", "postgres-cdc-multicloud"), "stable");
+    assert.notEqual(baseName("cdc", "dev", "project-a"), baseName("cdc", "dev", "project-b"), "another project's dev stack gets other names");
   });
 
   it("container sizes: the defaults fit every cloud, invalid combinations name the key", () => {

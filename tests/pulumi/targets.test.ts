@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { loadConfig, VARIABLES } from "../../container/src/config";
+import { RESOURCE_LIMITS } from "../../components/limits";
 import { RULES } from "../../components/naming";
 import { byType, one, PROJECT, reveal, runProgram, stackFileConfig, TEST_PASSWORD, withoutSecrets, type ProgramRun, type RegisteredResource } from "./harness";
 
@@ -80,8 +81,25 @@ const UNTAGGABLE = new Set([
   "gcp:logging/projectBucketConfig:ProjectBucketConfig",
   "gcp:logging/projectSink:ProjectSink",
   "gcp:projects/service:Service",
+  "gcp:logging/projectExclusion:ProjectExclusion",
   "docker:index/image:Image",
+  "random:index/randomString:RandomString",
 ]);
+
+/** The base name every test stack's resources carry: `cdc-<stack>-<hash of project and stack>`. */
+const BASE = { test: "cdc-test-3bfe9b", dev: "cdc-dev-96bc8d", prod: "cdc-prod-6cd7ec" } as const;
+const SHARED_TYPES = new Set(["docker:index/image:Image", "random:index/randomString:RandomString"]);
+
+/** Every value the program sends is within its API's documented limits (components/limits.ts), for every resource. */
+function assertWithinLimits(run: ProgramRun): void {
+  for (const r of run.resources) {
+    if (r.type.startsWith("postgres-cdc-multicloud:") || r.type.startsWith("pulumi:providers:")) continue;
+    const check = RESOURCE_LIMITS[r.type];
+    assert.ok(check, `${r.type} has no row in components/limits.ts RESOURCE_LIMITS`);
+    const problems = check(reveal(r.inputs) as Record<string, any>);
+    assert.deepEqual(problems, [], `${r.type} ${r.name} breaks a documented limit`);
+  }
+}
 
 /** The engine's environment as the service gets it: plain values, and how PG_PASSWORD arrives. */
 function engineEnv(run: ProgramRun, cloud: Cloud): { env: Record<string, string>; password: unknown } {
@@ -145,7 +163,7 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
   }
   assert.ok(custom.some((r) => r.type.startsWith(CLOUD_PREFIX[cloud])), `no ${cloud} resources registered`);
   for (const r of custom) {
-    assert.ok(r.type.startsWith(CLOUD_PREFIX[cloud]) || r.type === "docker:index/image:Image" || r.type.startsWith("pulumi:providers:"), `unexpected resource type ${r.type}`);
+    assert.ok(r.type.startsWith(CLOUD_PREFIX[cloud]) || SHARED_TYPES.has(r.type) || r.type.startsWith("pulumi:providers:"), `unexpected resource type ${r.type}`);
   }
   // Components follow the <project>:<cloud|index>:<Concept> token convention.
   const components = run.resources.filter((r) => r.type.startsWith("postgres-cdc-multicloud:"));
@@ -171,10 +189,11 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
   }
   // Only the selected cloud's provider SDK was loaded (azure-native by submodule, never its root).
   const packages = new Set(run.modules.map((m) => m.split("/")[0]));
-  const allowed = new Set([{ aws: "aws", azure: "azure-native", gcp: "gcp", local: "docker" }[cloud], "docker"]);
+  const allowed = new Set([{ aws: "aws", azure: "azure-native", gcp: "gcp", local: "docker" }[cloud], "docker", "random"]);
   for (const p of packages) assert.ok(allowed.has(p), `${cloud} stack loaded @pulumi/${p}`);
   assert.ok(!run.modules.includes("azure-native/index.js"), "the azure-native root module must not be loaded");
   assert.equal(run.outputs?.cloud, cloud);
+  assertWithinLimits(run);
   void stack;
 }
 
@@ -272,16 +291,20 @@ describe("pulumi program under mocks", function () {
 
     const service = one(r, "aws:ecs/service:Service").inputs;
     assert.deepEqual([service.desiredCount, service.deploymentMinimumHealthyPercent, service.deploymentMaximumPercent, service.launchType], [1, 0, 100, "FARGATE"]);
+    assert.equal(service.waitForSteadyState, true, "`up` waits until the task runs, instead of reporting success while it crash-loops");
     assert.deepEqual(service.networkConfiguration.subnets, ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], "default VPC subnets when none configured");
     const task = one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs;
     assert.deepEqual([task.cpu, task.memory, task.networkMode, task.runtimePlatform.cpuArchitecture], ["256", "512", "awsvpc", "ARM64"]);
     assert.equal(one(r, "docker:index/image:Image").inputs.build.platform, "linux/arm64");
     const container = JSON.parse(task.containerDefinitions)[0];
-    assert.match(container.image, /^123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/cdc-test-engine@sha256:/, "the task runs the pushed digest");
+    assert.match(container.image, new RegExp(`^123456789012\\.dkr\\.ecr\\.eu-west-1\\.amazonaws\\.com/${BASE.test}-engine@sha256:`), "the task runs the pushed digest");
     assert.match(container.healthCheck.command.join(" "), /\/healthz/);
     assert.equal(container.readonlyRootFilesystem, true);
-    assert.equal(container.logConfiguration.options["awslogs-group"], "/ecs/cdc-test/engine");
-    const secretArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc-test/postgres-password-AbCdEf`;
+    assert.equal(container.logConfiguration.options["awslogs-group"], `/ecs/${BASE.test}/engine`);
+    // The name ends in the secret's recreatable suffix: a deleted secret keeps its name for the recovery window.
+    const secretName = one(r, "aws:secretsmanager/secret:Secret").inputs.name;
+    assert.match(secretName, new RegExp(`^${BASE.test}/postgres-password-[0-9a-z]{4}$`));
+    const secretArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${secretName}-AbCdEf`;
     assert.deepEqual(container.secrets, [{ name: "PG_PASSWORD", valueFrom: secretArn }]);
     assert.equal(one(r, "aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays, 30);
 
@@ -324,6 +347,8 @@ describe("pulumi program under mocks", function () {
     const vault = one(r, "azure-native:keyvault:Vault").inputs;
     assert.ok(RULES.keyVault(vault.vaultName), `invalid key vault name ${vault.vaultName}`);
     assert.equal(vault.properties.enableRbacAuthorization, true);
+    assert.equal(vault.properties.softDeleteRetentionInDays, 90, "one retention for every stack: Azure never changes it after creation");
+    assert.match(vault.vaultName, /^kvcdctest3bf[0-9a-f]{8}[0-9a-z]{4}$/, "ends in the vault's recreatable suffix");
     const secret = one(r, "azure-native:keyvault:Secret").inputs;
     assert.ok(isSecretAt(secret, ["properties", "value"]), "the Key Vault secret value is a Pulumi secret");
     assert.equal(reveal(secret).properties.value, TEST_PASSWORD);
@@ -340,7 +365,8 @@ describe("pulumi program under mocks", function () {
     const c = app.template.containers[0];
     assert.match(c.image, /\.azurecr\.io\/cdc-engine@sha256:/);
     assert.deepEqual([c.resources.cpu, c.resources.memory], [0.25, "0.5Gi"]);
-    assert.deepEqual(c.probes.map((p: any) => `${p.type}:${p.httpGet.path}:${p.httpGet.port}`), ["Startup:/healthz:8080", "Liveness:/healthz:8080"]);
+    assert.deepEqual(c.probes.map((p: any) => `${p.type}:${p.httpGet.path}:${p.httpGet.port}:${p.failureThreshold}x${p.periodSeconds}s`), ["Startup:/healthz:8080:10x30s", "Liveness:/healthz:8080:3x10s"]);
+    assert.equal(app.workloadProfileName, "Consumption", "the app runs on the environment's Consumption workload profile");
     assert.deepEqual(c.env.find((e: any) => e.name === "PG_PASSWORD"), { name: "PG_PASSWORD", secretRef: "pg-password" });
     const identity = one(r, "azure-native:managedidentity:UserAssignedIdentity");
     // DefaultAzureCredential picks the user-assigned identity by its client id.
@@ -358,6 +384,7 @@ describe("pulumi program under mocks", function () {
     assert.equal(workspace.retentionInDays, 30);
     const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
     assert.ok(isSecretAt(env, ["appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"]), "the workspace key is a secret");
+    assert.deepEqual(env.workloadProfiles, [{ name: "Consumption", workloadProfileType: "Consumption" }], "a workload-profiles environment (what a VNet-integrated one must be)");
     for (const [rule_, name] of [[RULES.resourceGroup, one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName], [RULES.logAnalytics, workspace.workspaceName], [RULES.containerApp, env.environmentName], [RULES.managedIdentity, identity.inputs.resourceName]] as const) {
       assert.ok(rule_(name), `invalid Azure name ${name}`);
     }
@@ -373,16 +400,17 @@ describe("pulumi program under mocks", function () {
     const service = one(r, "gcp:cloudrunv2/service:Service").inputs;
     assert.ok(RULES.cloudRun(service.name));
     assert.deepEqual(service.scaling, { scalingMode: "MANUAL", manualInstanceCount: 1 });
-    assert.equal(service.template.scaling.maxInstanceCount, 1);
+    assert.equal(service.template.scaling, undefined, "revision scaling is ignored under manual scaling");
+    assert.equal(service.launchStage, "BETA", "readiness probes are a preview feature");
     assert.equal(service.ingress, "INGRESS_TRAFFIC_INTERNAL_ONLY");
     assert.equal(service.defaultUriDisabled, true);
     const c = service.template.containers[0];
     assert.equal(c.resources.cpuIdle, false, "CPU always allocated");
     assert.deepEqual(c.resources.limits, { cpu: "1", memory: "512Mi" });
     assert.deepEqual([c.startupProbe.httpGet.path, c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ["/healthz", "/healthz", "/readyz"]);
-    assert.match(c.image, /^europe-west1-docker\.pkg\.dev\/acme-data-123\/cdc-test-images\/cdc-engine@sha256:/);
+    assert.match(c.image, new RegExp(`^europe-west1-docker\\.pkg\\.dev/acme-data-123/${BASE.test}-images/cdc-engine@sha256:`));
     const pw = c.envs.find((e: any) => e.name === "PG_PASSWORD");
-    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: "cdc-test-postgres-password", version: "latest" });
+    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: `${BASE.test}-postgres-password`, version: "latest" });
     assert.equal(pw.value, undefined);
 
     const sa = one(r, "gcp:serviceaccount/account:Account").inputs;
@@ -392,13 +420,17 @@ describe("pulumi program under mocks", function () {
     const bucketGrant = one(r, "gcp:storage/bucketIAMMember:BucketIAMMember").inputs;
     assert.deepEqual([bucketGrant.bucket, bucketGrant.role, bucketGrant.member], [bucket.name, "roles/storage.objectUser", member]);
     const secretGrant = one(r, "gcp:secretmanager/secretIamMember:SecretIamMember").inputs;
-    assert.deepEqual([secretGrant.secretId, secretGrant.role, secretGrant.member], ["cdc-test-postgres-password", "roles/secretmanager.secretAccessor", member]);
+    assert.deepEqual([secretGrant.secretId, secretGrant.role, secretGrant.member], [`${BASE.test}-postgres-password`, "roles/secretmanager.secretAccessor", member]);
     const iamTypes = r.resources.filter((x) => /iam|IAM|Iam/.test(x.type)).map((x) => x.type).sort();
     assert.deepEqual(iamTypes, ["gcp:secretmanager/secretIamMember:SecretIamMember", "gcp:storage/bucketIAMMember:BucketIAMMember"], "no project-wide grants");
 
     const logBucket = one(r, "gcp:logging/projectBucketConfig:ProjectBucketConfig").inputs;
     assert.equal(logBucket.retentionDays, 30);
-    assert.match(one(r, "gcp:logging/projectSink:ProjectSink").inputs.filter, /service_name="cdc-test-engine"/);
+    assert.match(logBucket.bucketId, new RegExp(`^${BASE.test}-logs-[0-9a-z]{4}$`), "a deleted log bucket keeps its id 7 days: it ends in a recreatable suffix");
+    const sink = one(r, "gcp:logging/projectSink:ProjectSink").inputs;
+    assert.match(sink.filter, new RegExp(`service_name="${BASE.test}-engine"`));
+    // The _Default sink would store the same logs a second time.
+    assert.equal(one(r, "gcp:logging/projectExclusion:ProjectExclusion").inputs.filter, sink.filter);
     assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
     const apis = byType(r, "gcp:projects/service:Service").map((x) => x.inputs);
     assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));

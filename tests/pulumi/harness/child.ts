@@ -98,6 +98,8 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
       return { name: `projects/${gcpProject}/locations/${inputs.location}/buckets/${inputs.bucketId}` };
     case "docker:index/container:Container":
       return { name: inputs.name };
+    case "random:index/randomString:RandomString":
+      return { result: h(name).slice(0, inputs.length) };
     default:
       return {};
   }
