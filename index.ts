@@ -3,6 +3,7 @@
  * Databricks lakehouse, on the cloud `postgres-cdc-multicloud:cloud` selects. This file only reads
  * the typed, validated stack settings and builds the one top-level component; see docs/deploy.md.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { buildPlatform, type LakehouseFactory } from "./components/platform";
 import { readSettings, SettingsError, type PlatformSettings } from "./components/settings";
 
@@ -49,6 +50,16 @@ export const serviceName = platform.serviceName;
 export const serviceId = platform.serviceId;
 /** Where to read the engine's logs. */
 export const logLocation = platform.logLocation;
+/** What the engine runs in: the ECS cluster, Container Apps environment, Cloud Run project/region or Docker. */
+export const engineRuntime = platform.runtime;
+/** AWS: the engine's security group; admit it in your database's security group. */
+export const engineSecurityGroupId = platform.securityGroupId;
+/** The identities the engine acts as (role ARNs, managed identity ids, service account). */
+export const engineIdentities = pulumi.output(platform.identities);
+/** Paste to follow the engine's logs. */
+export const tailLogsCommand = platform.commands.tailLogs;
+/** Paste to see whether the engine is up. */
+export const healthCommand = platform.commands.checkHealth;
 /** The Databricks job, when databricks.enabled. */
 export const databricksJobUrl = platform.lakehouseJobUrl;
 export const cloud = settings.cloud;

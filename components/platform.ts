@@ -30,6 +30,14 @@ export class CdcPlatform extends pulumi.ComponentResource {
   readonly serviceName: pulumi.Output<string>;
   readonly serviceId: pulumi.Output<string>;
   readonly logLocation: pulumi.Output<string>;
+  /** What the engine runs in: ECS cluster, Container Apps environment, Cloud Run project/region, Docker. */
+  readonly runtime: pulumi.Output<string>;
+  /** AWS: the engine's security group id (for your database's inbound rule). */
+  readonly securityGroupId?: pulumi.Output<string>;
+  /** The identities the engine acts as. */
+  readonly identities: Record<string, pulumi.Output<string>>;
+  /** Shell commands to follow the engine's logs and check its health. */
+  readonly commands: { tailLogs: pulumi.Output<string>; checkHealth: pulumi.Output<string> };
   /** The Databricks job URL, when a lakehouse is enabled. */
   readonly lakehouseJobUrl?: pulumi.Output<string>;
 
@@ -42,6 +50,10 @@ export class CdcPlatform extends pulumi.ComponentResource {
     this.serviceName = target.service.name;
     this.serviceId = target.service.id;
     this.logLocation = target.service.logLocation;
+    this.runtime = target.service.runtime;
+    this.securityGroupId = target.service.securityGroupId;
+    this.identities = target.service.identities;
+    this.commands = target.service.commands;
     this.lakehouseJobUrl = args.lakehouse?.(target.landing, { parent: this })?.jobUrl;
     this.registerOutputs({
       landingUrl: this.landingUrl,
@@ -49,6 +61,10 @@ export class CdcPlatform extends pulumi.ComponentResource {
       serviceName: this.serviceName,
       serviceId: this.serviceId,
       logLocation: this.logLocation,
+      runtime: this.runtime,
+      securityGroupId: this.securityGroupId,
+      identities: this.identities,
+      commands: this.commands,
       lakehouseJobUrl: this.lakehouseJobUrl,
     });
   }

@@ -240,6 +240,9 @@ export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
   readonly clusterName: pulumi.Output<string>;
+  readonly securityGroupId: pulumi.Output<string>;
+  readonly taskRoleArn: pulumi.Output<string>;
+  readonly executionRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -389,7 +392,10 @@ export class EngineService extends pulumi.ComponentResource {
     this.name = service.name;
     this.id = service.id;
     this.clusterName = cluster.name;
-    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName });
+    this.securityGroupId = securityGroup.id;
+    this.taskRoleArn = taskRole.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName, securityGroupId: this.securityGroupId, taskRoleArn: this.taskRoleArn, executionRoleArn: this.executionRoleArn });
   }
 }
 
@@ -441,10 +447,18 @@ export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetO
     tags: s.tags,
     aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
   };
+  const region = s.aws!.region;
   const serviceFacts: ServiceFacts = {
     name: service.name,
     id: service.id,
-    logLocation: pulumi.interpolate`cloudwatch:${s.aws!.region}:${logs.name}`,
+    logLocation: pulumi.interpolate`cloudwatch:${region}:${logs.name}`,
+    runtime: pulumi.interpolate`ecs:${region}:${service.clusterName}`,
+    securityGroupId: service.securityGroupId,
+    identities: { taskRoleArn: service.taskRoleArn, executionRoleArn: service.executionRoleArn },
+    commands: {
+      tailLogs: pulumi.interpolate`aws logs tail ${logs.name} --follow --region ${region}`,
+      checkHealth: pulumi.interpolate`aws ecs describe-services --cluster ${service.clusterName} --services ${service.name} --region ${region} --query "services[0].{status:status,running:runningCount,desired:desiredCount,rollout:deployments[0].rolloutState}"`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

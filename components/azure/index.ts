@@ -297,7 +297,10 @@ export const WORKLOAD_PROFILE = "Consumption";
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
+  readonly environmentName: pulumi.Output<string>;
+  readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
+  readonly identityClientId: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -386,8 +389,11 @@ export class EngineService extends pulumi.ComponentResource {
 
     this.name = containerApp.name;
     this.id = containerApp.id;
+    this.environmentName = environment.name;
+    this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
-    this.registerOutputs({ name: this.name, id: this.id });
+    this.identityClientId = identity.clientId;
+    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId });
   }
 }
 
@@ -463,6 +469,12 @@ export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): Targe
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
+    runtime: pulumi.interpolate`container-apps:${group.name}/${service.environmentName}`,
+    identities: { identityId: service.identityId, principalId: service.identityPrincipalId, clientId: service.identityClientId },
+    commands: {
+      tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
+      checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

@@ -190,6 +190,7 @@ export function engineLogFilter(serviceName: string): string {
  */
 export class EngineLogs extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
+  readonly bucketId: pulumi.Output<string>;
 
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
@@ -216,7 +217,8 @@ export class EngineLogs extends pulumi.ComponentResource {
       description: "The CDC engine's logs are kept in their own bucket; do not store them in _Default too",
     }, { parent: this, dependsOn: [args.apis, sink] });
     this.bucketName = bucket.name;
-    this.registerOutputs({ bucketName: this.bucketName });
+    this.bucketId = bucket.bucketId;
+    this.registerOutputs({ bucketName: this.bucketName, bucketId: this.bucketId });
   }
 }
 
@@ -372,6 +374,13 @@ export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetO
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
+    runtime: pulumi.output(`cloud-run:${g.project}/${g.region}`),
+    identities: { serviceAccountEmail: service.serviceAccountEmail },
+    commands: {
+      // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
+      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(serviceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
+      checkHealth: pulumi.interpolate`gcloud run services describe ${service.name} --project ${g.project} --region ${g.region} --format "table(status.conditions[].type,status.conditions[].status)"`,
+    },
   };
   return { landing: facts, imageRef: image.ref, service: serviceFacts };
 }

@@ -128,6 +128,12 @@ export function deployLocal(s: PlatformSettings, parent: pulumi.Resource): Targe
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`docker logs ${service.name}`,
+    runtime: pulumi.output("docker (this machine)"),
+    identities: {},
+    commands: {
+      tailLogs: pulumi.interpolate`docker logs --follow ${service.name}`,
+      checkHealth: pulumi.interpolate`docker inspect --format '{{.State.Health.Status}}' ${service.name} && curl -fsS http://127.0.0.1:${local.httpPort}/readyz`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

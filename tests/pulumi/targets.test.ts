@@ -319,6 +319,13 @@ describe("pulumi program under mocks", function () {
     for (const s of exec) if (s.Resource === "*") assert.equal(s.Action, "ecr:GetAuthorizationToken", "only the ECR token call may use *");
     const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
     for (const n of names) assert.ok(RULES.awsName(n) || RULES.ecrRepository(n), `invalid AWS name ${n}`);
+    // Outputs an operator needs: where it runs, its security group and roles, commands to paste.
+    const o = r.outputs!;
+    assert.equal(o.engineRuntime, `ecs:eu-west-1:${BASE.test}`);
+    assert.equal(o.engineSecurityGroupId, "engine-sg-id");
+    assert.deepEqual(o.engineIdentities, { taskRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-task`, executionRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-exec` });
+    assert.equal(o.tailLogsCommand, `aws logs tail /ecs/${BASE.test}/engine --follow --region eu-west-1`);
+    assert.match(String(o.healthCommand), new RegExp(`^aws ecs describe-services --cluster ${BASE.test} --services ${BASE.test}-engine --region eu-west-1 `));
     assert.deepEqual(r.invokes.map((i) => i.token).sort(), ["aws:ec2/getSubnets:getSubnets", "aws:ec2/getVpc:getVpc", "aws:ecr/getAuthorizationToken:getAuthorizationToken", "aws:index/getCallerIdentity:getCallerIdentity"]);
   });
 
@@ -384,6 +391,14 @@ describe("pulumi program under mocks", function () {
     assert.equal(workspace.retentionInDays, 30);
     const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
     assert.ok(isSecretAt(env, ["appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"]), "the workspace key is a secret");
+    const o = r.outputs!;
+    const rg = one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName;
+    assert.equal(o.engineRuntime, `container-apps:${rg}/${env.environmentName}`);
+    assert.equal(o.engineSecurityGroupId, undefined);
+    assert.deepEqual(Object.keys(o.engineIdentities as object).sort(), ["clientId", "identityId", "principalId"]);
+    assert.match((o.engineIdentities as any).identityId, /\/userAssignedIdentities\/id-/);
+    assert.equal(o.tailLogsCommand, `az containerapp logs show --name ${app.containerAppName} --resource-group ${rg} --follow --format text`);
+    assert.equal(o.healthCommand, `az containerapp replica list --name ${app.containerAppName} --resource-group ${rg} --output table`);
     assert.deepEqual(env.workloadProfiles, [{ name: "Consumption", workloadProfileType: "Consumption" }], "a workload-profiles environment (what a VNet-integrated one must be)");
     for (const [rule_, name] of [[RULES.resourceGroup, one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName], [RULES.logAnalytics, workspace.workspaceName], [RULES.containerApp, env.environmentName], [RULES.managedIdentity, identity.inputs.resourceName]] as const) {
       assert.ok(rule_(name), `invalid Azure name ${name}`);
@@ -429,6 +444,11 @@ describe("pulumi program under mocks", function () {
     assert.match(logBucket.bucketId, new RegExp(`^${BASE.test}-logs-[0-9a-z]{4}$`), "a deleted log bucket keeps its id 7 days: it ends in a recreatable suffix");
     const sink = one(r, "gcp:logging/projectSink:ProjectSink").inputs;
     assert.match(sink.filter, new RegExp(`service_name="${BASE.test}-engine"`));
+    const o = r.outputs!;
+    assert.equal(o.engineRuntime, "cloud-run:acme-data-123/europe-west1");
+    assert.deepEqual(o.engineIdentities, { serviceAccountEmail: `${sa.accountId}@acme-data-123.iam.gserviceaccount.com` });
+    assert.equal(o.tailLogsCommand, `gcloud logging read '${sink.filter}' --project acme-data-123 --bucket ${logBucket.bucketId} --location europe-west1 --view _AllLogs --freshness 1h --order asc`);
+    assert.match(String(o.healthCommand), new RegExp(`^gcloud run services describe ${service.name} --project acme-data-123 --region europe-west1 `));
     // The _Default sink would store the same logs a second time.
     assert.equal(one(r, "gcp:logging/projectExclusion:ProjectExclusion").inputs.filter, sink.filter);
     assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
@@ -451,6 +471,8 @@ describe("pulumi program under mocks", function () {
     assert.equal(c.image, reveal(r.outputs?.imageRef));
     assert.equal(engineEnv(r, "local").env.SINK_URL, "file:///landing/landing");
     assert.equal(r.outputs?.landingUrl, `file://${LOCAL_DIR}/landing`);
+    assert.equal(r.outputs?.tailLogsCommand, `docker logs --follow ${c.name}`);
+    assert.match(String(r.outputs?.healthCommand), /curl -fsS http:\/\/127\.0\.0\.1:8080\/readyz$/);
     assert.deepEqual(r.invokes, []);
   });
 
