@@ -76,5 +76,8 @@ export interface TargetOutputs {
   service: ServiceFacts;
 }
 
-/** What every target implements: build the concepts under `parent`, return the facts. */
-export type DeployTarget = (settings: PlatformSettings, parent: pulumi.Resource) => TargetOutputs;
+/**
+ * What every target implements: build the concepts under `parent` (the platform named `name`; the
+ * children's names start with it), return the facts.
+ */
+export type DeployTarget = (name: string, settings: PlatformSettings, parent: pulumi.Resource) => TargetOutputs;

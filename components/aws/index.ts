@@ -8,6 +8,7 @@ import { checkName, cloudWatchRetention } from "../limits";
 import { s3BucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -400,33 +401,34 @@ export class EngineService extends pulumi.ComponentResource {
 }
 
 /** Builds the AWS target under `parent`. */
-export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const identity = aws.getCallerIdentityOutput({}, opts);
   const accountId = identity.accountId;
 
-  const storage = new LandingStorage("landing", {
+  const storage = new LandingStorage(at("landing").name, {
     baseName: s.baseName,
     accountId,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
     tags: s.tags,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { baseName: s.baseName, forceDelete: !s.deletionProtection, tags: s.tags }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { baseName: s.baseName, forceDelete: !s.deletionProtection, tags: s.tags }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, {
     baseName: s.baseName,
     password: s.postgres.password,
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
     tags: s.tags,
-  }, opts);
-  const logs = new EngineLogs("logs", { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, opts);
-  const service = new EngineService("engine", {
+  }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     settings: s,
     accountId,
     imageRef: image.ref,
@@ -436,7 +438,7 @@ export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetO
     secretArn: secret.arn,
     logGroupName: logs.name,
     logGroupArn: logs.arn,
-  }, opts);
+  }, at("engine").opts);
 
   const landing: LandingFacts = {
     cloud: "aws",

@@ -17,6 +17,7 @@ import { acrName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
 
@@ -398,42 +399,43 @@ export class EngineService extends pulumi.ComponentResource {
 }
 
 /** Builds the Azure target under `parent`. */
-export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const az = s.azure!;
   const client = authorization.getClientConfigOutput(opts);
-  const group = new resources.ResourceGroup("resource-group", {
+  const group = new resources.ResourceGroup(at("resource-group").name, {
     resourceGroupName: checkName("resourceGroup", `rg-${s.baseName}`),
     location: az.location,
     tags: s.tags,
-  }, opts);
+  }, at("resource-group").opts);
   const placement: Placement = { resourceGroupName: group.name, location: az.location, tags: s.tags };
   const uniqueness = pulumi.interpolate`${client.subscriptionId}/${s.baseName}`;
 
-  const storageAccount = new LandingStorage("landing", {
+  const storageAccount = new LandingStorage(at("landing").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName, uniqueness, tenantId: client.tenantId }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { ...placement, baseName: s.baseName, uniqueness, tenantId: client.tenantId }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
     tenantId: client.tenantId,
     password: s.postgres.password,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, opts);
-  const service = new EngineService("engine", {
+  }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     ...placement,
     settings: s,
     subscriptionId: client.subscriptionId,
@@ -446,7 +448,7 @@ export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): Targe
     secretUri: secret.secretUri,
     logCustomerId: logs.customerId,
     logSharedKey: logs.sharedKey,
-  }, opts);
+  }, at("engine").opts);
 
   const landing: LandingFacts = {
     cloud: "azure",

@@ -21,6 +21,7 @@ import { checkName } from "../limits";
 import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -329,29 +330,29 @@ export class EngineService extends pulumi.ComponentResource {
 }
 
 /** Builds the GCP target under `parent`. */
-export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
-  const opts = { parent };
+export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const g = s.gcp!;
-  const apis = new ProjectApis("apis", { project: g.project }, opts);
+  const apis = new ProjectApis(at("apis").name, { project: g.project }, at("apis").opts);
   const placement: Placement = { project: g.project, region: g.region, labels: s.tags, apis };
   const serviceName = `${s.baseName}-engine`;
 
-  const landing = new LandingStorage("landing", {
+  const landing = new LandingStorage(at("landing").name, {
     ...placement,
     baseName: s.baseName,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { ...placement, baseName: s.baseName }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, opts);
-  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, opts);
-  const service = new EngineService("engine", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     ...placement,
     settings: s,
     serviceName,
@@ -359,7 +360,7 @@ export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetO
     bucketName: landing.bucketName,
     sinkUrl: landing.url,
     secretId: secret.secretId,
-  }, opts);
+  }, at("engine").opts);
 
   const facts: LandingFacts = {
     cloud: "gcp",

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
 import { checkName } from "../limits";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:local";
@@ -106,15 +107,15 @@ export class EngineService extends pulumi.ComponentResource {
 }
 
 /** Builds the local target under `parent`. */
-export function deployLocal(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
-  const opts = { parent };
+export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const local = s.local!;
-  const storage = new LandingStorage("landing", { directory: local.landingDir, prefix: s.landingPrefix }, opts);
-  const image = new EngineImage("engine-image", {
+  const storage = new LandingStorage(at("landing").name, { directory: local.landingDir, prefix: s.landingPrefix }, at("landing").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: `${s.baseName}-engine`,
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
-  }, opts);
-  const service = new EngineService("engine", { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, opts);
+  }, at("engine-image").opts);
+  const service = new EngineService(at("engine").name, { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, at("engine").opts);
   const landing: LandingFacts = {
     cloud: "local",
     url: storage.url,

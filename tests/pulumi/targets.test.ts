@@ -309,12 +309,12 @@ describe("pulumi program under mocks", function () {
     assert.equal(one(r, "aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays, 30);
 
     const policies = byType(r, "aws:iam/rolePolicy:RolePolicy").map((p) => ({ name: p.name, doc: JSON.parse(p.inputs.policy) }));
-    const task_ = policies.find((p) => p.name === "engine-task-landing")!.doc.Statement;
+    const task_ = policies.find((p) => p.name === "cdc-engine-task-landing")!.doc.Statement;
     const bucketArn = `arn:aws:s3:::${bucket.inputs.bucket}`;
     assert.deepEqual(task_.find((s: any) => s.Sid === "WriteLandingPrefix").Resource, `${bucketArn}/landing/*`);
     assert.deepEqual(task_.find((s: any) => s.Sid === "ListLandingPrefix").Resource, bucketArn);
     for (const s of task_) assert.ok(!JSON.stringify(s).includes('"*"') && !String(s.Action).includes("*"), `task role statement too broad: ${JSON.stringify(s)}`);
-    const exec = policies.find((p) => p.name === "engine-execution")!.doc.Statement;
+    const exec = policies.find((p) => p.name === "cdc-engine-execution")!.doc.Statement;
     assert.equal(exec.find((s: any) => s.Sid === "ReadPasswordSecret").Resource, secretArn);
     for (const s of exec) if (s.Resource === "*") assert.equal(s.Action, "ecr:GetAuthorizationToken", "only the ECR token call may use *");
     const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
@@ -322,7 +322,7 @@ describe("pulumi program under mocks", function () {
     // Outputs an operator needs: where it runs, its security group and roles, commands to paste.
     const o = r.outputs!;
     assert.equal(o.engineRuntime, `ecs:eu-west-1:${BASE.test}`);
-    assert.equal(o.engineSecurityGroupId, "engine-sg-id");
+    assert.equal(o.engineSecurityGroupId, "cdc-engine-sg-id");
     assert.deepEqual(o.engineIdentities, { taskRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-task`, executionRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-exec` });
     assert.equal(o.tailLogsCommand, `aws logs tail /ecs/${BASE.test}/engine --follow --region eu-west-1`);
     assert.match(String(o.healthCommand), new RegExp(`^aws ecs describe-services --cluster ${BASE.test} --services ${BASE.test}-engine --region eu-west-1 `));

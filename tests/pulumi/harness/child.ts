@@ -21,6 +21,8 @@ interface Input {
   secretKeys: string[];
   /** A module whose `computed` export adds the computed outputs of providers this harness does not know. */
   computedOutputs?: string;
+  /** The program to run, relative to the repository (index.ts when omitted). */
+  program?: string;
 }
 
 /** Computed outputs a provider returns for a registered resource, merged over its inputs. */
@@ -192,7 +194,7 @@ async function main(): Promise<void> {
 
   let program: Record<string, unknown>;
   try {
-    program = require(path.join(REPO, "index.ts"));
+    program = require(path.join(REPO, input.program ?? "index.ts"));
   } catch (err) {
     finish({ error: (err as Error).message, kind: (err as Error).name }, 2);
   }

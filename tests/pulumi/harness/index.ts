@@ -47,6 +47,8 @@ export interface RunOptions {
   computedOutputs?: string;
   /** Another checkout of this repository to run the program from (its own index.ts, as its working directory). */
   checkout?: string;
+  /** Another program than index.ts, relative to the repository (e.g. tests/pulumi/programs/two-platforms.ts). */
+  program?: string;
 }
 
 let running = 0;
@@ -106,6 +108,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     config,
     secretKeys: opts.secretKeys ?? [],
     computedOutputs: opts.computedOutputs,
+    program: opts.program,
   }, root);
   return { ...result, exitCode, stderr };
 }
