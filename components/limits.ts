@@ -86,7 +86,7 @@ export const LIMITS = {
     // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html (stopTimeout: at most 120 s on Fargate)
     stopTimeoutSeconds: { min: 2, max: 120 },
     // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html: 0 (force) or 7-30
-    secretRecoveryWindowDays: { zero: true, min: 7, max: 30 },
+    secretRecoveryWindowDays: { min: 7, max: 30 },
     // https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html: CPU units -> [min, max, step] MiB
     // (0.25 vCPU allows exactly 512, 1024 and 2048; 0.5 vCPU 1-4 GB; 1 vCPU 2-8 GB)
     fargateMemoryMiB: {
@@ -274,13 +274,23 @@ function cloudRunService(i: Inputs): Problems {
 
 const noLimitedValues = (): Problems => [];
 
+/** The check of a resource whose name is in `field` (rule `kind`), with `more` checks of its other fields. */
+function named(field: string, kind: keyof typeof NAME_RULES, more?: (i: Inputs, p: Problems) => void): (i: Inputs) => Problems {
+  return (i) => {
+    const p: Problems = [];
+    name(p, field, i[field], kind);
+    more?.(i, p);
+    return p;
+  };
+}
+
 /**
  * Every resource type the program registers, with the check of the values it sends that have
  * documented limits. A type missing here fails the tests: a new resource gets its row first.
  */
 export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   // AWS
-  "aws:s3/bucket:Bucket": (i) => { const p: Problems = []; name(p, "bucket", i.bucket, "s3Bucket"); return p; },
+  "aws:s3/bucket:Bucket": named("bucket", "s3Bucket"),
   "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (i) => {
     const p: Problems = [];
     // https://docs.aws.amazon.com/AmazonS3/latest/API/API_LifecycleExpiration.html: Days must be a positive integer
@@ -295,87 +305,66 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": noLimitedValues,
   "aws:s3/bucketVersioning:BucketVersioning": noLimitedValues,
   "aws:s3/bucketPolicy:BucketPolicy": noLimitedValues,
-  "aws:ecr/repository:Repository": (i) => { const p: Problems = []; name(p, "name", i.name, "ecrRepository"); return p; },
+  "aws:ecr/repository:Repository": named("name", "ecrRepository"),
   "aws:ecr/lifecyclePolicy:LifecyclePolicy": noLimitedValues,
-  "aws:secretsmanager/secret:Secret": (i) => {
-    const p: Problems = [];
-    name(p, "name", i.name, "secretsManager");
-    const w = LIMITS.aws.secretRecoveryWindowDays;
-    if (i.recoveryWindowInDays !== 0) range(p, "recoveryWindowInDays", i.recoveryWindowInDays, w);
-    return p;
-  },
+  "aws:secretsmanager/secret:Secret": named("name", "secretsManager", (i, p) => {
+    // 0 deletes at once; otherwise the documented window.
+    if (i.recoveryWindowInDays !== 0) range(p, "recoveryWindowInDays", i.recoveryWindowInDays, LIMITS.aws.secretRecoveryWindowDays);
+  }),
   "aws:secretsmanager/secretVersion:SecretVersion": noLimitedValues,
-  "aws:cloudwatch/logGroup:LogGroup": (i) => {
-    const p: Problems = [];
-    name(p, "name", i.name, "logGroup");
+  "aws:cloudwatch/logGroup:LogGroup": named("name", "logGroup", (i, p) => {
     if (!(LIMITS.aws.logRetentionDays as readonly number[]).includes(i.retentionInDays)) p.push(`retentionInDays ${i.retentionInDays} is not a CloudWatch retention value`);
-    return p;
-  },
-  "aws:iam/role:Role": (i) => { const p: Problems = []; name(p, "name", i.name, "awsName"); return p; },
+  }),
+  "aws:iam/role:Role": named("name", "awsName"),
   "aws:iam/rolePolicy:RolePolicy": noLimitedValues,
-  "aws:ec2/securityGroup:SecurityGroup": (i) => {
-    const p: Problems = [];
-    name(p, "name", i.name, "securityGroup");
+  "aws:ec2/securityGroup:SecurityGroup": named("name", "securityGroup", (i, p) => {
     for (const e of i.egress ?? []) { range(p, "egress.fromPort", e.fromPort, { min: 0, max: 65535 }); range(p, "egress.toPort", e.toPort, { min: 0, max: 65535 }); }
-    return p;
-  },
-  "aws:ecs/cluster:Cluster": (i) => { const p: Problems = []; name(p, "name", i.name, "awsName"); return p; },
+  }),
+  "aws:ecs/cluster:Cluster": named("name", "awsName"),
   "aws:ecs/taskDefinition:TaskDefinition": ecsTaskDefinition,
-  "aws:ecs/service:Service": (i) => { const p: Problems = []; name(p, "name", i.name, "awsName"); return p; },
+  "aws:ecs/service:Service": named("name", "awsName"),
   // Azure
-  "azure-native:resources:ResourceGroup": (i) => { const p: Problems = []; name(p, "resourceGroupName", i.resourceGroupName, "resourceGroup"); return p; },
-  "azure-native:storage:StorageAccount": (i) => { const p: Problems = []; name(p, "accountName", i.accountName, "storageAccount"); return p; },
-  "azure-native:storage:BlobContainer": (i) => { const p: Problems = []; name(p, "containerName", i.containerName, "blobContainer"); return p; },
+  "azure-native:resources:ResourceGroup": named("resourceGroupName", "resourceGroup"),
+  "azure-native:storage:StorageAccount": named("accountName", "storageAccount"),
+  "azure-native:storage:BlobContainer": named("containerName", "blobContainer"),
   "azure-native:storage:ManagementPolicy": (i) => {
     const p: Problems = [];
     for (const r of i.policy?.rules ?? []) range(p, `${r.name} daysAfterModificationGreaterThan`, r.definition?.actions?.baseBlob?.delete?.daysAfterModificationGreaterThan, LIMITS.azure.lifecycleDays);
     return p;
   },
-  "azure-native:containerregistry:Registry": (i) => { const p: Problems = []; name(p, "registryName", i.registryName, "acr"); return p; },
-  "azure-native:keyvault:Vault": (i) => {
-    const p: Problems = [];
-    name(p, "vaultName", i.vaultName, "keyVault");
+  "azure-native:containerregistry:Registry": named("registryName", "acr"),
+  "azure-native:keyvault:Vault": named("vaultName", "keyVault", (i, p) => {
     range(p, "softDeleteRetentionInDays", i.properties?.softDeleteRetentionInDays, LIMITS.azure.keyVaultSoftDeleteDays);
-    return p;
-  },
-  "azure-native:keyvault:Secret": (i) => { const p: Problems = []; name(p, "secretName", i.secretName, "keyVaultSecret"); return p; },
-  "azure-native:operationalinsights:Workspace": (i) => {
-    const p: Problems = [];
-    name(p, "workspaceName", i.workspaceName, "logAnalytics");
+  }),
+  "azure-native:keyvault:Secret": named("secretName", "keyVaultSecret"),
+  "azure-native:operationalinsights:Workspace": named("workspaceName", "logAnalytics", (i, p) => {
     range(p, "retentionInDays", i.retentionInDays, LIMITS.azure.logRetentionDays);
-    return p;
-  },
-  "azure-native:managedidentity:UserAssignedIdentity": (i) => { const p: Problems = []; name(p, "resourceName", i.resourceName, "managedIdentity"); return p; },
+  }),
+  "azure-native:managedidentity:UserAssignedIdentity": named("resourceName", "managedIdentity"),
   "azure-native:authorization:RoleAssignment": noLimitedValues,
-  "azure-native:app:ManagedEnvironment": (i) => {
-    const p: Problems = [];
-    name(p, "environmentName", i.environmentName, "containerApp");
+  "azure-native:app:ManagedEnvironment": named("environmentName", "containerApp", (i, p) => {
     // https://learn.microsoft.com/azure/container-apps/networking: a VNet-integrated environment for UDR/NAT egress is a
     // workload-profiles environment (subnet /27 or larger, delegated to Microsoft.App/environments)
     if (i.vnetConfiguration && !(i.workloadProfiles?.length > 0)) p.push("a VNet-integrated environment must be a workload-profiles environment");
-    return p;
-  },
+  }),
   "azure-native:app:ContainerApp": containerApp,
   // GCP
   "gcp:projects/service:Service": noLimitedValues,
-  "gcp:storage/bucket:Bucket": (i) => { const p: Problems = []; name(p, "name", i.name, "gcsBucket"); return p; },
-  "gcp:artifactregistry/repository:Repository": (i) => { const p: Problems = []; name(p, "repositoryId", i.repositoryId, "gcpId"); return p; },
-  "gcp:secretmanager/secret:Secret": (i) => { const p: Problems = []; name(p, "secretId", i.secretId, "gcpId"); return p; },
+  "gcp:storage/bucket:Bucket": named("name", "gcsBucket"),
+  "gcp:artifactregistry/repository:Repository": named("repositoryId", "gcpId"),
+  "gcp:secretmanager/secret:Secret": named("secretId", "gcpId"),
   "gcp:secretmanager/secretVersion:SecretVersion": noLimitedValues,
-  "gcp:logging/projectBucketConfig:ProjectBucketConfig": (i) => {
-    const p: Problems = [];
-    name(p, "bucketId", i.bucketId, "gcpId");
+  "gcp:logging/projectBucketConfig:ProjectBucketConfig": named("bucketId", "gcpId", (i, p) => {
     range(p, "retentionDays", i.retentionDays, LIMITS.gcp.logRetentionDays);
-    return p;
-  },
-  "gcp:logging/projectSink:ProjectSink": (i) => { const p: Problems = []; name(p, "name", i.name, "gcpId"); return p; },
-  "gcp:logging/projectExclusion:ProjectExclusion": (i) => { const p: Problems = []; name(p, "name", i.name, "logExclusion"); return p; },
-  "gcp:serviceaccount/account:Account": (i) => { const p: Problems = []; name(p, "accountId", i.accountId, "gcpServiceAccount"); return p; },
+  }),
+  "gcp:logging/projectSink:ProjectSink": named("name", "gcpId"),
+  "gcp:logging/projectExclusion:ProjectExclusion": named("name", "logExclusion"),
+  "gcp:serviceaccount/account:Account": named("accountId", "gcpServiceAccount"),
   "gcp:storage/bucketIAMMember:BucketIAMMember": noLimitedValues,
   "gcp:secretmanager/secretIamMember:SecretIamMember": noLimitedValues,
   "gcp:cloudrunv2/service:Service": cloudRunService,
   // Docker, random
-  "docker:index/container:Container": (i) => { const p: Problems = []; name(p, "name", i.name, "docker"); return p; },
+  "docker:index/container:Container": named("name", "docker"),
   "docker:index/image:Image": (i) => { const p: Problems = []; name(p, "tag", String(i.imageName).split(":").pop(), "imageTag"); return p; },
   "random:index/randomString:RandomString": noLimitedValues,
 };
