@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { buildContentHash, buildContextFiles, engineContentHash, relativeBuildPaths } from "../../components/engineImage";
+import { buildContext } from "../sinks/support/dockerfile";
 import { one, PROJECT, REPO, runProgram, TEST_PASSWORD, withoutSecrets } from "./harness";
 
 describe("engine image", function () {
@@ -20,6 +21,16 @@ describe("engine image", function () {
     for (const f of ["container/Dockerfile", "container/src/engine.ts", "container/bin/cdc-engine.js", "package-lock.json", "lakehouse/package.json"]) assert.ok(files.includes(f), f);
     for (const f of files) assert.doesNotMatch(f, /(^|\/)(node_modules|\.git|dist)\/|^(tests|docs|components|notebooks|bench|lakehouse\/(?!package\.json$))/, f);
     assert.ok(files.length < 500, `${files.length} files in the build context`);
+  });
+
+  it("the image replay (tests/sinks) builds from the same context the tag hashes", async () => {
+    const into = mkdtempSync(path.join(tmpdir(), "image-context-"));
+    try {
+      const replayed = await buildContext(REPO, readFileSync(path.join(REPO, ".dockerignore"), "utf8"), into);
+      assert.deepEqual(replayed, buildContextFiles(REPO));
+    } finally {
+      rmSync(into, { recursive: true, force: true });
+    }
   });
 
   describe("content hash", () => {

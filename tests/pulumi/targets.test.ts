@@ -405,6 +405,16 @@ describe("pulumi program under mocks", function () {
     }
   });
 
+  it("azure: the Container App waits for its fresh role assignments to propagate before it uses them, and not on later updates", async () => {
+    const WAIT = /^waiting \d+ s for the new cloud grant to propagate before the Container App reads its Key Vault secret and pulls its image$/;
+    const fresh = await runProgram({ stack: "test", config: cloudConfig("azure"), secretKeys: SECRET_KEYS, computedOutputs: path.join(__dirname, "fixtures", "fresh-grants.ts") });
+    assert.equal(fresh.exitCode, 0, `${fresh.error}\n${fresh.stderr}`);
+    assert.equal(fresh.logs.filter((l) => WAIT.test(l)).length, 1, `logs: ${fresh.logs.join(" | ")}`);
+    assert.ok(one(fresh, "azure-native:app:ContainerApp").inputs.configuration.registries[0].identity, "the app still gets its identity");
+    // Grants without a fresh creation time (an update): no wait.
+    assert.deepEqual((await cloudRun("azure")).logs.filter((l) => WAIT.test(l)), []);
+  });
+
   it("gcp: GCS uniform access, public access prevented, lifecycle; one always-on Cloud Run instance without URL; service account scoped to the bucket and the secret", async () => {
     const r = await cloudRun("gcp");
     const bucket = one(r, "gcp:storage/bucket:Bucket").inputs;

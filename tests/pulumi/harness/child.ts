@@ -36,6 +36,14 @@ const extraComputed = input.computedOutputs ? (require(input.computedOutputs) as
 const resources: { type: string; name: string; inputs: unknown; provider?: string }[] = [];
 const invokes: { token: string; inputs: unknown }[] = [];
 const fetches: { url: string; body: string }[] = [];
+/** What the program logged with pulumi.log (without an engine the SDK prints it to the console). */
+const logs: string[] = [];
+const consoleLog = console.log.bind(console);
+console.log = (...args: unknown[]) => {
+  const line = args.map(String).join(" ");
+  if (line.startsWith("info: [runtime] ")) logs.push(line.slice("info: [runtime] ".length));
+  else consoleLog(...args);
+};
 
 const ACCOUNT = "123456789012";
 const SUB = "00000000-0000-0000-0000-000000000001";
@@ -167,7 +175,7 @@ function loadedModules(): string[] {
 }
 
 function finish(result: Record<string, unknown>, code: number): never {
-  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, modules: loadedModules(), ...result }));
+  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), ...result }));
   process.exit(code);
 }
 

@@ -30,6 +30,8 @@ export interface ProgramRun {
   resources: RegisteredResource[];
   invokes: { token: string; inputs: unknown }[];
   fetches: { url: string; body: string }[];
+  /** What the program logged with pulumi.log.info. */
+  logs: string[];
   /** Provider SDK modules the run loaded: "aws", "gcp", "docker", "azure-native/<submodule>", … */
   modules: string[];
   outputs?: Record<string, unknown>;
