@@ -15,12 +15,15 @@ export interface Range {
 }
 
 export const NAME_RULES = {
-  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-  /** S3: 3-63, lower-case letters, digits, hyphens and dots, alnum at both ends, not an IP, no xn-- prefix or -s3alias suffix. */
-  s3Bucket: (n: string) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(n) && !n.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(n) && !n.startsWith("xn--") && !n.endsWith("-s3alias") && !n.endsWith("--ol-s3"),
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
+  /** S3: 3-63, lower-case letters, digits, hyphens and dots, alnum at both ends, not an IP, no reserved prefix or suffix. */
+  s3Bucket: (n: string) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(n) && !n.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(n)
+    && !["xn--", "sthree-", "amzn-s3-demo-"].some((p) => n.startsWith(p)) && !["-s3alias", "--ol-s3", ".mrap", "--x-s3"].some((x) => n.endsWith(x)),
   // https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules (Microsoft.Storage)
   /** Azure storage account: 3-24 lower-case letters and digits. */
   storageAccount: (n: string) => /^[a-z0-9]{3,24}$/.test(n),
+  // https://learn.microsoft.com/dotnet/api/microsoft.azure.powershell.cmdlets.storage.models.storageidentity.containername:
+  // 3-63 of numbers, lower-case letters and dashes, every dash between a letter or number
   /** Azure blob container: 3-63, lower-case letters, digits, single hyphens, alnum first. */
   blobContainer: (n: string) => /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(n),
   // https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Name (5-50 alphanumerics)
@@ -43,10 +46,10 @@ export const NAME_RULES = {
   // resource-name-rules (Microsoft.ManagedIdentity/userAssignedIdentities): 3-128, alphanumerics, hyphens, underscores, alnum first
   /** User-assigned identity: 3-128, letters, digits, - _, alnum first. */
   managedIdentity: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/.test(n),
-  // https://cloud.google.com/storage/docs/buckets#naming
+  // https://cloud.google.com/storage/docs/buckets#naming (3-63 of a-z 0-9 - _ ., alnum at both ends, not an IP, no goog/google)
   /** GCS: 3-63, lower-case letters, digits, - _ ., alnum at both ends, no "goog" prefix or "google". */
   gcsBucket: (n: string) => /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(n) && !n.startsWith("goog") && !n.includes("google") && !/^\d+\.\d+\.\d+\.\d+$/.test(n),
-  // https://cloud.google.com/iam/docs/service-accounts-create (account id: 6-30, lower-case letter first, letters digits hyphens)
+  // https://cloud.google.com/iam/reference/rest/v1/projects.serviceAccounts/create: 6-30, [a-z]([-a-z0-9]*[a-z0-9])
   /** GCP service account id: 6-30, lower-case letter first, letters digits hyphens, alnum last. */
   gcpServiceAccount: (n: string) => /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(n),
   // https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services (service id: up to 49, RFC 1035 label)
@@ -66,8 +69,8 @@ export const NAME_RULES = {
   // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html: 1-512 of letters, digits and /_+=.@-,
   // and not ending in a hyphen plus six characters (Secrets Manager's own ARN suffix)
   secretsManager: (n: string) => /^[A-Za-z0-9/_+=.@-]{1,512}$/.test(n) && !/-[A-Za-z0-9]{6}$/.test(n),
-  // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html: 1-512 of [\w/.#-]
-  logGroup: (n: string) => /^[\w/.#-]{1,512}$/.test(n),
+  // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html: 1-512 of a-z A-Z 0-9 _ - / .
+  logGroup: (n: string) => /^[\w/.-]{1,512}$/.test(n),
   // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html: up to 255, not starting with sg-
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
   // https://docs.docker.com/engine/api/ (container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+)
@@ -123,10 +126,12 @@ export const LIMITS = {
       failureThreshold: { min: 1, max: 1000 },
       startupWindowSeconds: 240,
     },
-    // https://cloud.google.com/run/docs/configuring/services/cpu and /memory-limits: 1, 2, 4, 6 or 8 vCPU with CPU always
-    // allocated; 512 MiB to 32 GiB
+    // https://cloud.google.com/run/docs/configuring/services/cpu: 1, 2, 4, 6 or 8 vCPU with CPU always allocated;
+    // https://cloud.google.com/run/docs/configuring/services/memory-limits: 512 MiB (second generation) to 32 GiB, and more
+    // than 4/8/16/24 GiB needs at least 2/4/6/8 vCPU
     cpuAlwaysAllocated: [1, 2, 4, 6, 8],
     memoryMiB: { min: 512, max: 32768 },
+    minCpuAboveMemoryMiB: [[24576, 8], [16384, 6], [8192, 4], [4096, 2]] as [number, number][],
     // https://cloud.google.com/logging/docs/reference/v2/rest/v2/locations.buckets (retentionDays: at least 1) and
     // https://cloud.google.com/logging/quotas (custom retention up to 3650 days)
     logRetentionDays: { min: 1, max: 3650 },
@@ -199,7 +204,9 @@ export function cloudRunSizeProblem(cpu: number, memoryMiB: number): SizeProblem
   const allowed = LIMITS.gcp.cpuAlwaysAllocated as readonly number[];
   if (!allowed.includes(cpu)) return { of: "cpu", what: `must be ${allowed.join(", ")} vCPU on Cloud Run`, valid: 1 };
   const { min, max } = LIMITS.gcp.memoryMiB;
-  return memoryMiB >= min && memoryMiB <= max ? undefined : { of: "memory", what: `must be from ${min} to ${max} MiB on Cloud Run`, valid: min };
+  if (!(memoryMiB >= min && memoryMiB <= max)) return { of: "memory", what: `must be from ${min} to ${max} MiB on Cloud Run`, valid: min };
+  const needed = LIMITS.gcp.minCpuAboveMemoryMiB.find(([above]) => memoryMiB > above);
+  return needed && cpu < needed[1] ? { of: "cpu", what: `must be at least ${needed[1]} vCPU for more than ${needed[0] / 1024} GiB on Cloud Run`, valid: needed[1] } : undefined;
 }
 
 const mebibytes = (quantity: string): number => {

@@ -34,10 +34,14 @@ describe("documented limits", () => {
     (scaled.template as any).scaling = { maxInstanceCount: 1 };
     assert.match(check("gcp:cloudrunv2/service:Service", scaled).join(), /template\.scaling is set/);
     assert.match(check("gcp:cloudrunv2/service:Service", service({}, { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 30 })).join(), /exceeds 240 s/);
+    const big = service({});
+    (big.template.containers[0].resources.limits as any) = { cpu: "1", memory: "8Gi" };
+    assert.match(check("gcp:cloudrunv2/service:Service", big).join(), /at least 2 vCPU for more than 4 GiB/);
     assert.match(check("gcp:logging/projectBucketConfig:ProjectBucketConfig", { bucketId: "cdc-logs-ab12", retentionDays: 4000 }).join(), /retentionDays/);
   });
 
   it("AWS: CloudWatch retention values, secret recovery windows and names, Fargate sizes, ECS health checks", () => {
+    assert.match(check("aws:s3/bucket:Bucket", { bucket: "sthree-landing" }).join(), /s3Bucket naming rule/);
     assert.match(check("aws:cloudwatch/logGroup:LogGroup", { name: "/ecs/x/engine", retentionInDays: 8 }).join(), /not a CloudWatch retention value/);
     assert.deepEqual(check("aws:secretsmanager/secret:Secret", { name: "cdc/postgres-password-ab12", recoveryWindowInDays: 0 }), []);
     assert.match(check("aws:secretsmanager/secret:Secret", { name: "cdc/postgres-password-ab12", recoveryWindowInDays: 3 }).join(), /recoveryWindowInDays/);
