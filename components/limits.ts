@@ -73,6 +73,14 @@ export const NAME_RULES = {
   logGroup: (n: string) => /^[\w/.-]{1,512}$/.test(n),
   // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html: up to 255, not starting with sg-
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
+  // https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html: up to 256 of letters, digits, - and _
+  snsTopic: (n: string) => /^[A-Za-z0-9_-]{1,256}$/.test(n),
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html: AlarmName 1-255
+  cloudWatchAlarm: (n: string) => n.length >= 1 && n.length <= 255,
+  // https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups: short name at most 12 characters
+  actionGroupShortName: (n: string) => /^.{1,12}$/.test(n),
+  // resource-name-rules (Microsoft.Insights/actionGroups 1-260, metricAlerts 1-260): no < > * % { } & : \ ? + / # |
+  azureInsights: (n: string) => /^[^<>*%{}&:\\?+/#|]{1,260}$/.test(n) && !/[. ]$/.test(n),
   // https://docs.docker.com/engine/api/ (container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+)
   /** Docker container name. */
   docker: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(n),
@@ -135,6 +143,10 @@ export const LIMITS = {
     // https://cloud.google.com/logging/docs/reference/v2/rest/v2/locations.buckets (retentionDays: at least 1) and
     // https://cloud.google.com/logging/quotas (custom retention up to 3650 days)
     logRetentionDays: { min: 1, max: 3650 },
+    // https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies: displayName at most 512 characters;
+    // condition durations are whole seconds (at most a day)
+    alertDisplayNameMax: 512,
+    alertDurationSeconds: { min: 0, max: 86400 },
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks: readiness probes are Preview (launchStage BETA)
     readinessProbeLaunchStages: ["BETA", "ALPHA"],
   },
@@ -329,6 +341,13 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   }),
   "aws:ecs/cluster:Cluster": named("name", "awsName"),
   "aws:ecs/taskDefinition:TaskDefinition": ecsTaskDefinition,
+  "aws:sns/topic:Topic": named("name", "snsTopic"),
+  "aws:sns/topicSubscription:TopicSubscription": noLimitedValues,
+  "aws:cloudwatch/metricAlarm:MetricAlarm": named("name", "cloudWatchAlarm", (i, p) => {
+    // PutMetricAlarm: Period 10, 20, 30 or a multiple of 60; EvaluationPeriods at least 1.
+    if (!([10, 20, 30].includes(i.period) || (Number.isInteger(i.period) && i.period % 60 === 0 && i.period > 0))) p.push(`period ${i.period} must be 10, 20, 30 or a multiple of 60`);
+    range(p, "evaluationPeriods", i.evaluationPeriods, { min: 1, max: 100_000 });
+  }),
   "aws:ecs/service:Service": named("name", "awsName"),
   // Azure
   "azure-native:resources:ResourceGroup": named("resourceGroupName", "resourceGroup"),
@@ -355,6 +374,18 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     if (i.vnetConfiguration && !(i.workloadProfiles?.length > 0)) p.push("a VNet-integrated environment must be a workload-profiles environment");
   }),
   "azure-native:app:ContainerApp": containerApp,
+  "azure-native:monitor:ActionGroup": named("actionGroupName", "azureInsights", (i, p) => {
+    name(p, "groupShortName", i.groupShortName, "actionGroupShortName");
+    // https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups: at most 1000 email actions per group
+    range(p, "emailReceivers", (i.emailReceivers ?? []).length, { min: 0, max: 1000 });
+  }),
+  "azure-native:monitor:MetricAlert": named("ruleName", "azureInsights", (i, p) => {
+    // https://learn.microsoft.com/rest/api/monitor/metric-alerts/create-or-update: severity 0-4; frequency PT1M-PT1H;
+    // window PT1M-P1D, not shorter than the frequency
+    range(p, "severity", i.severity, { min: 0, max: 4 });
+    if (!["PT1M", "PT5M", "PT15M", "PT30M", "PT1H"].includes(i.evaluationFrequency)) p.push(`evaluationFrequency ${i.evaluationFrequency} is not an allowed frequency`);
+    if (!["PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D"].includes(i.windowSize)) p.push(`windowSize ${i.windowSize} is not an allowed window`);
+  }),
   // GCP
   "gcp:projects/service:Service": noLimitedValues,
   "gcp:storage/bucket:Bucket": named("name", "gcsBucket"),
@@ -370,6 +401,17 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   "gcp:storage/bucketIAMMember:BucketIAMMember": noLimitedValues,
   "gcp:secretmanager/secretIamMember:SecretIamMember": noLimitedValues,
   "gcp:cloudrunv2/service:Service": cloudRunService,
+  "gcp:monitoring/notificationChannel:NotificationChannel": noLimitedValues,
+  "gcp:monitoring/alertPolicy:AlertPolicy": (i) => {
+    const p: Problems = [];
+    if (!(typeof i.displayName === "string" && i.displayName.length >= 1 && i.displayName.length <= LIMITS.gcp.alertDisplayNameMax)) p.push(`displayName must be 1-${LIMITS.gcp.alertDisplayNameMax} characters`);
+    for (const c of i.conditions ?? []) {
+      const d = (c.conditionThreshold ?? c.conditionAbsent)?.duration as string | undefined;
+      const seconds = d && /^\d+s$/.test(d) ? Number(d.slice(0, -1)) : NaN;
+      range(p, `${c.displayName} duration (s)`, seconds, LIMITS.gcp.alertDurationSeconds);
+    }
+    return p;
+  },
   // Docker, random
   "docker:index/container:Container": named("name", "docker"),
   "docker:index/image:Image": (i) => { const p: Problems = []; name(p, "tag", String(i.imageName).split(":").pop(), "imageTag"); return p; },

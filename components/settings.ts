@@ -90,6 +90,11 @@ const localNetworkSchema = z.object({
   dockerNetwork: z.string().min(1),
 }).strict();
 
+/** Who gets paged when the engine stops running: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channel). */
+const alertsSchema = z.object({
+  emails: z.array(z.email()).min(1).max(20),
+}).strict();
+
 // Keys valid on every cloud: AWS and GCP allow more, Azure forbids < > % & \ ? and /.
 const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:=+@ -]{1,63}$/), z.string().max(256));
 
@@ -137,6 +142,8 @@ export interface PlatformSettings {
   deletionProtection: boolean;
   /** Tags/labels applied to every taggable resource (user tags plus project, stack, managed-by). */
   tags: Record<string, string>;
+  /** Page these when the engine is not running; no alerts when absent. */
+  alerts?: z.output<typeof alertsSchema>;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
@@ -174,6 +181,8 @@ export interface PlatformArgs {
   deletionProtection?: boolean;
   /** Your tags; project, stack and managed-by are added. */
   tags?: Record<string, string>;
+  /** Email addresses paged when the engine is not running (aws, azure, gcp). */
+  alerts?: z.input<typeof alertsSchema>;
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
@@ -205,6 +214,9 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   problems.push(...issues("batching", batching));
   const tags = tagsSchema.safeParse(args.tags ?? {});
   problems.push(...issues("tags", tags));
+  const alerts = args.alerts === undefined ? undefined : alertsSchema.safeParse(args.alerts);
+  if (alerts) problems.push(...issues("alerts", alerts));
+  if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
   for (const key of ["landingRetentionDays", "logRetentionDays"] as const) {
@@ -270,6 +282,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
     architecture,
     deletionProtection: args.deletionProtection ?? SCALAR_DEFAULTS.deletionProtection,
     tags: { ...tags.data!, project: PROJECT, stack: args.cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack, "managed-by": "pulumi" },
+    alerts: alerts?.data,
     ...placement,
   };
 }
@@ -328,6 +341,9 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   "network.subnetwork": "default",
   "network.dockerNetwork": "my-postgres-net",
   tags: `'{"team":"data-platform","cost-center":"1234"}'`,
+  alerts: `'{"emails":["oncall@example.com"]}'`,
+  "alerts.emails": `'["oncall@example.com"]'`,
+  "alerts.emails[0]": "oncall@example.com",
 };
 
 function exampleFor(path: string): string {
@@ -370,7 +386,8 @@ function readObject<S extends z.ZodType>(config: pulumi.Config, key: string, sch
     for (const path of placeholders) problems.push(problem(path, "still holds a <placeholder> from the example stack file; put your own value", exampleFor(path), path !== key));
     return undefined;
   }
-  const parsed = schema.safeParse(raw);
+  // reportInput: the message can show the rejected value.
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) {
     if (issue.code === "unrecognized_keys") {
@@ -476,6 +493,8 @@ export function readSettings(): StackSettings {
   const postgres = readObject(config, "postgres", postgresSchema, true, problems);
   const batching = readObject(config, "batching", batchingSchema, false, problems) ?? batchingSchema.parse({});
   const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
+  const alerts = readObject(config, "alerts", alertsSchema, false, problems);
+  if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
   if (password === undefined) {
@@ -555,6 +574,7 @@ export function readSettings(): StackSettings {
     architecture,
     deletionProtection,
     tags: userTags,
+    alerts,
     ...settings,
   };
   return { name: namePrefix, args, config };

@@ -400,6 +400,51 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
+export interface EngineAlertsArgs {
+  baseName: string;
+  clusterName: pulumi.Input<string>;
+  serviceName: pulumi.Input<string>;
+  /** Who is paged (SNS email subscriptions; each address confirms its subscription once). */
+  emails: string[];
+  tags: Record<string, string>;
+}
+
+/**
+ * Pages someone when the engine is not running: a CloudWatch alarm on the service's running task
+ * count (Container Insights, enabled on the cluster) below 1 for five minutes — missing data counts
+ * as not running — notifying an SNS topic with an email subscription per address, also when it recovers.
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly topicArn: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const topic = new aws.sns.Topic(`${name}-topic`, {
+      name: checkName("snsTopic", `${args.baseName}-engine-alerts`),
+      tags: args.tags,
+    }, { parent: this });
+    args.emails.forEach((email, i) => new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
+    new aws.cloudwatch.MetricAlarm(`${name}-not-running`, {
+      name: checkName("cloudWatchAlarm", `${args.baseName}-engine-not-running`),
+      alarmDescription: "The CDC engine has no running task: changes are not being captured and the replication slot retains WAL",
+      namespace: "ECS/ContainerInsights",
+      metricName: "RunningTaskCount",
+      dimensions: { ClusterName: args.clusterName, ServiceName: args.serviceName },
+      statistic: "Minimum",
+      period: 60,
+      evaluationPeriods: 5,
+      threshold: 1,
+      comparisonOperator: "LessThanThreshold",
+      treatMissingData: "breaching",
+      alarmActions: [topic.arn],
+      okActions: [topic.arn],
+      tags: args.tags,
+    }, { parent: this });
+    this.topicArn = topic.arn;
+    this.registerOutputs({ topicArn: this.topicArn });
+  }
+}
+
 /** Builds the AWS target under `parent`. */
 export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
@@ -439,6 +484,9 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     logGroupName: logs.name,
     logGroupArn: logs.arn,
   }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { baseName: s.baseName, clusterName: service.clusterName, serviceName: service.name, emails: s.alerts.emails, tags: s.tags }, at("alerts").opts);
+  }
 
   const landing: LandingFacts = {
     cloud: "aws",

@@ -7,6 +7,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
@@ -398,6 +399,64 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
+export interface EngineAlertsArgs extends Placement {
+  baseName: string;
+  /** ARM id of the engine's Container App. */
+  containerAppId: pulumi.Input<string>;
+  /** Who is paged (Azure Monitor email receivers). */
+  emails: string[];
+}
+
+/**
+ * Pages someone when the engine is not running: an Azure Monitor metric alert on the Container
+ * App's replica count below 1 over five minutes, notifying an action group with an email receiver
+ * per address (and again when it resolves).
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly actionGroupId: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const group = new monitor.ActionGroup(`${name}-action-group`, {
+      actionGroupName: checkName("azureInsights", `ag-${args.baseName}-engine`),
+      resourceGroupName: args.resourceGroupName,
+      location: "global",
+      groupShortName: checkName("actionGroupShortName", "cdc-engine"),
+      enabled: true,
+      emailReceivers: args.emails.map((emailAddress, i) => ({ name: `email-${i}`, emailAddress, useCommonAlertSchema: true })),
+      tags: args.tags,
+    }, { parent: this });
+    new monitor.MetricAlert(`${name}-not-running`, {
+      ruleName: checkName("azureInsights", `${args.baseName}-engine-not-running`),
+      resourceGroupName: args.resourceGroupName,
+      location: "global",
+      description: "The CDC engine has no running replica: changes are not being captured and the replication slot retains WAL",
+      severity: 1,
+      enabled: true,
+      scopes: [args.containerAppId],
+      evaluationFrequency: "PT1M",
+      windowSize: "PT5M",
+      autoMitigate: true,
+      criteria: {
+        odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+        allOf: [{
+          criterionType: "StaticThresholdCriterion",
+          name: "no-replica",
+          metricNamespace: "Microsoft.App/containerApps",
+          metricName: "Replicas",
+          operator: "LessThan",
+          threshold: 1,
+          timeAggregation: "Maximum",
+        }],
+      },
+      actions: [{ actionGroupId: group.id }],
+      tags: args.tags,
+    }, { parent: this });
+    this.actionGroupId = group.id;
+    this.registerOutputs({ actionGroupId: this.actionGroupId });
+  }
+}
+
 /** Builds the Azure target under `parent`. */
 export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
@@ -449,6 +508,9 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     logCustomerId: logs.customerId,
     logSharedKey: logs.sharedKey,
   }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, containerAppId: service.id, emails: s.alerts.emails }, at("alerts").opts);
+  }
 
   const landing: LandingFacts = {
     cloud: "azure",

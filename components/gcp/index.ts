@@ -10,6 +10,7 @@
 import * as artifactregistry from "@pulumi/gcp/artifactregistry";
 import * as cloudrunv2 from "@pulumi/gcp/cloudrunv2";
 import * as logging from "@pulumi/gcp/logging";
+import * as monitoring from "@pulumi/gcp/monitoring";
 import * as organizations from "@pulumi/gcp/organizations";
 import * as projects from "@pulumi/gcp/projects";
 import * as secretmanager from "@pulumi/gcp/secretmanager";
@@ -35,7 +36,7 @@ interface Placement {
 }
 
 /** The Google APIs the platform calls, in this order of need. */
-export const REQUIRED_APIS = ["iam", "storage", "artifactregistry", "secretmanager", "logging", "run"] as const;
+export const REQUIRED_APIS = ["iam", "storage", "artifactregistry", "secretmanager", "logging", "run", "monitoring"] as const;
 
 export interface ProjectApisArgs {
   project: string;
@@ -329,6 +330,49 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
+export interface EngineAlertsArgs extends Placement {
+  baseName: string;
+  serviceName: string;
+  /** Who is paged (one email notification channel per address). */
+  emails: string[];
+}
+
+/**
+ * Pages someone when the engine is not running: a Cloud Monitoring alert policy on the Cloud Run
+ * service's instance count below 1, or no instance metric at all, for five minutes, notifying an
+ * email channel per address.
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly policyName: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const channels = args.emails.map((email, i) => new monitoring.NotificationChannel(`${name}-email-${i}`, {
+      project: args.project,
+      type: "email",
+      displayName: `CDC engine (${args.baseName}): ${email}`,
+      labels: { email_address: email },
+      userLabels: args.labels,
+    }, { parent: this, dependsOn: [args.apis] }));
+    const filter = `${engineLogFilter(args.serviceName)} AND metric.type="run.googleapis.com/container/instance_count"`;
+    const aggregations = [{ alignmentPeriod: "60s", perSeriesAligner: "ALIGN_MAX", crossSeriesReducer: "REDUCE_SUM" }];
+    const policy = new monitoring.AlertPolicy(`${name}-not-running`, {
+      project: args.project,
+      displayName: `${args.baseName}: CDC engine not running`,
+      combiner: "OR",
+      conditions: [
+        { displayName: "no running instance", conditionThreshold: { filter, comparison: "COMPARISON_LT", thresholdValue: 1, duration: "300s", aggregations } },
+        { displayName: "no instance metric", conditionAbsent: { filter, duration: "300s", aggregations } },
+      ],
+      notificationChannels: channels.map((c) => c.name),
+      documentation: { content: "The CDC engine has no running instance: changes are not being captured and the replication slot retains WAL.", mimeType: "text/markdown" },
+      userLabels: args.labels,
+    }, { parent: this, dependsOn: [args.apis] });
+    this.policyName = policy.name;
+    this.registerOutputs({ policyName: this.policyName });
+  }
+}
+
 /** Builds the GCP target under `parent`. */
 export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const at = (legacy: string) => childOf(parent, name, legacy);
@@ -361,6 +405,9 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     sinkUrl: landing.url,
     secretId: secret.secretId,
   }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, serviceName, emails: s.alerts.emails }, at("alerts").opts);
+  }
 
   const facts: LandingFacts = {
     cloud: "gcp",

@@ -18,6 +18,7 @@ const P = (k: string) => `${PROJECT}:${k}`;
 const USER_TAGS = { team: "data-platform", "cost-center": "c-42" };
 const POSTGRES = { host: "db.example.com", port: 6432, database: "app", user: "cdc_user", sslmode: "require", slot: "cdc_slot_test", tables: ["public.users", "warehouse.stock_item"] };
 const LOCAL_DIR = mkdtempSync(path.join(tmpdir(), "cdc-local-landing-"));
+const ALERT_EMAILS = ["oncall@example.com", "data-platform@example.com"];
 
 const PROVIDER_CONFIG: Record<Cloud, Record<string, string>> = {
   aws: { "aws:region": "eu-west-1" },
@@ -34,7 +35,7 @@ function cloudConfig(cloud: Cloud, extra: Record<string, unknown> = {}): Record<
     [P("postgresPassword")]: TEST_PASSWORD,
     [P("tags")]: USER_TAGS,
     [P("batching")]: { maxSize: 5000, maxWaitMs: 2000 },
-    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : {}),
+    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : { [P("alerts")]: { emails: ALERT_EMAILS } }),
     ...extra,
   };
 }
@@ -82,6 +83,7 @@ const UNTAGGABLE = new Set([
   "gcp:logging/projectSink:ProjectSink",
   "gcp:projects/service:Service",
   "gcp:logging/projectExclusion:ProjectExclusion",
+  "aws:sns/topicSubscription:TopicSubscription",
   "docker:index/image:Image",
   "random:index/randomString:RandomString",
 ]);
@@ -150,7 +152,8 @@ function tagsOf(r: RegisteredResource): Record<string, string> | undefined {
   if (r.type === "docker:index/container:Container") {
     return Object.fromEntries((r.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
   }
-  return r.type.startsWith("gcp:") ? r.inputs.labels : r.inputs.tags;
+  // Cloud Monitoring resources carry their labels as userLabels (a notification channel's labels are its settings).
+  return r.type.startsWith("gcp:") ? r.inputs.userLabels ?? r.inputs.labels : r.inputs.tags;
 }
 
 function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Record<string, string>): void {
@@ -319,6 +322,13 @@ describe("pulumi program under mocks", function () {
     for (const s of exec) if (s.Resource === "*") assert.equal(s.Action, "ecr:GetAuthorizationToken", "only the ECR token call may use *");
     const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
     for (const n of names) assert.ok(RULES.awsName(n) || RULES.ecrRepository(n), `invalid AWS name ${n}`);
+    // Paging: the running task count below 1 (missing data counts) notifies an SNS topic that emails each address.
+    const alarm = one(r, "aws:cloudwatch/metricAlarm:MetricAlarm").inputs;
+    assert.deepEqual([alarm.namespace, alarm.metricName, alarm.comparisonOperator, alarm.threshold, alarm.treatMissingData], ["ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", 1, "breaching"]);
+    assert.deepEqual(alarm.dimensions, { ClusterName: BASE.test, ServiceName: `${BASE.test}-engine` });
+    const topicArn = `arn:aws:sns:eu-west-1:123456789012:${one(r, "aws:sns/topic:Topic").inputs.name}`;
+    assert.deepEqual([alarm.alarmActions, alarm.okActions], [[topicArn], [topicArn]]);
+    assert.deepEqual(byType(r, "aws:sns/topicSubscription:TopicSubscription").map((x) => [x.inputs.topic, x.inputs.protocol, x.inputs.endpoint]), ALERT_EMAILS.map((e) => [topicArn, "email", e]));
     // Outputs an operator needs: where it runs, its security group and roles, commands to paste.
     const o = r.outputs!;
     assert.equal(o.engineRuntime, `ecs:eu-west-1:${BASE.test}`);
@@ -391,6 +401,12 @@ describe("pulumi program under mocks", function () {
     assert.equal(workspace.retentionInDays, 30);
     const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
     assert.ok(isSecretAt(env, ["appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"]), "the workspace key is a secret");
+    const alert = one(r, "azure-native:monitor:MetricAlert").inputs;
+    assert.deepEqual(alert.scopes, [`/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName}/providers/Microsoft.App/containerApps/${app.containerAppName}`]);
+    assert.deepEqual(alert.criteria.allOf.map((c: any) => [c.metricName, c.operator, c.threshold, c.timeAggregation]), [["Replicas", "LessThan", 1, "Maximum"]]);
+    const actionGroup = one(r, "azure-native:monitor:ActionGroup").inputs;
+    assert.deepEqual(actionGroup.emailReceivers.map((e: any) => e.emailAddress), ALERT_EMAILS);
+    assert.ok(actionGroup.groupShortName.length <= 12, "Azure allows at most 12 characters");
     const o = r.outputs!;
     const rg = one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName;
     assert.equal(o.engineRuntime, `container-apps:${rg}/${env.environmentName}`);
@@ -454,6 +470,12 @@ describe("pulumi program under mocks", function () {
     assert.match(logBucket.bucketId, new RegExp(`^${BASE.test}-logs-[0-9a-z]{4}$`), "a deleted log bucket keeps its id 7 days: it ends in a recreatable suffix");
     const sink = one(r, "gcp:logging/projectSink:ProjectSink").inputs;
     assert.match(sink.filter, new RegExp(`service_name="${BASE.test}-engine"`));
+    const policy = one(r, "gcp:monitoring/alertPolicy:AlertPolicy").inputs;
+    assert.equal(policy.conditions.length, 2, "below one instance, or no instance metric at all");
+    for (const c of policy.conditions) assert.match((c.conditionThreshold ?? c.conditionAbsent).filter, new RegExp(`service_name="${BASE.test}-engine" AND metric.type="run.googleapis.com/container/instance_count"`));
+    const channels = byType(r, "gcp:monitoring/notificationChannel:NotificationChannel");
+    assert.deepEqual(channels.map((c) => [c.inputs.type, c.inputs.labels.email_address]), ALERT_EMAILS.map((e) => ["email", e]));
+    assert.equal(policy.notificationChannels.length, ALERT_EMAILS.length);
     const o = r.outputs!;
     assert.equal(o.engineRuntime, "cloud-run:acme-data-123/europe-west1");
     assert.deepEqual(o.engineIdentities, { serviceAccountEmail: `${sa.accountId}@acme-data-123.iam.gserviceaccount.com` });
@@ -463,7 +485,7 @@ describe("pulumi program under mocks", function () {
     assert.equal(one(r, "gcp:logging/projectExclusion:ProjectExclusion").inputs.filter, sink.filter);
     assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
     const apis = byType(r, "gcp:projects/service:Service").map((x) => x.inputs);
-    assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));
+    assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "monitoring", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));
     for (const a of apis) assert.deepEqual([a.project, a.disableOnDestroy], ["acme-data-123", false], "APIs stay on when the stack goes");
     assert.deepEqual(r.invokes.map((i) => i.token), ["gcp:organizations/getClientConfig:getClientConfig"]);
   });
@@ -521,6 +543,7 @@ describe("pulumi program under mocks", function () {
           assert.equal(one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0].definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 7);
         }
         assert.deepEqual(byType(r, "postgres-cdc-multicloud:databricks:DatabricksPipeline"), [], "databricks.enabled is false in the examples");
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, 0, "no alerts unless alerts.emails is set");
       });
     }
   }

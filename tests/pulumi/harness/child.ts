@@ -108,6 +108,12 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
       return { name: `projects/${gcpProject}/locations/${inputs.location}/buckets/${inputs.bucketId}` };
     case "docker:index/container:Container":
       return { name: inputs.name };
+    case "aws:sns/topic:Topic":
+      return { arn: `arn:aws:sns:${region}:${ACCOUNT}:${inputs.name}` };
+    case "gcp:monitoring/notificationChannel:NotificationChannel":
+      return { name: `projects/${gcpProject}/notificationChannels/${h(name).slice(0, 12)}` };
+    case "gcp:monitoring/alertPolicy:AlertPolicy":
+      return { name: `projects/${gcpProject}/alertPolicies/${h(name).slice(0, 12)}` };
     case "random:index/randomString:RandomString":
       return { result: h(name).slice(0, inputs.length) };
     default:
