@@ -52,6 +52,12 @@ describe("documented limits", () => {
     assert.match(check("aws:ecs/taskDefinition:TaskDefinition", task("1024", "2048", { interval: 15, retries: 11 })).join(), /retries = 11/);
   });
 
+  it("alerts: Azure's 12-character action group short name, CloudWatch alarm periods, alert policy durations", () => {
+    assert.match(check("azure-native:monitor:ActionGroup", { actionGroupName: "ag-cdc", groupShortName: "cdc-engine-alerts" }).join(), /groupShortName/);
+    assert.match(check("aws:cloudwatch/metricAlarm:MetricAlarm", { name: "x", period: 45, evaluationPeriods: 5 }).join(), /period 45/);
+    assert.match(check("gcp:monitoring/alertPolicy:AlertPolicy", { displayName: "x", conditions: [{ displayName: "c", conditionAbsent: { duration: "5m" } }] }).join(), /duration/);
+  });
+
   it("retention helpers land on allowed values", () => {
     for (const days of [1, 2, 8, 30, 366, 3650, 5000]) assert.ok((LIMITS.aws.logRetentionDays as readonly number[]).includes(cloudWatchRetention(days)), String(days));
     assert.equal(cloudWatchRetention(8), 14);
