@@ -1,11 +1,13 @@
 /**
- * Resource names, made valid for each cloud's rules from the stack's base name. Globally unique
- * names (S3 and GCS buckets, storage accounts, registries, key vaults) carry a short hash of the
- * account/subscription/project so two users with a "dev" stack do not collide. The validators are
- * the rules as the clouds document them; tests check every generated name against them.
+ * Resource names, made valid for each cloud's rules from the stack's base name. The base name ends
+ * in a short hash of the full project and stack name, so stacks whose names share a prefix never
+ * collide. Globally unique names (S3 and GCS buckets, storage accounts, registries, key vaults)
+ * also carry a short hash of the account/subscription/project so two users with a "dev" stack do
+ * not collide, and names a cloud keeps reserved after deletion carry a random suffix made anew
+ * after each destroy (components/recreatable.ts). The validators are the rules as the clouds
+ * document them; tests check every generated name against them.
  */
 import { createHash } from "node:crypto";
-import * as pulumi from "@pulumi/pulumi";
 
 export function shortHash(...parts: string[]): string {
   return createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 8);
@@ -19,39 +21,24 @@ function trimTo(s: string, max: number): string {
   return s.slice(0, max).replace(/[-_.]+$/, "");
 }
 
-export const RULES = {
-  /** S3: 3-63, lower-case letters, digits, hyphens and dots, alnum at both ends, not an IP, no xn-- prefix or -s3alias suffix. */
-  s3Bucket: (n: string) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(n) && !n.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(n) && !n.startsWith("xn--") && !n.endsWith("-s3alias") && !n.endsWith("--ol-s3"),
-  /** Azure storage account: 3-24 lower-case letters and digits. */
-  storageAccount: (n: string) => /^[a-z0-9]{3,24}$/.test(n),
-  /** Azure blob container: 3-63, lower-case letters, digits, single hyphens, alnum first. */
-  blobContainer: (n: string) => /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(n),
-  /** ACR: 5-50 letters and digits. */
-  acr: (n: string) => /^[a-zA-Z0-9]{5,50}$/.test(n),
-  /** Key Vault: 3-24, letters, digits, single hyphens, letter first, no hyphen last. */
-  keyVault: (n: string) => /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/.test(n),
-  /** Container App / environment: 2-32 lower-case letters, digits, hyphens; letter first, alnum last. */
-  containerApp: (n: string) => /^[a-z](?!.*--)[a-z0-9-]{0,30}[a-z0-9]$/.test(n),
-  /** Log Analytics workspace: 4-63, letters, digits, hyphens, alnum at both ends. */
-  logAnalytics: (n: string) => /^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$/.test(n),
-  /** Resource group: 1-90, letters, digits, _ - . ( ), not ending in a dot. */
-  resourceGroup: (n: string) => /^[-\w.()]{0,89}[-\w()]$/.test(n),
-  /** User-assigned identity: 3-128, letters, digits, - _, alnum first. */
-  managedIdentity: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/.test(n),
-  /** GCS: 3-63, lower-case letters, digits, - _ ., alnum at both ends, no "goog" prefix or "google". */
-  gcsBucket: (n: string) => /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(n) && !n.startsWith("goog") && !n.includes("google") && !/^\d+\.\d+\.\d+\.\d+$/.test(n),
-  /** GCP service account id: 6-30, lower-case letter first, letters digits hyphens, alnum last. */
-  gcpServiceAccount: (n: string) => /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(n),
-  /** Cloud Run service: up to 49, lower-case letter first, letters digits hyphens, alnum last. */
-  cloudRun: (n: string) => /^[a-z][a-z0-9-]{0,47}[a-z0-9]$/.test(n),
-  /** Artifact Registry repository / Secret Manager secret / log bucket id. */
-  gcpId: (n: string) => /^[a-z][a-z0-9-]{0,61}[a-z0-9]$/.test(n),
-  /** ECS cluster/service, CloudWatch log group tail, ECR repository, IAM role (<=64). */
-  awsName: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$/.test(n),
-  ecrRepository: (n: string) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(n) && n.length >= 2 && n.length <= 256,
-  /** Docker container name. */
-  docker: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(n),
-} as const;
+/** The naming rules live in the one table of documented limits; re-exported for the name builders' users. */
+export { checkName, NAME_RULES as RULES } from "./limits";
+
+/** Longest base name: `ca-<base>-engine` must fit the 32 characters of a Container App name. */
+export const BASE_NAME_MAX = 22;
+/** Hex digits of the project/stack hash at the end of the base name. */
+const BASE_HASH_LENGTH = 6;
+
+/**
+ * `<namePrefix>-<stack, shortened>-<hash of project and full stack name>`: lower-case, DNS-safe,
+ * at most BASE_NAME_MAX characters, and different for any two stacks even when their names only
+ * differ past the part that fits.
+ */
+export function baseName(namePrefix: string, stack: string, project: string): string {
+  const room = BASE_NAME_MAX - namePrefix.length - BASE_HASH_LENGTH - 2;
+  const stackPart = trimTo(stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-+/, ""), room) || "stack";
+  return `${namePrefix}-${stackPart}-${shortHash(project, stack).slice(0, BASE_HASH_LENGTH)}`;
+}
 
 export function s3BucketName(base: string, purpose: string, accountId: string): string {
   return trimTo(`${base}-${purpose}-${accountId}`, 63);
@@ -65,8 +52,9 @@ export function acrName(base: string, uniqueness: string): string {
   return (alnum(base).slice(0, 40) + shortHash(uniqueness)).padEnd(5, "0");
 }
 
-export function keyVaultName(base: string, uniqueness: string): string {
-  return `kv${alnum(base).slice(0, 13)}${shortHash(uniqueness)}`;
+/** `suffix`: the vault's recreatable suffix, because a deleted vault keeps its name for the soft-delete retention. */
+export function keyVaultName(base: string, uniqueness: string, suffix: string): string {
+  return `kv${alnum(base).slice(0, 10)}${shortHash(uniqueness)}${alnum(suffix).slice(0, 4)}`;
 }
 
 export function gcsBucketName(base: string, purpose: string, project: string): string {
@@ -77,10 +65,4 @@ export function gcsBucketName(base: string, purpose: string, project: string): s
 export function gcpServiceAccountId(base: string): string {
   const id = trimTo(`${base}-engine`, 30);
   return id.length >= 6 ? id : id.padEnd(6, "0");
-}
-
-/** `name` if it satisfies the cloud's rule for `kind`, else the deployment stops with what to shorten. */
-export function checkName(kind: keyof typeof RULES, name: string): string {
-  if (!RULES[kind](name)) throw new pulumi.RunError(`generated ${kind} name ${JSON.stringify(name)} is invalid; shorten postgres-cdc-multicloud:namePrefix or the stack name`);
-  return name;
 }

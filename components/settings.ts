@@ -11,6 +11,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
+import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem } from "./limits";
+import { baseName } from "./naming";
 
 export const PROJECT = "postgres-cdc-multicloud";
 export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
@@ -31,6 +33,9 @@ function problem(key: string, what: string, example: string, path = false): stri
 }
 
 const pgIdentifier = /^[a-z_][a-z0-9_$]{0,62}$/;
+const LANDING_PREFIX = /^[a-z0-9][a-z0-9._/-]{0,200}$/;
+const GCP_LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const GCP_LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 const tableName = /^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/;
 
 const postgresSchema = z.object({
@@ -63,7 +68,7 @@ const awsNetworkSchema = z.object({
 }).strict();
 
 const azureNetworkSchema = z.object({
-  /** Subnet (delegated to Microsoft.App/environments, /23 or larger for Consumption) for the Container Apps environment. */
+  /** Subnet for the (workload-profiles) Container Apps environment: delegated to Microsoft.App/environments, /27 or larger. */
   infrastructureSubnetId: z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i),
   /** Internal-only environment (no public endpoint at all). */
   internal: z.boolean().default(true),
@@ -83,6 +88,11 @@ const gcpNetworkSchema = z.object({
 const localNetworkSchema = z.object({
   /** Docker network to attach to (e.g. the one your PostgreSQL container runs in). */
   dockerNetwork: z.string().min(1),
+}).strict();
+
+/** Who gets paged when the engine stops running: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channel). */
+const alertsSchema = z.object({
+  emails: z.array(z.email()).min(1).max(20),
 }).strict();
 
 // Keys valid on every cloud: AWS and GCP allow more, Azure forbids < > % & \ ? and /.
@@ -108,12 +118,14 @@ export interface PostgresSettings {
   password: pulumi.Output<string>;
 }
 
+/**
+ * A platform's settings, complete and validated: what each cloud's target builds from
+ * (resolvePlatform makes them from CdcPlatformArgs and the component's name).
+ */
 export interface PlatformSettings {
-  /** The project's config bag, for settings other components own (e.g. `databricks`). */
-  config: pulumi.Config;
   cloud: Cloud;
   stack: string;
-  /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>`. */
+  /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>-<hash of project and stack>` (components/naming.ts). */
   baseName: string;
   postgres: PostgresSettings;
   batching: z.output<typeof batchingSchema>;
@@ -130,10 +142,156 @@ export interface PlatformSettings {
   deletionProtection: boolean;
   /** Tags/labels applied to every taggable resource (user tags plus project, stack, managed-by). */
   tags: Record<string, string>;
+  /** Page these when the engine is not running; no alerts when absent. */
+  alerts?: z.output<typeof alertsSchema>;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
   local?: { landingDir: string; httpPort: number; network?: z.output<typeof localNetworkSchema> };
+}
+
+type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+
+/**
+ * The arguments of a CDC platform (components/platform.ts CdcPlatform), typed: what another program
+ * passes, and what the stack's config reads into (readSettings). Only the cloud, its placement and
+ * the database are required; everything else has the defaults Pulumi.yaml documents.
+ */
+export interface PlatformArgs {
+  cloud: Cloud;
+  /** The database; port 5432, sslmode require, publication cdc_pub, slot cdc_slot and all published tables by default. */
+  postgres: Optional<Omit<PostgresSettings, "password">, "port" | "sslmode" | "publication" | "slot" | "tables"> & {
+    /** The replication user's password; kept a secret whatever it is passed as. */
+    password: pulumi.Input<string>;
+  };
+  batching?: Partial<z.output<typeof batchingSchema>>;
+  snapshotMode?: PlatformSettings["snapshotMode"];
+  logLevel?: PlatformSettings["logLevel"];
+  sinkCompression?: PlatformSettings["sinkCompression"];
+  /** Prefix inside the bucket/container the engine writes under; default "landing". */
+  landingPrefix?: string;
+  /** Days until landing files are deleted; default 30. */
+  landingRetentionDays?: number;
+  /** Days the engine's logs are kept; default 30. */
+  logRetentionDays?: number;
+  /** vCPU and MiB; default 0.25 / 512 (Cloud Run runs at least 1 vCPU). */
+  container?: Partial<ContainerSize>;
+  /** auto (default): arm64 on AWS, the machine's own locally, amd64 elsewhere. */
+  architecture?: "auto" | "arm64" | "amd64";
+  deletionProtection?: boolean;
+  /** Your tags; project, stack and managed-by are added. */
+  tags?: Record<string, string>;
+  /** Email addresses paged when the engine is not running (aws, azure, gcp). */
+  alerts?: z.input<typeof alertsSchema>;
+  aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
+  azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
+  gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
+  local?: { landingDir?: string; httpPort?: number; network?: z.output<typeof localNetworkSchema> };
+}
+
+/** Component names start every resource name: storage account and registry names allow only lower-case letters and digits. */
+const PLATFORM_NAME = /^[a-z][a-z0-9]{0,7}$/;
+
+/** Zod issues as `<path> <what>` lines. */
+function issues(root: string, result: { success: boolean; error?: z.ZodError }): string[] {
+  if (result.success) return [];
+  return result.error!.issues.map((issue) => `${zodPath(root, issue.path)} ${zodMessage(issue)}`);
+}
+
+/**
+ * The complete settings of the platform named `name` in `stack`: defaults filled in, every value
+ * checked (one SettingsError listing all problems), the base of its resource names derived from
+ * `name` (components/naming.ts baseName), and the project/stack/managed-by tags added.
+ */
+export function resolvePlatform(name: string, args: PlatformArgs, stack: string, project: string): PlatformSettings {
+  const problems: string[] = [];
+  if (!PLATFORM_NAME.test(name)) problems.push(`name ${JSON.stringify(name)} must be 1-8 lower-case letters or digits starting with a letter: it starts every resource name, and storage account and registry names allow nothing else`);
+  const { password, ...pgArgs } = args.postgres ?? ({} as PlatformArgs["postgres"]);
+  const pg = postgresSchema.safeParse(pgArgs);
+  problems.push(...issues("postgres", pg));
+  if (password === undefined) problems.push("postgres.password is required but not set");
+  const batching = batchingSchema.safeParse(args.batching ?? {});
+  problems.push(...issues("batching", batching));
+  const tags = tagsSchema.safeParse(args.tags ?? {});
+  problems.push(...issues("tags", tags));
+  const alerts = args.alerts === undefined ? undefined : alertsSchema.safeParse(args.alerts);
+  if (alerts) problems.push(...issues("alerts", alerts));
+  if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
+  const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
+  if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
+  for (const key of ["landingRetentionDays", "logRetentionDays"] as const) {
+    const v = args[key];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 3650)) problems.push(`${key} must be a whole number from 1 to 3650 (got ${v})`);
+  }
+  const container = { cpu: args.container?.cpu ?? Number(SCALAR_DEFAULTS.containerCpu), memoryMiB: args.container?.memoryMiB ?? SCALAR_DEFAULTS.containerMemoryMiB };
+  const size = containerSizeProblem(args.cloud, container);
+  if (size) problems.push(`container.${size.key === "containerCpu" ? "cpu" : "memoryMiB"} ${size.what}`);
+  const requested = args.architecture ?? "auto";
+  // auto: Graviton on AWS (cheaper), the machine's own architecture locally, amd64 elsewhere.
+  const architecture: "arm64" | "amd64" = requested !== "auto" ? requested : args.cloud === "aws" || (args.cloud === "local" && process.arch === "arm64") ? "arm64" : "amd64";
+  if (architecture === "arm64" && (args.cloud === "azure" || args.cloud === "gcp")) problems.push(`architecture must be amd64 or auto on ${args.cloud} (${args.cloud === "azure" ? "Container Apps" : "Cloud Run"} runs linux/amd64 only)`);
+
+  const placement: Partial<PlatformSettings> = {};
+  switch (args.cloud) {
+    case "aws": {
+      if (!args.aws?.region) { problems.push("aws.region is required when cloud is aws"); break; }
+      const network = awsNetworkSchema.safeParse(args.aws.network ?? {});
+      problems.push(...issues("aws.network", network));
+      if (network.success && network.data.subnetIds.length > 0 && !network.data.vpcId) problems.push("aws.network.vpcId is required when aws.network.subnetIds is set (the engine's security group is created in that VPC)");
+      if (network.success) placement.aws = { region: args.aws.region, network: network.data };
+      break;
+    }
+    case "azure": {
+      if (!args.azure?.location) { problems.push("azure.location is required when cloud is azure"); break; }
+      const network = args.azure.network === undefined ? undefined : azureNetworkSchema.safeParse(args.azure.network);
+      if (network) problems.push(...issues("azure.network", network));
+      placement.azure = { location: args.azure.location, network: network?.data };
+      break;
+    }
+    case "gcp": {
+      if (!args.gcp?.project || !args.gcp.region) { problems.push("gcp.project and gcp.region are required when cloud is gcp"); break; }
+      const network = args.gcp.network === undefined ? undefined : gcpNetworkSchema.safeParse(args.gcp.network);
+      if (network) problems.push(...issues("gcp.network", network));
+      placement.gcp = { project: args.gcp.project, region: args.gcp.region, network: network?.data };
+      if (tags.success) {
+        for (const [k, v] of Object.entries(tags.data)) if (!GCP_LABEL_KEY.test(k) || !GCP_LABEL_VALUE.test(v)) problems.push(`tags.${k} is not a valid GCP label (keys: lower-case letter first, then a-z 0-9 _ -; values: a-z 0-9 _ -, at most 63) (got ${JSON.stringify(v)})`);
+      }
+      break;
+    }
+    case "local":
+      placement.local = { landingDir: args.local?.landingDir ?? SCALAR_DEFAULTS.localLandingDir, httpPort: args.local?.httpPort ?? SCALAR_DEFAULTS.localHttpPort, network: args.local?.network };
+      break;
+    default:
+      problems.push(`cloud must be one of ${CLOUDS.join(", ")} (got ${JSON.stringify(args.cloud)})`);
+  }
+  if (problems.length > 0) throw new SettingsError(problems.map((p) => `CdcPlatform ${JSON.stringify(name)}: ${p}`));
+
+  return {
+    cloud: args.cloud,
+    stack,
+    baseName: baseName(name, stack, project),
+    postgres: { ...pg.data!, password: pulumi.secret(password) },
+    batching: batching.data!,
+    snapshotMode: args.snapshotMode ?? SCALAR_DEFAULTS.snapshotMode,
+    logLevel: args.logLevel ?? SCALAR_DEFAULTS.logLevel,
+    sinkCompression: args.sinkCompression ?? SCALAR_DEFAULTS.sinkCompression,
+    landingPrefix,
+    landingRetentionDays: args.landingRetentionDays ?? SCALAR_DEFAULTS.landingRetentionDays,
+    logRetentionDays: args.logRetentionDays ?? SCALAR_DEFAULTS.logRetentionDays,
+    container,
+    architecture,
+    deletionProtection: args.deletionProtection ?? SCALAR_DEFAULTS.deletionProtection,
+    tags: { ...tags.data!, project: PROJECT, stack: args.cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack, "managed-by": "pulumi" },
+    alerts: alerts?.data,
+    ...placement,
+  };
+}
+
+/** What the stack's config says: the platform's name (namePrefix), its arguments, and the config bag for settings other components own (e.g. `databricks`). */
+export interface StackSettings {
+  name: string;
+  args: PlatformArgs;
+  config: pulumi.Config;
 }
 
 /** Defaults of the scalar settings; Pulumi.yaml declares the same (a test checks). */
@@ -183,6 +341,9 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   "network.subnetwork": "default",
   "network.dockerNetwork": "my-postgres-net",
   tags: `'{"team":"data-platform","cost-center":"1234"}'`,
+  alerts: `'{"emails":["oncall@example.com"]}'`,
+  "alerts.emails": `'["oncall@example.com"]'`,
+  "alerts.emails[0]": "oncall@example.com",
 };
 
 function exampleFor(path: string): string {
@@ -225,7 +386,8 @@ function readObject<S extends z.ZodType>(config: pulumi.Config, key: string, sch
     for (const path of placeholders) problems.push(problem(path, "still holds a <placeholder> from the example stack file; put your own value", exampleFor(path), path !== key));
     return undefined;
   }
-  const parsed = schema.safeParse(raw);
+  // reportInput: the message can show the rejected value.
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) {
     if (issue.code === "unrecognized_keys") {
@@ -277,10 +439,18 @@ export function dnsSafe(s: string): string {
 }
 
 /**
+ * The name the stack's platform had before it was named after namePrefix: `<namePrefix>-<stack,
+ * 12 characters>`. index.ts aliases it so existing stacks keep their resources.
+ */
+export function legacyPlatformName(namePrefix: string, stack: string): string {
+  return `${namePrefix}-${dnsSafe(stack).slice(0, 12).replace(/-$/, "") || "stack"}`;
+}
+
+/**
  * Reads and validates every setting of the current stack. Throws SettingsError (a RunError: Pulumi
  * prints its message without a stack trace) listing each problem with the key and an example.
  */
-export function readSettings(stack = pulumi.getStack()): PlatformSettings {
+export function readSettings(): StackSettings {
   const config = new pulumi.Config(PROJECT);
   const problems: string[] = [];
 
@@ -289,15 +459,13 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   if (!/^[a-z][a-z0-9]{0,7}$/.test(namePrefix)) {
     problems.push(problem("namePrefix", `must be 1-8 lower-case letters or digits starting with a letter (got ${JSON.stringify(namePrefix)}), because storage account and registry names allow nothing else`, "cdc"));
   }
-  const stackPart = dnsSafe(stack).slice(0, 12).replace(/-$/, "") || "stack";
-  const baseName = `${namePrefix}-${stackPart}`;
 
   const snapshotMode = readEnum(config, "snapshotMode", ["initial", "never", "initial_only"] as const, problems);
   const logLevel = readEnum(config, "logLevel", ["trace", "debug", "info", "warn", "error", "fatal"] as const, problems, "info");
   const sinkCompression = readEnum(config, "sinkCompression", ["none", "gzip"] as const, problems, "gzip");
 
   const landingPrefix = (readScalar(config, "landingPrefix") ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
-  if (!/^[a-z0-9][a-z0-9._/-]{0,200}$/.test(landingPrefix) || landingPrefix.includes("//")) {
+  if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) {
     problems.push(problem("landingPrefix", `must be a path of lower-case letters, digits, '.', '_', '-' and '/' (got ${JSON.stringify(landingPrefix)})`, "landing"));
   }
   const landingRetentionDays = readInt(config, "landingRetentionDays", 1, 3650, problems);
@@ -310,9 +478,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   }
   const memoryMiB = readInt(config, "containerMemoryMiB", 512, 122880, problems);
 
-  const archRaw = readEnum(config, "architecture", ["auto", "arm64", "amd64"] as const, problems, "auto");
-  // auto: Graviton on AWS (cheaper), the machine's own architecture locally, amd64 elsewhere.
-  const architecture: "arm64" | "amd64" = archRaw !== "auto" ? archRaw : cloud === "aws" || (cloud === "local" && process.arch === "arm64") ? "arm64" : "amd64";
+  const architecture = readEnum(config, "architecture", ["auto", "arm64", "amd64"] as const, problems, "auto");
   if (architecture === "arm64" && (cloud === "azure" || cloud === "gcp")) {
     problems.push(problem("architecture", `must be amd64 or auto on ${cloud} (${cloud === "azure" ? "Container Apps" : "Cloud Run"} runs linux/amd64 only)`, "auto"));
   }
@@ -327,13 +493,15 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   const postgres = readObject(config, "postgres", postgresSchema, true, problems);
   const batching = readObject(config, "batching", batchingSchema, false, problems) ?? batchingSchema.parse({});
   const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
+  const alerts = readObject(config, "alerts", alertsSchema, false, problems);
+  if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
   if (password === undefined) {
     problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<password>'`);
   }
 
-  const settings: Partial<PlatformSettings> = {};
+  const settings: Pick<PlatformArgs, "aws" | "azure" | "gcp" | "local"> = {};
   switch (cloud) {
     case "aws": {
       const region = readScalar(new pulumi.Config("aws"), "region");
@@ -378,7 +546,7 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
 
   if (cloud === "gcp") {
     for (const [k, v] of Object.entries(userTags)) {
-      if (!/^[a-z][a-z0-9_-]{0,62}$/.test(k) || !/^[a-z0-9_-]{0,63}$/.test(v)) {
+      if (!GCP_LABEL_KEY.test(k) || !GCP_LABEL_VALUE.test(v)) {
         problems.push(problem(`tags.${k}`, `is not a valid GCP label (keys: lower-case letter first, then a-z 0-9 _ -; values: a-z 0-9 _ -, at most 63) (got ${JSON.stringify(v)})`, "data-platform", true));
       }
     }
@@ -392,18 +560,8 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
   const engineProblems = checkAgainstEngine(pg, batching, { snapshotMode, logLevel, sinkCompression });
   if (engineProblems.length > 0) throw new SettingsError(engineProblems);
 
-  const tags: Record<string, string> = {
-    ...userTags,
-    project: PROJECT,
-    stack: cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack,
-    "managed-by": "pulumi",
-  };
-
-  return {
-    config,
+  const args: PlatformArgs = {
     cloud,
-    stack,
-    baseName,
     postgres: { ...pg, password: password! },
     batching,
     snapshotMode,
@@ -415,43 +573,26 @@ export function readSettings(stack = pulumi.getStack()): PlatformSettings {
     container: { cpu, memoryMiB },
     architecture,
     deletionProtection,
-    tags,
+    tags: userTags,
+    alerts,
     ...settings,
   };
+  return { name: namePrefix, args, config };
 }
 
-/** Valid container sizes per cloud (the platforms accept only certain combinations). */
+/** Valid container sizes per cloud (the platforms accept only certain combinations; components/limits.ts). */
 export function containerSizeProblem(cloud: Cloud, size: ContainerSize): { key: string; what: string; example: string } | undefined {
   const { cpu, memoryMiB } = size;
   const got = `(got containerCpu=${cpu}, containerMemoryMiB=${memoryMiB})`;
-  switch (cloud) {
-    case "aws": {
-      // Fargate task sizes: CPU units → allowed memory (MiB).
-      const units = Math.round(cpu * 1024);
-      const ranges: Record<number, [number, number, number]> = {
-        256: [512, 2048, 512], 512: [1024, 4096, 1024], 1024: [2048, 8192, 1024], 2048: [4096, 16384, 1024],
-        4096: [8192, 30720, 1024], 8192: [16384, 61440, 4096], 16384: [32768, 122880, 8192],
-      };
-      const r = ranges[units];
-      if (!r || units !== cpu * 1024) return { key: "containerCpu", what: `must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16 vCPU ${got}`, example: "0.25" };
-      const [min, max, step] = r;
-      const ok = units === 256 ? [512, 1024, 2048].includes(memoryMiB) : memoryMiB >= min && memoryMiB <= max && memoryMiB % step === 0;
-      if (!ok) return { key: "containerMemoryMiB", what: `must be from ${min} to ${max} MiB in steps of ${step} for ${cpu} vCPU on Fargate ${got}`, example: String(min) };
-      return undefined;
-    }
-    case "azure":
-      // Container Apps (Consumption): 0.25 to 4 vCPU in steps of 0.25, with 2 GiB per vCPU.
-      if (!(cpu >= 0.25 && cpu <= 4 && (cpu * 4) % 1 === 0)) return { key: "containerCpu", what: `must be 0.25 to 4 vCPU in steps of 0.25 on Container Apps ${got}`, example: "0.25" };
-      if (memoryMiB !== cpu * 2048) return { key: "containerMemoryMiB", what: `must be ${cpu * 2048} (2 GiB per vCPU) for ${cpu} vCPU on Container Apps ${got}`, example: String(cpu * 2048) };
-      return undefined;
-    case "gcp":
-      // Cloud Run with always-allocated CPU needs at least 1 vCPU; smaller values are rounded up to 1.
-      if (cpu > 1 && ![2, 4, 6, 8].includes(cpu)) return { key: "containerCpu", what: `must be 1, 2, 4, 6 or 8 vCPU on Cloud Run ${got}`, example: "1" };
-      if (memoryMiB < 512 || memoryMiB > 32768) return { key: "containerMemoryMiB", what: `must be from 512 to 32768 MiB on Cloud Run ${got}`, example: "512" };
-      return undefined;
-    case "local":
-      return undefined;
-  }
+  const problem = {
+    aws: () => fargateSizeProblem(cpu, memoryMiB),
+    azure: () => containerAppSizeProblem(cpu, memoryMiB),
+    // Cloud Run rounds less than 1 vCPU up to 1 (always-allocated CPU needs at least 1).
+    gcp: () => cloudRunSizeProblem(Math.max(1, cpu), memoryMiB),
+    local: () => undefined,
+  }[cloud]();
+  if (!problem) return undefined;
+  return { key: problem.of === "cpu" ? "containerCpu" : "containerMemoryMiB", what: `${problem.what} ${got}`, example: String(problem.valid) };
 }
 
 /** Which setting feeds which engine variable, to name the right key when the engine rejects a value. */

@@ -58,6 +58,14 @@ export interface ServiceFacts {
   id: pulumi.Output<string>;
   /** Where its logs are: a CloudWatch log group, a Log Analytics workspace, a Cloud Logging bucket, or `docker logs NAME`. */
   logLocation: pulumi.Output<string>;
+  /** What it runs in: the ECS cluster, the Container Apps environment, the Cloud Run project/region, the Docker host. */
+  runtime: pulumi.Output<string>;
+  /** AWS: the engine's own security group (let your database admit it). */
+  securityGroupId?: pulumi.Output<string>;
+  /** The identities the engine acts as, by what they are (e.g. taskRoleArn, principalId, serviceAccountEmail). */
+  identities: Record<string, pulumi.Output<string>>;
+  /** Shell commands to paste: follow the engine's logs, and see whether it is up. */
+  commands: { tailLogs: pulumi.Output<string>; checkHealth: pulumi.Output<string> };
 }
 
 /** What a target builds; the top-level component exports it. */
@@ -68,5 +76,8 @@ export interface TargetOutputs {
   service: ServiceFacts;
 }
 
-/** What every target implements: build the concepts under `parent`, return the facts. */
-export type DeployTarget = (settings: PlatformSettings, parent: pulumi.Resource) => TargetOutputs;
+/**
+ * What every target implements: build the concepts under `parent` (the platform named `name`; the
+ * children's names start with it), return the facts.
+ */
+export type DeployTarget = (name: string, settings: PlatformSettings, parent: pulumi.Resource) => TargetOutputs;

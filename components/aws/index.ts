@@ -4,17 +4,15 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, s3BucketName } from "../naming";
+import { checkName, cloudWatchRetention } from "../limits";
+import { s3BucketName } from "../naming";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
 
-/** CloudWatch accepts only these retention periods; round a configured number of days up. */
-const CLOUDWATCH_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-export function cloudWatchRetention(days: number): number {
-  return CLOUDWATCH_RETENTION.find((d) => d >= days) ?? 3653;
-}
 
 export interface LandingStorageArgs {
   /** Base name of the stack's resources. */
@@ -172,14 +170,17 @@ export interface PasswordSecretArgs {
   tags: Record<string, string>;
 }
 
-/** Secrets Manager secret holding the PostgreSQL password. */
+/**
+ * Secrets Manager secret holding the PostgreSQL password. A deleted secret keeps its name for the
+ * recovery window, so the name ends in a suffix that is new after each destroy.
+ */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly arn: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
     const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
-      name: `${args.baseName}/postgres-password`,
+      name: recreatableSuffix(`${name}-suffix`, this).apply((suffix) => checkName("secretsManager", `${args.baseName}/postgres-password-${suffix}`)),
       description: "PostgreSQL password of the CDC engine's replication user",
       recoveryWindowInDays: args.recoveryWindowInDays,
       tags: args.tags,
@@ -207,7 +208,7 @@ export class EngineLogs extends pulumi.ComponentResource {
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
     const group = new aws.cloudwatch.LogGroup(`${name}-group`, {
-      name: `/ecs/${args.baseName}/engine`,
+      name: checkName("logGroup", `/ecs/${args.baseName}/engine`),
       retentionInDays: cloudWatchRetention(args.retentionDays),
       tags: args.tags,
     }, { parent: this });
@@ -240,6 +241,9 @@ export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
   readonly clusterName: pulumi.Output<string>;
+  readonly securityGroupId: pulumi.Output<string>;
+  readonly taskRoleArn: pulumi.Output<string>;
+  readonly executionRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -313,7 +317,7 @@ export class EngineService extends pulumi.ComponentResource {
       ? pulumi.output(aw.network.subnetIds)
       : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, { parent: this }).ids;
     const securityGroup = new aws.ec2.SecurityGroup(`${name}-sg`, {
-      name: `${s.baseName}-engine`,
+      name: checkName("securityGroup", `${s.baseName}-engine`),
       description: "CDC engine: no inbound; outbound to PostgreSQL and AWS APIs (HTTPS) only",
       vpcId,
       egress: [
@@ -333,7 +337,7 @@ export class EngineService extends pulumi.ComponentResource {
       Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })));
     const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
-      family: `${s.baseName}-engine`,
+      family: checkName("awsName", `${s.baseName}-engine`),
       requiresCompatibilities: ["FARGATE"],
       networkMode: "awsvpc",
       cpu: String(Math.round(s.container.cpu * 1024)),
@@ -373,6 +377,9 @@ export class EngineService extends pulumi.ComponentResource {
       deploymentMinimumHealthyPercent: 0,
       deploymentMaximumPercent: 100,
       deploymentCircuitBreaker: { enable: true, rollback: true },
+      // `pulumi up` succeeds only once the task runs and stays healthy, not while it crash-loops
+      // (the circuit breaker then fails and rolls back the deployment, and `up` reports it).
+      waitForSteadyState: true,
       networkConfiguration: {
         subnets: subnetIds,
         securityGroups: pulumi.output(securityGroup.id).apply((id) => [id, ...aw.network.securityGroupIds]),
@@ -386,38 +393,87 @@ export class EngineService extends pulumi.ComponentResource {
     this.name = service.name;
     this.id = service.id;
     this.clusterName = cluster.name;
-    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName });
+    this.securityGroupId = securityGroup.id;
+    this.taskRoleArn = taskRole.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName, securityGroupId: this.securityGroupId, taskRoleArn: this.taskRoleArn, executionRoleArn: this.executionRoleArn });
+  }
+}
+
+export interface EngineAlertsArgs {
+  baseName: string;
+  clusterName: pulumi.Input<string>;
+  serviceName: pulumi.Input<string>;
+  /** Who is paged (SNS email subscriptions; each address confirms its subscription once). */
+  emails: string[];
+  tags: Record<string, string>;
+}
+
+/**
+ * Pages someone when the engine is not running: a CloudWatch alarm on the service's running task
+ * count (Container Insights, enabled on the cluster) below 1 for five minutes — missing data counts
+ * as not running — notifying an SNS topic with an email subscription per address, also when it recovers.
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly topicArn: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const topic = new aws.sns.Topic(`${name}-topic`, {
+      name: checkName("snsTopic", `${args.baseName}-engine-alerts`),
+      tags: args.tags,
+    }, { parent: this });
+    args.emails.forEach((email, i) => new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
+    new aws.cloudwatch.MetricAlarm(`${name}-not-running`, {
+      name: checkName("cloudWatchAlarm", `${args.baseName}-engine-not-running`),
+      alarmDescription: "The CDC engine has no running task: changes are not being captured and the replication slot retains WAL",
+      namespace: "ECS/ContainerInsights",
+      metricName: "RunningTaskCount",
+      dimensions: { ClusterName: args.clusterName, ServiceName: args.serviceName },
+      statistic: "Minimum",
+      period: 60,
+      evaluationPeriods: 5,
+      threshold: 1,
+      comparisonOperator: "LessThanThreshold",
+      treatMissingData: "breaching",
+      alarmActions: [topic.arn],
+      okActions: [topic.arn],
+      tags: args.tags,
+    }, { parent: this });
+    this.topicArn = topic.arn;
+    this.registerOutputs({ topicArn: this.topicArn });
   }
 }
 
 /** Builds the AWS target under `parent`. */
-export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const identity = aws.getCallerIdentityOutput({}, opts);
   const accountId = identity.accountId;
 
-  const storage = new LandingStorage("landing", {
+  const storage = new LandingStorage(at("landing").name, {
     baseName: s.baseName,
     accountId,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
     tags: s.tags,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { baseName: s.baseName, forceDelete: !s.deletionProtection, tags: s.tags }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { baseName: s.baseName, forceDelete: !s.deletionProtection, tags: s.tags }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, {
     baseName: s.baseName,
     password: s.postgres.password,
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
     tags: s.tags,
-  }, opts);
-  const logs = new EngineLogs("logs", { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, opts);
-  const service = new EngineService("engine", {
+  }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     settings: s,
     accountId,
     imageRef: image.ref,
@@ -427,7 +483,10 @@ export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetO
     secretArn: secret.arn,
     logGroupName: logs.name,
     logGroupArn: logs.arn,
-  }, opts);
+  }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { baseName: s.baseName, clusterName: service.clusterName, serviceName: service.name, emails: s.alerts.emails, tags: s.tags }, at("alerts").opts);
+  }
 
   const landing: LandingFacts = {
     cloud: "aws",
@@ -438,10 +497,18 @@ export function deployAws(s: PlatformSettings, parent: pulumi.Resource): TargetO
     tags: s.tags,
     aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
   };
+  const region = s.aws!.region;
   const serviceFacts: ServiceFacts = {
     name: service.name,
     id: service.id,
-    logLocation: pulumi.interpolate`cloudwatch:${s.aws!.region}:${logs.name}`,
+    logLocation: pulumi.interpolate`cloudwatch:${region}:${logs.name}`,
+    runtime: pulumi.interpolate`ecs:${region}:${service.clusterName}`,
+    securityGroupId: service.securityGroupId,
+    identities: { taskRoleArn: service.taskRoleArn, executionRoleArn: service.executionRoleArn },
+    commands: {
+      tailLogs: pulumi.interpolate`aws logs tail ${logs.name} --follow --region ${region}`,
+      checkHealth: pulumi.interpolate`aws ecs describe-services --cluster ${service.clusterName} --services ${service.name} --region ${region} --query "services[0].{status:status,running:runningCount,desired:desiredCount,rollout:deployments[0].rolloutState}"`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

@@ -7,13 +7,18 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { acrName, checkName, keyVaultName, storageAccountName } from "../naming";
+import { checkName, logAnalyticsRetention } from "../limits";
+import { acrName, keyVaultName, storageAccountName } from "../naming";
+import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
 
@@ -179,11 +184,19 @@ export interface PasswordSecretArgs extends Placement {
   uniqueness: pulumi.Input<string>;
   tenantId: pulumi.Input<string>;
   password: pulumi.Input<string>;
-  /** Purge protection and 90-day soft delete. */
+  /** Purge protection (a deleted vault cannot be purged before its 90 days are up) and Pulumi `protect`. */
   deletionProtection: boolean;
 }
 
-/** Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. */
+/** Days a deleted vault stays recoverable (Azure's default and maximum). */
+export const KEY_VAULT_SOFT_DELETE_DAYS = 90;
+
+/**
+ * Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. A deleted vault
+ * keeps its name for the soft-delete retention, so the name ends in a suffix that is new after each
+ * destroy; the retention is the same for every stack because Azure never lets it change after
+ * creation (turning deletionProtection on later only adds purge protection, which Azure allows).
+ */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly vaultName: pulumi.Output<string>;
   /** ARM id of the secret: the scope its read grant is limited to. */
@@ -194,7 +207,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
     const vault = new keyvault.Vault(`${name}-vault`, {
-      vaultName: pulumi.output(args.uniqueness).apply((u) => checkName("keyVault", keyVaultName(args.baseName, u))),
+      vaultName: pulumi.all([args.uniqueness, recreatableSuffix(`${name}-vault-suffix`, this)]).apply(([u, suffix]) => checkName("keyVault", keyVaultName(args.baseName, u, suffix))),
       resourceGroupName: args.resourceGroupName,
       location: args.location,
       properties: {
@@ -202,7 +215,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
         sku: { family: "A", name: "standard" },
         enableRbacAuthorization: true,
         enableSoftDelete: true,
-        softDeleteRetentionInDays: args.deletionProtection ? 90 : 7,
+        softDeleteRetentionInDays: KEY_VAULT_SOFT_DELETE_DAYS,
         // Purge protection cannot be turned off again; only protected (prod) stacks get it.
         ...(args.deletionProtection ? { enablePurgeProtection: true } : {}),
         enabledForDeployment: false,
@@ -210,9 +223,10 @@ export class PasswordSecret extends pulumi.ComponentResource {
         enabledForDiskEncryption: false,
       },
       tags: args.tags,
-    }, { parent: this, protect: args.deletionProtection });
+      // Vaults created before the retention was fixed keep theirs: Azure rejects any change to it.
+    }, { parent: this, protect: args.deletionProtection, ignoreChanges: ["properties.softDeleteRetentionInDays"] });
     const secret = new keyvault.Secret(`${name}-secret`, {
-      secretName: "postgres-password",
+      secretName: checkName("keyVaultSecret", "postgres-password"),
       vaultName: vault.name,
       resourceGroupName: args.resourceGroupName,
       properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
@@ -243,8 +257,7 @@ export class EngineLogs extends pulumi.ComponentResource {
       resourceGroupName: args.resourceGroupName,
       location: args.location,
       sku: { name: "PerGB2018" },
-      // PerGB2018 keeps 30 to 730 days.
-      retentionInDays: Math.min(730, Math.max(30, args.retentionDays)),
+      retentionInDays: logAnalyticsRetention(args.retentionDays),
       tags: args.tags,
     }, { parent: this });
     const keys = operationalinsights.getSharedKeysOutput({ resourceGroupName: args.resourceGroupName, workspaceName: workspace.name }, { parent: this });
@@ -269,16 +282,27 @@ export interface EngineServiceArgs extends Placement {
   logSharedKey: pulumi.Input<string>;
 }
 
+/** The workload profile the engine runs on: serverless, billed per use, like a Consumption-only environment. */
+export const WORKLOAD_PROFILE = "Consumption";
+
 /**
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
  * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
- * registry, Key Vault Secrets User on the password secret — all created before the app starts.
+ * registry, Key Vault Secrets User on the password secret. The app is created only once they have
+ * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
+ *
+ * The environment is a workload-profiles environment (Consumption profile): that is the type a
+ * VNet-integrated environment needs for user-defined routes and NAT egress, on a subnet delegated to
+ * Microsoft.App/environments of at least /27 (a Consumption-only environment needs /23).
  */
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
+  readonly environmentName: pulumi.Output<string>;
+  readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
+  readonly identityClientId: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -312,6 +336,7 @@ export class EngineService extends pulumi.ComponentResource {
         destination: "log-analytics",
         logAnalyticsConfiguration: { customerId: args.logCustomerId, sharedKey: args.logSharedKey },
       },
+      workloadProfiles: [{ name: WORKLOAD_PROFILE, workloadProfileType: WORKLOAD_PROFILE }],
       ...(network ? { vnetConfiguration: { infrastructureSubnetId: network.infrastructureSubnetId, internal: network.internal } } : {}),
       zoneRedundant: false,
       tags: args.tags,
@@ -323,10 +348,13 @@ export class EngineService extends pulumi.ComponentResource {
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
     ]);
-    const probe = (type: "Liveness" | "Startup", path: string, failureThreshold: number) => ({
+    // The identity as the app references it, once its grants can be relied on.
+    const newestGrant = pulumi.all(grants.map((g) => g.createdOn)).apply((dates) => dates.filter(Boolean).sort().pop());
+    const appIdentity = afterPropagation(identity.id, newestGrant, AZURE_RBAC_PROPAGATION_MS, "the Container App reads its Key Vault secret and pulls its image");
+    const probe = (type: "Liveness" | "Startup", path: string, periodSeconds: number, failureThreshold: number) => ({
       type,
       httpGet: { path, port: ENGINE_HTTP_PORT, scheme: "HTTP" },
-      periodSeconds: 10,
+      periodSeconds,
       timeoutSeconds: 5,
       failureThreshold,
     });
@@ -334,13 +362,14 @@ export class EngineService extends pulumi.ComponentResource {
       containerAppName: checkName("containerApp", `ca-${s.baseName}-engine`),
       ...placement,
       managedEnvironmentId: environment.id,
-      identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
+      identity: { type: "UserAssigned", userAssignedIdentities: [appIdentity] },
+      workloadProfileName: WORKLOAD_PROFILE,
       configuration: {
         activeRevisionsMode: "Single",
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
-        registries: [{ server: args.registryServer, identity: identity.id }],
+        registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: identity.id }],
+        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }],
       },
       template: {
         containers: [{
@@ -351,7 +380,8 @@ export class EngineService extends pulumi.ComponentResource {
           // Liveness and startup on /healthz (the process answers). /readyz is not a readiness
           // gate here: a new revision waits for the replication slot its predecessor holds, so
           // gating the rollout on "streaming" would never let the old revision go.
-          probes: [probe("Startup", "/healthz", 30), probe("Liveness", "/healthz", 3)],
+          // Startup allows 10 × 30 s for a first start; Container Apps caps failureThreshold at 10.
+          probes: [probe("Startup", "/healthz", 30, 10), probe("Liveness", "/healthz", 10, 3)],
         }],
         scale: { minReplicas: 1, maxReplicas: 1, rules: [] },
         terminationGracePeriodSeconds: 30,
@@ -361,48 +391,110 @@ export class EngineService extends pulumi.ComponentResource {
 
     this.name = containerApp.name;
     this.id = containerApp.id;
+    this.environmentName = environment.name;
+    this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
-    this.registerOutputs({ name: this.name, id: this.id });
+    this.identityClientId = identity.clientId;
+    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId });
+  }
+}
+
+export interface EngineAlertsArgs extends Placement {
+  baseName: string;
+  /** ARM id of the engine's Container App. */
+  containerAppId: pulumi.Input<string>;
+  /** Who is paged (Azure Monitor email receivers). */
+  emails: string[];
+}
+
+/**
+ * Pages someone when the engine is not running: an Azure Monitor metric alert on the Container
+ * App's replica count below 1 over five minutes, notifying an action group with an email receiver
+ * per address (and again when it resolves).
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly actionGroupId: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const group = new monitor.ActionGroup(`${name}-action-group`, {
+      actionGroupName: checkName("azureInsights", `ag-${args.baseName}-engine`),
+      resourceGroupName: args.resourceGroupName,
+      location: "global",
+      groupShortName: checkName("actionGroupShortName", "cdc-engine"),
+      enabled: true,
+      emailReceivers: args.emails.map((emailAddress, i) => ({ name: `email-${i}`, emailAddress, useCommonAlertSchema: true })),
+      tags: args.tags,
+    }, { parent: this });
+    new monitor.MetricAlert(`${name}-not-running`, {
+      ruleName: checkName("azureInsights", `${args.baseName}-engine-not-running`),
+      resourceGroupName: args.resourceGroupName,
+      location: "global",
+      description: "The CDC engine has no running replica: changes are not being captured and the replication slot retains WAL",
+      severity: 1,
+      enabled: true,
+      scopes: [args.containerAppId],
+      evaluationFrequency: "PT1M",
+      windowSize: "PT5M",
+      autoMitigate: true,
+      criteria: {
+        odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+        allOf: [{
+          criterionType: "StaticThresholdCriterion",
+          name: "no-replica",
+          metricNamespace: "Microsoft.App/containerApps",
+          metricName: "Replicas",
+          operator: "LessThan",
+          threshold: 1,
+          timeAggregation: "Maximum",
+        }],
+      },
+      actions: [{ actionGroupId: group.id }],
+      tags: args.tags,
+    }, { parent: this });
+    this.actionGroupId = group.id;
+    this.registerOutputs({ actionGroupId: this.actionGroupId });
   }
 }
 
 /** Builds the Azure target under `parent`. */
-export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const az = s.azure!;
   const client = authorization.getClientConfigOutput(opts);
-  const group = new resources.ResourceGroup("resource-group", {
+  const group = new resources.ResourceGroup(at("resource-group").name, {
     resourceGroupName: checkName("resourceGroup", `rg-${s.baseName}`),
     location: az.location,
     tags: s.tags,
-  }, opts);
+  }, at("resource-group").opts);
   const placement: Placement = { resourceGroupName: group.name, location: az.location, tags: s.tags };
   const uniqueness = pulumi.interpolate`${client.subscriptionId}/${s.baseName}`;
 
-  const storageAccount = new LandingStorage("landing", {
+  const storageAccount = new LandingStorage(at("landing").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName, uniqueness, tenantId: client.tenantId }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { ...placement, baseName: s.baseName, uniqueness, tenantId: client.tenantId }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
     tenantId: client.tenantId,
     password: s.postgres.password,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, opts);
-  const service = new EngineService("engine", {
+  }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     ...placement,
     settings: s,
     subscriptionId: client.subscriptionId,
@@ -415,7 +507,10 @@ export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): Targe
     secretUri: secret.secretUri,
     logCustomerId: logs.customerId,
     logSharedKey: logs.sharedKey,
-  }, opts);
+  }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, containerAppId: service.id, emails: s.alerts.emails }, at("alerts").opts);
+  }
 
   const landing: LandingFacts = {
     cloud: "azure",
@@ -438,6 +533,12 @@ export function deployAzure(s: PlatformSettings, parent: pulumi.Resource): Targe
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
+    runtime: pulumi.interpolate`container-apps:${group.name}/${service.environmentName}`,
+    identities: { identityId: service.identityId, principalId: service.identityPrincipalId, clientId: service.identityClientId },
+    commands: {
+      tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
+      checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

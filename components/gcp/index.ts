@@ -10,6 +10,7 @@
 import * as artifactregistry from "@pulumi/gcp/artifactregistry";
 import * as cloudrunv2 from "@pulumi/gcp/cloudrunv2";
 import * as logging from "@pulumi/gcp/logging";
+import * as monitoring from "@pulumi/gcp/monitoring";
 import * as organizations from "@pulumi/gcp/organizations";
 import * as projects from "@pulumi/gcp/projects";
 import * as secretmanager from "@pulumi/gcp/secretmanager";
@@ -17,8 +18,11 @@ import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, gcpServiceAccountId, gcsBucketName } from "../naming";
+import { checkName } from "../limits";
+import { gcpServiceAccountId, gcsBucketName } from "../naming";
+import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -32,7 +36,7 @@ interface Placement {
 }
 
 /** The Google APIs the platform calls, in this order of need. */
-export const REQUIRED_APIS = ["iam", "storage", "artifactregistry", "secretmanager", "logging", "run"] as const;
+export const REQUIRED_APIS = ["iam", "storage", "artifactregistry", "secretmanager", "logging", "run", "monitoring"] as const;
 
 export interface ProjectApisArgs {
   project: string;
@@ -175,28 +179,48 @@ export interface EngineLogsArgs extends Placement {
   serviceName: string;
 }
 
-/** A Cloud Logging bucket with the configured retention, and a sink routing the engine's logs to it. */
+/** The Cloud Logging filter that selects the engine's logs. */
+export function engineLogFilter(serviceName: string): string {
+  return `resource.type="cloud_run_revision" AND resource.labels.service_name="${serviceName}"`;
+}
+
+/**
+ * A Cloud Logging bucket with the configured retention, a sink routing the engine's logs to it, and
+ * an exclusion on the project's _Default sink so the same logs are not stored (and billed) twice.
+ * A deleted log bucket keeps its id for 7 days, so the id ends in a suffix that is new after each
+ * destroy.
+ */
 export class EngineLogs extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
+  readonly bucketId: pulumi.Output<string>;
 
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
+    const filter = engineLogFilter(args.serviceName);
     const bucket = new logging.ProjectBucketConfig(`${name}-bucket`, {
       project: args.project,
       location: args.region,
-      bucketId: checkName("gcpId", `${args.baseName}-engine-logs`),
+      bucketId: recreatableSuffix(`${name}-bucket-suffix`, this).apply((suffix) => checkName("gcpId", `${args.baseName}-logs-${suffix}`)),
       retentionDays: args.retentionDays,
       description: "CDC engine logs",
     }, { parent: this, dependsOn: [args.apis] });
-    new logging.ProjectSink(`${name}-sink`, {
+    const sink = new logging.ProjectSink(`${name}-sink`, {
       name: checkName("gcpId", `${args.baseName}-engine-logs`),
       project: args.project,
       destination: pulumi.interpolate`logging.googleapis.com/${bucket.name}`,
-      filter: `resource.type="cloud_run_revision" AND resource.labels.service_name="${args.serviceName}"`,
+      filter,
       description: "Routes the CDC engine's logs to its retention bucket",
     }, { parent: this, dependsOn: [args.apis] });
+    // Only once the sink routes them, so no log line is lost in between.
+    new logging.ProjectExclusion(`${name}-default-exclusion`, {
+      name: checkName("logExclusion", `${args.baseName}-engine-logs`),
+      project: args.project,
+      filter,
+      description: "The CDC engine's logs are kept in their own bucket; do not store them in _Default too",
+    }, { parent: this, dependsOn: [args.apis, sink] });
     this.bucketName = bucket.name;
-    this.registerOutputs({ bucketName: this.bucketName });
+    this.bucketId = bucket.bucketId;
+    this.registerOutputs({ bucketName: this.bucketName, bucketId: this.bucketId });
   }
 }
 
@@ -268,12 +292,14 @@ export class EngineService extends pulumi.ComponentResource {
       defaultUriDisabled: true,
       invokerIamDisabled: false,
       deletionProtection: s.deletionProtection,
-      // Manual scaling: exactly one instance, never driven by requests.
+      // Readiness probes are a preview feature of Cloud Run: the service must opt into BETA for them.
+      launchStage: "BETA",
+      // Manual scaling: exactly one instance, never driven by requests (the revision's own
+      // scaling limits are ignored under manual scaling, so none are set).
       scaling: { scalingMode: "MANUAL", manualInstanceCount: 1 },
       template: {
         serviceAccount: account.email,
         executionEnvironment: "EXECUTION_ENVIRONMENT_GEN2",
-        scaling: { maxInstanceCount: 1 },
         maxInstanceRequestConcurrency: 1,
         ...(vpcAccess ? { vpcAccess } : {}),
         labels: args.labels,
@@ -288,7 +314,8 @@ export class EngineService extends pulumi.ComponentResource {
             startupCpuBoost: true,
           },
           envs,
-          startupProbe: probe("/healthz", 30),
+          // 24 × 10 s: Cloud Run allows a startup probe at most 240 s in all (components/limits.ts).
+          startupProbe: probe("/healthz", 24),
           livenessProbe: probe("/healthz", 3),
           readinessProbe: probe("/readyz", 3),
         }],
@@ -303,30 +330,73 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
+export interface EngineAlertsArgs extends Placement {
+  baseName: string;
+  serviceName: string;
+  /** Who is paged (one email notification channel per address). */
+  emails: string[];
+}
+
+/**
+ * Pages someone when the engine is not running: a Cloud Monitoring alert policy on the Cloud Run
+ * service's instance count below 1, or no instance metric at all, for five minutes, notifying an
+ * email channel per address.
+ */
+export class EngineAlerts extends pulumi.ComponentResource {
+  readonly policyName: pulumi.Output<string>;
+
+  constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:EngineAlerts`, name, {}, opts);
+    const channels = args.emails.map((email, i) => new monitoring.NotificationChannel(`${name}-email-${i}`, {
+      project: args.project,
+      type: "email",
+      displayName: `CDC engine (${args.baseName}): ${email}`,
+      labels: { email_address: email },
+      userLabels: args.labels,
+    }, { parent: this, dependsOn: [args.apis] }));
+    const filter = `${engineLogFilter(args.serviceName)} AND metric.type="run.googleapis.com/container/instance_count"`;
+    const aggregations = [{ alignmentPeriod: "60s", perSeriesAligner: "ALIGN_MAX", crossSeriesReducer: "REDUCE_SUM" }];
+    const policy = new monitoring.AlertPolicy(`${name}-not-running`, {
+      project: args.project,
+      displayName: `${args.baseName}: CDC engine not running`,
+      combiner: "OR",
+      conditions: [
+        { displayName: "no running instance", conditionThreshold: { filter, comparison: "COMPARISON_LT", thresholdValue: 1, duration: "300s", aggregations } },
+        { displayName: "no instance metric", conditionAbsent: { filter, duration: "300s", aggregations } },
+      ],
+      notificationChannels: channels.map((c) => c.name),
+      documentation: { content: "The CDC engine has no running instance: changes are not being captured and the replication slot retains WAL.", mimeType: "text/markdown" },
+      userLabels: args.labels,
+    }, { parent: this, dependsOn: [args.apis] });
+    this.policyName = policy.name;
+    this.registerOutputs({ policyName: this.policyName });
+  }
+}
+
 /** Builds the GCP target under `parent`. */
-export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
-  const opts = { parent };
+export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const g = s.gcp!;
-  const apis = new ProjectApis("apis", { project: g.project }, opts);
+  const apis = new ProjectApis(at("apis").name, { project: g.project }, at("apis").opts);
   const placement: Placement = { project: g.project, region: g.region, labels: s.tags, apis };
   const serviceName = `${s.baseName}-engine`;
 
-  const landing = new LandingStorage("landing", {
+  const landing = new LandingStorage(at("landing").name, {
     ...placement,
     baseName: s.baseName,
     prefix: s.landingPrefix,
     retentionDays: s.landingRetentionDays,
     deletionProtection: s.deletionProtection,
-  }, opts);
-  const registry = new ContainerRegistry("registry", { ...placement, baseName: s.baseName }, opts);
-  const image = new EngineImage("engine-image", {
+  }, at("landing").opts);
+  const registry = new ContainerRegistry(at("registry").name, { ...placement, baseName: s.baseName }, at("registry").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: registry.facts.repository,
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
-  }, opts);
-  const secret = new PasswordSecret("postgres-password", { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, opts);
-  const logs = new EngineLogs("logs", { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, opts);
-  const service = new EngineService("engine", {
+  }, at("engine-image").opts);
+  const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
+  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, at("logs").opts);
+  const service = new EngineService(at("engine").name, {
     ...placement,
     settings: s,
     serviceName,
@@ -334,7 +404,10 @@ export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetO
     bucketName: landing.bucketName,
     sinkUrl: landing.url,
     secretId: secret.secretId,
-  }, opts);
+  }, at("engine").opts);
+  if (s.alerts) {
+    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, serviceName, emails: s.alerts.emails }, at("alerts").opts);
+  }
 
   const facts: LandingFacts = {
     cloud: "gcp",
@@ -349,6 +422,13 @@ export function deployGcp(s: PlatformSettings, parent: pulumi.Resource): TargetO
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
+    runtime: pulumi.output(`cloud-run:${g.project}/${g.region}`),
+    identities: { serviceAccountEmail: service.serviceAccountEmail },
+    commands: {
+      // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
+      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(serviceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
+      checkHealth: pulumi.interpolate`gcloud run services describe ${service.name} --project ${g.project} --region ${g.region} --format "table(status.conditions[].type,status.conditions[].status)"`,
+    },
   };
   return { landing: facts, imageRef: image.ref, service: serviceFacts };
 }

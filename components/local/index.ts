@@ -8,8 +8,9 @@ import * as path from "node:path";
 import type * as dockerTypes from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { RULES } from "../naming";
+import { checkName } from "../limits";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
+import { childOf } from "../children";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:local";
@@ -67,8 +68,7 @@ export class EngineService extends pulumi.ComponentResource {
     const docker = require("@pulumi/docker") as typeof dockerTypes;
     const s = args.settings;
     const local = s.local!;
-    const containerName = `${s.baseName}-engine`;
-    if (!RULES.docker(containerName)) throw new pulumi.RunError(`generated container name ${JSON.stringify(containerName)} is invalid`);
+    const containerName = checkName("docker", `${s.baseName}-engine`);
     const sinkUrl = `file://${path.posix.join(CONTAINER_LANDING_DIR, s.landingPrefix)}`;
     const plainEnv = Object.entries(engineEnvironment(s, sinkUrl)).map(([k, v]) => `${k}=${v}`);
     const envs = pulumi.secret(s.postgres.password).apply((pw) => [...plainEnv, `PG_PASSWORD=${pw}`]);
@@ -107,15 +107,15 @@ export class EngineService extends pulumi.ComponentResource {
 }
 
 /** Builds the local target under `parent`. */
-export function deployLocal(s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
-  const opts = { parent };
+export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
+  const at = (legacy: string) => childOf(parent, name, legacy);
   const local = s.local!;
-  const storage = new LandingStorage("landing", { directory: local.landingDir, prefix: s.landingPrefix }, opts);
-  const image = new EngineImage("engine-image", {
+  const storage = new LandingStorage(at("landing").name, { directory: local.landingDir, prefix: s.landingPrefix }, at("landing").opts);
+  const image = new EngineImage(at("engine-image").name, {
     repository: `${s.baseName}-engine`,
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
-  }, opts);
-  const service = new EngineService("engine", { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, opts);
+  }, at("engine-image").opts);
+  const service = new EngineService(at("engine").name, { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, at("engine").opts);
   const landing: LandingFacts = {
     cloud: "local",
     url: storage.url,
@@ -129,6 +129,12 @@ export function deployLocal(s: PlatformSettings, parent: pulumi.Resource): Targe
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`docker logs ${service.name}`,
+    runtime: pulumi.output("docker (this machine)"),
+    identities: {},
+    commands: {
+      tailLogs: pulumi.interpolate`docker logs --follow ${service.name}`,
+      checkHealth: pulumi.interpolate`docker inspect --format '{{.State.Health.Status}}' ${service.name} && curl -fsS http://127.0.0.1:${local.httpPort}/readyz`,
+    },
   };
   return { landing, imageRef: image.ref, service: serviceFacts };
 }

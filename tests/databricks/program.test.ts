@@ -58,8 +58,8 @@ describe("databricks: wired into index.ts", function () {
     const landingUrl = aws.outputs!.landingUrl as string;
     const bucket = /^s3:\/\/([^/]+)\/(.*)$/.exec(landingUrl)!;
     assert.equal(of(aws, "databricks:index/externalLocation:ExternalLocation")[0].inputs.url, landingUrl);
-    const role = of(aws, "aws:iam/role:Role").find((r) => r.name === "databricks-access-role")!;
-    const policy = JSON.parse(of(aws, "aws:iam/rolePolicy:RolePolicy").find((r) => r.name === "databricks-access-landing-access")!.inputs.policy);
+    const role = of(aws, "aws:iam/role:Role").find((r) => r.name === "cdc-databricks-access-role")!;
+    const policy = JSON.parse(of(aws, "aws:iam/rolePolicy:RolePolicy").find((r) => r.name === "cdc-databricks-access-landing-access")!.inputs.policy);
     assert.deepEqual(policy.Statement.find((s: any) => s.Sid === "LandingObjects").Resource, [`arn:aws:s3:::${bucket[1]}/${bucket[2]}/*`]);
     assert.equal(of(aws, "databricks:index/storageCredential:StorageCredential")[0].inputs.awsIamRole.roleArn, `arn:aws:iam::123456789012:role/${role.inputs.name}`);
     assert.match(aws.outputs!.databricksJobUrl as string, /^https:\/\/dbc\.example\.cloud\.databricks\.com\/#job\//);
@@ -82,7 +82,7 @@ describe("databricks: wired into index.ts", function () {
 
   it("Azure: the access connector gets the same Storage Blob Data Contributor role as the engine, on the same container only", () => {
     const assignments = of(azure, "azure-native:authorization:RoleAssignment");
-    const uc = assignments.find((a) => a.name === "databricks-access-blob-contributor")!;
+    const uc = assignments.find((a) => a.name === "cdc-databricks-access-blob-contributor")!;
     const engineWriter = assignments.find((a) => a.inputs.description?.includes("landing") && a !== uc)!;
     assert.ok(engineWriter, `the platform's landing writer assignment (${assignments.map((a) => a.name).join(", ")})`);
     assert.equal(uc.inputs.scope, engineWriter.inputs.scope, "scoped to the landing container, like the engine's");
@@ -96,7 +96,7 @@ describe("databricks: wired into index.ts", function () {
 
   it("GCP (preview): the Databricks-managed service account is granted on the landing bucket only", () => {
     const bucket = /^gs:\/\/([^/]+)\//.exec(gcpPreview.outputs!.landingUrl as string)![1];
-    const members = of(gcpPreview, "gcp:storage/bucketIAMMember:BucketIAMMember").filter((m) => m.name.startsWith("databricks-"));
+    const members = of(gcpPreview, "gcp:storage/bucketIAMMember:BucketIAMMember").filter((m) => m.name.startsWith("cdc-databricks-"));
     assert.deepEqual(members.map((m) => m.inputs.role).sort(), ["roles/storage.legacyBucketReader", "roles/storage.objectAdmin"]);
     for (const m of members) assert.equal(m.inputs.bucket, bucket);
     assert.equal(of(gcpPreview, "databricks:index/job:Job").length, 1);

@@ -26,6 +26,16 @@ const CASES: { title: string; config: Record<string, unknown>; expect: RegExp[] 
     expect: [/^gcp:project is required when cloud is gcp; for example: pulumi config set gcp:project my-project-id$/],
   },
   {
+    title: "an alert address that is not an email",
+    config: { ...base, [P("alerts")]: { emails: ["oncall"] } },
+    expect: [/postgres-cdc-multicloud:alerts\.emails\[0\] is invalid \(Invalid email address, got "oncall"\)/, /for example: pulumi config set --path postgres-cdc-multicloud:alerts\.emails\[0\] oncall@example\.com/],
+  },
+  {
+    title: "alerts on the local target",
+    config: { ...base, [P("cloud")]: "local", [P("postgres")]: { ...POSTGRES, host: "host.docker.internal" }, [P("alerts")]: { emails: ["oncall@example.com"] } },
+    expect: [/^postgres-cdc-multicloud:alerts is not available on the local target .*; remove it: pulumi config rm postgres-cdc-multicloud:alerts$/],
+  },
+  {
     title: "a container size Container Apps does not offer",
     config: { ...base, [P("cloud")]: "azure", "azure-native:location": "westeurope", [P("containerMemoryMiB")]: "1024" },
     expect: [/containerMemoryMiB must be 512 \(2 GiB per vCPU\) for 0\.25 vCPU on Container Apps/, /for example: pulumi config set postgres-cdc-multicloud:containerMemoryMiB 512/],
@@ -93,6 +103,6 @@ describe("pulumi program: loads under the Pulumi CLI's own TypeScript loader", f
     const line = r.stdout.trim().split("\n").pop() ?? "";
     assert.equal(r.status, 0, `${line}\n${r.stderr.slice(0, 2000)}`);
     const result = JSON.parse(line);
-    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "imageRef", "landingUrl", "logLocation", "serviceId", "serviceName"]);
+    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "engineIdentities", "engineRuntime", "engineSecurityGroupId", "healthCommand", "imageRef", "landingUrl", "logLocation", "serviceId", "serviceName", "tailLogsCommand"]);
   });
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { loadConfig, VARIABLES } from "../../container/src/config";
+import { RESOURCE_LIMITS } from "../../components/limits";
 import { RULES } from "../../components/naming";
 import { byType, one, PROJECT, reveal, runProgram, stackFileConfig, TEST_PASSWORD, withoutSecrets, type ProgramRun, type RegisteredResource } from "./harness";
 
@@ -17,6 +18,7 @@ const P = (k: string) => `${PROJECT}:${k}`;
 const USER_TAGS = { team: "data-platform", "cost-center": "c-42" };
 const POSTGRES = { host: "db.example.com", port: 6432, database: "app", user: "cdc_user", sslmode: "require", slot: "cdc_slot_test", tables: ["public.users", "warehouse.stock_item"] };
 const LOCAL_DIR = mkdtempSync(path.join(tmpdir(), "cdc-local-landing-"));
+const ALERT_EMAILS = ["oncall@example.com", "data-platform@example.com"];
 
 const PROVIDER_CONFIG: Record<Cloud, Record<string, string>> = {
   aws: { "aws:region": "eu-west-1" },
@@ -33,7 +35,7 @@ function cloudConfig(cloud: Cloud, extra: Record<string, unknown> = {}): Record<
     [P("postgresPassword")]: TEST_PASSWORD,
     [P("tags")]: USER_TAGS,
     [P("batching")]: { maxSize: 5000, maxWaitMs: 2000 },
-    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : {}),
+    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : { [P("alerts")]: { emails: ALERT_EMAILS } }),
     ...extra,
   };
 }
@@ -80,8 +82,26 @@ const UNTAGGABLE = new Set([
   "gcp:logging/projectBucketConfig:ProjectBucketConfig",
   "gcp:logging/projectSink:ProjectSink",
   "gcp:projects/service:Service",
+  "gcp:logging/projectExclusion:ProjectExclusion",
+  "aws:sns/topicSubscription:TopicSubscription",
   "docker:index/image:Image",
+  "random:index/randomString:RandomString",
 ]);
+
+/** The base name every test stack's resources carry: `cdc-<stack>-<hash of project and stack>`. */
+const BASE = { test: "cdc-test-3bfe9b", dev: "cdc-dev-96bc8d", prod: "cdc-prod-6cd7ec" } as const;
+const SHARED_TYPES = new Set(["docker:index/image:Image", "random:index/randomString:RandomString"]);
+
+/** Every value the program sends is within its API's documented limits (components/limits.ts), for every resource. */
+function assertWithinLimits(run: ProgramRun): void {
+  for (const r of run.resources) {
+    if (r.type.startsWith("postgres-cdc-multicloud:") || r.type.startsWith("pulumi:providers:")) continue;
+    const check = RESOURCE_LIMITS[r.type];
+    assert.ok(check, `${r.type} has no row in components/limits.ts RESOURCE_LIMITS`);
+    const problems = check(reveal(r.inputs) as Record<string, any>);
+    assert.deepEqual(problems, [], `${r.type} ${r.name} breaks a documented limit`);
+  }
+}
 
 /** The engine's environment as the service gets it: plain values, and how PG_PASSWORD arrives. */
 function engineEnv(run: ProgramRun, cloud: Cloud): { env: Record<string, string>; password: unknown } {
@@ -132,7 +152,8 @@ function tagsOf(r: RegisteredResource): Record<string, string> | undefined {
   if (r.type === "docker:index/container:Container") {
     return Object.fromEntries((r.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
   }
-  return r.type.startsWith("gcp:") ? r.inputs.labels : r.inputs.tags;
+  // Cloud Monitoring resources carry their labels as userLabels (a notification channel's labels are its settings).
+  return r.type.startsWith("gcp:") ? r.inputs.userLabels ?? r.inputs.labels : r.inputs.tags;
 }
 
 function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Record<string, string>): void {
@@ -145,7 +166,7 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
   }
   assert.ok(custom.some((r) => r.type.startsWith(CLOUD_PREFIX[cloud])), `no ${cloud} resources registered`);
   for (const r of custom) {
-    assert.ok(r.type.startsWith(CLOUD_PREFIX[cloud]) || r.type === "docker:index/image:Image" || r.type.startsWith("pulumi:providers:"), `unexpected resource type ${r.type}`);
+    assert.ok(r.type.startsWith(CLOUD_PREFIX[cloud]) || SHARED_TYPES.has(r.type) || r.type.startsWith("pulumi:providers:"), `unexpected resource type ${r.type}`);
   }
   // Components follow the <project>:<cloud|index>:<Concept> token convention.
   const components = run.resources.filter((r) => r.type.startsWith("postgres-cdc-multicloud:"));
@@ -171,10 +192,11 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
   }
   // Only the selected cloud's provider SDK was loaded (azure-native by submodule, never its root).
   const packages = new Set(run.modules.map((m) => m.split("/")[0]));
-  const allowed = new Set([{ aws: "aws", azure: "azure-native", gcp: "gcp", local: "docker" }[cloud], "docker"]);
+  const allowed = new Set([{ aws: "aws", azure: "azure-native", gcp: "gcp", local: "docker" }[cloud], "docker", "random"]);
   for (const p of packages) assert.ok(allowed.has(p), `${cloud} stack loaded @pulumi/${p}`);
   assert.ok(!run.modules.includes("azure-native/index.js"), "the azure-native root module must not be loaded");
   assert.equal(run.outputs?.cloud, cloud);
+  assertWithinLimits(run);
   void stack;
 }
 
@@ -201,8 +223,8 @@ function assertEngineContract(run: ProgramRun, cloud: Cloud, pg: typeof POSTGRES
 function assertImage(run: ProgramRun, cloud: Cloud, preview: boolean): void {
   const image = one(run, "docker:index/image:Image");
   assert.equal(image.inputs.buildOnPreview, false, "preview must not need a Docker daemon");
-  assert.equal(image.inputs.build.dockerfile, path.join(path.resolve(__dirname, "..", ".."), "container", "Dockerfile"));
-  assert.equal(image.inputs.build.context, path.resolve(__dirname, "..", ".."));
+  // Relative to the project directory: the same inputs from any checkout (tests/pulumi/image.test.ts).
+  assert.deepEqual([image.inputs.build.context, image.inputs.build.dockerfile], [".", "container/Dockerfile"]);
   assert.match(image.inputs.imageName, /:[0-9a-f]{20}$/, "tagged with the content hash");
   if (cloud === "local") {
     assert.equal(image.inputs.skipPush, true);
@@ -272,30 +294,48 @@ describe("pulumi program under mocks", function () {
 
     const service = one(r, "aws:ecs/service:Service").inputs;
     assert.deepEqual([service.desiredCount, service.deploymentMinimumHealthyPercent, service.deploymentMaximumPercent, service.launchType], [1, 0, 100, "FARGATE"]);
+    assert.equal(service.waitForSteadyState, true, "`up` waits until the task runs, instead of reporting success while it crash-loops");
     assert.deepEqual(service.networkConfiguration.subnets, ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], "default VPC subnets when none configured");
     const task = one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs;
     assert.deepEqual([task.cpu, task.memory, task.networkMode, task.runtimePlatform.cpuArchitecture], ["256", "512", "awsvpc", "ARM64"]);
     assert.equal(one(r, "docker:index/image:Image").inputs.build.platform, "linux/arm64");
     const container = JSON.parse(task.containerDefinitions)[0];
-    assert.match(container.image, /^123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/cdc-test-engine@sha256:/, "the task runs the pushed digest");
+    assert.match(container.image, new RegExp(`^123456789012\\.dkr\\.ecr\\.eu-west-1\\.amazonaws\\.com/${BASE.test}-engine@sha256:`), "the task runs the pushed digest");
     assert.match(container.healthCheck.command.join(" "), /\/healthz/);
     assert.equal(container.readonlyRootFilesystem, true);
-    assert.equal(container.logConfiguration.options["awslogs-group"], "/ecs/cdc-test/engine");
-    const secretArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc-test/postgres-password-AbCdEf`;
+    assert.equal(container.logConfiguration.options["awslogs-group"], `/ecs/${BASE.test}/engine`);
+    // The name ends in the secret's recreatable suffix: a deleted secret keeps its name for the recovery window.
+    const secretName = one(r, "aws:secretsmanager/secret:Secret").inputs.name;
+    assert.match(secretName, new RegExp(`^${BASE.test}/postgres-password-[0-9a-z]{4}$`));
+    const secretArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${secretName}-AbCdEf`;
     assert.deepEqual(container.secrets, [{ name: "PG_PASSWORD", valueFrom: secretArn }]);
     assert.equal(one(r, "aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays, 30);
 
     const policies = byType(r, "aws:iam/rolePolicy:RolePolicy").map((p) => ({ name: p.name, doc: JSON.parse(p.inputs.policy) }));
-    const task_ = policies.find((p) => p.name === "engine-task-landing")!.doc.Statement;
+    const task_ = policies.find((p) => p.name === "cdc-engine-task-landing")!.doc.Statement;
     const bucketArn = `arn:aws:s3:::${bucket.inputs.bucket}`;
     assert.deepEqual(task_.find((s: any) => s.Sid === "WriteLandingPrefix").Resource, `${bucketArn}/landing/*`);
     assert.deepEqual(task_.find((s: any) => s.Sid === "ListLandingPrefix").Resource, bucketArn);
     for (const s of task_) assert.ok(!JSON.stringify(s).includes('"*"') && !String(s.Action).includes("*"), `task role statement too broad: ${JSON.stringify(s)}`);
-    const exec = policies.find((p) => p.name === "engine-execution")!.doc.Statement;
+    const exec = policies.find((p) => p.name === "cdc-engine-execution")!.doc.Statement;
     assert.equal(exec.find((s: any) => s.Sid === "ReadPasswordSecret").Resource, secretArn);
     for (const s of exec) if (s.Resource === "*") assert.equal(s.Action, "ecr:GetAuthorizationToken", "only the ECR token call may use *");
     const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
     for (const n of names) assert.ok(RULES.awsName(n) || RULES.ecrRepository(n), `invalid AWS name ${n}`);
+    // Paging: the running task count below 1 (missing data counts) notifies an SNS topic that emails each address.
+    const alarm = one(r, "aws:cloudwatch/metricAlarm:MetricAlarm").inputs;
+    assert.deepEqual([alarm.namespace, alarm.metricName, alarm.comparisonOperator, alarm.threshold, alarm.treatMissingData], ["ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", 1, "breaching"]);
+    assert.deepEqual(alarm.dimensions, { ClusterName: BASE.test, ServiceName: `${BASE.test}-engine` });
+    const topicArn = `arn:aws:sns:eu-west-1:123456789012:${one(r, "aws:sns/topic:Topic").inputs.name}`;
+    assert.deepEqual([alarm.alarmActions, alarm.okActions], [[topicArn], [topicArn]]);
+    assert.deepEqual(byType(r, "aws:sns/topicSubscription:TopicSubscription").map((x) => [x.inputs.topic, x.inputs.protocol, x.inputs.endpoint]), ALERT_EMAILS.map((e) => [topicArn, "email", e]));
+    // Outputs an operator needs: where it runs, its security group and roles, commands to paste.
+    const o = r.outputs!;
+    assert.equal(o.engineRuntime, `ecs:eu-west-1:${BASE.test}`);
+    assert.equal(o.engineSecurityGroupId, "cdc-engine-sg-id");
+    assert.deepEqual(o.engineIdentities, { taskRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-task`, executionRoleArn: `arn:aws:iam::123456789012:role/${BASE.test}-engine-exec` });
+    assert.equal(o.tailLogsCommand, `aws logs tail /ecs/${BASE.test}/engine --follow --region eu-west-1`);
+    assert.match(String(o.healthCommand), new RegExp(`^aws ecs describe-services --cluster ${BASE.test} --services ${BASE.test}-engine --region eu-west-1 `));
     assert.deepEqual(r.invokes.map((i) => i.token).sort(), ["aws:ec2/getSubnets:getSubnets", "aws:ec2/getVpc:getVpc", "aws:ecr/getAuthorizationToken:getAuthorizationToken", "aws:index/getCallerIdentity:getCallerIdentity"]);
   });
 
@@ -324,6 +364,8 @@ describe("pulumi program under mocks", function () {
     const vault = one(r, "azure-native:keyvault:Vault").inputs;
     assert.ok(RULES.keyVault(vault.vaultName), `invalid key vault name ${vault.vaultName}`);
     assert.equal(vault.properties.enableRbacAuthorization, true);
+    assert.equal(vault.properties.softDeleteRetentionInDays, 90, "one retention for every stack: Azure never changes it after creation");
+    assert.match(vault.vaultName, /^kvcdctest3bf[0-9a-f]{8}[0-9a-z]{4}$/, "ends in the vault's recreatable suffix");
     const secret = one(r, "azure-native:keyvault:Secret").inputs;
     assert.ok(isSecretAt(secret, ["properties", "value"]), "the Key Vault secret value is a Pulumi secret");
     assert.equal(reveal(secret).properties.value, TEST_PASSWORD);
@@ -340,7 +382,8 @@ describe("pulumi program under mocks", function () {
     const c = app.template.containers[0];
     assert.match(c.image, /\.azurecr\.io\/cdc-engine@sha256:/);
     assert.deepEqual([c.resources.cpu, c.resources.memory], [0.25, "0.5Gi"]);
-    assert.deepEqual(c.probes.map((p: any) => `${p.type}:${p.httpGet.path}:${p.httpGet.port}`), ["Startup:/healthz:8080", "Liveness:/healthz:8080"]);
+    assert.deepEqual(c.probes.map((p: any) => `${p.type}:${p.httpGet.path}:${p.httpGet.port}:${p.failureThreshold}x${p.periodSeconds}s`), ["Startup:/healthz:8080:10x30s", "Liveness:/healthz:8080:3x10s"]);
+    assert.equal(app.workloadProfileName, "Consumption", "the app runs on the environment's Consumption workload profile");
     assert.deepEqual(c.env.find((e: any) => e.name === "PG_PASSWORD"), { name: "PG_PASSWORD", secretRef: "pg-password" });
     const identity = one(r, "azure-native:managedidentity:UserAssignedIdentity");
     // DefaultAzureCredential picks the user-assigned identity by its client id.
@@ -358,9 +401,34 @@ describe("pulumi program under mocks", function () {
     assert.equal(workspace.retentionInDays, 30);
     const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
     assert.ok(isSecretAt(env, ["appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"]), "the workspace key is a secret");
+    const alert = one(r, "azure-native:monitor:MetricAlert").inputs;
+    assert.deepEqual(alert.scopes, [`/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName}/providers/Microsoft.App/containerApps/${app.containerAppName}`]);
+    assert.deepEqual(alert.criteria.allOf.map((c: any) => [c.metricName, c.operator, c.threshold, c.timeAggregation]), [["Replicas", "LessThan", 1, "Maximum"]]);
+    const actionGroup = one(r, "azure-native:monitor:ActionGroup").inputs;
+    assert.deepEqual(actionGroup.emailReceivers.map((e: any) => e.emailAddress), ALERT_EMAILS);
+    assert.ok(actionGroup.groupShortName.length <= 12, "Azure allows at most 12 characters");
+    const o = r.outputs!;
+    const rg = one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName;
+    assert.equal(o.engineRuntime, `container-apps:${rg}/${env.environmentName}`);
+    assert.equal(o.engineSecurityGroupId, undefined);
+    assert.deepEqual(Object.keys(o.engineIdentities as object).sort(), ["clientId", "identityId", "principalId"]);
+    assert.match((o.engineIdentities as any).identityId, /\/userAssignedIdentities\/id-/);
+    assert.equal(o.tailLogsCommand, `az containerapp logs show --name ${app.containerAppName} --resource-group ${rg} --follow --format text`);
+    assert.equal(o.healthCommand, `az containerapp replica list --name ${app.containerAppName} --resource-group ${rg} --output table`);
+    assert.deepEqual(env.workloadProfiles, [{ name: "Consumption", workloadProfileType: "Consumption" }], "a workload-profiles environment (what a VNet-integrated one must be)");
     for (const [rule_, name] of [[RULES.resourceGroup, one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName], [RULES.logAnalytics, workspace.workspaceName], [RULES.containerApp, env.environmentName], [RULES.managedIdentity, identity.inputs.resourceName]] as const) {
       assert.ok(rule_(name), `invalid Azure name ${name}`);
     }
+  });
+
+  it("azure: the Container App waits for its fresh role assignments to propagate before it uses them, and not on later updates", async () => {
+    const WAIT = /^waiting \d+ s for the new cloud grant to propagate before the Container App reads its Key Vault secret and pulls its image$/;
+    const fresh = await runProgram({ stack: "test", config: cloudConfig("azure"), secretKeys: SECRET_KEYS, computedOutputs: path.join(__dirname, "fixtures", "fresh-grants.ts") });
+    assert.equal(fresh.exitCode, 0, `${fresh.error}\n${fresh.stderr}`);
+    assert.equal(fresh.logs.filter((l) => WAIT.test(l)).length, 1, `logs: ${fresh.logs.join(" | ")}`);
+    assert.ok(one(fresh, "azure-native:app:ContainerApp").inputs.configuration.registries[0].identity, "the app still gets its identity");
+    // Grants without a fresh creation time (an update): no wait.
+    assert.deepEqual((await cloudRun("azure")).logs.filter((l) => WAIT.test(l)), []);
   });
 
   it("gcp: GCS uniform access, public access prevented, lifecycle; one always-on Cloud Run instance without URL; service account scoped to the bucket and the secret", async () => {
@@ -373,16 +441,17 @@ describe("pulumi program under mocks", function () {
     const service = one(r, "gcp:cloudrunv2/service:Service").inputs;
     assert.ok(RULES.cloudRun(service.name));
     assert.deepEqual(service.scaling, { scalingMode: "MANUAL", manualInstanceCount: 1 });
-    assert.equal(service.template.scaling.maxInstanceCount, 1);
+    assert.equal(service.template.scaling, undefined, "revision scaling is ignored under manual scaling");
+    assert.equal(service.launchStage, "BETA", "readiness probes are a preview feature");
     assert.equal(service.ingress, "INGRESS_TRAFFIC_INTERNAL_ONLY");
     assert.equal(service.defaultUriDisabled, true);
     const c = service.template.containers[0];
     assert.equal(c.resources.cpuIdle, false, "CPU always allocated");
     assert.deepEqual(c.resources.limits, { cpu: "1", memory: "512Mi" });
     assert.deepEqual([c.startupProbe.httpGet.path, c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ["/healthz", "/healthz", "/readyz"]);
-    assert.match(c.image, /^europe-west1-docker\.pkg\.dev\/acme-data-123\/cdc-test-images\/cdc-engine@sha256:/);
+    assert.match(c.image, new RegExp(`^europe-west1-docker\\.pkg\\.dev/acme-data-123/${BASE.test}-images/cdc-engine@sha256:`));
     const pw = c.envs.find((e: any) => e.name === "PG_PASSWORD");
-    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: "cdc-test-postgres-password", version: "latest" });
+    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: `${BASE.test}-postgres-password`, version: "latest" });
     assert.equal(pw.value, undefined);
 
     const sa = one(r, "gcp:serviceaccount/account:Account").inputs;
@@ -392,16 +461,31 @@ describe("pulumi program under mocks", function () {
     const bucketGrant = one(r, "gcp:storage/bucketIAMMember:BucketIAMMember").inputs;
     assert.deepEqual([bucketGrant.bucket, bucketGrant.role, bucketGrant.member], [bucket.name, "roles/storage.objectUser", member]);
     const secretGrant = one(r, "gcp:secretmanager/secretIamMember:SecretIamMember").inputs;
-    assert.deepEqual([secretGrant.secretId, secretGrant.role, secretGrant.member], ["cdc-test-postgres-password", "roles/secretmanager.secretAccessor", member]);
+    assert.deepEqual([secretGrant.secretId, secretGrant.role, secretGrant.member], [`${BASE.test}-postgres-password`, "roles/secretmanager.secretAccessor", member]);
     const iamTypes = r.resources.filter((x) => /iam|IAM|Iam/.test(x.type)).map((x) => x.type).sort();
     assert.deepEqual(iamTypes, ["gcp:secretmanager/secretIamMember:SecretIamMember", "gcp:storage/bucketIAMMember:BucketIAMMember"], "no project-wide grants");
 
     const logBucket = one(r, "gcp:logging/projectBucketConfig:ProjectBucketConfig").inputs;
     assert.equal(logBucket.retentionDays, 30);
-    assert.match(one(r, "gcp:logging/projectSink:ProjectSink").inputs.filter, /service_name="cdc-test-engine"/);
+    assert.match(logBucket.bucketId, new RegExp(`^${BASE.test}-logs-[0-9a-z]{4}$`), "a deleted log bucket keeps its id 7 days: it ends in a recreatable suffix");
+    const sink = one(r, "gcp:logging/projectSink:ProjectSink").inputs;
+    assert.match(sink.filter, new RegExp(`service_name="${BASE.test}-engine"`));
+    const policy = one(r, "gcp:monitoring/alertPolicy:AlertPolicy").inputs;
+    assert.equal(policy.conditions.length, 2, "below one instance, or no instance metric at all");
+    for (const c of policy.conditions) assert.match((c.conditionThreshold ?? c.conditionAbsent).filter, new RegExp(`service_name="${BASE.test}-engine" AND metric.type="run.googleapis.com/container/instance_count"`));
+    const channels = byType(r, "gcp:monitoring/notificationChannel:NotificationChannel");
+    assert.deepEqual(channels.map((c) => [c.inputs.type, c.inputs.labels.email_address]), ALERT_EMAILS.map((e) => ["email", e]));
+    assert.equal(policy.notificationChannels.length, ALERT_EMAILS.length);
+    const o = r.outputs!;
+    assert.equal(o.engineRuntime, "cloud-run:acme-data-123/europe-west1");
+    assert.deepEqual(o.engineIdentities, { serviceAccountEmail: `${sa.accountId}@acme-data-123.iam.gserviceaccount.com` });
+    assert.equal(o.tailLogsCommand, `gcloud logging read '${sink.filter}' --project acme-data-123 --bucket ${logBucket.bucketId} --location europe-west1 --view _AllLogs --freshness 1h --order asc`);
+    assert.match(String(o.healthCommand), new RegExp(`^gcloud run services describe ${service.name} --project acme-data-123 --region europe-west1 `));
+    // The _Default sink would store the same logs a second time.
+    assert.equal(one(r, "gcp:logging/projectExclusion:ProjectExclusion").inputs.filter, sink.filter);
     assert.ok(RULES.gcpId(one(r, "gcp:artifactregistry/repository:Repository").inputs.repositoryId));
     const apis = byType(r, "gcp:projects/service:Service").map((x) => x.inputs);
-    assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));
+    assert.deepEqual(apis.map((a) => a.service).sort(), ["artifactregistry", "iam", "logging", "monitoring", "run", "secretmanager", "storage"].map((a) => `${a}.googleapis.com`));
     for (const a of apis) assert.deepEqual([a.project, a.disableOnDestroy], ["acme-data-123", false], "APIs stay on when the stack goes");
     assert.deepEqual(r.invokes.map((i) => i.token), ["gcp:organizations/getClientConfig:getClientConfig"]);
   });
@@ -419,6 +503,8 @@ describe("pulumi program under mocks", function () {
     assert.equal(c.image, reveal(r.outputs?.imageRef));
     assert.equal(engineEnv(r, "local").env.SINK_URL, "file:///landing/landing");
     assert.equal(r.outputs?.landingUrl, `file://${LOCAL_DIR}/landing`);
+    assert.equal(r.outputs?.tailLogsCommand, `docker logs --follow ${c.name}`);
+    assert.match(String(r.outputs?.healthCommand), /curl -fsS http:\/\/127\.0\.0\.1:8080\/readyz$/);
     assert.deepEqual(r.invokes, []);
   });
 
@@ -457,6 +543,7 @@ describe("pulumi program under mocks", function () {
           assert.equal(one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0].definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 7);
         }
         assert.deepEqual(byType(r, "postgres-cdc-multicloud:databricks:DatabricksPipeline"), [], "databricks.enabled is false in the examples");
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, 0, "no alerts unless alerts.emails is set");
       });
     }
   }

@@ -1,6 +1,6 @@
 /**
  * The container image, proven without a Docker engine (none runs here): container/Dockerfile is
- * parsed, its build context made through container/Dockerfile.dockerignore, and its stages replayed
+ * parsed, its build context made through the root .dockerignore, and its stages replayed
  * (same COPY sources, same RUN commands, production dependencies only in the runtime stage; npm
  * prefers its local cache). The engine is then started from the replayed runtime root the way the
  * ENTRYPOINT starts it, as an unprivileged user that cannot write anywhere in the image, with only
@@ -42,7 +42,7 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
     work = await mkdtemp(join(tmpdir(), "cdc-image-"));
     await chmod(work, 0o755); // the unprivileged user below must reach the runtime root
     const context = join(work, "context");
-    contextFiles = await buildContext(REPO, await readFile(join(REPO, "container/Dockerfile.dockerignore"), "utf8"), context);
+    contextFiles = await buildContext(REPO, await readFile(join(REPO, ".dockerignore"), "utf8"), context);
     image = await replayDockerfile(parsed, {
       context,
       workDir: join(work, "stages"),

@@ -21,6 +21,8 @@ interface Input {
   secretKeys: string[];
   /** A module whose `computed` export adds the computed outputs of providers this harness does not know. */
   computedOutputs?: string;
+  /** The program to run, relative to the repository (index.ts when omitted). */
+  program?: string;
 }
 
 /** Computed outputs a provider returns for a registered resource, merged over its inputs. */
@@ -34,6 +36,14 @@ const extraComputed = input.computedOutputs ? (require(input.computedOutputs) as
 const resources: { type: string; name: string; inputs: unknown; provider?: string }[] = [];
 const invokes: { token: string; inputs: unknown }[] = [];
 const fetches: { url: string; body: string }[] = [];
+/** What the program logged with pulumi.log (without an engine the SDK prints it to the console). */
+const logs: string[] = [];
+const consoleLog = console.log.bind(console);
+console.log = (...args: unknown[]) => {
+  const line = args.map(String).join(" ");
+  if (line.startsWith("info: [runtime] ")) logs.push(line.slice("info: [runtime] ".length));
+  else consoleLog(...args);
+};
 
 const ACCOUNT = "123456789012";
 const SUB = "00000000-0000-0000-0000-000000000001";
@@ -98,6 +108,14 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
       return { name: `projects/${gcpProject}/locations/${inputs.location}/buckets/${inputs.bucketId}` };
     case "docker:index/container:Container":
       return { name: inputs.name };
+    case "aws:sns/topic:Topic":
+      return { arn: `arn:aws:sns:${region}:${ACCOUNT}:${inputs.name}` };
+    case "gcp:monitoring/notificationChannel:NotificationChannel":
+      return { name: `projects/${gcpProject}/notificationChannels/${h(name).slice(0, 12)}` };
+    case "gcp:monitoring/alertPolicy:AlertPolicy":
+      return { name: `projects/${gcpProject}/alertPolicies/${h(name).slice(0, 12)}` };
+    case "random:index/randomString:RandomString":
+      return { result: h(name).slice(0, inputs.length) };
     default:
       return {};
   }
@@ -163,7 +181,7 @@ function loadedModules(): string[] {
 }
 
 function finish(result: Record<string, unknown>, code: number): never {
-  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, modules: loadedModules(), ...result }));
+  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), ...result }));
   process.exit(code);
 }
 
@@ -190,7 +208,7 @@ async function main(): Promise<void> {
 
   let program: Record<string, unknown>;
   try {
-    program = require(path.join(REPO, "index.ts"));
+    program = require(path.join(REPO, input.program ?? "index.ts"));
   } catch (err) {
     finish({ error: (err as Error).message, kind: (err as Error).name }, 2);
   }

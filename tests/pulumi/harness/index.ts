@@ -30,6 +30,8 @@ export interface ProgramRun {
   resources: RegisteredResource[];
   invokes: { token: string; inputs: unknown }[];
   fetches: { url: string; body: string }[];
+  /** What the program logged with pulumi.log.info. */
+  logs: string[];
   /** Provider SDK modules the run loaded: "aws", "gcp", "docker", "azure-native/<submodule>", … */
   modules: string[];
   outputs?: Record<string, unknown>;
@@ -45,6 +47,10 @@ export interface RunOptions {
   dryRun?: boolean;
   /** A module whose `computed(type, name, inputs, id)` export adds outputs for providers the mocks do not know (see child.ts). */
   computedOutputs?: string;
+  /** Another checkout of this repository to run the program from (its own index.ts, as its working directory). */
+  checkout?: string;
+  /** Another program than index.ts, relative to the repository (e.g. tests/pulumi/programs/two-platforms.ts). */
+  program?: string;
 }
 
 let running = 0;
@@ -64,12 +70,12 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
  * Runs `script` (a harness child) with HARNESS_INPUT = `input` in its own process, and returns the
  * JSON the child wrote to HARNESS_OUT with its exit code and stderr.
  */
-export function runChild<T>(script: string, input: unknown): Promise<{ result: T; exitCode: number; stderr: string }> {
+export function runChild<T>(script: string, input: unknown, cwd = REPO): Promise<{ result: T; exitCode: number; stderr: string }> {
   return slot(() => new Promise((resolve, reject) => {
     const dir = mkdtempSync(path.join(tmpdir(), "pulumi-harness-"));
     const out = path.join(dir, "result.json");
     const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: REPO,
+      cwd,
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
@@ -96,14 +102,16 @@ export function runChild<T>(script: string, input: unknown): Promise<{ result: T
 
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const config = Object.fromEntries(Object.entries(opts.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-  const { result, exitCode, stderr } = await runChild<Omit<ProgramRun, "exitCode" | "stderr">>(path.join(__dirname, "child.ts"), {
+  const root = opts.checkout ?? REPO;
+  const { result, exitCode, stderr } = await runChild<Omit<ProgramRun, "exitCode" | "stderr">>(path.join(root, path.relative(REPO, __dirname), "child.ts"), {
     project: PROJECT,
     stack: opts.stack,
     dryRun: opts.dryRun ?? false,
     config,
     secretKeys: opts.secretKeys ?? [],
     computedOutputs: opts.computedOutputs,
-  });
+    program: opts.program,
+  }, root);
   return { ...result, exitCode, stderr };
 }
 
