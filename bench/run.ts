@@ -7,6 +7,9 @@
  *   2. txn       peak RSS while the engine drains ONE transaction of M inserted rows.
  *   3. latency   commit-to-file latency p50/p99 at a steady rate with BATCH_MAX_WAIT_MS=1000.
  *   4. snapshot  SNAPSHOT_MODE=initial_only of an R-row table vs `COPY … TO STDOUT` of the same table.
+ *   5. silver    the Databricks notebooks on local Spark + Delta Lake: the rate silver merges a
+ *                backlog of N landed changes, and commit-to-silver latency p50/p99 with bronze and
+ *                silver streaming continuously while the engine lands a steady 1,000 changes/s.
  *
  * Flags scale it down for quick runs (`npm run bench -- --changes 100000 --txn-rows 500000
  * --latency-seconds 10 --snapshot-rows 100000`); the defaults are the sizes of issue #2. Full-size
@@ -27,12 +30,13 @@ import { LandingWatcher, countRecords, readObject, countLines } from "./lib/land
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
 import { CpuSampler } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
+import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000 };
-const PHASES = ["drain", "txn", "latency", "snapshot"] as const;
+const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000 };
+const PHASES = ["drain", "txn", "latency", "snapshot", "silver"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -42,6 +46,7 @@ const { values: flags } = parseArgs({
     "latency-seconds": { type: "string" },
     "latency-rate": { type: "string" },
     "snapshot-rows": { type: "string" },
+    "silver-seconds": { type: "string" },
     phases: { type: "string" },
     "engine-timeout": { type: "string" },
     "engine-env": { type: "string", multiple: true },
@@ -59,6 +64,8 @@ if (flags.help) {
   --latency-seconds S    duration of the paced latency run (default ${FULL.latencySeconds})
   --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
   --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
+  --silver-seconds S     duration of the commit-to-silver latency run on local Spark (default ${FULL.silverSeconds}); the
+                         silver backlog is --changes
   --phases a,b           subset of ${PHASES.join(",")} (default all)
   --engine-timeout S     give up on an engine phase after S seconds (default 420)
   --engine-env K=V       extra engine environment for every engine run (repeatable)
@@ -85,6 +92,7 @@ const opts = {
   latencySeconds: positive("latency-seconds", flags["latency-seconds"], FULL.latencySeconds),
   latencyRate: positive("latency-rate", flags["latency-rate"], FULL.latencyRate),
   snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
+  silverSeconds: positive("silver-seconds", flags["silver-seconds"], FULL.silverSeconds),
   engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
 };
 const phases = new Set<Phase>(
@@ -111,6 +119,7 @@ const fullSize =
   opts.latencySeconds === FULL.latencySeconds &&
   opts.latencyRate === FULL.latencyRate &&
   opts.snapshotRows === FULL.snapshotRows &&
+  opts.silverSeconds === FULL.silverSeconds &&
   phases.size === PHASES.length;
 const resultsFile = flags.out ?? (fullSize ? join(REPO, "bench", "results.md") : join(REPO, "bench", "work", "results.md"));
 
@@ -276,6 +285,11 @@ const results = {
     engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
     peakRssMb: undefined as number | undefined,
+  },
+  silver: {
+    backlog: undefined as SilverBacklogFigures | undefined,
+    latency: undefined as SilverLatencyFigures | undefined,
+    missing: undefined as string | undefined,
   },
   notes: [] as string[],
   profiles: {} as Partial<Record<Phase, string>>,
@@ -684,6 +698,72 @@ async function phaseLatency(pg: BenchPostgres, work: string): Promise<void> {
   }
 }
 
+async function phaseSilver(pg: BenchPostgres, work: string): Promise<void> {
+  log(`silver: writing a ${fmtInt(opts.changes)}-change backlog in the landing format; bronze, then silver, on local Spark`);
+  try {
+    results.silver.backlog = await silverBacklog(work, opts.changes, (l) => log(`silver: ${l}`));
+    const b = results.silver.backlog;
+    log(`silver: bronze ${b.bronzeSeconds.toFixed(1)} s, silver ${b.silverSeconds.toFixed(1)} s → ${fmtInt(b.silverChangesPerS)} changes/s merged; ${fmtInt(b.silverRows)} rows`);
+  } catch (err) {
+    results.silver.missing = (err as Error).message.split("\n")[0];
+    results.notes.push(`silver backlog: ${(err as Error).message}`);
+    log(`silver: backlog FAILED: ${(err as Error).message}`);
+  }
+  if (engineProblem) return;
+  await pg.query("create table public.bench_silver_lat (id bigserial primary key, account integer not null, note text not null)");
+  await pg.query("create publication bench_silver_pub for table public.bench_silver_lat");
+  await createSlot(pg, "bench_silver_engine");
+  const landing = join(work, "landing-silver");
+  await mkdir(landing, { recursive: true });
+  const httpPort = await freePort();
+  const engine = spawnEngine({
+    env: engineEnv(pg, { PG_PUBLICATION: "bench_silver_pub", PG_SLOT: "bench_silver_engine", TABLE_INCLUDE: "public.bench_silver_lat", SNAPSHOT_MODE: "never", SINK_URL: `file://${landing}`, BATCH_MAX_WAIT_MS: "1000", HTTP_PORT: String(httpPort) }),
+    logFile: join(work, "engine-silver.log"),
+  });
+  const writer = await pg.connect();
+  try {
+    if (!(await waitReady(httpPort, engine, 30_000))) throw new Error(`the engine did not become ready; log tail:\n${engine.logTail()}`);
+    // The first object (and manifest) must exist before the always-on bronze stream starts on the folder.
+    await writer.query("insert into public.bench_silver_lat (account, note) values (0, 'first')");
+    const watcher = new LandingWatcher(join(landing, "cdc.public.bench_silver_lat"));
+    for (let i = 0; i < 200 && (await watcher.scan()).length === 0 && watcher.seen.size === 0; i++) await sleep(50);
+    const rate = FULL.silverRate;
+    const rowsPerTxn = 20;
+    const intervalMs = (1000 * rowsPerTxn) / rate;
+    let warmupUntil = Infinity;
+    log(`silver: bronze and silver streaming (1 s trigger); writing ${fmtInt(rate)} changes/s for ${opts.silverSeconds} s`);
+    results.silver.latency = await silverLatency(
+      work,
+      landing,
+      "public.bench_silver_lat",
+      async () => {
+        const startAt = performance.now();
+        warmupUntil = nowMs() + 10_000;
+        const endAt = startAt + opts.silverSeconds * 1000;
+        for (let k = 0; ; k++) {
+          const due = startAt + k * intervalMs;
+          if (due >= endAt) break;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
+          await writer.query("insert into public.bench_silver_lat (account, note) select g, 'silver latency probe' from generate_series(1, $1::int) g", [rowsPerTxn]);
+        }
+      },
+      () => warmupUntil,
+      (l) => log(`silver: ${l}`),
+    );
+    const l = results.silver.latency;
+    log(`silver: commit→silver p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms over ${fmtInt(l.samples)} changes (after 10 s warm-up)`);
+  } catch (err) {
+    results.notes.push(`silver latency: ${(err as Error).message}`);
+    log(`silver: latency FAILED: ${(err as Error).message}`);
+  } finally {
+    await writer.end();
+    await engine.stop(3000);
+    await dropSlot(pg, "bench_silver_engine").catch(() => undefined);
+    await pg.query("drop table public.bench_silver_lat");
+  }
+}
+
 async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
   const n = opts.snapshotRows;
   log(`snapshot: loading a ${fmtInt(n)}-row table`);
@@ -888,6 +968,16 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       `engine ${us(s.engineCpu.consumer)} µs + its PostgreSQL backends ${us(s.engineCpu.walsender)} µs; psql ${us(s.copyCpu.consumer)} µs + its backend ${us(s.copyCpu.walsender)} µs (CPU s: engine ${s.engineCpu.consumer.toFixed(1)}, backends ${s.engineCpu.walsender.toFixed(1)}; psql ${s.copyCpu.consumer.toFixed(1)}, backend ${s.copyCpu.walsender.toFixed(1)})`,
     );
   }
+  const sb = results.silver.backlog;
+  row(
+    `Silver merge of a ${fmtInt(opts.changes)}-change backlog (local Spark 3.5 + Delta 3.3, the real notebooks)`,
+    sb ? `bronze ingested it in ${sb.bronzeSeconds.toFixed(1)} s; silver merged it in ${sb.silverSeconds.toFixed(1)} s → ${fmtInt(sb.silverChangesPerS)} changes/s (${fmtInt(sb.keys)} keys, ${fmtInt(sb.silverRows)} rows left)` : results.silver.missing,
+  );
+  const sl = results.silver.latency;
+  row(
+    "Commit→silver latency (bronze and silver streaming continuously, 1 s trigger)",
+    sl ? `p50 ${fmtInt(sl.p50Ms)} ms, p99 ${fmtInt(sl.p99Ms)} ms, max ${fmtInt(sl.maxMs)} ms over ${fmtInt(sl.samples)} changes at ${fmtInt(FULL.silverRate)} changes/s for ${opts.silverSeconds} s (engine BATCH_MAX_WAIT_MS=1000)` : undefined,
+  );
   lines.push("");
   lines.push("## Method", "");
   lines.push(
@@ -898,6 +988,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     "- Snapshot: a table of N rows (vacuumed and frozen; one untimed COPY first warms the caches), `psql -c 'COPY … TO STDOUT'` into a file vs the engine with SNAPSHOT_MODE=initial_only, timed from process spawn to its exit.",
     "- CPU time: user + system time of each process (all its threads) from `/proc/<pid>/stat`, sampled every 50 ms while it runs; a consumer's walsender is its slot's `active_pid`, snapshot/COPY backends are found by `application_name`.",
     "- Durability differs in the engine's disfavour: the engine fsyncs every landing object and its directory before confirming; pg_recvlogical fsyncs its output file at its default `--fsync-interval` (10 s) and at exit.",
+    "- Silver: the three Databricks notebooks run on local Spark (local[2], PySpark 3.5.3, Delta 3.3.2) through the stand-in harness (Auto Loader → Spark's file source). Backlog: the changes are written directly in the landing format (10,000 per object, the drain's mix), bronze runs once, then silver once (availableNow), each timed. Latency: the engine lands a paced insert workload; bronze and silver run as always-on streams with a 1 s trigger; a sample is silver's `__merged_at` minus the change's `__ts_ms` for each row (first 10 s excluded).",
     "- Table shape (all phases but latency): `id bigint primary key, account integer, amount numeric(12,2), status text, note text (32-char md5), updated_at timestamptz`.",
   );
   if (Object.keys(extraEngineEnv).length > 0) lines.push(`- Extra engine environment for this run: ${Object.entries(extraEngineEnv).map(([k, v]) => `${k}=${v}`).join(", ")}.`);
@@ -923,7 +1014,9 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   const benchLine =
     `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
-    `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)}`;
+    `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
+    `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
+    `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}`;
   lines.push("", "```", benchLine, "```", "");
   return { markdown: lines.join("\n"), benchLine };
 }
@@ -972,6 +1065,7 @@ async function main(): Promise<number> {
     await runPhase("txn", phaseTxn);
     await runPhase("latency", phaseLatency);
     await runPhase("snapshot", phaseSnapshot);
+    await runPhase("silver", phaseSilver);
   } catch (err) {
     failed = true;
     results.notes.push(`setup failed: ${(err as Error).message}`);

@@ -106,6 +106,15 @@ export class SparkDriver {
     return { columns: a.columns as string[], rows: a.rows as Record<string, unknown>[] };
   }
 
+  /** Bronze and silver as always-on streams (the job's continuous mode) until stopStreams(). */
+  async continuous(landing: string, tables: string[], options: { keys?: Record<string, string[]>; interval?: string } = {}): Promise<void> {
+    await this.request({ cmd: "continuous", landing: path.resolve(landing), tables, keys: options.keys, interval: options.interval });
+  }
+
+  async stopStreams(): Promise<void> {
+    await this.request({ cmd: "stop_streams" });
+  }
+
   /** Drops bronze, silver and gold and the streams' checkpoints (a fresh warehouse, same session). */
   async reset(): Promise<void> {
     await this.request({ cmd: "reset" });
