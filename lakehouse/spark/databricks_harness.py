@@ -167,6 +167,8 @@ def run_notebook(spark, warehouse: str, notebook: str, widgets: dict) -> None:
     path = os.path.join(NOTEBOOKS, notebook)
     with open(path, encoding="utf-8") as f:
         source = f.read()
+    # Each job task is a fresh Python process on Databricks: no module imported by an earlier notebook lingers.
+    sys.modules.pop("medallion_sql", None)
     dbutils = SimpleNamespace(widgets=Widgets(widgets), fs=Fs())
     scope = {"__name__": "__main__", "__file__": path, "spark": SparkProxy(spark, os.path.abspath(warehouse)), "dbutils": dbutils, "display": print}
     exec(compile(source, path, "exec"), scope)  # noqa: S102 — the notebooks are this repository's own code

@@ -68,7 +68,8 @@ export async function compareSilver(client: Client, lake: LakeQuery, table: stri
   const lakeExpr = ({ column_name: c, data_type: t }: { column_name: string; data_type: string }) => {
     const q = quoteIdentifier(c, dialect);
     if (t === "bytea") return dialect === "spark" ? `concat('\\\\x', lower(hex(${q}))) AS ${q}` : `'\\x' || lower(hex(${q})) AS ${q}`;
-    if (t === "numeric" && dialect === "spark") return `CAST(${q} AS STRING) AS ${q}`;
+    // Exact digits: Spark's JSON rows would come back through JavaScript numbers (2^53).
+    if ((t === "numeric" || t === "bigint") && dialect === "spark") return `CAST(${q} AS STRING) AS ${q}`;
     return q;
   };
   const source = await client.query(`SELECT ${types.rows.map(pgExpr).join(", ")} FROM ${table}`);

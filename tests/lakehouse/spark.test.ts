@@ -130,6 +130,7 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
         BATCH_MAX_SIZE: "100",
         BATCH_MAX_WAIT_MS: "200",
         HEARTBEAT_INTERVAL_MS: "300",
+        LOG_LEVEL: "info", // the test waits for the engine's "streaming changes" line
       });
       const connect = () => pg.connect();
 
