@@ -36,8 +36,11 @@ export function norm(v: unknown): string | null {
   return s;
 }
 
-const normRows = (rows: Record<string, unknown>[], columns: string[]): string[] =>
-  rows.map((r) => JSON.stringify(columns.map((c) => norm(r[c])))).sort();
+/** Gold values as figures: a UTC time without its zone marker, a decimal without trailing zeros. */
+const figure = (v: string | null): string | null => v?.replace(/(\d\.\d{6})Z$/, "$1").replace(/^(-?\d+)\.(\d*?)0+$/, (_m, i: string, f: string) => (f ? `${i}.${f}` : i)) ?? null;
+
+const normRows = (rows: Record<string, unknown>[], columns: string[], asFigures = false): string[] =>
+  rows.map((r) => JSON.stringify(columns.map((c) => (asFigures ? figure(norm(r[c])) : norm(r[c]))))).sort();
 
 export interface Difference {
   table: string;
@@ -102,7 +105,9 @@ export async function compareGold(client: Client, lake: LakeQuery): Promise<Diff
     const source = await client.query(`SELECT * FROM pg_temp.${g.name}`);
     const columns = source.fields.map((f) => f.name);
     const rows = await lake(`SELECT * FROM gold.${g.name}`);
-    const d = diff(`gold.${g.name}`, normRows(source.rows, columns), normRows(rows, columns));
+    // Gold's CAST(… AS TIMESTAMP) is a UTC wall-clock time on PostgreSQL and DuckDB, an instant
+    // shown in UTC on Spark, and Spark's rows carry decimals as JSON numbers: compared as figures.
+    const d = diff(`gold.${g.name}`, normRows(source.rows, columns, true), normRows(rows, columns, true));
     if (d) out.push(d);
   }
   return out;
