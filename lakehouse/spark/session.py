@@ -110,6 +110,9 @@ def create_session(warehouse_dir: str, app_name: str = "cdc-lakehouse", catalog:
         .config("spark.sql.extensions", DELTA_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.sql.warehouse.dir", warehouse)
+        # Tiny local batches: interpreting beats compiling the wide MERGE plans (whole-stage codegen of
+        # a 60-column MERGE runs past Janino's limits and falls back anyway, after seconds of trying).
+        .config("spark.sql.codegen.wholeStage", "false")
         # Databricks' default table format; the shared gold SQL says CREATE OR REPLACE TABLE without USING.
         .config("spark.sql.sources.default", "delta")
         .config("spark.sql.session.timeZone", "UTC")
