@@ -28,9 +28,7 @@
 
 import hashlib
 import json
-import re
 import sys
-import time
 
 from pyspark.sql import functions as F
 
@@ -264,61 +262,20 @@ def start_stream(table: dict):
     return writer.start()
 
 
-def reason(err: Exception) -> str:
-    """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
-    text = str(err)
-    causes = [c for c in re.findall(r"^[\w.]*(?:Error|Exception): (.+)$", text, re.MULTILINE) if "Python Proxy" not in c]
-    return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
+def landed(table: dict) -> bool:
+    if has_landed(table["name"]):
+        return True
+    print(f"bronze: {table['name']} has no landing objects yet ({landing_folder(table['name'])}); skipped")
+    return False
+
+
+def start(table: dict):
+    query = start_stream(table)
+    print(f"bronze: {table['name']} → {bronze_table(table['name'])}")
+    return query
 
 
 # COMMAND ----------
 
 spark.catalog.setCurrentCatalog(CATALOG)
-started, failed = {}, {}
-waiting = list(TABLES)
-
-
-def start_landed():
-    global waiting
-    still_waiting = []
-    for table in waiting:
-        name = table["name"]
-        try:
-            if has_landed(name):
-                started[name] = start_stream(table)
-                print(f"bronze: {name} → {bronze_table(name)}")
-            else:
-                still_waiting.append(table)
-                print(f"bronze: {name} has no landing objects yet ({landing_folder(name)}); skipped")
-        except Exception as err:  # noqa: BLE001
-            failed[name] = err
-            print(f"bronze: {name} failed to start: {err}")
-    waiting = still_waiting
-
-
-def report():
-    if failed:
-        lines = "\n".join(f"  {name}: {reason(err)}" for name, err in failed.items())
-        raise RuntimeError(f"bronze: {len(failed)} of {len(TABLES)} table(s) failed (the others were ingested):\n{lines}")
-
-
-start_landed()
-if CONTINUOUS:
-    # Always-on: a table whose stream fails is reported and restarted on the next round; the others go on.
-    while True:
-        time.sleep(60)
-        for name, query in list(started.items()):
-            if query.exception() is not None:
-                print(f"bronze: {name} failed, restarting: {query.exception()}")
-                del started[name]
-                waiting.append(next(t for t in TABLES if t["name"] == name))
-        start_landed()
-else:
-    for name, query in started.items():
-        try:
-            query.awaitTermination()
-            print(f"bronze: {name} drained")
-        except Exception as err:  # noqa: BLE001
-            failed[name] = err
-            print(f"bronze: {name} failed: {reason(err)}")
-    report()
+medallion_sql.run_streams("bronze", TABLES, landed, start, CONTINUOUS)

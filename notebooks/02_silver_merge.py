@@ -25,9 +25,7 @@
 
 import hashlib
 import json
-import re
 import sys
-import time
 
 from pyspark.sql import functions as F
 
@@ -191,59 +189,21 @@ def start_stream(table: dict):
     return writer.start()
 
 
-def reason(err: Exception) -> str:
-    """The cause of a table's failure in one line: a stream failure wraps the notebook's own error."""
-    text = str(err)
-    causes = [c for c in re.findall(r"^[\w.]*(?:Error|Exception): (.+)$", text, re.MULTILINE) if "Python Proxy" not in c]
-    return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
+def bronze_ready(table: dict) -> bool:
+    """A table starts once bronze has it (its first landing objects were ingested)."""
+    if spark.catalog.tableExists(bronze_table(table["name"])):
+        return True
+    print(f"silver: {bronze_table(table['name'])} does not exist yet; skipped")
+    return False
+
+
+def start(table: dict):
+    query = start_stream(table)
+    print(f"silver: {bronze_table(table['name'])} → {silver_table(table['name'])}")
+    return query
 
 
 # COMMAND ----------
 
 spark.catalog.setCurrentCatalog(CATALOG)
-started, failed = {}, {}
-waiting = list(TABLES)
-
-
-def start_ready():
-    """A table starts once bronze has it (its first landing objects were ingested)."""
-    global waiting
-    still_waiting = []
-    for table in waiting:
-        name = table["name"]
-        try:
-            if spark.catalog.tableExists(bronze_table(name)):
-                started[name] = start_stream(table)
-                print(f"silver: {bronze_table(name)} → {silver_table(name)}")
-            else:
-                still_waiting.append(table)
-                print(f"silver: {bronze_table(name)} does not exist yet; skipped")
-        except Exception as err:  # noqa: BLE001
-            failed[name] = err
-            print(f"silver: {name} failed to start: {err}")
-    waiting = still_waiting
-
-
-start_ready()
-if CONTINUOUS:
-    # Always-on: a failed table (or one whose bronze gained a column, which stops its stream once) is
-    # restarted on the next round; the others go on.
-    while True:
-        time.sleep(60)
-        for name, query in list(started.items()):
-            if query.exception() is not None:
-                print(f"silver: {name} stopped, restarting: {query.exception()}")
-                del started[name]
-                waiting.append(next(t for t in TABLES if t["name"] == name))
-        start_ready()
-else:
-    for name, query in started.items():
-        try:
-            query.awaitTermination()
-            print(f"silver: {name} merged")
-        except Exception as err:  # noqa: BLE001
-            failed[name] = err
-            print(f"silver: {name} failed: {reason(err)}")
-    if failed:
-        lines = "\n".join(f"  {name}: {reason(err)}" for name, err in failed.items())
-        raise RuntimeError(f"silver: {len(failed)} of {len(TABLES)} table(s) failed (the others were merged):\n{lines}")
+medallion_sql.run_streams("silver", TABLES, bronze_ready, start, CONTINUOUS)

@@ -44,6 +44,9 @@ API (every function returns SQL text; run each statement separately, in order, e
     GOLD_TABLES, GOLD_SOURCES     what gold reads; RenderError is raised for bad names.
     GOLD_COLUMNS                  the columns each gold input must have (else that gold table is skipped).
     SESSION_CONF, pin_session(spark)   the session settings every notebook pins (ANSI, UTC, calendar).
+    run_streams(layer, tables, ready, start, continuous), failure_reason(err)
+                                  how bronze and silver run a stream per table: one table's failure
+                                  never stops the others; every failure is reported at the end.
 
 Column names are always quoted (Spark with ``, DuckDB with ""); names starting with "__" (the CDC
 metadata) and "_rescued_data", and two names differing only in case, raise RenderError naming them.
@@ -86,6 +89,59 @@ def pin_session(spark):
             spark.conf.set(key, value)
         except Exception as err:  # noqa: BLE001
             print("%s not settable on this compute (%s)" % (key, type(err).__name__))
+
+
+def failure_reason(err):
+    """A table's failure in one line: a stream failure wraps the notebook's own error (the last
+    "…Error: message" line of it), never py4j's proxy line."""
+    text = str(err)
+    causes = [c for c in re.findall(r"^[\w.]*(?:Error|Exception): (.+)$", text, re.MULTILINE) if "Python Proxy" not in c]
+    return causes[-1] if causes else (text.splitlines()[0] if text else type(err).__name__)
+
+
+def run_streams(layer, tables, ready, start, continuous, poll_seconds=60):
+    """One stream per table, started once ready(table) is true (start(table) returns the query).
+
+    One table's failure never stops the others. Scheduled (continuous false): waits for every
+    stream, then raises one error listing every failed table with its reason. Continuous: checks
+    every poll_seconds, restarts a failed stream (a new column stops one once) and starts tables
+    that became ready; never returns."""
+    import time
+
+    started, failed, waiting = {}, {}, list(tables)
+
+    def start_ready():
+        still = []
+        for table in waiting:
+            try:
+                if ready(table):
+                    started[table["name"]] = start(table)
+                else:
+                    still.append(table)
+            except Exception as err:  # noqa: BLE001 — reported with the others
+                failed[table["name"]] = err
+                print("%s: %s failed to start: %s" % (layer, table["name"], failure_reason(err)))
+        waiting[:] = still
+
+    start_ready()
+    while continuous:
+        time.sleep(poll_seconds)
+        for name, query in list(started.items()):
+            if query.exception() is not None:
+                print("%s: %s stopped, restarting: %s" % (layer, name, failure_reason(query.exception())))
+                del started[name]
+                waiting.append(next(t for t in tables if t["name"] == name))
+        start_ready()
+    for name, query in started.items():
+        try:
+            query.awaitTermination()
+            print("%s: %s done" % (layer, name))
+        except Exception as err:  # noqa: BLE001
+            failed[name] = err
+            print("%s: %s failed: %s" % (layer, name, failure_reason(err)))
+    if failed:
+        lines = "\n".join("  %s: %s" % (name, failure_reason(err)) for name, err in failed.items())
+        raise RuntimeError("%s: %d of %d table(s) failed (the others were processed):\n%s" % (layer, len(failed), len(tables), lines))
 
 
 # The columns each gold input must have: gold runs only over tables of the expected shape.
