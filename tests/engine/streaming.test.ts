@@ -32,7 +32,8 @@ describe("engine: snapshot then streaming", function () {
       const [barrier] = (await readRecords(dir, "public.items", { barriers: true })).filter((r) => r.__op === "b");
       assert.deepEqual(barrier, { __op: "b", __deleted: "false", __lsn: records[0].__lsn, __seq: 0, __ts_ms: records[0].__ts_ms }, "the snapshot opens with its barrier");
       assert.deepEqual(records.slice(100).map((r) => r.__op), ["c", "u", "d"]);
-      assert.deepEqual(records[102], { __op: "d", __deleted: "true", __lsn: records[102].__lsn, __seq: 0, __ts_ms: records[102].__ts_ms, id: 7 });
+      assert.deepEqual(records[102], { __op: "d", __deleted: "true", __lsn: records[102].__lsn, __seq: records[102].__seq, __ts_ms: records[102].__ts_ms, id: 7 });
+      assert.ok(records[102].__seq > 0 && records[102].__seq < 10_000_000_000, "__seq fits its 10 digits");
       const rebuilt = await rebuildTable(dir, "public.items", ["id"]);
       assert.equal(rebuilt.size, 100);
       assert.deepEqual(rebuilt.get("[5]"), { id: 5, name: "item 5", qty: 0 });

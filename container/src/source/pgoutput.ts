@@ -3,9 +3,10 @@
  *
  * Each change becomes one NDJSON line built by string concatenation: the metadata first
  * (`__op`, `__deleted`, `__lsn`, `__seq`, `__ts_ms`), then the row's columns with their names
- * pre-escaped, each value through its type's encoder. `__seq` counts every event this transaction
- * emits, across tables, so a replay numbers them the same way; events at or below a table's
- * high-water mark (already durable before a restart) are counted but not emitted again.
+ * pre-escaped, each value through its type's encoder. `__seq` is derived from the change's own WAL
+ * position in its transaction (seqOf), so a replay numbers every event the same way whatever the
+ * configuration; events at or below a table's high-water mark (already durable before a restart)
+ * are numbered but not emitted again.
  */
 import type { Logger } from "pino";
 import type { Batcher, TableBuffer } from "../batching/batcher";
@@ -149,6 +150,8 @@ export interface DecoderHooks {
 }
 
 const SEQ_PART = Buffer.from(',"__seq":');
+/** __seq has 10 digits in object names and silver orders by __lsn * 10^10 + __seq. */
+const MAX_SEQ = 10_000_000_000;
 const UNCHANGED_OPEN = ',"__unchanged":[';
 
 export class PgOutputDecoder {
@@ -158,7 +161,8 @@ export class PgOutputDecoder {
   private readonly partitions = new PartitionClock();
   private inTransaction = false;
   private lsn = 0n;
-  private seq = 0;
+  /** The XLogData dataStart of the message being decoded. */
+  private messageLsn = 0n;
   private partition = "";
   /** The commit LSN's digits. */
   private lsnBytes = Buffer.alloc(0);
@@ -190,8 +194,10 @@ export class PgOutputDecoder {
     return types.length > 0 || details ? { types, details } : undefined;
   }
 
-  /** Decodes one pgoutput message at `buf[off]`. */
+  /** Decodes one pgoutput message at `buf[off]`, the payload of an XLogData message (its header before it). */
   decode(buf: Buffer, off: number): void {
+    // XLogData's dataStart: for a change, the LSN of its own WAL record.
+    this.messageLsn = buf.readBigUInt64BE(off - 24);
     switch (buf[off]) {
       case MSG_INSERT:
         return this.insert(buf, off + 1);
@@ -225,7 +231,6 @@ export class PgOutputDecoder {
     this.lsn = buf.readBigUInt64BE(p);
     const tsMs = Math.floor(Number(buf.readBigInt64BE(p + 8)) / 1000) + PG_EPOCH_MS;
     this.inTransaction = true;
-    this.seq = 0;
     this.partition = this.partitions.of(tsMs);
     this.lsnBytes = Buffer.from(this.lsn.toString());
     this.tsBytes = Buffer.from(',"__ts_ms":' + tsMs);
@@ -308,9 +313,25 @@ export class PgOutputDecoder {
     return p;
   }
 
-  /** Assigns the next __seq; false when the event is already durable (a replay after a restart). */
-  private next(rel: RelationInfo): boolean {
-    const seq = this.seq++;
+  /**
+   * The `__seq` of the k-th event (0, 1) of the change being decoded, from its WAL record's distance
+   * to the transaction's commit record, in WAL's 8-byte alignment units: 10^10 − 2·distance + k.
+   * It depends on the WAL alone — not on which tables are captured or published (PostgreSQL 15+
+   * even delays BEGIN to the first published change), nor on a cached primary key — so a replay
+   * under another configuration skips exactly the events that are durable. A record is at least
+   * 24 bytes, so the next change's value is at least 6 higher than this one's: k (or a relation's
+   * index in a multi-table TRUNCATE record, whose size grows with it) never reaches it.
+   */
+  private seqOf(k: number): number {
+    const seq = MAX_SEQ - Number((this.lsn - this.messageLsn) >> 3n) * 2 + k;
+    if (seq < 0) {
+      throw new Error(`the transaction committing at ${this.lsn} has changes more than ${MAX_SEQ * 4} bytes of WAL before its commit; __seq (10 digits in object names) cannot number them`);
+    }
+    return seq;
+  }
+
+  /** False when the event at `seq` is already durable (a replay after a restart). */
+  private isNew(rel: RelationInfo, seq: number): boolean {
     if (this.checkSkip) {
       const hw = this.state.highWater.get(rel.table);
       if (hw && (this.lsn < hw.lsn || (this.lsn === hw.lsn && seq <= hw.seq))) return false;
@@ -322,8 +343,7 @@ export class PgOutputDecoder {
    * Writes one record into the table's buffer: the metadata, then `columns` of `tuple` (all when
    * undefined), unchanged TOASTed values taken from `fill` (an 'O' tuple) or listed in __unchanged.
    */
-  private emit(rel: RelationInfo, op: Op, buf: Buffer, tuple: Tuple | undefined, columns: number[] | undefined, fill: Tuple | undefined): void {
-    const seq = this.seq - 1;
+  private emit(rel: RelationInfo, op: Op, seq: number, buf: Buffer, tuple: Tuple | undefined, columns: number[] | undefined, fill: Tuple | undefined): void {
     const buffer = rel.buffer;
     this.batcher.begin(buffer, this.lsn, seq, this.partition);
     const out = buffer.reserve(worstCase(tuple ? tuple.bytes + (fill ? fill.bytes : 0) : 0, rel.fixedBytes + 128));
@@ -366,10 +386,11 @@ export class PgOutputDecoder {
 
   private insert(buf: Buffer, p: number): void {
     const rel = this.relationOf(buf.readUInt32BE(p));
-    if (!rel || !this.next(rel)) return;
+    const seq = this.seqOf(0);
+    if (!rel || !this.isNew(rel, seq)) return;
     // p + 4 is the 'N' marker.
     this.readTuple(buf, p + 5, this.newTuple);
-    this.emit(rel, "c", buf, this.newTuple, undefined, undefined);
+    this.emit(rel, "c", seq, buf, this.newTuple, undefined, undefined);
   }
 
   private update(buf: Buffer, p: number): void {
@@ -387,11 +408,11 @@ export class PgOutputDecoder {
     const fill = oldKind === TUPLE_OLD ? this.oldTuple : undefined;
     if (old !== undefined && this.keyChanged(rel, buf, old, this.newTuple)) {
       // The primary key changed: a delete of the old key, then an insert of the new row.
-      if (this.next(rel)) this.emit(rel, "d", buf, old, oldKind === TUPLE_KEY ? rel.identity : undefined, undefined);
-      if (this.next(rel)) this.emit(rel, "c", buf, this.newTuple, undefined, fill);
+      if (this.isNew(rel, this.seqOf(0))) this.emit(rel, "d", this.seqOf(0), buf, old, oldKind === TUPLE_KEY ? rel.identity : undefined, undefined);
+      if (this.isNew(rel, this.seqOf(1))) this.emit(rel, "c", this.seqOf(1), buf, this.newTuple, undefined, fill);
       return;
     }
-    if (this.next(rel)) this.emit(rel, "u", buf, this.newTuple, undefined, fill);
+    if (this.isNew(rel, this.seqOf(0))) this.emit(rel, "u", this.seqOf(0), buf, this.newTuple, undefined, fill);
   }
 
   private keyChanged(rel: RelationInfo, buf: Buffer, before: Tuple, after: Tuple): boolean {
@@ -408,10 +429,11 @@ export class PgOutputDecoder {
 
   private delete(buf: Buffer, p: number): void {
     const rel = this.relationOf(buf.readUInt32BE(p));
-    if (!rel || !this.next(rel)) return;
+    const seq = this.seqOf(0);
+    if (!rel || !this.isNew(rel, seq)) return;
     const kind = buf[p + 4];
     this.readTuple(buf, p + 5, this.oldTuple);
-    this.emit(rel, "d", buf, this.oldTuple, kind === TUPLE_KEY ? rel.identity : undefined, undefined);
+    this.emit(rel, "d", seq, buf, this.oldTuple, kind === TUPLE_KEY ? rel.identity : undefined, undefined);
   }
 
   private truncate(buf: Buffer, p: number): void {
@@ -419,7 +441,7 @@ export class PgOutputDecoder {
     p += 5; // count, options
     for (let i = 0; i < count; i++) {
       const rel = this.relationOf(buf.readUInt32BE(p + i * 4));
-      if (rel && this.next(rel)) this.emit(rel, "t", buf, undefined, undefined, undefined);
+      if (rel && this.isNew(rel, this.seqOf(i))) this.emit(rel, "t", this.seqOf(i), buf, undefined, undefined, undefined);
     }
   }
 }
