@@ -176,7 +176,7 @@ export const VARIABLES = {
   BATCH_MAX_BYTES: { example: "16777216", default: String(16 * 1024 * 1024), schema: integer(1024, 1024 * 1024 * 1024) },
   BATCH_MAX_WAIT_MS: { example: "5000", default: "5000", schema: integer(1, 3_600_000) },
   // The default lets a 100 MiB bytea (a 133 MiB record) land in the 0.5 GB container; see docs/engine.md.
-  MAX_RECORD_BYTES: { example: "150994944", default: String(144 * 1024 * 1024), schema: integer(64 * 1024, 1024 * 1024 * 1024) },
+  MAX_RECORD_BYTES: { example: "268435456", default: String(144 * 1024 * 1024), schema: integer(64 * 1024, 1024 * 1024 * 1024) },
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
