@@ -23,7 +23,7 @@ const column = (scalar: ScalarKind): CopyColumn => {
 };
 
 /** COPY text escaping of a value's text output. */
-const copyEscape = (text: string) => text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t").replace(/\v/g, "\\v").replace(/\x08/g, "\\b").replace(/\f/g, "\\f");
+const copyEscape = (text: string) => text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t").replace(/\v/g, "\\v").replaceAll("\b", "\\b").replace(/\f/g, "\\f");
 
 describe("engine: large values", function () {
   this.timeout(600_000);
