@@ -17,8 +17,8 @@ import { MessageSizeGate, type MessageSkimmer } from "../../container/src/source
 import { confirmedFlush, currentLsn, engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { CONTAINER_MEMORY_MIB, landedLines, runBigCase, spawnBigEngine, valueSql, type BigKind } from "./fixtures/big-values";
 
-const column = (scalar: ScalarKind): CopyColumn => {
-  const shape: TypeShape = { kind: "scalar", scalar };
+const column = (scalar: ScalarKind | "text[]"): CopyColumn => {
+  const shape: TypeShape = scalar === "text[]" ? { kind: "array", element: { kind: "scalar", scalar: "string" }, delimiter: "," } : { kind: "scalar", scalar };
   return { prefix: Buffer.alloc(0), kind: copyKindOf(shape), encode: encoderFor(shape) };
 };
 
@@ -32,16 +32,17 @@ describe("engine: large values", function () {
     const bytea = "\\x" + randomBytes(300_000).toString("hex"); // several hex pieces
     const texts = ['plain', 'a"b\\c\n\r\t\b\f\u0001\u001f é ü 😀', "x".repeat(70_000) + '"\\'];
     const jsons = ['{"a": "x\\ny\\\\z\\"", "b": [1, 2.5, null]}', '{\n  "pretty": true,\r\n  "s": "\\t\\u0001"\n}', '"' + "\\\\".repeat(5000) + '"'];
-    const cases: [ScalarKind, string][] = [
+    const cases: [ScalarKind | "text[]", string][] = [
       ["bytea", bytea],
       ["bytea", "\\x"],
-      ...texts.map((t): [ScalarKind, string] => ["string", t]),
-      ...jsons.map((j): [ScalarKind, string] => ["json", j]),
+      ...texts.map((t): ["string", string] => ["string", t]),
+      ...jsons.map((j): ["json", string] => ["json", j]),
       ["integer", "-9223372036854775808"],
       ["float", "NaN"],
       ["bool", "t"],
       ["numeric", "12.50"],
       ["timestamptz", "2026-11-21 12:00:00.5+00"],
+      ["text[]", '{plain,"with \\"quote\\" and \\\\",NULL,"é\ttab"}'],
     ];
 
     it("write stream values exactly as the encoders would, in exactly the bytes they were sized at", () => {

@@ -288,6 +288,8 @@ export class StepReader<T> {
 
 /** What a skimmed pgoutput change says about itself. */
 export interface SkimmedChange {
+  /** The pgoutput message type: I, U, D, or another one (whose relid and sizes mean nothing). */
+  type: number;
   /** XLogData dataStart: the change's WAL position. */
   walStart: bigint;
   relid: number;
@@ -299,11 +301,11 @@ export interface SkimmedChange {
  * The structure of an XLogData message with an INSERT, UPDATE or DELETE, values skipped; done
  * early once a column has more than `stopAbove` bytes.
  */
-export function* skimPgoutputChange(stopAbove: number): Generator<Step, SkimmedChange | undefined, Buffer> {
+export function* skimPgoutputChange(stopAbove: number): Generator<Step, SkimmedChange, Buffer> {
   const head = yield { read: 30 }; // 'w', dataStart, walEnd, sendTime, message type, relid
   const type = head[25];
-  const change: SkimmedChange = { walStart: head.readBigUInt64BE(1), relid: head.readUInt32BE(26), sizes: [] };
-  if (type !== 0x49 && type !== 0x55 && type !== 0x44) return undefined; // I, U, D
+  const change: SkimmedChange = { type, walStart: head.readBigUInt64BE(1), relid: head.readUInt32BE(26), sizes: [] };
+  if (type !== 0x49 && type !== 0x55 && type !== 0x44) return change; // not I, U, D
   for (;;) {
     const marker = (yield { read: 1 })[0];
     if (marker !== 0x4b && marker !== 0x4f && marker !== 0x4e) return change; // K, O, N

@@ -424,8 +424,13 @@ export class PgOutputDecoder {
     const limit = this.batcher.maxRecordBytes;
     const reader = new StepReader(skimPgoutputChange(refuseMessagesAbove(limit)));
     const verdict = (): Error | null => {
-      const change = reader.result;
-      if (change === undefined) return new Error(`PostgreSQL sent a replication message larger than ${refuseMessagesAbove(limit)} bytes that is not a row change; MAX_RECORD_BYTES=${limit} does not allow it`);
+      if (reader.result === undefined) return new Error("a replication message ended before its change could be read");
+      const change = reader.result!;
+      // A large logical message (pg_logical_emit_message by someone else) lands nothing anyway.
+      if (change.type === MSG_MESSAGE) return null;
+      if (change.type !== MSG_INSERT && change.type !== MSG_UPDATE && change.type !== MSG_DELETE) {
+        return new Error(`PostgreSQL sent a replication message (type ${JSON.stringify(String.fromCharCode(change.type))}) larger than ${refuseMessagesAbove(limit)} bytes that is not a row change; MAX_RECORD_BYTES=${limit} does not allow it`);
+      }
       const rel = this.relations.get(change.relid);
       if (rel !== undefined && this.captured !== undefined && !this.captured.has(rel.table)) return null;
       const table = rel?.table ?? `relation ${change.relid}`;

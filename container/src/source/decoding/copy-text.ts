@@ -410,8 +410,8 @@ const base64Bytes = (hexDigits: number) => 4 * Math.ceil(Math.floor(hexDigits / 
 
 /**
  * The JSON size of one pgoutput value src[p, fe) (not NULL) as writeWireValue writes it: exact
- * for every kind but Other (arrays and the like, which go through a JS string: a bound). Sizes a
- * large record before it is written, so its buffer is allocated once, at its size.
+ * for every kind but timestamps (a bound; they are small). Sizes a large record before it is
+ * written, so its buffer is allocated once, at its size.
  */
 export function wireValueBytes(column: WireColumn, src: Buffer, p: number, fe: number): number {
   const len = fe - p;
@@ -439,9 +439,10 @@ export function wireValueBytes(column: WireColumn, src: Buffer, p: number, fe: n
       return 3 * len + 16;
     case CopyKind.Bytea:
       if (len >= 2 && src[p] === 0x5c && src[p + 1] === 0x78) return base64Bytes(len - 2);
-      return 2 * len + 8;
+      return Buffer.byteLength(column.encode(src.toString("utf8", p, fe)));
     default:
-      return 8 * len + 16;
+      // Types that go through a JS string anyway (arrays, …): encoded once more, to know the size.
+      return Buffer.byteLength(column.encode(src.toString("utf8", p, fe)));
   }
 }
 
@@ -474,9 +475,11 @@ export function copyFieldBytes(column: CopyColumn, src: Buffer, p: number, fe: n
     }
     case CopyKind.Bytea:
       if (len >= 3 && src[p] === 0x5c && src[p + 1] === 0x5c && src[p + 2] === 0x78) return base64Bytes(len - 3);
-      return 2 * len + 8;
+      return Buffer.byteLength(column.encode(copyFieldText(src.toString("utf8", p, fe))));
+    case CopyKind.Other:
+      return Buffer.byteLength(column.encode(copyFieldText(src.toString("utf8", p, fe))));
     default:
-      return wireValueBytes(column, src, p, fe);
+      return wireValueBytes(column, src, p, fe); // no escapes in these
   }
 }
 
