@@ -76,7 +76,7 @@ export class RecordTooLargeError extends Error {
     super(
       `record too large: ${detail}, but ${MAX_RECORD_SETTING}=${limit}; nothing from this ${snapshot ? "snapshot row" : "change"} on was written or confirmed. ` +
         `Fix: raise ${MAX_RECORD_SETTING} to at least ${bytes} and give the engine memory for it (about 3 × ${MAX_RECORD_SETTING} plus 128 MiB; see docs/engine.md), ` +
-        `or leave ${column === undefined ? "the large column" : `column ${JSON.stringify(column)}`} out of the publication with a column list (PostgreSQL 15+: ALTER PUBLICATION … SET TABLE ${table} (…)); ${fix}`,
+        `or leave ${column === undefined ? "the large column" : `column ${JSON.stringify(column)}`} out of the publication with a column list (PostgreSQL 15+: BEGIN; ALTER PUBLICATION <PG_PUBLICATION> DROP TABLE ${table}; ALTER PUBLICATION <PG_PUBLICATION> ADD TABLE ${table} (<the other columns>); COMMIT;); ${fix}`,
     );
     this.name = "RecordTooLargeError";
   }

@@ -349,8 +349,9 @@ export class PgOutputDecoder {
     const buffer = rel.buffer;
     const rawBytes = tuple ? tuple.bytes + (fill ? fill.bytes : 0) : 0;
     // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
-    const large = rawBytes >= LARGE_ROW_BYTES;
-    const size = large ? this.largeRecordBytes(rel, buf, tuple!, columns, fill) : worstCase(rawBytes, rel.fixedBytes + 128);
+    const bound = worstCase(rawBytes, rel.fixedBytes + 128);
+    const large = tuple !== undefined && (rawBytes >= LARGE_ROW_BYTES || bound > this.batcher.maxRecordBytes);
+    const size = large ? this.largeRecordBytes(rel, buf, tuple!, columns, fill) : bound;
     this.batcher.begin(buffer, this.lsn, seq, this.partition, large ? size : 0);
     const out = buffer.reserve(size);
     const from = buffer.pos;

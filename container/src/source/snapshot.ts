@@ -217,9 +217,10 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
 
   const row = (src: Buffer, start: number, end: number) => {
     // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
-    const large = end - start >= LARGE_ROW_BYTES;
-    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, sizes) : worstCase(end - start, fixedBytes);
-    if (size > limit) {
+    const bound = worstCase(end - start, fixedBytes);
+    const large = end - start >= LARGE_ROW_BYTES || bound > limit;
+    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, sizes) : bound;
+    if (large && size > limit) {
       const largest = largestColumn(sizes);
       const column = columns[largest.index]?.name;
       throw new RecordTooLargeError(label, column, size, limit, `a row of ${label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
