@@ -75,7 +75,7 @@ export class RecordTooLargeError extends Error {
       : "then drop the slot (SELECT pg_drop_replication_slot('<PG_SLOT>');) so that the engine snapshots again: the slot still holds this change, decoded with the old column list";
     super(
       `record too large: ${detail}, but ${MAX_RECORD_SETTING}=${limit}; nothing from this ${snapshot ? "snapshot row" : "change"} on was written or confirmed. ` +
-        `Fix: raise ${MAX_RECORD_SETTING} to at least ${bytes} and give the engine memory for it (about 3 × ${MAX_RECORD_SETTING} plus 128 MiB; see docs/engine.md), ` +
+        `Fix: raise ${MAX_RECORD_SETTING} to at least ${bytes} and give the engine memory for it (about 2.5 × ${MAX_RECORD_SETTING} plus 100 MiB; see docs/engine.md), ` +
         `or leave ${column === undefined ? "the large column" : `column ${JSON.stringify(column)}`} out of the publication with a column list (PostgreSQL 15+: BEGIN; ALTER PUBLICATION <PG_PUBLICATION> DROP TABLE ${table}; ALTER PUBLICATION <PG_PUBLICATION> ADD TABLE ${table} (<the other columns>); COMMIT;); ${fix}`,
     );
     this.name = "RecordTooLargeError";
