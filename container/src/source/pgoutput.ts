@@ -158,6 +158,8 @@ const UNCHANGED_OPEN = ',"__unchanged":[';
 
 export class PgOutputDecoder {
   private readonly relations = new Map<number, RelationInfo>();
+  /** Names of every relation PostgreSQL announced, also those not decoded yet. */
+  private readonly announced = new Map<number, { table: string; columns: string[] }>();
   private readonly oldTuple = new Tuple();
   private readonly newTuple = new Tuple();
   private readonly partitions = new PartitionClock();
@@ -190,6 +192,8 @@ export class PgOutputDecoder {
   catalogNeeds(buf: Buffer, off: number): CatalogNeeds | undefined {
     if (buf[off] !== MSG_RELATION) return undefined;
     const rel = parseRelation(buf, off + 1);
+    // Known by name at once, even while the message waits for the catalog (see refusedChange).
+    this.announced.set(rel.oid, { table: `${rel.schema}.${rel.name}`, columns: rel.columns.map((c) => c.name) });
     const types = this.catalog.missingTypes(rel.columns.map((c) => c.typeOid));
     const captured = this.captured === undefined || this.captured.has(`${rel.schema}.${rel.name}`);
     const details = captured && this.catalog.tableDetails(rel.signature) === undefined ? { relid: rel.oid, signature: rel.signature, columns: rel.columns } : undefined;
@@ -432,11 +436,11 @@ export class PgOutputDecoder {
       if (change.type !== MSG_INSERT && change.type !== MSG_UPDATE && change.type !== MSG_DELETE) {
         return new Error(`PostgreSQL sent a replication message (type ${JSON.stringify(String.fromCharCode(change.type))}) larger than ${refuseMessagesAbove(limit)} bytes that is not a row change; MAX_RECORD_BYTES=${limit} does not allow it`);
       }
-      const rel = this.relations.get(change.relid);
+      const rel = this.announced.get(change.relid);
       if (rel !== undefined && this.captured !== undefined && !this.captured.has(rel.table)) return null;
       const table = rel?.table ?? `relation ${change.relid}`;
       const largest = largestColumn(change.sizes);
-      const column = rel?.columns[largest.index]?.name;
+      const column = rel?.columns[largest.index];
       const least = Math.ceil(largest.bytes / 2);
       return new RecordTooLargeError(table, column, least, limit, `the change of ${table} at WAL position ${formatLsn(change.walStart)} has column ${JSON.stringify(column ?? `#${largest.index + 1}`)} with ${largest.bytes} bytes as PostgreSQL sends it, so its landing record needs at least ${least} bytes`, false);
     };
