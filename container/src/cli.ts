@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type EngineConfig } from "./config";
 import { clientConfig } from "./source/connection";
 import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
+import { ProgressLog } from "./ops/progress";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { probeSink } from "./sink";
@@ -83,7 +84,8 @@ async function run(): Promise<never> {
     "cdc-engine starting",
   );
   try {
-    await loadRunEngine()(config, { logger, metrics, signal: stop.signal });
+    // The progress line in the logs is what `cdc-platform status` reads where /metrics is unreachable.
+    await loadRunEngine()(config, { logger, metrics: new ProgressLog(metrics, logger), signal: stop.signal });
   } catch (err) {
     await ops.close().catch(() => undefined);
     return fatal(err, "cdc-engine stopped on a fatal error");

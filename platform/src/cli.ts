@@ -69,7 +69,7 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
     .action((flags: CostFlags) => run(cost(flags, process.stdout)));
 
   registerInit(program, run);
-  // registerStatus(program, run);
+  registerStatus(program, run);
   return program;
 }
 
