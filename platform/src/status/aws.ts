@@ -12,6 +12,7 @@ import { landingLines } from "./landing";
 import { progressLines, scanLogs } from "./progress";
 import type { StackOutputs } from "./outputs";
 import { ago, type StatusLine, type StatusReport } from "./report";
+import { UsageError } from "../cli";
 
 export interface AwsTarget {
   region: string;
@@ -27,7 +28,7 @@ export function awsTarget(o: StackOutputs): AwsTarget {
   const logs = /^cloudwatch:([^:]+):(.+)$/.exec(o.logLocation ?? "");
   const landing = /^s3:\/\/([^/]+)\/?(.*)$/.exec(o.landingUrl ?? "");
   if (!runtime || !logs || !landing || !o.serviceName) {
-    throw new Error("the stack outputs lack engineRuntime (ecs:<region>:<cluster>), serviceName, logLocation (cloudwatch:<region>:<group>) or landingUrl (s3://…): is this an aws stack that `pulumi up` deployed?");
+    throw new UsageError("the stack outputs lack engineRuntime (ecs:<region>:<cluster>), serviceName, logLocation (cloudwatch:<region>:<group>) or landingUrl (s3://…): is this an aws stack that `pulumi up` deployed?");
   }
   return { region: runtime[1], cluster: runtime[2], service: o.serviceName, logGroup: logs[2], bucket: landing[1], prefix: landing[2].replace(/\/+$/, "") };
 }
