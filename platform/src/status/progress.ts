@@ -28,7 +28,9 @@ export function scanLogs(messages: { timestamp?: number; message: string }[]): {
     } catch {
       continue;
     }
-    const at = new Date(typeof line.time === "number" ? line.time : (m.timestamp ?? 0));
+    // The engine writes `time` as ISO-8601 and `level` as a name (docs/engine.md, "Logs"); plain pino numbers are read too.
+    const at = new Date(typeof line.time === "number" || typeof line.time === "string" ? line.time : (m.timestamp ?? 0));
+    if (Number.isNaN(at.getTime())) continue;
     if (line.msg === "progress") {
       if (!progress || at >= progress.at) {
         progress = {
@@ -41,7 +43,7 @@ export function scanLogs(messages: { timestamp?: number; message: string }[]): {
           eventsLanded: Number(line.eventsLanded ?? 0),
         };
       }
-    } else if (typeof line.level === "number" && line.level >= 50 && (!lastError || at >= lastError.at)) {
+    } else if ((line.level === "error" || line.level === "fatal" || (typeof line.level === "number" && line.level >= 50)) && (!lastError || at >= lastError.at)) {
       lastError = { at, msg: String(line.msg ?? "") };
     }
   }
