@@ -32,13 +32,18 @@ async function status(flags: StatusFlags): Promise<number> {
       report = await awsStatus(awsTarget(outputs));
       break;
     }
+    case "azure": {
+      const { azureStatus, azureTarget } = require("./azure") as typeof import("./azure");
+      report = await azureStatus(azureTarget(outputs));
+      break;
+    }
     case "gcp": {
       const { gcpStatus, gcpTarget } = require("./gcp") as typeof import("./gcp");
       report = await gcpStatus(gcpTarget(outputs));
       break;
     }
     default:
-      throw new UsageError(`status covers aws and gcp stacks so far (the stack's cloud output is ${JSON.stringify(outputs.cloud)})`);
+      throw new UsageError(`status covers aws, azure and gcp stacks (the stack's cloud output is ${JSON.stringify(outputs.cloud)}); for a local stack run its healthCommand output (docker ps, /readyz)`);
   }
   const ok = healthy(report);
   process.stdout.write(flags.json ? `${JSON.stringify({ ...report, healthy: ok }, null, 2)}\n` : formatReport(report));
