@@ -6,7 +6,7 @@
  * file renamed into place), so Ctrl-C at any point leaves nothing half-written; the password goes
  * only to `pulumi config set --secret` through stdin, never into a file or onto a command line.
  */
-import { promises as fs } from "node:fs";
+import { promises as fs, rmSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, UsageError } from "../cli";
@@ -145,9 +145,17 @@ async function init(flags: InitFlags): Promise<number> {
   } catch {
     throw new UsageError(`${dir} holds no Pulumi.yaml: run init in the project directory, or pass --dir`);
   }
-  if (flags.nonInteractive) return nonInteractive(flags, dir);
-  const prompts = require("@inquirer/prompts") as Prompts;
+  // Ctrl-C outside a prompt (e.g. during the database check) arrives as SIGINT; inside a prompt,
+  // which reads raw keys, as ExitPromptError. Either way nothing is left behind.
+  const onSignal = () => {
+    if (pendingTemp) rmSync(pendingTemp, { force: true });
+    out("\ninterrupted: nothing was written");
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.on("SIGINT", onSignal);
   try {
+    if (flags.nonInteractive) return await nonInteractive(flags, dir);
+    const prompts = require("@inquirer/prompts") as Prompts;
     return await wizard(flags, dir, prompts);
   } catch (err) {
     if ((err as Error).name === "ExitPromptError") {
@@ -155,8 +163,13 @@ async function init(flags: InitFlags): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     throw err;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
   }
 }
+
+/** The stack file being written under a temporary name, removed again if the user interrupts. */
+let pendingTemp: string | undefined;
 
 async function nonInteractive(flags: InitFlags, dir: string): Promise<number> {
   const missing: string[] = [];
@@ -384,25 +397,13 @@ async function finish(a: InitAnswers, password: string | undefined, dir: string,
   const file = stackFilePath(a.stack, dir);
   if (!overwrite && (await exists(file))) throw new UsageError(`${file} exists: pass --force to replace it (nothing was written)`);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const removeTemp = () => {
-    try {
-      require("node:fs").rmSync(temp, { force: true });
-    } catch {
-      // nothing to remove
-    }
-  };
-  const onSignal = () => {
-    removeTemp();
-    out("\ninterrupted: nothing was written");
-    process.exit(EXIT_INTERRUPTED);
-  };
-  process.once("SIGINT", onSignal);
+  pendingTemp = temp;
   try {
     await fs.writeFile(temp, renderStackFile(a), { flag: "w", mode: 0o644 });
     await fs.rename(temp, file);
   } finally {
-    removeTemp();
-    process.removeListener("SIGINT", onSignal);
+    rmSync(temp, { force: true });
+    pendingTemp = undefined;
   }
   out(`\nwrote ${path.relative(process.cwd(), file) || file} (checked by the program's settings parser)`);
 
