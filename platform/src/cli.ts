@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { estimateCost, formatEstimate } from "./cost/estimate";
 import { selectedStack } from "./pulumi-cli";
-import { readStackFile, StackFileError, stackFilePath, validateStackConfig } from "./stack-file";
+import { fillPlaceholders, readStackFile, StackFileError, stackFilePath, validateStackConfig } from "./stack-file";
 
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
@@ -46,8 +46,11 @@ interface CostFlags {
 async function cost(flags: CostFlags, out: NodeJS.WritableStream): Promise<number> {
   const stack = resolveStack(flags.stack);
   const file = await readStackFile(stack, flags.file ?? stackFilePath(stack));
-  const settings = validateStackConfig(file.config);
+  // An example stack file can be priced before its <…> placeholders are filled in: none changes a price.
+  const { config, filled } = fillPlaceholders(file.config);
+  const settings = validateStackConfig(config);
   const estimate = estimateCost(settings.args as Parameters<typeof estimateCost>[0], { changesPerDay: flags.changesPerDay, bytesPerChange: flags.bytesPerChange });
+  if (filled.length > 0) estimate.notes.unshift(`Priced as if the placeholders in ${filled.join(", ")} were filled in (they change no price); fill them in before \`pulumi preview\`.`);
   out.write(flags.json ? `${JSON.stringify(estimate, null, 2)}\n` : formatEstimate(estimate, stack));
   return EXIT_OK;
 }

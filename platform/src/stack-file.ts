@@ -72,6 +72,33 @@ export function programConfig(config: Record<string, unknown>): { values: Record
   return { values, secretKeys };
 }
 
+/**
+ * Syntactically valid values for the `<…>` placeholders of the example stack files, by the key
+ * that holds them: what `cost` prices a not yet filled-in example with (none changes a price).
+ */
+const PLACEHOLDER_STAND_INS: Record<string, string> = {
+  host: "placeholder.example.com",
+  vpcId: "vpc-00000000000000000",
+  subnetIds: "subnet-00000000000000000",
+  securityGroupIds: "sg-00000000000000000",
+};
+
+/** The config with known `<…>` placeholders replaced (see PLACEHOLDER_STAND_INS), and the paths replaced. */
+export function fillPlaceholders(config: Record<string, unknown>): { config: Record<string, unknown>; filled: string[] } {
+  const filled: string[] = [];
+  const walk = (value: unknown, key: string, path: string): unknown => {
+    if (typeof value === "string" && /<[^<>]+>/.test(value) && PLACEHOLDER_STAND_INS[key]) {
+      filled.push(path);
+      return PLACEHOLDER_STAND_INS[key];
+    }
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, key, `${path}[${i}]`));
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k, `${path}.${k}`)]));
+    return value;
+  };
+  const out = Object.fromEntries(Object.entries(config).map(([k, v]) => [k, walk(v, k, k)]));
+  return { config: out, filled };
+}
+
 export interface ValidateOptions {
   /**
    * The password is never in a stack file written by `init` (it goes to `pulumi config set

@@ -142,6 +142,19 @@ describe("cdc-platform cost", () => {
     assert.equal(local.total, 0);
   });
 
+  it("prices the repository's example stacks before their placeholders are filled in", async function () {
+    this.timeout(60_000);
+    const run = (stack: string) => promisify(execFile)(process.execPath, [path.join(REPO, "platform/bin/cdc-platform.js"), "cost", "--stack", stack, "--json"], { cwd: REPO });
+    const [dev, prod] = (await Promise.all([run("dev"), run("prod")])).map((r) => JSON.parse(r.stdout) as CostEstimate);
+    // Pulumi.prod.yaml: the prod stack above without alerts: 65.343596 − 0.1.
+    near(prod.total, 65.243596, "prod example");
+    assert.match(prod.notes[0], /^Priced as if the placeholders in postgres-cdc-multicloud:postgres\.host, postgres-cdc-multicloud:network\.vpcId, .* were filled in/);
+    // Pulumi.dev.yaml (azure, 5 tables, landing 7 days, debug logs): 103,680 objects/day =
+    // 3,153,600 writes (× $0.0715 / 10,000 = 22.54824), 1.008 GB kept (× 0.0208 = 0.0209664);
+    // 0.141 GB of debug logs stay inside the 5 GB free: 11.448 + 2.862 + 5.0674167 + 0.0209664 + 22.54824.
+    near(dev.total, 41.94662307, "dev example");
+  });
+
   it("prints a table with the unit prices, their date and the total, from a stack file", async function () {
     this.timeout(30_000);
     const dir = mkdtempSync(path.join(tmpdir(), "cdc-cost-"));
