@@ -62,7 +62,9 @@ describe("cdc-platform status (aws, against moto)", function () {
     landingUrl: "s3://cdc-prod-landing/landing",
   });
 
-  before(async () => {
+  before(async function () {
+    // The first run installs moto into .cache/moto (about a minute); later runs reuse it.
+    this.timeout(600_000);
     // moto reports services with this many running tasks (it runs no containers).
     moto = await startMoto({ MOTO_ECS_SERVICE_RUNNING: "1" });
     await setUp().catch((err: Error) => {

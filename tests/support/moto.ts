@@ -1,7 +1,11 @@
 /**
  * moto in server mode: a local AWS endpoint answering ECS, CloudWatch Logs, CloudWatch and S3 with
  * their real wire protocols. Installed once (PyPI, pinned) into `<repo>/.cache/moto/venv`, like
- * the Spark venv (lakehouse/src/spark/env.ts), and reused while the pinned version is there.
+ * the Spark venv (lakehouse/src/spark/env.ts), and reused while the pinned versions are there.
+ *
+ * Not the `moto[server]` extra: it pulls in every service's dependencies (cfn-lint, docker,
+ * aws-xray-sdk, …; over 3 minutes to install here). Serving needs only Flask and flask-cors — what
+ * that extra adds for the server — and these four services need only S3's extra.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -10,6 +14,7 @@ import { promisify } from "node:util";
 import { freePort } from "./postgres";
 
 export const MOTO_VERSION = "5.2.5";
+const REQUIREMENTS = [`moto[s3]==${MOTO_VERSION}`, "flask==3.1.3", "flask-cors==6.0.5"];
 const REPO = path.resolve(__dirname, "..", "..");
 const VENV = path.join(REPO, ".cache", "moto", "venv");
 const run = promisify(execFile);
@@ -19,15 +24,15 @@ export async function ensureMoto(): Promise<string> {
   const python = path.join(VENV, "bin", "python");
   const server = path.join(VENV, "bin", "moto_server");
   if (existsSync(python)) {
-    const { stdout } = await run(python, ["-c", "import moto; print(moto.__version__)"]).catch(() => ({ stdout: "" }));
+    const { stdout } = await run(python, ["-c", "import flask, flask_cors, yaml, moto; print(moto.__version__)"]).catch(() => ({ stdout: "" }));
     if (stdout.trim() === MOTO_VERSION && existsSync(server)) return server;
   }
   try {
     if (!existsSync(python)) await run("python3", ["-m", "venv", VENV]);
-    await run(path.join(VENV, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", `moto[server]==${MOTO_VERSION}`], { maxBuffer: 64 * 1024 * 1024 });
+    await run(path.join(VENV, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", ...REQUIREMENTS], { maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     const e = err as Error & { stderr?: string };
-    throw new Error(`installing moto[server]==${MOTO_VERSION} into ${VENV} failed (needs python3 with venv and PyPI): ${e.message}\n${e.stderr ?? ""}`);
+    throw new Error(`installing ${REQUIREMENTS.join(" ")} into ${VENV} failed (needs python3 with venv and PyPI): ${e.message}\n${e.stderr ?? ""}`);
   }
   return server;
 }
