@@ -154,7 +154,7 @@ describe("cdc-platform status (aws, against moto)", function () {
     assert.match(stdout, /^ok {4}service: ACTIVE, 1 of 1 running/m);
     assert.match(stdout, /^ok {4}task [0-9a-f-]+: RUNNING/m);
     assert.match(stdout, /^info {2}restarts: 1 task stopped recently; last: Essential container in task exited/m);
-    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/1A2B4D0, lag 512 B, last flush \d+ s ago, 1,240 files \/ 99,001 changes landed since start \(reported \d+ s ago\)$/m);
+    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/1A2B4D0, lag 512 B, last flush [^,]+ ago, 1,240 files \/ 99,001 changes landed since start \(reported [^)]+ ago\)$/m);
     assert.match(stdout, /^ok {4}alert good-engine-not-running: OK$/m);
     assert.match(stdout, /^info {2}landing cdc\.public\.orders: date=2026-12-01\/hour=08\/00000000014E2D80-0000000101-00000000014E2D80-0000000200\.ndjson\.gz/m);
     assert.match(stdout, /^info {2}landing cdc\.public\.users: date=2026-12-01\/hour=10\/00000000034F0000-0000000001-00000000034F0000-0000000002\.ndjson/m);
