@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type EngineConfig } from "./config";
 import { clientConfig } from "./source/connection";
 import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
+import { ProgressLog } from "./ops/progress";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { probeSink } from "./sink";
@@ -83,7 +84,8 @@ async function run(): Promise<never> {
     "cdc-engine starting",
   );
   try {
-    await loadRunEngine()(config, { logger, metrics, signal: stop.signal });
+    // The progress line in the logs is what `cdc-platform status` reads where /metrics is unreachable.
+    await loadRunEngine()(config, { logger, metrics: new ProgressLog(metrics, logger), signal: stop.signal });
   } catch (err) {
     await ops.close().catch(() => undefined);
     return fatal(err, "cdc-engine stopped on a fatal error");
@@ -165,6 +167,35 @@ function printCheck(out: NodeJS.WritableStream, check: SourceCheck): void {
   out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
 }
 
+/**
+ * The database half of `doctor`: connection, every read-only source check, and a replication
+ * connection once the user may open one. `report` sees each check as it completes. Shared with
+ * `cdc-platform init`, which checks a database before any sink exists.
+ */
+export async function sourceDoctorChecks(config: EngineConfig, report: (check: SourceCheck) => void = () => undefined): Promise<SourceCheck[]> {
+  const checks: SourceCheck[] = [];
+  const add = (c: SourceCheck) => {
+    checks.push(c);
+    report(c);
+  };
+  const client = new pg.Client(clientConfig(config, "cdc-engine doctor"));
+  client.on("error", () => undefined);
+  let connected = false;
+  try {
+    await client.connect();
+    connected = true;
+    add({ name: "connection", ok: true, detail: `connected to ${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}` });
+    for (const c of await inspectSource(config, client)) add(c);
+  } catch (err) {
+    add(connected ? { name: "source checks", ok: false, detail: (err as Error).message, fix: "check the server's log" } : connectionCheck(config, err));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const privileged = checks.some((c) => c.name === "replication privilege" && c.ok);
+  if (privileged) add(await replicationConnectionCheck(config));
+  return checks;
+}
+
 async function doctor(): Promise<never> {
   const config = configOrExit(process.env);
   const out = process.stdout;
@@ -173,22 +204,7 @@ async function doctor(): Promise<never> {
     checks.push(c);
     printCheck(out, c);
   };
-
-  const client = new pg.Client(clientConfig(config, "cdc-engine doctor"));
-  client.on("error", () => undefined);
-  let connected = false;
-  try {
-    await client.connect();
-    connected = true;
-    report({ name: "connection", ok: true, detail: `connected to ${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}` });
-    for (const c of await inspectSource(config, client)) report(c);
-  } catch (err) {
-    report(connected ? { name: "source checks", ok: false, detail: (err as Error).message, fix: "check the server's log" } : connectionCheck(config, err));
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-  const privileged = checks.some((c) => c.name === "replication privilege" && c.ok);
-  if (privileged) report(await replicationConnectionCheck(config));
+  await sourceDoctorChecks(config, report);
 
   const probe = await probeSink(config);
   // probeSink's messages start "sink <url>…", which the line's "sink:" label already says.

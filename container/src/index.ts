@@ -18,4 +18,4 @@ export type { EnginePhase, Readiness } from "./ops/prometheus";
 export { createLogger } from "./ops/logger";
 export { startOpsServer } from "./ops/http";
 export type { OpsServer } from "./ops/http";
-export { main } from "./cli";
+export { main, sourceDoctorChecks } from "./cli";
