@@ -24,9 +24,11 @@ function asSettingsError<T>(fn: () => T): T {
 export function databricksLakehouse(settings: DatabricksSettings, engineTables: string[]): LakehouseFactory {
   return (landing, placement) => asSettingsError(() => {
     const { createDatabricksPipeline } = require("./databricks") as typeof import("./databricks");
+    // The platform's on-call also hears of a failed job run (the job's own failure emails).
+    const onFailure = [...new Set([...settings.notifications.onFailure, ...(placement.alertEmails ?? [])])];
     return createDatabricksPipeline(`${placement.name}-databricks`, {
       landing,
-      settings,
+      settings: { ...settings, notifications: { ...settings.notifications, onFailure } },
       engineTables,
       namePrefix: placement.baseName,
       tags: landing.tags,

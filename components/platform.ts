@@ -20,6 +20,8 @@ export interface LakehousePlacement {
   name: string;
   /** The base of the platform's cloud resource names (components/naming.ts baseName). */
   baseName: string;
+  /** The platform's `alerts.emails`: a lakehouse pages them when its job fails. */
+  alertEmails?: string[];
 }
 
 /**
@@ -74,7 +76,7 @@ export class CdcPlatform extends pulumi.ComponentResource {
     this.securityGroupId = target.service.securityGroupId;
     this.identities = target.service.identities;
     this.commands = target.service.commands;
-    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName })?.jobUrl;
+    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName, alertEmails: this.settings.alerts?.emails })?.jobUrl;
     this.registerOutputs({
       landingUrl: this.landingUrl,
       imageRef: this.imageRef,

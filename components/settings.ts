@@ -11,7 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
-import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem } from "./limits";
+import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS } from "./limits";
 import { baseName } from "./naming";
 
 export const PROJECT = "postgres-cdc-multicloud";
@@ -90,10 +90,28 @@ const localNetworkSchema = z.object({
   dockerNetwork: z.string().min(1),
 }).strict();
 
-/** Who gets paged when the engine stops running: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channel). */
+const { thresholds: T } = LIMITS.alerts;
+const inList = (allowed: readonly number[]) => (v: number) => allowed.includes(v);
+
+/** When the alerts fire; every value is within what all three clouds' alerting accepts (components/limits.ts LIMITS.alerts). */
+const alertThresholdsSchema = z.object({
+  /** Replication lag (WAL the slot retains beyond the engine's confirmed position) above this many MiB for 5 minutes. */
+  replicationLagMiB: z.number().int().min(T.replicationLagMiB.min).max(T.replicationLagMiB.max).default(1024),
+  /** At least this many engine starts within restartWindowMinutes (a crash loop; a rollout is one start). */
+  restarts: z.number().int().min(T.restarts.min).max(T.restarts.max).default(3),
+  restartWindowMinutes: z.number().int().refine(inList(T.restartWindowMinutes), { message: `must be one of ${T.restartWindowMinutes.join(", ")} (a window every cloud's alerting accepts)` }).default(30),
+  /** No landing object written and nothing confirmed for this many minutes while the slot has unconfirmed changes. */
+  landingStallMinutes: z.number().int().min(T.landingStallMinutes.min).max(T.landingStallMinutes.max).default(15),
+}).strict();
+
+/** Who gets paged, and when: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channels; the Databricks job's failure emails). */
 const alertsSchema = z.object({
   emails: z.array(z.email()).min(1).max(20),
+  thresholds: alertThresholdsSchema.prefault({}),
 }).strict();
+
+/** The alert thresholds with defaults filled in. */
+export type AlertThresholds = z.output<typeof alertThresholdsSchema>;
 
 // Keys valid on every cloud: AWS and GCP allow more, Azure forbids < > % & \ ? and /.
 const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:=+@ -]{1,63}$/), z.string().max(256));
@@ -142,7 +160,7 @@ export interface PlatformSettings {
   deletionProtection: boolean;
   /** Tags/labels applied to every taggable resource (user tags plus project, stack, managed-by). */
   tags: Record<string, string>;
-  /** Page these when the engine is not running; no alerts when absent. */
+  /** Page these when the engine is not running, crash-loops, lags or stops landing; no alerts when absent. */
   alerts?: z.output<typeof alertsSchema>;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
@@ -181,7 +199,7 @@ export interface PlatformArgs {
   deletionProtection?: boolean;
   /** Your tags; project, stack and managed-by are added. */
   tags?: Record<string, string>;
-  /** Email addresses paged when the engine is not running (aws, azure, gcp). */
+  /** Email addresses paged when the engine is not running, crash-loops, lags or stops landing (aws, azure, gcp), and thresholds. */
   alerts?: z.input<typeof alertsSchema>;
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
@@ -344,6 +362,11 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   alerts: `'{"emails":["oncall@example.com"]}'`,
   "alerts.emails": `'["oncall@example.com"]'`,
   "alerts.emails[0]": "oncall@example.com",
+  "alerts.thresholds": `'{"replicationLagMiB":1024,"restarts":3,"restartWindowMinutes":30,"landingStallMinutes":15}'`,
+  "alerts.thresholds.replicationLagMiB": "1024",
+  "alerts.thresholds.restarts": "3",
+  "alerts.thresholds.restartWindowMinutes": "30",
+  "alerts.thresholds.landingStallMinutes": "15",
 };
 
 function exampleFor(path: string): string {
@@ -639,6 +662,14 @@ function checkAgainstEngine(
 type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
   postgres: Omit<PostgresSettings, "password">;
 };
+
+/** The engine's log line at every process start (container/src/cli.ts); alerts count restarts by it. */
+export const ENGINE_STARTING_MESSAGE = "cdc-engine starting";
+
+/** `host:port/database`: with the slot name it names a replication slot (the engine's metrics dimensions, docs/engine.md). */
+export function slotSource(pg: Pick<PostgresSettings, "host" | "port" | "database">): string {
+  return `${pg.host}:${pg.port}/${pg.database}`;
+}
 
 /** The port the engine serves /healthz, /readyz and /metrics on, inside the container. */
 export const ENGINE_HTTP_PORT = 8080;

@@ -8,10 +8,16 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { createLogger } from "../../container/src/ops/logger";
 import { EMF_NAMESPACE, METRICS_LOG_MESSAGE, MetricsLog, teeMetrics } from "../../container/src/ops/metrics-log";
+import type { EngineMetrics } from "../../container/src/ops/metrics";
 import { PrometheusMetrics } from "../../container/src/ops/prometheus";
 
+// Parsed JSON log lines, read field by field.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Line = Record<string, any>;
+type Metric = { Name: string; Unit: string };
+
 function setup(format: "json" | "emf", level: "info" | "warn" = "info") {
-  const lines: Record<string, any>[] = [];
+  const lines: Line[] = [];
   const destination = new Writable({
     write(chunk, _enc, done) {
       for (const l of String(chunk).split("\n").filter(Boolean)) lines.push(JSON.parse(l));
@@ -20,7 +26,7 @@ function setup(format: "json" | "emf", level: "info" | "warn" = "info") {
   });
   let clock = 1_700_000_000_000;
   const logger = createLogger({ level, destination: destination as never });
-  const log = new MetricsLog({ logger, format, source: "db.example.com:5432/app", slot: "cdc_slot", now: () => clock });
+  const log: MetricsLog & EngineMetrics = new MetricsLog({ logger, format, source: "db.example.com:5432/app", slot: "cdc_slot", now: () => clock });
   return { log, lines, advance: (ms: number) => (clock += ms), now: () => clock };
 }
 
@@ -85,13 +91,13 @@ describe("engine ops: metrics log line", () => {
     assert.deepEqual(directive.Dimensions, [["Source", "Slot"]]);
     // Every dimension is a string member of the root; every metric a number member.
     for (const d of directive.Dimensions[0]) assert.equal(typeof doc[d], "string", d);
-    assert.deepEqual(directive.Metrics.map((m: any) => m.Name), ["ReplicationLagBytes", "LandingObjects", "EventsLanded", "StalledSeconds"]);
+    assert.deepEqual(directive.Metrics.map((m: Metric) => m.Name), ["ReplicationLagBytes", "LandingObjects", "EventsLanded", "StalledSeconds"]);
     for (const m of directive.Metrics) assert.equal(typeof doc[m.Name], "number", m.Name);
     assert.deepEqual([doc.ReplicationLagBytes, doc.LandingObjects, doc.StalledSeconds], [123, 1, 0]);
     // No lag while not streaming: the metric is left out rather than sent stale.
     log.phase("waiting_for_slot");
     log.emit();
-    assert.deepEqual(lines[1]._aws.CloudWatchMetrics[0].Metrics.map((m: any) => m.Name), ["LandingObjects", "EventsLanded", "StalledSeconds"]);
+    assert.deepEqual(lines[1]._aws.CloudWatchMetrics[0].Metrics.map((m: Metric) => m.Name), ["LandingObjects", "EventsLanded", "StalledSeconds"]);
     assert.equal(lines[1].ReplicationLagBytes, undefined);
   });
 

@@ -87,7 +87,12 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
     case "azure-native:keyvault:Vault":
       return { name: inputs.vaultName, properties: { ...inputs.properties, vaultUri: `https://${inputs.vaultName}.vault.azure.net/` } };
     case "azure-native:keyvault:Secret":
-      return { name: inputs.secretName, properties: { secretUri: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}`, secretUriWithVersion: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}/v1` } };
+      // Key Vault makes a new version for every new value.
+      return { name: inputs.secretName, properties: { secretUri: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}`, secretUriWithVersion: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}/${h(JSON.stringify(inputs.properties?.value)).slice(0, 32)}` } };
+    case "aws:secretsmanager/secretVersion:SecretVersion":
+      return { versionId: `v-${h(JSON.stringify(inputs.secretString)).slice(0, 32)}` };
+    case "gcp:secretmanager/secretVersion:SecretVersion":
+      return { version: String(parseInt(h(JSON.stringify(inputs.secretData)).slice(0, 6), 16)) };
     case "azure-native:operationalinsights:Workspace":
       return { name: inputs.workspaceName, customerId: `customer-${h(name).slice(0, 8)}` };
     case "azure-native:app:ManagedEnvironment":
