@@ -549,7 +549,7 @@ describe("pulumi program under mocks", function () {
     const groupId = `/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${rg}/providers/Microsoft.Insights/actionGroups/ag-${BASE.test}-engine`;
     for (const rule of rules.values()) {
       assert.deepEqual([rule.kind, rule.scopes, rule.evaluationFrequency, rule.autoMitigate], ["LogAlert", [workspaceId], "PT5M", true]);
-      assert.match(rule.criteria.allOf[0].query, new RegExp(`^ContainerAppConsoleLogs_CL\n\| where ContainerAppName_s == "${app}"\n`));
+      assert.match(rule.criteria.allOf[0].query, new RegExp(`^ContainerAppConsoleLogs_CL\n\\| where ContainerAppName_s == "${app}"\n`));
       assert.equal(rule.actions.actionGroups.length, 1);
     }
     const c = (name: string) => rules.get(name)!.criteria.allOf[0];
