@@ -52,6 +52,8 @@ function filled(config: Record<string, unknown>): Record<string, unknown> {
         .replace(/^<private-subnet-id-a>$/, "subnet-0123456789abcdef0")
         .replace(/^<private-subnet-id-b>$/, "subnet-0123456789abcdef1")
         .replace(/^<database-client-sg-id>$/, "sg-0123456789abcdef0")
+        .replace(/^<oncall-email>$/, "oncall@example.com")
+        .replace(/^<your-gcp-project-id>$/, "acme-staging-42")
         .replace(/<[^<>]+>/g, "example");
     }
     if (Array.isArray(v)) return v.map(fill);
@@ -94,6 +96,7 @@ const UNTAGGABLE = new Set([
 
 /** The base name every test stack's resources carry: `cdc-<stack>-<hash of project and stack>`. */
 const BASE = { test: "cdc-test-3bfe9b", dev: "cdc-dev-96bc8d", prod: "cdc-prod-6cd7ec" } as const;
+const STACK_CLOUD = { dev: "azure", staging: "gcp", prod: "aws" } as const;
 const SHARED_TYPES = new Set(["docker:index/image:Image", "random:index/randomString:RandomString"]);
 
 /** Every value the program sends is within its API's documented limits (components/limits.ts), for every resource. */
@@ -251,7 +254,7 @@ function run(key: string, make: () => Promise<ProgramRun>): Promise<ProgramRun> 
   return runs.get(key)!;
 }
 const cloudRun = (cloud: Cloud, preview = false) => run(`${cloud}:${preview}`, () => runProgram({ stack: "test", config: cloudConfig(cloud), secretKeys: SECRET_KEYS, dryRun: preview }));
-const stackRun = (stack: "dev" | "prod", preview = false) => run(`stack-${stack}:${preview}`, () => {
+const stackRun = (stack: "dev" | "staging" | "prod", preview = false) => run(`stack-${stack}:${preview}`, () => {
   const { config, secretKeys } = stackFileConfig(`Pulumi.${stack}.yaml`);
   return runProgram({ stack, config: { ...filled(config), [P("postgresPassword")]: TEST_PASSWORD }, secretKeys: [...secretKeys, P("postgresPassword")], dryRun: preview });
 });
@@ -262,7 +265,7 @@ describe("pulumi program under mocks", function () {
   before(() => {
     // Start every run now; the harness runs two at a time.
     for (const cloud of ["aws", "azure", "gcp", "local"] as Cloud[]) for (const preview of [false, true]) void cloudRun(cloud, preview).catch(() => undefined);
-    for (const stack of ["dev", "prod"] as const) for (const preview of [false, true]) void stackRun(stack, preview).catch(() => undefined);
+    for (const stack of ["dev", "staging", "prod"] as const) for (const preview of [false, true]) void stackRun(stack, preview).catch(() => undefined);
   });
   after(() => rmSync(LOCAL_DIR, { recursive: true, force: true }));
 
@@ -613,19 +616,19 @@ describe("pulumi program under mocks", function () {
     }
   });
 
-  for (const stack of ["dev", "prod"] as const) {
+  for (const stack of ["dev", "staging", "prod"] as const) {
     for (const preview of [false, true]) {
       it(`Pulumi.${stack}.yaml (${preview ? "preview" : "up"}) deploys its cloud with its settings`, async () => {
         const r = await stackRun(stack, preview);
-        const cloud: Cloud = stack === "dev" ? "azure" : "aws";
-        assertCommon(r, cloud, stack, stack === "dev" ? { environment: "dev", team: "data-platform" } : { environment: "prod", team: "data-platform", "cost-center": "4711" });
+        const cloud: Cloud = STACK_CLOUD[stack];
+        assertCommon(r, cloud, stack, { dev: { environment: "dev", team: "data-platform" }, staging: { environment: "staging", team: "data-platform" }, prod: { environment: "prod", team: "data-platform", "cost-center": "4711" } }[stack]);
         assertImage(r, cloud, preview);
         if (!preview) {
           const env = engineEnv(r, cloud).env;
           const { config } = stackFileConfig(`Pulumi.${stack}.yaml`);
           const pg = filled(config)[P("postgres")] as typeof POSTGRES;
           assertEngineContract(r, cloud, pg);
-          assert.equal(env.SINK_COMPRESSION, stack === "prod" ? "gzip" : "none");
+          assert.equal(env.SINK_COMPRESSION, stack === "dev" ? "none" : "gzip");
         }
         if (stack === "prod") {
           // prod: deletion protection, longer retention, bigger task, private subnets.
@@ -643,12 +646,21 @@ describe("pulumi program under mocks", function () {
             assert.deepEqual([task.cpu, task.memory], ["512", "1024"]);
           }
           assert.ok(!r.invokes.some((i) => i.token === "aws:ec2/getVpc:getVpc"), "configured subnets: no default VPC lookup");
+        } else if (stack === "staging") {
+          // staging: GCP with direct VPC egress, 1 vCPU, and alerts with its own thresholds.
+          const service = one(r, "gcp:cloudrunv2/service:Service").inputs;
+          assert.deepEqual(service.template.vpcAccess, { networkInterfaces: [{ network: "default", subnetwork: "default" }], egress: "PRIVATE_RANGES_ONLY" });
+          assert.equal(service.deletionProtection, false);
+          assert.equal(one(r, "gcp:storage/bucket:Bucket").inputs.lifecycleRules[0].condition.age, 14);
+          assert.deepEqual(byType(r, "gcp:monitoring/notificationChannel:NotificationChannel").map((c) => c.inputs.labels.email_address), ["oncall@example.com"]);
+          const lag = byType(r, "gcp:monitoring/alertPolicy:AlertPolicy").find((p) => p.name === "cdc-alerts-replication-lag")!;
+          assert.equal(lag.inputs.conditions[0].conditionThreshold.thresholdValue, 2048 * 1024 * 1024);
         } else {
           assert.equal(one(r, "azure-native:keyvault:Vault").inputs.properties.enablePurgeProtection, undefined);
           assert.equal(one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0].definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 7);
         }
         assert.deepEqual(byType(r, "postgres-cdc-multicloud:databricks:DatabricksPipeline"), [], "databricks.enabled is false in the examples");
-        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, 0, "no alerts unless alerts.emails is set");
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, stack === "staging" ? 1 : 0, "alerts only where alerts.emails is set");
       });
     }
   }

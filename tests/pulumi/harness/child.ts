@@ -186,8 +186,14 @@ function loadedModules(): string[] {
 }
 
 function finish(result: Record<string, unknown>, code: number): never {
-  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), ...result }));
+  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), urns: registeredUrns(), ...result }));
   process.exit(code);
+}
+
+/** The URNs the mock monitor gave every registered resource (what identifies a resource in a real stack's state). */
+function registeredUrns(): string[] {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { resources?: Map<string, unknown> } | undefined;
+  return [...(monitor?.resources?.keys() ?? [])];
 }
 
 process.on("unhandledRejection", (err) => finish({ error: String((err as Error)?.message ?? err), kind: "unhandledRejection" }, 3));
