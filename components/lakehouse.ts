@@ -41,5 +41,7 @@ export function stackLakehouse(stack: StackSettings): LakehouseFactory | undefin
   const { parseDatabricksSettings, DATABRICKS_CONFIG_KEY } = require("./databricks/settings") as typeof import("./databricks/settings");
   const raw = stack.config.getObject<unknown>(DATABRICKS_CONFIG_KEY);
   const settings = asSettingsError(() => parseDatabricksSettings(raw, `${stack.config.name}:${DATABRICKS_CONFIG_KEY}`));
-  return settings.enabled ? databricksLakehouse(settings, stack.args.postgres.tables ?? []) : undefined;
+  // Every engine's tables: the single pipeline's, or all the pipelines'.
+  const tables = stack.args.pipelines ? stack.args.pipelines.flatMap((p) => p.tables) : stack.args.postgres.tables ?? [];
+  return settings.enabled ? databricksLakehouse(settings, tables) : undefined;
 }

@@ -8,13 +8,13 @@ import { checkName, cloudWatchRetention, LIMITS } from "../limits";
 import { s3BucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { EMF_NAMESPACE } from "../../container/src/ops/metrics-log";
-import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 
 const MIB = 1024 * 1024;
 
 /** Docker label of the engine's task with the password secret's version (see EngineServiceArgs.secretVersionId). */
 export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version";
-import { childOf } from "../children";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -425,6 +425,8 @@ export interface AlertedEngine {
   baseName: string;
   clusterName: pulumi.Input<string>;
   serviceName: pulumi.Input<string>;
+  /** Its log group: its starts are counted from it. */
+  logGroupName: pulumi.Input<string>;
   /** `host:port/database` and slot: the dimensions of its metrics (the engine's metrics log line, docs/engine.md). */
   source: string;
   slot: string;
@@ -432,8 +434,6 @@ export interface AlertedEngine {
 
 export interface EngineAlertsArgs {
   baseName: string;
-  /** The log group the engines write to: their starts are counted from it. */
-  logGroupName: pulumi.Input<string>;
   engines: AlertedEngine[];
   /** Who is paged (SNS email subscriptions; each address confirms its subscription once). */
   emails: string[];
@@ -466,15 +466,16 @@ export class EngineAlerts extends pulumi.ComponentResource {
       tags: args.tags,
     }, { parent: this });
     args.emails.forEach((email, i) => new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
-    const starts = new aws.cloudwatch.LogMetricFilter(`${name}-engine-starts`, {
-      name: checkName("logMetricFilter", `${args.baseName}-engine-starts`),
-      logGroupName: args.logGroupName,
-      pattern: `{ $.msg = "${ENGINE_STARTING_MESSAGE}" }`,
-      metricTransformation: { name: "EngineStarts", namespace: METRICS_NAMESPACE, value: "1", unit: "Count", dimensions: { Source: "$.source", Slot: "$.slot" } },
-    }, { parent: this });
     const notify = { alarmActions: [topic.arn], okActions: [topic.arn], tags: args.tags };
     for (const e of args.engines) {
       const n = e.label ? `${name}-${e.label}` : name;
+      // One filter per log group (each engine has its own): two on one group would count every start twice.
+      const starts = new aws.cloudwatch.LogMetricFilter(`${n}-engine-starts`, {
+        name: checkName("logMetricFilter", `${e.baseName}-engine-starts`),
+        logGroupName: e.logGroupName,
+        pattern: `{ $.msg = "${ENGINE_STARTING_MESSAGE}" }`,
+        metricTransformation: { name: "EngineStarts", namespace: METRICS_NAMESPACE, value: "1", unit: "Count", dimensions: { Source: "$.source", Slot: "$.slot" } },
+      }, { parent: this });
       const what = `The CDC engine of slot ${e.slot} (${e.source})`;
       const dimensions = { Source: e.source, Slot: e.slot };
       new aws.cloudwatch.MetricAlarm(`${n}-not-running`, {
@@ -566,24 +567,35 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
     tags: s.tags,
   }, at("postgres-password").opts);
-  const logs = new EngineLogs(at("logs").name, { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
-    settings: s,
-    accountId,
-    imageRef: image.ref,
-    repositoryArn: registry.repositoryArn,
-    bucketArn: storage.bucketArn,
-    sinkUrl: storage.url,
-    secretArn: secret.arn,
-    secretVersionId: secret.versionId,
-    logGroupName: logs.name,
-    logGroupArn: logs.arn,
-  }, at("engine").opts);
+  const engines = engineSpecs(s).map(({ pipeline, settings }) => {
+    const child = (legacy: string) => engineChildOf(parent, name, legacy, pipeline);
+    const logs = new EngineLogs(child("logs").name, { baseName: settings.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, child("logs").opts);
+    const service = new EngineService(child("engine").name, {
+      settings,
+      accountId,
+      imageRef: image.ref,
+      repositoryArn: registry.repositoryArn,
+      bucketArn: storage.bucketArn,
+      sinkUrl: storage.url,
+      secretArn: secret.arn,
+      secretVersionId: secret.versionId,
+      logGroupName: logs.name,
+      logGroupArn: logs.arn,
+    }, child("engine").opts);
+    return { pipeline, settings, logs, service };
+  });
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, {
       baseName: s.baseName,
-      logGroupName: logs.name,
-      engines: [{ baseName: s.baseName, clusterName: service.clusterName, serviceName: service.name, source: slotSource(s.postgres), slot: s.postgres.slot }],
+      engines: engines.map(({ pipeline, settings, logs, service }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        clusterName: service.clusterName,
+        serviceName: service.name,
+        logGroupName: logs.name,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
       emails: s.alerts.emails,
       thresholds: s.alerts.thresholds,
       tags: s.tags,
@@ -600,7 +612,7 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
   };
   const region = s.aws!.region;
-  const serviceFacts: ServiceFacts = {
+  const facts = ({ logs, service }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloudwatch:${region}:${logs.name}`,
@@ -611,6 +623,8 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       tailLogs: pulumi.interpolate`aws logs tail ${logs.name} --follow --region ${region}`,
       checkHealth: pulumi.interpolate`aws ecs describe-services --cluster ${service.clusterName} --services ${service.name} --region ${region} --query "services[0].{status:status,running:runningCount,desired:desiredCount,rollout:deployments[0].rolloutState}"`,
     },
-  };
-  return { landing, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = facts(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
 }

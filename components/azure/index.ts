@@ -18,8 +18,8 @@ import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { acrName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
-import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
 
@@ -292,8 +292,16 @@ export interface EngineServiceArgs extends Placement {
    * which the engine does not read) does, so a new password rolls the app.
    */
   secretVersion?: pulumi.Input<string>;
+  /** Run in this existing Container Apps environment instead of creating one (the platform's other engines). */
+  environment?: SharedEnvironment;
   logCustomerId: pulumi.Input<string>;
   logSharedKey: pulumi.Input<string>;
+}
+
+/** A Container Apps environment several engines share. */
+export interface SharedEnvironment {
+  id: pulumi.Input<string>;
+  name: pulumi.Output<string>;
 }
 
 /** The workload profile the engine runs on: serverless, billed per use, like a Consumption-only environment. */
@@ -314,6 +322,7 @@ export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
   readonly environmentName: pulumi.Output<string>;
+  readonly environmentId: pulumi.Output<string>;
   readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
   readonly identityClientId: pulumi.Output<string>;
@@ -343,7 +352,7 @@ export class EngineService extends pulumi.ComponentResource {
     ];
 
     const network = s.azure!.network;
-    const environment = new app.ManagedEnvironment(`${name}-env`, {
+    const environment = args.environment ?? new app.ManagedEnvironment(`${name}-env`, {
       environmentName: checkName("containerApp", `cae-${s.baseName}`),
       ...placement,
       appLogsConfiguration: {
@@ -407,6 +416,7 @@ export class EngineService extends pulumi.ComponentResource {
     this.name = containerApp.name;
     this.id = containerApp.id;
     this.environmentName = environment.name;
+    this.environmentId = pulumi.output(environment.id);
     this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
     this.identityClientId = identity.clientId;
@@ -585,27 +595,42 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     deletionProtection: s.deletionProtection,
   }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
-    ...placement,
-    settings: s,
-    subscriptionId: client.subscriptionId,
-    imageRef: image.ref,
-    registryId: registry.id,
-    registryServer: registry.loginServer,
-    sinkUrl: storageAccount.url,
-    landingContainerId: storageAccount.containerId,
-    secretId: secret.secretId,
-    secretUri: secret.secretUri,
-    secretVersion: secret.version,
-    logCustomerId: logs.customerId,
-    logSharedKey: logs.sharedKey,
-  }, at("engine").opts);
+  // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
+  let sharedEnvironment: SharedEnvironment | undefined;
+  const engines = engineSpecs(s).map(({ pipeline, settings }) => {
+    const child = engineChildOf(parent, name, "engine", pipeline);
+    const service = new EngineService(child.name, {
+      ...placement,
+      settings,
+      subscriptionId: client.subscriptionId,
+      imageRef: image.ref,
+      registryId: registry.id,
+      registryServer: registry.loginServer,
+      sinkUrl: storageAccount.url,
+      landingContainerId: storageAccount.containerId,
+      secretId: secret.secretId,
+      secretUri: secret.secretUri,
+      secretVersion: secret.version,
+      logCustomerId: logs.customerId,
+      logSharedKey: logs.sharedKey,
+      environment: sharedEnvironment,
+    }, child.opts);
+    sharedEnvironment ??= { id: service.environmentId, name: service.environmentName };
+    return { pipeline, settings, service };
+  });
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, {
       ...placement,
       baseName: s.baseName,
       workspaceId: logs.workspaceId,
-      engines: [{ baseName: s.baseName, containerAppId: service.id, containerAppName: service.name, source: slotSource(s.postgres), slot: s.postgres.slot }],
+      engines: engines.map(({ pipeline, settings, service }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        containerAppId: service.id,
+        containerAppName: service.name,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
       emails: s.alerts.emails,
       thresholds: s.alerts.thresholds,
     }, at("alerts").opts);
@@ -628,7 +653,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       tenantId: client.tenantId,
     },
   };
-  const serviceFacts: ServiceFacts = {
+  const facts = ({ service }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
@@ -638,6 +663,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
       checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,
     },
-  };
-  return { landing, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = facts(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
 }

@@ -22,8 +22,8 @@ import { checkName, LIMITS } from "../limits";
 import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
-import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -181,11 +181,14 @@ export interface EngineLogsArgs extends Placement {
   retentionDays: number;
   /** The Cloud Run service whose logs are routed here. */
   serviceName: string;
+  /** With several engines (pipelines): all their services (serviceName is the first). */
+  serviceNames?: string[];
 }
 
-/** The Cloud Logging filter that selects the engine's logs. */
-export function engineLogFilter(serviceName: string): string {
-  return `resource.type="cloud_run_revision" AND resource.labels.service_name="${serviceName}"`;
+/** The Cloud Logging filter that selects the logs of the engine's Cloud Run service (or of several). */
+export function engineLogFilter(...serviceNames: string[]): string {
+  const services = serviceNames.map((n) => `resource.labels.service_name="${n}"`);
+  return `resource.type="cloud_run_revision" AND ${services.length === 1 ? services[0] : `(${services.join(" OR ")})`}`;
 }
 
 /**
@@ -200,7 +203,7 @@ export class EngineLogs extends pulumi.ComponentResource {
 
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
-    const filter = engineLogFilter(args.serviceName);
+    const filter = engineLogFilter(...(args.serviceNames ?? [args.serviceName]));
     const bucket = new logging.ProjectBucketConfig(`${name}-bucket`, {
       project: args.project,
       location: args.region,
@@ -258,7 +261,7 @@ export class EngineService extends pulumi.ComponentResource {
     const account = new serviceaccount.Account(`${name}-sa`, {
       accountId: checkName("gcpServiceAccount", gcpServiceAccountId(s.baseName)),
       project: args.project,
-      displayName: `CDC engine (${s.stack})`,
+      displayName: `CDC engine (${s.stack}${s.pipelines ? `, slot ${s.postgres.slot}` : ""})`,
       description: "Runs the CDC engine: writes landing objects, reads its PostgreSQL password",
     }, { parent: this, dependsOn: [args.apis] });
     const member = pulumi.interpolate`serviceAccount:${account.email}`;
@@ -456,7 +459,6 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   const g = s.gcp!;
   const apis = new ProjectApis(at("apis").name, { project: g.project }, at("apis").opts);
   const placement: Placement = { project: g.project, region: g.region, labels: s.tags, apis };
-  const serviceName = `${s.baseName}-engine`;
 
   const landing = new LandingStorage(at("landing").name, {
     ...placement,
@@ -472,22 +474,39 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
   const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
-  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
+  const specs = engineSpecs(s).map((e) => ({ ...e, serviceName: `${e.settings.baseName}-engine` }));
+  const logs = new EngineLogs(at("logs").name, {
     ...placement,
-    settings: s,
-    serviceName,
-    imageRef: image.ref,
-    bucketName: landing.bucketName,
-    sinkUrl: landing.url,
-    secretId: secret.secretId,
-    secretVersion: secret.version,
-  }, at("engine").opts);
+    baseName: s.baseName,
+    retentionDays: s.logRetentionDays,
+    serviceName: specs[0].serviceName,
+    ...(s.pipelines ? { serviceNames: specs.map((e) => e.serviceName) } : {}),
+  }, at("logs").opts);
+  const engines = specs.map(({ pipeline, settings, serviceName: engineServiceName }) => {
+    const child = engineChildOf(parent, name, "engine", pipeline);
+    const service = new EngineService(child.name, {
+      ...placement,
+      settings,
+      serviceName: engineServiceName,
+      imageRef: image.ref,
+      bucketName: landing.bucketName,
+      sinkUrl: landing.url,
+      secretId: secret.secretId,
+      secretVersion: secret.version,
+    }, child.opts);
+    return { pipeline, settings, serviceName: engineServiceName, service };
+  });
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, {
       ...placement,
       baseName: s.baseName,
-      engines: [{ baseName: s.baseName, serviceName, source: slotSource(s.postgres), slot: s.postgres.slot }],
+      engines: engines.map(({ pipeline, settings, serviceName: engineServiceName }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        serviceName: engineServiceName,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
       emails: s.alerts.emails,
       thresholds: s.alerts.thresholds,
     }, at("alerts").opts);
@@ -502,7 +521,7 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     tags: s.tags,
     gcp: { project: g.project, bucketName: landing.bucketName },
   };
-  const serviceFacts: ServiceFacts = {
+  const serviceFactsOf = ({ service, serviceName: engineServiceName }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
@@ -510,9 +529,11 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     identities: { serviceAccountEmail: service.serviceAccountEmail },
     commands: {
       // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
-      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(serviceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
+      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(engineServiceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
       checkHealth: pulumi.interpolate`gcloud run services describe ${service.name} --project ${g.project} --region ${g.region} --format "table(status.conditions[].type,status.conditions[].status)"`,
     },
-  };
-  return { landing: facts, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = serviceFactsOf(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, serviceFactsOf(e)])) : undefined;
+  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines };
 }
