@@ -171,6 +171,28 @@ describe("pipelines: one engine per table group", function () {
     });
   }
 
+  it("local: a container per pipeline, each on the next host port, all writing into the one landing directory", async () => {
+    const r = await runProgram({
+      stack: "multi-pipeline-stack",
+      secretKeys: [P("postgresPassword")],
+      config: {
+        [P("cloud")]: "local",
+        [P("postgres")]: { host: "host.docker.internal", database: "app", user: "cdc_user" },
+        [P("postgresPassword")]: TEST_PASSWORD,
+        [P("pipelines")]: PIPELINES,
+        [P("localLandingDir")]: "/tmp/cdc-pipelines-landing",
+        [P("localHttpPort")]: "9100",
+      },
+    });
+    assert.equal(r.exitCode, 0, `${r.error}\n${r.stderr.slice(0, 2000)}`);
+    const containers = byType(r, "docker:index/container:Container").map((c) => c.inputs);
+    assert.deepEqual(containers.map((c) => c.ports[0].external), [9100, 9101, 9102]);
+    assert.equal(new Set(containers.map((c) => c.name)).size, 3);
+    assert.equal(new Set(containers.map((c) => JSON.stringify(c.volumes))).size, 1, "one landing directory");
+    const slots = containers.map((c) => (reveal(c.envs) as string[]).find((e) => e.startsWith("PG_SLOT="))).sort();
+    assert.deepEqual(slots, ["PG_SLOT=cdc_slot_orders", "PG_SLOT=cdc_slot_users", "PG_SLOT=cdc_stock"]);
+  });
+
   it("refuses pipelines that would share a slot, a publication, a name or a table, or sit beside postgres.tables — one message naming each", () => {
     const args = (pipelines: unknown[], tables: string[] = []) => ({ cloud: "aws" as const, aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u", password: "x", tables }, pipelines: pipelines as never });
     assert.throws(() => resolvePlatform("cdc", args([{ name: "a", tables: ["public.a"], slot: "s1" }, { name: "b", tables: ["public.b"], slot: "s1" }]), "dev", "p"), /pipelines\[1\]\.slot "s1" is also pipelines\[0\]'s/);
