@@ -34,4 +34,8 @@ export const tailLogsCommand = platform.commands.tailLogs;
 export const healthCommand = platform.commands.checkHealth;
 /** The Databricks job, when databricks.enabled. */
 export const databricksJobUrl = platform.lakehouseJobUrl;
+/** With `pipelines`: each engine's service name, identities and commands, by pipeline (the outputs above are the first's). */
+export const pipelines = platform.pipelines
+  ? pulumi.output(Object.fromEntries(Object.entries(platform.pipelines).map(([p, f]) => [p, { serviceName: f.name, identities: f.identities, tailLogsCommand: f.commands.tailLogs, healthCommand: f.commands.checkHealth }])))
+  : undefined;
 export const cloud = platform.settings.cloud;

@@ -12,3 +12,11 @@ import type * as pulumi from "@pulumi/pulumi";
 export function childOf(parent: pulumi.Resource, platform: string, legacy: string): { name: string; opts: pulumi.ComponentResourceOptions } {
   return { name: `${platform}-${legacy}`, opts: { parent, aliases: [{ name: legacy }] } };
 }
+
+/**
+ * Name and options of a per-engine child: the single-pipeline form's as before (childOf), a
+ * pipeline's `<platform>-<legacy>-<pipeline>` (new resources, nothing to alias).
+ */
+export function engineChildOf(parent: pulumi.Resource, platform: string, legacy: string, pipeline: string | undefined): { name: string; opts: pulumi.ComponentResourceOptions } {
+  return pipeline ? { name: `${platform}-${legacy}-${pipeline}`, opts: { parent } } : childOf(parent, platform, legacy);
+}

@@ -10,7 +10,13 @@ export { databricksLakehouse, stackLakehouse } from "./lakehouse";
 export { LIMITS, NAME_RULES, RESOURCE_LIMITS } from "./limits";
 export { baseName } from "./naming";
 export {
+  capturedTables,
+  engineSpecs,
   legacyPlatformName,
+  MAX_PIPELINES,
+  type AlertThresholds,
+  type EngineSpec,
+  type PipelineSettings,
   readSettings,
   resolvePlatform,
   SettingsError,

@@ -24,9 +24,11 @@ function asSettingsError<T>(fn: () => T): T {
 export function databricksLakehouse(settings: DatabricksSettings, engineTables: string[]): LakehouseFactory {
   return (landing, placement) => asSettingsError(() => {
     const { createDatabricksPipeline } = require("./databricks") as typeof import("./databricks");
+    // The platform's on-call also hears of a failed job run (the job's own failure emails).
+    const onFailure = [...new Set([...settings.notifications.onFailure, ...(placement.alertEmails ?? [])])];
     return createDatabricksPipeline(`${placement.name}-databricks`, {
       landing,
-      settings,
+      settings: { ...settings, notifications: { ...settings.notifications, onFailure } },
       engineTables,
       namePrefix: placement.baseName,
       tags: landing.tags,
@@ -39,5 +41,7 @@ export function stackLakehouse(stack: StackSettings): LakehouseFactory | undefin
   const { parseDatabricksSettings, DATABRICKS_CONFIG_KEY } = require("./databricks/settings") as typeof import("./databricks/settings");
   const raw = stack.config.getObject<unknown>(DATABRICKS_CONFIG_KEY);
   const settings = asSettingsError(() => parseDatabricksSettings(raw, `${stack.config.name}:${DATABRICKS_CONFIG_KEY}`));
-  return settings.enabled ? databricksLakehouse(settings, stack.args.postgres.tables ?? []) : undefined;
+  // Every engine's tables: the single pipeline's, or all the pipelines'.
+  const tables = stack.args.pipelines ? stack.args.pipelines.flatMap((p) => p.tables) : stack.args.postgres.tables ?? [];
+  return settings.enabled ? databricksLakehouse(settings, tables) : undefined;
 }

@@ -77,6 +77,10 @@ export const NAME_RULES = {
   snsTopic: (n: string) => /^[A-Za-z0-9_-]{1,256}$/.test(n),
   // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html: AlarmName 1-255
   cloudWatchAlarm: (n: string) => n.length >= 1 && n.length <= 255,
+  // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html: filterName 1-512 of [^:*]
+  logMetricFilter: (n: string) => /^[^:*]{1,512}$/.test(n),
+  // https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.metrics: up to 100 of A-Z a-z 0-9 _-.,+!*',()%/, not starting with /
+  gcpLogMetric: (n: string) => /^[A-Za-z0-9_.,+!*'()%-][A-Za-z0-9_.,+!*'()%/-]{0,99}$/.test(n),
   // https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups: short name at most 12 characters
   actionGroupShortName: (n: string) => /^.{1,12}$/.test(n),
   // resource-name-rules (Microsoft.Insights/actionGroups 1-260, metricAlerts 1-260): no < > * % { } & : \ ? + / # |
@@ -89,7 +93,31 @@ export const NAME_RULES = {
 } as const;
 
 export const LIMITS = {
+  /**
+   * Alert thresholds a user may choose: only values every cloud's alerting accepts (the rows below
+   * for CloudWatch alarms, Azure log search alerts and Cloud Monitoring conditions). Restart windows
+   * are whole minutes that are a CloudWatch period (a multiple of 60 s, at most a day with one
+   * evaluation period), an Azure log search window (1 minute to 2 days, not shorter than the 5-minute
+   * frequency used) and a Cloud Monitoring alignment period (at least 60 s).
+   */
+  alerts: {
+    thresholds: {
+      replicationLagMiB: { min: 1, max: 1_048_576 },
+      restarts: { min: 2, max: 100 },
+      restartWindowMinutes: [5, 10, 15, 30, 45, 60, 120, 180, 240, 360, 720, 1440],
+      landingStallMinutes: { min: 5, max: 1440 },
+    },
+    /** Minutes a replication lag must stay above its threshold before it pages. */
+    lagSustainedMinutes: 5,
+  },
   aws: {
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html: Period 10, 20, 30 or a
+    // multiple of 60; Period × EvaluationPeriods at most 7 days, and at most 1 day when Period is under an hour;
+    // DatapointsToAlarm 1..EvaluationPeriods
+    alarmEvaluationSeconds: { max: 604_800, maxBelowHourPeriod: 86_400 },
+    // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_MetricTransformation.html: up to 3
+    // dimensions, and no defaultValue together with dimensions
+    metricFilterDimensionsMax: 3,
     // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html ("Possible values are")
     logRetentionDays: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
     // https://docs.aws.amazon.com/cdk/api/latest/python/aws_cdk.aws_ecs/HealthCheck.html (ECS container health check)
@@ -122,6 +150,13 @@ export const LIMITS = {
     lifecycleDays: { min: 0, max: 99999 },
     // https://docs.azure.cn/container-apps/quotas (replicas per revision up to 1000 with the CLI/API)
     replicas: { min: 0, max: 1000 },
+    // https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-create-log-alert-rule: frequency of evaluation from one
+    // minute to one day, query time range at most two days, window not shorter than the frequency; severity 0-4
+    // (ScheduledQueryRule in @pulumi/azure-native)
+    logAlertFrequencyMinutes: { min: 1, max: 1440 },
+    logAlertWindowMinutes: { min: 1, max: 2880 },
+    logAlertTimeAggregations: ["Count", "Average", "Minimum", "Maximum", "Total"],
+    logAlertOperators: ["Equals", "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual"],
   },
   gcp: {
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks and the GoogleCloudRunV2Probe reference: period 1-240 for
@@ -147,6 +182,14 @@ export const LIMITS = {
     // condition durations are whole seconds (at most a day)
     alertDisplayNameMax: 512,
     alertDurationSeconds: { min: 0, max: 86400 },
+    // https://cloud.google.com/monitoring/alerts/concepts-indepth: an alerting policy can contain up to 6 conditions;
+    // https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies: alignment periods are whole seconds,
+    // at least 60 s for alerting (this program never uses more than a day)
+    alertConditionsMax: 6,
+    alignmentPeriodSeconds: { min: 60, max: 86_400 },
+    // https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.metrics: filter at most 20000 characters; a
+    // DISTRIBUTION metric needs a DELTA kind, a value extractor and bucket options
+    logMetricFilterMax: 20_000,
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks: readiness probes are Preview (launchStage BETA)
     readinessProbeLaunchStages: ["BETA", "ALPHA"],
   },
@@ -293,6 +336,23 @@ function cloudRunService(i: Inputs): Problems {
 
 const noLimitedValues = (): Problems => [];
 
+/** "300s" → 300; anything else NaN (the API takes whole seconds with an "s"). */
+const seconds = (d: unknown): number => (typeof d === "string" && /^\d+s$/.test(d) ? Number(d.slice(0, -1)) : NaN);
+
+/** ISO 8601 durations of whole minutes, hours or days ("PT5M", "PT1H", "P1D") → minutes; anything else NaN. */
+export function isoMinutes(d: unknown): number {
+  const m = typeof d === "string" && d !== "P" && d !== "PT" ? /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$/.exec(d) : null;
+  if (!m) return NaN;
+  return Number(m[1] ?? 0) * 1440 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+/** Minutes as an ISO 8601 duration ("PT30M", "PT2H", "P1D"). */
+export function isoDuration(minutes: number): string {
+  if (minutes % 1440 === 0) return `P${minutes / 1440}D`;
+  if (minutes % 60 === 0) return `PT${minutes / 60}H`;
+  return `PT${minutes}M`;
+}
+
 /** The check of a resource whose name is in `field` (rule `kind`), with `more` checks of its other fields. */
 function named(field: string, kind: keyof typeof NAME_RULES, more?: (i: Inputs, p: Problems) => void): (i: Inputs) => Problems {
   return (i) => {
@@ -347,6 +407,18 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     // PutMetricAlarm: Period 10, 20, 30 or a multiple of 60; EvaluationPeriods at least 1.
     if (!([10, 20, 30].includes(i.period) || (Number.isInteger(i.period) && i.period % 60 === 0 && i.period > 0))) p.push(`period ${i.period} must be 10, 20, 30 or a multiple of 60`);
     range(p, "evaluationPeriods", i.evaluationPeriods, { min: 1, max: 100_000 });
+    const l = LIMITS.aws.alarmEvaluationSeconds;
+    const total = i.period * i.evaluationPeriods;
+    if (total > l.max || (i.period < 3600 && total > l.maxBelowHourPeriod)) p.push(`period × evaluationPeriods = ${total} s exceeds CloudWatch's evaluation range (1 day for periods under an hour, 7 days otherwise)`);
+    if (i.datapointsToAlarm !== undefined) range(p, "datapointsToAlarm", i.datapointsToAlarm, { min: 1, max: i.evaluationPeriods });
+    if (!(typeof i.threshold === "number" && Number.isFinite(i.threshold))) p.push(`threshold ${i.threshold} must be a number`);
+  }),
+  "aws:cloudwatch/logMetricFilter:LogMetricFilter": named("name", "logMetricFilter", (i, p) => {
+    const t = i.metricTransformation ?? {};
+    const dimensions = Object.keys(t.dimensions ?? {});
+    if (dimensions.length > LIMITS.aws.metricFilterDimensionsMax) p.push(`metricTransformation has ${dimensions.length} dimensions; at most ${LIMITS.aws.metricFilterDimensionsMax}`);
+    if (dimensions.length > 0 && t.defaultValue !== undefined) p.push("metricTransformation cannot have a defaultValue together with dimensions");
+    name(p, "logGroupName", i.logGroupName, "logGroup");
   }),
   "aws:ecs/service:Service": named("name", "awsName"),
   // Azure
@@ -386,7 +458,35 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     if (!["PT1M", "PT5M", "PT15M", "PT30M", "PT1H"].includes(i.evaluationFrequency)) p.push(`evaluationFrequency ${i.evaluationFrequency} is not an allowed frequency`);
     if (!["PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D"].includes(i.windowSize)) p.push(`windowSize ${i.windowSize} is not an allowed window`);
   }),
+  "azure-native:monitor:ScheduledQueryRule": named("ruleName", "azureInsights", (i, p) => {
+    const l = LIMITS.azure;
+    range(p, "severity", i.severity, { min: 0, max: 4 });
+    const frequency = isoMinutes(i.evaluationFrequency);
+    const window = isoMinutes(i.windowSize);
+    range(p, "evaluationFrequency (minutes)", frequency, l.logAlertFrequencyMinutes);
+    range(p, "windowSize (minutes)", window, l.logAlertWindowMinutes);
+    if (window < frequency) p.push(`windowSize ${i.windowSize} is shorter than evaluationFrequency ${i.evaluationFrequency}`);
+    if (i.kind !== "LogAlert") p.push(`kind must be LogAlert for a windowed log search alert (got ${JSON.stringify(i.kind)})`);
+    if (!(i.scopes?.length === 1)) p.push("a log search alert is scoped to exactly one workspace here");
+    for (const c of i.criteria?.allOf ?? []) {
+      if (!(l.logAlertTimeAggregations as readonly string[]).includes(c.timeAggregation)) p.push(`timeAggregation ${c.timeAggregation} is not one of ${l.logAlertTimeAggregations.join(", ")}`);
+      if (!(l.logAlertOperators as readonly string[]).includes(c.operator)) p.push(`operator ${c.operator} is not one of ${l.logAlertOperators.join(", ")}`);
+      if (c.timeAggregation !== "Count" && !c.metricMeasureColumn) p.push(`timeAggregation ${c.timeAggregation} needs a metricMeasureColumn`);
+      const fp = c.failingPeriods;
+      if (fp && !(fp.minFailingPeriodsToAlert >= 1 && fp.minFailingPeriodsToAlert <= fp.numberOfEvaluationPeriods)) p.push("failingPeriods.minFailingPeriodsToAlert must be 1..numberOfEvaluationPeriods");
+    }
+  }),
   // GCP
+  "gcp:logging/metric:Metric": named("name", "gcpLogMetric", (i, p) => {
+    if (typeof i.filter !== "string" || i.filter.length > LIMITS.gcp.logMetricFilterMax) p.push(`filter must be at most ${LIMITS.gcp.logMetricFilterMax} characters`);
+    const d = i.metricDescriptor ?? {};
+    if (d.valueType === "DISTRIBUTION") {
+      if (d.metricKind !== "DELTA") p.push("a DISTRIBUTION log-based metric must be DELTA");
+      if (!/^(EXTRACT|REGEXP_EXTRACT)\(/.test(i.valueExtractor ?? "")) p.push("a DISTRIBUTION log-based metric needs a valueExtractor EXTRACT(field)");
+      const e = i.bucketOptions?.exponentialBuckets;
+      if (!e || !(e.numFiniteBuckets > 0 && e.growthFactor > 1 && e.scale > 0)) p.push("a DISTRIBUTION log-based metric needs exponential buckets with numFiniteBuckets > 0, growthFactor > 1, scale > 0");
+    }
+  }),
   "gcp:projects/service:Service": noLimitedValues,
   "gcp:storage/bucket:Bucket": named("name", "gcsBucket"),
   "gcp:artifactregistry/repository:Repository": named("repositoryId", "gcpId"),
@@ -405,10 +505,13 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   "gcp:monitoring/alertPolicy:AlertPolicy": (i) => {
     const p: Problems = [];
     if (!(typeof i.displayName === "string" && i.displayName.length >= 1 && i.displayName.length <= LIMITS.gcp.alertDisplayNameMax)) p.push(`displayName must be 1-${LIMITS.gcp.alertDisplayNameMax} characters`);
-    for (const c of i.conditions ?? []) {
-      const d = (c.conditionThreshold ?? c.conditionAbsent)?.duration as string | undefined;
-      const seconds = d && /^\d+s$/.test(d) ? Number(d.slice(0, -1)) : NaN;
-      range(p, `${c.displayName} duration (s)`, seconds, LIMITS.gcp.alertDurationSeconds);
+    const conditions = i.conditions ?? [];
+    if (conditions.length < 1 || conditions.length > LIMITS.gcp.alertConditionsMax) p.push(`an alert policy has 1-${LIMITS.gcp.alertConditionsMax} conditions (got ${conditions.length})`);
+    if (!["OR", "AND", "AND_WITH_MATCHING_RESOURCE"].includes(i.combiner)) p.push(`combiner ${i.combiner} is not OR, AND or AND_WITH_MATCHING_RESOURCE`);
+    for (const c of conditions) {
+      const condition = c.conditionThreshold ?? c.conditionAbsent;
+      range(p, `${c.displayName} duration (s)`, seconds(condition?.duration), LIMITS.gcp.alertDurationSeconds);
+      for (const a of condition?.aggregations ?? []) range(p, `${c.displayName} alignmentPeriod (s)`, seconds(a.alignmentPeriod), LIMITS.gcp.alignmentPeriodSeconds);
     }
     return p;
   },

@@ -40,6 +40,18 @@ export function baseName(namePrefix: string, stack: string, project: string): st
   return `${namePrefix}-${stackPart}-${shortHash(project, stack).slice(0, BASE_HASH_LENGTH)}`;
 }
 
+/**
+ * The base name of one pipeline's engine (`pipelines`): `<namePrefix>-<pipeline>-<stack, shortened
+ * to what fits>-<hash of project, full stack name and pipeline>`, at most BASE_NAME_MAX characters
+ * like every base name, so the same name builders fit it; different for every pipeline and stack.
+ */
+export function pipelineBaseName(namePrefix: string, pipeline: string, stack: string, project: string): string {
+  const hash = shortHash(project, stack, pipeline).slice(0, BASE_HASH_LENGTH);
+  const room = BASE_NAME_MAX - namePrefix.length - pipeline.length - BASE_HASH_LENGTH - 3;
+  const stackPart = room > 0 ? trimTo(stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-+/, ""), room) : "";
+  return [namePrefix, pipeline, stackPart, hash].filter(Boolean).join("-");
+}
+
 export function s3BucketName(base: string, purpose: string, accountId: string): string {
   return trimTo(`${base}-${purpose}-${accountId}`, 63);
 }

@@ -11,7 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, resolvePlatform, type PlatformArgs, type PlatformSettings } from "./settings";
-import type { DeployTarget, LandingFacts, TargetOutputs } from "./types";
+import type { DeployTarget, LandingFacts, ServiceFacts, TargetOutputs } from "./types";
 
 /** Where a lakehouse goes: under the platform, named after it. */
 export interface LakehousePlacement {
@@ -20,6 +20,8 @@ export interface LakehousePlacement {
   name: string;
   /** The base of the platform's cloud resource names (components/naming.ts baseName). */
   baseName: string;
+  /** The platform's `alerts.emails`: a lakehouse pages them when its job fails. */
+  alertEmails?: string[];
 }
 
 /**
@@ -54,6 +56,8 @@ export class CdcPlatform extends pulumi.ComponentResource {
   readonly commands: { tailLogs: pulumi.Output<string>; checkHealth: pulumi.Output<string> };
   /** The Databricks job URL, when a lakehouse is enabled. */
   readonly lakehouseJobUrl?: pulumi.Output<string>;
+  /** With `pipelines`: each engine's service, identities and commands, by pipeline name (the fields above are the first's). */
+  readonly pipelines?: Record<string, ServiceFacts>;
 
   /**
    * @param name 1-8 lower-case letters or digits: it starts every resource name (e.g. "orders").
@@ -74,7 +78,8 @@ export class CdcPlatform extends pulumi.ComponentResource {
     this.securityGroupId = target.service.securityGroupId;
     this.identities = target.service.identities;
     this.commands = target.service.commands;
-    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName })?.jobUrl;
+    this.pipelines = target.pipelines;
+    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName, alertEmails: this.settings.alerts?.emails })?.jobUrl;
     this.registerOutputs({
       landingUrl: this.landingUrl,
       imageRef: this.imageRef,
@@ -86,6 +91,7 @@ export class CdcPlatform extends pulumi.ComponentResource {
       identities: this.identities,
       commands: this.commands,
       lakehouseJobUrl: this.lakehouseJobUrl,
+      pipelines: this.pipelines,
     });
   }
 }

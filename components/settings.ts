@@ -11,8 +11,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
-import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem } from "./limits";
-import { baseName } from "./naming";
+import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS } from "./limits";
+import { baseName, pipelineBaseName } from "./naming";
 
 export const PROJECT = "postgres-cdc-multicloud";
 export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
@@ -90,10 +90,56 @@ const localNetworkSchema = z.object({
   dockerNetwork: z.string().min(1),
 }).strict();
 
-/** Who gets paged when the engine stops running: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channel). */
+const { thresholds: T } = LIMITS.alerts;
+const inList = (allowed: readonly number[]) => (v: number) => allowed.includes(v);
+
+/** When the alerts fire; every value is within what all three clouds' alerting accepts (components/limits.ts LIMITS.alerts). */
+const alertThresholdsSchema = z.object({
+  /** Replication lag (WAL the slot retains beyond the engine's confirmed position) above this many MiB for 5 minutes. */
+  replicationLagMiB: z.number().int().min(T.replicationLagMiB.min).max(T.replicationLagMiB.max).default(1024),
+  /** At least this many engine starts within restartWindowMinutes (a crash loop; a rollout is one start). */
+  restarts: z.number().int().min(T.restarts.min).max(T.restarts.max).default(3),
+  restartWindowMinutes: z.number().int().refine(inList(T.restartWindowMinutes), { message: `must be one of ${T.restartWindowMinutes.join(", ")} (a window every cloud's alerting accepts)` }).default(30),
+  /** No landing object written and nothing confirmed for this many minutes while the slot has unconfirmed changes. */
+  landingStallMinutes: z.number().int().min(T.landingStallMinutes.min).max(T.landingStallMinutes.max).default(15),
+}).strict();
+
+/** Who gets paged, and when: email addresses (SNS, Azure Monitor action group, Cloud Monitoring channels; the Databricks job's failure emails). */
 const alertsSchema = z.object({
   emails: z.array(z.email()).min(1).max(20),
+  thresholds: alertThresholdsSchema.prefault({}),
 }).strict();
+
+/** The alert thresholds with defaults filled in. */
+export type AlertThresholds = z.output<typeof alertThresholdsSchema>;
+
+/** A pipeline's name is part of its engine's cloud names, which must fit beside the stack's base name. */
+const PIPELINE_NAME = /^[a-z][a-z0-9]{0,5}$/;
+const SLOT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** At most this many engines per platform. */
+export const MAX_PIPELINES = 10;
+
+/** One engine of several: its own slot and publication over its own tables, landing where the others land. */
+const pipelineSchema = z.object({
+  name: z.string().regex(PIPELINE_NAME, "must be 1-6 lower-case letters or digits starting with a letter"),
+  /** schema.table names; a table belongs to one pipeline only. */
+  tables: z.array(z.string().regex(tableName)).min(1),
+  /** Default `<postgres.slot>_<name>`. */
+  slot: z.string().regex(SLOT_NAME).optional(),
+  /** Default `<postgres.publication>_<name>`. */
+  publication: z.string().regex(pgIdentifier).optional(),
+}).strict();
+const pipelinesSchema = z.array(pipelineSchema).min(1).max(MAX_PIPELINES);
+
+/** A pipeline with every default filled in. */
+export interface PipelineSettings {
+  name: string;
+  tables: string[];
+  slot: string;
+  publication: string;
+  /** Base of its engine's cloud names (components/naming.ts pipelineBaseName). */
+  baseName: string;
+}
 
 // Keys valid on every cloud: AWS and GCP allow more, Azure forbids < > % & \ ? and /.
 const tagsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:=+@ -]{1,63}$/), z.string().max(256));
@@ -142,8 +188,10 @@ export interface PlatformSettings {
   deletionProtection: boolean;
   /** Tags/labels applied to every taggable resource (user tags plus project, stack, managed-by). */
   tags: Record<string, string>;
-  /** Page these when the engine is not running; no alerts when absent. */
+  /** Page these when the engine is not running, crash-loops, lags or stops landing; no alerts when absent. */
   alerts?: z.output<typeof alertsSchema>;
+  /** Several engines (one per table group, each with its own slot); absent in the single-pipeline form. */
+  pipelines?: PipelineSettings[];
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
@@ -181,8 +229,14 @@ export interface PlatformArgs {
   deletionProtection?: boolean;
   /** Your tags; project, stack and managed-by are added. */
   tags?: Record<string, string>;
-  /** Email addresses paged when the engine is not running (aws, azure, gcp). */
+  /** Email addresses paged when the engine is not running, crash-loops, lags or stops landing (aws, azure, gcp), and thresholds. */
   alerts?: z.input<typeof alertsSchema>;
+  /**
+   * One engine per table group instead of one for `postgres.tables`: each its own slot (default
+   * `<postgres.slot>_<name>`) and publication (default `<postgres.publication>_<name>`), all on the
+   * same database and landing in the same storage. Leave out for the single-pipeline form.
+   */
+  pipelines?: z.input<typeof pipelineSchema>[];
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
@@ -217,6 +271,11 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   const alerts = args.alerts === undefined ? undefined : alertsSchema.safeParse(args.alerts);
   if (alerts) problems.push(...issues("alerts", alerts));
   if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
+  const pipelinesParsed = args.pipelines === undefined ? undefined : pipelinesSchema.safeParse(args.pipelines);
+  if (pipelinesParsed) problems.push(...issues("pipelines", pipelinesParsed));
+  const pipelines = pipelinesParsed?.success && pg.success ? resolvePipelines(pipelinesParsed.data, pg.data, name, stack, project) : undefined;
+  if (pipelines) problems.push(...pipelines.problems.map((p) => `${p.path} ${p.what}`));
+  if (pipelines && args.cloud === "local" && args.local?.httpPort !== undefined && args.local.httpPort + pipelines.pipelines.length - 1 > 65535) problems.push("local.httpPort leaves no room for a port per pipeline (each engine takes the next port)");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
   for (const key of ["landingRetentionDays", "logRetentionDays"] as const) {
@@ -283,8 +342,77 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
     deletionProtection: args.deletionProtection ?? SCALAR_DEFAULTS.deletionProtection,
     tags: { ...tags.data!, project: PROJECT, stack: args.cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack, "managed-by": "pulumi" },
     alerts: alerts?.data,
+    ...(pipelines ? { pipelines: pipelines.pipelines } : {}),
     ...placement,
   };
+}
+
+/**
+ * The pipelines with their defaults, and what is wrong with them as a set: unique names, slots and
+ * publications, every table in one pipeline only, and no `postgres.tables` beside them.
+ */
+function resolvePipelines(
+  input: z.output<typeof pipelinesSchema>,
+  pg: z.output<typeof postgresSchema>,
+  platformName: string,
+  stack: string,
+  project: string,
+): { pipelines: PipelineSettings[]; problems: { path: string; what: string; example: string }[] } {
+  const problems: { path: string; what: string; example: string }[] = [];
+  if (pg.tables.length > 0) problems.push({ path: "postgres.tables", what: "must be empty when pipelines are set (each pipeline lists its own tables)", example: "'[]'" });
+  const pipelines = input.map((p) => ({
+    name: p.name,
+    tables: p.tables,
+    slot: p.slot ?? `${pg.slot}_${p.name}`,
+    publication: p.publication ?? `${pg.publication}_${p.name}`,
+    baseName: pipelineBaseName(platformName, p.name, stack, project),
+  }));
+  const owner = new Map<string, string>();
+  const seen = { name: new Map<string, number>(), slot: new Map<string, number>(), publication: new Map<string, number>() };
+  pipelines.forEach((p, i) => {
+    for (const key of ["name", "slot", "publication"] as const) {
+      const first = seen[key].get(p[key]);
+      if (first !== undefined) problems.push({ path: `pipelines[${i}].${key}`, what: `${JSON.stringify(p[key])} is also pipelines[${first}]'s: each pipeline needs its own ${key === "name" ? "name" : key === "slot" ? "replication slot (a slot has one consumer)" : "publication"}`, example: key === "name" ? "billing" : key === "slot" ? `cdc_slot_${p.name}` : `cdc_pub_${p.name}` });
+      else seen[key].set(p[key], i);
+    }
+    if (!SLOT_NAME.test(p.slot)) problems.push({ path: `pipelines[${i}].slot`, what: `${JSON.stringify(p.slot)} is not a valid slot name (lower-case letters, digits and _, at most 63)`, example: `cdc_slot_${p.name}` });
+    if (!pgIdentifier.test(p.publication)) problems.push({ path: `pipelines[${i}].publication`, what: `${JSON.stringify(p.publication)} is not a valid publication name (at most 63)`, example: `cdc_pub_${p.name}` });
+    for (const table of p.tables) {
+      const other = owner.get(table);
+      if (other !== undefined && other !== p.name) problems.push({ path: `pipelines[${i}].tables`, what: `has ${table}, which pipeline ${other} captures too: two engines would land the same table twice`, example: "'[\"public.orders\"]'" });
+      owner.set(table, p.name);
+    }
+  });
+  return { pipelines, problems };
+}
+
+/** One engine of a platform: its pipeline's name (none in the single-pipeline form) and its settings. */
+export interface EngineSpec {
+  pipeline?: string;
+  /** The platform's settings with this engine's slot, publication, tables, base name (and local port). */
+  settings: PlatformSettings;
+}
+
+/**
+ * The engines a platform runs: one with the platform's own settings in the single-pipeline form,
+ * else one per pipeline, each named from its own base name.
+ */
+export function engineSpecs(s: PlatformSettings): EngineSpec[] {
+  if (!s.pipelines) return [{ settings: s }];
+  return s.pipelines.map((p, i) => ({
+    pipeline: p.name,
+    settings: {
+      ...s,
+      baseName: p.baseName,
+      postgres: { ...s.postgres, slot: p.slot, publication: p.publication, tables: p.tables },
+      ...(s.local ? { local: { ...s.local, httpPort: s.local.httpPort + i } } : {}),
+    },
+  }));
+}
+
+/** Every table the platform captures, over all its engines. */
+export function capturedTables(s: Pick<PlatformSettings, "postgres" | "pipelines">): string[] {
+  return s.pipelines ? s.pipelines.flatMap((p) => p.tables) : s.postgres.tables;
 }
 
 /** What the stack's config says: the platform's name (namePrefix), its arguments, and the config bag for settings other components own (e.g. `databricks`). */
@@ -344,6 +472,17 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   alerts: `'{"emails":["oncall@example.com"]}'`,
   "alerts.emails": `'["oncall@example.com"]'`,
   "alerts.emails[0]": "oncall@example.com",
+  pipelines: `'[{"name":"orders","tables":["public.orders"]},{"name":"users","tables":["public.users"]}]'`,
+  "pipelines[0]": `'{"name":"orders","tables":["public.orders"]}'`,
+  "pipelines[0].name": "orders",
+  "pipelines[0].tables": `'["public.orders"]'`,
+  "pipelines[0].slot": "cdc_slot_orders",
+  "pipelines[0].publication": "cdc_pub_orders",
+  "alerts.thresholds": `'{"replicationLagMiB":1024,"restarts":3,"restartWindowMinutes":30,"landingStallMinutes":15}'`,
+  "alerts.thresholds.replicationLagMiB": "1024",
+  "alerts.thresholds.restarts": "3",
+  "alerts.thresholds.restartWindowMinutes": "30",
+  "alerts.thresholds.landingStallMinutes": "15",
 };
 
 function exampleFor(path: string): string {
@@ -494,6 +633,9 @@ export function readSettings(): StackSettings {
   const batching = readObject(config, "batching", batchingSchema, false, problems) ?? batchingSchema.parse({});
   const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
   const alerts = readObject(config, "alerts", alertsSchema, false, problems);
+  const pipelinesInput = readObject(config, "pipelines", pipelinesSchema, false, problems);
+  const pipelines = pipelinesInput && postgres ? resolvePipelines(pipelinesInput, postgres, namePrefix, pulumi.getStack(), pulumi.getProject()) : undefined;
+  for (const p of pipelines?.problems ?? []) problems.push(problem(p.path, p.what, p.example, true));
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
@@ -557,7 +699,9 @@ export function readSettings(): StackSettings {
   const pg = postgres!;
   // The engine's own parser is the contract: run it on the environment the service will get, so a
   // value the engine would reject fails here, at preview, not in a crash-looping container.
-  const engineProblems = checkAgainstEngine(pg, batching, { snapshotMode, logLevel, sinkCompression });
+  const engineProblems = pipelines
+    ? pipelines.pipelines.flatMap((p) => checkAgainstEngine({ ...pg, slot: p.slot, publication: p.publication, tables: p.tables }, batching, { snapshotMode, logLevel, sinkCompression }))
+    : checkAgainstEngine(pg, batching, { snapshotMode, logLevel, sinkCompression });
   if (engineProblems.length > 0) throw new SettingsError(engineProblems);
 
   const args: PlatformArgs = {
@@ -575,6 +719,7 @@ export function readSettings(): StackSettings {
     deletionProtection,
     tags: userTags,
     alerts,
+    ...(pipelinesInput ? { pipelines: pipelinesInput } : {}),
     ...settings,
   };
   return { name: namePrefix, args, config };
@@ -639,6 +784,14 @@ function checkAgainstEngine(
 type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
   postgres: Omit<PostgresSettings, "password">;
 };
+
+/** The engine's log line at every process start (container/src/cli.ts); alerts count restarts by it. */
+export const ENGINE_STARTING_MESSAGE = "cdc-engine starting";
+
+/** `host:port/database`: with the slot name it names a replication slot (the engine's metrics dimensions, docs/engine.md). */
+export function slotSource(pg: Pick<PostgresSettings, "host" | "port" | "database">): string {
+  return `${pg.host}:${pg.port}/${pg.database}`;
+}
 
 /** The port the engine serves /healthz, /readyz and /metrics on, inside the container. */
 export const ENGINE_HTTP_PORT = 8080;

@@ -73,7 +73,10 @@ export interface TargetOutputs {
   landing: LandingFacts;
   /** The exact image the service runs: repository@sha256:digest. */
   imageRef: pulumi.Output<string>;
+  /** The first (or only) engine. */
   service: ServiceFacts;
+  /** With `pipelines`: every engine, by pipeline name. */
+  pipelines?: Record<string, ServiceFacts>;
 }
 
 /**

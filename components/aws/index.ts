@@ -4,11 +4,17 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, cloudWatchRetention } from "../limits";
+import { checkName, cloudWatchRetention, LIMITS } from "../limits";
 import { s3BucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
-import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { EMF_NAMESPACE } from "../../container/src/ops/metrics-log";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+
+const MIB = 1024 * 1024;
+
+/** Docker label of the engine's task with the password secret's version (see EngineServiceArgs.secretVersionId). */
+export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -176,6 +182,8 @@ export interface PasswordSecretArgs {
  */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly arn: pulumi.Output<string>;
+  /** The current version's id: new whenever the password changes (the service rolls on it). */
+  readonly versionId: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
@@ -185,12 +193,13 @@ export class PasswordSecret extends pulumi.ComponentResource {
       recoveryWindowInDays: args.recoveryWindowInDays,
       tags: args.tags,
     }, { parent: this });
-    new aws.secretsmanager.SecretVersion(`${name}-value`, {
+    const version = new aws.secretsmanager.SecretVersion(`${name}-value`, {
       secretId: secret.id,
       secretString: pulumi.secret(args.password),
     }, { parent: this });
     this.arn = secret.arn;
-    this.registerOutputs({ arn: this.arn });
+    this.versionId = version.versionId;
+    this.registerOutputs({ arn: this.arn, versionId: this.versionId });
   }
 }
 
@@ -227,6 +236,11 @@ export interface EngineServiceArgs {
   bucketArn: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
   secretArn: pulumi.Input<string>;
+  /**
+   * The password secret's current version id. ECS reads the secret only when a task starts, so the
+   * task definition carries it (a Docker label): a new password makes a new revision and rolls the task.
+   */
+  secretVersionId?: pulumi.Input<string>;
   logGroupName: pulumi.Input<string>;
   logGroupArn: pulumi.Input<string>;
 }
@@ -333,8 +347,10 @@ export class EngineService extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
+    // With alerts, the metrics line carries CloudWatch EMF: CloudWatch Logs makes the alarms' metrics from it.
+    const metricsLog: Record<string, string> = s.alerts ? { METRICS_LOG: "emf" } : {};
     const environment = pulumi.output(args.sinkUrl).apply((sinkUrl) =>
-      Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })));
+      Object.entries({ ...engineEnvironment(s, sinkUrl), ...metricsLog }).map(([n, value]) => ({ name: n, value })));
     const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
       family: checkName("awsName", `${s.baseName}-engine`),
@@ -355,6 +371,7 @@ export class EngineService extends pulumi.ComponentResource {
         environment,
         // The password reaches the task only through Secrets Manager, never as a plain value.
         secrets: [{ name: "PG_PASSWORD", valueFrom: args.secretArn }],
+        ...(args.secretVersionId ? { dockerLabels: { [PASSWORD_VERSION_LABEL]: args.secretVersionId } } : {}),
         portMappings: [{ containerPort: ENGINE_HTTP_PORT, protocol: "tcp" }],
         // ECS has one container health check (unhealthy → replaced): liveness, /healthz.
         healthCheck: { command: ["CMD", "node", "-e", healthCommand], interval: 15, timeout: 5, retries: 3, startPeriod: 60 },
@@ -400,46 +417,124 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
-export interface EngineAlertsArgs {
+/** An engine the alerts watch. */
+export interface AlertedEngine {
+  /** Prefix of its alarms' Pulumi names (`<alerts>-<label>-…`); none for a platform's only engine. */
+  label?: string;
+  /** Base of its alarms' cloud names. */
   baseName: string;
   clusterName: pulumi.Input<string>;
   serviceName: pulumi.Input<string>;
+  /** Its log group: its starts are counted from it. */
+  logGroupName: pulumi.Input<string>;
+  /** `host:port/database` and slot: the dimensions of its metrics (the engine's metrics log line, docs/engine.md). */
+  source: string;
+  slot: string;
+}
+
+export interface EngineAlertsArgs {
+  baseName: string;
+  engines: AlertedEngine[];
   /** Who is paged (SNS email subscriptions; each address confirms its subscription once). */
   emails: string[];
+  thresholds: AlertThresholds;
   tags: Record<string, string>;
 }
 
+/** CloudWatch namespace of the engine's metrics: the EMF metrics line and the start count below. */
+export const METRICS_NAMESPACE = EMF_NAMESPACE;
+
 /**
- * Pages someone when the engine is not running: a CloudWatch alarm on the service's running task
- * count (Container Insights, enabled on the cluster) below 1 for five minutes — missing data counts
- * as not running — notifying an SNS topic with an email subscription per address, also when it recovers.
+ * Pages someone through one SNS topic (an email subscription per address), for each engine:
+ * - not running: the service's running task count (Container Insights) below 1 for five minutes,
+ *   missing data counting as not running;
+ * - restarts: `thresholds.restarts` starts within `restartWindowMinutes` (a metric filter counts the
+ *   engine's "cdc-engine starting" lines);
+ * - replication lag: the EMF metric ReplicationLagBytes above the threshold for five minutes;
+ * - landing stalled: StalledSeconds (nothing landed or confirmed while changes wait) at the threshold.
+ * The metric alarms treat missing data as fine: a stopped engine is the "not running" alarm's case.
+ * Each alarm notifies again when it recovers.
  */
 export class EngineAlerts extends pulumi.ComponentResource {
   readonly topicArn: pulumi.Output<string>;
 
   constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineAlerts`, name, {}, opts);
+    const t = args.thresholds;
     const topic = new aws.sns.Topic(`${name}-topic`, {
       name: checkName("snsTopic", `${args.baseName}-engine-alerts`),
       tags: args.tags,
     }, { parent: this });
     args.emails.forEach((email, i) => new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
-    new aws.cloudwatch.MetricAlarm(`${name}-not-running`, {
-      name: checkName("cloudWatchAlarm", `${args.baseName}-engine-not-running`),
-      alarmDescription: "The CDC engine has no running task: changes are not being captured and the replication slot retains WAL",
-      namespace: "ECS/ContainerInsights",
-      metricName: "RunningTaskCount",
-      dimensions: { ClusterName: args.clusterName, ServiceName: args.serviceName },
-      statistic: "Minimum",
-      period: 60,
-      evaluationPeriods: 5,
-      threshold: 1,
-      comparisonOperator: "LessThanThreshold",
-      treatMissingData: "breaching",
-      alarmActions: [topic.arn],
-      okActions: [topic.arn],
-      tags: args.tags,
-    }, { parent: this });
+    const notify = { alarmActions: [topic.arn], okActions: [topic.arn], tags: args.tags };
+    for (const e of args.engines) {
+      const n = e.label ? `${name}-${e.label}` : name;
+      // One filter per log group (each engine has its own): two on one group would count every start twice.
+      const starts = new aws.cloudwatch.LogMetricFilter(`${n}-engine-starts`, {
+        name: checkName("logMetricFilter", `${e.baseName}-engine-starts`),
+        logGroupName: e.logGroupName,
+        pattern: `{ $.msg = "${ENGINE_STARTING_MESSAGE}" }`,
+        metricTransformation: { name: "EngineStarts", namespace: METRICS_NAMESPACE, value: "1", unit: "Count", dimensions: { Source: "$.source", Slot: "$.slot" } },
+      }, { parent: this });
+      const what = `The CDC engine of slot ${e.slot} (${e.source})`;
+      const dimensions = { Source: e.source, Slot: e.slot };
+      new aws.cloudwatch.MetricAlarm(`${n}-not-running`, {
+        name: checkName("cloudWatchAlarm", `${e.baseName}-engine-not-running`),
+        alarmDescription: `${what} has no running task: changes are not being captured and the replication slot retains WAL`,
+        namespace: "ECS/ContainerInsights",
+        metricName: "RunningTaskCount",
+        dimensions: { ClusterName: e.clusterName, ServiceName: e.serviceName },
+        statistic: "Minimum",
+        period: 60,
+        evaluationPeriods: 5,
+        threshold: 1,
+        comparisonOperator: "LessThanThreshold",
+        treatMissingData: "breaching",
+        ...notify,
+      }, { parent: this });
+      new aws.cloudwatch.MetricAlarm(`${n}-restarts`, {
+        name: checkName("cloudWatchAlarm", `${e.baseName}-engine-restarts`),
+        alarmDescription: `${what} started ${t.restarts} or more times within ${t.restartWindowMinutes} minutes: it is crash-looping; see its logs`,
+        namespace: METRICS_NAMESPACE,
+        metricName: "EngineStarts",
+        dimensions,
+        statistic: "Sum",
+        period: t.restartWindowMinutes * 60,
+        evaluationPeriods: 1,
+        threshold: t.restarts,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        treatMissingData: "notBreaching",
+        ...notify,
+      }, { parent: this, dependsOn: [starts] });
+      new aws.cloudwatch.MetricAlarm(`${n}-replication-lag`, {
+        name: checkName("cloudWatchAlarm", `${e.baseName}-replication-lag`),
+        alarmDescription: `${what} is more than ${t.replicationLagMiB} MiB behind the server's WAL for ${LIMITS.alerts.lagSustainedMinutes} minutes: the slot retains that WAL on the primary`,
+        namespace: METRICS_NAMESPACE,
+        metricName: "ReplicationLagBytes",
+        dimensions,
+        statistic: "Minimum",
+        period: 60,
+        evaluationPeriods: LIMITS.alerts.lagSustainedMinutes,
+        threshold: t.replicationLagMiB * MIB,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "notBreaching",
+        ...notify,
+      }, { parent: this });
+      new aws.cloudwatch.MetricAlarm(`${n}-landing-stalled`, {
+        name: checkName("cloudWatchAlarm", `${e.baseName}-landing-stalled`),
+        alarmDescription: `${what} has written no landing object and confirmed nothing for ${t.landingStallMinutes} minutes while the source has changes waiting`,
+        namespace: METRICS_NAMESPACE,
+        metricName: "StalledSeconds",
+        dimensions,
+        statistic: "Maximum",
+        period: 60,
+        evaluationPeriods: 1,
+        threshold: t.landingStallMinutes * 60,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        treatMissingData: "notBreaching",
+        ...notify,
+      }, { parent: this });
+    }
     this.topicArn = topic.arn;
     this.registerOutputs({ topicArn: this.topicArn });
   }
@@ -472,20 +567,39 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
     tags: s.tags,
   }, at("postgres-password").opts);
-  const logs = new EngineLogs(at("logs").name, { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
-    settings: s,
-    accountId,
-    imageRef: image.ref,
-    repositoryArn: registry.repositoryArn,
-    bucketArn: storage.bucketArn,
-    sinkUrl: storage.url,
-    secretArn: secret.arn,
-    logGroupName: logs.name,
-    logGroupArn: logs.arn,
-  }, at("engine").opts);
+  const engines = engineSpecs(s).map(({ pipeline, settings }) => {
+    const child = (legacy: string) => engineChildOf(parent, name, legacy, pipeline);
+    const logs = new EngineLogs(child("logs").name, { baseName: settings.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, child("logs").opts);
+    const service = new EngineService(child("engine").name, {
+      settings,
+      accountId,
+      imageRef: image.ref,
+      repositoryArn: registry.repositoryArn,
+      bucketArn: storage.bucketArn,
+      sinkUrl: storage.url,
+      secretArn: secret.arn,
+      secretVersionId: secret.versionId,
+      logGroupName: logs.name,
+      logGroupArn: logs.arn,
+    }, child("engine").opts);
+    return { pipeline, settings, logs, service };
+  });
   if (s.alerts) {
-    new EngineAlerts(at("alerts").name, { baseName: s.baseName, clusterName: service.clusterName, serviceName: service.name, emails: s.alerts.emails, tags: s.tags }, at("alerts").opts);
+    new EngineAlerts(at("alerts").name, {
+      baseName: s.baseName,
+      engines: engines.map(({ pipeline, settings, logs, service }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        clusterName: service.clusterName,
+        serviceName: service.name,
+        logGroupName: logs.name,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
+      emails: s.alerts.emails,
+      thresholds: s.alerts.thresholds,
+      tags: s.tags,
+    }, at("alerts").opts);
   }
 
   const landing: LandingFacts = {
@@ -498,7 +612,7 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
   };
   const region = s.aws!.region;
-  const serviceFacts: ServiceFacts = {
+  const facts = ({ logs, service }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloudwatch:${region}:${logs.name}`,
@@ -509,6 +623,8 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       tailLogs: pulumi.interpolate`aws logs tail ${logs.name} --follow --region ${region}`,
       checkHealth: pulumi.interpolate`aws ecs describe-services --cluster ${service.clusterName} --services ${service.name} --region ${region} --query "services[0].{status:status,running:runningCount,desired:desiredCount,rollout:deployments[0].rolloutState}"`,
     },
-  };
-  return { landing, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = facts(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
 }

@@ -13,12 +13,13 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName, logAnalyticsRetention } from "../limits";
+import { checkName, isoDuration, LIMITS, logAnalyticsRetention } from "../limits";
+import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { acrName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
-import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
 
@@ -203,6 +204,8 @@ export class PasswordSecret extends pulumi.ComponentResource {
   readonly secretId: pulumi.Output<string>;
   /** Versionless URI: the app reads the latest version. */
   readonly secretUri: pulumi.Output<string>;
+  /** The current version (new whenever the password changes): the app's revision carries it so a new password rolls it. */
+  readonly version: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
@@ -235,7 +238,9 @@ export class PasswordSecret extends pulumi.ComponentResource {
     this.vaultName = vault.name;
     this.secretId = secret.id;
     this.secretUri = secret.properties.secretUri;
-    this.registerOutputs({ vaultName: this.vaultName, secretUri: this.secretUri });
+    // A version id is not secret; only the value is.
+    this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+    this.registerOutputs({ vaultName: this.vaultName, secretUri: this.secretUri, version: this.version });
   }
 }
 
@@ -247,6 +252,8 @@ export interface EngineLogsArgs extends Placement {
 /** Log Analytics workspace the Container Apps environment ships logs to. */
 export class EngineLogs extends pulumi.ComponentResource {
   readonly workspaceName: pulumi.Output<string>;
+  /** ARM id of the workspace: the scope of log search alerts. */
+  readonly workspaceId: pulumi.Output<string>;
   readonly customerId: pulumi.Output<string>;
   readonly sharedKey: pulumi.Output<string>;
 
@@ -262,6 +269,7 @@ export class EngineLogs extends pulumi.ComponentResource {
     }, { parent: this });
     const keys = operationalinsights.getSharedKeysOutput({ resourceGroupName: args.resourceGroupName, workspaceName: workspace.name }, { parent: this });
     this.workspaceName = workspace.name;
+    this.workspaceId = workspace.id;
     this.customerId = workspace.customerId;
     this.sharedKey = pulumi.secret(keys.apply((k) => k.primarySharedKey ?? ""));
     this.registerOutputs({ workspaceName: this.workspaceName });
@@ -278,8 +286,22 @@ export interface EngineServiceArgs extends Placement {
   landingContainerId: pulumi.Input<string>;
   secretId: pulumi.Input<string>;
   secretUri: pulumi.Input<string>;
+  /**
+   * The password secret's current version. A running replica keeps the secret it started with, and
+   * a secret change alone makes no new revision; the version in the template (PG_PASSWORD_VERSION,
+   * which the engine does not read) does, so a new password rolls the app.
+   */
+  secretVersion?: pulumi.Input<string>;
+  /** Run in this existing Container Apps environment instead of creating one (the platform's other engines). */
+  environment?: SharedEnvironment;
   logCustomerId: pulumi.Input<string>;
   logSharedKey: pulumi.Input<string>;
+}
+
+/** A Container Apps environment several engines share. */
+export interface SharedEnvironment {
+  id: pulumi.Input<string>;
+  name: pulumi.Output<string>;
 }
 
 /** The workload profile the engine runs on: serverless, billed per use, like a Consumption-only environment. */
@@ -300,6 +322,7 @@ export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly id: pulumi.Output<string>;
   readonly environmentName: pulumi.Output<string>;
+  readonly environmentId: pulumi.Output<string>;
   readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
   readonly identityClientId: pulumi.Output<string>;
@@ -329,7 +352,7 @@ export class EngineService extends pulumi.ComponentResource {
     ];
 
     const network = s.azure!.network;
-    const environment = new app.ManagedEnvironment(`${name}-env`, {
+    const environment = args.environment ?? new app.ManagedEnvironment(`${name}-env`, {
       environmentName: checkName("containerApp", `cae-${s.baseName}`),
       ...placement,
       appLogsConfiguration: {
@@ -342,11 +365,12 @@ export class EngineService extends pulumi.ComponentResource {
       tags: args.tags,
     }, { parent: this });
 
-    const env = pulumi.all([args.sinkUrl, identity.clientId]).apply(([sinkUrl, clientId]) => [
+    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion]).apply(([sinkUrl, clientId, secretVersion]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
+      ...(secretVersion ? [{ name: "PG_PASSWORD_VERSION", value: secretVersion }] : []),
     ]);
     // The identity as the app references it, once its grants can be relied on.
     const newestGrant = pulumi.all(grants.map((g) => g.createdOn)).apply((dates) => dates.filter(Boolean).sort().pop());
@@ -392,6 +416,7 @@ export class EngineService extends pulumi.ComponentResource {
     this.name = containerApp.name;
     this.id = containerApp.id;
     this.environmentName = environment.name;
+    this.environmentId = pulumi.output(environment.id);
     this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
     this.identityClientId = identity.clientId;
@@ -399,24 +424,56 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
+/** An engine the alerts watch. */
+export interface AlertedEngine {
+  /** Prefix of its alerts' Pulumi names (`<alerts>-<label>-…`); none for a platform's only engine. */
+  label?: string;
+  /** Base of its alerts' rule names. */
+  baseName: string;
+  /** ARM id and name of its Container App. */
+  containerAppId: pulumi.Input<string>;
+  containerAppName: pulumi.Input<string>;
+  source: string;
+  slot: string;
+}
+
 export interface EngineAlertsArgs extends Placement {
   baseName: string;
-  /** ARM id of the engine's Container App. */
-  containerAppId: pulumi.Input<string>;
+  /** ARM id of the Log Analytics workspace the engines' console logs go to. */
+  workspaceId: pulumi.Input<string>;
+  engines: AlertedEngine[];
   /** Who is paged (Azure Monitor email receivers). */
   emails: string[];
+  thresholds: AlertThresholds;
+}
+
+/** How often the log search alerts run: 5 minutes avoids the query limits of 1-minute rules and Log Analytics' ingestion delay. */
+export const LOG_ALERT_FREQUENCY_MINUTES = 5;
+
+/** The KQL selecting an app's lines of the engine's JSON log with `msg` == `message` (the console log table of a Log Analytics destination). */
+export function engineLogQuery(containerAppName: string, message: string): string {
+  return [
+    "ContainerAppConsoleLogs_CL",
+    `| where ContainerAppName_s == ${JSON.stringify(containerAppName)}`,
+    "| extend line = parse_json(Log_s)",
+    `| where tostring(line.msg) == ${JSON.stringify(message)}`,
+  ].join("\n");
 }
 
 /**
- * Pages someone when the engine is not running: an Azure Monitor metric alert on the Container
- * App's replica count below 1 over five minutes, notifying an action group with an email receiver
- * per address (and again when it resolves).
+ * Pages someone through one action group (an email receiver per address), for each engine:
+ * - not running: an Azure Monitor metric alert on the Container App's replica count below 1 over
+ *   five minutes;
+ * - restarts, replication lag, landing stalled: log search alerts (scheduled query rules) on the
+ *   Log Analytics workspace, over the engine's start line and its metrics line (docs/engine.md).
+ * Every alert resolves itself when the condition clears.
  */
 export class EngineAlerts extends pulumi.ComponentResource {
   readonly actionGroupId: pulumi.Output<string>;
 
   constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineAlerts`, name, {}, opts);
+    const t = args.thresholds;
     const group = new monitor.ActionGroup(`${name}-action-group`, {
       actionGroupName: checkName("azureInsights", `ag-${args.baseName}-engine`),
       resourceGroupName: args.resourceGroupName,
@@ -426,32 +483,76 @@ export class EngineAlerts extends pulumi.ComponentResource {
       emailReceivers: args.emails.map((emailAddress, i) => ({ name: `email-${i}`, emailAddress, useCommonAlertSchema: true })),
       tags: args.tags,
     }, { parent: this });
-    new monitor.MetricAlert(`${name}-not-running`, {
-      ruleName: checkName("azureInsights", `${args.baseName}-engine-not-running`),
-      resourceGroupName: args.resourceGroupName,
-      location: "global",
-      description: "The CDC engine has no running replica: changes are not being captured and the replication slot retains WAL",
-      severity: 1,
-      enabled: true,
-      scopes: [args.containerAppId],
-      evaluationFrequency: "PT1M",
-      windowSize: "PT5M",
-      autoMitigate: true,
-      criteria: {
-        odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-        allOf: [{
-          criterionType: "StaticThresholdCriterion",
-          name: "no-replica",
-          metricNamespace: "Microsoft.App/containerApps",
-          metricName: "Replicas",
-          operator: "LessThan",
-          threshold: 1,
-          timeAggregation: "Maximum",
-        }],
-      },
-      actions: [{ actionGroupId: group.id }],
-      tags: args.tags,
-    }, { parent: this });
+    const frequency = isoDuration(LOG_ALERT_FREQUENCY_MINUTES);
+    for (const e of args.engines) {
+      const n = e.label ? `${name}-${e.label}` : name;
+      const what = `The CDC engine of slot ${e.slot} (${e.source})`;
+      new monitor.MetricAlert(`${n}-not-running`, {
+        ruleName: checkName("azureInsights", `${e.baseName}-engine-not-running`),
+        resourceGroupName: args.resourceGroupName,
+        location: "global",
+        description: `${what} has no running replica: changes are not being captured and the replication slot retains WAL`,
+        severity: 1,
+        enabled: true,
+        scopes: [e.containerAppId],
+        evaluationFrequency: "PT1M",
+        windowSize: "PT5M",
+        autoMitigate: true,
+        criteria: {
+          odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+          allOf: [{
+            criterionType: "StaticThresholdCriterion",
+            name: "no-replica",
+            metricNamespace: "Microsoft.App/containerApps",
+            metricName: "Replicas",
+            operator: "LessThan",
+            threshold: 1,
+            timeAggregation: "Maximum",
+          }],
+        },
+        actions: [{ actionGroupId: group.id }],
+        tags: args.tags,
+      }, { parent: this });
+      const logAlert = (suffix: string, description: string, severity: number, windowMinutes: number, condition: {
+        query: pulumi.Input<string>; timeAggregation: string; metricMeasureColumn?: string; operator: string; threshold: number;
+      }) => new monitor.ScheduledQueryRule(`${n}-${suffix}`, {
+        ruleName: checkName("azureInsights", `${e.baseName}-${suffix}`),
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        kind: "LogAlert",
+        description,
+        severity,
+        enabled: true,
+        scopes: [args.workspaceId],
+        evaluationFrequency: frequency,
+        windowSize: isoDuration(windowMinutes),
+        criteria: { allOf: [{ ...condition, failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 } }] },
+        autoMitigate: true,
+        actions: { actionGroups: [group.id] },
+        tags: args.tags,
+      }, { parent: this });
+      const app = pulumi.output(e.containerAppName);
+      logAlert("engine-restarts", `${what} started ${t.restarts} or more times within ${t.restartWindowMinutes} minutes: it is crash-looping; see its logs`, 1, t.restartWindowMinutes, {
+        query: app.apply((a) => engineLogQuery(a, ENGINE_STARTING_MESSAGE)),
+        timeAggregation: "Count",
+        operator: "GreaterThanOrEqual",
+        threshold: t.restarts,
+      });
+      logAlert("replication-lag", `${what} is more than ${t.replicationLagMiB} MiB behind the server's WAL for ${LIMITS.alerts.lagSustainedMinutes} minutes: the slot retains that WAL on the primary`, 2, LIMITS.alerts.lagSustainedMinutes, {
+        query: app.apply((a) => `${engineLogQuery(a, METRICS_LOG_MESSAGE)}\n| where isnotnull(line.lagBytes)\n| project TimeGenerated, lagBytes = todouble(line.lagBytes)`),
+        timeAggregation: "Minimum",
+        metricMeasureColumn: "lagBytes",
+        operator: "GreaterThan",
+        threshold: t.replicationLagMiB * 1024 * 1024,
+      });
+      logAlert("landing-stalled", `${what} has written no landing object and confirmed nothing for ${t.landingStallMinutes} minutes while the source has changes waiting`, 1, LOG_ALERT_FREQUENCY_MINUTES, {
+        query: app.apply((a) => `${engineLogQuery(a, METRICS_LOG_MESSAGE)}\n| project TimeGenerated, stalledSeconds = todouble(line.stalledSeconds)`),
+        timeAggregation: "Maximum",
+        metricMeasureColumn: "stalledSeconds",
+        operator: "GreaterThanOrEqual",
+        threshold: t.landingStallMinutes * 60,
+      });
+    }
     this.actionGroupId = group.id;
     this.registerOutputs({ actionGroupId: this.actionGroupId });
   }
@@ -494,22 +595,45 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     deletionProtection: s.deletionProtection,
   }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
-    ...placement,
-    settings: s,
-    subscriptionId: client.subscriptionId,
-    imageRef: image.ref,
-    registryId: registry.id,
-    registryServer: registry.loginServer,
-    sinkUrl: storageAccount.url,
-    landingContainerId: storageAccount.containerId,
-    secretId: secret.secretId,
-    secretUri: secret.secretUri,
-    logCustomerId: logs.customerId,
-    logSharedKey: logs.sharedKey,
-  }, at("engine").opts);
+  // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
+  let sharedEnvironment: SharedEnvironment | undefined;
+  const engines = engineSpecs(s).map(({ pipeline, settings }) => {
+    const child = engineChildOf(parent, name, "engine", pipeline);
+    const service = new EngineService(child.name, {
+      ...placement,
+      settings,
+      subscriptionId: client.subscriptionId,
+      imageRef: image.ref,
+      registryId: registry.id,
+      registryServer: registry.loginServer,
+      sinkUrl: storageAccount.url,
+      landingContainerId: storageAccount.containerId,
+      secretId: secret.secretId,
+      secretUri: secret.secretUri,
+      secretVersion: secret.version,
+      logCustomerId: logs.customerId,
+      logSharedKey: logs.sharedKey,
+      environment: sharedEnvironment,
+    }, child.opts);
+    sharedEnvironment ??= { id: service.environmentId, name: service.environmentName };
+    return { pipeline, settings, service };
+  });
   if (s.alerts) {
-    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, containerAppId: service.id, emails: s.alerts.emails }, at("alerts").opts);
+    new EngineAlerts(at("alerts").name, {
+      ...placement,
+      baseName: s.baseName,
+      workspaceId: logs.workspaceId,
+      engines: engines.map(({ pipeline, settings, service }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        containerAppId: service.id,
+        containerAppName: service.name,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
+      emails: s.alerts.emails,
+      thresholds: s.alerts.thresholds,
+    }, at("alerts").opts);
   }
 
   const landing: LandingFacts = {
@@ -529,7 +653,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       tenantId: client.tenantId,
     },
   };
-  const serviceFacts: ServiceFacts = {
+  const facts = ({ service }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
@@ -539,6 +663,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
       checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,
     },
-  };
-  return { landing, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = facts(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
 }

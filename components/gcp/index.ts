@@ -18,11 +18,12 @@ import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
-import { checkName } from "../limits";
+import { checkName, LIMITS } from "../limits";
+import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
-import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -152,6 +153,8 @@ export interface PasswordSecretArgs extends Placement {
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly secretId: pulumi.Output<string>;
   readonly name: pulumi.Output<string>;
+  /** The current version number: new whenever the password changes (the service pins it, so a new one rolls it). */
+  readonly version: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
@@ -162,13 +165,14 @@ export class PasswordSecret extends pulumi.ComponentResource {
       deletionProtection: args.deletionProtection,
       labels: args.labels,
     }, { parent: this, dependsOn: [args.apis] });
-    new secretmanager.SecretVersion(`${name}-value`, {
+    const version = new secretmanager.SecretVersion(`${name}-value`, {
       secret: secret.id,
       secretData: pulumi.secret(args.password),
     }, { parent: this, dependsOn: [args.apis] });
     this.secretId = secret.secretId;
     this.name = secret.name;
-    this.registerOutputs({ secretId: this.secretId });
+    this.version = version.version;
+    this.registerOutputs({ secretId: this.secretId, version: this.version });
   }
 }
 
@@ -177,11 +181,14 @@ export interface EngineLogsArgs extends Placement {
   retentionDays: number;
   /** The Cloud Run service whose logs are routed here. */
   serviceName: string;
+  /** With several engines (pipelines): all their services (serviceName is the first). */
+  serviceNames?: string[];
 }
 
-/** The Cloud Logging filter that selects the engine's logs. */
-export function engineLogFilter(serviceName: string): string {
-  return `resource.type="cloud_run_revision" AND resource.labels.service_name="${serviceName}"`;
+/** The Cloud Logging filter that selects the logs of the engine's Cloud Run service (or of several). */
+export function engineLogFilter(...serviceNames: string[]): string {
+  const services = serviceNames.map((n) => `resource.labels.service_name="${n}"`);
+  return `resource.type="cloud_run_revision" AND ${services.length === 1 ? services[0] : `(${services.join(" OR ")})`}`;
 }
 
 /**
@@ -196,7 +203,7 @@ export class EngineLogs extends pulumi.ComponentResource {
 
   constructor(name: string, args: EngineLogsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineLogs`, name, {}, opts);
-    const filter = engineLogFilter(args.serviceName);
+    const filter = engineLogFilter(...(args.serviceNames ?? [args.serviceName]));
     const bucket = new logging.ProjectBucketConfig(`${name}-bucket`, {
       project: args.project,
       location: args.region,
@@ -231,6 +238,11 @@ export interface EngineServiceArgs extends Placement {
   bucketName: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
   secretId: pulumi.Input<string>;
+  /**
+   * The password version the engine reads ("latest" when omitted). Cloud Run resolves a secret when
+   * an instance starts; pinning the version in the template makes a new password a new revision.
+   */
+  secretVersion?: pulumi.Input<string>;
 }
 
 /**
@@ -249,7 +261,7 @@ export class EngineService extends pulumi.ComponentResource {
     const account = new serviceaccount.Account(`${name}-sa`, {
       accountId: checkName("gcpServiceAccount", gcpServiceAccountId(s.baseName)),
       project: args.project,
-      displayName: `CDC engine (${s.stack})`,
+      displayName: `CDC engine (${s.stack}${s.pipelines ? `, slot ${s.postgres.slot}` : ""})`,
       description: "Runs the CDC engine: writes landing objects, reads its PostgreSQL password",
     }, { parent: this, dependsOn: [args.apis] });
     const member = pulumi.interpolate`serviceAccount:${account.email}`;
@@ -272,10 +284,10 @@ export class EngineService extends pulumi.ComponentResource {
       ? { connector: network.vpcConnector, egress: network.egress }
       : { networkInterfaces: [{ network: network.network, subnetwork: network.subnetwork }], egress: network.egress };
 
-    const envs = pulumi.all([args.sinkUrl, args.secretId]).apply(([sinkUrl, secretId]) => [
+    const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion]).apply(([sinkUrl, secretId, secretVersion]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
       // The password comes from Secret Manager at start, never as a plain value.
-      { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: "latest" } } },
+      { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } },
     ]);
     const probe = (path: string, failureThreshold: number) => ({
       httpGet: { path, port: ENGINE_HTTP_PORT },
@@ -330,23 +342,43 @@ export class EngineService extends pulumi.ComponentResource {
   }
 }
 
-export interface EngineAlertsArgs extends Placement {
+/** An engine the alerts watch. */
+export interface AlertedEngine {
+  /** Prefix of its policies' Pulumi names (`<alerts>-<label>-…`); none for a platform's only engine. */
+  label?: string;
+  /** Base of its log-based metric names and policy display names. */
   baseName: string;
+  /** Its Cloud Run service. */
   serviceName: string;
-  /** Who is paged (one email notification channel per address). */
-  emails: string[];
+  source: string;
+  slot: string;
 }
 
+export interface EngineAlertsArgs extends Placement {
+  baseName: string;
+  engines: AlertedEngine[];
+  /** Who is paged (one email notification channel per address). */
+  emails: string[];
+  thresholds: AlertThresholds;
+}
+
+/** Cloud Monitoring's filter for a user-defined log-based metric on Cloud Run. */
+const userMetricFilter = (metricName: pulumi.Input<string>) => pulumi.interpolate`metric.type="logging.googleapis.com/user/${metricName}" AND resource.type="cloud_run_revision"`;
+
 /**
- * Pages someone when the engine is not running: a Cloud Monitoring alert policy on the Cloud Run
- * service's instance count below 1, or no instance metric at all, for five minutes, notifying an
- * email channel per address.
+ * Pages someone through an email notification channel per address, for each engine:
+ * - not running: the Cloud Run service's instance count below 1, or no instance metric at all, for
+ *   five minutes;
+ * - restarts, replication lag, landing stalled: alert policies on log-based metrics made from the
+ *   engine's start line and its metrics line (docs/engine.md). User-defined log-based metrics count
+ *   every log the project receives, whatever the exclusion on _Default.
  */
 export class EngineAlerts extends pulumi.ComponentResource {
   readonly policyName: pulumi.Output<string>;
 
   constructor(name: string, args: EngineAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineAlerts`, name, {}, opts);
+    const t = args.thresholds;
     const channels = args.emails.map((email, i) => new monitoring.NotificationChannel(`${name}-email-${i}`, {
       project: args.project,
       type: "email",
@@ -354,21 +386,69 @@ export class EngineAlerts extends pulumi.ComponentResource {
       labels: { email_address: email },
       userLabels: args.labels,
     }, { parent: this, dependsOn: [args.apis] }));
-    const filter = `${engineLogFilter(args.serviceName)} AND metric.type="run.googleapis.com/container/instance_count"`;
-    const aggregations = [{ alignmentPeriod: "60s", perSeriesAligner: "ALIGN_MAX", crossSeriesReducer: "REDUCE_SUM" }];
-    const policy = new monitoring.AlertPolicy(`${name}-not-running`, {
-      project: args.project,
-      displayName: `${args.baseName}: CDC engine not running`,
-      combiner: "OR",
-      conditions: [
+    const notificationChannels = channels.map((c) => c.name);
+    const policy = (resourceName: string, displayName: string, content: string, conditions: monitoring.AlertPolicyArgs["conditions"], dependsOn: pulumi.Resource[] = []) =>
+      new monitoring.AlertPolicy(resourceName, {
+        project: args.project,
+        displayName,
+        combiner: "OR",
+        conditions,
+        notificationChannels,
+        documentation: { content, mimeType: "text/markdown" },
+        userLabels: args.labels,
+      }, { parent: this, dependsOn: [args.apis, ...dependsOn] });
+    const policies: monitoring.AlertPolicy[] = [];
+    for (const e of args.engines) {
+      const n = e.label ? `${name}-${e.label}` : name;
+      const what = `The CDC engine of slot ${e.slot} (${e.source})`;
+      const filter = `${engineLogFilter(e.serviceName)} AND metric.type="run.googleapis.com/container/instance_count"`;
+      const aggregations = [{ alignmentPeriod: "60s", perSeriesAligner: "ALIGN_MAX", crossSeriesReducer: "REDUCE_SUM" }];
+      policies.push(policy(`${n}-not-running`, `${e.baseName}: CDC engine not running`, `${what} has no running instance: changes are not being captured and the replication slot retains WAL.`, [
         { displayName: "no running instance", conditionThreshold: { filter, comparison: "COMPARISON_LT", thresholdValue: 1, duration: "300s", aggregations } },
         { displayName: "no instance metric", conditionAbsent: { filter, duration: "300s", aggregations } },
-      ],
-      notificationChannels: channels.map((c) => c.name),
-      documentation: { content: "The CDC engine has no running instance: changes are not being captured and the replication slot retains WAL.", mimeType: "text/markdown" },
-      userLabels: args.labels,
-    }, { parent: this, dependsOn: [args.apis] });
-    this.policyName = policy.name;
+      ]));
+
+      const lines = (message: string) => `${engineLogFilter(e.serviceName)} AND jsonPayload.msg="${message}"`;
+      const starts = new logging.Metric(`${n}-engine-starts`, {
+        project: args.project,
+        name: checkName("gcpLogMetric", `${e.baseName}-engine-starts`),
+        description: `Starts of the CDC engine of slot ${e.slot}`,
+        filter: lines(ENGINE_STARTING_MESSAGE),
+        metricDescriptor: { metricKind: "DELTA", valueType: "INT64", unit: "1" },
+      }, { parent: this, dependsOn: [args.apis] });
+      const distribution = (suffix: string, field: string, unit: string, description: string) => new logging.Metric(`${n}-${suffix}`, {
+        project: args.project,
+        name: checkName("gcpLogMetric", `${e.baseName}-${suffix}`),
+        description,
+        filter: `${lines(METRICS_LOG_MESSAGE)} AND jsonPayload.${field}:*`,
+        metricDescriptor: { metricKind: "DELTA", valueType: "DISTRIBUTION", unit },
+        valueExtractor: `EXTRACT(jsonPayload.${field})`,
+        bucketOptions: { exponentialBuckets: { numFiniteBuckets: 64, growthFactor: 2, scale: 1 } },
+      }, { parent: this, dependsOn: [args.apis] });
+      const lag = distribution("replication-lag", "lagBytes", "By", `Replication lag of the CDC engine of slot ${e.slot}, bytes`);
+      const stalled = distribution("landing-stalled", "stalledSeconds", "s", `Seconds the CDC engine of slot ${e.slot} has landed and confirmed nothing while changes wait`);
+      // One metrics line a minute: the mean of a minute is that line's exact value (a distribution keeps its mean).
+      const perMinute = [{ alignmentPeriod: "60s", perSeriesAligner: "ALIGN_MEAN", crossSeriesReducer: "REDUCE_MAX" }];
+      policies.push(policy(`${n}-engine-restarts`, `${e.baseName}: CDC engine restarts`, `${what} started ${t.restarts} or more times within ${t.restartWindowMinutes} minutes: it is crash-looping; see its logs.`, [{
+        displayName: `${t.restarts}+ starts in ${t.restartWindowMinutes} min`,
+        conditionThreshold: {
+          filter: userMetricFilter(starts.name),
+          comparison: "COMPARISON_GE",
+          thresholdValue: t.restarts,
+          duration: "0s",
+          aggregations: [{ alignmentPeriod: `${t.restartWindowMinutes * 60}s`, perSeriesAligner: "ALIGN_SUM", crossSeriesReducer: "REDUCE_SUM" }],
+        },
+      }], [starts]));
+      policies.push(policy(`${n}-replication-lag`, `${e.baseName}: CDC replication lag`, `${what} is more than ${t.replicationLagMiB} MiB behind the server's WAL for ${LIMITS.alerts.lagSustainedMinutes} minutes: the slot retains that WAL on the primary.`, [{
+        displayName: `lag above ${t.replicationLagMiB} MiB`,
+        conditionThreshold: { filter: userMetricFilter(lag.name), comparison: "COMPARISON_GT", thresholdValue: t.replicationLagMiB * 1024 * 1024, duration: `${LIMITS.alerts.lagSustainedMinutes * 60}s`, aggregations: perMinute },
+      }], [lag]));
+      policies.push(policy(`${n}-landing-stalled`, `${e.baseName}: CDC landing stalled`, `${what} has written no landing object and confirmed nothing for ${t.landingStallMinutes} minutes while the source has changes waiting.`, [{
+        displayName: `stalled ${t.landingStallMinutes} min`,
+        conditionThreshold: { filter: userMetricFilter(stalled.name), comparison: "COMPARISON_GE", thresholdValue: t.landingStallMinutes * 60, duration: "0s", aggregations: perMinute },
+      }], [stalled]));
+    }
+    this.policyName = policies[0].name;
     this.registerOutputs({ policyName: this.policyName });
   }
 }
@@ -379,7 +459,6 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   const g = s.gcp!;
   const apis = new ProjectApis(at("apis").name, { project: g.project }, at("apis").opts);
   const placement: Placement = { project: g.project, region: g.region, labels: s.tags, apis };
-  const serviceName = `${s.baseName}-engine`;
 
   const landing = new LandingStorage(at("landing").name, {
     ...placement,
@@ -395,18 +474,42 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
   const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
-  const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, at("logs").opts);
-  const service = new EngineService(at("engine").name, {
+  const specs = engineSpecs(s).map((e) => ({ ...e, serviceName: `${e.settings.baseName}-engine` }));
+  const logs = new EngineLogs(at("logs").name, {
     ...placement,
-    settings: s,
-    serviceName,
-    imageRef: image.ref,
-    bucketName: landing.bucketName,
-    sinkUrl: landing.url,
-    secretId: secret.secretId,
-  }, at("engine").opts);
+    baseName: s.baseName,
+    retentionDays: s.logRetentionDays,
+    serviceName: specs[0].serviceName,
+    ...(s.pipelines ? { serviceNames: specs.map((e) => e.serviceName) } : {}),
+  }, at("logs").opts);
+  const engines = specs.map(({ pipeline, settings, serviceName: engineServiceName }) => {
+    const child = engineChildOf(parent, name, "engine", pipeline);
+    const service = new EngineService(child.name, {
+      ...placement,
+      settings,
+      serviceName: engineServiceName,
+      imageRef: image.ref,
+      bucketName: landing.bucketName,
+      sinkUrl: landing.url,
+      secretId: secret.secretId,
+      secretVersion: secret.version,
+    }, child.opts);
+    return { pipeline, settings, serviceName: engineServiceName, service };
+  });
   if (s.alerts) {
-    new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, serviceName, emails: s.alerts.emails }, at("alerts").opts);
+    new EngineAlerts(at("alerts").name, {
+      ...placement,
+      baseName: s.baseName,
+      engines: engines.map(({ pipeline, settings, serviceName: engineServiceName }) => ({
+        label: pipeline,
+        baseName: settings.baseName,
+        serviceName: engineServiceName,
+        source: slotSource(settings.postgres),
+        slot: settings.postgres.slot,
+      })),
+      emails: s.alerts.emails,
+      thresholds: s.alerts.thresholds,
+    }, at("alerts").opts);
   }
 
   const facts: LandingFacts = {
@@ -418,7 +521,7 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     tags: s.tags,
     gcp: { project: g.project, bucketName: landing.bucketName },
   };
-  const serviceFacts: ServiceFacts = {
+  const serviceFactsOf = ({ service, serviceName: engineServiceName }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
@@ -426,9 +529,11 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     identities: { serviceAccountEmail: service.serviceAccountEmail },
     commands: {
       // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
-      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(serviceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
+      tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(engineServiceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,
       checkHealth: pulumi.interpolate`gcloud run services describe ${service.name} --project ${g.project} --region ${g.region} --format "table(status.conditions[].type,status.conditions[].status)"`,
     },
-  };
-  return { landing: facts, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = serviceFactsOf(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, serviceFactsOf(e)])) : undefined;
+  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines };
 }

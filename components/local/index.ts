@@ -9,8 +9,8 @@ import type * as dockerTypes from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
 import { checkName } from "../limits";
-import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
-import { childOf } from "../children";
+import { engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, type PlatformSettings } from "../settings";
+import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:local";
@@ -115,7 +115,10 @@ export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Re
     repository: `${s.baseName}-engine`,
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
   }, at("engine-image").opts);
-  const service = new EngineService(at("engine").name, { settings: s, imageRef: image.ref, hostDirectory: storage.hostDirectory }, at("engine").opts);
+  const engines = engineSpecs(s).map(({ pipeline, settings }) => {
+    const child = engineChildOf(parent, name, "engine", pipeline);
+    return { pipeline, settings, service: new EngineService(child.name, { settings, imageRef: image.ref, hostDirectory: storage.hostDirectory }, child.opts) };
+  });
   const landing: LandingFacts = {
     cloud: "local",
     url: storage.url,
@@ -125,7 +128,7 @@ export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Re
     tags: s.tags,
     local: { directory: storage.hostDirectory },
   };
-  const serviceFacts: ServiceFacts = {
+  const facts = ({ settings, service }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`docker logs ${service.name}`,
@@ -133,8 +136,10 @@ export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Re
     identities: {},
     commands: {
       tailLogs: pulumi.interpolate`docker logs --follow ${service.name}`,
-      checkHealth: pulumi.interpolate`docker inspect --format '{{.State.Health.Status}}' ${service.name} && curl -fsS http://127.0.0.1:${local.httpPort}/readyz`,
+      checkHealth: pulumi.interpolate`docker inspect --format '{{.State.Health.Status}}' ${service.name} && curl -fsS http://127.0.0.1:${settings.local!.httpPort}/readyz`,
     },
-  };
-  return { landing, imageRef: image.ref, service: serviceFacts };
+  });
+  const serviceFacts = facts(engines[0]);
+  const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
 }

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, type EngineConfig } from "./config";
 import { clientConfig } from "./source/connection";
 import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
-import { ProgressLog } from "./ops/progress";
+import { MetricsLog, teeMetrics } from "./ops/metrics-log";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { probeSink } from "./sink";
@@ -83,9 +83,13 @@ async function run(): Promise<never> {
     },
     "cdc-engine starting",
   );
+  // The periodic metrics line the clouds' log-based alerts watch (docs/engine.md, "Metrics log line").
+  const metricsLog = config.metricsLog === "off"
+    ? undefined
+    : new MetricsLog({ logger, format: config.metricsLog, source: `${config.pg.host}:${config.pg.port}/${config.pg.database}`, slot: config.pg.slot });
+  metricsLog?.start();
   try {
-    // The progress line in the logs is what `cdc-platform status` reads where /metrics is unreachable.
-    await loadRunEngine()(config, { logger, metrics: new ProgressLog(metrics, logger), signal: stop.signal });
+    await loadRunEngine()(config, { logger, metrics: metricsLog ? teeMetrics(metrics, metricsLog) : metrics, signal: stop.signal });
   } catch (err) {
     await ops.close().catch(() => undefined);
     return fatal(err, "cdc-engine stopped on a fatal error");

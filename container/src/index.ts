@@ -16,6 +16,7 @@ export type { EngineMetrics } from "./ops/metrics";
 export { PrometheusMetrics } from "./ops/prometheus";
 export type { EnginePhase, Readiness } from "./ops/prometheus";
 export { createLogger } from "./ops/logger";
+export { MetricsLog, teeMetrics, METRICS_LOG_MESSAGE, EMF_NAMESPACE } from "./ops/metrics-log";
 export { startOpsServer } from "./ops/http";
 export type { OpsServer } from "./ops/http";
 export { main, sourceDoctorChecks } from "./cli";

@@ -16,7 +16,7 @@ const TABLES = ["public.users", "public.orders", "warehouse.stock_item"];
 const PASSWORD = "pg-password-for-databricks-tests";
 const TOKEN = "dapi-program-test-token-0042";
 
-function stack(cloud: string, databricks: Record<string, unknown>, dryRun = false) {
+function stack(cloud: string, databricks: Record<string, unknown>, dryRun = false, extra: Record<string, unknown> = {}) {
   return runProgram({
     stack: "prod",
     dryRun,
@@ -28,6 +28,7 @@ function stack(cloud: string, databricks: Record<string, unknown>, dryRun = fals
       [P("postgresPassword")]: PASSWORD,
       [P("tags")]: { team: "data-platform" },
       [P("databricks")]: databricks,
+      ...extra,
     },
   });
 }
@@ -47,7 +48,7 @@ describe("databricks: wired into index.ts", function () {
   before(async () => {
     [aws, azure, gcpPreview, off] = await Promise.all([
       stack("aws", { ...ENABLED, token: TOKEN, host: "https://dbc-1234abcd-5678.cloud.databricks.com" }),
-      stack("azure", ENABLED),
+      stack("azure", ENABLED, false, { [P("alerts")]: { emails: ["oncall@example.com"] } }),
       stack("gcp", ENABLED, true),
       stack("aws", { enabled: false }),
     ]);
@@ -69,6 +70,12 @@ describe("databricks: wired into index.ts", function () {
     // The stack's tags reach the Databricks side too.
     assert.equal(of(aws, "databricks:index/job:Job")[0].inputs.tags.team, "data-platform");
     assert.equal(role.inputs.tags.team, "data-platform");
+  });
+
+  it("a failed job run pages the platform's alerts.emails (the job's failure emails)", () => {
+    const azureJob = of(azure, "databricks:index/job:Job")[0].inputs;
+    assert.deepEqual(azureJob.emailNotifications.onFailures, ["oncall@example.com"]);
+    assert.equal(of(aws, "databricks:index/job:Job")[0].inputs.emailNotifications, undefined, "no alerts, no failure emails");
   });
 
   it("AWS: the workspace token is only ever a secret", () => {

@@ -63,7 +63,7 @@ describe("cdc-platform status (azure, against a stand-in for ARM and Log Analyti
       logs: {
         [WORKSPACE_ID]: [
           { app: "good-engine", at: iso(20 * 60_000), line: engineLine(20 * 60_000, { msg: "cdc-engine starting" }) },
-          { app: "good-engine", at: iso(45_000), line: engineLine(45_000, { msg: "progress", phase: "streaming", confirmedLsn: "0/50000F0", lagBytes: 128, lastFlushAt: iso(50_000), filesLanded: 3, eventsLanded: 12 }) },
+          { app: "good-engine", at: iso(45_000), line: engineLine(45_000, { msg: "cdc metrics", phase: "streaming", confirmedLsn: "0/50000F0", lagBytes: 128, lastFlushAt: iso(50_000), landingObjects: 3, eventsLanded: 12 }) },
           { app: "bad-engine", at: iso(6 * 60_000), line: engineLine(6 * 60_000, { msg: "cdc-engine stopped on a fatal error: cannot connect to db:5432" }, "fatal") },
         ],
       },
@@ -115,7 +115,7 @@ describe("cdc-platform status (azure, against a stand-in for ARM and Log Analyti
     assert.match(stdout, /^ok {4}revision good-engine--r3: Running, health Healthy, 1 replica\(s\)$/m);
     assert.match(stdout, /^ok {4}replica good-engine--r3-7d9f-abcde: Running$/m);
     assert.match(stdout, /^info {2}restarts: 0 container restarts in the current replica$/m);
-    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/50000F0, lag 128 B, last flush [^,]+ ago, 3 files \/ 12 changes landed since start/m);
+    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/50000F0, lag 128 B, last flush [^,]+ ago, 3 objects \/ 12 changes landed in the minute before/m);
     assert.match(stdout, /^ok {4}alert good-engine-not-running: Healthy$/m);
     assert.match(stdout, /^info {2}landing cdc\.warehouse\.stock_item: date=2026-12-01\/hour=23\/00000000050000F0-0000000001-00000000050000F0-0000000003\.ndjson/m);
     assert.match(stdout, /^healthy$/m);
@@ -128,7 +128,7 @@ describe("cdc-platform status (azure, against a stand-in for ARM and Log Analyti
     assert.match(stdout, /^FAIL {2}revision bad-engine--r2: Failed, health Unhealthy, 1 replica\(s\)$/m);
     assert.match(stdout, /^FAIL {2}replica bad-engine--r2-55c6-fghij: NotRunning \(CrashLoopBackOff\)$/m);
     assert.match(stdout, /^info {2}restarts: 7 container restarts in the current replica$/m);
-    assert.match(stdout, /^FAIL {2}engine: no progress line in workspace cdc-prod-logs/m);
+    assert.match(stdout, /^FAIL {2}engine: no metrics line in workspace cdc-prod-logs/m);
     assert.match(stdout, /^info {2}last error: cdc-engine stopped on a fatal error: cannot connect to db:5432/m);
     assert.match(stdout, /^FAIL {2}alert bad-engine-not-running: Unhealthy$/m);
     assert.match(stdout, /^UNHEALTHY$/m);

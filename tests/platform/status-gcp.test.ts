@@ -37,13 +37,13 @@ describe("cdc-platform status (gcp, against a stand-in for the Google APIs)", fu
       },
       entries: [
         entry("good-engine", 25 * 60_000, { level: "info", msg: "cdc-engine starting" }),
-        entry("good-engine", 150_000, { level: "info", msg: "progress", phase: "streaming", confirmedLsn: "0/3000060", lagBytes: 4096, lastFlushAt: iso(160_000), filesLanded: 10, eventsLanded: 500 }),
-        entry("good-engine", 30_000, { level: "info", msg: "progress", phase: "streaming", confirmedLsn: "0/3000148", lagBytes: 0, lastFlushAt: iso(35_000), filesLanded: 12, eventsLanded: 640 }),
+        entry("good-engine", 150_000, { level: "info", msg: "cdc metrics", phase: "streaming", confirmedLsn: "0/3000060", lagBytes: 4096, lastFlushAt: iso(160_000), landingObjects: 10, eventsLanded: 500 }),
+        entry("good-engine", 30_000, { level: "info", msg: "cdc metrics", phase: "streaming", confirmedLsn: "0/3000148", lagBytes: 0, lastFlushAt: iso(35_000), landingObjects: 12, eventsLanded: 640 }),
         entry("bad-engine", 20 * 60_000, { level: "info", msg: "cdc-engine starting" }),
         entry("bad-engine", 12 * 60_000, { level: "info", msg: "cdc-engine starting" }),
         entry("bad-engine", 11 * 60_000, { level: "fatal", msg: "cdc-engine stopped on a fatal error: the source database is not ready for CDC (1 problem)" }),
         { serviceName: "bad-engine", timestamp: iso(11 * 60_000), textPayload: "Container called exit(1)." },
-        entry("other-service", 10_000, { level: "info", msg: "progress", phase: "streaming" }),
+        entry("other-service", 10_000, { level: "info", msg: "cdc metrics", phase: "streaming" }),
       ],
       objects: {
         "cdc-prod-landing-acme": {
@@ -83,7 +83,7 @@ describe("cdc-platform status (gcp, against a stand-in for the Google APIs)", fu
     assert.match(stdout, /^ok {4}service: Ready CONDITION_SUCCEEDED, 1 instance\(s\) configured, serving good-engine-00003-abc$/m);
     assert.match(stdout, /^ok {4}revision good-engine-00003-abc: Ready CONDITION_SUCCEEDED$/m);
     assert.match(stdout, /^info {2}restarts: 1 engine start in the last 30 minutes$/m);
-    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/3000148, lag 0 B, last flush [^,]+ ago, 12 files \/ 640 changes landed since start/m);
+    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/3000148, lag 0 B, last flush [^,]+ ago, 12 objects \/ 640 changes landed in the minute before/m);
     assert.match(stdout, /^info {2}landing cdc\.public\.orders: date=2026-12-01\/hour=11\/0000000003000148-0000000001-0000000003000148-0000000002\.ndjson\.gz/m);
     assert.match(stdout, /^healthy$/m);
     // Authenticated through the token exchange, not anonymously.
@@ -96,7 +96,7 @@ describe("cdc-platform status (gcp, against a stand-in for the Google APIs)", fu
     assert.match(stdout, /^FAIL {2}service: Ready CONDITION_FAILED \(The user-provided container failed the configured startup probe checks\.\), 1 instance\(s\) configured, serving bad-engine-00001-aaa; the newest revision bad-engine-00002-bbb is not ready$/m);
     assert.match(stdout, /^FAIL {2}revision bad-engine-00002-bbb: Ready CONDITION_FAILED \(Container called exit\(1\)\.\)$/m);
     assert.match(stdout, /^info {2}restarts: 2 engine starts in the last 30 minutes \(it restarted\)$/m);
-    assert.match(stdout, /^FAIL {2}engine: no progress line in log bucket .* in the last 30 minutes/m);
+    assert.match(stdout, /^FAIL {2}engine: no metrics line in log bucket .* in the last 30 minutes/m);
     assert.match(stdout, /^info {2}last error: cdc-engine stopped on a fatal error: the source database is not ready for CDC \(1 problem\)/m);
     assert.match(stdout, /^UNHEALTHY$/m);
   });

@@ -13,7 +13,8 @@ import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, Pu
 import { CreateClusterCommand, CreateServiceCommand, ECSClient, RegisterContainerInstanceCommand, RegisterTaskDefinitionCommand, RunTaskCommand, StopTaskCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createLogger } from "../../container/src/ops/logger";
-import { ProgressLog } from "../../container/src/ops/progress";
+import { MetricsLog } from "../../container/src/ops/metrics-log";
+import type { EngineMetrics } from "../../container/src/ops/metrics";
 import { scanLogs } from "../../platform/src/status/progress";
 import { startMoto, type Moto } from "../support/moto";
 
@@ -107,11 +108,11 @@ describe("cdc-platform status (aws, against moto)", function () {
     for (const [group, events] of [
       ["/ecs/good-engine", [
         logLine(now - 20 * 60_000, { msg: "streaming changes", slot: "cdc_slot" }),
-        logLine(now - 90_000, { msg: "progress", phase: "streaming", confirmedLsn: "0/1A2B3C8", lagBytes: 2048, lastFlushAt: new Date(now - 100_000).toISOString(), filesLanded: 1234, eventsLanded: 98765 }),
-        logLine(now - 30_000, { msg: "progress", phase: "streaming", confirmedLsn: "0/1A2B4D0", lagBytes: 512, lastFlushAt: new Date(now - 40_000).toISOString(), filesLanded: 1240, eventsLanded: 99001 }),
+        logLine(now - 90_000, { msg: "cdc metrics", phase: "streaming", confirmedLsn: "0/1A2B3C8", lagBytes: 2048, lastFlushAt: new Date(now - 100_000).toISOString(), landingObjects: 1234, eventsLanded: 98765 }),
+        logLine(now - 30_000, { msg: "cdc metrics", phase: "streaming", confirmedLsn: "0/1A2B4D0", lagBytes: 512, lastFlushAt: new Date(now - 40_000).toISOString(), landingObjects: 1240, eventsLanded: 99001 }),
       ]],
       ["/ecs/bad-engine", [
-        logLine(now - 10 * 60_000, { msg: "progress", phase: "reconnecting", confirmedLsn: "0/1A2B3C8", lagBytes: 7_340_032, lastFlushAt: null, filesLanded: 0, eventsLanded: 0 }),
+        logLine(now - 10 * 60_000, { msg: "cdc metrics", phase: "reconnecting", confirmedLsn: "0/1A2B3C8", lagBytes: 7_340_032, landingObjects: 0, eventsLanded: 0 }),
         logLine(now - 9 * 60_000, { msg: "cdc-engine stopped on a fatal error: password authentication failed for user \"cdc_user\"" }, "fatal"),
       ]],
     ] as const) {
@@ -154,7 +155,7 @@ describe("cdc-platform status (aws, against moto)", function () {
     assert.match(stdout, /^ok {4}service: ACTIVE, 1 of 1 running/m);
     assert.match(stdout, /^ok {4}task [0-9a-f-]+: RUNNING/m);
     assert.match(stdout, /^info {2}restarts: 1 task stopped recently; last: Essential container in task exited/m);
-    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/1A2B4D0, lag 512 B, last flush [^,]+ ago, 1,240 files \/ 99,001 changes landed since start \(reported [^)]+ ago\)$/m);
+    assert.match(stdout, /^ok {4}engine: streaming, confirmed LSN 0\/1A2B4D0, lag 512 B, last flush [^,]+ ago, 1,240 objects \/ 99,001 changes landed in the minute before \(reported [^)]+ ago\)$/m);
     assert.match(stdout, /^ok {4}alert good-engine-not-running: OK$/m);
     assert.match(stdout, /^info {2}landing cdc\.public\.orders: date=2026-12-01\/hour=08\/00000000014E2D80-0000000101-00000000014E2D80-0000000200\.ndjson\.gz/m);
     assert.match(stdout, /^info {2}landing cdc\.public\.users: date=2026-12-01\/hour=10\/00000000034F0000-0000000001-00000000034F0000-0000000002\.ndjson/m);
@@ -165,7 +166,7 @@ describe("cdc-platform status (aws, against moto)", function () {
     const { code, stdout } = await status(outputs("bad-engine", "/ecs/bad-engine"), moto.env);
     assert.equal(code, 1, stdout);
     assert.match(stdout, /^FAIL {2}service: ACTIVE, 0 of 0 running/m);
-    assert.match(stdout, /^FAIL {2}engine: reconnecting, confirmed LSN 0\/1A2B3C8, lag 7\.0 MiB, nothing flushed yet, 0 files \/ 0 changes landed since start \(reported \d+ min ago: too long ago\)$/m);
+    assert.match(stdout, /^FAIL {2}engine: reconnecting, confirmed LSN 0\/1A2B3C8, lag 7\.0 MiB, nothing flushed yet, 0 objects \/ 0 changes landed in the minute before \(reported \d+ min ago: too long ago\)$/m);
     assert.match(stdout, /^info {2}last error: cdc-engine stopped on a fatal error: password authentication failed for user "cdc_user" \(\d+ min ago\)$/m);
     assert.match(stdout, /^FAIL {2}alert bad-engine-not-running: ALARM: Threshold Crossed/m);
     assert.match(stdout, /^UNHEALTHY$/m);
@@ -177,26 +178,25 @@ describe("cdc-platform status (aws, against moto)", function () {
     assert.match(missing.stderr, /^cdc-platform: the stack outputs lack engineRuntime \(ecs:<region>:<cluster>\)/);
   });
 
-  it("the engine's progress line carries what status reads", () => {
+  it("the engine's metrics line carries what status reads", () => {
     const lines: string[] = [];
-    const inner = { eventsWritten() {}, fileWritten() {}, flushed() {}, confirmedLsn() {}, replicationLagBytes() {}, phase() {} };
     // The engine's own logger, so the line is exactly what lands in the cloud's logs.
     const logger = createLogger({ level: "info", destination: { write: (line: string) => void lines.push(line.trim()) } });
-    const progress = new ProgressLog(inner, logger, 3_600_000);
-    progress.phase("streaming");
-    progress.confirmedLsn(0x1a2b4d0n);
-    progress.replicationLagBytes(512n);
-    progress.flushed(1_799_999_990_000);
-    progress.fileWritten("public.users", 10);
-    progress.fileWritten("public.users", 10);
-    progress.eventsWritten("public.users", 7, 700);
-    progress.log();
-    progress.stop();
+    const metrics = new MetricsLog({ logger, format: "emf", source: "db:5432/app", slot: "cdc_slot", now: () => 1_800_000_000_000 });
+    const engine: EngineMetrics = metrics; // what the engine calls
+    engine.phase("streaming");
+    engine.confirmedLsn(0x1a2b4d0n);
+    engine.replicationLagBytes(512n);
+    engine.flushed(1_799_999_990_000);
+    engine.fileWritten("public.users", 10);
+    engine.fileWritten("public.users", 10);
+    engine.eventsWritten("public.users", 7, 700);
+    metrics.emit();
     const found = scanLogs(lines.map((message) => ({ message })));
     assert.ok(found.progress && !Number.isNaN(found.progress.at.getTime()), lines[0]);
     assert.deepEqual({ ...found.progress, at: undefined }, {
       at: undefined, phase: "streaming", confirmedLsn: "0/1A2B4D0", lagBytes: 512,
-      lastFlushAt: new Date(1_799_999_990_000).toISOString(), filesLanded: 2, eventsLanded: 7,
+      lastFlushAt: new Date(1_799_999_990_000).toISOString(), landingObjects: 2, eventsLanded: 7, stalledSeconds: 0,
     });
   });
 });

@@ -51,6 +51,16 @@ const CASES: { title: string; config: Record<string, unknown>; expect: RegExp[] 
     expect: [/postgres-cdc-multicloud:postgres\.host is localhost, which inside the engine's container is the container itself/, /pulumi config set --path postgres-cdc-multicloud:postgres\.host host\.docker\.internal/],
   },
   {
+    title: "an alert threshold no cloud's alerting accepts",
+    config: { ...base, [P("alerts")]: { emails: ["oncall@example.com"], thresholds: { restartWindowMinutes: 7 } } },
+    expect: [/postgres-cdc-multicloud:alerts\.thresholds\.restartWindowMinutes is invalid \(must be one of 5, 10, 15, 30, 45, 60, 120, 180, 240, 360, 720, 1440/, /for example: pulumi config set --path postgres-cdc-multicloud:alerts\.thresholds\.restartWindowMinutes 30/],
+  },
+  {
+    title: "two pipelines on one slot, and postgres.tables beside pipelines",
+    config: { ...base, [P("pipelines")]: [{ name: "a", tables: ["public.a"], slot: "s1" }, { name: "b", tables: ["public.b"], slot: "s1" }] },
+    expect: [/postgres-cdc-multicloud:postgres\.tables must be empty when pipelines are set/, /postgres-cdc-multicloud:pipelines\[1\]\.slot "s1" is also pipelines\[0\]'s: each pipeline needs its own replication slot .*; for example: pulumi config set --path postgres-cdc-multicloud:pipelines\[1\]\.slot cdc_slot_b/],
+  },
+  {
     title: "the password not set",
     config: { [P("cloud")]: "aws", "aws:region": "eu-west-1", [P("postgres")]: POSTGRES },
     expect: [/postgres-cdc-multicloud:postgresPassword is required but not set; for example: pulumi config set --secret postgres-cdc-multicloud:postgresPassword/],
@@ -103,6 +113,6 @@ describe("pulumi program: loads under the Pulumi CLI's own TypeScript loader", f
     const line = r.stdout.trim().split("\n").pop() ?? "";
     assert.equal(r.status, 0, `${line}\n${r.stderr.slice(0, 2000)}`);
     const result = JSON.parse(line);
-    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "engineIdentities", "engineRuntime", "engineSecurityGroupId", "healthCommand", "imageRef", "landingUrl", "logLocation", "serviceId", "serviceName", "tailLogsCommand"]);
+    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "engineIdentities", "engineRuntime", "engineSecurityGroupId", "healthCommand", "imageRef", "landingUrl", "logLocation", "pipelines", "serviceId", "serviceName", "tailLogsCommand"]);
   });
 });

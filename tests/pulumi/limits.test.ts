@@ -3,7 +3,7 @@
  * tests/pulumi/targets.test.ts applies to every registered resource can fail.
  */
 import assert from "node:assert/strict";
-import { cloudWatchRetention, LIMITS, logAnalyticsRetention, RESOURCE_LIMITS } from "../../components/limits";
+import { cloudWatchRetention, isoDuration, isoMinutes, LIMITS, logAnalyticsRetention, RESOURCE_LIMITS } from "../../components/limits";
 
 const check = (type: string, inputs: Record<string, any>) => RESOURCE_LIMITS[type](inputs);
 
@@ -56,6 +56,35 @@ describe("documented limits", () => {
     assert.match(check("azure-native:monitor:ActionGroup", { actionGroupName: "ag-cdc", groupShortName: "cdc-engine-alerts" }).join(), /groupShortName/);
     assert.match(check("aws:cloudwatch/metricAlarm:MetricAlarm", { name: "x", period: 45, evaluationPeriods: 5 }).join(), /period 45/);
     assert.match(check("gcp:monitoring/alertPolicy:AlertPolicy", { displayName: "x", conditions: [{ displayName: "c", conditionAbsent: { duration: "5m" } }] }).join(), /duration/);
+  });
+
+  it("alerts: CloudWatch's evaluation range, metric filter dimensions, Azure log search windows, log-based metric names, policy alignment", () => {
+    const alarm = (period: number, evaluationPeriods: number) => ({ name: "a", period, evaluationPeriods, threshold: 1 });
+    assert.deepEqual(check("aws:cloudwatch/metricAlarm:MetricAlarm", alarm(86_400, 1)), []);
+    assert.match(check("aws:cloudwatch/metricAlarm:MetricAlarm", alarm(60, 1441)).join(), /exceeds CloudWatch's evaluation range/);
+    assert.match(check("aws:cloudwatch/metricAlarm:MetricAlarm", alarm(86_400, 8)).join(), /exceeds/);
+    const filter = (dimensions: Record<string, string>, defaultValue?: string) => ({ name: "f", logGroupName: "/ecs/x/engine", metricTransformation: { dimensions, defaultValue } });
+    assert.deepEqual(check("aws:cloudwatch/logMetricFilter:LogMetricFilter", filter({ Source: "$.source" })), []);
+    assert.match(check("aws:cloudwatch/logMetricFilter:LogMetricFilter", filter({ a: "$.a", b: "$.b", c: "$.c", d: "$.d" })).join(), /at most 3/);
+    assert.match(check("aws:cloudwatch/logMetricFilter:LogMetricFilter", filter({ a: "$.a" }, "0")).join(), /defaultValue/);
+    const rule = (evaluationFrequency: string, windowSize: string, timeAggregation = "Count") => ({ ruleName: "r", kind: "LogAlert", severity: 1, scopes: ["/w"], evaluationFrequency, windowSize, criteria: { allOf: [{ timeAggregation, operator: "GreaterThan", query: "T" }] } });
+    assert.deepEqual(check("azure-native:monitor:ScheduledQueryRule", rule("PT5M", "P1D")), []);
+    assert.match(check("azure-native:monitor:ScheduledQueryRule", rule("PT5M", "P3D")).join(), /windowSize \(minutes\) = 4320 is outside 1-2880/);
+    assert.match(check("azure-native:monitor:ScheduledQueryRule", rule("PT15M", "PT5M")).join(), /shorter than evaluationFrequency/);
+    assert.match(check("azure-native:monitor:ScheduledQueryRule", rule("PT5M", "PT5M", "Minimum")).join(), /needs a metricMeasureColumn/);
+    assert.match(check("gcp:logging/metric:Metric", { name: "/starts", filter: "x" }).join(), /gcpLogMetric naming rule/);
+    assert.match(check("gcp:logging/metric:Metric", { name: "lag", filter: "x", metricDescriptor: { metricKind: "DELTA", valueType: "DISTRIBUTION" } }).join(), /valueExtractor/);
+    const policy = (alignmentPeriod: string, n = 1) => ({ displayName: "p", combiner: "OR", conditions: Array.from({ length: n }, () => ({ displayName: "c", conditionThreshold: { duration: "0s", aggregations: [{ alignmentPeriod }] } })) });
+    assert.deepEqual(check("gcp:monitoring/alertPolicy:AlertPolicy", policy("3600s")), []);
+    assert.match(check("gcp:monitoring/alertPolicy:AlertPolicy", policy("30s")).join(), /alignmentPeriod/);
+    assert.match(check("gcp:monitoring/alertPolicy:AlertPolicy", policy("60s", 7)).join(), /1-6 conditions/);
+    // Every restart window a user may choose is valid on all three clouds.
+    for (const minutes of LIMITS.alerts.thresholds.restartWindowMinutes) {
+      assert.deepEqual(check("aws:cloudwatch/metricAlarm:MetricAlarm", alarm(minutes * 60, 1)), [], `${minutes} min on CloudWatch`);
+      assert.deepEqual(check("azure-native:monitor:ScheduledQueryRule", rule("PT5M", isoDuration(minutes))), [], `${minutes} min on Azure`);
+      assert.equal(isoMinutes(isoDuration(minutes)), minutes);
+      assert.deepEqual(check("gcp:monitoring/alertPolicy:AlertPolicy", policy(`${minutes * 60}s`)), [], `${minutes} min on GCP`);
+    }
   });
 
   it("retention helpers land on allowed values", () => {

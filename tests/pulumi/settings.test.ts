@@ -29,14 +29,18 @@ describe("pulumi settings", () => {
     for (const key of Object.keys(project.config)) assert.ok(key in SCALAR_DEFAULTS || key === "postgresPassword", `${key} is declared but never read`);
   });
 
-  it("the stack files are two different clouds, prod protected and retained longer", () => {
+  it("the stack files are dev, staging and prod on three different clouds, prod protected and retained longer", () => {
     const dev = read("Pulumi.dev.yaml").config;
+    const staging = read("Pulumi.staging.yaml").config;
     const prod = read("Pulumi.prod.yaml").config;
-    assert.notEqual(dev["postgres-cdc-multicloud:cloud"], prod["postgres-cdc-multicloud:cloud"]);
+    assert.equal(new Set([dev, staging, prod].map((c) => c["postgres-cdc-multicloud:cloud"])).size, 3);
+    for (const c of [staging, prod]) assert.ok(c["postgres-cdc-multicloud:landingRetentionDays"] > dev["postgres-cdc-multicloud:landingRetentionDays"]);
+    assert.equal(staging["postgres-cdc-multicloud:deletionProtection"], false, "staging stays disposable");
+    assert.ok(staging["postgres-cdc-multicloud:alerts"].emails.length > 0, "staging pages someone");
     assert.equal(prod["postgres-cdc-multicloud:deletionProtection"], true);
     assert.ok(prod["postgres-cdc-multicloud:landingRetentionDays"] > dev["postgres-cdc-multicloud:landingRetentionDays"]);
     assert.ok(prod["postgres-cdc-multicloud:logRetentionDays"] > dev["postgres-cdc-multicloud:logRetentionDays"]);
-    for (const c of [dev, prod]) assert.equal(c["postgres-cdc-multicloud:postgresPassword"], undefined, "no secret (or fake secret) committed");
+    for (const c of [dev, staging, prod]) assert.equal(c["postgres-cdc-multicloud:postgresPassword"], undefined, "no secret (or fake secret) committed");
   });
 
   it("generated names satisfy each cloud's rules, even for long stack names", () => {

@@ -19,6 +19,8 @@ const USER_TAGS = { team: "data-platform", "cost-center": "c-42" };
 const POSTGRES = { host: "db.example.com", port: 6432, database: "app", user: "cdc_user", sslmode: "require", slot: "cdc_slot_test", tables: ["public.users", "warehouse.stock_item"] };
 const LOCAL_DIR = mkdtempSync(path.join(tmpdir(), "cdc-local-landing-"));
 const ALERT_EMAILS = ["oncall@example.com", "data-platform@example.com"];
+/** Not the defaults: the tests see each threshold reach its cloud's alert. */
+const THRESHOLDS = { replicationLagMiB: 512, restarts: 4, restartWindowMinutes: 60, landingStallMinutes: 20 };
 
 const PROVIDER_CONFIG: Record<Cloud, Record<string, string>> = {
   aws: { "aws:region": "eu-west-1" },
@@ -35,7 +37,7 @@ function cloudConfig(cloud: Cloud, extra: Record<string, unknown> = {}): Record<
     [P("postgresPassword")]: TEST_PASSWORD,
     [P("tags")]: USER_TAGS,
     [P("batching")]: { maxSize: 5000, maxWaitMs: 2000 },
-    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : { [P("alerts")]: { emails: ALERT_EMAILS } }),
+    ...(cloud === "local" ? { [P("localLandingDir")]: LOCAL_DIR } : { [P("alerts")]: { emails: ALERT_EMAILS, thresholds: THRESHOLDS } }),
     ...extra,
   };
 }
@@ -50,6 +52,8 @@ function filled(config: Record<string, unknown>): Record<string, unknown> {
         .replace(/^<private-subnet-id-a>$/, "subnet-0123456789abcdef0")
         .replace(/^<private-subnet-id-b>$/, "subnet-0123456789abcdef1")
         .replace(/^<database-client-sg-id>$/, "sg-0123456789abcdef0")
+        .replace(/^<oncall-email>$/, "oncall@example.com")
+        .replace(/^<your-gcp-project-id>$/, "acme-staging-42")
         .replace(/<[^<>]+>/g, "example");
     }
     if (Array.isArray(v)) return v.map(fill);
@@ -84,12 +88,15 @@ const UNTAGGABLE = new Set([
   "gcp:projects/service:Service",
   "gcp:logging/projectExclusion:ProjectExclusion",
   "aws:sns/topicSubscription:TopicSubscription",
+  "aws:cloudwatch/logMetricFilter:LogMetricFilter",
+  "gcp:logging/metric:Metric",
   "docker:index/image:Image",
   "random:index/randomString:RandomString",
 ]);
 
 /** The base name every test stack's resources carry: `cdc-<stack>-<hash of project and stack>`. */
 const BASE = { test: "cdc-test-3bfe9b", dev: "cdc-dev-96bc8d", prod: "cdc-prod-6cd7ec" } as const;
+const STACK_CLOUD = { dev: "azure", staging: "gcp", prod: "aws" } as const;
 const SHARED_TYPES = new Set(["docker:index/image:Image", "random:index/randomString:RandomString"]);
 
 /** Every value the program sends is within its API's documented limits (components/limits.ts), for every resource. */
@@ -203,7 +210,7 @@ function assertCommon(run: ProgramRun, cloud: Cloud, stack: string, userTags: Re
 /** The engine env must follow the engine's own contract: known variables, values its parser accepts. */
 function assertEngineContract(run: ProgramRun, cloud: Cloud, pg: typeof POSTGRES): Record<string, string> {
   const { env, password } = engineEnv(run, cloud);
-  const allowed = new Set<string>([...Object.keys(VARIABLES), ...(cloud === "azure" ? ["AZURE_CLIENT_ID"] : [])]);
+  const allowed = new Set<string>([...Object.keys(VARIABLES), ...(cloud === "azure" ? ["AZURE_CLIENT_ID", "PG_PASSWORD_VERSION"] : [])]);
   for (const name of Object.keys(env)) assert.ok(allowed.has(name), `${name} is not an engine variable`);
   assert.ok(password !== undefined, "PG_PASSWORD is not delivered to the engine");
   assert.ok(!JSON.stringify(env).includes(TEST_PASSWORD));
@@ -247,7 +254,7 @@ function run(key: string, make: () => Promise<ProgramRun>): Promise<ProgramRun> 
   return runs.get(key)!;
 }
 const cloudRun = (cloud: Cloud, preview = false) => run(`${cloud}:${preview}`, () => runProgram({ stack: "test", config: cloudConfig(cloud), secretKeys: SECRET_KEYS, dryRun: preview }));
-const stackRun = (stack: "dev" | "prod", preview = false) => run(`stack-${stack}:${preview}`, () => {
+const stackRun = (stack: "dev" | "staging" | "prod", preview = false) => run(`stack-${stack}:${preview}`, () => {
   const { config, secretKeys } = stackFileConfig(`Pulumi.${stack}.yaml`);
   return runProgram({ stack, config: { ...filled(config), [P("postgresPassword")]: TEST_PASSWORD }, secretKeys: [...secretKeys, P("postgresPassword")], dryRun: preview });
 });
@@ -258,7 +265,7 @@ describe("pulumi program under mocks", function () {
   before(() => {
     // Start every run now; the harness runs two at a time.
     for (const cloud of ["aws", "azure", "gcp", "local"] as Cloud[]) for (const preview of [false, true]) void cloudRun(cloud, preview).catch(() => undefined);
-    for (const stack of ["dev", "prod"] as const) for (const preview of [false, true]) void stackRun(stack, preview).catch(() => undefined);
+    for (const stack of ["dev", "staging", "prod"] as const) for (const preview of [false, true]) void stackRun(stack, preview).catch(() => undefined);
   });
   after(() => rmSync(LOCAL_DIR, { recursive: true, force: true }));
 
@@ -323,7 +330,7 @@ describe("pulumi program under mocks", function () {
     const names = [one(r, "aws:ecr/repository:Repository").inputs.name, ...byType(r, "aws:iam/role:Role").map((x) => x.inputs.name), service.name, one(r, "aws:ecs/cluster:Cluster").inputs.name];
     for (const n of names) assert.ok(RULES.awsName(n) || RULES.ecrRepository(n), `invalid AWS name ${n}`);
     // Paging: the running task count below 1 (missing data counts) notifies an SNS topic that emails each address.
-    const alarm = one(r, "aws:cloudwatch/metricAlarm:MetricAlarm").inputs;
+    const alarm = byType(r, "aws:cloudwatch/metricAlarm:MetricAlarm").find((a) => a.name === "cdc-alerts-not-running")!.inputs;
     assert.deepEqual([alarm.namespace, alarm.metricName, alarm.comparisonOperator, alarm.threshold, alarm.treatMissingData], ["ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", 1, "breaching"]);
     assert.deepEqual(alarm.dimensions, { ClusterName: BASE.test, ServiceName: `${BASE.test}-engine` });
     const topicArn = `arn:aws:sns:eu-west-1:123456789012:${one(r, "aws:sns/topic:Topic").inputs.name}`;
@@ -402,6 +409,7 @@ describe("pulumi program under mocks", function () {
     const env = one(r, "azure-native:app:ManagedEnvironment").inputs;
     assert.ok(isSecretAt(env, ["appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"]), "the workspace key is a secret");
     const alert = one(r, "azure-native:monitor:MetricAlert").inputs;
+    assert.equal(alert.ruleName, `${BASE.test}-engine-not-running`);
     assert.deepEqual(alert.scopes, [`/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName}/providers/Microsoft.App/containerApps/${app.containerAppName}`]);
     assert.deepEqual(alert.criteria.allOf.map((c: any) => [c.metricName, c.operator, c.threshold, c.timeAggregation]), [["Replicas", "LessThan", 1, "Maximum"]]);
     const actionGroup = one(r, "azure-native:monitor:ActionGroup").inputs;
@@ -451,7 +459,9 @@ describe("pulumi program under mocks", function () {
     assert.deepEqual([c.startupProbe.httpGet.path, c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ["/healthz", "/healthz", "/readyz"]);
     assert.match(c.image, new RegExp(`^europe-west1-docker\\.pkg\\.dev/acme-data-123/${BASE.test}-images/cdc-engine@sha256:`));
     const pw = c.envs.find((e: any) => e.name === "PG_PASSWORD");
-    assert.deepEqual(pw.valueSource.secretKeyRef, { secret: `${BASE.test}-postgres-password`, version: "latest" });
+    // Pinned to the password's current version: a new password is a new revision (docs/deploy.md, "Rotating the password").
+    assert.equal(pw.valueSource.secretKeyRef.secret, `${BASE.test}-postgres-password`);
+    assert.match(pw.valueSource.secretKeyRef.version, /^\d+$/, "a version number, not latest");
     assert.equal(pw.value, undefined);
 
     const sa = one(r, "gcp:serviceaccount/account:Account").inputs;
@@ -470,7 +480,7 @@ describe("pulumi program under mocks", function () {
     assert.match(logBucket.bucketId, new RegExp(`^${BASE.test}-logs-[0-9a-z]{4}$`), "a deleted log bucket keeps its id 7 days: it ends in a recreatable suffix");
     const sink = one(r, "gcp:logging/projectSink:ProjectSink").inputs;
     assert.match(sink.filter, new RegExp(`service_name="${BASE.test}-engine"`));
-    const policy = one(r, "gcp:monitoring/alertPolicy:AlertPolicy").inputs;
+    const policy = byType(r, "gcp:monitoring/alertPolicy:AlertPolicy").find((p) => p.name === "cdc-alerts-not-running")!.inputs;
     assert.equal(policy.conditions.length, 2, "below one instance, or no instance metric at all");
     for (const c of policy.conditions) assert.match((c.conditionThreshold ?? c.conditionAbsent).filter, new RegExp(`service_name="${BASE.test}-engine" AND metric.type="run.googleapis.com/container/instance_count"`));
     const channels = byType(r, "gcp:monitoring/notificationChannel:NotificationChannel");
@@ -508,19 +518,117 @@ describe("pulumi program under mocks", function () {
     assert.deepEqual(r.invokes, []);
   });
 
-  for (const stack of ["dev", "prod"] as const) {
+  it("aws alerts: restarts from a metric filter on the start line; lag and stall from the engine's EMF metrics; thresholds from config", async () => {
+    const r = await cloudRun("aws");
+    const alarms = new Map(byType(r, "aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => [a.name, a.inputs]));
+    assert.deepEqual([...alarms.keys()].sort(), ["cdc-alerts-landing-stalled", "cdc-alerts-not-running", "cdc-alerts-replication-lag", "cdc-alerts-restarts"]);
+    const dims = { Source: "db.example.com:6432/app", Slot: POSTGRES.slot };
+    const filter = one(r, "aws:cloudwatch/logMetricFilter:LogMetricFilter").inputs;
+    assert.equal(filter.logGroupName, `/ecs/${BASE.test}/engine`);
+    assert.equal(filter.pattern, '{ $.msg = "cdc-engine starting" }');
+    assert.deepEqual(filter.metricTransformation, { name: "EngineStarts", namespace: "PostgresCdc", value: "1", unit: "Count", dimensions: { Source: "$.source", Slot: "$.slot" } });
+    const restarts = alarms.get("cdc-alerts-restarts")!;
+    assert.deepEqual([restarts.namespace, restarts.metricName, restarts.statistic, restarts.period, restarts.evaluationPeriods, restarts.threshold, restarts.comparisonOperator, restarts.treatMissingData],
+      ["PostgresCdc", "EngineStarts", "Sum", 3600, 1, 4, "GreaterThanOrEqualToThreshold", "notBreaching"]);
+    const lag = alarms.get("cdc-alerts-replication-lag")!;
+    assert.deepEqual([lag.metricName, lag.statistic, lag.period, lag.evaluationPeriods, lag.threshold, lag.comparisonOperator], ["ReplicationLagBytes", "Minimum", 60, 5, 512 * 1024 * 1024, "GreaterThanThreshold"]);
+    const stalled = alarms.get("cdc-alerts-landing-stalled")!;
+    assert.deepEqual([stalled.metricName, stalled.statistic, stalled.threshold, stalled.comparisonOperator], ["StalledSeconds", "Maximum", 1200, "GreaterThanOrEqualToThreshold"]);
+    for (const a of [restarts, lag, stalled]) assert.deepEqual(a.dimensions, dims, "the dimensions the engine's metrics line uses");
+    for (const a of alarms.values()) assert.ok(a.alarmActions.length === 1 && a.okActions.length === 1);
+    // The engine writes its metrics line in EMF, and its dimensions are exactly the alarms' (docs/engine.md).
+    assert.equal(engineEnv(r, "aws").env.METRICS_LOG, "emf");
+    const parsed = loadConfig({ ...engineEnv(r, "aws").env, PG_PASSWORD: "x" });
+    assert.deepEqual({ Source: `${parsed.pg.host}:${parsed.pg.port}/${parsed.pg.database}`, Slot: parsed.pg.slot }, dims);
+  });
+
+  it("azure alerts: log search alerts on the workspace over the engine's start and metrics lines, thresholds from config", async () => {
+    const r = await cloudRun("azure");
+    const rules = new Map(byType(r, "azure-native:monitor:ScheduledQueryRule").map((x) => [x.name, x.inputs]));
+    assert.deepEqual([...rules.keys()].sort(), ["cdc-alerts-engine-restarts", "cdc-alerts-landing-stalled", "cdc-alerts-replication-lag"]);
+    const rg = one(r, "azure-native:resources:ResourceGroup").inputs.resourceGroupName;
+    const workspaceId = `/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${rg}/providers/Microsoft.OperationalInsights/workspaces/${one(r, "azure-native:operationalinsights:Workspace").inputs.workspaceName}`;
+    const app = one(r, "azure-native:app:ContainerApp").inputs.containerAppName;
+    const groupId = `/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/${rg}/providers/Microsoft.Insights/actionGroups/ag-${BASE.test}-engine`;
+    for (const rule of rules.values()) {
+      assert.deepEqual([rule.kind, rule.scopes, rule.evaluationFrequency, rule.autoMitigate], ["LogAlert", [workspaceId], "PT5M", true]);
+      assert.match(rule.criteria.allOf[0].query, new RegExp(`^ContainerAppConsoleLogs_CL\n\\| where ContainerAppName_s == "${app}"\n`));
+      assert.equal(rule.actions.actionGroups.length, 1);
+    }
+    const c = (name: string) => rules.get(name)!.criteria.allOf[0];
+    assert.deepEqual([rules.get("cdc-alerts-engine-restarts")!.windowSize, c("cdc-alerts-engine-restarts").timeAggregation, c("cdc-alerts-engine-restarts").operator, c("cdc-alerts-engine-restarts").threshold], ["PT1H", "Count", "GreaterThanOrEqual", 4]);
+    assert.match(c("cdc-alerts-engine-restarts").query, /tostring\(line\.msg\) == "cdc-engine starting"$/);
+    assert.deepEqual([rules.get("cdc-alerts-replication-lag")!.windowSize, c("cdc-alerts-replication-lag").timeAggregation, c("cdc-alerts-replication-lag").metricMeasureColumn, c("cdc-alerts-replication-lag").threshold], ["PT5M", "Minimum", "lagBytes", 512 * 1024 * 1024]);
+    assert.match(c("cdc-alerts-replication-lag").query, /"cdc metrics"[\s\S]*lagBytes = todouble\(line\.lagBytes\)$/);
+    assert.deepEqual([c("cdc-alerts-landing-stalled").timeAggregation, c("cdc-alerts-landing-stalled").metricMeasureColumn, c("cdc-alerts-landing-stalled").operator, c("cdc-alerts-landing-stalled").threshold], ["Maximum", "stalledSeconds", "GreaterThanOrEqual", 1200]);
+    void groupId;
+  });
+
+  it("gcp alerts: log-based metrics from the engine's start and metrics lines, an alert policy each, thresholds from config", async () => {
+    const r = await cloudRun("gcp");
+    const metrics = new Map(byType(r, "gcp:logging/metric:Metric").map((m) => [m.name, m.inputs]));
+    assert.deepEqual([...metrics.keys()].sort(), ["cdc-alerts-engine-starts", "cdc-alerts-landing-stalled", "cdc-alerts-replication-lag"]);
+    const service = `resource.type="cloud_run_revision" AND resource.labels.service_name="${BASE.test}-engine"`;
+    assert.equal(metrics.get("cdc-alerts-engine-starts")!.filter, `${service} AND jsonPayload.msg="cdc-engine starting"`);
+    assert.deepEqual(metrics.get("cdc-alerts-engine-starts")!.metricDescriptor, { metricKind: "DELTA", valueType: "INT64", unit: "1" });
+    assert.equal(metrics.get("cdc-alerts-replication-lag")!.filter, `${service} AND jsonPayload.msg="cdc metrics" AND jsonPayload.lagBytes:*`);
+    assert.equal(metrics.get("cdc-alerts-replication-lag")!.valueExtractor, "EXTRACT(jsonPayload.lagBytes)");
+    assert.equal(metrics.get("cdc-alerts-landing-stalled")!.valueExtractor, "EXTRACT(jsonPayload.stalledSeconds)");
+    const policies = new Map(byType(r, "gcp:monitoring/alertPolicy:AlertPolicy").map((p) => [p.name, p.inputs]));
+    assert.deepEqual([...policies.keys()].sort(), ["cdc-alerts-engine-restarts", "cdc-alerts-landing-stalled", "cdc-alerts-not-running", "cdc-alerts-replication-lag"]);
+    const cond = (name: string) => policies.get(name)!.conditions[0].conditionThreshold;
+    const metricFilter = (m: string) => `metric.type="logging.googleapis.com/user/${metrics.get(m)!.name}" AND resource.type="cloud_run_revision"`;
+    assert.deepEqual([cond("cdc-alerts-engine-restarts").filter, cond("cdc-alerts-engine-restarts").comparison, cond("cdc-alerts-engine-restarts").thresholdValue, cond("cdc-alerts-engine-restarts").aggregations[0].alignmentPeriod],
+      [metricFilter("cdc-alerts-engine-starts"), "COMPARISON_GE", 4, "3600s"]);
+    assert.deepEqual([cond("cdc-alerts-replication-lag").filter, cond("cdc-alerts-replication-lag").thresholdValue, cond("cdc-alerts-replication-lag").duration], [metricFilter("cdc-alerts-replication-lag"), 512 * 1024 * 1024, "300s"]);
+    assert.deepEqual([cond("cdc-alerts-landing-stalled").filter, cond("cdc-alerts-landing-stalled").comparison, cond("cdc-alerts-landing-stalled").thresholdValue], [metricFilter("cdc-alerts-landing-stalled"), "COMPARISON_GE", 1200]);
+    for (const p of policies.values()) assert.equal(p.notificationChannels.length, ALERT_EMAILS.length);
+    assert.equal(engineEnv(r, "gcp").env.METRICS_LOG, undefined, "plain JSON lines (the default) on GCP");
+  });
+
+  describe("password rotation: a new password rolls the engine, and nothing else changes", () => {
+    const ROTATED = "Pw-rotated-for-tests-42d1";
+    const rotated = (cloud: "aws" | "azure" | "gcp") => run(`${cloud}:rotated`, () => runProgram({ stack: "test", config: { ...cloudConfig(cloud), [P("postgresPassword")]: ROTATED }, secretKeys: SECRET_KEYS }));
+    /** What makes the service roll: the ECS task definition, the Container App template, the Cloud Run template. */
+    const rollingInput: Record<string, (r: ProgramRun) => unknown> = {
+      aws: (r) => JSON.parse(one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions)[0],
+      azure: (r) => one(r, "azure-native:app:ContainerApp").inputs.template,
+      gcp: (r) => one(r, "gcp:cloudrunv2/service:Service").inputs.template,
+    };
+    const versionOf: Record<string, (r: ProgramRun) => unknown> = {
+      aws: (r) => (rollingInput.aws(r) as any).dockerLabels["postgres-cdc-multicloud.password-version"],
+      azure: (r) => (rollingInput.azure(r) as any).containers[0].env.find((e: any) => e.name === "PG_PASSWORD_VERSION").value,
+      gcp: (r) => (rollingInput.gcp(r) as any).containers[0].envs.find((e: any) => e.name === "PG_PASSWORD").valueSource.secretKeyRef.version,
+    };
+    for (const cloud of ["aws", "azure", "gcp"] as const) {
+      it(`${cloud}: the secret's new version reaches the service's template`, async () => {
+        const [before, after] = await Promise.all([cloudRun(cloud), rotated(cloud)]);
+        assert.equal(after.exitCode, 0, after.error);
+        assert.ok(JSON.stringify(after.resources.map((x) => x.inputs)).includes(ROTATED), "the new password reached the secret store");
+        assert.ok(!JSON.stringify(withoutSecrets(after.resources.map((x) => x.inputs))).includes(ROTATED), "only as a secret");
+        const [v1, v2] = [versionOf[cloud](before), versionOf[cloud](after)];
+        assert.ok(typeof v1 === "string" && v1.length > 0, `no password version in the ${cloud} template`);
+        assert.notEqual(v1, v2, "a new password must change what rolls the service");
+        // Only the version differs: the rotation rolls the engine and changes nothing else about it.
+        const without = (r: ProgramRun) => JSON.stringify(rollingInput[cloud](r)).split(String(versionOf[cloud](r))).join("<version>");
+        assert.equal(without(after), without(before));
+      });
+    }
+  });
+
+  for (const stack of ["dev", "staging", "prod"] as const) {
     for (const preview of [false, true]) {
       it(`Pulumi.${stack}.yaml (${preview ? "preview" : "up"}) deploys its cloud with its settings`, async () => {
         const r = await stackRun(stack, preview);
-        const cloud: Cloud = stack === "dev" ? "azure" : "aws";
-        assertCommon(r, cloud, stack, stack === "dev" ? { environment: "dev", team: "data-platform" } : { environment: "prod", team: "data-platform", "cost-center": "4711" });
+        const cloud: Cloud = STACK_CLOUD[stack];
+        assertCommon(r, cloud, stack, { dev: { environment: "dev", team: "data-platform" }, staging: { environment: "staging", team: "data-platform" }, prod: { environment: "prod", team: "data-platform", "cost-center": "4711" } }[stack]);
         assertImage(r, cloud, preview);
         if (!preview) {
           const env = engineEnv(r, cloud).env;
           const { config } = stackFileConfig(`Pulumi.${stack}.yaml`);
           const pg = filled(config)[P("postgres")] as typeof POSTGRES;
           assertEngineContract(r, cloud, pg);
-          assert.equal(env.SINK_COMPRESSION, stack === "prod" ? "gzip" : "none");
+          assert.equal(env.SINK_COMPRESSION, stack === "dev" ? "none" : "gzip");
         }
         if (stack === "prod") {
           // prod: deletion protection, longer retention, bigger task, private subnets.
@@ -538,12 +646,21 @@ describe("pulumi program under mocks", function () {
             assert.deepEqual([task.cpu, task.memory], ["512", "1024"]);
           }
           assert.ok(!r.invokes.some((i) => i.token === "aws:ec2/getVpc:getVpc"), "configured subnets: no default VPC lookup");
+        } else if (stack === "staging") {
+          // staging: GCP with direct VPC egress, 1 vCPU, and alerts with its own thresholds.
+          const service = one(r, "gcp:cloudrunv2/service:Service").inputs;
+          assert.deepEqual(service.template.vpcAccess, { networkInterfaces: [{ network: "default", subnetwork: "default" }], egress: "PRIVATE_RANGES_ONLY" });
+          assert.equal(service.deletionProtection, false);
+          assert.equal(one(r, "gcp:storage/bucket:Bucket").inputs.lifecycleRules[0].condition.age, 14);
+          assert.deepEqual(byType(r, "gcp:monitoring/notificationChannel:NotificationChannel").map((c) => c.inputs.labels.email_address), ["oncall@example.com"]);
+          const lag = byType(r, "gcp:monitoring/alertPolicy:AlertPolicy").find((p) => p.name === "cdc-alerts-replication-lag")!;
+          assert.equal(lag.inputs.conditions[0].conditionThreshold.thresholdValue, 2048 * 1024 * 1024);
         } else {
           assert.equal(one(r, "azure-native:keyvault:Vault").inputs.properties.enablePurgeProtection, undefined);
           assert.equal(one(r, "azure-native:storage:ManagementPolicy").inputs.policy.rules[0].definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, 7);
         }
         assert.deepEqual(byType(r, "postgres-cdc-multicloud:databricks:DatabricksPipeline"), [], "databricks.enabled is false in the examples");
-        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, 0, "no alerts unless alerts.emails is set");
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":EngineAlerts")).length, stack === "staging" ? 1 : 0, "alerts only where alerts.emails is set");
       });
     }
   }

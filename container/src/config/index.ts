@@ -7,6 +7,7 @@
 import { accessSync, constants as fsConstants } from "node:fs";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
+import { METRICS_LOG_FORMATS } from "../ops/metrics-log";
 
 export const SSL_MODES = ["disable", "require", "verify-full"] as const;
 export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
@@ -50,6 +51,8 @@ export interface EngineConfig {
   heartbeatIntervalMs: number;
   httpPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** The periodic metrics log line: plain JSON, JSON with CloudWatch EMF, or none. */
+  metricsLog: (typeof METRICS_LOG_FORMATS)[number];
   s3: { endpoint: string | undefined; forcePathStyle: boolean };
   azure: { connectionString: string | undefined };
   gcs: { endpoint: string | undefined };
@@ -180,6 +183,7 @@ export const VARIABLES = {
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
+  METRICS_LOG: { example: "emf", default: "json", schema: z.enum(METRICS_LOG_FORMATS, { error: `must be one of ${METRICS_LOG_FORMATS.join(", ")}` }) },
   S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: httpUrl },
   S3_FORCE_PATH_STYLE: { example: "true", optional: true, schema: boolean },
   AZURE_STORAGE_CONNECTION_STRING: { example: "UseDevelopmentStorage=true", optional: true, schema: z.string().min(1) },
@@ -247,6 +251,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS!,
     httpPort: v.HTTP_PORT!,
     logLevel: v.LOG_LEVEL!,
+    metricsLog: v.METRICS_LOG!,
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
     azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
     gcs: { endpoint: v.GCS_ENDPOINT },

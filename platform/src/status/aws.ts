@@ -1,6 +1,6 @@
 /**
  * Health of an AWS stack through the AWS SDK: the ECS service and its tasks, stopped tasks
- * (restarts), the engine's progress line in CloudWatch Logs, the CloudWatch alarms on the service,
+ * (restarts), the engine's metrics line in CloudWatch Logs, the CloudWatch alarms on the service,
  * and the newest S3 landing object per table. AWS_ENDPOINT_URL points every client elsewhere
  * (the tests' moto server); credentials and region come from the usual AWS chain.
  */

@@ -1,6 +1,6 @@
 /**
  * Health of an Azure stack through the Azure SDK: the Container App and its latest revision, the
- * revision's replicas and their container restarts, the engine's progress line from Log Analytics
+ * revision's replicas and their container restarts, the engine's metrics line from Log Analytics
  * (ContainerAppConsoleLogs_CL), the state of the metric alerts on the app, and the newest ADLS
  * landing object per table. Credentials: DefaultAzureCredential (AZURE_TOKEN_CREDENTIALS selects
  * one, e.g. AzureCliCredential); AZURE_STORAGE_CONNECTION_STRING, when set, is used for the landing

@@ -87,7 +87,12 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
     case "azure-native:keyvault:Vault":
       return { name: inputs.vaultName, properties: { ...inputs.properties, vaultUri: `https://${inputs.vaultName}.vault.azure.net/` } };
     case "azure-native:keyvault:Secret":
-      return { name: inputs.secretName, properties: { secretUri: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}`, secretUriWithVersion: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}/v1` } };
+      // Key Vault makes a new version for every new value.
+      return { name: inputs.secretName, properties: { secretUri: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}`, secretUriWithVersion: `https://${inputs.vaultName}.vault.azure.net/secrets/${inputs.secretName}/${h(JSON.stringify(inputs.properties?.value)).slice(0, 32)}` } };
+    case "aws:secretsmanager/secretVersion:SecretVersion":
+      return { versionId: `v-${h(JSON.stringify(inputs.secretString)).slice(0, 32)}` };
+    case "gcp:secretmanager/secretVersion:SecretVersion":
+      return { version: String(parseInt(h(JSON.stringify(inputs.secretData)).slice(0, 6), 16)) };
     case "azure-native:operationalinsights:Workspace":
       return { name: inputs.workspaceName, customerId: `customer-${h(name).slice(0, 8)}` };
     case "azure-native:app:ManagedEnvironment":
@@ -181,8 +186,14 @@ function loadedModules(): string[] {
 }
 
 function finish(result: Record<string, unknown>, code: number): never {
-  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), ...result }));
+  writeFileSync(outFile, JSON.stringify({ resources, invokes, fetches, logs, modules: loadedModules(), urns: registeredUrns(), ...result }));
   process.exit(code);
+}
+
+/** The URNs the mock monitor gave every registered resource (what identifies a resource in a real stack's state). */
+function registeredUrns(): string[] {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { resources?: Map<string, unknown> } | undefined;
+  return [...(monitor?.resources?.keys() ?? [])];
 }
 
 process.on("unhandledRejection", (err) => finish({ error: String((err as Error)?.message ?? err), kind: "unhandledRejection" }, 3));

@@ -32,6 +32,8 @@ export interface ProgramRun {
   fetches: { url: string; body: string }[];
   /** What the program logged with pulumi.log.info. */
   logs: string[];
+  /** The URN of every registered resource (urn:pulumi:<stack>::<project>::<parent types$type>::<name>). */
+  urns: string[];
   /** Provider SDK modules the run loaded: "aws", "gcp", "docker", "azure-native/<submodule>", … */
   modules: string[];
   outputs?: Record<string, unknown>;
