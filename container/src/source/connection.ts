@@ -7,7 +7,25 @@ import { Client, type ClientConfig } from "pg";
 import type { EngineConfig } from "../config";
 
 /** Text output formats the encoders in decoding/values.ts expect, whatever the server defaults are. */
-export const SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex -c IntervalStyle=iso_8601";
+const OUTPUT_FORMATS = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex -c IntervalStyle=iso_8601";
+
+/**
+ * Timeouts a database commonly sets on roles (ALTER ROLE … SET), switched off for the engine's own
+ * sessions: a snapshot's COPY runs as long as the table is large and the sink is slow; the
+ * exporting replication connection and the snapshot transactions sit idle in transaction for the
+ * whole snapshot; START_REPLICATION never ends; waiting for a lock (a COPY behind an ALTER TABLE)
+ * is better than failing and taking the whole snapshot again. Startup options rank above role and
+ * database settings. Stalls are the engine's own business (the replication receive deadline).
+ */
+const TIMEOUTS_OFF = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+
+export const SESSION_OPTIONS = `${OUTPUT_FORMATS} ${TIMEOUTS_OFF}`;
+
+/**
+ * PostgreSQL 17's transaction_timeout, switched off like the others; set after connecting because
+ * an older server refuses an unknown startup option (and this works on replication connections).
+ */
+const TRANSACTION_TIMEOUT_OFF = "SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'transaction_timeout'";
 
 /**
  * node-postgres connection options for the configured source — the one place EngineConfig becomes
@@ -39,6 +57,12 @@ export async function connect(config: EngineConfig, applicationName: string, rep
   // An 'error' event without a listener would crash the process; the session notices the loss through its queries.
   client.on("error", () => undefined);
   await client.connect();
+  try {
+    await client.query(TRANSACTION_TIMEOUT_OFF);
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
   return client;
 }
 
