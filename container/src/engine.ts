@@ -20,6 +20,7 @@ import { PgOutputDecoder } from "./source/pgoutput";
 import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, serverVersionNum } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
+import { permanentSourceError } from "./source/errors";
 
 export interface EngineDeps {
   logger: Logger;
@@ -57,45 +58,78 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
   return new SlotInUseError(slot, pid ? Number(pid) : undefined);
 }
 
-/** Runs until signal aborts (then: stop reading, flush, write state, confirm, close; resolve) or a fatal error (reject). */
+/** What a session reports to the retry loop: whether it got anywhere before it failed. */
+interface SessionProgress {
+  /** The session confirmed a new position to PostgreSQL: the failure after it is a new one, not a repeat. */
+  confirmed: boolean;
+}
+
+/**
+ * Runs until signal aborts (then: stop reading, flush, write state, confirm, close; resolve) or a
+ * permanent error (reject). The one retry layer: every failed session is logged once and retried
+ * with exponential backoff and full jitter; a session that confirmed something first starts a new
+ * series (its failure is new, not the same one again). Permanent errors stop the engine with one
+ * message naming the cause and the fix (source/errors.ts).
+ */
 export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise<void> {
   const { logger, metrics, signal } = deps;
   metrics.phase("starting");
   const sink = deps.sink ?? (await createSink(config, { logger }));
+  const permanent = (err: unknown): Error | undefined => (isFatal(err) ? (err as Error) : permanentSourceError(err, config));
   try {
     const catalog = new TypeCatalog();
     while (!signal.aborted) {
-      let outcome: "stopped" | "lost";
+      let progress: SessionProgress = { confirmed: false };
+      let fresh = false;
       try {
-        outcome = await backOff(() => runSession(config, deps, sink, catalog), {
-          numOfAttempts: Number.MAX_SAFE_INTEGER,
-          startingDelay: 500,
-          timeMultiple: 2,
-          maxDelay: 5_000,
-          jitter: "full",
-          retry: (err: unknown, attempt: number) => {
-            if (signal.aborted || isFatal(err)) return false;
-            if (isSlotInUse(err)) {
-              metrics.phase("waiting_for_slot");
-              logger.warn({ slot: config.pg.slot, holderPid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
-            } else {
-              metrics.phase("reconnecting");
-              logger.warn({ err, attempt }, "PostgreSQL session failed; reconnecting with backoff");
-            }
-            return true;
+        await backOff(
+          () => {
+            progress = { confirmed: false };
+            return runSession(config, deps, sink, catalog, progress);
           },
-        });
+          {
+            numOfAttempts: Number.MAX_SAFE_INTEGER,
+            startingDelay: 500,
+            timeMultiple: 2,
+            maxDelay: 5_000,
+            jitter: "full",
+            retry: (err: unknown, attempt: number) => {
+              if (signal.aborted || permanent(err)) return false;
+              if (progress.confirmed) {
+                // Reported by the catch below, which starts a new series of attempts.
+                fresh = true;
+                return false;
+              }
+              reportFailure(config, deps, err, attempt);
+              return true;
+            },
+          },
+        );
+        break; // the session stopped (shutdown, or SNAPSHOT_MODE=initial_only done)
       } catch (err) {
-        if (signal.aborted && !isFatal(err)) break;
-        throw err;
+        if (signal.aborted && !permanent(err)) break;
+        if (!fresh) throw permanent(err) ?? err;
+        reportFailure(config, deps, err, 0);
       }
-      if (outcome === "stopped") break;
-      metrics.phase("reconnecting");
     }
   } finally {
     metrics.phase("stopping");
     await sink.close().catch(() => undefined);
   }
+}
+
+/** One log line and the phase (with its reason, for /readyz) for a session that failed and is retried. */
+function reportFailure(config: EngineConfig, deps: EngineDeps, err: unknown, attempt: number): void {
+  const { logger, metrics } = deps;
+  if (isSlotInUse(err)) {
+    const inUse = slotInUse(config.pg.slot, err);
+    metrics.phase("waiting_for_slot", inUse.message);
+    logger.warn({ slot: config.pg.slot, holderPid: inUse.pid, attempt }, inUse.message);
+    return;
+  }
+  const message = (err as Error)?.message ?? String(err);
+  metrics.phase("reconnecting", `PostgreSQL session failed: ${message}`);
+  logger.warn({ err, attempt }, `PostgreSQL session failed (${message}); reconnecting with backoff (anything not confirmed is replayed from the slot)`);
 }
 
 interface SlotRow {
@@ -109,10 +143,9 @@ interface SlotRow {
 
 /**
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
- * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
- * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
+ * signal aborts ("stopped"). Every failure throws, for runEngine to classify and retry.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress): Promise<"stopped"> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -145,7 +178,6 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   let batcher: Batcher | undefined;
   const clients: Client[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
-  let streamingStarted = false;
   try {
     const normal = await connect(config, "cdc-engine");
     clients.push(normal);
@@ -257,14 +289,9 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
 
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
-    streamingStarted = true;
-    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
+    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, progress, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
   } catch (err) {
     if (signal.aborted && !isFatal(err)) return "stopped";
-    if (streamingStarted && !isFatal(err) && !isSlotInUse(err)) {
-      logger.warn({ err }, "replication connection lost; unflushed changes will be replayed from the slot");
-      return "lost";
-    }
     throw err;
   } finally {
     if (heartbeat) clearInterval(heartbeat);
@@ -408,6 +435,7 @@ interface StreamContext {
   throttle: ReadThrottle;
   failed: Promise<never>;
   confirmedAtStart: bigint;
+  progress: SessionProgress;
   setOnDurable(f: () => void): void;
   setHeartbeat(timer: NodeJS.Timeout): void;
 }
@@ -426,6 +454,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   const confirm = (lsn: bigint) => {
     if (lsn <= replication.confirmedLsn) return;
     replication.confirm(lsn);
+    ctx.progress.confirmed = true;
     metrics.confirmedLsn(lsn);
     if (walEnd > 0n) metrics.replicationLagBytes(walEnd > lsn ? walEnd - lsn : 0n);
   };
