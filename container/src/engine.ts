@@ -14,10 +14,10 @@ import { SinkPermanentError } from "./sink/types";
 import { Batcher } from "./batching/batcher";
 import { EngineState } from "./batching/state";
 import { TypeCatalog } from "./source/decoding/catalog";
-import { connect } from "./source/connection";
+import { closeClient, connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
 import { PgOutputDecoder } from "./source/pgoutput";
-import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, serverVersionNum } from "./source/replication";
+import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 import { permanentSourceError } from "./source/errors";
@@ -234,11 +234,11 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
       await state.save([]);
       metrics.phase("snapshot");
-      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger } });
       while (await commitAtConsistentPoint(normal, slot, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX)) {
         logger.warn({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "a transaction commits exactly at the slot's consistent point (it is not in the snapshot but would share its __lsn); creating the slot again");
         await normal.query("SELECT pg_drop_replication_slot($1)", [slot]);
-        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger } });
       }
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
@@ -277,7 +277,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
-      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum });
+      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger } });
       state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
       await state.save([]);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
@@ -295,7 +295,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     throw err;
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    for (const c of clients) await c.end().catch(() => undefined);
+    await Promise.all(clients.map((c) => closeClient(c)));
     await batcher?.discard();
     await batcher?.close();
   }
@@ -346,7 +346,7 @@ async function snapshotAddedTables(
   const temporary = await connect(config, "cdc-engine snapshot of added tables", true);
   try {
     const name = `${config.pg.slot.slice(0, 40)}_add_${Date.now().toString(36)}`;
-    const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum });
+    const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum, watch: { client: ctx.normal, logger } });
     logger.info({ tables: addedLabels, consistentPoint: formatLsn(created.consistentPoint) }, "taking a snapshot of newly captured tables");
     batcher.recordFilesInto = snapshot.adding.files;
     const interrupted = new Promise<never>((_resolve, reject) => {
@@ -537,7 +537,17 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   });
   throttle.add(connectionOf(ctx.replication).stream);
 
-  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum);
+  const liveness = receiveDeadline(await walSenderTimeoutMs(ctx.normal));
+  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum, {
+    ...liveness,
+    onStall(err) {
+      // Unready at once; the session then ends and the retry loop reconnects.
+      metrics.phase("reconnecting", err.message);
+      logger.warn({ silentMs: err.silentMs, deadlineMs: err.deadlineMs }, err.message);
+      connectionOf(ctx.replication).stream.destroy(err);
+      fail(err);
+    },
+  });
   streaming.catch(() => undefined);
   metrics.confirmedLsn(ctx.confirmedAtStart);
   metrics.phase("streaming");

@@ -99,6 +99,12 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     r = await get("/readyz");
     assert.equal(r.status, 503);
     assert.equal(JSON.parse(r.body).reason, "engine is waiting for slot, not streaming");
+
+    // The engine passes why it left streaming (a stall, a failed session); /readyz shows it.
+    metrics.phase("reconnecting", "no message from PostgreSQL on the replication connection for 6 s");
+    r = await get("/readyz");
+    assert.equal(r.status, 503);
+    assert.equal(JSON.parse(r.body).reason, "engine is reconnecting, not streaming: no message from PostgreSQL on the replication connection for 6 s");
   });
 
   it("serves the engine's metrics per table plus process metrics as Prometheus text", async () => {

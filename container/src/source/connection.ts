@@ -48,7 +48,10 @@ export function clientConfig(config: EngineConfig, applicationName = "cdc-engine
     application_name: applicationName,
     options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
+    // Finds a vanished peer (host gone, connection reset by a middlebox) without traffic; a frozen
+    // server whose kernel still answers is caught by the replication receive deadline instead.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 
@@ -68,3 +71,18 @@ export async function connect(config: EngineConfig, applicationName: string, rep
 
 /** Quotes an identifier for SQL and the replication protocol. */
 export const ident = (name: string): string => '"' + name.replace(/"/g, '""') + '"';
+
+/**
+ * Ends a connection without hanging on an unresponsive server: a frozen server never closes its
+ * side of the socket, so after `waitMs` the socket is destroyed.
+ */
+export async function closeClient(client: Client, waitMs = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => false,
+    () => false,
+  );
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), waitMs)));
+  if (await Promise.race([ended, timedOut])) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  clearTimeout(timer);
+}
