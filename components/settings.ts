@@ -43,7 +43,7 @@ const postgresSchema = z.object({
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1),
   user: z.string().min(1),
-  sslmode: z.enum(["disable", "require", "verify-full"]).default("require"),
+  sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
   publication: z.string().regex(pgIdentifier).default("cdc_pub"),
   slot: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default("cdc_slot"),
   tables: z.array(z.string().regex(tableName)).default([]),
@@ -109,7 +109,7 @@ export interface PostgresSettings {
   port: number;
   database: string;
   user: string;
-  sslmode: "disable" | "require" | "verify-full";
+  sslmode: "disable" | "require" | "verify-ca" | "verify-full";
   publication: string;
   slot: string;
   /** schema.table names; empty = whatever the existing publication publishes. */

@@ -12,6 +12,7 @@ import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
+import { tlsProblem } from "./source/errors";
 import { probeSink } from "./sink";
 
 const EXIT_OK = 0;
@@ -127,6 +128,8 @@ export function onStopSignals(options: {
 function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
   const e = err as { code?: string; message?: string };
   const where = `${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}`;
+  const tls = tlsProblem(e, config);
+  if (tls) return { name: "connection", ok: false, detail: `cannot connect to ${where}: ${tls.reason}`, fix: tls.fix };
   const detail = `cannot connect to ${where}: ${e.message ?? String(err)}`;
   const fix =
     e.code === "28P01" || e.code === "28000"
@@ -136,7 +139,7 @@ function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
         : e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EHOSTUNREACH" || /timeout/i.test(e.message ?? "")
           ? "check PG_HOST and PG_PORT, and that the network (security group, firewall, VPC peering) lets this host reach the server"
           : /ssl|certificate|self.signed/i.test(e.message ?? "")
-            ? "check PG_SSLMODE (disable|require|verify-full) and, for verify-full, PG_SSLROOTCERT"
+            ? "check PG_SSLMODE (disable|require|verify-ca|verify-full) and, for verify-ca/verify-full, PG_SSLROOTCERT"
             : "check the PG_* variables and the server's log";
   return { name: "connection", ok: false, detail, fix };
 }

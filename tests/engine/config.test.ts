@@ -29,7 +29,7 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["PG_PORT", "abc", /must be a whole number from 1 to 65535/],
   ["PG_PORT", "0", /must be at least 1/],
   ["PG_PORT", "70000", /must be at most 65535/],
-  ["PG_SSLMODE", "prefer", /must be one of disable, require, verify-full/],
+  ["PG_SSLMODE", "prefer", /must be one of disable, require, verify-ca, verify-full/],
   ["PG_PUBLICATION", "Bad-Name", /must be a lower-case PostgreSQL publication name/],
   ["PG_SLOT", "slot-1", /must be a lower-case PostgreSQL replication slot name/],
   ["PG_SLOT", "slot$1", /may only contain a-z, 0-9 and _/],
@@ -72,6 +72,8 @@ describe("engine config", () => {
         password: undefined,
         sslMode: "require",
         sslRootCert: undefined,
+        sslCert: undefined,
+        sslKey: undefined,
         publication: "cdc_pub",
         slot: "cdc_slot",
       },
@@ -114,7 +116,7 @@ describe("engine config", () => {
   }
 
   it("has an invalid-value test for every variable that can be invalid", () => {
-    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "AZURE_STORAGE_CONNECTION_STRING"]);
+    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "PG_SSLCERT", "PG_SSLKEY", "AZURE_STORAGE_CONNECTION_STRING"]);
     const untested = Object.keys(VARIABLES).filter((k) => !free.has(k) && !INVALID.some(([n]) => n === k));
     assert.deepEqual(untested, []);
   });
@@ -127,6 +129,7 @@ describe("engine config", () => {
       for (const [name, spec] of Object.entries(VARIABLES)) {
         const env: Record<string, string> = { ...REQUIRED, [name]: spec.example };
         if (name === "PG_SSLROOTCERT") Object.assign(env, { PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca });
+        if (name === "PG_SSLCERT" || name === "PG_SSLKEY") Object.assign(env, { PG_SSLCERT: ca, PG_SSLKEY: ca });
         assert.deepEqual(problemsOf(env), [], `${name}=${spec.example}`);
       }
     } finally {
@@ -143,11 +146,25 @@ describe("engine config", () => {
   });
 
   it("checks PG_SSLROOTCERT against PG_SSLMODE and that the file is readable", () => {
-    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }), [
-      "PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLMODE: "require", PG_SSLROOTCERT: "/etc/hostname" }), [
+      "PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
     ]);
+    // Where the CA is given, the default is to verify it fully; verify-ca when asked.
+    assert.equal(loadConfig({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-full");
+    assert.equal(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-ca", PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-ca");
+    assert.equal(loadConfig({ ...REQUIRED }).pg.sslMode, "require");
     const [line] = problemsOf({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: "/nonexistent/ca.pem" });
     assert.match(line, /^PG_SSLROOTCERT names a file that cannot be read \(ENOENT: "\/nonexistent\/ca.pem"\); for example PG_SSLROOTCERT=/);
+  });
+
+  it("takes a client certificate only as PG_SSLCERT and PG_SSLKEY together, over TLS, from readable files", () => {
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLCERT: "/etc/hostname" }), ["PG_SSLCERT is set but PG_SSLKEY is not: a client certificate needs both; for example PG_SSLKEY=/etc/cdc/client.key"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLKEY: "/etc/hostname" }), ["PG_SSLKEY is set but PG_SSLCERT is not: a client certificate needs both; for example PG_SSLCERT=/etc/cdc/client.crt"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLMODE: "disable", PG_SSLCERT: "/etc/hostname", PG_SSLKEY: "/etc/hostname" }), [
+      "PG_SSLCERT and PG_SSLKEY need TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full",
+    ]);
+    const [line] = problemsOf({ ...REQUIRED, PG_SSLCERT: "/etc/hostname", PG_SSLKEY: "/nonexistent/client.key" });
+    assert.match(line, /^PG_SSLKEY names a file that cannot be read \(ENOENT/);
   });
 
   it("never echoes secrets, and keeps a password exactly as given", () => {
@@ -191,6 +208,9 @@ describe("engine config", () => {
         servername: "db.example.com",
         ca: "CA-PEM",
       });
+      const verifyCa = clientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-ca", PG_SSLROOTCERT: ca, PG_SSLCERT: ca, PG_SSLKEY: ca })).ssl as Record<string, unknown>;
+      assert.deepEqual({ ...verifyCa, checkServerIdentity: undefined }, { rejectUnauthorized: true, ca: "CA-PEM", cert: "CA-PEM", key: "CA-PEM", checkServerIdentity: undefined });
+      assert.equal((verifyCa.checkServerIdentity as () => unknown)(), undefined, "verify-ca accepts any name on a certificate from the CA");
       const opts = clientConfig(loadConfig({ ...REQUIRED, PG_PORT: "6543", PG_PASSWORD: "pw" }));
       assert.deepEqual([opts.host, opts.port, opts.database, opts.user, opts.password], ["db.example.com", 6543, "app", "cdc", "pw"]);
     } finally {
@@ -219,7 +239,7 @@ describe("engine config: docs/engine.md", () => {
       assert.ok(meaning.length > 20, `meaning of ${name}`);
       const example = /^`([^`]+)`$/.exec(exampleCell)?.[1];
       assert.ok(example, `example of ${name}: ${exampleCell}`);
-      if (name === "PG_SSLROOTCERT") continue; // a path on the reader's machine
+      if (name === "PG_SSLROOTCERT" || name === "PG_SSLCERT" || name === "PG_SSLKEY") continue; // a path on the reader's machine
       assert.deepEqual(problemsOf({ ...REQUIRED, [name]: example }), [], `${name}=${example}`);
     }
   });

@@ -8,7 +8,7 @@ import { accessSync, constants as fsConstants } from "node:fs";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
 
-export const SSL_MODES = ["disable", "require", "verify-full"] as const;
+export const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
 export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export const COMPRESSIONS = ["none", "gzip"] as const;
@@ -34,8 +34,11 @@ export interface EngineConfig {
     user: string;
     password: string | undefined;
     sslMode: (typeof SSL_MODES)[number];
-    /** PEM file with the CA for verify-full; Node's default CAs otherwise. */
+    /** PEM file with the CAs for verify-ca/verify-full; Node's default CAs otherwise. */
     sslRootCert: string | undefined;
+    /** PEM files of a client certificate and its key, for servers that require one. */
+    sslCert: string | undefined;
+    sslKey: string | undefined;
     publication: string;
     slot: string;
   };
@@ -165,6 +168,8 @@ export const VARIABLES = {
   PG_PASSWORD: { example: "s3cret (inject it from your secret store)", optional: true, schema: z.string() },
   PG_SSLMODE: { example: "require", default: "require", schema: z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(", ")}` }) },
   PG_SSLROOTCERT: { example: "/etc/ssl/certs/rds-ca.pem", optional: true, schema: z.string().min(1) },
+  PG_SSLCERT: { example: "/etc/cdc/client.crt", optional: true, schema: z.string().min(1) },
+  PG_SSLKEY: { example: "/etc/cdc/client.key", optional: true, schema: z.string().min(1) },
   PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
   PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
@@ -211,16 +216,28 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     }
   }
   const v = values as Parsed;
-  if (v.PG_SSLMODE !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLROOTCERT !== undefined) {
-    problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
-  } else if (v.PG_SSLROOTCERT !== undefined) {
+  // Where the server's CA is given, verify it fully unless told otherwise.
+  if (v.PG_SSLROOTCERT !== undefined && (env.PG_SSLMODE ?? "").trim() === "") v.PG_SSLMODE = "verify-full";
+  const readable = (name: "PG_SSLROOTCERT" | "PG_SSLCERT" | "PG_SSLKEY") => {
+    const path = v[name];
+    if (path === undefined) return;
     try {
-      accessSync(v.PG_SSLROOTCERT, fsConstants.R_OK);
+      accessSync(path, fsConstants.R_OK);
     } catch (err) {
-      problems.push(
-        `PG_SSLROOTCERT names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(v.PG_SSLROOTCERT)}); for example PG_SSLROOTCERT=${VARIABLES.PG_SSLROOTCERT.example}`,
-      );
+      problems.push(`${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(path)}); for example ${name}=${VARIABLES[name].example}`);
     }
+  };
+  if (v.PG_SSLMODE !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLMODE !== "verify-ca" && v.PG_SSLROOTCERT !== undefined) {
+    problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  } else readable("PG_SSLROOTCERT");
+  if ((v.PG_SSLCERT === undefined) !== (v.PG_SSLKEY === undefined)) {
+    const [given, missing] = v.PG_SSLCERT === undefined ? ["PG_SSLKEY", "PG_SSLCERT"] : ["PG_SSLCERT", "PG_SSLKEY"];
+    problems.push(`${given} is set but ${missing} is not: a client certificate needs both; for example ${missing}=${VARIABLES[missing as "PG_SSLCERT"].example}`);
+  } else if (v.PG_SSLCERT !== undefined && v.PG_SSLMODE === "disable") {
+    problems.push("PG_SSLCERT and PG_SSLKEY need TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full");
+  } else {
+    readable("PG_SSLCERT");
+    readable("PG_SSLKEY");
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -233,6 +250,8 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       password: v.PG_PASSWORD,
       sslMode: v.PG_SSLMODE!,
       sslRootCert: v.PG_SSLROOTCERT,
+      sslCert: v.PG_SSLCERT,
+      sslKey: v.PG_SSLKEY,
       publication: v.PG_PUBLICATION!,
       slot: v.PG_SLOT!,
     },

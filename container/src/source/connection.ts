@@ -3,6 +3,7 @@
  * replication connection. All pin the session settings the value encoders rely on.
  */
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { Client, type ClientConfig } from "pg";
 import type { EngineConfig } from "../config";
 
@@ -30,14 +31,20 @@ const TRANSACTION_TIMEOUT_OFF = "SELECT set_config(name, '0', false) FROM pg_set
 /**
  * node-postgres connection options for the configured source — the one place EngineConfig becomes
  * a pg ClientConfig (the engine's connections, `cdc-engine doctor`). PG_SSLMODE as libpq means it:
- * `require` encrypts without verifying the server; `verify-full` checks the certificate chain
- * (PG_SSLROOTCERT, or Node's default CAs) and that it names PG_HOST.
+ * `require` encrypts without verifying the server; `verify-ca` checks the certificate chain
+ * (PG_SSLROOTCERT, or Node's default CAs); `verify-full` also that it names PG_HOST. PG_SSLCERT and
+ * PG_SSLKEY present a client certificate.
  */
 export function clientConfig(config: EngineConfig, applicationName = "cdc-engine"): ClientConfig {
   const { pg } = config;
   let ssl: ClientConfig["ssl"] = false;
-  if (pg.sslMode === "require") ssl = { rejectUnauthorized: false };
-  else if (pg.sslMode === "verify-full") ssl = { rejectUnauthorized: true, servername: pg.host, ...(pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {}) };
+  const clientCertificate = pg.sslCert && pg.sslKey ? { cert: readFileSync(pg.sslCert, "utf8"), key: readFileSync(pg.sslKey, "utf8") } : {};
+  const ca = pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {};
+  if (pg.sslMode === "require") ssl = { rejectUnauthorized: false, ...clientCertificate };
+  // verify-ca: the chain must lead to a trusted CA, whatever name the certificate carries.
+  else if (pg.sslMode === "verify-ca") ssl = { rejectUnauthorized: true, ...ca, ...clientCertificate, checkServerIdentity: () => undefined };
+  // SNI carries host names only (RFC 6066); the name check itself also covers IP addresses.
+  else if (pg.sslMode === "verify-full") ssl = { rejectUnauthorized: true, ...(isIP(pg.host) === 0 ? { servername: pg.host } : {}), ...ca, ...clientCertificate };
   return {
     host: pg.host,
     port: pg.port,
