@@ -63,7 +63,7 @@ async function run(): Promise<never> {
   const metrics = new PrometheusMetrics();
   let ops: OpsServer;
   try {
-    ops = await startOpsServer({ port: config.httpPort, metrics, logger });
+    ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger });
   } catch (err) {
     return fatal(err, "cannot serve HTTP");
   }

@@ -144,6 +144,20 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     assert.equal(res.headers.get("allow"), "GET, HEAD");
   });
 
+  it("binds HTTP_HOST when given, all interfaces otherwise, and explains an address this machine does not have", async () => {
+    const all = await startOpsServer({ port: 0, metrics: new PrometheusMetrics({ defaultMetrics: false }), logger: silent });
+    try {
+      assert.ok(all.host === "::" || all.host === "0.0.0.0", all.host);
+    } finally {
+      await all.close();
+    }
+    assert.equal(server.host, "127.0.0.1");
+    await assert.rejects(
+      startOpsServer({ port: 0, host: "192.0.2.1", metrics: new PrometheusMetrics({ defaultMetrics: false }), logger: silent }),
+      /^Error: HTTP_HOST 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\); unset it to listen on all interfaces/,
+    );
+  });
+
   it("fails with a clear message when HTTP_PORT is taken", async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));

@@ -5,6 +5,7 @@
  * optional variables freely, never rename or drop one.
  */
 import { accessSync, constants as fsConstants } from "node:fs";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
 
@@ -51,6 +52,8 @@ export interface EngineConfig {
   /** 0 disables the heartbeat. */
   heartbeatIntervalMs: number;
   httpPort: number;
+  /** Interface of the operations port; undefined: all interfaces. */
+  httpHost: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   s3: { endpoint: string | undefined; forcePathStyle: boolean };
   azure: { connectionString: string | undefined };
@@ -181,6 +184,11 @@ export const VARIABLES = {
   BATCH_MAX_WAIT_MS: { example: "5000", default: "5000", schema: integer(1, 3_600_000) },
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
+  HTTP_HOST: {
+    example: "127.0.0.1",
+    optional: true,
+    schema: z.string().refine((v) => isIP(v) !== 0 || /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(v), "must be an IP address or a host name of this machine"),
+  },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
   S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: httpUrl },
   S3_FORCE_PATH_STYLE: { example: "true", optional: true, schema: boolean },
@@ -262,6 +270,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS! },
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS!,
     httpPort: v.HTTP_PORT!,
+    httpHost: v.HTTP_HOST,
     logLevel: v.LOG_LEVEL!,
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
     azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
