@@ -165,7 +165,8 @@ async function replicationConnectionCheck(config: EngineConfig): Promise<SourceC
 }
 
 function printCheck(out: NodeJS.WritableStream, check: SourceCheck): void {
-  out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
+  if (check.ok && check.warning) out.write(`warn ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
+  else out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
 }
 
 async function doctor(): Promise<never> {
@@ -211,7 +212,9 @@ async function doctor(): Promise<never> {
   );
 
   const failed = checks.filter((c) => !c.ok).length;
-  out.write(failed === 0 ? `\nall ${checks.length} checks passed\n` : `\n${failed} of ${checks.length} checks failed\n`);
+  const warned = checks.filter((c) => c.ok && c.warning).length;
+  const warnings = warned === 0 ? "" : ` (${warned} warning${warned === 1 ? "" : "s"})`;
+  out.write(failed === 0 ? `\nall ${checks.length} checks passed${warnings}\n` : `\n${failed} of ${checks.length} checks failed${warnings}\n`);
   process.exit(failed === 0 ? EXIT_OK : EXIT_PROBLEM);
 }
 

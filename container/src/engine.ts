@@ -17,7 +17,7 @@ import { TypeCatalog } from "./source/decoding/catalog";
 import { closeClient, connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
 import { PgOutputDecoder } from "./source/pgoutput";
-import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
+import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, enableFailover, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 import { permanentSourceError } from "./source/errors";
@@ -224,7 +224,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         });
         slotRow = undefined;
       } else if (state.snapshot?.done) {
-        logger.warn({ slot }, "the replication slot is gone (dropped outside the engine): changes since it was dropped are lost; taking a new initial snapshot");
+        logger.warn(
+          { slot, tables: captured.size },
+          "the replication slot is gone: it was dropped outside the engine, or the server failed over to a standby that had no synchronized copy of it " +
+            "(failover slots need PostgreSQL 17+, PG_SLOT_FAILOVER=true and sync_replication_slots = on on the standby; see cdc-engine doctor). " +
+            "Changes since then cannot be streamed; taking a new initial snapshot: every row of the captured tables is copied again (r records after a b barrier per table)",
+        );
       }
       if (state.snapshot && !state.snapshot.done && state.snapshot.files.length > 0) {
         logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
@@ -234,11 +239,11 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
       await state.save([]);
       metrics.phase("snapshot");
-      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger } });
+      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       while (await commitAtConsistentPoint(normal, slot, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX)) {
         logger.warn({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "a transaction commits exactly at the slot's consistent point (it is not in the snapshot but would share its __lsn); creating the slot again");
         await normal.query("SELECT pg_drop_replication_slot($1)", [slot]);
-        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger } });
+        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       }
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
@@ -277,7 +282,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
-      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger } });
+      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
       await state.save([]);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
@@ -287,6 +292,9 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await snapshotAddedTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables });
     }
 
+    if (config.pg.slotFailover && (await enableFailover(replication, normal, slot, versionNum))) {
+      logger.info({ slot }, "made the replication slot a failover slot (PG_SLOT_FAILOVER=true): standbys with sync_replication_slots = on keep a copy of it");
+    }
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
     return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, progress, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });

@@ -42,6 +42,8 @@ export interface EngineConfig {
     sslKey: string | undefined;
     publication: string;
     slot: string;
+    /** Create the slot as a failover slot where the server supports it (PostgreSQL 17+). */
+    slotFailover: boolean;
   };
   /** Empty means: capture whatever the existing publication PG_PUBLICATION publishes. */
   tables: TableName[];
@@ -175,6 +177,7 @@ export const VARIABLES = {
   PG_SSLKEY: { example: "/etc/cdc/client.key", optional: true, schema: z.string().min(1) },
   PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
   PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
+  PG_SLOT_FAILOVER: { example: "true", default: "true", schema: boolean },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
   SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
@@ -262,6 +265,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       sslKey: v.PG_SSLKEY,
       publication: v.PG_PUBLICATION!,
       slot: v.PG_SLOT!,
+      slotFailover: v.PG_SLOT_FAILOVER!,
     },
     tables: v.TABLE_INCLUDE ?? [],
     snapshotMode: v.SNAPSHOT_MODE!,

@@ -42,11 +42,13 @@ export async function serverVersionNum(client: Client): Promise<number> {
 export async function createSlot(
   client: Client,
   slot: string,
-  options: { exportSnapshot: boolean; temporary?: boolean; versionNum: number; watch?: SlotCreationWatch },
+  options: { exportSnapshot: boolean; temporary?: boolean; versionNum: number; watch?: SlotCreationWatch; failover?: boolean },
 ): Promise<CreatedSlot> {
   const temporary = options.temporary ? " TEMPORARY" : "";
+  // PostgreSQL 17+: a failover slot is synchronized to standbys (sync_replication_slots) and survives a promotion.
+  const failover = options.failover && !options.temporary && options.versionNum >= 170000 ? ", FAILOVER" : "";
   let sql: string;
-  if (options.versionNum >= 150000) sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput (SNAPSHOT '${options.exportSnapshot ? "export" : "nothing"}')`;
+  if (options.versionNum >= 150000) sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput (SNAPSHOT '${options.exportSnapshot ? "export" : "nothing"}'${failover})`;
   else sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput ${options.exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"}`;
   const watching = options.watch ? watchSlotCreation(options.watch, slot, (client as unknown as { processID: number }).processID) : undefined;
   try {
@@ -56,6 +58,18 @@ export async function createSlot(
   } finally {
     watching?.stop();
   }
+}
+
+/**
+ * Makes an existing slot a failover slot (PostgreSQL 17+), e.g. one created before the engine
+ * asked for it; the slot must not be in use. Returns whether it changed anything.
+ */
+export async function enableFailover(replication: Client, normal: Client, slot: string, versionNum: number): Promise<boolean> {
+  if (versionNum < 170000) return false;
+  const { rows } = await normal.query<{ failover: boolean }>("SELECT failover FROM pg_replication_slots WHERE slot_name = $1 AND NOT temporary", [slot]);
+  if (rows.length === 0 || rows[0].failover) return false;
+  await replication.query(`ALTER_REPLICATION_SLOT ${ident(slot)} (FAILOVER)`);
+  return true;
 }
 
 /** Where createSlot reports what a slot creation waits for: a normal connection to ask, and the log. */

@@ -18,6 +18,8 @@ export interface SourceCheck {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** ok, but worth acting on (doctor prints "warn"; run logs it): nothing stops the engine. */
+  warning?: boolean;
 }
 
 /** The source is not ready; `checks` holds the failed checks, the message lists each with its fix. */
@@ -98,7 +100,18 @@ interface TableFacts {
   publishedColumns: Map<string, string>;
 }
 
+/** What decides whether the slot survives a failover (PostgreSQL 17+). */
+interface FailoverFacts {
+  versionNum: number;
+  /** pg_replication_slots.failover of PG_SLOT, when it exists. */
+  slotFailover: boolean | undefined;
+  synchronizedStandbySlots: string;
+  /** Physical slots on this server (standbys that stream through one) and whether each is in use. */
+  physicalSlots: { name: string; active: boolean }[];
+}
+
 interface SourceFacts {
+  failover: FailoverFacts;
   server: ServerFacts;
   slot: SlotFacts | undefined;
   publication: PublicationFacts | undefined;
@@ -320,7 +333,64 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
   const tables = await readTables(client, wanted);
   await readPublishedColumns(client, server, config.pg.publication, tables);
-  return { server, slot, publication, tables };
+  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum) };
+}
+
+async function readFailover(client: pg.Client, slot: string, versionNum: number): Promise<FailoverFacts> {
+  if (versionNum < 170000) return { versionNum, slotFailover: undefined, synchronizedStandbySlots: "", physicalSlots: [] };
+  const { rows } = await client.query(
+    `SELECT (SELECT failover FROM pg_replication_slots WHERE slot_name = $1) AS slot_failover,
+            current_setting('synchronized_standby_slots') AS synchronized,
+            (SELECT json_agg(json_build_object('name', slot_name, 'active', active) ORDER BY slot_name) FROM pg_replication_slots WHERE slot_type = 'physical') AS physical`,
+    [slot],
+  );
+  return { versionNum, slotFailover: rows[0].slot_failover ?? undefined, synchronizedStandbySlots: rows[0].synchronized, physicalSlots: rows[0].physical ?? [] };
+}
+
+/**
+ * Whether the slot would survive the primary failing over to a standby: only a failover slot
+ * (PostgreSQL 17+) that a standby synchronizes (sync_replication_slots = on there) does; without
+ * one, a failover costs a new initial snapshot. A warning, never a failure: many sources have no
+ * standby, and the engine runs either way.
+ */
+function failoverCheck(config: EngineConfig, facts: FailoverFacts): SourceCheck {
+  const name = "failover";
+  const slot = config.pg.slot;
+  const cost = "after a failover the slot would be missing on the new primary and the engine would take a new initial snapshot (every captured row copied again)";
+  const standbySide = "on each standby: sync_replication_slots = on, hot_standby_feedback = on, primary_slot_name set and dbname in primary_conninfo";
+  if (facts.versionNum < 170000) {
+    return { name, ok: true, warning: true, detail: `PostgreSQL before 17 cannot synchronize logical slots to standbys: ${cost}`, fix: "upgrade to PostgreSQL 17 or later for failover slots" };
+  }
+  if (!config.pg.slotFailover) {
+    return { name, ok: true, warning: true, detail: `PG_SLOT_FAILOVER=false: ${slot} is not made a failover slot, so ${cost}`, fix: "set PG_SLOT_FAILOVER=true" };
+  }
+  const slotState =
+    facts.slotFailover === undefined ? `${slot} will be created as a failover slot` : facts.slotFailover ? `${slot} is a failover slot` : `${slot} is not a failover slot yet (cdc-engine run makes it one)`;
+  const listed = facts.synchronizedStandbySlots.split(",").map((x) => x.trim().replace(/^"|"$/g, "")).filter(Boolean);
+  if (facts.physicalSlots.length === 0) {
+    return {
+      name,
+      ok: true,
+      warning: true,
+      detail: `${slotState}, but no standby streams from this server through a physical replication slot, and only such standbys can synchronize it: ${cost}`,
+      fix: `give each standby a physical slot (SELECT pg_create_physical_replication_slot('<standby>');) and set ${standbySide}; then on this server: ALTER SYSTEM SET synchronized_standby_slots = '<standby>'; SELECT pg_reload_conf();`,
+    };
+  }
+  if (listed.length === 0) {
+    const names = facts.physicalSlots.map((p) => p.name).join(",");
+    return {
+      name,
+      ok: true,
+      warning: true,
+      detail: `${slotState}, but synchronized_standby_slots is empty, so the engine may receive changes before a standby has them and the standby's copy of the slot may not be usable after a failover`,
+      fix: `ALTER SYSTEM SET synchronized_standby_slots = '${names}'; SELECT pg_reload_conf(); and ${standbySide}`,
+    };
+  }
+  return {
+    name,
+    ok: true,
+    detail: `${slotState}; synchronized_standby_slots = ${listed.join(", ")}, so standbys with sync_replication_slots = on keep a usable copy (check that on the standby: SELECT slot_name, synced FROM pg_replication_slots;)`,
+  };
 }
 
 function dedupe(tables: TableName[]): TableName[] {
@@ -379,6 +449,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
   );
 
   checks.push(slotCheck(config, server, slot));
+  checks.push(failoverCheck(config, facts.failover));
 
   checks.push(
     server.maxWalSenders > server.usedWalSenders
@@ -694,7 +765,10 @@ export async function prepareSource(config: EngineConfig, client: pg.Client, log
     }
   }
 
-  for (const c of checks) logger.debug({ check: c.name, detail: c.detail }, "source check passed");
+  for (const c of checks) {
+    if (c.warning) logger.warn({ check: c.name, fix: c.fix }, `${c.name}: ${c.detail}`);
+    else logger.debug({ check: c.name, detail: c.detail }, "source check passed");
+  }
   const publication = facts.publication!;
   if (config.tables.length > 0) {
     const ignored = publication.tables.filter((p) => !config.tables.some((t) => sameTable(t, p)));
