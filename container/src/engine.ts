@@ -540,6 +540,11 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     },
     onWalEnd(end) {
       walEnd = end;
+      // Caught up: the server sends in order and a keepalive carries the position it has sent up
+      // to (never inside a transaction), so once everything received is durable nothing before it
+      // is left. Confirming it lets the slot advance while the captured tables are idle, even
+      // without heartbeats.
+      if (end > replication.confirmedLsn && batcher.idle && !blocked && backlog.length === 0 && completed.length === 0 && decoder.betweenTransactions) confirm(end);
       metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
     },
   });

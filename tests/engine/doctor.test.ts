@@ -91,6 +91,7 @@ describe("engine: source setup and doctor", function () {
       const checks = await inspectSource(config(good, { TABLE_INCLUDE: "public.users,public.orders", PG_PUBLICATION: "inspect_only" }), client);
       assert.deepEqual(checks.filter((c) => !c.ok), []);
       assert.deepEqual(checks.map((c) => c.name), [
+        "platform",
         "server version",
         "wal_level",
         "replication privilege",
@@ -270,6 +271,7 @@ describe("engine: source setup and doctor", function () {
       assert.deepEqual(out.filter((l) => !l.startsWith("ok   ")), []);
       assert.deepEqual(out.map((l) => l.slice(5, l.indexOf(":"))), [
         "connection",
+        "platform",
         "server version",
         "wal_level",
         "replication privilege",
@@ -284,7 +286,7 @@ describe("engine: source setup and doctor", function () {
       assert.match(r.stdout, /^ok {3}publication: cdc_pub publishes 2 tables$/m);
       // The suite's server has no standby: the failover line warns (PostgreSQL 17+: about synchronized standbys).
       assert.match(r.stdout, /^warn failover: /m);
-      assert.match(r.stdout, /\nall 12 checks passed \(1 warning\)\n$/);
+      assert.match(r.stdout, /\nall 13 checks passed \(1 warning\)\n$/);
       // The probe object is deleted again; doctor leaves no trace in the landing zone.
       assert.deepEqual(await readdir(join(landing, "good", "_cdc_probe")).catch(() => []), []);
     });

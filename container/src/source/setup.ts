@@ -10,6 +10,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
 import { ident } from "./connection";
+import { PLATFORM_NAMES, primaryEndpointFix, readPlatform, replicationGrantFix, settingFix, type Platform } from "./platform";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, safeRename, unsafeTableNameDetail } from "./landing-names";
 
 /** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
@@ -112,6 +113,7 @@ interface FailoverFacts {
 
 interface SourceFacts {
   failover: FailoverFacts;
+  platform: Platform;
   server: ServerFacts;
   slot: SlotFacts | undefined;
   publication: PublicationFacts | undefined;
@@ -333,7 +335,7 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
   const tables = await readTables(client, wanted);
   await readPublishedColumns(client, server, config.pg.publication, tables);
-  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum) };
+  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum), platform: await readPlatform(client) };
 }
 
 async function readFailover(client: pg.Client, slot: string, versionNum: number): Promise<FailoverFacts> {
@@ -353,6 +355,34 @@ async function readFailover(client: pg.Client, slot: string, versionNum: number)
  * one, a failover costs a new initial snapshot. A warning, never a failure: many sources have no
  * standby, and the engine runs either way.
  */
+/** The platform line: which service this is (so the fixes below are its own), and a standby that cannot be the source. */
+function platformCheck(platform: Platform): SourceCheck {
+  const name = PLATFORM_NAMES[platform.kind];
+  const evidence = platform.evidence.length > 0 ? ` (recognised by ${platform.evidence.join(", ")})` : "";
+  if (platform.inRecovery) {
+    return {
+      name: "platform",
+      ok: false,
+      detail: `${name}${evidence}: this server is a standby (in recovery${platform.kind === "aurora" ? ", e.g. an Aurora reader" : ""}), which cannot host the engine's replication slot, publication and heartbeat`,
+      fix: primaryEndpointFix(platform.kind),
+    };
+  }
+  return { name: "platform", ok: true, detail: `${name}${evidence}` };
+}
+
+/** HEARTBEAT_INTERVAL_MS=0: the slot then advances only from the server's keepalives. */
+function heartbeatCheck(): SourceCheck {
+  return {
+    name: "heartbeat",
+    ok: true,
+    warning: true,
+    detail:
+      "HEARTBEAT_INTERVAL_MS=0: no heartbeat is written. While the captured tables are idle the slot advances only from the server's keepalives " +
+      "(confirmed when everything received is durable); without that, PostgreSQL would retain WAL for ever. Nothing then proves end to end that changes still reach the sink",
+    fix: "set HEARTBEAT_INTERVAL_MS=10000 (the default) unless the user may not call pg_logical_emit_message",
+  };
+}
+
 function failoverCheck(config: EngineConfig, facts: FailoverFacts): SourceCheck {
   const name = "failover";
   const slot = config.pg.slot;
@@ -404,7 +434,10 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
   const checks: SourceCheck[] = [];
   const actions: Action[] = [];
   const pubName = config.pg.publication;
+  const platform = facts.platform.kind;
 
+  checks.push(platformCheck(facts.platform));
+  if (config.heartbeatIntervalMs === 0) checks.push(heartbeatCheck());
   checks.push(
     server.versionNum >= MIN_SERVER_VERSION
       ? { name: "server version", ok: true, detail: `PostgreSQL ${server.version}` }
@@ -424,9 +457,11 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           ok: false,
           detail: `is ${server.walLevel}, must be logical`,
           fix:
-            "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL " +
-            "(Amazon RDS/Aurora: set rds.logical_replication = 1 in the parameter group; Azure: server parameter wal_level = logical; " +
-            "Cloud SQL: database flag cloudsql.logical_decoding = on)",
+            platform !== "plain"
+              ? settingFix(platform, "wal_level", "logical")
+              : "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL " +
+                "(Amazon RDS/Aurora: set rds.logical_replication = 1 in the parameter group; Azure: server parameter wal_level = logical; " +
+                "Cloud SQL: database flag cloudsql.logical_decoding = on)",
         },
   );
 
@@ -444,11 +479,11 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           name: "replication privilege",
           ok: false,
           detail: `user ${server.user} has neither the REPLICATION attribute nor superuser${server.onRds ? " nor rds_replication" : ""}`,
-          fix: server.onRds ? `GRANT rds_replication TO ${server.quotedUser};` : `ALTER ROLE ${server.quotedUser} WITH REPLICATION;`,
+          fix: server.onRds && platform === "plain" ? `GRANT rds_replication TO ${server.quotedUser};` : replicationGrantFix(platform, server.quotedUser),
         },
   );
 
-  checks.push(slotCheck(config, server, slot));
+  checks.push(slotCheck(config, server, slot, platform));
   checks.push(failoverCheck(config, facts.failover));
 
   checks.push(
@@ -458,7 +493,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           name: "wal senders",
           ok: false,
           detail: `all ${server.maxWalSenders} wal senders (max_wal_senders) are in use, so no replication connection can be opened`,
-          fix: `ALTER SYSTEM SET max_wal_senders = ${Math.max(10, server.maxWalSenders + 2)}; then restart PostgreSQL`,
+          fix: settingFix(platform, "max_wal_senders", Math.max(10, server.maxWalSenders + 2)),
         },
   );
 
@@ -591,7 +626,7 @@ function partitionsCaptured(tables: TableFacts[], publication: PublicationFacts 
   return checks;
 }
 
-function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined): SourceCheck {
+function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined, platform: Platform["kind"] = "plain"): SourceCheck {
   const name = "replication slot";
   const slotName = config.pg.slot;
   if (!slot) {
@@ -608,7 +643,9 @@ function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | 
       detail: `${slotName} does not exist and all ${server.maxSlots} replication slots (max_replication_slots) are taken`,
       fix:
         `drop a slot nobody uses (SELECT slot_name, active FROM pg_replication_slots; then SELECT pg_drop_replication_slot('<name>');) ` +
-        `or ALTER SYSTEM SET max_replication_slots = ${Math.max(10, server.maxSlots + 4)}; and restart PostgreSQL`,
+        (platform === "plain"
+          ? `or ALTER SYSTEM SET max_replication_slots = ${Math.max(10, server.maxSlots + 4)}; and restart PostgreSQL`
+          : `or ${settingFix(platform, "max_replication_slots", Math.max(10, server.maxSlots + 4))}`),
     };
   }
   const recreate = `SELECT pg_drop_replication_slot('${slotName}'); (the engine then re-creates it and, with SNAPSHOT_MODE=initial, snapshots again) or choose another PG_SLOT`;
