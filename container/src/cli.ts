@@ -13,6 +13,7 @@ import { PrometheusMetrics } from "./ops/prometheus";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { tlsProblem } from "./source/errors";
+import { databaseSideFix } from "./source/auth";
 import { probeSink } from "./sink";
 
 const EXIT_OK = 0;
@@ -133,7 +134,9 @@ function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
   const detail = `cannot connect to ${where}: ${e.message ?? String(err)}`;
   const fix =
     e.code === "28P01" || e.code === "28000"
-      ? "check PG_USER and PG_PASSWORD, and that pg_hba.conf admits this user from this host"
+      ? config.pg.auth === "password"
+        ? "check PG_USER and PG_PASSWORD, and that pg_hba.conf admits this user from this host"
+        : `${databaseSideFix(config)}; and check that pg_hba.conf admits this user from this host`
       : e.code === "3D000"
         ? "check PG_DATABASE: the database does not exist on this server"
         : e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EHOSTUNREACH" || /timeout/i.test(e.message ?? "")

@@ -55,6 +55,8 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["HEARTBEAT_INTERVAL_MS", "-1", /must be a whole number from 0 to 3600000/],
   ["HTTP_PORT", "65536", /must be at most 65535/],
   ["PG_SLOT_FAILOVER", "auto", /must be true or false/],
+  ["PG_AUTH", "iam", /must be one of password, aws-iam, azure-entra, gcp-iam/],
+  ["PG_AUTH_REGION", "Europe", /must be an AWS region such as eu-west-1/],
   ["HTTP_HOST", "0.0.0.0:8080", /must be an IP address or a host name of this machine/],
   ["LOG_LEVEL", "verbose", /must be one of trace, debug, info, warn, error, fatal, silent/],
   ["S3_ENDPOINT", "minio:9000", /must be an http:\/\/ or https:\/\/ URL/],
@@ -72,6 +74,8 @@ describe("engine config", () => {
         database: "app",
         user: "cdc",
         password: undefined,
+        auth: "password",
+        authRegion: undefined,
         sslMode: "require",
         sslRootCert: undefined,
         sslCert: undefined,
@@ -134,6 +138,7 @@ describe("engine config", () => {
         const env: Record<string, string> = { ...REQUIRED, [name]: spec.example };
         if (name === "PG_SSLROOTCERT") Object.assign(env, { PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca });
         if (name === "PG_SSLCERT" || name === "PG_SSLKEY") Object.assign(env, { PG_SSLCERT: ca, PG_SSLKEY: ca });
+        if (name === "PG_AUTH_REGION") env.PG_AUTH = "aws-iam";
         assert.deepEqual(problemsOf(env), [], `${name}=${spec.example}`);
       }
     } finally {
@@ -159,6 +164,21 @@ describe("engine config", () => {
     assert.equal(loadConfig({ ...REQUIRED }).pg.sslMode, "require");
     const [line] = problemsOf({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: "/nonexistent/ca.pem" });
     assert.match(line, /^PG_SSLROOTCERT names a file that cannot be read \(ENOENT: "\/nonexistent\/ca.pem"\); for example PG_SSLROOTCERT=/);
+  });
+
+  it("takes PG_AUTH tokens instead of a password, only over TLS, and PG_AUTH_REGION only for aws-iam", () => {
+    const config = loadConfig({ ...REQUIRED, PG_AUTH: "aws-iam", PG_AUTH_REGION: "eu-west-1" });
+    assert.equal(config.pg.auth, "aws-iam");
+    assert.equal(config.pg.authRegion, "eu-west-1");
+    assert.equal(loadConfig(REQUIRED).pg.auth, "password");
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "azure-entra", PG_PASSWORD: "pw" }), [
+      "PG_PASSWORD must not be set with PG_AUTH=azure-entra, which logs in with a token from the platform identity; unset PG_PASSWORD, or set PG_AUTH=password",
+    ]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "gcp-iam", PG_SSLMODE: "disable" }), [
+      "PG_AUTH=gcp-iam sends a bearer token as the password, which needs TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full",
+    ]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH_REGION: "eu-west-1" }), ["PG_AUTH_REGION is only used with PG_AUTH=aws-iam (got PG_AUTH=password); for example PG_AUTH=aws-iam"]);
+    assert.match(problemsOf({ ...REQUIRED, PG_AUTH: "aws-iam", PG_AUTH_REGION: "Europe" })[0], /^PG_AUTH_REGION must be an AWS region such as eu-west-1/);
   });
 
   it("takes a client certificate only as PG_SSLCERT and PG_SSLKEY together, over TLS, from readable files", () => {
@@ -244,6 +264,10 @@ describe("engine config: docs/engine.md", () => {
       const example = /^`([^`]+)`$/.exec(exampleCell)?.[1];
       assert.ok(example, `example of ${name}: ${exampleCell}`);
       if (name === "PG_SSLROOTCERT" || name === "PG_SSLCERT" || name === "PG_SSLKEY") continue; // a path on the reader's machine
+      if (name === "PG_AUTH_REGION") {
+        assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "aws-iam", [name]: example }), [], `${name}=${example}`);
+        continue;
+      }
       assert.deepEqual(problemsOf({ ...REQUIRED, [name]: example }), [], `${name}=${example}`);
     }
   });

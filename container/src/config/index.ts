@@ -8,6 +8,7 @@ import { accessSync, constants as fsConstants } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
+import { PG_AUTH_MODES, type PgAuthMode } from "../source/auth";
 
 export const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
 export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
@@ -34,6 +35,10 @@ export interface EngineConfig {
     database: string;
     user: string;
     password: string | undefined;
+    /** How the engine authenticates: PG_PASSWORD, or a token from the platform identity per connection. */
+    auth: PgAuthMode;
+    /** AWS region for aws-iam tokens; the runtime's (AWS_REGION) when undefined. */
+    authRegion: string | undefined;
     sslMode: (typeof SSL_MODES)[number];
     /** PEM file with the CAs for verify-ca/verify-full; Node's default CAs otherwise. */
     sslRootCert: string | undefined;
@@ -171,6 +176,8 @@ export const VARIABLES = {
   PG_DATABASE: { example: "app", schema: z.string().min(1, "must not be empty") },
   PG_USER: { example: "cdc_user", schema: z.string().min(1, "must not be empty") },
   PG_PASSWORD: { example: "s3cret (inject it from your secret store)", optional: true, schema: z.string() },
+  PG_AUTH: { example: "aws-iam", default: "password", schema: z.enum(PG_AUTH_MODES, { error: `must be one of ${PG_AUTH_MODES.join(", ")}` }) },
+  PG_AUTH_REGION: { example: "eu-west-1", optional: true, schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1") },
   PG_SSLMODE: { example: "require", default: "require", schema: z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(", ")}` }) },
   PG_SSLROOTCERT: { example: "/etc/ssl/certs/rds-ca.pem", optional: true, schema: z.string().min(1) },
   PG_SSLCERT: { example: "/etc/cdc/client.crt", optional: true, schema: z.string().min(1) },
@@ -229,6 +236,11 @@ export function loadConfig(env: Env = process.env): EngineConfig {
   const v = values as Parsed;
   // Where the server's CA is given, verify it fully unless told otherwise.
   if (v.PG_SSLROOTCERT !== undefined && (env.PG_SSLMODE ?? "").trim() === "") v.PG_SSLMODE = "verify-full";
+  if (v.PG_AUTH !== undefined && v.PG_AUTH !== "password") {
+    if (v.PG_PASSWORD !== undefined) problems.push(`PG_PASSWORD must not be set with PG_AUTH=${v.PG_AUTH}, which logs in with a token from the platform identity; unset PG_PASSWORD, or set PG_AUTH=password`);
+    if (v.PG_SSLMODE === "disable") problems.push(`PG_AUTH=${v.PG_AUTH} sends a bearer token as the password, which needs TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full`);
+  }
+  if (v.PG_AUTH_REGION !== undefined && v.PG_AUTH !== "aws-iam") problems.push(`PG_AUTH_REGION is only used with PG_AUTH=aws-iam (got PG_AUTH=${v.PG_AUTH ?? "password"}); for example PG_AUTH=aws-iam`);
   const readable = (name: "PG_SSLROOTCERT" | "PG_SSLCERT" | "PG_SSLKEY") => {
     const path = v[name];
     if (path === undefined) return;
@@ -259,6 +271,8 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       database: v.PG_DATABASE!,
       user: v.PG_USER!,
       password: v.PG_PASSWORD,
+      auth: v.PG_AUTH!,
+      authRegion: v.PG_AUTH_REGION,
       sslMode: v.PG_SSLMODE!,
       sslRootCert: v.PG_SSLROOTCERT,
       sslCert: v.PG_SSLCERT,

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { Client, type ClientConfig } from "pg";
 import type { EngineConfig } from "../config";
+import { passwordFor } from "./auth";
 
 /** Text output formats the encoders in decoding/values.ts expect, whatever the server defaults are. */
 const OUTPUT_FORMATS = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex -c IntervalStyle=iso_8601";
@@ -50,7 +51,8 @@ export function clientConfig(config: EngineConfig, applicationName = "cdc-engine
     port: pg.port,
     database: pg.database,
     user: pg.user,
-    password: pg.password,
+    // A token provider (PG_AUTH) is called by node-postgres for every connection: tokens expire.
+    password: passwordFor(config),
     ssl,
     application_name: applicationName,
     options: SESSION_OPTIONS,

@@ -7,6 +7,7 @@
  * fix instead of looping.
  */
 import type { EngineConfig } from "../config";
+import { databaseSideFix } from "./auth";
 
 /** A source failure retrying cannot fix; `message` names the cause and the fix. */
 export class SourcePermanentError extends Error {
@@ -57,7 +58,7 @@ export function permanentSourceError(err: unknown, config: EngineConfig): Source
   }
   switch (e.code) {
     case "28P01":
-      return fail(`PostgreSQL rejected the credentials of PG_USER=${pg.user} on ${where} (${message})`, "check PG_USER and PG_PASSWORD (or the token PG_AUTH obtains), and that the role may log in");
+      return fail(`PostgreSQL rejected the ${pg.auth === "password" ? "credentials" : `PG_AUTH=${pg.auth} token`} of PG_USER=${pg.user} on ${where} (${message})`, databaseSideFix(config));
     case "28000":
       return fail(`PostgreSQL refused the login of PG_USER=${pg.user} on ${where} (${message})`, `allow it in pg_hba.conf (hostssl ${pg.database} ${pg.user} <engine address> scram-sha-256, and a "replication" line is not needed for logical replication) and check the role may log in`);
     case "3D000":
