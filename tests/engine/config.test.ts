@@ -55,6 +55,7 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["HEARTBEAT_INTERVAL_MS", "-1", /must be a whole number from 0 to 3600000/],
   ["HTTP_PORT", "65536", /must be at most 65535/],
   ["PG_SLOT_FAILOVER", "auto", /must be true or false/],
+  ["PG_SSLROOTCERT_PEM", "/etc/ssl/ca.pem", /must hold PEM certificates/],
   ["PG_AUTH", "iam", /must be one of password, aws-iam, azure-entra, gcp-iam/],
   ["PG_AUTH_REGION", "Europe", /must be an AWS region such as eu-west-1/],
   ["HTTP_HOST", "0.0.0.0:8080", /must be an IP address or a host name of this machine/],
@@ -78,6 +79,7 @@ describe("engine config", () => {
         authRegion: undefined,
         sslMode: "require",
         sslRootCert: undefined,
+        sslRootCertPem: undefined,
         sslCert: undefined,
         sslKey: undefined,
         publication: "cdc_pub",
@@ -162,6 +164,15 @@ describe("engine config", () => {
     assert.equal(loadConfig({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-full");
     assert.equal(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-ca", PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-ca");
     assert.equal(loadConfig({ ...REQUIRED }).pg.sslMode, "require");
+    // The bundle as PEM text (from a secret store, no file): the same default, once only.
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const fromPem = loadConfig({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem });
+    assert.equal(fromPem.pg.sslMode, "verify-full");
+    assert.equal((clientConfig(fromPem).ssl as { ca: string }).ca, pem.trim());
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem, PG_SSLROOTCERT: "/etc/hostname" }), ["PG_SSLROOTCERT and PG_SSLROOTCERT_PEM are both set; give the CA bundle once, as a file or as PEM text"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem, PG_SSLMODE: "require" }), [
+      "PG_SSLROOTCERT_PEM is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
+    ]);
     const [line] = problemsOf({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: "/nonexistent/ca.pem" });
     assert.match(line, /^PG_SSLROOTCERT names a file that cannot be read \(ENOENT: "\/nonexistent\/ca.pem"\); for example PG_SSLROOTCERT=/);
   });

@@ -5,11 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres";
-import { SourcePermanentError } from "../../container/src/source/errors";
+import { loadConfig } from "../../container/src/config";
+import { connect } from "../../container/src/source/connection";
+import { SourcePermanentError, permanentSourceError } from "../../container/src/source/errors";
 import { engineEnv, landingDir, waitFor, waitForRecords } from "./fixtures/harness";
 import { startLoggedEngine } from "./fixtures/logged-engine";
 
@@ -68,6 +70,20 @@ describe("engine: TLS verification", function () {
     } finally {
       await engine.stop();
     }
+  });
+
+  it("verifies against PG_SSLROOTCERT_PEM, the bundle as text (no file in the image)", async () => {
+    const config = loadConfig({ ...pg.env, PG_HOST: "localhost", PG_SSLMODE: "", PG_SSLROOTCERT_PEM: readFileSync(join(certs, "ca.pem"), "utf8"), SINK_URL: "file:///tmp/unused" });
+    assert.equal(config.pg.sslMode, "verify-full");
+    const client = await connect(config, "cdc-engine tls test");
+    try {
+      assert.equal((await client.query<{ ssl: boolean }>("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0].ssl, true);
+    } finally {
+      await client.end();
+    }
+    const wrong = loadConfig({ ...pg.env, PG_HOST: "localhost", PG_SSLMODE: "", PG_SSLROOTCERT_PEM: readFileSync(join(certs, "other-ca.pem"), "utf8"), SINK_URL: "file:///tmp/unused" });
+    const err = await connect(wrong, "cdc-engine tls test").then(() => assert.fail("must not verify"), (e: unknown) => e);
+    assert.match(permanentSourceError(err, wrong)!.message, /not signed by a CA in PG_SSLROOTCERT_PEM/);
   });
 
   it("verify-ca accepts the CA's certificate under a name it does not list", async () => {

@@ -42,6 +42,8 @@ export interface EngineConfig {
     sslMode: (typeof SSL_MODES)[number];
     /** PEM file with the CAs for verify-ca/verify-full; Node's default CAs otherwise. */
     sslRootCert: string | undefined;
+    /** The same CAs given as PEM text (PG_SSLROOTCERT_PEM), e.g. from a secret store without a file. */
+    sslRootCertPem: string | undefined;
     /** PEM files of a client certificate and its key, for servers that require one. */
     sslCert: string | undefined;
     sslKey: string | undefined;
@@ -180,6 +182,11 @@ export const VARIABLES = {
   PG_AUTH_REGION: { example: "eu-west-1", optional: true, schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1") },
   PG_SSLMODE: { example: "require", default: "require", schema: z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(", ")}` }) },
   PG_SSLROOTCERT: { example: "/etc/ssl/certs/rds-ca.pem", optional: true, schema: z.string().min(1) },
+  PG_SSLROOTCERT_PEM: {
+    example: "-----BEGIN CERTIFICATE-----MIIEBjCCAu6gAwIBAgIJAMc0ZzaSUK51MA0G…-----END CERTIFICATE-----",
+    optional: true,
+    schema: z.string().refine((v) => v.includes("-----BEGIN CERTIFICATE-----"), "must hold PEM certificates (-----BEGIN CERTIFICATE----- …)"),
+  },
   PG_SSLCERT: { example: "/etc/cdc/client.crt", optional: true, schema: z.string().min(1) },
   PG_SSLKEY: { example: "/etc/cdc/client.key", optional: true, schema: z.string().min(1) },
   PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
@@ -235,7 +242,12 @@ export function loadConfig(env: Env = process.env): EngineConfig {
   }
   const v = values as Parsed;
   // Where the server's CA is given, verify it fully unless told otherwise.
-  if (v.PG_SSLROOTCERT !== undefined && (env.PG_SSLMODE ?? "").trim() === "") v.PG_SSLMODE = "verify-full";
+  if ((v.PG_SSLROOTCERT !== undefined || v.PG_SSLROOTCERT_PEM !== undefined) && (env.PG_SSLMODE ?? "").trim() === "") v.PG_SSLMODE = "verify-full";
+  if (v.PG_SSLROOTCERT !== undefined && v.PG_SSLROOTCERT_PEM !== undefined) {
+    problems.push("PG_SSLROOTCERT and PG_SSLROOTCERT_PEM are both set; give the CA bundle once, as a file or as PEM text");
+  } else if (v.PG_SSLROOTCERT_PEM !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLMODE !== "verify-ca") {
+    problems.push(`PG_SSLROOTCERT_PEM is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  }
   if (v.PG_AUTH !== undefined && v.PG_AUTH !== "password") {
     if (v.PG_PASSWORD !== undefined) problems.push(`PG_PASSWORD must not be set with PG_AUTH=${v.PG_AUTH}, which logs in with a token from the platform identity; unset PG_PASSWORD, or set PG_AUTH=password`);
     if (v.PG_SSLMODE === "disable") problems.push(`PG_AUTH=${v.PG_AUTH} sends a bearer token as the password, which needs TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full`);
@@ -275,6 +287,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       authRegion: v.PG_AUTH_REGION,
       sslMode: v.PG_SSLMODE!,
       sslRootCert: v.PG_SSLROOTCERT,
+      sslRootCertPem: v.PG_SSLROOTCERT_PEM,
       sslCert: v.PG_SSLCERT,
       sslKey: v.PG_SSLKEY,
       publication: v.PG_PUBLICATION!,

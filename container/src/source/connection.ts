@@ -40,7 +40,7 @@ export function clientConfig(config: EngineConfig, applicationName = "cdc-engine
   const { pg } = config;
   let ssl: ClientConfig["ssl"] = false;
   const clientCertificate = pg.sslCert && pg.sslKey ? { cert: readFileSync(pg.sslCert, "utf8"), key: readFileSync(pg.sslKey, "utf8") } : {};
-  const ca = pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {};
+  const ca = pg.sslRootCertPem ? { ca: pg.sslRootCertPem } : pg.sslRootCert ? { ca: readFileSync(pg.sslRootCert, "utf8") } : {};
   if (pg.sslMode === "require") ssl = { rejectUnauthorized: false, ...clientCertificate };
   // verify-ca: the chain must lead to a trusted CA, whatever name the certificate carries.
   else if (pg.sslMode === "verify-ca") ssl = { rejectUnauthorized: true, ...ca, ...clientCertificate, checkServerIdentity: () => undefined };

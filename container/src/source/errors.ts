@@ -86,7 +86,7 @@ export function permanentSourceError(err: unknown, config: EngineConfig): Source
 /** A TLS verification failure explained in terms of the PG_SSL* variables. */
 export function tlsProblem(e: PgErrorLike, config: EngineConfig): { reason: string; fix: string } | undefined {
   const { pg } = config;
-  const ca = pg.sslRootCert ? `PG_SSLROOTCERT=${pg.sslRootCert}` : "Node's default CA list (PG_SSLROOTCERT is not set)";
+  const ca = pg.sslRootCert ? `PG_SSLROOTCERT=${pg.sslRootCert}` : pg.sslRootCertPem ? "PG_SSLROOTCERT_PEM" : "Node's default CA list (PG_SSLROOTCERT is not set)";
   if (e.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
     return {
       reason: `the server's certificate does not name PG_HOST=${pg.host} (${e.message ?? "host name mismatch"}), so PG_SSLMODE=verify-full refuses it`,
