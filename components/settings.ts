@@ -43,10 +43,21 @@ const postgresSchema = z.object({
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1),
   user: z.string().min(1),
-  sslmode: z.enum(["disable", "require", "verify-full"]).default("require"),
+  sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
   publication: z.string().regex(pgIdentifier).default("cdc_pub"),
   slot: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default("cdc_slot"),
   tables: z.array(z.string().regex(tableName)).default([]),
+  /**
+   * The server's CA bundle (PEM text) for verify-full, passed as PG_SSLROOTCERT_PEM: a deployment
+   * setting, so a new bundle needs no new image. At most 32 KiB: Cloud Run's limit for one
+   * environment variable value (cloud.google.com/run/docs/configuring/services/environment-variables);
+   * an RDS region bundle is well below it, the global one is not.
+   */
+  sslrootcert: z
+    .string()
+    .refine((v) => v.includes("-----BEGIN CERTIFICATE-----"), "must be PEM certificates (-----BEGIN CERTIFICATE----- …)")
+    .refine((v) => Buffer.byteLength(v) <= 32 * 1024, "must be at most 32 KiB (an environment variable); pass the region's bundle, not a global one")
+    .optional(),
 }).strict();
 
 const batchingSchema = z.object({
@@ -155,11 +166,13 @@ export interface PostgresSettings {
   port: number;
   database: string;
   user: string;
-  sslmode: "disable" | "require" | "verify-full";
+  sslmode: "disable" | "require" | "verify-ca" | "verify-full";
   publication: string;
   slot: string;
   /** schema.table names; empty = whatever the existing publication publishes. */
   tables: string[];
+  /** The server's CA bundle (PEM), for PG_SSLROOTCERT_PEM. */
+  sslrootcert?: string;
   /** The password, always a Pulumi secret. */
   password: pulumi.Output<string>;
 }
@@ -822,5 +835,6 @@ export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<st
   };
   // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
   if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
+  if (s.postgres.sslrootcert) env.PG_SSLROOTCERT_PEM = s.postgres.sslrootcert;
   return env;
 }

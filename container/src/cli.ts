@@ -13,6 +13,8 @@ import { PrometheusMetrics } from "./ops/prometheus";
 import { MetricsLog, teeMetrics } from "./ops/metrics-log";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
+import { tlsProblem } from "./source/errors";
+import { databaseSideFix } from "./source/auth";
 import { probeSink } from "./sink";
 
 const EXIT_OK = 0;
@@ -63,7 +65,7 @@ async function run(): Promise<never> {
   const metrics = new PrometheusMetrics();
   let ops: OpsServer;
   try {
-    ops = await startOpsServer({ port: config.httpPort, metrics, logger });
+    ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger });
   } catch (err) {
     return fatal(err, "cannot serve HTTP");
   }
@@ -133,16 +135,20 @@ export function onStopSignals(options: {
 function connectionCheck(config: EngineConfig, err: unknown): SourceCheck {
   const e = err as { code?: string; message?: string };
   const where = `${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}`;
+  const tls = tlsProblem(e, config);
+  if (tls) return { name: "connection", ok: false, detail: `cannot connect to ${where}: ${tls.reason}`, fix: tls.fix };
   const detail = `cannot connect to ${where}: ${e.message ?? String(err)}`;
   const fix =
     e.code === "28P01" || e.code === "28000"
-      ? "check PG_USER and PG_PASSWORD, and that pg_hba.conf admits this user from this host"
+      ? config.pg.auth === "password"
+        ? "check PG_USER and PG_PASSWORD, and that pg_hba.conf admits this user from this host"
+        : `${databaseSideFix(config)}; and check that pg_hba.conf admits this user from this host`
       : e.code === "3D000"
         ? "check PG_DATABASE: the database does not exist on this server"
         : e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EHOSTUNREACH" || /timeout/i.test(e.message ?? "")
           ? "check PG_HOST and PG_PORT, and that the network (security group, firewall, VPC peering) lets this host reach the server"
           : /ssl|certificate|self.signed/i.test(e.message ?? "")
-            ? "check PG_SSLMODE (disable|require|verify-full) and, for verify-full, PG_SSLROOTCERT"
+            ? "check PG_SSLMODE (disable|require|verify-ca|verify-full) and, for verify-ca/verify-full, PG_SSLROOTCERT"
             : "check the PG_* variables and the server's log";
   return { name: "connection", ok: false, detail, fix };
 }
@@ -168,7 +174,8 @@ async function replicationConnectionCheck(config: EngineConfig): Promise<SourceC
 }
 
 function printCheck(out: NodeJS.WritableStream, check: SourceCheck): void {
-  out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
+  if (check.ok && check.warning) out.write(`warn ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
+  else out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
 }
 
 /**
@@ -228,7 +235,9 @@ async function doctor(): Promise<never> {
   );
 
   const failed = checks.filter((c) => !c.ok).length;
-  out.write(failed === 0 ? `\nall ${checks.length} checks passed\n` : `\n${failed} of ${checks.length} checks failed\n`);
+  const warned = checks.filter((c) => c.ok && c.warning).length;
+  const warnings = warned === 0 ? "" : ` (${warned} warning${warned === 1 ? "" : "s"})`;
+  out.write(failed === 0 ? `\nall ${checks.length} checks passed${warnings}\n` : `\n${failed} of ${checks.length} checks failed${warnings}\n`);
   process.exit(failed === 0 ? EXIT_OK : EXIT_PROBLEM);
 }
 

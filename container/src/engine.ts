@@ -14,13 +14,14 @@ import { SinkPermanentError } from "./sink/types";
 import { Batcher } from "./batching/batcher";
 import { EngineState } from "./batching/state";
 import { TypeCatalog } from "./source/decoding/catalog";
-import { connect } from "./source/connection";
+import { closeClient, connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
 import { PgOutputDecoder } from "./source/pgoutput";
-import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, serverVersionNum } from "./source/replication";
+import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, enableFailover, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 import { RecordTooLargeError, gateLargeMessages, isGathered } from "./source/large-rows";
+import { permanentSourceError } from "./source/errors";
 
 export interface EngineDeps {
   logger: Logger;
@@ -58,45 +59,78 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
   return new SlotInUseError(slot, pid ? Number(pid) : undefined);
 }
 
-/** Runs until signal aborts (then: stop reading, flush, write state, confirm, close; resolve) or a fatal error (reject). */
+/** What a session reports to the retry loop: whether it got anywhere before it failed. */
+interface SessionProgress {
+  /** The session confirmed a new position to PostgreSQL: the failure after it is a new one, not a repeat. */
+  confirmed: boolean;
+}
+
+/**
+ * Runs until signal aborts (then: stop reading, flush, write state, confirm, close; resolve) or a
+ * permanent error (reject). The one retry layer: every failed session is logged once and retried
+ * with exponential backoff and full jitter; a session that confirmed something first starts a new
+ * series (its failure is new, not the same one again). Permanent errors stop the engine with one
+ * message naming the cause and the fix (source/errors.ts).
+ */
 export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise<void> {
   const { logger, metrics, signal } = deps;
   metrics.phase("starting");
   const sink = deps.sink ?? (await createSink(config, { logger }));
+  const permanent = (err: unknown): Error | undefined => (isFatal(err) ? (err as Error) : permanentSourceError(err, config));
   try {
     const catalog = new TypeCatalog();
     while (!signal.aborted) {
-      let outcome: "stopped" | "lost";
+      let progress: SessionProgress = { confirmed: false };
+      let fresh = false;
       try {
-        outcome = await backOff(() => runSession(config, deps, sink, catalog), {
-          numOfAttempts: Number.MAX_SAFE_INTEGER,
-          startingDelay: 500,
-          timeMultiple: 2,
-          maxDelay: 5_000,
-          jitter: "full",
-          retry: (err: unknown, attempt: number) => {
-            if (signal.aborted || isFatal(err)) return false;
-            if (isSlotInUse(err)) {
-              metrics.phase("waiting_for_slot");
-              logger.warn({ slot: config.pg.slot, holderPid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
-            } else {
-              metrics.phase("reconnecting");
-              logger.warn({ err, attempt }, "PostgreSQL session failed; reconnecting with backoff");
-            }
-            return true;
+        await backOff(
+          () => {
+            progress = { confirmed: false };
+            return runSession(config, deps, sink, catalog, progress);
           },
-        });
+          {
+            numOfAttempts: Number.MAX_SAFE_INTEGER,
+            startingDelay: 500,
+            timeMultiple: 2,
+            maxDelay: 5_000,
+            jitter: "full",
+            retry: (err: unknown, attempt: number) => {
+              if (signal.aborted || permanent(err)) return false;
+              if (progress.confirmed) {
+                // Reported by the catch below, which starts a new series of attempts.
+                fresh = true;
+                return false;
+              }
+              reportFailure(config, deps, err, attempt);
+              return true;
+            },
+          },
+        );
+        break; // the session stopped (shutdown, or SNAPSHOT_MODE=initial_only done)
       } catch (err) {
-        if (signal.aborted && !isFatal(err)) break;
-        throw err;
+        if (signal.aborted && !permanent(err)) break;
+        if (!fresh) throw permanent(err) ?? err;
+        reportFailure(config, deps, err, 0);
       }
-      if (outcome === "stopped") break;
-      metrics.phase("reconnecting");
     }
   } finally {
     metrics.phase("stopping");
     await sink.close().catch(() => undefined);
   }
+}
+
+/** One log line and the phase (with its reason, for /readyz) for a session that failed and is retried. */
+function reportFailure(config: EngineConfig, deps: EngineDeps, err: unknown, attempt: number): void {
+  const { logger, metrics } = deps;
+  if (isSlotInUse(err)) {
+    const inUse = slotInUse(config.pg.slot, err);
+    metrics.phase("waiting_for_slot", inUse.message);
+    logger.warn({ slot: config.pg.slot, holderPid: inUse.pid, attempt }, inUse.message);
+    return;
+  }
+  const message = (err as Error)?.message ?? String(err);
+  metrics.phase("reconnecting", `PostgreSQL session failed: ${message}`);
+  logger.warn({ err, attempt }, `PostgreSQL session failed (${message}); reconnecting with backoff (anything not confirmed is replayed from the slot)`);
 }
 
 interface SlotRow {
@@ -110,10 +144,9 @@ interface SlotRow {
 
 /**
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
- * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
- * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
+ * signal aborts ("stopped"). Every failure throws, for runEngine to classify and retry.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress): Promise<"stopped"> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -146,7 +179,6 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   let batcher: Batcher | undefined;
   const clients: Client[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
-  let streamingStarted = false;
   try {
     const normal = await connect(config, "cdc-engine");
     clients.push(normal);
@@ -193,7 +225,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         });
         slotRow = undefined;
       } else if (state.snapshot?.done) {
-        logger.warn({ slot }, "the replication slot is gone (dropped outside the engine): changes since it was dropped are lost; taking a new initial snapshot");
+        logger.warn(
+          { slot, tables: captured.size },
+          "the replication slot is gone: it was dropped outside the engine, or the server failed over to a standby that had no synchronized copy of it " +
+            "(failover slots need PostgreSQL 17+, PG_SLOT_FAILOVER=true and sync_replication_slots = on on the standby; see cdc-engine doctor). " +
+            "Changes since then cannot be streamed; taking a new initial snapshot: every row of the captured tables is copied again (r records after a b barrier per table)",
+        );
       }
       if (state.snapshot && !state.snapshot.done && state.snapshot.files.length > 0) {
         logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
@@ -203,11 +240,11 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
       await state.save([]);
       metrics.phase("snapshot");
-      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+      let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       while (await commitAtConsistentPoint(normal, slot, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX)) {
         logger.warn({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "a transaction commits exactly at the slot's consistent point (it is not in the snapshot but would share its __lsn); creating the slot again");
         await normal.query("SELECT pg_drop_replication_slot($1)", [slot]);
-        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum });
+        created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       }
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
@@ -246,7 +283,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
-      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum });
+      const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
       await state.save([]);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
@@ -256,20 +293,18 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await snapshotAddedTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables });
     }
 
+    if (config.pg.slotFailover && (await enableFailover(replication, normal, slot, versionNum))) {
+      logger.info({ slot }, "made the replication slot a failover slot (PG_SLOT_FAILOVER=true): standbys with sync_replication_slots = on keep a copy of it");
+    }
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
-    streamingStarted = true;
-    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
+    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, progress, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
   } catch (err) {
     if (signal.aborted && !isFatal(err)) return "stopped";
-    if (streamingStarted && !isFatal(err) && !isSlotInUse(err)) {
-      logger.warn({ err }, "replication connection lost; unflushed changes will be replayed from the slot");
-      return "lost";
-    }
     throw err;
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    for (const c of clients) await c.end().catch(() => undefined);
+    await Promise.all(clients.map((c) => closeClient(c)));
     await batcher?.discard();
     await batcher?.close();
   }
@@ -320,7 +355,7 @@ async function snapshotAddedTables(
   const temporary = await connect(config, "cdc-engine snapshot of added tables", true);
   try {
     const name = `${config.pg.slot.slice(0, 40)}_add_${Date.now().toString(36)}`;
-    const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum });
+    const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum, watch: { client: ctx.normal, logger } });
     logger.info({ tables: addedLabels, consistentPoint: formatLsn(created.consistentPoint) }, "taking a snapshot of newly captured tables");
     batcher.recordFilesInto = snapshot.adding.files;
     const interrupted = new Promise<never>((_resolve, reject) => {
@@ -409,6 +444,7 @@ interface StreamContext {
   throttle: ReadThrottle;
   failed: Promise<never>;
   confirmedAtStart: bigint;
+  progress: SessionProgress;
   setOnDurable(f: () => void): void;
   setHeartbeat(timer: NodeJS.Timeout): void;
 }
@@ -427,6 +463,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   const confirm = (lsn: bigint) => {
     if (lsn <= replication.confirmedLsn) return;
     replication.confirm(lsn);
+    ctx.progress.confirmed = true;
     metrics.confirmedLsn(lsn);
     if (walEnd > 0n) metrics.replicationLagBytes(walEnd > lsn ? walEnd - lsn : 0n);
   };
@@ -504,6 +541,11 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     },
     onWalEnd(end) {
       walEnd = end;
+      // Caught up: the server sends in order and a keepalive carries the position it has sent up
+      // to (never inside a transaction), so once everything received is durable nothing before it
+      // is left. Confirming it lets the slot advance while the captured tables are idle, even
+      // without heartbeats.
+      if (end > replication.confirmedLsn && batcher.idle && !blocked && backlog.length === 0 && completed.length === 0 && decoder.betweenTransactions) confirm(end);
       metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
     },
   });
@@ -511,7 +553,17 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   gateLargeMessages(ctx.replication, batcher.maxRecordBytes).skimmer = () => decoder.refusedChange();
   throttle.add(connectionOf(ctx.replication).stream);
 
-  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum);
+  const liveness = receiveDeadline(await walSenderTimeoutMs(ctx.normal));
+  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum, {
+    ...liveness,
+    onStall(err) {
+      // Unready at once; the session then ends and the retry loop reconnects.
+      metrics.phase("reconnecting", err.message);
+      logger.warn({ silentMs: err.silentMs, deadlineMs: err.deadlineMs }, err.message);
+      connectionOf(ctx.replication).stream.destroy(err);
+      fail(err);
+    },
+  });
   streaming.catch(() => undefined);
   metrics.confirmedLsn(ctx.confirmedAtStart);
   metrics.phase("streaming");

@@ -325,7 +325,7 @@ describe("engine CLI: cdc-engine", function () {
         const res = await http(portB, "/readyz");
         return res.status === 503 && JSON.parse(res.body).phase === "waiting_for_slot" ? res : undefined;
       });
-      assert.equal(JSON.parse(waiting.body).reason, "engine is waiting for slot, not streaming");
+      assert.match(JSON.parse(waiting.body).reason, /^engine is waiting for slot, not streaming: replication slot cdc_slot is in use by another consumer \(PID \d+\)/);
       assert.equal((await http(portB, "/healthz")).status, 200, "a waiting instance is alive, not crash-looping");
       assert.equal(b.child.exitCode, null);
       assert.ok(logRecords(b.stdout()).some((l) => l.level === "warn" && /replication slot cdc_slot is in use/.test(String(l.msg))));

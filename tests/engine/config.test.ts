@@ -29,7 +29,7 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["PG_PORT", "abc", /must be a whole number from 1 to 65535/],
   ["PG_PORT", "0", /must be at least 1/],
   ["PG_PORT", "70000", /must be at most 65535/],
-  ["PG_SSLMODE", "prefer", /must be one of disable, require, verify-full/],
+  ["PG_SSLMODE", "prefer", /must be one of disable, require, verify-ca, verify-full/],
   ["PG_PUBLICATION", "Bad-Name", /must be a lower-case PostgreSQL publication name/],
   ["PG_SLOT", "slot-1", /must be a lower-case PostgreSQL replication slot name/],
   ["PG_SLOT", "slot$1", /may only contain a-z, 0-9 and _/],
@@ -56,6 +56,11 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["MAX_RECORD_BYTES", "100MB", /must be a whole number from 65536 to 1073741824/],
   ["HEARTBEAT_INTERVAL_MS", "-1", /must be a whole number from 0 to 3600000/],
   ["HTTP_PORT", "65536", /must be at most 65535/],
+  ["PG_SLOT_FAILOVER", "auto", /must be true or false/],
+  ["PG_SSLROOTCERT_PEM", "/etc/ssl/ca.pem", /must hold PEM certificates/],
+  ["PG_AUTH", "iam", /must be one of password, aws-iam, azure-entra, gcp-iam/],
+  ["PG_AUTH_REGION", "Europe", /must be an AWS region such as eu-west-1/],
+  ["HTTP_HOST", "0.0.0.0:8080", /must be an IP address or a host name of this machine/],
   ["LOG_LEVEL", "verbose", /must be one of trace, debug, info, warn, error, fatal, silent/],
   ["METRICS_LOG", "prometheus", /must be one of json, emf, off/],
   ["S3_ENDPOINT", "minio:9000", /must be an http:\/\/ or https:\/\/ URL/],
@@ -73,10 +78,16 @@ describe("engine config", () => {
         database: "app",
         user: "cdc",
         password: undefined,
+        auth: "password",
+        authRegion: undefined,
         sslMode: "require",
         sslRootCert: undefined,
+        sslRootCertPem: undefined,
+        sslCert: undefined,
+        sslKey: undefined,
         publication: "cdc_pub",
         slot: "cdc_slot",
+        slotFailover: true,
       },
       tables: [],
       snapshotMode: "initial",
@@ -85,6 +96,7 @@ describe("engine config", () => {
       batch: { maxSize: 10000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 5000, maxRecordBytes: 144 * 1024 * 1024 },
       heartbeatIntervalMs: 10000,
       httpPort: 8080,
+      httpHost: undefined,
       logLevel: "info",
       metricsLog: "json",
       s3: { endpoint: undefined, forcePathStyle: false },
@@ -118,7 +130,7 @@ describe("engine config", () => {
   }
 
   it("has an invalid-value test for every variable that can be invalid", () => {
-    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "AZURE_STORAGE_CONNECTION_STRING"]);
+    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "PG_SSLCERT", "PG_SSLKEY", "AZURE_STORAGE_CONNECTION_STRING"]);
     const untested = Object.keys(VARIABLES).filter((k) => !free.has(k) && !INVALID.some(([n]) => n === k));
     assert.deepEqual(untested, []);
   });
@@ -131,6 +143,8 @@ describe("engine config", () => {
       for (const [name, spec] of Object.entries(VARIABLES)) {
         const env: Record<string, string> = { ...REQUIRED, [name]: spec.example };
         if (name === "PG_SSLROOTCERT") Object.assign(env, { PG_SSLMODE: "verify-full", PG_SSLROOTCERT: ca });
+        if (name === "PG_SSLCERT" || name === "PG_SSLKEY") Object.assign(env, { PG_SSLCERT: ca, PG_SSLKEY: ca });
+        if (name === "PG_AUTH_REGION") env.PG_AUTH = "aws-iam";
         assert.deepEqual(problemsOf(env), [], `${name}=${spec.example}`);
       }
     } finally {
@@ -147,11 +161,49 @@ describe("engine config", () => {
   });
 
   it("checks PG_SSLROOTCERT against PG_SSLMODE and that the file is readable", () => {
-    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }), [
-      "PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLMODE: "require", PG_SSLROOTCERT: "/etc/hostname" }), [
+      "PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
+    ]);
+    // Where the CA is given, the default is to verify it fully; verify-ca when asked.
+    assert.equal(loadConfig({ ...REQUIRED, PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-full");
+    assert.equal(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-ca", PG_SSLROOTCERT: "/etc/hostname" }).pg.sslMode, "verify-ca");
+    assert.equal(loadConfig({ ...REQUIRED }).pg.sslMode, "require");
+    // The bundle as PEM text (from a secret store, no file): the same default, once only.
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const fromPem = loadConfig({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem });
+    assert.equal(fromPem.pg.sslMode, "verify-full");
+    assert.equal((clientConfig(fromPem).ssl as { ca: string }).ca, pem.trim());
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem, PG_SSLROOTCERT: "/etc/hostname" }), ["PG_SSLROOTCERT and PG_SSLROOTCERT_PEM are both set; give the CA bundle once, as a file or as PEM text"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLROOTCERT_PEM: pem, PG_SSLMODE: "require" }), [
+      "PG_SSLROOTCERT_PEM is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=require); for example PG_SSLMODE=verify-full",
     ]);
     const [line] = problemsOf({ ...REQUIRED, PG_SSLMODE: "verify-full", PG_SSLROOTCERT: "/nonexistent/ca.pem" });
     assert.match(line, /^PG_SSLROOTCERT names a file that cannot be read \(ENOENT: "\/nonexistent\/ca.pem"\); for example PG_SSLROOTCERT=/);
+  });
+
+  it("takes PG_AUTH tokens instead of a password, only over TLS, and PG_AUTH_REGION only for aws-iam", () => {
+    const config = loadConfig({ ...REQUIRED, PG_AUTH: "aws-iam", PG_AUTH_REGION: "eu-west-1" });
+    assert.equal(config.pg.auth, "aws-iam");
+    assert.equal(config.pg.authRegion, "eu-west-1");
+    assert.equal(loadConfig(REQUIRED).pg.auth, "password");
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "azure-entra", PG_PASSWORD: "pw" }), [
+      "PG_PASSWORD must not be set with PG_AUTH=azure-entra, which logs in with a token from the platform identity; unset PG_PASSWORD, or set PG_AUTH=password",
+    ]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "gcp-iam", PG_SSLMODE: "disable" }), [
+      "PG_AUTH=gcp-iam sends a bearer token as the password, which needs TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full",
+    ]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH_REGION: "eu-west-1" }), ["PG_AUTH_REGION is only used with PG_AUTH=aws-iam (got PG_AUTH=password); for example PG_AUTH=aws-iam"]);
+    assert.match(problemsOf({ ...REQUIRED, PG_AUTH: "aws-iam", PG_AUTH_REGION: "Europe" })[0], /^PG_AUTH_REGION must be an AWS region such as eu-west-1/);
+  });
+
+  it("takes a client certificate only as PG_SSLCERT and PG_SSLKEY together, over TLS, from readable files", () => {
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLCERT: "/etc/hostname" }), ["PG_SSLCERT is set but PG_SSLKEY is not: a client certificate needs both; for example PG_SSLKEY=/etc/cdc/client.key"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLKEY: "/etc/hostname" }), ["PG_SSLKEY is set but PG_SSLCERT is not: a client certificate needs both; for example PG_SSLCERT=/etc/cdc/client.crt"]);
+    assert.deepEqual(problemsOf({ ...REQUIRED, PG_SSLMODE: "disable", PG_SSLCERT: "/etc/hostname", PG_SSLKEY: "/etc/hostname" }), [
+      "PG_SSLCERT and PG_SSLKEY need TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full",
+    ]);
+    const [line] = problemsOf({ ...REQUIRED, PG_SSLCERT: "/etc/hostname", PG_SSLKEY: "/nonexistent/client.key" });
+    assert.match(line, /^PG_SSLKEY names a file that cannot be read \(ENOENT/);
   });
 
   it("never echoes secrets, and keeps a password exactly as given", () => {
@@ -195,6 +247,9 @@ describe("engine config", () => {
         servername: "db.example.com",
         ca: "CA-PEM",
       });
+      const verifyCa = clientConfig(loadConfig({ ...REQUIRED, PG_SSLMODE: "verify-ca", PG_SSLROOTCERT: ca, PG_SSLCERT: ca, PG_SSLKEY: ca })).ssl as Record<string, unknown>;
+      assert.deepEqual({ ...verifyCa, checkServerIdentity: undefined }, { rejectUnauthorized: true, ca: "CA-PEM", cert: "CA-PEM", key: "CA-PEM", checkServerIdentity: undefined });
+      assert.equal((verifyCa.checkServerIdentity as () => unknown)(), undefined, "verify-ca accepts any name on a certificate from the CA");
       const opts = clientConfig(loadConfig({ ...REQUIRED, PG_PORT: "6543", PG_PASSWORD: "pw" }));
       assert.deepEqual([opts.host, opts.port, opts.database, opts.user, opts.password], ["db.example.com", 6543, "app", "cdc", "pw"]);
     } finally {
@@ -223,7 +278,11 @@ describe("engine config: docs/engine.md", () => {
       assert.ok(meaning.length > 20, `meaning of ${name}`);
       const example = /^`([^`]+)`$/.exec(exampleCell)?.[1];
       assert.ok(example, `example of ${name}: ${exampleCell}`);
-      if (name === "PG_SSLROOTCERT") continue; // a path on the reader's machine
+      if (name === "PG_SSLROOTCERT" || name === "PG_SSLCERT" || name === "PG_SSLKEY") continue; // a path on the reader's machine
+      if (name === "PG_AUTH_REGION") {
+        assert.deepEqual(problemsOf({ ...REQUIRED, PG_AUTH: "aws-iam", [name]: example }), [], `${name}=${example}`);
+        continue;
+      }
       assert.deepEqual(problemsOf({ ...REQUIRED, [name]: example }), [], `${name}=${example}`);
     }
   });

@@ -99,6 +99,12 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     r = await get("/readyz");
     assert.equal(r.status, 503);
     assert.equal(JSON.parse(r.body).reason, "engine is waiting for slot, not streaming");
+
+    // The engine passes why it left streaming (a stall, a failed session); /readyz shows it.
+    metrics.phase("reconnecting", "no message from PostgreSQL on the replication connection for 6 s");
+    r = await get("/readyz");
+    assert.equal(r.status, 503);
+    assert.equal(JSON.parse(r.body).reason, "engine is reconnecting, not streaming: no message from PostgreSQL on the replication connection for 6 s");
   });
 
   it("serves the engine's metrics per table plus process metrics as Prometheus text", async () => {
@@ -136,6 +142,20 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/healthz`, { method: "POST" });
     assert.equal(res.status, 405);
     assert.equal(res.headers.get("allow"), "GET, HEAD");
+  });
+
+  it("binds HTTP_HOST when given, all interfaces otherwise, and explains an address this machine does not have", async () => {
+    const all = await startOpsServer({ port: 0, metrics: new PrometheusMetrics({ defaultMetrics: false }), logger: silent });
+    try {
+      assert.ok(all.host === "::" || all.host === "0.0.0.0", all.host);
+    } finally {
+      await all.close();
+    }
+    assert.equal(server.host, "127.0.0.1");
+    await assert.rejects(
+      startOpsServer({ port: 0, host: "192.0.2.1", metrics: new PrometheusMetrics({ defaultMetrics: false }), logger: silent }),
+      /^Error: HTTP_HOST 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\); unset it to listen on all interfaces/,
+    );
   });
 
   it("fails with a clear message when HTTP_PORT is taken", async () => {

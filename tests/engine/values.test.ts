@@ -34,6 +34,22 @@ describe("engine: value encoders", () => {
     assert.equal(scalar("bool")("f"), "false");
   });
 
+  it("says where an array literal is malformed but never what it holds (errors reach the logs)", () => {
+    const text = scalar("string");
+    const cases: [string, RegExp][] = [
+      ['{"card 4111-1111', /^malformed array literal: unterminated quoted element at character 17 of 16$/],
+      ["card 4111-1111}", /^malformed array literal: expected "\{" at character 1 of 15$/],
+      ['{"card 4111-1111"x}', /^malformed array literal: expected the delimiter "," or "\}" at character 18 of 19$/],
+    ];
+    for (const [literal, message] of cases) {
+      assert.throws(() => encodeArray(literal, text, ","), (err: Error) => {
+        assert.match(err.message, message);
+        assert.ok(!err.message.includes("4111"), err.message);
+        return true;
+      });
+    }
+  });
+
   it("parses array literals: quoting, NULL, nesting, bounds, other delimiters", () => {
     const int = scalar("integer");
     const text = scalar("string");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { acrName, baseName, BASE_NAME_MAX, gcpServiceAccountId, gcsBucketName, keyVaultName, RULES, s3BucketName, storageAccountName } from "../../components/naming";
-import { containerSizeProblem, engineEnvironment, SCALAR_DEFAULTS } from "../../components/settings";
+import { containerSizeProblem, engineEnvironment, resolvePlatform, SCALAR_DEFAULTS } from "../../components/settings";
 import { loadConfig, VARIABLES } from "../../container/src/config";
 import { REPO } from "./harness";
 
@@ -98,5 +98,27 @@ describe("pulumi settings", () => {
     assert.equal(env.PG_PASSWORD, undefined);
     const parsed = loadConfig({ ...env, PG_PASSWORD: "x" });
     assert.deepEqual([parsed.snapshotMode, parsed.compression, parsed.heartbeatIntervalMs, parsed.sink.kind], ["never", "gzip", 0, "s3"]);
+  });
+
+  it("puts a CA bundle from the settings into the engine's environment, so a new bundle needs no new image", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+    const env = engineEnvironment({
+      postgres: { host: "db.example.com", port: 5432, database: "app", user: "u", sslmode: "verify-full", publication: "cdc_pub", slot: "cdc_slot", tables: [], sslrootcert: pem },
+      batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
+      snapshotMode: "never",
+      logLevel: "warn",
+      sinkCompression: "gzip",
+    }, "s3://bucket/landing");
+    assert.equal(env.PG_SSLROOTCERT_PEM, pem);
+    const parsed = loadConfig({ ...env, PG_PASSWORD: "x" });
+    assert.equal(parsed.pg.sslMode, "verify-full");
+    assert.equal(parsed.pg.sslRootCertPem, pem);
+  });
+
+  it("rejects a CA bundle setting that is not PEM, or too large for an environment variable", () => {
+    const args = (sslrootcert: string) => ({ cloud: "gcp" as const, gcp: { project: "p", region: "europe-west1" }, postgres: { host: "db", database: "app", user: "u", password: "x", sslmode: "verify-full" as const, sslrootcert } });
+    assert.throws(() => resolvePlatform("cdc", args("/etc/ssl/rds.pem") as never, "dev", "p"), /postgres\.sslrootcert is invalid \(must be PEM certificates/);
+    const huge = "-----BEGIN CERTIFICATE-----\n" + "A".repeat(40 * 1024);
+    assert.throws(() => resolvePlatform("cdc", args(huge) as never, "dev", "p"), /postgres\.sslrootcert is invalid \(must be at most 32 KiB/);
   });
 });

@@ -5,11 +5,13 @@
  * optional variables freely, never rename or drop one.
  */
 import { accessSync, constants as fsConstants } from "node:fs";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
 import { METRICS_LOG_FORMATS } from "../ops/metrics-log";
+import { PG_AUTH_MODES, type PgAuthMode } from "../source/auth";
 
-export const SSL_MODES = ["disable", "require", "verify-full"] as const;
+export const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
 export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export const COMPRESSIONS = ["none", "gzip"] as const;
@@ -34,11 +36,22 @@ export interface EngineConfig {
     database: string;
     user: string;
     password: string | undefined;
+    /** How the engine authenticates: PG_PASSWORD, or a token from the platform identity per connection. */
+    auth: PgAuthMode;
+    /** AWS region for aws-iam tokens; the runtime's (AWS_REGION) when undefined. */
+    authRegion: string | undefined;
     sslMode: (typeof SSL_MODES)[number];
-    /** PEM file with the CA for verify-full; Node's default CAs otherwise. */
+    /** PEM file with the CAs for verify-ca/verify-full; Node's default CAs otherwise. */
     sslRootCert: string | undefined;
+    /** The same CAs given as PEM text (PG_SSLROOTCERT_PEM), e.g. from a secret store without a file. */
+    sslRootCertPem: string | undefined;
+    /** PEM files of a client certificate and its key, for servers that require one. */
+    sslCert: string | undefined;
+    sslKey: string | undefined;
     publication: string;
     slot: string;
+    /** Create the slot as a failover slot where the server supports it (PostgreSQL 17+). */
+    slotFailover: boolean;
   };
   /** Empty means: capture whatever the existing publication PG_PUBLICATION publishes. */
   tables: TableName[];
@@ -50,6 +63,8 @@ export interface EngineConfig {
   /** 0 disables the heartbeat. */
   heartbeatIntervalMs: number;
   httpPort: number;
+  /** Interface of the operations port; undefined: all interfaces. */
+  httpHost: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   /** The periodic metrics log line: plain JSON, JSON with CloudWatch EMF, or none. */
   metricsLog: (typeof METRICS_LOG_FORMATS)[number];
@@ -167,10 +182,20 @@ export const VARIABLES = {
   PG_DATABASE: { example: "app", schema: z.string().min(1, "must not be empty") },
   PG_USER: { example: "cdc_user", schema: z.string().min(1, "must not be empty") },
   PG_PASSWORD: { example: "s3cret (inject it from your secret store)", optional: true, schema: z.string() },
+  PG_AUTH: { example: "aws-iam", default: "password", schema: z.enum(PG_AUTH_MODES, { error: `must be one of ${PG_AUTH_MODES.join(", ")}` }) },
+  PG_AUTH_REGION: { example: "eu-west-1", optional: true, schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1") },
   PG_SSLMODE: { example: "require", default: "require", schema: z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(", ")}` }) },
   PG_SSLROOTCERT: { example: "/etc/ssl/certs/rds-ca.pem", optional: true, schema: z.string().min(1) },
+  PG_SSLROOTCERT_PEM: {
+    example: "-----BEGIN CERTIFICATE-----MIIEBjCCAu6gAwIBAgIJAMc0ZzaSUK51MA0G…-----END CERTIFICATE-----",
+    optional: true,
+    schema: z.string().refine((v) => v.includes("-----BEGIN CERTIFICATE-----"), "must hold PEM certificates (-----BEGIN CERTIFICATE----- …)"),
+  },
+  PG_SSLCERT: { example: "/etc/cdc/client.crt", optional: true, schema: z.string().min(1) },
+  PG_SSLKEY: { example: "/etc/cdc/client.key", optional: true, schema: z.string().min(1) },
   PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
   PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
+  PG_SLOT_FAILOVER: { example: "true", default: "true", schema: boolean },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
   SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
@@ -182,6 +207,11 @@ export const VARIABLES = {
   MAX_RECORD_BYTES: { example: "268435456", default: String(144 * 1024 * 1024), schema: integer(64 * 1024, 1024 * 1024 * 1024) },
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
+  HTTP_HOST: {
+    example: "127.0.0.1",
+    optional: true,
+    schema: z.string().refine((v) => isIP(v) !== 0 || /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(v), "must be an IP address or a host name of this machine"),
+  },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
   METRICS_LOG: { example: "emf", default: "json", schema: z.enum(METRICS_LOG_FORMATS, { error: `must be one of ${METRICS_LOG_FORMATS.join(", ")}` }) },
   S3_ENDPOINT: { example: "http://127.0.0.1:9000", optional: true, schema: httpUrl },
@@ -218,16 +248,38 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     }
   }
   const v = values as Parsed;
-  if (v.PG_SSLMODE !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLROOTCERT !== undefined) {
-    problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
-  } else if (v.PG_SSLROOTCERT !== undefined) {
+  // Where the server's CA is given, verify it fully unless told otherwise.
+  if ((v.PG_SSLROOTCERT !== undefined || v.PG_SSLROOTCERT_PEM !== undefined) && (env.PG_SSLMODE ?? "").trim() === "") v.PG_SSLMODE = "verify-full";
+  if (v.PG_SSLROOTCERT !== undefined && v.PG_SSLROOTCERT_PEM !== undefined) {
+    problems.push("PG_SSLROOTCERT and PG_SSLROOTCERT_PEM are both set; give the CA bundle once, as a file or as PEM text");
+  } else if (v.PG_SSLROOTCERT_PEM !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLMODE !== "verify-ca") {
+    problems.push(`PG_SSLROOTCERT_PEM is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  }
+  if (v.PG_AUTH !== undefined && v.PG_AUTH !== "password") {
+    if (v.PG_PASSWORD !== undefined) problems.push(`PG_PASSWORD must not be set with PG_AUTH=${v.PG_AUTH}, which logs in with a token from the platform identity; unset PG_PASSWORD, or set PG_AUTH=password`);
+    if (v.PG_SSLMODE === "disable") problems.push(`PG_AUTH=${v.PG_AUTH} sends a bearer token as the password, which needs TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full`);
+  }
+  if (v.PG_AUTH_REGION !== undefined && v.PG_AUTH !== "aws-iam") problems.push(`PG_AUTH_REGION is only used with PG_AUTH=aws-iam (got PG_AUTH=${v.PG_AUTH ?? "password"}); for example PG_AUTH=aws-iam`);
+  const readable = (name: "PG_SSLROOTCERT" | "PG_SSLCERT" | "PG_SSLKEY") => {
+    const path = v[name];
+    if (path === undefined) return;
     try {
-      accessSync(v.PG_SSLROOTCERT, fsConstants.R_OK);
+      accessSync(path, fsConstants.R_OK);
     } catch (err) {
-      problems.push(
-        `PG_SSLROOTCERT names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(v.PG_SSLROOTCERT)}); for example PG_SSLROOTCERT=${VARIABLES.PG_SSLROOTCERT.example}`,
-      );
+      problems.push(`${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(path)}); for example ${name}=${VARIABLES[name].example}`);
     }
+  };
+  if (v.PG_SSLMODE !== undefined && v.PG_SSLMODE !== "verify-full" && v.PG_SSLMODE !== "verify-ca" && v.PG_SSLROOTCERT !== undefined) {
+    problems.push(`PG_SSLROOTCERT is only used with PG_SSLMODE=verify-full or verify-ca (got PG_SSLMODE=${v.PG_SSLMODE}); for example PG_SSLMODE=verify-full`);
+  } else readable("PG_SSLROOTCERT");
+  if ((v.PG_SSLCERT === undefined) !== (v.PG_SSLKEY === undefined)) {
+    const [given, missing] = v.PG_SSLCERT === undefined ? ["PG_SSLKEY", "PG_SSLCERT"] : ["PG_SSLCERT", "PG_SSLKEY"];
+    problems.push(`${given} is set but ${missing} is not: a client certificate needs both; for example ${missing}=${VARIABLES[missing as "PG_SSLCERT"].example}`);
+  } else if (v.PG_SSLCERT !== undefined && v.PG_SSLMODE === "disable") {
+    problems.push("PG_SSLCERT and PG_SSLKEY need TLS (got PG_SSLMODE=disable); for example PG_SSLMODE=verify-full");
+  } else {
+    readable("PG_SSLCERT");
+    readable("PG_SSLKEY");
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -238,10 +290,16 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       database: v.PG_DATABASE!,
       user: v.PG_USER!,
       password: v.PG_PASSWORD,
+      auth: v.PG_AUTH!,
+      authRegion: v.PG_AUTH_REGION,
       sslMode: v.PG_SSLMODE!,
       sslRootCert: v.PG_SSLROOTCERT,
+      sslRootCertPem: v.PG_SSLROOTCERT_PEM,
+      sslCert: v.PG_SSLCERT,
+      sslKey: v.PG_SSLKEY,
       publication: v.PG_PUBLICATION!,
       slot: v.PG_SLOT!,
+      slotFailover: v.PG_SLOT_FAILOVER!,
     },
     tables: v.TABLE_INCLUDE ?? [],
     snapshotMode: v.SNAPSHOT_MODE!,
@@ -250,6 +308,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS!,
     httpPort: v.HTTP_PORT!,
+    httpHost: v.HTTP_HOST,
     logLevel: v.LOG_LEVEL!,
     metricsLog: v.METRICS_LOG!,
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },

@@ -11,6 +11,8 @@ import type { PrometheusMetrics } from "./prometheus";
 export interface OpsServer {
   /** The port actually bound (useful with HTTP_PORT=0). */
   port: number;
+  /** The address bound (HTTP_HOST; "::" or "0.0.0.0" for all interfaces). */
+  host: string;
   close(): Promise<void>;
 }
 
@@ -73,7 +75,9 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       reject(
         err.code === "EADDRINUSE"
           ? new Error(`HTTP_PORT ${options.port} is already in use by another process; choose a free port, e.g. HTTP_PORT=8081`)
-          : err,
+          : err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+            ? new Error(`HTTP_HOST ${options.host} is not an address of this machine (${err.code}); unset it to listen on all interfaces, or use one of this machine's addresses, e.g. HTTP_HOST=127.0.0.1`)
+            : err,
       );
     };
     server.once("error", onError);
@@ -82,11 +86,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port }, "HTTP endpoints /healthz, /readyz and /metrics listening");
+  const { port, address } = server.address() as AddressInfo;
+  logger.info({ port, host: address }, "HTTP endpoints /healthz, /readyz and /metrics listening");
 
   return {
     port,
+    host: address,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

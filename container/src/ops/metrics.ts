@@ -13,6 +13,6 @@ export interface EngineMetrics {
   confirmedLsn(lsn: bigint): void;
   /** Server WAL end minus confirmed LSN, in bytes, from the latest keepalive/XLogData. */
   replicationLagBytes(bytes: bigint): void;
-  /** The engine's phase, for /readyz: ready once streaming and the lag is known. */
-  phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping"): void;
+  /** The engine's phase, for /readyz: ready once streaming and the lag is known; `reason` says why it left streaming (shown by /readyz). */
+  phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping", reason?: string): void;
 }

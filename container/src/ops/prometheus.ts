@@ -22,6 +22,7 @@ export class PrometheusMetrics implements EngineMetrics {
   readonly registry = new Registry();
   private currentPhase: EnginePhase = "starting";
   private lag: number | undefined;
+  private phaseReason: string | undefined;
 
   private readonly events = new Counter({
     name: "cdc_events_written_total",
@@ -97,7 +98,8 @@ export class PrometheusMetrics implements EngineMetrics {
     this.lagGauge.set(this.lag);
   }
 
-  phase(phase: EnginePhase): void {
+  phase(phase: EnginePhase, reason?: string): void {
+    this.phaseReason = reason;
     if (phase !== "streaming") this.lag = undefined; // a lag from before a reconnect says nothing about now
     this.phaseGauge.set({ phase: this.currentPhase }, 0);
     this.currentPhase = phase;
@@ -106,7 +108,10 @@ export class PrometheusMetrics implements EngineMetrics {
 
   readiness(): Readiness {
     const base = { phase: this.currentPhase, lagBytes: this.lag };
-    if (this.currentPhase !== "streaming") return { ...base, ready: false, reason: `engine is ${this.currentPhase.replace(/_/g, " ")}, not streaming` };
+    if (this.currentPhase !== "streaming") {
+      const phase = `engine is ${this.currentPhase.replace(/_/g, " ")}, not streaming`;
+      return { ...base, ready: false, reason: this.phaseReason ? `${phase}: ${this.phaseReason}` : phase };
+    }
     if (this.lag === undefined) return { ...base, ready: false, reason: "streaming, but the replication lag is not known yet" };
     return { ...base, ready: true };
   }

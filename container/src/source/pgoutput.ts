@@ -174,6 +174,11 @@ export class PgOutputDecoder {
   private tsBytes = Buffer.alloc(0);
   private checkSkip = false;
 
+  /** No transaction is half decoded (between Commit and the next Begin). */
+  get betweenTransactions(): boolean {
+    return !this.inTransaction;
+  }
+
   constructor(
     private readonly batcher: Batcher,
     private readonly state: EngineState,

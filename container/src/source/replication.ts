@@ -4,6 +4,7 @@
  * and keepalives ('k'), and sends Standby Status Updates ('r') with the confirmed LSN.
  */
 import type { Client } from "pg";
+import type { Logger } from "pino";
 import { formatLsn, parseLsn } from "./lsn";
 import { PG_EPOCH_MS } from "./pgoutput";
 import { ident } from "./connection";
@@ -22,7 +23,7 @@ interface PgConnection {
   on(event: "copyData", listener: (msg: { chunk: Buffer }) => void): void;
   removeListener(event: "copyData", listener: (msg: { chunk: Buffer }) => void): void;
   sendCopyFromChunk(chunk: Buffer): void;
-  stream: NodeJS.ReadableStream & { pause(): void; resume(): void };
+  stream: NodeJS.ReadableStream & { pause(): void; resume(): void; isPaused(): boolean; destroy(err?: Error): void };
 }
 
 export function connectionOf(client: Client): PgConnection {
@@ -38,14 +39,91 @@ export async function serverVersionNum(client: Client): Promise<number> {
  * CREATE_REPLICATION_SLOT … LOGICAL pgoutput, exporting a snapshot when asked. The exported
  * snapshot stays valid only while this connection runs no other command.
  */
-export async function createSlot(client: Client, slot: string, options: { exportSnapshot: boolean; temporary?: boolean; versionNum: number }): Promise<CreatedSlot> {
+export async function createSlot(
+  client: Client,
+  slot: string,
+  options: { exportSnapshot: boolean; temporary?: boolean; versionNum: number; watch?: SlotCreationWatch; failover?: boolean },
+): Promise<CreatedSlot> {
   const temporary = options.temporary ? " TEMPORARY" : "";
+  // PostgreSQL 17+: a failover slot is synchronized to standbys (sync_replication_slots) and survives a promotion.
+  const failover = options.failover && !options.temporary && options.versionNum >= 170000 ? ", FAILOVER" : "";
   let sql: string;
-  if (options.versionNum >= 150000) sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput (SNAPSHOT '${options.exportSnapshot ? "export" : "nothing"}')`;
+  if (options.versionNum >= 150000) sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput (SNAPSHOT '${options.exportSnapshot ? "export" : "nothing"}'${failover})`;
   else sql = `CREATE_REPLICATION_SLOT ${ident(slot)}${temporary} LOGICAL pgoutput ${options.exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"}`;
-  const result = await client.query<{ consistent_point: string; snapshot_name: string | null }>(sql);
-  const row = result.rows[0];
-  return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? undefined };
+  const watching = options.watch ? watchSlotCreation(options.watch, slot, (client as unknown as { processID: number }).processID) : undefined;
+  try {
+    const result = await client.query<{ consistent_point: string; snapshot_name: string | null }>(sql);
+    const row = result.rows[0];
+    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? undefined };
+  } finally {
+    watching?.stop();
+  }
+}
+
+/**
+ * Makes an existing slot a failover slot (PostgreSQL 17+), e.g. one created before the engine
+ * asked for it; the slot must not be in use. Returns whether it changed anything.
+ */
+export async function enableFailover(replication: Client, normal: Client, slot: string, versionNum: number): Promise<boolean> {
+  if (versionNum < 170000) return false;
+  const { rows } = await normal.query<{ failover: boolean }>("SELECT failover FROM pg_replication_slots WHERE slot_name = $1 AND NOT temporary", [slot]);
+  if (rows.length === 0 || rows[0].failover) return false;
+  await replication.query(`ALTER_REPLICATION_SLOT ${ident(slot)} (FAILOVER)`);
+  return true;
+}
+
+/** Where createSlot reports what a slot creation waits for: a normal connection to ask, and the log. */
+export interface SlotCreationWatch {
+  client: Client;
+  logger: Pick<Logger, "warn">;
+  /** First look after this long (ms), then every 5 × as long; defaults 2 s. */
+  afterMs?: number;
+}
+
+/**
+ * A logical slot becomes consistent only once every transaction running when it started has ended;
+ * one left open (an idle-in-transaction session, a long batch job) makes CREATE_REPLICATION_SLOT
+ * wait for it however long it takes. Instead of hanging silently, say which sessions it waits for
+ * (pg_blocking_pids of the walsender; by their pid, user, application and transaction start, never
+ * their query text, which may hold row values).
+ */
+function watchSlotCreation(watch: SlotCreationWatch, slot: string, walsenderPid: number): { stop(): void } {
+  const first = watch.afterMs ?? 2_000;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const look = async () => {
+    const { rows } = await watch.client.query<{ pid: number; usename: string | null; application_name: string; state: string | null; xact_start: Date | null; client_addr: string | null }>(
+      `SELECT a.pid, a.usename::text, a.application_name, a.state, a.xact_start, a.client_addr::text
+         FROM pg_stat_activity a
+        WHERE a.pid = ANY(pg_blocking_pids($1))
+           OR (cardinality(pg_blocking_pids($1)) = 0 AND a.backend_xid IS NOT NULL AND a.pid <> $1)
+        ORDER BY a.xact_start`,
+      [walsenderPid],
+    );
+    if (stopped) return;
+    const blockers = rows.map((r) => ({ pid: r.pid, user: r.usename, application: r.application_name, state: r.state, transactionStarted: r.xact_start?.toISOString(), clientAddress: r.client_addr }));
+    watch.logger.warn(
+      { slot, blockingPids: blockers.map((b) => b.pid), blockers },
+      `creating replication slot ${slot} waits for ${blockers.length > 0 ? `the transactions of pid ${blockers.map((b) => b.pid).join(", ")}` : "transactions"} that were running when it started ` +
+        "(a slot becomes consistent only once they end); it continues by itself when they commit or roll back — or end them: SELECT pg_terminate_backend(<pid>);",
+    );
+  };
+  const schedule = (ms: number) => {
+    timer = setTimeout(() => {
+      look().then(
+        () => !stopped && schedule(first * 5),
+        () => !stopped && schedule(first * 5),
+      );
+    }, ms);
+    timer.unref();
+  };
+  schedule(first);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 /**
@@ -103,8 +181,39 @@ export interface StreamHandlers {
   onWalEnd(walEnd: bigint): void;
 }
 
+/**
+ * How long the replication stream may stay silent before the server counts as gone (a black-holed
+ * or frozen primary keeps the TCP connection open, and TCP keepalive alone takes many minutes).
+ * The engine asks for a keepalive at every status update, so a live server answers within moments;
+ * the server itself drops a receiver that is silent for wal_sender_timeout, and the engine allows
+ * the server as long (at least 5 s; 60 s when the server's timeout is off). Status updates, each
+ * asking for a reply, go out four times per deadline (at most every 10 s).
+ */
+export function receiveDeadline(walSenderTimeoutMs: number): { deadlineMs: number; probeMs: number } {
+  const deadlineMs = walSenderTimeoutMs > 0 ? Math.max(5_000, walSenderTimeoutMs) : 60_000;
+  return { deadlineMs, probeMs: Math.min(10_000, Math.floor(deadlineMs / 4)) };
+}
+
+/** Reads the server's wal_sender_timeout in ms (0: off). */
+export async function walSenderTimeoutMs(client: Client): Promise<number> {
+  const { rows } = await client.query<{ ms: number }>("SELECT setting::int AS ms FROM pg_settings WHERE name = 'wal_sender_timeout'");
+  return rows[0]?.ms ?? 60_000;
+}
+
+/** The stream heard nothing from the server within the receive deadline. */
+export class ReplicationStallError extends Error {
+  constructor(
+    readonly silentMs: number,
+    readonly deadlineMs: number,
+  ) {
+    super(`no message from PostgreSQL on the replication connection for ${Math.round(silentMs / 1000)} s (receive deadline ${deadlineMs / 1000} s, from the server's wal_sender_timeout); the server is stalled or unreachable`);
+    this.name = "ReplicationStallError";
+  }
+}
+
 export class ReplicationStream {
   private confirmed = 0n;
+  private lastHeard = Date.now();
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly connection: PgConnection;
   private readonly status = Buffer.alloc(34);
@@ -125,9 +234,18 @@ export class ReplicationStream {
    * START_REPLICATION; resolves when the server ends the stream, rejects on errors (e.g. 55006:
    * the slot is active for another PID). `startLsn` 0 lets the server start at confirmed_flush_lsn.
    */
-  start(slot: string, publication: string, startLsn: bigint, confirmed: bigint, versionNum: number): Promise<void> {
+  start(
+    slot: string,
+    publication: string,
+    startLsn: bigint,
+    confirmed: bigint,
+    versionNum: number,
+    liveness: { deadlineMs: number; probeMs: number; onStall(err: ReplicationStallError): void } = { ...receiveDeadline(0), onStall: () => undefined },
+  ): Promise<void> {
     this.confirmed = confirmed;
+    this.lastHeard = Date.now();
     this.listener = (msg) => {
+      this.lastHeard = Date.now();
       const chunk = msg.chunk;
       const type = chunk[0];
       if (type === XLOG_DATA) this.handlers.onXLogData(chunk);
@@ -137,7 +255,18 @@ export class ReplicationStream {
       }
     };
     this.connection.on("copyData", this.listener);
-    this.statusTimer = setInterval(() => this.sendStatus(), 10_000);
+    let stalled = false;
+    this.statusTimer = setInterval(() => {
+      const now = Date.now();
+      // Paused by backpressure: the engine is not reading, which says nothing about the server.
+      if (this.connection.stream.isPaused()) this.lastHeard = now;
+      if (!stalled && now - this.lastHeard > liveness.deadlineMs) {
+        stalled = true;
+        liveness.onStall(new ReplicationStallError(now - this.lastHeard, liveness.deadlineMs));
+        return;
+      }
+      this.sendStatus(true);
+    }, liveness.probeMs);
     this.statusTimer.unref();
     // Logical messages (the heartbeat) need PG14+; before 15 pgoutput sends empty transactions anyway.
     const messages = versionNum >= 140000 ? ", messages 'true'" : "";

@@ -10,6 +10,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
 import { ident } from "./connection";
+import { PLATFORM_NAMES, primaryEndpointFix, readPlatform, replicationGrantFix, settingFix, type Platform } from "./platform";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, safeRename, unsafeTableNameDetail } from "./landing-names";
 
 /** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
@@ -18,6 +19,8 @@ export interface SourceCheck {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** ok, but worth acting on (doctor prints "warn"; run logs it): nothing stops the engine. */
+  warning?: boolean;
 }
 
 /** The source is not ready; `checks` holds the failed checks, the message lists each with its fix. */
@@ -98,7 +101,19 @@ interface TableFacts {
   publishedColumns: Map<string, string>;
 }
 
+/** What decides whether the slot survives a failover (PostgreSQL 17+). */
+interface FailoverFacts {
+  versionNum: number;
+  /** pg_replication_slots.failover of PG_SLOT, when it exists. */
+  slotFailover: boolean | undefined;
+  synchronizedStandbySlots: string;
+  /** Physical slots on this server (standbys that stream through one) and whether each is in use. */
+  physicalSlots: { name: string; active: boolean }[];
+}
+
 interface SourceFacts {
+  failover: FailoverFacts;
+  platform: Platform;
   server: ServerFacts;
   slot: SlotFacts | undefined;
   publication: PublicationFacts | undefined;
@@ -320,7 +335,92 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
   const tables = await readTables(client, wanted);
   await readPublishedColumns(client, server, config.pg.publication, tables);
-  return { server, slot, publication, tables };
+  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum), platform: await readPlatform(client) };
+}
+
+async function readFailover(client: pg.Client, slot: string, versionNum: number): Promise<FailoverFacts> {
+  if (versionNum < 170000) return { versionNum, slotFailover: undefined, synchronizedStandbySlots: "", physicalSlots: [] };
+  const { rows } = await client.query(
+    `SELECT (SELECT failover FROM pg_replication_slots WHERE slot_name = $1) AS slot_failover,
+            current_setting('synchronized_standby_slots') AS synchronized,
+            (SELECT json_agg(json_build_object('name', slot_name, 'active', active) ORDER BY slot_name) FROM pg_replication_slots WHERE slot_type = 'physical') AS physical`,
+    [slot],
+  );
+  return { versionNum, slotFailover: rows[0].slot_failover ?? undefined, synchronizedStandbySlots: rows[0].synchronized, physicalSlots: rows[0].physical ?? [] };
+}
+
+/**
+ * Whether the slot would survive the primary failing over to a standby: only a failover slot
+ * (PostgreSQL 17+) that a standby synchronizes (sync_replication_slots = on there) does; without
+ * one, a failover costs a new initial snapshot. A warning, never a failure: many sources have no
+ * standby, and the engine runs either way.
+ */
+/** The platform line: which service this is (so the fixes below are its own), and a standby that cannot be the source. */
+function platformCheck(platform: Platform): SourceCheck {
+  const name = PLATFORM_NAMES[platform.kind];
+  const evidence = platform.evidence.length > 0 ? ` (recognised by ${platform.evidence.join(", ")})` : "";
+  if (platform.inRecovery) {
+    return {
+      name: "platform",
+      ok: false,
+      detail: `${name}${evidence}: this server is a standby (in recovery${platform.kind === "aurora" ? ", e.g. an Aurora reader" : ""}), which cannot host the engine's replication slot, publication and heartbeat`,
+      fix: primaryEndpointFix(platform.kind),
+    };
+  }
+  return { name: "platform", ok: true, detail: `${name}${evidence}` };
+}
+
+/** HEARTBEAT_INTERVAL_MS=0: the slot then advances only from the server's keepalives. */
+function heartbeatCheck(): SourceCheck {
+  return {
+    name: "heartbeat",
+    ok: true,
+    warning: true,
+    detail:
+      "HEARTBEAT_INTERVAL_MS=0: no heartbeat is written. While the captured tables are idle the slot advances only from the server's keepalives " +
+      "(confirmed when everything received is durable); without that, PostgreSQL would retain WAL for ever. Nothing then proves end to end that changes still reach the sink",
+    fix: "set HEARTBEAT_INTERVAL_MS=10000 (the default) unless the user may not call pg_logical_emit_message",
+  };
+}
+
+function failoverCheck(config: EngineConfig, facts: FailoverFacts): SourceCheck {
+  const name = "failover";
+  const slot = config.pg.slot;
+  const cost = "after a failover the slot would be missing on the new primary and the engine would take a new initial snapshot (every captured row copied again)";
+  const standbySide = "on each standby: sync_replication_slots = on, hot_standby_feedback = on, primary_slot_name set and dbname in primary_conninfo";
+  if (facts.versionNum < 170000) {
+    return { name, ok: true, warning: true, detail: `PostgreSQL before 17 cannot synchronize logical slots to standbys: ${cost}`, fix: "upgrade to PostgreSQL 17 or later for failover slots" };
+  }
+  if (!config.pg.slotFailover) {
+    return { name, ok: true, warning: true, detail: `PG_SLOT_FAILOVER=false: ${slot} is not made a failover slot, so ${cost}`, fix: "set PG_SLOT_FAILOVER=true" };
+  }
+  const slotState =
+    facts.slotFailover === undefined ? `${slot} will be created as a failover slot` : facts.slotFailover ? `${slot} is a failover slot` : `${slot} is not a failover slot yet (cdc-engine run makes it one)`;
+  const listed = facts.synchronizedStandbySlots.split(",").map((x) => x.trim().replace(/^"|"$/g, "")).filter(Boolean);
+  if (facts.physicalSlots.length === 0) {
+    return {
+      name,
+      ok: true,
+      warning: true,
+      detail: `${slotState}, but no standby streams from this server through a physical replication slot, and only such standbys can synchronize it: ${cost}`,
+      fix: `give each standby a physical slot (SELECT pg_create_physical_replication_slot('<standby>');) and set ${standbySide}; then on this server: ALTER SYSTEM SET synchronized_standby_slots = '<standby>'; SELECT pg_reload_conf();`,
+    };
+  }
+  if (listed.length === 0) {
+    const names = facts.physicalSlots.map((p) => p.name).join(",");
+    return {
+      name,
+      ok: true,
+      warning: true,
+      detail: `${slotState}, but synchronized_standby_slots is empty, so the engine may receive changes before a standby has them and the standby's copy of the slot may not be usable after a failover`,
+      fix: `ALTER SYSTEM SET synchronized_standby_slots = '${names}'; SELECT pg_reload_conf(); and ${standbySide}`,
+    };
+  }
+  return {
+    name,
+    ok: true,
+    detail: `${slotState}; synchronized_standby_slots = ${listed.join(", ")}, so standbys with sync_replication_slots = on keep a usable copy (check that on the standby: SELECT slot_name, synced FROM pg_replication_slots;)`,
+  };
 }
 
 function dedupe(tables: TableName[]): TableName[] {
@@ -334,7 +434,10 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
   const checks: SourceCheck[] = [];
   const actions: Action[] = [];
   const pubName = config.pg.publication;
+  const platform = facts.platform.kind;
 
+  checks.push(platformCheck(facts.platform));
+  if (config.heartbeatIntervalMs === 0) checks.push(heartbeatCheck());
   checks.push(
     server.versionNum >= MIN_SERVER_VERSION
       ? { name: "server version", ok: true, detail: `PostgreSQL ${server.version}` }
@@ -354,9 +457,11 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           ok: false,
           detail: `is ${server.walLevel}, must be logical`,
           fix:
-            "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL " +
-            "(Amazon RDS/Aurora: set rds.logical_replication = 1 in the parameter group; Azure: server parameter wal_level = logical; " +
-            "Cloud SQL: database flag cloudsql.logical_decoding = on)",
+            platform !== "plain"
+              ? settingFix(platform, "wal_level", "logical")
+              : "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL " +
+                "(Amazon RDS/Aurora: set rds.logical_replication = 1 in the parameter group; Azure: server parameter wal_level = logical; " +
+                "Cloud SQL: database flag cloudsql.logical_decoding = on)",
         },
   );
 
@@ -374,11 +479,12 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           name: "replication privilege",
           ok: false,
           detail: `user ${server.user} has neither the REPLICATION attribute nor superuser${server.onRds ? " nor rds_replication" : ""}`,
-          fix: server.onRds ? `GRANT rds_replication TO ${server.quotedUser};` : `ALTER ROLE ${server.quotedUser} WITH REPLICATION;`,
+          fix: server.onRds && platform === "plain" ? `GRANT rds_replication TO ${server.quotedUser};` : replicationGrantFix(platform, server.quotedUser),
         },
   );
 
-  checks.push(slotCheck(config, server, slot));
+  checks.push(slotCheck(config, server, slot, platform));
+  checks.push(failoverCheck(config, facts.failover));
 
   checks.push(
     server.maxWalSenders > server.usedWalSenders
@@ -387,7 +493,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
           name: "wal senders",
           ok: false,
           detail: `all ${server.maxWalSenders} wal senders (max_wal_senders) are in use, so no replication connection can be opened`,
-          fix: `ALTER SYSTEM SET max_wal_senders = ${Math.max(10, server.maxWalSenders + 2)}; then restart PostgreSQL`,
+          fix: settingFix(platform, "max_wal_senders", Math.max(10, server.maxWalSenders + 2)),
         },
   );
 
@@ -520,7 +626,7 @@ function partitionsCaptured(tables: TableFacts[], publication: PublicationFacts 
   return checks;
 }
 
-function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined): SourceCheck {
+function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | undefined, platform: Platform["kind"] = "plain"): SourceCheck {
   const name = "replication slot";
   const slotName = config.pg.slot;
   if (!slot) {
@@ -537,7 +643,9 @@ function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | 
       detail: `${slotName} does not exist and all ${server.maxSlots} replication slots (max_replication_slots) are taken`,
       fix:
         `drop a slot nobody uses (SELECT slot_name, active FROM pg_replication_slots; then SELECT pg_drop_replication_slot('<name>');) ` +
-        `or ALTER SYSTEM SET max_replication_slots = ${Math.max(10, server.maxSlots + 4)}; and restart PostgreSQL`,
+        (platform === "plain"
+          ? `or ALTER SYSTEM SET max_replication_slots = ${Math.max(10, server.maxSlots + 4)}; and restart PostgreSQL`
+          : `or ${settingFix(platform, "max_replication_slots", Math.max(10, server.maxSlots + 4))}`),
     };
   }
   const recreate = `SELECT pg_drop_replication_slot('${slotName}'); (the engine then re-creates it and, with SNAPSHOT_MODE=initial, snapshots again) or choose another PG_SLOT`;
@@ -694,7 +802,10 @@ export async function prepareSource(config: EngineConfig, client: pg.Client, log
     }
   }
 
-  for (const c of checks) logger.debug({ check: c.name, detail: c.detail }, "source check passed");
+  for (const c of checks) {
+    if (c.warning) logger.warn({ check: c.name, fix: c.fix }, `${c.name}: ${c.detail}`);
+    else logger.debug({ check: c.name, detail: c.detail }, "source check passed");
+  }
   const publication = facts.publication!;
   if (config.tables.length > 0) {
     const ignored = publication.tables.filter((p) => !config.tables.some((t) => sameTable(t, p)));

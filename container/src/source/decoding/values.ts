@@ -106,9 +106,17 @@ interface ArrayParser {
   delimiter: string;
 }
 
+/**
+ * Says where an array literal is malformed, never what it holds: the message reaches the logs,
+ * which must not contain row values.
+ */
+function malformed(p: ArrayParser, what: string): Error {
+  return new Error(`malformed array literal: ${what} at character ${p.pos + 1} of ${p.text.length}`);
+}
+
 function parseArrayLevel(p: ArrayParser): string {
   const { text, delimiter } = p;
-  if (text[p.pos] !== "{") throw new Error(`malformed array literal ${JSON.stringify(text)}`);
+  if (text[p.pos] !== "{") throw malformed(p, 'expected "{"');
   p.pos++;
   if (text[p.pos] === "}") {
     p.pos++;
@@ -124,7 +132,7 @@ function parseArrayLevel(p: ArrayParser): string {
       let start = ++p.pos;
       for (;;) {
         const d = text[p.pos];
-        if (d === undefined) throw new Error(`unterminated quoted element in array literal ${JSON.stringify(text)}`);
+        if (d === undefined) throw malformed(p, "unterminated quoted element");
         if (d === "\\") {
           value += text.slice(start, p.pos) + text[p.pos + 1];
           p.pos += 2;
@@ -150,7 +158,7 @@ function parseArrayLevel(p: ArrayParser): string {
     } else if (next === "}") {
       p.pos++;
       return out + "]";
-    } else throw new Error(`malformed array literal ${JSON.stringify(text)}`);
+    } else throw malformed(p, `expected the delimiter "${delimiter}" or "}"`);
   }
 }
 
