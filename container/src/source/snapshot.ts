@@ -183,9 +183,15 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
   const interrupted = () => (session.signal.reason instanceof Error ? session.signal.reason : new Error("snapshot interrupted"));
   const worker = async (n: number) => {
     let client: Client | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       client = await connect(options.config, `cdc-engine snapshot ${n}`);
       if (session.signal.aborted) throw interrupted();
+      // Whatever the worker waits for (a catalog query, a lock, COPY), the end of the snapshot
+      // ends its connection, and with it the work on the server.
+      const connection = connectionOf(client);
+      onAbort = () => (connection.stream as unknown as { destroy(err?: Error): void }).destroy();
+      session.signal.addEventListener("abort", onAbort, { once: true });
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
@@ -201,6 +207,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       if (!session.signal.aborted) session.abort(err);
       throw err;
     } finally {
+      if (onAbort) session.signal.removeEventListener("abort", onAbort);
       await client?.end().catch(() => undefined);
     }
   };
