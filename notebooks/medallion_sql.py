@@ -57,7 +57,7 @@ import re
 DEFAULT_SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
 
 SILVER_SETUP_FILES = ["silver/01_create_state.sql", "silver/02_create_truncations.sql"]
-SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql"]
+SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql", "silver/05b_fill_key_changes.sql"]
 SILVER_VIEW_FILE = "silver/06_create_view.sql"
 
 GOLD_TABLES = [
