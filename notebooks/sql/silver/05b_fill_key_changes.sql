@@ -1,9 +1,9 @@
 -- Silver, step 5b: a primary-key change whose row has unchanged TOAST values. The engine lands it as
--- a `d` of the old key at (__lsn, __seq - 1) and a `c` of the new key at (__lsn, __seq) that lacks
+-- a d of the old key at (__lsn, __seq - 1) and a c of the new key at (__lsn, __seq) that lacks
 -- the columns listed in __unchanged (PostgreSQL did not send them). Those columns held, by
--- definition, the old key's values just before the `d`: its tombstone keeps them (step 5), so the
+-- definition, the old key's values just before the d: its tombstone keeps them (step 5), so the
 -- new key's row takes them from there, unless a newer value for the column is already known
--- (__unresolved and __fill_pos as in step 5). Joins only this batch's such `c` records.
+-- (__unresolved and __fill_pos as in step 5). Joins only this batch's such c records.
 MERGE INTO {{state_table}} AS t
 USING (
   SELECT
