@@ -12,7 +12,7 @@ API (every function returns SQL text; run each statement separately, in order, e
         All statements for one batch: render_silver_setup + render_silver_merge + [render_silver_view].
 
     render_silver_setup(**same) -> list[str]   # CREATE TABLE IF NOT EXISTS state / truncations
-    render_silver_merge(**same) -> list[str]   # per batch: truncate watermark, truncate, MERGE
+    render_silver_merge(**same) -> list[str]   # per batch: truncate watermark, truncate, MERGE, key-change fill
     render_silver_view(**same) -> str          # CREATE OR REPLACE VIEW <silver_table>
 
         source        relation holding the batch of bronze records: a table, a temp view (e.g. the

@@ -253,7 +253,7 @@ export function renderSilverSetup(spec: SilverSpec, sqlDir = DEFAULT_SQL_DIR): s
   return renderFiles(SILVER_SETUP_FILES, spec, sqlDir);
 }
 
-/** The per-batch statements, in order: truncate watermark, truncate, MERGE of the changes. */
+/** The per-batch statements, in order: truncate watermark, truncate, MERGE of the changes, key-change TOAST fill. */
 export function renderSilverMerge(spec: SilverSpec, sqlDir = DEFAULT_SQL_DIR): string[] {
   return renderFiles(SILVER_MERGE_FILES, spec, sqlDir);
 }
