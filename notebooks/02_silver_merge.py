@@ -153,10 +153,12 @@ def merge_batch(table_name: str, batch_view: str, statements: list):
     access mode) it runs in a server-side Python process, which cannot import medallion_sql."""
 
     def process(batch_df, batch_id):
-        # One pass over the batch for what decides the statements: rescued values, and whether a
-        # truncate or re-snapshot barrier moves the watermark (else its two MERGEs have nothing to do).
+        # One pass over the batch for what decides the statements: rescued values, whether a
+        # truncate or re-snapshot barrier moves the watermark (else its two MERGEs have nothing to do),
+        # and whether a key change's new row lacks unchanged TOAST values (else step 5b has none).
         rescued = F.max(F.col(RESCUED_DATA).isNotNull().cast("int")) if RESCUED_DATA in batch_df.columns else F.lit(0)
-        facts = batch_df.agg(rescued.alias("rescued"), F.max(F.col("__op").isin("t", "b").cast("int")).alias("watermark")).collect()[0]
+        key_change = F.max(((F.col("__op") == "c") & F.col("__unchanged").isNotNull()).cast("int")) if "__unchanged" in batch_df.columns else F.lit(0)
+        facts = batch_df.agg(rescued.alias("rescued"), F.max(F.col("__op").isin("t", "b").cast("int")).alias("watermark"), key_change.alias("key_change")).collect()[0]
         # A value that did not fit bronze's column type sits in _rescued_data and its column is NULL:
         # merging it would make silver silently differ from the source. Stop, and say how to fix it.
         if facts["rescued"]:
@@ -169,8 +171,8 @@ def merge_batch(table_name: str, batch_view: str, statements: list):
         if "__unchanged" not in batch_df.columns:  # no TOAST-unchanged value has landed yet
             batch_df = batch_df.withColumn("__unchanged", F.lit(None).cast("array<string>"))
         batch_df.createOrReplaceTempView(batch_view)
-        merge_watermark, apply_watermark, merge_changes = statements
-        for statement in ([merge_watermark, apply_watermark] if facts["watermark"] else []) + [merge_changes]:
+        merge_watermark, apply_watermark, merge_changes, fill_key_changes = statements
+        for statement in ([merge_watermark, apply_watermark] if facts["watermark"] else []) + [merge_changes] + ([fill_key_changes] if facts["key_change"] else []):
             batch_df.sparkSession.sql(statement)
 
     return process

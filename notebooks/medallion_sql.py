@@ -12,7 +12,7 @@ API (every function returns SQL text; run each statement separately, in order, e
         All statements for one batch: render_silver_setup + render_silver_merge + [render_silver_view].
 
     render_silver_setup(**same) -> list[str]   # CREATE TABLE IF NOT EXISTS state / truncations
-    render_silver_merge(**same) -> list[str]   # per batch: truncate watermark, truncate, MERGE
+    render_silver_merge(**same) -> list[str]   # per batch: truncate watermark, truncate, MERGE, key-change fill
     render_silver_view(**same) -> str          # CREATE OR REPLACE VIEW <silver_table>
 
         source        relation holding the batch of bronze records: a table, a temp view (e.g. the
@@ -57,7 +57,7 @@ import re
 DEFAULT_SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
 
 SILVER_SETUP_FILES = ["silver/01_create_state.sql", "silver/02_create_truncations.sql"]
-SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql"]
+SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql", "silver/05b_fill_key_changes.sql"]
 SILVER_VIEW_FILE = "silver/06_create_view.sql"
 
 GOLD_TABLES = [

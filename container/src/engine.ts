@@ -22,6 +22,7 @@ import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 import { RecordTooLargeError, gateLargeMessages, isGathered } from "./source/large-rows";
 import { permanentSourceError } from "./source/errors";
+import { ResnapshotNeeded, markCovered, tablesToSnapshot } from "./source/coverage";
 
 export interface EngineDeps {
   logger: Logger;
@@ -59,6 +60,12 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
   return new SlotInUseError(slot, pid ? Number(pid) : undefined);
 }
 
+/**
+ * How a session ended without an error: stopped (shutdown, or SNAPSHOT_MODE=initial_only done), or
+ * it met a table that needs a new snapshot (source/coverage.ts) and the next session starts at once.
+ */
+type SessionEnd = "stopped" | "resnapshot";
+
 /** What a session reports to the retry loop: whether it got anywhere before it failed. */
 interface SessionProgress {
   /** The session confirmed a new position to PostgreSQL: the failure after it is a new one, not a repeat. */
@@ -83,7 +90,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
       let progress: SessionProgress = { confirmed: false };
       let fresh = false;
       try {
-        await backOff(
+        const ended = await backOff(
           () => {
             progress = { confirmed: false };
             return runSession(config, deps, sink, catalog, progress);
@@ -106,6 +113,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
             },
           },
         );
+        if (ended === "resnapshot") continue;
         break; // the session stopped (shutdown, or SNAPSHOT_MODE=initial_only done)
       } catch (err) {
         if (signal.aborted && !permanent(err)) break;
@@ -146,7 +154,7 @@ interface SlotRow {
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
  * signal aborts ("stopped"). Every failure throws, for runEngine to classify and retry.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress): Promise<"stopped"> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress): Promise<SessionEnd> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -157,6 +165,16 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     fail = reject;
   });
   failed.catch(() => undefined);
+  // The session's one cancellation scope: a shutdown, a failed flush round or the session's end
+  // stops whatever still works for it (snapshot workers above all).
+  const session = new AbortController();
+  const endSession = (reason: unknown) => {
+    if (!session.signal.aborted) session.abort(reason);
+  };
+  const onShutdown = () => endSession(new Error("snapshot interrupted: the engine is stopping"));
+  if (signal.aborted) onShutdown();
+  else signal.addEventListener("abort", onShutdown, { once: true });
+  failed.catch(endSession);
   let onDurable = () => {};
   // Read once this session owns the slot (below): during a rollout the previous instance keeps
   // flushing until it releases the slot, and its last state is the one to resume from.
@@ -182,7 +200,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   try {
     const normal = await connect(config, "cdc-engine");
     clients.push(normal);
-    const { tables } = await prepareSource(config, normal, logger);
+    const { tables, published } = await prepareSource(config, normal, logger);
     const captured = new Set(tables.map((t) => `${t.schema}.${t.table}`));
     await prewarmCatalog(normal, catalog, [...captured]);
     const versionNum = await serverVersionNum(normal);
@@ -258,7 +276,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         else signal.addEventListener("abort", stop, { once: true });
       });
       interrupted.catch(() => undefined);
-      const { rows } = await Promise.race([
+      const { rows, relids } = await Promise.race([
         interrupted,
         copySnapshot({
           config,
@@ -270,7 +288,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
           batcher,
           throttle,
           logger,
-          signal,
+          signal: session.signal,
           parallelism: 2,
         }),
         failed,
@@ -279,7 +297,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       batcher.recordFilesInto = undefined;
       state.snapshot.done = true;
       state.snapshot.files = [];
-      state.snapshot.tables = [...captured];
+      markCovered(state.snapshot, [...captured], relids, state.snapshot.consistentPoint);
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
@@ -290,7 +308,9 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     }
 
     if (state.snapshot?.done) {
-      await snapshotAddedTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables });
+      // A snapshot taken in this session already holds what a table given to the publication had.
+      const readded = snapshotDue ? [] : published;
+      await snapshotUncoveredTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables, published: readded, signal: session.signal });
     }
 
     if (config.pg.slotFailover && (await enableFailover(replication, normal, slot, versionNum))) {
@@ -303,6 +323,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     if (signal.aborted && !isFatal(err)) return "stopped";
     throw err;
   } finally {
+    endSession(new Error("the PostgreSQL session ended"));
+    signal.removeEventListener("abort", onShutdown);
     if (heartbeat) clearInterval(heartbeat);
     await Promise.all(clients.map((c) => closeClient(c)));
     await batcher?.discard();
@@ -320,43 +342,64 @@ async function loadState(sink: LandingSink, slot: string, logger: Logger): Promi
 }
 
 /**
- * Tables captured now but not covered by an earlier snapshot (TABLE_INCLUDE grew, or the
- * publication did) get their own snapshot before streaming resumes: from a temporary slot's
- * exported snapshot at its consistent point P, as `r` records at P; the stream then skips the
- * table's changes up to P (they are in the snapshot), exactly like replayed events.
+ * Tables captured now that the landing zone holds no complete copy of (source/coverage.ts: newly
+ * captured, come back under another OID, given to the publication again, or found by the stream)
+ * get their own snapshot before streaming resumes: from a temporary slot's exported snapshot at its
+ * consistent point P, as a barrier at (P, 0) and `r` records at (P, 1…); the stream then skips the
+ * table's changes up to P (they are in the snapshot, and readers drop them behind the barrier).
  */
-async function snapshotAddedTables(
+async function snapshotUncoveredTables(
   config: EngineConfig,
   deps: EngineDeps,
-  ctx: { sink: LandingSink; normal: Client; state: EngineState; catalog: TypeCatalog; batcher: Batcher; throttle: ReadThrottle; failed: Promise<never>; versionNum: number; tables: { schema: string; table: string }[] },
+  ctx: {
+    sink: LandingSink;
+    normal: Client;
+    state: EngineState;
+    catalog: TypeCatalog;
+    batcher: Batcher;
+    throttle: ReadThrottle;
+    failed: Promise<never>;
+    versionNum: number;
+    tables: { schema: string; table: string }[];
+    published: { schema: string; table: string }[];
+    signal: AbortSignal;
+  },
 ): Promise<void> {
   const { logger, metrics, signal } = deps;
   const { state, sink, batcher } = ctx;
   const snapshot = state.snapshot!;
-  const labels = ctx.tables.map((t) => `${t.schema}.${t.table}`);
-  // States written before tables were tracked: the snapshot covered what is captured now.
-  snapshot.tables ??= labels;
   if (snapshot.adding) {
     logger.warn({ tables: snapshot.adding.tables }, "the snapshot of newly captured tables did not finish; taking it again");
     for (const key of snapshot.adding.files) await sink.delete(key);
     snapshot.adding = undefined;
   }
-  const covered = new Set(snapshot.tables);
-  const added = ctx.tables.filter((t) => !covered.has(`${t.schema}.${t.table}`));
-  if (added.length === 0 || config.snapshotMode !== "initial") {
-    if (added.length > 0) snapshot.tables.push(...added.map((t) => `${t.schema}.${t.table}`));
+  const current = await relationOids(ctx.normal, ctx.tables);
+  const confirmed = (await readSlot(ctx.normal, config.pg.slot))?.confirmed_flush_lsn;
+  const due = tablesToSnapshot(snapshot, current, ctx.published.map((t) => `${t.schema}.${t.table}`), confirmed ? parseLsn(confirmed) : 0n);
+  if (due.length === 0) {
     await state.save([]);
     return;
   }
-  const addedLabels = added.map((t) => `${t.schema}.${t.table}`);
-  snapshot.adding = { tables: addedLabels, files: [] };
+  if (config.snapshotMode !== "initial") {
+    logger.warn({ tables: due }, "SNAPSHOT_MODE=never: these captured tables are not covered by a snapshot (new, or come back); their existing rows are not copied");
+    const { rows } = await ctx.normal.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+    markCovered(snapshot, due, current, rows[0].lsn);
+    await state.save([]);
+    return;
+  }
+  snapshot.adding = { tables: due, files: [] };
   await state.save([]);
   metrics.phase("snapshot");
-  const temporary = await connect(config, "cdc-engine snapshot of added tables", true);
+  const temporary = await connect(config, "cdc-engine snapshot of uncovered tables", true);
   try {
     const name = `${config.pg.slot.slice(0, 40)}_add_${Date.now().toString(36)}`;
     const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum, watch: { client: ctx.normal, logger } });
-    logger.info({ tables: addedLabels, consistentPoint: formatLsn(created.consistentPoint) }, "taking a snapshot of newly captured tables");
+    const point = created.consistentPoint;
+    // Which of them exist and are captured as of P (read in the exported snapshot); the others
+    // are recorded as having no table at P.
+    const present = await capturedAt(config, created.snapshotName!, due, ctx.tables);
+    const copy = ctx.tables.filter((t) => present.has(`${t.schema}.${t.table}`));
+    logger.info({ tables: copy.map((t) => `${t.schema}.${t.table}`), absent: due.filter((t) => !present.has(t)), consistentPoint: formatLsn(point) }, "taking a snapshot of tables the landing zone holds no complete copy of");
     batcher.recordFilesInto = snapshot.adding.files;
     const interrupted = new Promise<never>((_resolve, reject) => {
       const stop = () => reject(new Error("snapshot interrupted: the engine is stopping"));
@@ -364,27 +407,61 @@ async function snapshotAddedTables(
       else signal.addEventListener("abort", stop, { once: true });
     });
     interrupted.catch(() => undefined);
-    await Promise.race([
-      interrupted,
-      ctx.failed,
-      copySnapshot({ config, snapshotName: created.snapshotName!, consistentPoint: created.consistentPoint, tsMs: Date.now(), tables: added, catalog: ctx.catalog, batcher, throttle: ctx.throttle, logger, signal, parallelism: 2 }),
-    ]);
+    const { relids } =
+      copy.length === 0
+        ? { relids: new Map<string, number>() }
+        : await Promise.race([
+            interrupted,
+            ctx.failed,
+            copySnapshot({ config, snapshotName: created.snapshotName!, consistentPoint: point, tsMs: Date.now(), tables: copy, catalog: ctx.catalog, batcher, throttle: ctx.throttle, logger, signal: ctx.signal, parallelism: 2 }),
+          ]);
     await Promise.race([batcher.flushAll(), ctx.failed, interrupted]);
     batcher.recordFilesInto = undefined;
     // As for the initial snapshot, a transaction committing exactly at P is not in the snapshot,
     // yet the stream would skip it (below). Only the owning session can read a temporary slot, and
     // a command there ends its exported snapshot: checked now, after the copy. On a hit the session
     // fails while `adding` is still recorded, so the next one deletes these objects and starts over.
-    if (await commitAtConsistentPoint(ctx.normal, name, config.pg.publication, created.consistentPoint, HEARTBEAT_PREFIX, temporary)) {
-      throw new Error(`a transaction commits exactly at the consistent point ${formatLsn(created.consistentPoint)} of the snapshot of ${addedLabels.join(", ")} (it is not in the snapshot but would share its __lsn); taking the snapshot again`);
+    if (await commitAtConsistentPoint(ctx.normal, name, config.pg.publication, point, HEARTBEAT_PREFIX, temporary)) {
+      throw new Error(`a transaction commits exactly at the consistent point ${formatLsn(point)} of the snapshot of ${due.join(", ")} (it is not in the snapshot but would share its __lsn); taking the snapshot again`);
     }
-    // Their changes up to P are in the snapshot: the stream skips them like replayed events.
-    for (const label of addedLabels) state.advance(label, { lsn: created.consistentPoint, seq: Number.MAX_SAFE_INTEGER });
-    snapshot.tables.push(...addedLabels);
+    // Their changes up to P are in the snapshot (or older than it): the stream skips them like
+    // replayed events, and readers drop them anyway behind the barrier at (P, 0).
+    for (const label of due) state.advance(label, { lsn: point, seq: Number.MAX_SAFE_INTEGER });
+    markCovered(snapshot, due, relids, formatLsn(point));
     snapshot.adding = undefined;
     await state.save([]);
   } finally {
     await temporary.end().catch(() => undefined);
+  }
+}
+
+/** The current relation OID of each table ("schema.table"); tables that do not exist are left out. */
+async function relationOids(client: Client, tables: { schema: string; table: string }[]): Promise<Map<string, number>> {
+  const { rows } = await client.query<{ name: string; oid: number | null }>(
+    "SELECT t.schema || '.' || t.name AS name, to_regclass(format('%I.%I', t.schema, t.name))::oid::int AS oid FROM unnest($1::text[], $2::text[]) AS t(schema, name)",
+    [tables.map((t) => t.schema), tables.map((t) => t.table)],
+  );
+  return new Map(rows.filter((r) => r.oid !== null).map((r) => [r.name, r.oid!]));
+}
+
+/** Of `names`, those captured (in `tables`) that exist and are published in the exported snapshot. */
+async function capturedAt(config: EngineConfig, snapshotName: string, names: string[], tables: { schema: string; table: string }[]): Promise<Set<string>> {
+  const wanted = tables.filter((t) => names.includes(`${t.schema}.${t.table}`));
+  const client = await connect(config, "cdc-engine snapshot check");
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    await client.query(`SET TRANSACTION SNAPSHOT '${snapshotName.replace(/'/g, "''")}'`);
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT t.schema || '.' || t.name AS name
+         FROM unnest($1::text[], $2::text[]) AS t(schema, name)
+        WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.schema AND c.relname = t.name AND c.relkind IN ('r', 'p'))
+          AND EXISTS (SELECT 1 FROM pg_publication_tables p WHERE p.pubname = $3 AND p.schemaname = t.schema AND p.tablename = t.name)`,
+      [wanted.map((t) => t.schema), wanted.map((t) => t.table), config.pg.publication],
+    );
+    await client.query("COMMIT");
+    return new Set(rows.map((r) => r.name));
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -449,7 +526,7 @@ interface StreamContext {
   setHeartbeat(timer: NodeJS.Timeout): void;
 }
 
-async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext): Promise<"stopped"> {
+async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext): Promise<SessionEnd> {
   const { logger, metrics, signal } = deps;
   const { batcher, throttle, catalog } = ctx;
   let walEnd = 0n;
@@ -487,6 +564,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       },
     },
     logger,
+    config.snapshotMode === "initial" ? "snapshot" : "record",
   );
   ctx.setOnDurable(() => {
     const oldest = batcher.oldestPendingLsn();
@@ -515,6 +593,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
         try {
           while (backlog.length > 0 && !blocked && !stopping) handle(backlog.shift()!);
         } catch (err) {
+          stopping = true;
           fail(err);
           return;
         }
@@ -586,6 +665,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
   });
+  let comeback: ResnapshotNeeded | undefined;
   await Promise.race([
     aborted,
     ctx.failed,
@@ -593,7 +673,13 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     streaming.then(() => {
       throw new Error("the server ended the replication stream");
     }),
-  ]);
+  ]).catch((err: unknown) => {
+    if (!(err instanceof ResnapshotNeeded)) throw err;
+    // Decoding stopped at the table's Relation message: what came before is made durable and
+    // confirmed as usual, then the next session snapshots the table and streams on from there.
+    comeback = err;
+    logger.info({ table: err.table }, err.message);
+  });
 
   // Shutting down: stop reading, make everything buffered durable, confirm it, close.
   metrics.phase("stopping");
@@ -611,6 +697,12 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   }
   replication.sendStatus();
   replication.stop();
+  if (comeback) {
+    if (!flushed) throw new Error(`could not flush before the snapshot of ${comeback.table}`, { cause: comeback });
+    // The stream found the table: persist that it needs a snapshot, then reconnect at once.
+    await ctx.state.save([]);
+    return "resnapshot";
+  }
   logger.info({ confirmedLsn: formatLsn(replication.confirmedLsn) }, "stopped: everything confirmed is durable in the sink");
   return "stopped";
 }

@@ -47,7 +47,7 @@ describe("lakehouse SQL: one text for Databricks and DuckDB", () => {
         stateTable: (spec as { state_table?: string }).state_table,
         truncationsTable: (spec as { truncations_table?: string }).truncations_table,
       });
-      assert.equal(ts.length, 6);
+      assert.equal(ts.length, 7);
       assert.deepEqual(py[name], ts, `table ${name}`);
     }
   });

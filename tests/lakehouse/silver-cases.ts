@@ -152,6 +152,41 @@ export const SILVER_SCENARIOS: SilverScenario[] = [
     ],
   },
   {
+    rule: "a re-snapshot taken while streaming: changes after the barrier that arrived first stay, changes before it that arrive later are dropped",
+    table: "public.s_resnap",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"]],
+    steps: [
+      [[rec("b", 100, 0), rec("r", 100, 1, { id: 1, name: "one" }), rec("r", 100, 2, { id: 2, name: "two" })]],
+      // The main stream runs ahead of the re-snapshot at P2 = 500: its changes after P2 land first.
+      [[rec("c", 400, 0, { id: 9, name: "before P2" }), rec("u", 600, 0, { id: 1, name: "after P2" }), rec("d", 600, 1, { id: 2 })]],
+      [[rec("b", 500, 0), rec("r", 500, 1, { id: 1, name: "snap" }), rec("r", 500, 2, { id: 2, name: "snap" }), rec("r", 500, 3, { id: 3, name: "snap" })], [rec("u", 450, 0, { id: 3, name: "late, before P2" })]],
+    ],
+    expect: [
+      { afterStep: 1, rows: [{ id: 1, name: "after P2" }, { id: 9, name: "before P2" }] },
+      { rows: [{ id: 1, name: "after P2" }, { id: 3, name: "snap" }] },
+    ],
+  },
+  {
+    rule: "a key change with unchanged TOAST values: the new key's row takes them from the old key's row (its d at __seq - 1)",
+    table: "public.s_key_toast",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"], ["qty", "BIGINT"], ["doc", "STRING"]],
+    steps: [
+      [[rec("c", 100, 0, { id: 1, name: "a", qty: 1, doc }), rec("c", 100, 1, { id: 2, name: "b", qty: 2, doc: "second doc" }), rec("c", 100, 2, { id: 3, name: "c", qty: 3, doc: "third doc" })]],
+      // d and c in one batch, then a later update of the new key that leaves doc unchanged too; and
+      // a d whose c lands in the next batch.
+      [[rec("d", 200, 4, { id: 1 }), rec("c", 200, 5, { id: 10, name: "a", qty: 1 }, ["doc"]), rec("u", 300, 0, { id: 10, name: "a", qty: 11 }, ["doc"])], [rec("d", 400, 4, { id: 2 })]],
+      [[rec("c", 400, 5, { id: 20, name: "b", qty: 2 }, ["doc"])]],
+      // A newer value of the new key's doc already known is not overwritten by the old key's.
+      [[rec("d", 500, 4, { id: 3 }), rec("c", 500, 5, { id: 30, name: "c", qty: 3 }, ["doc"]), rec("u", 600, 0, { id: 30, name: "c", qty: 3, doc: "newer" })]],
+    ],
+    expect: [
+      { afterStep: 2, rows: [{ id: 3, name: "c", qty: 3, doc: "third doc" }, { id: 10, name: "a", qty: 11, doc }, { id: 20, name: "b", qty: 2, doc: "second doc" }] },
+      { rows: [{ id: 10, name: "a", qty: 11, doc }, { id: 20, name: "b", qty: 2, doc: "second doc" }, { id: 30, name: "c", qty: 3, doc: "newer" }] },
+    ],
+  },
+  {
     rule: "new columns are added as they appear",
     table: "public.s_columns",
     key: ["id"],

@@ -149,6 +149,8 @@ export class Batcher {
   private round: Promise<void> | undefined;
   private paused = false;
   private failed: unknown;
+  /** The session that owns this batcher ended: no more flush rounds, so no more state writes. */
+  private closed = false;
   private readonly budget: number;
   private readonly extension: string;
   /** Set during a snapshot: the keys of its objects are recorded there (in the state's snapshot progress). */
@@ -258,6 +260,7 @@ export class Batcher {
     this.sealAll();
     for (;;) {
       this.throwIfFailed();
+      if (this.closed) throw new Error("the batcher's session has ended; nothing more is written");
       if (this.round) await this.round.catch(() => undefined);
       else if (this.ready.length > 0) this.startRound();
       else break;
@@ -272,6 +275,7 @@ export class Batcher {
 
   /** Drops whatever is not durable (the source will replay it) once the running round settled. */
   async discard(): Promise<void> {
+    this.closed = true;
     // On shutdown a round stuck on a failing sink is abandoned (closing the sink ends it); its
     // data was never confirmed, so it is replayed on the next start.
     if (this.round && !this.options.signal.aborted) await this.round.catch(() => undefined);
@@ -283,7 +287,14 @@ export class Batcher {
     this.setPaused(false);
   }
 
+  /**
+   * Ends the batcher with its session: a round already running settles first (unless the engine is
+   * stopping), and nothing sealed or written later starts another round, so a late writer of a
+   * session that ended (a snapshot worker, a decoder callback) can never rewrite the state object
+   * with the stale progress of that session.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     for (const buffer of this.buffers.values()) if (buffer.ageTimer !== undefined) clearTimeout(buffer.ageTimer);
     if (this.round && !this.options.signal.aborted) await this.round.catch(() => undefined);
   }
@@ -331,7 +342,7 @@ export class Batcher {
   }
 
   private startRound(): void {
-    if (this.failed !== undefined) return;
+    if (this.failed !== undefined || this.closed) return;
     this.round = this.runRound().then(
       () => {
         this.round = undefined;
@@ -348,6 +359,7 @@ export class Batcher {
   private async runRound(): Promise<void> {
     // Let the current burst of synchronous appends finish, so one round carries many batches.
     await new Promise((resolve) => setImmediate(resolve));
+    if (this.closed) return;
     const batches = this.ready;
     this.ready = [];
     this.inFlight = batches;

@@ -33,6 +33,19 @@ export interface SnapshotProgress {
   tables?: string[];
   /** A snapshot of newly captured tables in progress (its objects are deleted if it was interrupted). */
   adding?: { tables: string[]; files: string[] };
+  /**
+   * Per table ("schema.table"), the relation the landing zone holds a complete copy of: its OID
+   * (null: no such table was captured) and the snapshot position (LSN text) it holds since. See
+   * source/coverage.ts. Absent in states written before 0.3 (then derived from `tables`).
+   */
+  covered?: Record<string, CoveredTable>;
+  /** Tables the stream found a new relation under: snapshotted at the next start. */
+  resnapshot?: string[];
+}
+
+export interface CoveredTable {
+  oid: number | null;
+  at: string;
 }
 
 interface StoredPosition {

@@ -16,6 +16,7 @@ import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
 import { SourceSetupError } from "./setup";
+import { ResnapshotNeeded, relationSeen } from "./coverage";
 import { formatLsn } from "./lsn";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
@@ -187,6 +188,12 @@ export class PgOutputDecoder {
     private readonly captured: Set<string> | undefined,
     private readonly hooks: DecoderHooks,
     private readonly logger: Logger,
+    /**
+     * A captured table that comes back (source/coverage.ts) is snapshotted again: "snapshot" stops
+     * decoding at its Relation message (ResnapshotNeeded); "record" (SNAPSHOT_MODE=never) records
+     * the new relation as covered and streams on.
+     */
+    private readonly comeback: "snapshot" | "record" = "snapshot",
   ) {}
 
   /**
@@ -282,7 +289,18 @@ export class PgOutputDecoder {
       if (pk.length > 0) key = pk.map((n) => columns.findIndex((c) => c.name === n)).filter((i) => i >= 0);
     }
     const table = `${parsed.schema}.${parsed.name}`;
-    if (this.captured === undefined || this.captured.has(table)) refuseUnlandableNames(parsed.schema, parsed.name, columns);
+    const isCaptured = this.captured === undefined || this.captured.has(table);
+    const comeback = relationSeen(this.state.snapshot, table, oid, this.lsn, isCaptured);
+    if (comeback !== undefined) {
+      if (this.comeback === "snapshot") {
+        const snapshot = this.state.snapshot!;
+        snapshot.resnapshot = [...new Set([...(snapshot.resnapshot ?? []), table])];
+        throw new ResnapshotNeeded(table, comeback);
+      }
+      this.logger.warn({ table, oid }, `${table} ${comeback}; SNAPSHOT_MODE=never, so its rows from before are not copied`);
+      this.state.snapshot!.covered![table] = { oid, at: formatLsn(this.lsn) };
+    }
+    if (isCaptured) refuseUnlandableNames(parsed.schema, parsed.name, columns);
     const previous = this.relations.get(oid);
     if (previous && previous.columns.map((c) => c.name).join(",") !== columns.map((c) => c.name).join(",")) {
       this.logger.info({ table, columns: columns.map((c) => c.name) }, "table columns changed; later records use the new columns");

@@ -772,14 +772,18 @@ export async function inspectSource(config: EngineConfig, client: pg.Client): Pr
  * two instances at once (a rollout): it creates the publication, or adds TABLE_INCLUDE's missing
  * tables to it, only when the user may and only when nothing else is wrong.
  */
-export async function prepareSource(config: EngineConfig, client: pg.Client, logger: Logger): Promise<{ tables: TableName[] }> {
+export async function prepareSource(config: EngineConfig, client: pg.Client, logger: Logger): Promise<{ tables: TableName[]; published: TableName[] }> {
   let facts = await gather(config, client);
   let { checks, actions } = evaluate(config, facts);
   const problems = checks.filter((c) => !c.ok);
   if (problems.length > 0) throw new SourceSetupError(problems);
 
+  // Tables the publication gets only now: their changes since they left it (if they were captured
+  // before) never streamed, so their coverage ends (source/coverage.ts).
+  const published: TableName[] = [];
   if (actions.length > 0) {
     for (const action of actions) {
+      published.push(...(action.kind === "add_tables" ? action.tables : facts.tables.map((t) => t.name)));
       try {
         await client.query(action.sql);
         logger.info({ sql: action.sql }, action.kind === "create_publication" ? "created publication" : "added tables to publication");
@@ -816,5 +820,5 @@ export async function prepareSource(config: EngineConfig, client: pg.Client, log
       );
     }
   }
-  return { tables: facts.tables.map((t) => t.name) };
+  return { tables: facts.tables.map((t) => t.name), published };
 }

@@ -158,31 +158,74 @@ export interface SnapshotOptions {
   parallelism: number;
 }
 
-/** COPYs every table; resolves once every row was handed to the batcher (not yet durable). */
-export async function copySnapshot(options: SnapshotOptions): Promise<{ rows: number }> {
+/** What a snapshot copied: its rows, and per table ("schema.table") the relation OID it read. */
+export interface SnapshotResult {
+  rows: number;
+  relids: Map<string, number>;
+}
+
+/**
+ * COPYs every table; resolves once every row was handed to the batcher (not yet durable).
+ *
+ * The copy is one unit of work with one cancellation scope: the first worker that fails (or the
+ * caller's signal) aborts every sibling at once, and the promise settles only when every worker
+ * has stopped and closed its connection, so nothing feeds the batcher (and through it the state
+ * object) after a failed snapshot has been given up.
+ */
+export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotResult> {
   const queue = [...options.tables];
   let total = 0;
+  const relids = new Map<string, number>();
+  const session = new AbortController();
+  const stopCopying = () => session.abort(options.signal.reason instanceof Error && options.signal.reason.name !== "AbortError" ? options.signal.reason : new Error("snapshot interrupted: the engine is stopping"));
+  if (options.signal.aborted) stopCopying();
+  else options.signal.addEventListener("abort", stopCopying, { once: true });
+  const scoped = { ...options, signal: session.signal };
+  const interrupted = () => (session.signal.reason instanceof Error ? session.signal.reason : new Error("snapshot interrupted"));
   const worker = async (n: number) => {
-    const client = await connect(options.config, `cdc-engine snapshot ${n}`);
-    const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
+    let client: Client | undefined;
+    let onAbort: (() => void) | undefined;
     try {
+      client = await connect(options.config, `cdc-engine snapshot ${n}`);
+      const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
+      if (session.signal.aborted) throw interrupted();
+      // Whatever the worker waits for (a catalog query, a lock, COPY), the end of the snapshot
+      // ends its connection, and with it the work on the server.
+      const connection = connectionOf(client);
+      onAbort = () => (connection.stream as unknown as { destroy(err?: Error): void }).destroy();
+      session.signal.addEventListener("abort", onAbort, { once: true });
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-        if (options.signal.aborted) throw new Error("snapshot interrupted: the engine is stopping");
-        total += await copyTable(client, table, options, gate);
+        if (session.signal.aborted) throw interrupted();
+        const copied = await copyTable(client, table, scoped, gate);
+        relids.set(`${table.schema}.${table.table}`, copied.relid);
+        total += copied.rows;
       }
+      if (session.signal.aborted) throw interrupted();
       await client.query("COMMIT");
+    } catch (err) {
+      // The first failure ends the whole snapshot: its siblings stop copying into it at once.
+      if (!session.signal.aborted) session.abort(err);
+      throw err;
     } finally {
-      await client.end().catch(() => undefined);
+      if (onAbort) session.signal.removeEventListener("abort", onAbort);
+      await client?.end().catch(() => undefined);
     }
   };
-  const workers = Math.max(1, Math.min(options.parallelism, options.tables.length));
-  await Promise.all(Array.from({ length: workers }, (_v, i) => worker(i + 1)));
-  return { rows: total };
+  try {
+    const workers = Math.max(1, Math.min(options.parallelism, options.tables.length));
+    const settled = await Promise.allSettled(Array.from({ length: workers }, (_v, i) => worker(i + 1)));
+    if (session.signal.aborted) throw interrupted();
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
+    return { rows: total, relids };
+  } finally {
+    options.signal.removeEventListener("abort", stopCopying);
+  }
 }
 
-async function copyTable(client: Client, table: TableName, options: SnapshotOptions, gate: MessageSizeGate): Promise<number> {
+async function copyTable(client: Client, table: TableName, options: SnapshotOptions, gate: MessageSizeGate): Promise<{ rows: number; relid: number }> {
   const label = `${table.schema}.${table.table}`;
   const started = Date.now();
   const published = await publishedTable(client, table, options.config.pg.publication);
@@ -264,12 +307,14 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   };
   connection.on("copyData", listener);
   options.throttle.add(stream);
-  // The snapshot is redone after a restart anyway: on shutdown, stop copying at once.
+  // The snapshot is redone after a restart anyway: on shutdown, or when a sibling worker failed,
+  // stop copying at once.
   const onAbort = () => {
-    failure ??= new Error("snapshot interrupted: the engine is stopping");
+    failure ??= new Error(`snapshot of ${label} interrupted: ${options.signal.reason instanceof Error ? options.signal.reason.message : "the engine is stopping"}`);
     (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
   };
-  options.signal.addEventListener("abort", onAbort, { once: true });
+  if (options.signal.aborted) onAbort();
+  else options.signal.addEventListener("abort", onAbort, { once: true });
   try {
     await client.query(copyStatement(table, published)).catch((err: unknown) => {
       throw failure ?? err;
@@ -283,5 +328,5 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   }
   const rows = ordinal - 1;
   options.logger.info({ table: label, rows, ms: Date.now() - started }, "snapshot of table copied");
-  return rows;
+  return { rows, relid };
 }

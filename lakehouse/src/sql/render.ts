@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 export const DEFAULT_SQL_DIR = resolve(__dirname, "..", "..", "..", "notebooks", "sql");
 
 export const SILVER_SETUP_FILES = ["silver/01_create_state.sql", "silver/02_create_truncations.sql"] as const;
-export const SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql"] as const;
+export const SILVER_MERGE_FILES = ["silver/03_merge_truncations.sql", "silver/04_apply_truncations.sql", "silver/05_merge_changes.sql", "silver/05b_fill_key_changes.sql"] as const;
 export const SILVER_VIEW_FILE = "silver/06_create_view.sql";
 
 /** The gold tables, in dependency order; `inputs` are the source tables (or gold tables) each reads. */
@@ -253,7 +253,7 @@ export function renderSilverSetup(spec: SilverSpec, sqlDir = DEFAULT_SQL_DIR): s
   return renderFiles(SILVER_SETUP_FILES, spec, sqlDir);
 }
 
-/** The per-batch statements, in order: truncate watermark, truncate, MERGE of the changes. */
+/** The per-batch statements, in order: truncate watermark, truncate, MERGE of the changes, key-change TOAST fill. */
 export function renderSilverMerge(spec: SilverSpec, sqlDir = DEFAULT_SQL_DIR): string[] {
   return renderFiles(SILVER_MERGE_FILES, spec, sqlDir);
 }

@@ -1,6 +1,7 @@
 -- Silver, step 1: the per-table state table (created once, typed like bronze).
 -- One row per primary key: the current row, or a tombstone (__deleted = true) that remembers the
--- delete's position so a late or replayed older change can never resurrect the row.
+-- delete's position so a late or replayed older change can never resurrect the row, and keeps the
+-- row's last values (a key change's new row takes its unchanged TOAST values from them, step 5b).
 -- __unresolved lists the columns whose value was carried over for an unchanged TOAST value, and
 -- __fill_pos (__lsn * 10^10 + __seq) the position that value came from: a late change between that
 -- position and the row's own position may still replace it.

@@ -6,7 +6,9 @@
 --     change that carried it: earlier in the batch or the stored row, whichever is newer. The column
 --     is then listed in __unresolved with the position its value came from (__fill_pos), so a change
 --     from between that position and the row's that arrives late still fills it;
---   * deletes become tombstones; an insert after a delete revives the key.
+--   * deletes become tombstones that keep the row's last values (readers never see tombstones; a
+--     key change's new row takes its unchanged TOAST values from there, step 5b); an insert after a
+--     delete revives the key.
 -- Positions are compared as __lsn * 10^10 + __seq (DECIMAL(38, 0)), which orders like (__lsn, __seq).
 MERGE INTO {{state_table}} AS t
 USING (
@@ -56,7 +58,6 @@ USING (
 ON {{#each keys join " AND "}}t.{{col}} = s.{{col}}{{/each}}
 WHEN MATCHED AND (s.__lsn > t.__lsn OR (s.__lsn = t.__lsn AND s.__seq > t.__seq)) THEN UPDATE SET
   {{#each values join ""}}{{col}} = CASE
-    WHEN s.__op = 'd' THEN NULL
     WHEN s.__provided_{{i}} THEN s.{{col}}
     WHEN t.__deleted THEN s.{{col}}
     WHEN s.__known_{{i}} AND (
@@ -100,7 +101,7 @@ WHEN NOT MATCHED THEN INSERT (
   __merged_at
 ) VALUES (
   {{#each keys join ""}}s.{{col}},
-  {{/each}}{{#each values join ""}}CASE WHEN s.__op = 'd' THEN NULL ELSE s.{{col}} END,
+  {{/each}}{{#each values join ""}}s.{{col}},
   {{/each}}s.__op,
   s.__lsn,
   s.__seq,
