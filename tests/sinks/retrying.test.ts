@@ -23,6 +23,25 @@ class FlakySink implements LandingSink {
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
   }
+  async create(key: string, body: Uint8Array): Promise<"created" | "exists"> {
+    if (this.objects.has(key)) return "exists";
+    await this.put(key, body);
+    return "created";
+  }
+  async read(key: string) {
+    const body = this.objects.get(key);
+    return body && { body, version: String(body.length) };
+  }
+  async stat(key: string) {
+    return (await this.read(key))?.version;
+  }
+  async replace(key: string, body: Uint8Array): Promise<string> {
+    await this.put(key, body);
+    return String(body.length);
+  }
+  async deleteVersion(key: string): Promise<boolean> {
+    return this.objects.delete(key);
+  }
   async close(): Promise<void> {}
 }
 
