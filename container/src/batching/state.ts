@@ -114,6 +114,7 @@ export class EngineState {
   private version: ObjectVersion | null = null;
   private storedEpoch = 0;
   private lastWriteId: string | undefined;
+  private writer: WriterIdentity = THIS_WRITER;
   private intents: StoredState["intents"] = [];
   /** Whether the stored state predates slot ownership records and has snapshot progress (see ownsSlot). */
   private legacySnapshot = false;
@@ -176,8 +177,9 @@ export class EngineState {
    */
   async claim(writer: WriterIdentity = THIS_WRITER): Promise<void> {
     this.epoch = this.storedEpoch + 1;
+    this.writer = writer;
     try {
-      await this.write(this.intents, writer);
+      await this.write(this.intents);
     } catch (err) {
       this.epoch = 0;
       if (err instanceof SinkConditionFailedError) {
@@ -241,12 +243,12 @@ export class EngineState {
   /** Writes the state (compare-and-swap on the version this instance wrote last). */
   save(intents: Intent[]): Promise<void> {
     const stored = intents.map((i) => ({ table: i.table, key: i.key, first: { lsn: i.first.lsn.toString(), seq: i.first.seq }, last: { lsn: i.last.lsn.toString(), seq: i.last.seq } }));
-    const run = this.saving.then(() => this.write(stored, THIS_WRITER));
+    const run = this.saving.then(() => this.write(stored));
     this.saving = run.catch(() => undefined);
     return run;
   }
 
-  private async write(intents: StoredState["intents"], writer: WriterIdentity): Promise<void> {
+  private async write(intents: StoredState["intents"]): Promise<void> {
     if (this.epoch === 0) throw new Error("the engine state is written before this instance claimed a writer epoch (a bug)");
     const writeId = randomUUID();
     const stored: StoredState = {
@@ -258,7 +260,7 @@ export class EngineState {
       snapshot: this.snapshot,
       manifests: Object.fromEntries(this.manifests),
       epoch: this.epoch,
-      writer,
+      writer: this.writer,
       writeId,
       ...(this.slotOwner ? { slotOwner: this.slotOwner } : {}),
     };

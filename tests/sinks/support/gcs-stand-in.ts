@@ -94,7 +94,11 @@ export class GcsStandIn {
       const bucket = this.bucket(res, bucketName, permission);
       if (!bucket) return;
       const object = bucket.get(name);
-      if (!object) return this.fail(res, 404, `No such object: ${bucketName}/${name}`, "notFound");
+      // Without object versioning only the live generation exists.
+      const generation = url.searchParams.get("generation");
+      if (!object || (generation !== null && Number(generation) !== object.generation)) return this.fail(res, 404, `No such object: ${bucketName}/${name}`, "notFound");
+      const precondition = url.searchParams.get("ifGenerationMatch");
+      if (precondition !== null && Number(precondition) !== object.generation) return this.fail(res, 412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet");
       if (req.method === "DELETE") {
         bucket.delete(name);
         res.writeHead(204).end();
@@ -130,6 +134,10 @@ export class GcsStandIn {
     const metadata = JSON.parse(parts[0].body.toString("utf8")) as { name?: string; contentType?: string; crc32c?: string; md5Hash?: string };
     const name = url.searchParams.get("name") ?? metadata.name;
     if (!name) return this.fail(res, 400, "Required: object name", "required");
+    const precondition = url.searchParams.get("ifGenerationMatch");
+    if (precondition !== null && Number(precondition) !== (bucket.get(name)?.generation ?? 0)) {
+      return this.fail(res, 412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet");
+    }
     const data = parts[1].body;
     const crc32c = crc32cBase64(data);
     const md5Hash = createHash("md5").update(data).digest("base64");
