@@ -82,16 +82,12 @@ export async function ensureFakeGcsServer(): Promise<string> {
   const target = join(CACHE, "fake-gcs-server");
   const go = process.env.GO ?? (existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go");
   await once(target, `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`, async (dir) => {
-    const work = join(CACHE, "go");
-    await run(go, ["install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`], {
-      ...process.env,
-      GOBIN: join(dir, "bin"),
-      GOPATH: join(work, "path"),
-      GOMODCACHE: join(work, "mod"),
-      GOCACHE: join(work, "build"),
-      GOTOOLCHAIN: "local",
-      CGO_ENABLED: "0",
-    });
+    // Module and build caches only for this build (over 1 GB), removed once the binary is there.
+    const work = join(dir, "go");
+    const env = { ...process.env, GOBIN: join(dir, "bin"), GOPATH: join(work, "path"), GOMODCACHE: join(work, "mod"), GOCACHE: join(work, "build"), GOTOOLCHAIN: "local", CGO_ENABLED: "0" };
+    await run(go, ["install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`], env);
+    await run(go, ["clean", "-cache", "-modcache"], env);
+    await rm(work, { recursive: true, force: true });
   });
   return join(target, "bin", "fake-gcs-server");
 }
