@@ -64,17 +64,20 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
   const sink = deps.sink ?? (await createSink(config, { logger }));
   try {
     const catalog = new TypeCatalog();
+    // A session fenced by a newer writer epoch ends the engine, even when the refusal surfaced
+    // while the session was already winding down (a delayed write of a lost connection).
+    const fence: SessionFence = {};
     while (!signal.aborted) {
       let outcome: "stopped" | "lost";
       try {
-        outcome = await backOff(() => runSession(config, deps, sink, catalog), {
+        outcome = await backOff(() => runSession(config, deps, sink, catalog, fence), {
           numOfAttempts: Number.MAX_SAFE_INTEGER,
           startingDelay: 500,
           timeMultiple: 2,
           maxDelay: 5_000,
           jitter: "full",
           retry: (err: unknown, attempt: number) => {
-            if (signal.aborted || isFatal(err)) return false;
+            if (signal.aborted || isFatal(err) || fence.fenced) return false;
             if (isSlotInUse(err)) {
               metrics.phase("waiting_for_slot");
               logger.warn({ slot: config.pg.slot, holderPid: slotInUse(config.pg.slot, err).pid, attempt }, slotInUse(config.pg.slot, err).message);
@@ -86,9 +89,11 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
           },
         });
       } catch (err) {
+        if (fence.fenced) throw fence.fenced;
         if (signal.aborted && !isFatal(err)) break;
         throw err;
       }
+      if (fence.fenced) throw fence.fenced;
       if (outcome === "stopped") break;
       metrics.phase("reconnecting");
     }
@@ -112,7 +117,11 @@ interface SlotRow {
  * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
  * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog): Promise<"stopped" | "lost"> {
+interface SessionFence {
+  fenced?: WriterFencedError;
+}
+
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, fence: SessionFence): Promise<"stopped" | "lost"> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -140,7 +149,10 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       logger.debug({ paused }, paused ? "the sink is behind: pausing reads" : "resuming reads");
       throttle.set("pressure", paused);
     },
-    onFailure: (err) => fail(err),
+    onFailure: (err) => {
+      if (err instanceof WriterFencedError) fence.fenced = err;
+      fail(err);
+    },
   });
   let batcher: Batcher | undefined;
   const clients: Client[] = [];
