@@ -372,7 +372,7 @@ async function snapshotAddedTables(
   ctx: { sink: LandingSink; normal: Client; state: EngineState; catalog: TypeCatalog; batcher: Batcher; throttle: ReadThrottle; failed: Promise<never>; versionNum: number; tables: { schema: string; table: string }[] },
 ): Promise<void> {
   const { logger, metrics, signal } = deps;
-  const { state, sink, batcher } = ctx;
+  const { state, batcher } = ctx;
   const snapshot = state.snapshot!;
   const labels = ctx.tables.map((t) => `${t.schema}.${t.table}`);
   // States written before tables were tracked: the snapshot covered what is captured now.
