@@ -8,7 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { openSink } from "../../container/src/sink";
+import assert from "node:assert/strict";
+import { EngineState } from "../../container/src/batching/state";
+import { openSink, RetryingSink } from "../../container/src/sink";
 import { FileSink } from "../../container/src/sink/file";
 import { sinkConfig } from "./support/contract";
 import { fencingContract } from "./support/fencing";
@@ -25,6 +27,29 @@ describe("sinks: writer fencing", function () {
     });
     after(() => rm(dir, { recursive: true, force: true }));
     fencingContract({ open: async () => new FileSink(`file://${dir}`, dir), conditionalDelete: true, missingReads: true });
+
+    it("a state write whose answer was lost is recognised as its own when the retry finds the condition changed", async () => {
+      // The write lands, then the connection fails before the answer (as a timeout would).
+      class LostAnswer extends FileSink {
+        lose = 0;
+        override async replace(key: string, body: Uint8Array, expected: string | null): Promise<string> {
+          const version = await super.replace(key, body, expected);
+          if (this.lose-- > 0) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+          return version;
+        }
+      }
+      const inner = new LostAnswer(`file://${dir}`, dir);
+      const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2 });
+      const state = await EngineState.load(sink, "lost_answer_slot");
+      sink.setFence(() => state.checkFence());
+      inner.lose = 1;
+      state.advance("public.items", { lsn: 500n, seq: 1 });
+      await state.save([]);
+      assert.equal(inner.lose, 0, "the first attempt's answer was lost and the write retried");
+      await state.save([]);
+      const reread = await EngineState.open(inner, "lost_answer_slot");
+      assert.deepEqual(reread.highWater.get("public.items"), { lsn: 500n, seq: 1 });
+    });
   });
 
   describe("s3:// (moto server mode)", function () {

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { RetryingSink, SinkPermanentError, SinkRetryAbortedError, type LandingSink } from "../../container/src/sink";
+import { SinkConditionFailedError, WriterFencedError } from "../../container/src/sink/types";
 
 class FlakySink implements LandingSink {
   readonly url = "s3://flaky/prefix";
@@ -93,5 +94,26 @@ describe("sinks: RetryingSink policy", () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(inner.attempts, attempts, "no attempt after the abort");
     await assert.rejects(sink.put("k2", Buffer.from("y")), SinkRetryAbortedError);
+  });
+
+  it("checks the fence before every retry: a replaced instance's failed write is not tried again", async () => {
+    const inner = new FlakySink([() => errno("ECONNRESET"), () => errno("ECONNRESET")]);
+    const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2 });
+    let checks = 0;
+    sink.setFence(async () => {
+      checks++;
+      throw new WriterFencedError(sink.url, "cdc_slot", 1, 2, undefined);
+    });
+    await assert.rejects(sink.create("k", Buffer.from("x")), WriterFencedError);
+    assert.equal(inner.attempts, 1, "only the first attempt was made");
+    assert.equal(checks, 1);
+    assert.equal(inner.objects.has("k"), false);
+  });
+
+  it("passes a failed write condition through at once (retrying cannot change it)", async () => {
+    const inner = new FlakySink([() => new SinkConditionFailedError("s3://flaky/prefix", "k")]);
+    const sink = new RetryingSink(inner, { initialDelayMs: 1 });
+    await assert.rejects(sink.replace("k", Buffer.from("x"), "v1"), SinkConditionFailedError);
+    assert.equal(inner.attempts, 1);
   });
 });
