@@ -12,7 +12,8 @@ import { createLogger } from "./ops/logger";
 import { PrometheusMetrics } from "./ops/prometheus";
 import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
-import { probeSink } from "./sink";
+import { openSink, probeSink } from "./sink";
+import { EngineState } from "./batching/state";
 
 const EXIT_OK = 0;
 const EXIT_PROBLEM = 1;
@@ -165,6 +166,28 @@ function printCheck(out: NodeJS.WritableStream, check: SourceCheck): void {
   out.write(check.ok ? `ok   ${check.name}: ${check.detail}\n` : `FAIL ${check.name}: ${check.detail}${check.fix ? ` — fix: ${check.fix}` : ""}\n`);
 }
 
+/** An existing PG_SLOT must be one this sink's engine created (recorded in its state object), or `run` refuses it. */
+async function slotOwnershipCheck(config: EngineConfig): Promise<SourceCheck> {
+  const name = "slot ownership";
+  const sink = await openSink(config.sink, config);
+  try {
+    const state = await EngineState.open(sink, config.pg.slot);
+    if (state.ownsSlot(config.pg.database)) {
+      return { name, ok: true, detail: `${config.pg.slot} was created by the engine for ${config.sink.url} (recorded in ${EngineState.key(config.pg.slot)})` };
+    }
+    return {
+      name,
+      ok: false,
+      detail: `${config.pg.slot} exists on database ${config.pg.database}, but ${config.sink.url} has no record of creating it, so it belongs to another deployment or to an engine that wrote to another SINK_URL; cdc-engine run refuses to use or drop it`,
+      fix: `give this deployment its own slot (PG_SLOT=<name unique to this deployment and sink>); only if nobody uses ${config.pg.slot} any more, drop it: SELECT pg_drop_replication_slot('${config.pg.slot}');`,
+    };
+  } catch (err) {
+    return { name, ok: false, detail: `cannot read the engine state ${EngineState.key(config.pg.slot)}: ${(err as Error).message}`, fix: "check the sink's read permission" };
+  } finally {
+    await sink.close().catch(() => undefined);
+  }
+}
+
 async function doctor(): Promise<never> {
   const config = configOrExit(process.env);
   const out = process.stdout;
@@ -177,11 +200,13 @@ async function doctor(): Promise<never> {
   const client = new pg.Client(clientConfig(config, "cdc-engine doctor"));
   client.on("error", () => undefined);
   let connected = false;
+  let slotExists = false;
   try {
     await client.connect();
     connected = true;
     report({ name: "connection", ok: true, detail: `connected to ${config.pg.host}:${config.pg.port}/${config.pg.database} as ${config.pg.user}` });
     for (const c of await inspectSource(config, client)) report(c);
+    slotExists = (await client.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", [config.pg.slot])).rowCount === 1;
   } catch (err) {
     report(connected ? { name: "source checks", ok: false, detail: (err as Error).message, fix: "check the server's log" } : connectionCheck(config, err));
   } finally {
@@ -206,6 +231,7 @@ async function doctor(): Promise<never> {
               : `grant the engine's identity permission to write, read and delete objects under ${config.sink.url} (docs/cloud-sinks.md lists the exact roles)`,
         },
   );
+  if (sink.ok && slotExists) report(await slotOwnershipCheck(config));
 
   const failed = checks.filter((c) => !c.ok).length;
   out.write(failed === 0 ? `\nall ${checks.length} checks passed\n` : `\n${failed} of ${checks.length} checks failed\n`);
