@@ -112,15 +112,16 @@ interface SlotRow {
   confirmed_flush_lsn: string | null;
 }
 
+/** Set once a session was refused by a newer writer epoch: the engine then stops. */
+interface SessionFence {
+  fenced?: WriterFencedError;
+}
+
 /**
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
  * signal aborts ("stopped"), or until the connection is lost after streaming began ("lost": the
  * caller reconnects at once). Failures before streaming throw, and are retried with backoff.
  */
-interface SessionFence {
-  fenced?: WriterFencedError;
-}
-
 async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, fence: SessionFence): Promise<"stopped" | "lost"> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
@@ -284,7 +285,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     // The slot exists now and is this sink's (states from before ownership was recorded get their
     // record here); written before streaming, while nothing else is being written.
     if (state.slotOwner?.slot !== slot || state.slotOwner.status !== "created") state.slotOwner = { slot, database: config.pg.database, status: "created", since: new Date().toISOString() };
-    if (config.snapshotMode === "never") state.snapshot ??= { consistentPoint: "unknown", done: true, files: [], tables: [...captured] };
+    if (config.snapshotMode === "never") state.snapshot ??= { consistentPoint: slotRow?.confirmed_flush_lsn ?? "0/0", done: true, files: [], tables: [...captured] };
     await state.save([]);
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
