@@ -67,6 +67,7 @@ export async function ensureMoto(): Promise<string> {
   const python = process.env.CDC_TEST_PYTHON ?? "python3";
   const server = join(target, "venv", "bin", "moto_server");
   await once(target, `moto[server]==${MOTO_VERSION}`, async (dir) => {
+    process.stderr.write(`      (installing moto[server]==${MOTO_VERSION} into ${target} once: about 2 min)\n`);
     const venv = join(target, "venv");
     await rm(venv, { recursive: true, force: true });
     await fs.mkdir(target, { recursive: true });
@@ -82,6 +83,7 @@ export async function ensureFakeGcsServer(): Promise<string> {
   const target = join(CACHE, "fake-gcs-server");
   const go = process.env.GO ?? (existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go");
   await once(target, `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`, async (dir) => {
+    process.stderr.write(`      (building fake-gcs-server ${FAKE_GCS_SERVER_VERSION} into ${target} once: several minutes)\n`);
     // Module and build caches only for this build (over 1 GB), removed once the binary is there.
     const work = join(dir, "go");
     const env = { ...process.env, GOBIN: join(dir, "bin"), GOPATH: join(work, "path"), GOMODCACHE: join(work, "mod"), GOCACHE: join(work, "build"), GOTOOLCHAIN: "local", CGO_ENABLED: "0" };
