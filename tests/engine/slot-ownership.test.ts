@@ -113,6 +113,39 @@ describe("engine: replication slots it does not own", function () {
     assert.equal(await slotRow(slot), undefined, "the slot was not re-created");
   });
 
+  it("a slot PostgreSQL invalidated is refused with the choice between a new snapshot and accepting the gap", async () => {
+    const slot = "invalidated_slot";
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.owned", PG_SLOT: slot, PG_PUBLICATION: "owned_pub", SNAPSHOT_MODE: "never" });
+    const first = startEngine(env);
+    await waitFor("streaming", async () => first.metrics.phases.includes("streaming"));
+    await first.stop();
+    // Let the checkpointer remove WAL the idle slot still needs.
+    await pg.query("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+    await pg.query("SELECT pg_reload_conf()");
+    try {
+      await waitFor("the slot to be invalidated", async () => {
+        await pg.query("INSERT INTO public.owned SELECT g, repeat('x', 200) FROM generate_series(1000, 3000) g ON CONFLICT (id) DO UPDATE SET v = excluded.v");
+        await pg.query("SELECT pg_switch_wal()");
+        await pg.query("CHECKPOINT");
+        const rows = await pg.query<{ wal_status: string }>("SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+        return rows[0]?.wal_status === "lost";
+      }, 60_000, 200);
+      const second = startEngine(env);
+      await assert.rejects(second.done, (err: Error) => {
+        assert.equal(err.name, "SourceSetupError");
+        assert.match(err.message, /replication slot: invalidated_slot (was invalidated by PostgreSQL \(invalidation_reason=wal_removed\)|has lost WAL it still needed)/);
+        assert.match(err.message, /with SNAPSHOT_MODE=never the engine then refuses to go on past the gap: run once with SNAPSHOT_MODE=initial \(a new snapshot\), or delete the sink's _cdc_state\/invalidated_slot\.json to accept the gap/);
+        return true;
+      });
+      assert.equal((await slotRow(slot))?.active_pid, null, "the slot was left as it is");
+    } finally {
+      await pg.query("ALTER SYSTEM RESET max_slot_wal_keep_size");
+      await pg.query("SELECT pg_reload_conf()");
+      await pg.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+    }
+  });
+
   it("a state written before ownership was recorded still owns its slot (and gets the record)", async () => {
     const slot = "legacy_slot";
     const dir = await landingDir();
