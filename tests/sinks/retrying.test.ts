@@ -110,6 +110,26 @@ describe("sinks: RetryingSink policy", () => {
     assert.equal(inner.objects.has("k"), false);
   });
 
+  it("does not fence reads (the fence check itself reads, through the same sink)", async () => {
+    const inner = new FlakySink([]);
+    inner.objects.set("state", Buffer.from("{}"));
+    const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2 });
+    let checks = 0;
+    sink.setFence(async () => {
+      checks++;
+      await sink.read("state");
+    });
+    const flaky = inner as unknown as { read(key: string): Promise<unknown> };
+    let failures = 2;
+    const read = flaky.read.bind(inner);
+    flaky.read = async (key: string) => {
+      if (failures-- > 0) throw errno("ECONNRESET");
+      return read(key);
+    };
+    assert.deepEqual(Buffer.from((await sink.read("state"))!.body).toString(), "{}");
+    assert.equal(checks, 0, "a retried read runs no fence check");
+  });
+
   it("passes a failed write condition through at once (retrying cannot change it)", async () => {
     const inner = new FlakySink([() => new SinkConditionFailedError("s3://flaky/prefix", "k")]);
     const sink = new RetryingSink(inner, { initialDelayMs: 1 });

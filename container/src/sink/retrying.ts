@@ -64,7 +64,7 @@ export class RetryingSink implements LandingSink {
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.run("get", key, () => this.inner.get(key));
+    return this.run("get", key, () => this.inner.get(key), false);
   }
 
   delete(key: string): Promise<void> {
@@ -76,11 +76,11 @@ export class RetryingSink implements LandingSink {
   }
 
   read(key: string): Promise<VersionedObject | undefined> {
-    return this.run("read", key, () => this.inner.read(key));
+    return this.run("read", key, () => this.inner.read(key), false);
   }
 
   stat(key: string): Promise<ObjectVersion | undefined> {
-    return this.run("stat", key, () => this.inner.stat(key));
+    return this.run("stat", key, () => this.inner.stat(key), false);
   }
 
   replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType?: string): Promise<ObjectVersion> {
@@ -91,7 +91,10 @@ export class RetryingSink implements LandingSink {
     return this.run("delete", key, () => this.inner.deleteVersion(key, version));
   }
 
-  /** A check run before every retry; it throws WriterFencedError once another instance holds the sink. */
+  /**
+   * A check run before every retry of a write or delete; it throws WriterFencedError once another
+   * instance holds the sink. Reads are not fenced (the check itself reads).
+   */
   setFence(check: (() => Promise<void>) | undefined): void {
     this.fence = check;
   }
@@ -101,7 +104,7 @@ export class RetryingSink implements LandingSink {
     await this.inner.close();
   }
 
-  private async run<T>(operation: string, key: string, attempt: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: string, key: string, attempt: () => Promise<T>, fenced = true): Promise<T> {
     let lastError: unknown;
     let failures = 0;
     const policy = retry(
@@ -120,7 +123,7 @@ export class RetryingSink implements LandingSink {
     if (this.signal.aborted) throw new SinkRetryAbortedError(this.inner.url, operation, key, this.signal.reason);
     try {
       const result = await policy.execute(async ({ attempt: n }) => {
-        if (n > 0 && this.fence) await this.fence();
+        if (n > 0 && fenced && this.fence) await this.fence();
         return attempt();
       }, this.signal);
       if (failures > 0) this.options.logger?.info({ sink: this.inner.url, operation, key, failures }, `sink ${operation} succeeded after ${failures} failed attempt(s)`);
