@@ -13,61 +13,10 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
 import { runEngine } from "../../container/src/engine";
 import { FileSink } from "../../container/src/sink/file";
-import { WriterFencedError, type LandingSink } from "../../container/src/sink/types";
+import { WriterFencedError } from "../../container/src/sink/types";
+import { DelayedSink } from "./fixtures/delayed-sink";
 import { engineEnv, landingDir, startEngine, waitFor, waitForRecords } from "./fixtures/harness";
 import { noopMetrics } from "./fixtures/metrics";
-
-/** A real FileSink whose writes can be held back (a hung upload), then let through. */
-class DelayedSink implements LandingSink {
-  private gate: Promise<void> | undefined;
-  private open: () => void = () => undefined;
-  held = 0;
-  constructor(private readonly inner: FileSink) {}
-  get url() {
-    return this.inner.url;
-  }
-  hold(): void {
-    this.gate = new Promise((resolve) => (this.open = resolve));
-  }
-  release(): void {
-    this.gate = undefined;
-    this.open();
-  }
-  private async writing<T>(write: () => Promise<T>): Promise<T> {
-    if (this.gate) {
-      this.held++;
-      await this.gate;
-    }
-    return write();
-  }
-  put(key: string, body: Uint8Array) {
-    return this.writing(() => this.inner.put(key, body));
-  }
-  create(key: string, body: Uint8Array) {
-    return this.writing(() => this.inner.create(key, body));
-  }
-  replace(key: string, body: Uint8Array, expected: string | null) {
-    return this.writing(() => this.inner.replace(key, body, expected));
-  }
-  deleteVersion(key: string, version: string) {
-    return this.writing(() => this.inner.deleteVersion(key, version));
-  }
-  delete(key: string) {
-    return this.writing(() => this.inner.delete(key));
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  read(key: string) {
-    return this.inner.read(key);
-  }
-  stat(key: string) {
-    return this.inner.stat(key);
-  }
-  close() {
-    return this.inner.close();
-  }
-}
 
 /** Every file under dir (hidden temp files included) with its bytes. */
 async function snapshotDir(dir: string): Promise<Map<string, string>> {
