@@ -20,6 +20,7 @@ import { PgOutputDecoder } from "./source/pgoutput";
 import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, serverVersionNum } from "./source/replication";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
+import { RecordTooLargeError, gateLargeMessages, isGathered } from "./source/large-rows";
 
 export interface EngineDeps {
   logger: Logger;
@@ -47,7 +48,8 @@ export class SlotInUseError extends Error {
 }
 
 /** Errors that retrying cannot fix: runEngine rejects with them. */
-const isFatal = (err: unknown): boolean => err instanceof SinkPermanentError || err instanceof SourceSetupError || err instanceof WriterFencedError;
+const isFatal = (err: unknown): boolean =>
+  err instanceof SinkPermanentError || err instanceof SourceSetupError || err instanceof RecordTooLargeError || err instanceof WriterFencedError;
 
 const isSlotInUse = (err: unknown): boolean => err instanceof SlotInUseError || (err as { code?: string })?.code === "55006";
 
@@ -582,7 +584,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     onXLogData(chunk) {
       if (stopping) return;
       if (blocked) {
-        backlog.push(Buffer.from(chunk));
+        backlog.push(isGathered(chunk) ? chunk : Buffer.from(chunk));
         return;
       }
       try {
@@ -597,6 +599,8 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
     },
   });
+  // Large changes arrive gathered at their size; one too large for MAX_RECORD_BYTES is refused unread.
+  gateLargeMessages(ctx.replication, batcher.maxRecordBytes).skimmer = () => decoder.refusedChange();
   throttle.add(connectionOf(ctx.replication).stream);
 
   const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum);

@@ -5,7 +5,7 @@
  * Names starting with "." are the engine's temp files and `_cdc_state/` is its state: both ignored.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
-import { parseManifest, type SchemaManifest } from "./manifest";
+import { ManifestError, parseManifest, type SchemaManifest } from "./manifest";
 import { join, relative } from "node:path";
 
 export interface LandingFile {
@@ -24,6 +24,8 @@ export interface LandingTable {
   files: LandingFile[];
   /** The table's schema manifests, oldest first. */
   manifests: SchemaManifest[];
+  /** Why the manifests could not be read (then `manifests` is empty): that table fails, no other. */
+  manifestError?: string;
 }
 
 const TABLE_DIR = /^cdc\.([A-Za-z_][A-Za-z0-9_$]*)\.([A-Za-z_][A-Za-z0-9_$]*)$/;
@@ -86,7 +88,14 @@ export async function scanLanding(root: string): Promise<LandingTable[]> {
       files.push({ key: relative(root, path).split("\\").join("/"), path, size: info.size, mtimeMs: Math.floor(info.mtimeMs) });
     }
     files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    tables.push({ name: `${m[1]}.${m[2]}`, schema: m[1], table: m[2], files, manifests: await readManifests(join(root, entry.name, SCHEMA_FOLDER)) });
+    const table: LandingTable = { name: `${m[1]}.${m[2]}`, schema: m[1], table: m[2], files, manifests: [] };
+    try {
+      table.manifests = await readManifests(join(root, entry.name, SCHEMA_FOLDER));
+    } catch (err) {
+      if (!(err instanceof ManifestError || err instanceof LandingError)) throw err;
+      table.manifestError = err.message;
+    }
+    tables.push(table);
   }
   tables.sort((a, b) => (a.name < b.name ? -1 : 1));
   return tables;

@@ -23,8 +23,7 @@ export const ManifestSchema = z.object({
         nullable: z.boolean(),
         spark_type: z.string().regex(SPARK_TYPE, "is not a Spark type of the landing contract"),
       }),
-    )
-    .min(0),
+    ),
   primary_key: z.array(z.string()),
   replica_identity: z.enum(["default", "full", "index", "nothing"]),
   key: z.array(z.string()),

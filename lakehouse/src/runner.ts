@@ -273,6 +273,7 @@ export async function refresh(options: RefreshOptions): Promise<RefreshResult> {
       if (fresh.length === 0) continue;
       // One table's problem never stops the others: each is reported, all at the end.
       try {
+        if (t.manifestError) throw new RefreshError(t.manifestError);
         if (t.manifests.length === 0) {
           throw new RefreshError(`table ${t.name} has no schema manifest (${options.landing}/cdc.${t.name}/_schema/*.json); the engine (0.2 or later) writes one before a table's first object — copy the _schema/ folder along with the data, or restart the engine once to write it`);
         }

@@ -2,7 +2,7 @@
  * Silver semantics on hand-written landing files, with the real DuckDB and the shared SQL.
  */
 import assert from "node:assert/strict";
-import { rm, writeFile, utimes } from "node:fs/promises";
+import { readdir, rm, writeFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { refresh } from "../../lakehouse/src/runner";
 import { Duck } from "../../lakehouse/src/duck";
@@ -75,6 +75,21 @@ describe("lakehouse silver semantics (DuckDB, shared SQL)", function () {
       }
     });
   }
+
+  it("a table whose schema manifest is unreadable fails alone; the others are refreshed", async () => {
+    await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 })]);
+    await land(landing, "public.broken", [rec("c", 100, 1, { id: 7 })]);
+    const manifestDir = join(landing, "cdc.public.broken", "_schema");
+    const [manifestName] = await readdir(manifestDir);
+    await writeFile(join(manifestDir, manifestName), "{not json");
+    const outcome = await refresh({ landing, db, keys: { ...KEYS, "public.broken": ["id"] }, gold: false }).then(
+      () => assert.fail("the broken table must be reported"),
+      (err: Error & { result?: { failed: { table: string }[] } }) => err,
+    );
+    assert.match(outcome.message, /schema manifest .*cdc\.public\.broken\/_schema\/.* is not valid JSON/);
+    assert.deepEqual(outcome.result?.failed.map((f) => f.table), ["public.broken"]);
+    assert.deepEqual(await rows(), [{ id: "1", name: "a", qty: "1" }]);
+  });
 
   it("never duplicates bronze for the same file, and re-ingests a file rewritten by a replay", async () => {
     const path = await land(landing, T, [rec("c", 100, 0, { id: 1, name: "a", qty: 1 })]);

@@ -27,7 +27,12 @@ export interface BatchLimits {
   maxSize: number;
   maxBytes: number;
   maxWaitMs: number;
+  /** MAX_RECORD_BYTES: the largest record the source may write (it refuses larger rows). */
+  maxRecordBytes?: number;
 }
+
+/** MAX_RECORD_BYTES's default (docs/engine.md): a 100 MiB bytea lands in the 0.5 GB container. */
+export const DEFAULT_MAX_RECORD_BYTES = 144 * 1024 * 1024;
 
 /** Bytes per chunk of a table buffer: records are encoded to UTF-8 as they arrive. */
 const CHUNK_BYTES = 256 * 1024;
@@ -89,7 +94,8 @@ export class TableBuffer {
     const out = this.chunks;
     if (this.current !== undefined && this.pos > 0) out.push(this.current.subarray(0, this.pos));
     // The rest of the current chunk stays in use for the next records.
-    if (this.current !== undefined && this.current.length - this.pos >= 4096) this.current = this.current.subarray(this.pos);
+    // (Not of a chunk sized for one large record: its memory is freed with the record.)
+    if (this.current !== undefined && this.current.length <= CHUNK_BYTES && this.current.length - this.pos >= 4096) this.current = this.current.subarray(this.pos);
     else this.current = undefined;
     this.chunks = [];
     this.pos = 0;
@@ -147,12 +153,15 @@ export class Batcher {
   private readonly extension: string;
   /** Set during a snapshot: the keys of its objects are recorded there (in the state's snapshot progress). */
   recordFilesInto: string[] | undefined;
+  /** MAX_RECORD_BYTES: writers refuse records larger than this (RecordTooLargeError). */
+  readonly maxRecordBytes: number;
 
   constructor(private readonly options: BatcherOptions) {
     // Sealed-but-not-durable data allowed before the source pauses, and open data before all
     // buffers are sealed early: bounded memory for any transaction size and any number of tables.
     this.budget = Math.max(2 * options.limits.maxBytes, 64 * 1024 * 1024);
     this.extension = options.compression === "gzip" ? ".ndjson.gz" : ".ndjson";
+    this.maxRecordBytes = options.limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   }
 
   buffer(table: string): TableBuffer {
@@ -184,9 +193,12 @@ export class Batcher {
 
   /**
    * Before writing one record into `buffer` in place (reserve(), then write at `pos`): records its
-   * position, and seals the buffer first when the record belongs to another partition.
+   * position, and seals the buffer first when the record belongs to another partition, or when
+   * the record (of `bytes`, when the writer sized it) fills a batch on its own: it then lands
+   * alone, in its one buffer, which goes to the sink without being copied.
    */
-  begin(buffer: TableBuffer, lsn: bigint, seq: number, partition: string): void {
+  begin(buffer: TableBuffer, lsn: bigint, seq: number, partition: string, bytes = 0): void {
+    if (bytes >= this.options.limits.maxBytes && buffer.count > 0) this.seal(buffer);
     if (buffer.pendingSchema !== undefined) {
       if (buffer.count > 0) this.seal(buffer);
       const { schema, fingerprint } = buffer.pendingSchema;

@@ -44,7 +44,8 @@ export interface EngineConfig {
   snapshotMode: (typeof SNAPSHOT_MODES)[number];
   sink: SinkLocation;
   compression: (typeof COMPRESSIONS)[number];
-  batch: { maxSize: number; maxBytes: number; maxWaitMs: number };
+  /** maxRecordBytes: MAX_RECORD_BYTES, the largest landing record (larger rows stop the engine). */
+  batch: { maxSize: number; maxBytes: number; maxWaitMs: number; maxRecordBytes: number };
   /** 0 disables the heartbeat. */
   heartbeatIntervalMs: number;
   httpPort: number;
@@ -174,6 +175,8 @@ export const VARIABLES = {
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
   BATCH_MAX_BYTES: { example: "16777216", default: String(16 * 1024 * 1024), schema: integer(1024, 1024 * 1024 * 1024) },
   BATCH_MAX_WAIT_MS: { example: "5000", default: "5000", schema: integer(1, 3_600_000) },
+  // The default lets a 100 MiB bytea (a 133 MiB record) land in the 0.5 GB container; see docs/engine.md.
+  MAX_RECORD_BYTES: { example: "268435456", default: String(144 * 1024 * 1024), schema: integer(64 * 1024, 1024 * 1024 * 1024) },
   HEARTBEAT_INTERVAL_MS: { example: "10000", default: "10000", schema: integer(0, 3_600_000) },
   HTTP_PORT: { example: "8080", default: "8080", schema: integer(0, 65535) },
   LOG_LEVEL: { example: "info", default: "info", schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }) },
@@ -240,7 +243,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     snapshotMode: v.SNAPSHOT_MODE!,
     sink: v.SINK_URL!,
     compression: v.SINK_COMPRESSION!,
-    batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS! },
+    batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS!,
     httpPort: v.HTTP_PORT!,
     logLevel: v.LOG_LEVEL!,

@@ -16,9 +16,11 @@ import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
 import { SourceSetupError } from "./setup";
+import { formatLsn } from "./lsn";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, NULL_BYTES, put, putInt, worstCase, writeWireValue } = text;
+const { copyKindOf, NULL_BYTES, put, putInt, wireValueBytes, worstCase, writeWireValue } = text;
+import { LARGE_ROW_BYTES, RecordTooLargeError, StepReader, largestColumn, refuseMessagesAbove, skimPgoutputChange, type MessageSkimmer } from "./large-rows";
 
 export interface ColumnInfo extends WireColumn {
   name: string;
@@ -156,6 +158,8 @@ const UNCHANGED_OPEN = ',"__unchanged":[';
 
 export class PgOutputDecoder {
   private readonly relations = new Map<number, RelationInfo>();
+  /** Names of every relation PostgreSQL announced, also those not decoded yet. */
+  private readonly announced = new Map<number, { table: string; columns: string[] }>();
   private readonly oldTuple = new Tuple();
   private readonly newTuple = new Tuple();
   private readonly partitions = new PartitionClock();
@@ -188,6 +192,8 @@ export class PgOutputDecoder {
   catalogNeeds(buf: Buffer, off: number): CatalogNeeds | undefined {
     if (buf[off] !== MSG_RELATION) return undefined;
     const rel = parseRelation(buf, off + 1);
+    // Known by name at once, even while the message waits for the catalog (see refusedChange).
+    this.announced.set(rel.oid, { table: `${rel.schema}.${rel.name}`, columns: rel.columns.map((c) => c.name) });
     const types = this.catalog.missingTypes(rel.columns.map((c) => c.typeOid));
     const captured = this.captured === undefined || this.captured.has(`${rel.schema}.${rel.name}`);
     const details = captured && this.catalog.tableDetails(rel.signature) === undefined ? { relid: rel.oid, signature: rel.signature, columns: rel.columns } : undefined;
@@ -345,8 +351,13 @@ export class PgOutputDecoder {
    */
   private emit(rel: RelationInfo, op: Op, seq: number, buf: Buffer, tuple: Tuple | undefined, columns: number[] | undefined, fill: Tuple | undefined): void {
     const buffer = rel.buffer;
-    this.batcher.begin(buffer, this.lsn, seq, this.partition);
-    const out = buffer.reserve(worstCase(tuple ? tuple.bytes + (fill ? fill.bytes : 0) : 0, rel.fixedBytes + 128));
+    const rawBytes = tuple ? tuple.bytes + (fill ? fill.bytes : 0) : 0;
+    // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
+    const bound = worstCase(rawBytes, rel.fixedBytes + 128);
+    const large = tuple !== undefined && (rawBytes >= LARGE_ROW_BYTES || bound > this.batcher.maxRecordBytes);
+    const size = large ? this.largeRecordBytes(rel, buf, tuple!, columns, fill) : bound;
+    this.batcher.begin(buffer, this.lsn, seq, this.partition, large ? size : 0);
+    const out = buffer.reserve(size);
     const from = buffer.pos;
     let pos = put(out, from, HEAD[op]);
     pos = put(out, pos, this.lsnBytes);
@@ -382,6 +393,61 @@ export class PgOutputDecoder {
     out[pos++] = 0x0a; // newline
     buffer.pos = pos;
     this.batcher.written(buffer, pos - from);
+  }
+
+  /**
+   * The bytes a large record needs (exact for bytea, text-like and json values): the metadata, the
+   * column prefixes and the values emit writes. Throws RecordTooLargeError beyond MAX_RECORD_BYTES.
+   */
+  private largeRecordBytes(rel: RelationInfo, buf: Buffer, tuple: Tuple, columns: number[] | undefined, fill: Tuple | undefined): number {
+    const cols = rel.columns;
+    const n = columns ? columns.length : Math.min(tuple.count, cols.length);
+    const sizes: number[] = [];
+    let bytes = rel.fixedBytes + 128;
+    for (let k = 0; k < n; k++) {
+      const i = columns ? columns[k] : k;
+      let src = tuple;
+      if (tuple.kinds[i] === COL_UNCHANGED && fill !== undefined && fill.kinds[i] !== COL_UNCHANGED) src = fill;
+      const kind = src.kinds[i];
+      sizes[k] = kind === COL_TEXT || kind === COL_BINARY ? wireValueBytes(cols[i], buf, src.starts[i], src.ends[i]) : 4;
+      bytes += sizes[k];
+    }
+    const limit = this.batcher.maxRecordBytes;
+    if (bytes > limit) {
+      const largest = largestColumn(sizes);
+      const column = cols[columns ? columns[largest.index] : largest.index]?.name;
+      throw new RecordTooLargeError(rel.table, column, bytes, limit, `the change of ${rel.table} at WAL position ${formatLsn(this.messageLsn)} needs a landing record of ${bytes} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, false);
+    }
+    return bytes;
+  }
+
+  /**
+   * For the connection's MessageSizeGate: reads a change too large to be gathered as it streams
+   * by, and names the table and the column (a change of a table that is not captured is dropped).
+   */
+  refusedChange(): MessageSkimmer {
+    const limit = this.batcher.maxRecordBytes;
+    const reader = new StepReader(skimPgoutputChange(refuseMessagesAbove(limit)));
+    const verdict = (): Error | null => {
+      if (reader.result === undefined) return new Error("a replication message ended before its change could be read");
+      const change = reader.result!;
+      // A large logical message (pg_logical_emit_message by someone else) lands nothing anyway.
+      if (change.type === MSG_MESSAGE) return null;
+      if (change.type !== MSG_INSERT && change.type !== MSG_UPDATE && change.type !== MSG_DELETE) {
+        return new Error(`PostgreSQL sent a replication message (type ${JSON.stringify(String.fromCharCode(change.type))}) larger than ${refuseMessagesAbove(limit)} bytes that is not a row change; MAX_RECORD_BYTES=${limit} does not allow it`);
+      }
+      const rel = this.announced.get(change.relid);
+      if (rel !== undefined && this.captured !== undefined && !this.captured.has(rel.table)) return null;
+      const table = rel?.table ?? `relation ${change.relid}`;
+      const largest = largestColumn(change.sizes);
+      const column = rel?.columns[largest.index];
+      const least = Math.ceil(largest.bytes / 2);
+      return new RecordTooLargeError(table, column, least, limit, `the change of ${table} at WAL position ${formatLsn(change.walStart)} has column ${JSON.stringify(column ?? `#${largest.index + 1}`)} with ${largest.bytes} bytes as PostgreSQL sends it, so its landing record needs at least ${least} bytes`, false);
+    };
+    return {
+      feed: (piece) => (reader.feed(piece) !== undefined ? verdict() : undefined),
+      finish: verdict,
+    };
   }
 
   private insert(buf: Buffer, p: number): void {

@@ -13,7 +13,8 @@ import * as text from "./decoding/copy-text";
 import type { CopyColumn } from "./decoding/copy-text";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, put, putInt, transcodeRow, worstCase } = text;
+const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
+import { LARGE_ROW_BYTES, RecordTooLargeError, gateLargeMessages, largestColumn, refusedCopyRow, type MessageSizeGate } from "./large-rows";
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -163,12 +164,13 @@ export async function copySnapshot(options: SnapshotOptions): Promise<{ rows: nu
   let total = 0;
   const worker = async (n: number) => {
     const client = await connect(options.config, `cdc-engine snapshot ${n}`);
+    const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
       for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
         if (options.signal.aborted) throw new Error("snapshot interrupted: the engine is stopping");
-        total += await copyTable(client, table, options);
+        total += await copyTable(client, table, options, gate);
       }
       await client.query("COMMIT");
     } finally {
@@ -180,7 +182,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<{ rows: nu
   return { rows: total };
 }
 
-async function copyTable(client: Client, table: TableName, options: SnapshotOptions): Promise<number> {
+async function copyTable(client: Client, table: TableName, options: SnapshotOptions, gate: MessageSizeGate): Promise<number> {
   const label = `${table.schema}.${table.table}`;
   const started = Date.now();
   const published = await publishedTable(client, table, options.config.pg.publication);
@@ -209,10 +211,22 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
   let ordinal = 1;
   let carry: Buffer | undefined;
+  const limit = batcher.maxRecordBytes;
+  gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), limit);
+  const sizes: number[] = [];
 
   const row = (src: Buffer, start: number, end: number) => {
-    batcher.begin(buffer, lsn, ordinal, partition);
-    const out = buffer.reserve(worstCase(end - start, fixedBytes));
+    // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
+    const bound = worstCase(end - start, fixedBytes);
+    const large = end - start >= LARGE_ROW_BYTES || bound > limit;
+    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, sizes) : bound;
+    if (large && size > limit) {
+      const largest = largestColumn(sizes);
+      const column = columns[largest.index]?.name;
+      throw new RecordTooLargeError(label, column, size, limit, `a row of ${label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
+    }
+    batcher.begin(buffer, lsn, ordinal, partition, large ? size : 0);
+    const out = buffer.reserve(size);
     const from = buffer.pos;
     let pos = put(out, from, head);
     pos = putInt(out, pos, ordinal);
@@ -244,7 +258,7 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
       if (start < chunk.length) carry = Buffer.from(chunk.subarray(start));
     } catch (err) {
       // Never throw into pg's socket handler: end the connection and fail the COPY instead.
-      failure = new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
+      failure = err instanceof RecordTooLargeError ? err : new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
       (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
     }
   };

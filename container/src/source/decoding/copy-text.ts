@@ -25,7 +25,9 @@ export const enum CopyKind {
   Timestamptz,
   /** timestamp: "2026-11-21 12:00:00.5" → "2026-11-21T12:00:00.5" in place. */
   Timestamp,
-  /** Through the column's Encoder (bytea, arrays, unusual timestamps). */
+  /** bytea (hex text, "\\x…") → base64, decoded and encoded piece by piece from the source bytes. */
+  Bytea,
+  /** Through the column's Encoder (arrays, unusual timestamps, bytea that is not hex). */
   Other,
 }
 
@@ -48,6 +50,8 @@ export function copyKindOf(shape: TypeShape): CopyKind {
       return CopyKind.Timestamptz;
     case "timestamp":
       return CopyKind.Timestamp;
+    case "bytea":
+      return CopyKind.Bytea;
     default:
       return CopyKind.Other;
   }
@@ -201,10 +205,15 @@ export function transcodeRow(src: Buffer, start: number, end: number, columns: C
         case CopyKind.Json: {
           const backslash = src.indexOf(0x5c, p);
           if (backslash < 0 || backslash >= fe) pos = copyBytes(src, p, fe, out, pos);
-          // COPY wrote line breaks as \n or \r: undone, they go through encodeJson like the stream's.
-          else pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+          // COPY wrote line breaks as \n or \r: undone, they become spaces like the stream's (encodeJson).
+          else pos = copyJsonUnescaped(src, p, backslash, fe, out, pos);
           break;
         }
+        case CopyKind.Bytea:
+          // COPY doubles the backslash of "\x": \\x followed by hex digits only.
+          if (fe - p >= 3 && src[p] === 0x5c && src[p + 1] === 0x5c && src[p + 2] === 0x78) pos = putHexAsBase64(src, p + 3, fe, out, pos);
+          else pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+          break;
         case CopyKind.Text: {
           out[pos++] = 0x22;
           for (let j = p; j < fe; ) {
@@ -300,6 +309,9 @@ export function writeWireValue(column: WireColumn, src: Buffer, p: number, fe: n
       const written = writeIsoTimestamp(column.kind, src, p, fe, out, pos);
       return written >= 0 ? written : pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
     }
+    case CopyKind.Bytea:
+      if (fe - p >= 2 && src[p] === 0x5c && src[p + 1] === 0x78) return putHexAsBase64(src, p + 2, fe, out, pos);
+      return pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
     default:
       return pos + out.write(column.encode(src.toString("utf8", p, fe)), pos);
   }
@@ -323,4 +335,168 @@ function writeIsoTimestamp(kind: CopyKind, src: Buffer, p: number, fe: number, o
   } else pos = copyBytes(src, space + 1, fe, out, pos);
   out[pos++] = 0x22;
   return pos;
+}
+
+/** Hex digits per piece of a bytea: a multiple of 6 (3 bytes), so the base64 pieces join without padding. */
+const HEX_PIECE = 6 * 16 * 1024;
+
+/**
+ * bytea hex digits src[from, to) → `"<base64>"` at out[pos], a bounded piece at a time: neither
+ * the hex text nor the base64 of a large value ever becomes one JS string. The same bytes as
+ * encodeBytea (values.ts) for PostgreSQL's hex output.
+ */
+function putHexAsBase64(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  out[pos++] = 0x22;
+  for (let a = from; a < to; a += HEX_PIECE) {
+    const piece = Buffer.from(src.toString("latin1", a, Math.min(to, a + HEX_PIECE)), "hex");
+    pos += out.write(piece.toString("base64"), pos, "latin1");
+  }
+  out[pos++] = 0x22;
+  return pos;
+}
+
+const COPY_UNESCAPED: Record<number, number> = { 0x62: 8, 0x66: 12, 0x6e: 10, 0x72: 13, 0x74: 9, 0x76: 11 };
+const isOctal = (b: number) => b >= 0x30 && b <= 0x37;
+
+/**
+ * A COPY json/jsonb field with backslashes (src[first] is the first one) → its text, bytewise:
+ * exactly encodeJson(copyFieldText(field)) (COPY's escapes undone, line breaks as spaces), never
+ * larger than the field.
+ */
+function copyJsonUnescaped(src: Buffer, p: number, first: number, fe: number, out: Buffer, pos: number): number {
+  pos = copyBytes(src, p, first, out, pos);
+  const putCode = (code: number) => {
+    if (code === 0x0a || code === 0x0d) out[pos++] = 0x20;
+    else if (code < 0x80) out[pos++] = code;
+    else {
+      out[pos++] = 0xc0 | (code >> 6);
+      out[pos++] = 0x80 | (code & 0x3f);
+    }
+  };
+  for (let j = first; j < fe; ) {
+    const b = src[j];
+    if (b !== 0x5c || j + 1 >= fe) {
+      out[pos++] = b === 0x0a || b === 0x0d ? 0x20 : b;
+      j++;
+      continue;
+    }
+    const c = src[j + 1];
+    if (isOctal(c)) {
+      let code = 0;
+      let k = j + 1;
+      for (; k < fe && k < j + 4 && isOctal(src[k]); k++) code = code * 8 + src[k] - 0x30;
+      putCode(code);
+      j = k;
+    } else if (c === 0x78 && j + 2 < fe && isHex(src[j + 2])) {
+      let code = hexValue(src[j + 2]);
+      let k = j + 3;
+      if (k < fe && isHex(src[k])) code = code * 16 + hexValue(src[k++]);
+      putCode(code);
+      j = k;
+    } else if (COPY_UNESCAPED[c] !== undefined) {
+      putCode(COPY_UNESCAPED[c]);
+      j += 2;
+    } else {
+      // An escaped ordinary character (a backslash above all) is that character.
+      out[pos++] = c === 0x0a || c === 0x0d ? 0x20 : c;
+      j += 2;
+    }
+  }
+  return pos;
+}
+
+/** Base64 of the bytes of `hexDigits` hex digits, in quotes. */
+const base64Bytes = (hexDigits: number) => 4 * Math.ceil(Math.floor(hexDigits / 2) / 3) + 2;
+
+/**
+ * The JSON size of one pgoutput value src[p, fe) (not NULL) as writeWireValue writes it: exact
+ * for every kind but timestamps (a bound; they are small). Sizes a large record before it is
+ * written, so its buffer is allocated once, at its size.
+ */
+export function wireValueBytes(column: WireColumn, src: Buffer, p: number, fe: number): number {
+  const len = fe - p;
+  switch (column.kind) {
+    case CopyKind.Raw:
+    case CopyKind.Json:
+      return len;
+    case CopyKind.Float:
+      return src[fe - 1] >= 0x30 && src[fe - 1] <= 0x39 ? len : len + 2;
+    case CopyKind.Bool:
+      return src[p] === 0x74 ? 4 : 5;
+    case CopyKind.Quoted:
+      return len + 2;
+    case CopyKind.Text: {
+      let n = len + 2;
+      for (let j = p; j < fe; j++) {
+        const b = src[j];
+        if (b >= 0x20 && b !== 0x22 && b !== 0x5c) continue;
+        n += b === 0x22 || b === 0x5c || b === 8 || b === 9 || b === 10 || b === 12 || b === 13 ? 1 : 5;
+      }
+      return n;
+    }
+    case CopyKind.Timestamptz:
+    case CopyKind.Timestamp:
+      return 3 * len + 16;
+    case CopyKind.Bytea:
+      if (len >= 2 && src[p] === 0x5c && src[p + 1] === 0x78) return base64Bytes(len - 2);
+      return Buffer.byteLength(column.encode(src.toString("utf8", p, fe)));
+    default:
+      // Types that go through a JS string anyway (arrays, …): encoded once more, to know the size.
+      return Buffer.byteLength(column.encode(src.toString("utf8", p, fe)));
+  }
+}
+
+const scratch = Buffer.alloc(16);
+const scratchCursor = { pos: 0 };
+
+/** wireValueBytes for one COPY field src[p, fe) (not \N), as transcodeRow writes it. */
+export function copyFieldBytes(column: CopyColumn, src: Buffer, p: number, fe: number): number {
+  const len = fe - p;
+  switch (column.kind) {
+    case CopyKind.Json:
+      return len; // unescaping only shrinks it
+    case CopyKind.Text: {
+      let n = 2;
+      for (let j = p; j < fe; ) {
+        const b = src[j];
+        if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
+          n++;
+          j++;
+        } else if (b === 0x5c) {
+          scratchCursor.pos = 0;
+          j = escapeInString(src, j, fe, scratch, scratchCursor);
+          n += scratchCursor.pos;
+        } else {
+          n += b === 0x22 ? 2 : 6;
+          j++;
+        }
+      }
+      return n;
+    }
+    case CopyKind.Bytea:
+      if (len >= 3 && src[p] === 0x5c && src[p + 1] === 0x5c && src[p + 2] === 0x78) return base64Bytes(len - 3);
+      return Buffer.byteLength(column.encode(copyFieldText(src.toString("utf8", p, fe))));
+    case CopyKind.Other:
+      return Buffer.byteLength(column.encode(copyFieldText(src.toString("utf8", p, fe))));
+    default:
+      return wireValueBytes(column, src, p, fe); // no escapes in these
+  }
+}
+
+/**
+ * Sizes of the values of one COPY row src[start, end) into `sizes` (0 for NULL; field count
+ * checked by transcodeRow); returns the record's column bytes (prefixes included).
+ */
+export function copyRowBytes(src: Buffer, start: number, end: number, columns: CopyColumn[], sizes: number[]): number {
+  let total = 0;
+  let p = start;
+  for (let i = 0; i < columns.length; i++) {
+    let fe = i === columns.length - 1 ? end : src.indexOf(9, p);
+    if (fe < 0 || fe > end) fe = end;
+    const isNull = fe - p === 2 && src[p] === 0x5c && src[p + 1] === 0x4e;
+    sizes[i] = isNull ? 4 : copyFieldBytes(columns[i], src, p, fe);
+    total += columns[i].prefix.length + sizes[i];
+    p = fe + 1;
+  }
+  return total;
 }
