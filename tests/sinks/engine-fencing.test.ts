@@ -24,7 +24,7 @@ import { readRecords, type LandingRecord } from "../engine/fixtures/landing";
 import { noopMetrics } from "../engine/fixtures/metrics";
 import { DelayedSink } from "../engine/fixtures/delayed-sink";
 import { azuriteConnectionString, startAzurite, type StorageServer } from "./support/emulators";
-import { MOTO_CREDENTIALS, startFakeGcsServer, startMoto } from "./support/conditional-servers";
+import { ensureFakeGcsServer, ensureMoto, MOTO_CREDENTIALS, startFakeGcsServer, startMoto } from "./support/conditional-servers";
 
 const PREFIX = "cdc/fenced";
 
@@ -111,6 +111,8 @@ describe("sinks: two engine instances at once on each cloud sink (writer fencing
   this.timeout(1_800_000);
   let pg: TestPostgres;
   before(async () => {
+    // On a first run, moto's pip install (network) and fake-gcs-server's build (CPU) overlap.
+    await Promise.all([ensureMoto(), ensureFakeGcsServer()]);
     pg = await startPostgres();
   });
   after(async () => {

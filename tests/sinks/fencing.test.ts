@@ -15,10 +15,15 @@ import { FileSink } from "../../container/src/sink/file";
 import { sinkConfig } from "./support/contract";
 import { fencingContract } from "./support/fencing";
 import { azuriteConnectionString, startAzurite, startGcsStandIn, type StorageServer } from "./support/emulators";
-import { MOTO_CREDENTIALS, startFakeGcsServer, startMoto } from "./support/conditional-servers";
+import { ensureFakeGcsServer, ensureMoto, MOTO_CREDENTIALS, startFakeGcsServer, startMoto } from "./support/conditional-servers";
 
 describe("sinks: writer fencing", function () {
   this.timeout(60_000);
+  before(async function () {
+    // On a first run, moto's pip install (network) and fake-gcs-server's build (CPU) overlap.
+    this.timeout(1_800_000);
+    await Promise.all([ensureMoto(), ensureFakeGcsServer()]);
+  });
 
   describe("file:// (a local directory)", () => {
     let dir: string;
