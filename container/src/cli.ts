@@ -15,7 +15,8 @@ import { startOpsServer, type OpsServer } from "./ops/http";
 import { inspectSource, type SourceCheck } from "./source/setup";
 import { tlsProblem } from "./source/errors";
 import { databaseSideFix } from "./source/auth";
-import { probeSink } from "./sink";
+import { openSink, probeSink } from "./sink";
+import { EngineState } from "./batching/state";
 
 const EXIT_OK = 0;
 const EXIT_PROBLEM = 1;
@@ -207,6 +208,43 @@ export async function sourceDoctorChecks(config: EngineConfig, report: (check: S
   return checks;
 }
 
+/** Whether PG_SLOT exists on the database (then `doctor` checks that this sink owns it). */
+async function slotOnDatabase(config: EngineConfig): Promise<boolean> {
+  const client = new pg.Client(clientConfig(config, "cdc-engine doctor"));
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    const found = await client.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", [config.pg.slot]);
+    return found.rowCount === 1;
+  } catch {
+    return false; // the source checks above already said why the database cannot be read
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** An existing PG_SLOT must be one this sink's engine created (recorded in its state object), or `run` refuses it. */
+async function slotOwnershipCheck(config: EngineConfig): Promise<SourceCheck> {
+  const name = "slot ownership";
+  const sink = await openSink(config.sink, config);
+  try {
+    const state = await EngineState.open(sink, config.pg.slot);
+    if (state.ownsSlot(config.pg.database)) {
+      return { name, ok: true, detail: `${config.pg.slot} was created by the engine for ${config.sink.url} (recorded in ${EngineState.key(config.pg.slot)})` };
+    }
+    return {
+      name,
+      ok: false,
+      detail: `${config.pg.slot} exists on database ${config.pg.database}, but ${config.sink.url} has no record of creating it, so it belongs to another deployment or to an engine that wrote to another SINK_URL; cdc-engine run refuses to use or drop it`,
+      fix: `give this deployment its own slot (PG_SLOT=<name unique to this deployment and sink>); only if nobody uses ${config.pg.slot} any more, drop it: SELECT pg_drop_replication_slot('${config.pg.slot}');`,
+    };
+  } catch (err) {
+    return { name, ok: false, detail: `cannot read the engine state ${EngineState.key(config.pg.slot)}: ${(err as Error).message}`, fix: "check the sink's read permission" };
+  } finally {
+    await sink.close().catch(() => undefined);
+  }
+}
+
 async function doctor(): Promise<never> {
   const config = configOrExit(process.env);
   const out = process.stdout;
@@ -216,6 +254,7 @@ async function doctor(): Promise<never> {
     printCheck(out, c);
   };
   await sourceDoctorChecks(config, report);
+  const slotExists = checks.some((c) => c.name === "connection" && c.ok) && (await slotOnDatabase(config));
 
   const probe = await probeSink(config);
   // probeSink's messages start "sink <url>…", which the line's "sink:" label already says.
@@ -233,6 +272,7 @@ async function doctor(): Promise<never> {
               : `grant the engine's identity permission to write, read and delete objects under ${config.sink.url} (docs/cloud-sinks.md lists the exact roles)`,
         },
   );
+  if (sink.ok && slotExists) report(await slotOwnershipCheck(config));
 
   const failed = checks.filter((c) => !c.ok).length;
   const warned = checks.filter((c) => c.ok && c.warning).length;

@@ -8,9 +8,9 @@ import type { Logger } from "pino";
 import { backOff } from "exponential-backoff";
 import type { EngineConfig } from "./config";
 import type { EngineMetrics } from "./ops/metrics";
-import { createSink } from "./sink";
+import { createSink, RetryingSink } from "./sink";
 import type { LandingSink } from "./sink/types";
-import { SinkPermanentError } from "./sink/types";
+import { SinkPermanentError, WriterFencedError } from "./sink/types";
 import { Batcher } from "./batching/batcher";
 import { EngineState } from "./batching/state";
 import { TypeCatalog } from "./source/decoding/catalog";
@@ -50,7 +50,8 @@ export class SlotInUseError extends Error {
 }
 
 /** Errors that retrying cannot fix: runEngine rejects with them. */
-const isFatal = (err: unknown): boolean => err instanceof SinkPermanentError || err instanceof SourceSetupError || err instanceof RecordTooLargeError;
+const isFatal = (err: unknown): boolean =>
+  err instanceof SinkPermanentError || err instanceof SourceSetupError || err instanceof RecordTooLargeError || err instanceof WriterFencedError;
 
 const isSlotInUse = (err: unknown): boolean => err instanceof SlotInUseError || (err as { code?: string })?.code === "55006";
 
@@ -86,6 +87,9 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
   const permanent = (err: unknown): Error | undefined => (isFatal(err) ? (err as Error) : permanentSourceError(err, config));
   try {
     const catalog = new TypeCatalog();
+    // A session fenced by a newer writer epoch ends the engine, even when the refusal surfaced
+    // while the session was already winding down (a delayed write of a lost connection).
+    const fence: SessionFence = {};
     while (!signal.aborted) {
       let progress: SessionProgress = { confirmed: false };
       let fresh = false;
@@ -93,7 +97,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
         const ended = await backOff(
           () => {
             progress = { confirmed: false };
-            return runSession(config, deps, sink, catalog, progress);
+            return runSession(config, deps, sink, catalog, progress, fence);
           },
           {
             numOfAttempts: Number.MAX_SAFE_INTEGER,
@@ -102,7 +106,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
             maxDelay: 5_000,
             jitter: "full",
             retry: (err: unknown, attempt: number) => {
-              if (signal.aborted || permanent(err)) return false;
+              if (signal.aborted || permanent(err) || fence.fenced) return false;
               if (progress.confirmed) {
                 // Reported by the catch below, which starts a new series of attempts.
                 fresh = true;
@@ -113,9 +117,11 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
             },
           },
         );
+        if (fence.fenced) throw fence.fenced;
         if (ended === "resnapshot") continue;
         break; // the session stopped (shutdown, or SNAPSHOT_MODE=initial_only done)
       } catch (err) {
+        if (fence.fenced) throw fence.fenced;
         if (signal.aborted && !permanent(err)) break;
         if (!fresh) throw permanent(err) ?? err;
         reportFailure(config, deps, err, 0);
@@ -150,11 +156,16 @@ interface SlotRow {
   confirmed_flush_lsn: string | null;
 }
 
+/** Set once a session was refused by a newer writer epoch: the engine then stops. */
+interface SessionFence {
+  fenced?: WriterFencedError;
+}
+
 /**
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
  * signal aborts ("stopped"). Every failure throws, for runEngine to classify and retry.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress): Promise<SessionEnd> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress, fence: SessionFence): Promise<SessionEnd> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -192,7 +203,10 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       logger.debug({ paused }, paused ? "the sink is behind: pausing reads" : "resuming reads");
       throttle.set("pressure", paused);
     },
-    onFailure: (err) => fail(err),
+    onFailure: (err) => {
+      if (err instanceof WriterFencedError) fence.fenced = err;
+      fail(err);
+    },
   });
   let batcher: Batcher | undefined;
   const clients: Client[] = [];
@@ -207,17 +221,16 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
 
     if (config.snapshotMode === "initial_only") {
       state = await loadState(sink, slot, logger);
+      fenceRetries(sink, state);
       batcher = makeBatcher();
       await snapshotOnly(config, deps, normal, catalog, batcher, throttle, tables);
       return "stopped";
     }
 
-    const replication = await connect(config, "cdc-engine replication", true);
+    // The application name tells another deployment that meets this slot which sink streams from it.
+    const replication = await connect(config, `cdc-engine replication ${sink.url}`.slice(0, 63), true);
     clients.push(replication);
     let slotRow = await readSlot(normal, slot);
-    if (slotRow?.active_pid) throw new SlotInUseError(slot, slotRow.active_pid);
-    state = await loadState(sink, slot, logger);
-    batcher = makeBatcher();
     if (slotRow && (slotRow.plugin !== "pgoutput" || slotRow.database !== config.pg.database)) {
       throw new SourceSetupError([
         {
@@ -228,6 +241,14 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         },
       ]);
     }
+    // Read without claiming anything: a slot this sink's engine did not create is never used or dropped.
+    const seen = await EngineState.open(sink, slot);
+    if (slotRow && !seen.ownsSlot(config.pg.database)) throw await foreignSlot(normal, config, sink, slotRow);
+    if (slotRow?.active_pid) throw new SlotInUseError(slot, slotRow.active_pid);
+    if (!slotRow && config.snapshotMode === "never" && seen.hadSlot(config.pg.database)) throw lostSlot(config, sink);
+    state = await loadState(sink, slot, logger);
+    fenceRetries(sink, state);
+    batcher = makeBatcher();
 
     const snapshotDue = config.snapshotMode === "initial" && (!slotRow || !state.snapshot?.done);
     if (snapshotDue) {
@@ -252,10 +273,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       }
       if (state.snapshot && !state.snapshot.done && state.snapshot.files.length > 0) {
         logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
-        for (const key of state.snapshot.files) await sink.delete(key);
+        for (const key of state.snapshot.files) await state.deleteObject(key);
       }
-      // Recorded before the slot exists: a crash from here on is recognised as an unfinished snapshot.
+      // Recorded before the slot exists: a crash from here on is recognised as an unfinished
+      // snapshot, and the slot, if it was created, as this sink's own.
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
+      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString() };
       await state.save([]);
       metrics.phase("snapshot");
       let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
@@ -264,6 +287,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         await normal.query("SELECT pg_drop_replication_slot($1)", [slot]);
         created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       }
+      state.slotOwner.status = "created";
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
@@ -301,8 +325,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await state.save([]);
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
+      // SNAPSHOT_MODE=never, first start (or a crash between the claim and the slot): claim, then create.
+      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString() };
+      await state.save([]);
       const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
+      state.slotOwner.status = "created";
       await state.save([]);
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, "created the replication slot (SNAPSHOT_MODE=never: existing rows are not copied)");
     }
@@ -313,6 +341,11 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       await snapshotUncoveredTables(config, deps, { sink, normal, state, catalog, batcher, throttle, failed, versionNum, tables, published: readded, signal: session.signal });
     }
 
+    // The slot exists now and is this sink's (states from before ownership was recorded get their
+    // record here); written before streaming, while nothing else is being written.
+    if (state.slotOwner?.slot !== slot || state.slotOwner.status !== "created") state.slotOwner = { slot, database: config.pg.database, status: "created", since: new Date().toISOString() };
+    if (config.snapshotMode === "never") state.snapshot ??= { consistentPoint: slotRow?.confirmed_flush_lsn ?? "0/0", done: true, files: [], tables: [...captured] };
+    await state.save([]);
     if (config.pg.slotFailover && (await enableFailover(replication, normal, slot, versionNum))) {
       logger.info({ slot }, "made the replication slot a failover slot (PG_SLOT_FAILOVER=true): standbys with sync_replication_slots = on keep a copy of it");
     }
@@ -332,10 +365,56 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   }
 }
 
+/** From now on every retried sink call first checks that this instance still holds the writer epoch. */
+function fenceRetries(sink: LandingSink, state: EngineState): void {
+  if (sink instanceof RetryingSink) sink.setFence(() => state.checkFence());
+}
+
+/** PG_SLOT exists, but this sink's state has no record of creating it: another deployment's slot. */
+async function foreignSlot(normal: Client, config: EngineConfig, sink: LandingSink, slotRow: SlotRow): Promise<SourceSetupError> {
+  const { slot, database } = config.pg;
+  let holder = "";
+  if (slotRow.active_pid) {
+    const { rows } = await normal.query<{ application_name: string | null; client_addr: string | null }>("SELECT application_name, client_addr::text FROM pg_stat_activity WHERE pid = $1", [slotRow.active_pid]);
+    const app = rows[0]?.application_name;
+    const owner = app?.startsWith("cdc-engine replication ") ? ` — the engine streaming from it writes to ${app.slice("cdc-engine replication ".length)}` : app ? ` (application_name "${app}")` : "";
+    holder = `; it is in use by PID ${slotRow.active_pid}${rows[0]?.client_addr ? ` from ${rows[0].client_addr}` : ""}${owner}`;
+  } else {
+    holder = `; it is not in use right now${slotRow.confirmed_flush_lsn ? ` (confirmed up to ${slotRow.confirmed_flush_lsn})` : ""}`;
+  }
+  return new SourceSetupError([
+    {
+      name: "replication slot",
+      ok: false,
+      detail:
+        `slot ${slot} on database ${database} exists, but the sink ${sink.url} has no record of creating it (no ${EngineState.key(slot)} claiming it), ` +
+        `so it belongs to another deployment or to an engine that wrote to another SINK_URL${holder}. The engine never uses or drops a slot it did not create`,
+      fix: `give this deployment its own slot (PG_SLOT=<name unique to this deployment and sink>); only if nobody uses ${slot} any more, drop it: SELECT pg_drop_replication_slot('${slot}');`,
+    },
+  ]);
+}
+
+/** SNAPSHOT_MODE=never and the slot this sink's engine created is gone: the changes since are lost. */
+function lostSlot(config: EngineConfig, sink: LandingSink): SourceSetupError {
+  const { slot, database } = config.pg;
+  return new SourceSetupError([
+    {
+      name: "replication slot",
+      ok: false,
+      detail:
+        `slot ${slot} on database ${database}, which this engine created for ${sink.url}, no longer exists (dropped, or lost in a failover); ` +
+        `the changes made since its last confirmed position are gone, and with SNAPSHOT_MODE=never the engine does not re-create it and go on as if nothing was missing`,
+      fix:
+        `set SNAPSHOT_MODE=initial once to re-create the slot and take a new snapshot (a re-snapshot barrier, so readers end up exact); ` +
+        `or, to accept the gap, delete the state object ${sink.url}/${EngineState.key(slot)} and start again with SNAPSHOT_MODE=never`,
+    },
+  ]);
+}
+
 async function loadState(sink: LandingSink, slot: string, logger: Logger): Promise<EngineState> {
   const state = await EngineState.load(sink, slot);
   logger.info(
-    { slot, sink: sink.url, tables: Object.fromEntries([...state.highWater].map(([t, p]) => [t, `${formatLsn(p.lsn)}#${p.seq}`])) },
+    { slot, sink: sink.url, writerEpoch: state.epoch, tables: Object.fromEntries([...state.highWater].map(([t, p]) => [t, `${formatLsn(p.lsn)}#${p.seq}`])) },
     state.highWater.size > 0 ? "resuming from the engine state in the sink" : "no engine state in the sink yet",
   );
   return state;
@@ -366,11 +445,11 @@ async function snapshotUncoveredTables(
   },
 ): Promise<void> {
   const { logger, metrics, signal } = deps;
-  const { state, sink, batcher } = ctx;
+  const { state, batcher } = ctx;
   const snapshot = state.snapshot!;
   if (snapshot.adding) {
     logger.warn({ tables: snapshot.adding.tables }, "the snapshot of newly captured tables did not finish; taking it again");
-    for (const key of snapshot.adding.files) await sink.delete(key);
+    for (const key of snapshot.adding.files) await state.deleteObject(key);
     snapshot.adding = undefined;
   }
   const current = await relationOids(ctx.normal, ctx.tables);
@@ -508,6 +587,19 @@ async function snapshotOnly(
   await batcher.flushAll();
   await normal.query("COMMIT");
   logger.info({ rows: result.rows, ms: Date.now() - started, lsn: formatLsn(consistentPoint) }, "snapshot done (SNAPSHOT_MODE=initial_only); exiting");
+}
+
+/** Waits until the slot is active for our replication connection, then checks the writer epoch once. */
+async function confirmEpochWhileHoldingSlot(ctx: StreamContext, slot: string, stopped: () => boolean): Promise<void> {
+  const pid = (ctx.replication as unknown as { processID: number | null }).processID;
+  for (let i = 0; i < 600 && !stopped(); i++) {
+    const { rows } = await ctx.normal.query<{ active_pid: number | null }>("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+    if (rows[0]?.active_pid === pid) {
+      await ctx.state.checkFence();
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 interface StreamContext {
@@ -649,6 +741,10 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   logger.info({ slot: config.pg.slot, publication: config.pg.publication, confirmedFlushLsn: formatLsn(ctx.confirmedAtStart), tables: [...ctx.captured] }, "streaming changes");
   // Ask for a keepalive at once, so the lag (and /readyz) is known without waiting for the server's timer.
   replication.requestReply();
+  // PostgreSQL grants the slot to one walsender only. Once it is ours, no instance can claim a newer
+  // writer epoch (they wait for the slot), so one that did before must be found now: stop at once.
+  const holdsSlot = confirmEpochWhileHoldingSlot(ctx, config.pg.slot, () => stopping).catch(fail);
+  void holdsSlot;
 
   if (config.heartbeatIntervalMs > 0) {
     ctx.setHeartbeat(

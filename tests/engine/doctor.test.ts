@@ -291,6 +291,20 @@ describe("engine: source setup and doctor", function () {
       assert.deepEqual(await readdir(join(landing, "good", "_cdc_probe")).catch(() => []), []);
     });
 
+    it("reports an existing PG_SLOT that this sink's engine did not create (slot ownership)", async () => {
+      await good.query("SELECT pg_create_logical_replication_slot('foreign_slot', 'pgoutput')");
+      try {
+        const r = await runCli(["doctor"], { ...good.env, SINK_URL: `file://${landing}/foreign`, TABLE_INCLUDE: "public.users", PG_SLOT: "foreign_slot" });
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith("FAIL ")), [
+          `FAIL slot ownership: foreign_slot exists on database postgres, but file://${landing}/foreign has no record of creating it, so it belongs to another deployment or to an engine that wrote to another SINK_URL; cdc-engine run refuses to use or drop it — fix: give this deployment its own slot (PG_SLOT=<name unique to this deployment and sink>); only if nobody uses foreign_slot any more, drop it: SELECT pg_drop_replication_slot('foreign_slot');`,
+        ]);
+        assert.equal((await good.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'foreign_slot'")).length, 1, "doctor changed nothing");
+      } finally {
+        await good.query("SELECT pg_drop_replication_slot('foreign_slot')");
+      }
+    });
+
     it("prints FAIL lines with the fix and exits 1 on a misconfigured server", async () => {
       const r = await runCli(["doctor"], { ...bad.env, SINK_URL: `file://${landing}/bad`, TABLE_INCLUDE: "public.users,public.nokey" });
       assert.equal(r.code, 1, r.stdout + r.stderr);

@@ -23,16 +23,35 @@ class FaultySink implements LandingSink {
   get url() {
     return this.inner.url;
   }
-  async put(key: string, body: Uint8Array) {
+  /** Every write goes through here: counted, delayed, failed on cue. */
+  private async writing<T>(write: () => Promise<T>): Promise<T> {
     this.attempts++;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     // Like the real RetryingSink: after close() nothing more lands.
     if (this.closed) throw new Error("sink closed");
     if (this.failure) throw this.failure;
-    return this.inner.put(key, body);
+    return write();
+  }
+  put(key: string, body: Uint8Array) {
+    return this.writing(() => this.inner.put(key, body));
+  }
+  create(key: string, body: Uint8Array) {
+    return this.writing(() => this.inner.create(key, body));
+  }
+  replace(key: string, body: Uint8Array, expected: string | null) {
+    return this.writing(() => this.inner.replace(key, body, expected));
+  }
+  deleteVersion(key: string, version: string) {
+    return this.inner.deleteVersion(key, version);
   }
   get(key: string) {
     return this.inner.get(key);
+  }
+  read(key: string) {
+    return this.inner.read(key);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
   }
   delete(key: string) {
     return this.inner.delete(key);

@@ -24,8 +24,24 @@ class GatedSink implements LandingSink {
     if (key.startsWith("cdc.")) await this.gate; // the engine state passes, the data waits
     return this.inner.put(key, body);
   }
+  async create(key: string, body: Uint8Array) {
+    if (key.startsWith("cdc.")) await this.gate; // data objects and manifests are written create-only
+    return this.inner.create(key, body);
+  }
+  replace(key: string, body: Uint8Array, expected: string | null) {
+    return this.inner.replace(key, body, expected);
+  }
+  deleteVersion(key: string, version: string) {
+    return this.inner.deleteVersion(key, version);
+  }
   get(key: string) {
     return this.inner.get(key);
+  }
+  read(key: string) {
+    return this.inner.read(key);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
   }
   delete(key: string) {
     return this.inner.delete(key);

@@ -21,7 +21,7 @@ import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { readLanding } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
 
-/** A real FileSink that records every put. */
+/** A real FileSink that records every write (put, create, replace, delete). */
 class RecordingSink implements LandingSink {
   readonly puts: string[] = [];
   constructor(private readonly inner: FileSink) {}
@@ -32,10 +32,29 @@ class RecordingSink implements LandingSink {
     this.puts.push(key);
     return this.inner.put(key, body);
   }
+  create(key: string, body: Uint8Array) {
+    this.puts.push(key);
+    return this.inner.create(key, body);
+  }
+  replace(key: string, body: Uint8Array, expected: string | null) {
+    this.puts.push(key);
+    return this.inner.replace(key, body, expected);
+  }
+  deleteVersion(key: string, version: string) {
+    this.puts.push(`delete ${key}`);
+    return this.inner.deleteVersion(key, version);
+  }
   get(key: string) {
     return this.inner.get(key);
   }
+  read(key: string) {
+    return this.inner.read(key);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
+  }
   delete(key: string) {
+    this.puts.push(`delete ${key}`);
     return this.inner.delete(key);
   }
   close() {

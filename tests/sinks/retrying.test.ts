@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { RetryingSink, SinkPermanentError, SinkRetryAbortedError, type LandingSink } from "../../container/src/sink";
+import { SinkConditionFailedError, WriterFencedError } from "../../container/src/sink/types";
 
 class FlakySink implements LandingSink {
   readonly url = "s3://flaky/prefix";
@@ -22,6 +23,25 @@ class FlakySink implements LandingSink {
   }
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
+  }
+  async create(key: string, body: Uint8Array): Promise<"created" | "exists"> {
+    if (this.objects.has(key)) return "exists";
+    await this.put(key, body);
+    return "created";
+  }
+  async read(key: string) {
+    const body = this.objects.get(key);
+    return body && { body, version: String(body.length) };
+  }
+  async stat(key: string) {
+    return (await this.read(key))?.version;
+  }
+  async replace(key: string, body: Uint8Array): Promise<string> {
+    await this.put(key, body);
+    return String(body.length);
+  }
+  async deleteVersion(key: string): Promise<boolean> {
+    return this.objects.delete(key);
   }
   async close(): Promise<void> {}
 }
@@ -74,5 +94,46 @@ describe("sinks: RetryingSink policy", () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(inner.attempts, attempts, "no attempt after the abort");
     await assert.rejects(sink.put("k2", Buffer.from("y")), SinkRetryAbortedError);
+  });
+
+  it("checks the fence before every retry: a replaced instance's failed write is not tried again", async () => {
+    const inner = new FlakySink([() => errno("ECONNRESET"), () => errno("ECONNRESET")]);
+    const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2 });
+    let checks = 0;
+    sink.setFence(async () => {
+      checks++;
+      throw new WriterFencedError(sink.url, "cdc_slot", 1, 2, undefined);
+    });
+    await assert.rejects(sink.create("k", Buffer.from("x")), WriterFencedError);
+    assert.equal(inner.attempts, 1, "only the first attempt was made");
+    assert.equal(checks, 1);
+    assert.equal(inner.objects.has("k"), false);
+  });
+
+  it("does not fence reads (the fence check itself reads, through the same sink)", async () => {
+    const inner = new FlakySink([]);
+    inner.objects.set("state", Buffer.from("{}"));
+    const sink = new RetryingSink(inner, { initialDelayMs: 1, maxDelayMs: 2 });
+    let checks = 0;
+    sink.setFence(async () => {
+      checks++;
+      await sink.read("state");
+    });
+    const flaky = inner as unknown as { read(key: string): Promise<unknown> };
+    let failures = 2;
+    const read = flaky.read.bind(inner);
+    flaky.read = async (key: string) => {
+      if (failures-- > 0) throw errno("ECONNRESET");
+      return read(key);
+    };
+    assert.deepEqual(Buffer.from((await sink.read("state"))!.body).toString(), "{}");
+    assert.equal(checks, 0, "a retried read runs no fence check");
+  });
+
+  it("passes a failed write condition through at once (retrying cannot change it)", async () => {
+    const inner = new FlakySink([() => new SinkConditionFailedError("s3://flaky/prefix", "k")]);
+    const sink = new RetryingSink(inner, { initialDelayMs: 1 });
+    await assert.rejects(sink.replace("k", Buffer.from("x"), "v1"), SinkConditionFailedError);
+    assert.equal(inner.attempts, 1);
   });
 });

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { backOff } from "exponential-backoff";
 import type { Logger } from "pino";
 import type { LandingSink } from "../sink/types";
-import { SinkPermanentError } from "../sink/types";
+import { SinkConditionFailedError, SinkPermanentError, WriterFencedError } from "../sink/types";
 import type { EngineMetrics } from "../ops/metrics";
 import { schemaFingerprint, type TableSchema } from "../source/schema";
 import { EngineState, type Intent, type Position } from "./state";
@@ -380,7 +380,12 @@ export class Batcher {
         const rawBytes = body.length;
         batch.chunks = [];
         if (this.options.compression === "gzip") body = await gzip(body);
-        await this.retrying(`write ${batch.key}`, () => sink.put(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson"));
+        // Create-only: an object of that name is there already only from a replay of the same
+        // range (the same records), or from a stale instance's delayed write; either is kept.
+        await this.retrying(`write ${batch.key}`, async () => {
+          const outcome = await sink.create(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson");
+          if (outcome === "exists") logger.debug({ key: batch.key }, "landing object exists already (a replay of the same range): kept as it is");
+        });
         metrics.eventsWritten(batch.table, batch.count, rawBytes);
         metrics.fileWritten(batch.table, body.length);
         this.pendingBytes -= batch.bytes;
@@ -400,12 +405,11 @@ export class Batcher {
   }
 
   /**
-   * Write-once: a manifest name that exists already (a replay of the same position) keeps its
-   * content, so no reader ever sees a name change meaning.
+   * Write-once (create-only): a manifest name that exists already (a replay of the same position)
+   * keeps its content, so no reader ever sees a name change meaning.
    */
   private async writeManifest(manifest: ManifestObject): Promise<void> {
-    if ((await this.options.sink.get(manifest.key)) !== undefined) return;
-    await this.options.sink.put(manifest.key, manifest.body, "application/json");
+    await this.options.sink.create(manifest.key, manifest.body, "application/json");
   }
 
   /** Retries transient sink errors forever (reading stays paused meanwhile); permanent ones stop the engine. */
@@ -416,7 +420,7 @@ export class Batcher {
       maxDelay: 30_000,
       jitter: "full",
       retry: (err: unknown, attempt: number) => {
-        if (err instanceof SinkPermanentError || this.options.signal.aborted) return false;
+        if (err instanceof SinkPermanentError || err instanceof WriterFencedError || err instanceof SinkConditionFailedError || this.options.signal.aborted) return false;
         this.options.logger.warn({ err, attempt, sink: this.options.sink.url }, `could not ${what}; retrying`);
         return true;
       },

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { BlobServiceClient, RestError } from "@azure/storage-blob";
-import type { ContainerClient } from "@azure/storage-blob";
+import type { BlobRequestConditions, ContainerClient } from "@azure/storage-blob";
 import { DefaultAzureCredential } from "@azure/identity";
-import type { LandingSink } from "./types";
-import { SinkPermanentError } from "./types";
+import type { LandingSink, ObjectVersion, VersionedObject } from "./types";
+import { SinkConditionFailedError, SinkPermanentError } from "./types";
 
 export interface AzureSinkOptions {
   /** abfss://container@account.dfs.core.windows.net/prefix */
@@ -34,6 +34,9 @@ const ACTIONS: Record<Operation, string> = {
  * A put stages the body as one block with a transactional MD5 (the service rejects a damaged body
  * with 400 Md5Mismatch and echoes the MD5 it computed, which is compared) and then commits the block
  * list, which replaces the blob atomically: readers see the old blob or the new one, never a part.
+ * Conditional writes put their condition on that commit: create-only `If-None-Match: *` (409
+ * BlobAlreadyExists), compare-and-swap `If-Match: <ETag>` (412 ConditionNotMet); the ETag changes
+ * with every write, also of the same bytes.
  */
 export class AzureBlobSink implements LandingSink {
   readonly url: string;
@@ -52,6 +55,47 @@ export class AzureBlobSink implements LandingSink {
   }
 
   async put(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<void> {
+    await this.upload(key, body, contentType, undefined);
+  }
+
+  async create(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<"created" | "exists"> {
+    try {
+      await this.upload(key, body, contentType, { ifNoneMatch: "*" });
+      return "created";
+    } catch (err) {
+      if (err instanceof SinkConditionFailedError) return "exists";
+      throw err;
+    }
+  }
+
+  async replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType = "application/json"): Promise<ObjectVersion> {
+    return this.upload(key, body, contentType, expected === null ? { ifNoneMatch: "*" } : { ifMatch: expected });
+  }
+
+  async stat(key: string): Promise<ObjectVersion | undefined> {
+    const name = this.blobName(key);
+    try {
+      const properties = await this.container.getBlobClient(name).getProperties({ abortSignal: this.timeout() });
+      return properties.etag;
+    } catch (err) {
+      if (err instanceof RestError && err.statusCode === 404 && err.code !== "ContainerNotFound") return undefined;
+      throw this.classify("get", name, err);
+    }
+  }
+
+  async deleteVersion(key: string, version: ObjectVersion): Promise<boolean> {
+    const name = this.blobName(key);
+    try {
+      const response = await this.container.getBlobClient(name).deleteIfExists({ conditions: { ifMatch: version }, abortSignal: this.timeout() });
+      return response.succeeded;
+    } catch (err) {
+      if (err instanceof RestError && err.statusCode === 412) return false;
+      throw this.classify("delete", name, err);
+    }
+  }
+
+  /** Stages the body as one block (verified MD5) and commits it under `conditions`; resolves with the new ETag. */
+  private async upload(key: string, body: Uint8Array, contentType: string, conditions: BlobRequestConditions | undefined): Promise<ObjectVersion> {
     const name = this.blobName(key);
     const md5 = createHash("md5").update(body).digest();
     const blob = this.container.getBlockBlobClient(name);
@@ -64,16 +108,26 @@ export class AzureBlobSink implements LandingSink {
       if (staged.contentMD5 !== undefined && !Buffer.from(staged.contentMD5).equals(md5)) {
         throw new Error(`Azure received a block of ${name} with MD5 ${Buffer.from(staged.contentMD5).toString("base64")}, expected ${md5.toString("base64")}`);
       }
-      await blob.commitBlockList([blockId], {
+      const committed = await blob.commitBlockList([blockId], {
         blobHTTPHeaders: { blobContentType: contentType, blobContentMD5: md5 },
+        ...(conditions ? { conditions } : {}),
         abortSignal: this.timeout(),
       });
+      if (committed.etag === undefined) throw new Error(`Azure committed ${name} without an ETag`);
+      return committed.etag;
     } catch (err) {
+      if (conditions && err instanceof RestError && (err.statusCode === 412 || (err.statusCode === 409 && err.code === "BlobAlreadyExists") || (conditions.ifMatch !== undefined && err.statusCode === 404 && err.code !== "ContainerNotFound"))) {
+        throw new SinkConditionFailedError(this.url, key, { cause: err });
+      }
       throw this.classify("put", name, err);
     }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.read(key))?.body;
+  }
+
+  async read(key: string): Promise<VersionedObject | undefined> {
     const name = this.blobName(key);
     try {
       const response = await this.container.getBlobClient(name).download(0, undefined, { abortSignal: this.timeout() });
@@ -87,7 +141,7 @@ export class AzureBlobSink implements LandingSink {
       if (stored !== undefined && !createHash("md5").update(bytes).digest().equals(Buffer.from(stored))) {
         throw new Error(`Azure returned ${name} whose MD5 does not match the stored Content-MD5`);
       }
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return { body: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), version: response.etag ?? "" };
     } catch (err) {
       if (err instanceof RestError && err.statusCode === 404 && err.code !== "ContainerNotFound") return undefined;
       throw this.classify("get", name, err);

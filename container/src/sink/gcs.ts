@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { CRC32C, Storage } from "@google-cloud/storage";
 import type { Bucket } from "@google-cloud/storage";
-import type { LandingSink } from "./types";
-import { SinkPermanentError } from "./types";
+import type { LandingSink, ObjectVersion, VersionedObject } from "./types";
+import { SinkConditionFailedError, SinkPermanentError } from "./types";
 
 export interface GcsSinkOptions {
   /** gs://bucket/prefix */
@@ -29,6 +29,8 @@ const PERMISSIONS: Record<Operation, string> = {
  * no key files). Each put is a single-request upload whose metadata carries the body's CRC32C and
  * MD5, so GCS rejects a damaged body, and the client compares the hashes of the stored object with
  * its own before put() resolves. GCS object writes are atomic: readers never see a part.
+ * Conditional writes are generation preconditions: create-only `ifGenerationMatch=0`,
+ * compare-and-swap `ifGenerationMatch=<generation>` (412 when the object is another generation).
  */
 export class GcsSink implements LandingSink {
   readonly url: string;
@@ -46,6 +48,64 @@ export class GcsSink implements LandingSink {
   }
 
   async put(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<void> {
+    await this.upload(key, body, contentType, undefined);
+  }
+
+  async create(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<"created" | "exists"> {
+    try {
+      await this.upload(key, body, contentType, 0);
+      return "created";
+    } catch (err) {
+      if (err instanceof SinkConditionFailedError) return "exists";
+      throw err;
+    }
+  }
+
+  async replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType = "application/json"): Promise<ObjectVersion> {
+    return this.upload(key, body, contentType, expected === null ? 0 : Number(expected));
+  }
+
+  async read(key: string): Promise<VersionedObject | undefined> {
+    const name = this.objectName(key);
+    // The metadata names the current generation; downloading exactly that generation keeps the
+    // bytes and the version together (a newer write in between makes it 404: read again).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const generation = await this.stat(key);
+      if (generation === undefined) return undefined;
+      try {
+        const [bytes] = await this.bucket.file(name, { generation: Number(generation) }).download({ validation: "crc32c" });
+        return { body: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), version: generation };
+      } catch (err) {
+        if (!isObjectNotFound(err)) throw this.classify("get", name, err);
+      }
+    }
+    throw new Error(`GCS object ${name} changed during each of 5 reads`);
+  }
+
+  async stat(key: string): Promise<ObjectVersion | undefined> {
+    const name = this.objectName(key);
+    try {
+      const [metadata] = await this.bucket.file(name).getMetadata();
+      return String(metadata.generation);
+    } catch (err) {
+      if (isObjectNotFound(err)) return undefined;
+      throw this.classify("get", name, err);
+    }
+  }
+
+  async deleteVersion(key: string, version: ObjectVersion): Promise<boolean> {
+    const name = this.objectName(key);
+    try {
+      await this.bucket.file(name).delete({ ifGenerationMatch: Number(version) });
+      return true;
+    } catch (err) {
+      if (isObjectNotFound(err) || (err as { code?: unknown })?.code === 412) return false;
+      throw this.classify("delete", name, err);
+    }
+  }
+
+  /** One verified single-request upload, with a generation precondition when given; resolves with the new generation. */
+  private async upload(key: string, body: Uint8Array, contentType: string, ifGenerationMatch: number | undefined): Promise<ObjectVersion> {
     const name = this.objectName(key);
     const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     const crc = new CRC32C();
@@ -59,14 +119,18 @@ export class GcsSink implements LandingSink {
         validation: "crc32c",
         contentType,
         metadata: { contentType, crc32c, md5Hash },
+        ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
       });
     } catch (err) {
+      if (ifGenerationMatch !== undefined && (err as { code?: unknown })?.code === 412) throw new SinkConditionFailedError(this.url, key, { cause: err });
       throw this.classify("put", name, err);
     }
     const stored = file.metadata;
     if (stored.crc32c !== crc32c || (stored.md5Hash !== undefined && stored.md5Hash !== md5Hash) || Number(stored.size) !== body.byteLength) {
       throw new Error(`GCS stored ${name} with crc32c=${stored.crc32c} md5=${stored.md5Hash} size=${stored.size}, expected crc32c=${crc32c} md5=${md5Hash} size=${body.byteLength}`);
     }
+    if (stored.generation === undefined) throw new Error(`GCS stored ${name} without a generation`);
+    return String(stored.generation);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -1,6 +1,9 @@
 import { ExponentialBackoff, fullJitterGenerator, handleWhen, retry, TaskCancelledError } from "cockatiel";
-import type { LandingSink } from "./types";
-import { SinkPermanentError } from "./types";
+import type { LandingSink, ObjectVersion, VersionedObject } from "./types";
+import { SinkConditionFailedError, SinkPermanentError, WriterFencedError } from "./types";
+
+/** Errors that retrying cannot change: passed through at once. */
+const isFinal = (err: unknown): boolean => err instanceof SinkPermanentError || err instanceof SinkConditionFailedError || err instanceof WriterFencedError;
 
 /** The slice of a pino logger the sink uses, so tests and the engine can pass their own. */
 export interface SinkLogger {
@@ -30,12 +33,15 @@ export class SinkRetryAbortedError extends Error {
  * Wraps a sink so every transient failure (anything but SinkPermanentError) is retried with
  * exponential backoff and full jitter, without an attempt limit: while the storage is down a put
  * simply does not resolve, so the engine stops confirming to PostgreSQL and stops reading from the
- * slot (its backpressure). A permanent error is passed through at once.
+ * slot (its backpressure). A permanent error, a failed condition and a fenced writer are passed
+ * through at once. With a fence set (setFence), every retry first checks that this instance still
+ * holds the sink, so a stale instance's retried write never lands after another one took over.
  */
 export class RetryingSink implements LandingSink {
   private readonly closing = new AbortController();
   private readonly signal: AbortSignal;
   private readonly backoff: ExponentialBackoff<number>;
+  private fence: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly inner: LandingSink,
@@ -58,11 +64,39 @@ export class RetryingSink implements LandingSink {
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.run("get", key, () => this.inner.get(key));
+    return this.run("get", key, () => this.inner.get(key), false);
   }
 
   delete(key: string): Promise<void> {
     return this.run("delete", key, () => this.inner.delete(key));
+  }
+
+  create(key: string, body: Uint8Array, contentType?: string): Promise<"created" | "exists"> {
+    return this.run("create", key, () => this.inner.create(key, body, contentType));
+  }
+
+  read(key: string): Promise<VersionedObject | undefined> {
+    return this.run("read", key, () => this.inner.read(key), false);
+  }
+
+  stat(key: string): Promise<ObjectVersion | undefined> {
+    return this.run("stat", key, () => this.inner.stat(key), false);
+  }
+
+  replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType?: string): Promise<ObjectVersion> {
+    return this.run("replace", key, () => this.inner.replace(key, body, expected, contentType));
+  }
+
+  deleteVersion(key: string, version: ObjectVersion): Promise<boolean> {
+    return this.run("delete", key, () => this.inner.deleteVersion(key, version));
+  }
+
+  /**
+   * A check run before every retry of a write or delete; it throws WriterFencedError once another
+   * instance holds the sink. Reads are not fenced (the check itself reads).
+   */
+  setFence(check: (() => Promise<void>) | undefined): void {
+    this.fence = check;
   }
 
   async close(): Promise<void> {
@@ -70,11 +104,11 @@ export class RetryingSink implements LandingSink {
     await this.inner.close();
   }
 
-  private async run<T>(operation: string, key: string, attempt: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: string, key: string, attempt: () => Promise<T>, fenced = true): Promise<T> {
     let lastError: unknown;
     let failures = 0;
     const policy = retry(
-      handleWhen((err) => !(err instanceof SinkPermanentError)),
+      handleWhen((err) => !isFinal(err)),
       { maxAttempts: Number.POSITIVE_INFINITY, backoff: this.backoff },
     );
     policy.onRetry((event) => {
@@ -88,11 +122,14 @@ export class RetryingSink implements LandingSink {
     });
     if (this.signal.aborted) throw new SinkRetryAbortedError(this.inner.url, operation, key, this.signal.reason);
     try {
-      const result = await policy.execute(() => attempt(), this.signal);
+      const result = await policy.execute(async ({ attempt: n }) => {
+        if (n > 0 && fenced && this.fence) await this.fence();
+        return attempt();
+      }, this.signal);
       if (failures > 0) this.options.logger?.info({ sink: this.inner.url, operation, key, failures }, `sink ${operation} succeeded after ${failures} failed attempt(s)`);
       return result;
     } catch (err) {
-      if (err instanceof TaskCancelledError || (this.signal.aborted && !(err instanceof SinkPermanentError))) {
+      if (err instanceof TaskCancelledError || (this.signal.aborted && !isFinal(err))) {
         throw new SinkRetryAbortedError(this.inner.url, operation, key, lastError ?? err);
       }
       throw err;

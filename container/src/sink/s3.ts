@@ -3,12 +3,13 @@ import { crc32 } from "node:zlib";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
-import type { LandingSink } from "./types";
-import { SinkPermanentError } from "./types";
+import type { LandingSink, ObjectVersion, VersionedObject } from "./types";
+import { SinkConditionFailedError, SinkPermanentError } from "./types";
 
 export interface S3SinkOptions {
   url: string;
@@ -27,6 +28,9 @@ export interface S3SinkOptions {
  * keys in configuration). Every PUT carries Content-MD5 and a CRC32 checksum, so S3 rejects a body
  * that was damaged on the way, and the response is checked against them before put() resolves.
  * S3 PUTs are atomic: readers see the old object or the new one, never a part.
+ *
+ * Conditional writes: create-only is `If-None-Match: *`, compare-and-swap is `If-Match: <ETag>`;
+ * S3 answers 412 PreconditionFailed (404 for If-Match on a missing key) when the condition fails.
  */
 export class S3Sink implements LandingSink {
   readonly url: string;
@@ -47,6 +51,49 @@ export class S3Sink implements LandingSink {
   }
 
   async put(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<void> {
+    await this.send(key, body, contentType, {});
+  }
+
+  async create(key: string, body: Uint8Array, contentType = "application/x-ndjson"): Promise<"created" | "exists"> {
+    try {
+      await this.send(key, body, contentType, { IfNoneMatch: "*" });
+      return "created";
+    } catch (err) {
+      if (err instanceof SinkConditionFailedError) return "exists";
+      throw err;
+    }
+  }
+
+  async replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType = "application/json"): Promise<ObjectVersion> {
+    return this.send(key, body, contentType, expected === null ? { IfNoneMatch: "*" } : { IfMatch: expected });
+  }
+
+  async read(key: string): Promise<VersionedObject | undefined> {
+    return this.fetch(key);
+  }
+
+  async stat(key: string): Promise<ObjectVersion | undefined> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }));
+      return response.ETag;
+    } catch (err) {
+      if (isMissingObject(err)) return undefined;
+      throw this.classify("get", key, err);
+    }
+  }
+
+  async deleteVersion(key: string, version: ObjectVersion): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key), IfMatch: version }));
+      return true;
+    } catch (err) {
+      if (isPreconditionFailed(err) || isMissingObject(err)) return false;
+      throw this.classify("delete", key, err);
+    }
+  }
+
+  /** One verified PutObject with the given conditions; resolves with the stored ETag. */
+  private async send(key: string, body: Uint8Array, contentType: string, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<ObjectVersion> {
     const md5 = createHash("md5").update(body).digest();
     const crc = Buffer.alloc(4);
     crc.writeUInt32BE(crc32(body) >>> 0);
@@ -59,8 +106,16 @@ export class S3Sink implements LandingSink {
       ContentType: contentType,
       ContentMD5: md5.toString("base64"),
       ChecksumCRC32: checksum,
+      ...conditions,
     });
-    const response = await this.guard("put", key, () => this.client.send(command));
+    let response;
+    try {
+      response = await this.client.send(command);
+    } catch (err) {
+      const conditional = conditions.IfMatch !== undefined || conditions.IfNoneMatch !== undefined;
+      if (conditional && (isPreconditionFailed(err) || (conditions.IfMatch !== undefined && isMissingObject(err)))) throw new SinkConditionFailedError(this.url, key, { cause: err });
+      throw this.classify("put", key, err);
+    }
     // S3 has already checked both digests against the bytes it stored; the response confirms it
     // (where the service echoes them: the CRC32 on AWS, the MD5 ETag for unencrypted/SSE-S3 objects).
     if (response.ChecksumCRC32 !== undefined && response.ChecksumCRC32 !== checksum) {
@@ -74,9 +129,14 @@ export class S3Sink implements LandingSink {
     if (etag === undefined && response.ChecksumCRC32 === undefined) {
       throw new Error(`S3 acknowledged ${this.objectKey(key)} without an ETag or checksum; cannot confirm the write`);
     }
+    return response.ETag ?? `"${md5.toString("hex")}"`;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.fetch(key))?.body;
+  }
+
+  private async fetch(key: string): Promise<VersionedObject | undefined> {
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key), ChecksumMode: "ENABLED" }));
       const bytes = await response.Body!.transformToByteArray();
@@ -88,9 +148,9 @@ export class S3Sink implements LandingSink {
         const md5 = createHash("md5").update(bytes).digest("hex");
         if (md5 !== etag) throw new Error(`S3 returned ${this.objectKey(key)} with MD5 ${md5}, but its ETag is ${etag}`);
       }
-      return bytes;
+      return { body: bytes, version: response.ETag ?? "" };
     } catch (err) {
-      if (err instanceof S3ServiceException && (err.name === "NoSuchKey" || (err.$metadata.httpStatusCode === 404 && err.name !== "NoSuchBucket"))) return undefined;
+      if (isMissingObject(err)) return undefined;
       throw this.classify("get", key, err);
     }
   }
@@ -147,3 +207,7 @@ export class S3Sink implements LandingSink {
 }
 
 type Operation = "put" | "get" | "delete";
+
+const isMissingObject = (err: unknown): boolean => err instanceof S3ServiceException && (err.name === "NoSuchKey" || err.name === "NotFound" || (err.$metadata.httpStatusCode === 404 && err.name !== "NoSuchBucket"));
+
+const isPreconditionFailed = (err: unknown): boolean => err instanceof S3ServiceException && (err.name === "PreconditionFailed" || err.$metadata.httpStatusCode === 412);

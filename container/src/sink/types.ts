@@ -16,8 +16,52 @@ export interface LandingSink {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Create-only write (S3 `If-None-Match: *`, Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`,
+   * locally a hard link that fails on an existing name): "exists" when the key is there already,
+   * which is then left as it is. Landing data objects and manifests are written this way, so an
+   * instance can never replace an object another one wrote.
+   */
+  create(key: string, body: Uint8Array, contentType?: string): Promise<"created" | "exists">;
+  /** Reads an object with its version; undefined when it does not exist. */
+  read(key: string): Promise<VersionedObject | undefined>;
+  /** The version of an object without its body; undefined when it does not exist. */
+  stat(key: string): Promise<ObjectVersion | undefined>;
+  /**
+   * Compare-and-swap: writes the object only if its current version is `expected` (null: only if
+   * it does not exist), else throws SinkConditionFailedError. Resolves with the new version.
+   */
+  replace(key: string, body: Uint8Array, expected: ObjectVersion | null, contentType?: string): Promise<ObjectVersion>;
+  /**
+   * Deletes the object only while it is still `version`; false when it is gone or was written
+   * again meanwhile (that newer object is left alone).
+   */
+  deleteVersion(key: string, version: ObjectVersion): Promise<boolean>;
   /** Releases connections and handles. */
   close(): Promise<void>;
+}
+
+/**
+ * One stored version of an object, opaque to callers: S3's ETag, Azure's ETag, GCS's generation,
+ * a file's inode and change time.
+ */
+export type ObjectVersion = string;
+
+export interface VersionedObject {
+  body: Uint8Array;
+  version: ObjectVersion;
+}
+
+/** A conditional write or delete found another version than the one it was made for (HTTP 412). */
+export class SinkConditionFailedError extends Error {
+  constructor(
+    readonly url: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`sink ${url}: ${key} is not the version this instance last read (another writer changed it)`, options);
+    this.name = "SinkConditionFailedError";
+  }
 }
 
 /**
@@ -33,5 +77,25 @@ export class SinkPermanentError extends Error {
   ) {
     super(`sink ${url}: ${problem}`, options);
     this.name = "SinkPermanentError";
+  }
+}
+
+/**
+ * Another instance took over the sink (a newer writer epoch is in the engine state): this one
+ * must stop at once and write nothing more. Never retried.
+ */
+export class WriterFencedError extends Error {
+  constructor(
+    readonly url: string,
+    readonly slot: string,
+    readonly ours: number,
+    readonly theirs: number,
+    readonly holder: string | undefined,
+  ) {
+    super(
+      `another instance took over sink ${url} for slot ${slot} (writer epoch ${theirs} > ours ${ours}${holder ? `, held by ${holder}` : ""}); ` +
+        `this instance stops without writing anything more. During a rollout this is expected for the old instance; otherwise make sure only one engine runs per PG_SLOT and SINK_URL`,
+    );
+    this.name = "WriterFencedError";
   }
 }

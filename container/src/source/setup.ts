@@ -65,6 +65,8 @@ interface SlotFacts {
   activePid: number | null;
   confirmedFlushLsn: string | null;
   walStatus: string | null;
+  /** PostgreSQL 17+: why the slot was invalidated (wal_removed, rows_removed, wal_level_insufficient, idle_timeout), if it was. */
+  invalidationReason?: string;
 }
 
 interface PublicationFacts {
@@ -180,7 +182,7 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotFacts | un
   // to_jsonb keeps this working on servers older than 13, which have no wal_status column.
   const { rows } = await client.query(
     `SELECT s.plugin, s.slot_type, s.database, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn,
-            to_jsonb(s) ->> 'wal_status' AS wal_status
+            to_jsonb(s) ->> 'wal_status' AS wal_status, to_jsonb(s) ->> 'invalidation_reason' AS invalidation_reason
        FROM pg_replication_slots s WHERE s.slot_name = $1`,
     [slot],
   );
@@ -194,6 +196,7 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotFacts | un
     activePid: r.active_pid,
     confirmedFlushLsn: r.confirmed_flush_lsn,
     walStatus: r.wal_status,
+    invalidationReason: r.invalidation_reason ?? undefined,
   };
 }
 
@@ -665,12 +668,14 @@ function slotCheck(config: EngineConfig, server: ServerFacts, slot: SlotFacts | 
       fix: `set PG_DATABASE=${slot.database}, or choose another PG_SLOT for database ${server.database}`,
     };
   }
-  if (slot.walStatus === "lost") {
+  if (slot.walStatus === "lost" || slot.invalidationReason) {
     return {
       name,
       ok: false,
-      detail: `${slotName} has lost WAL it still needed (wal_status=lost, e.g. max_slot_wal_keep_size was exceeded); changes since its position are gone`,
-      fix: recreate,
+      detail: slot.invalidationReason
+        ? `${slotName} was invalidated by PostgreSQL (invalidation_reason=${slot.invalidationReason}); changes since its position are gone`
+        : `${slotName} has lost WAL it still needed (wal_status=lost, e.g. max_slot_wal_keep_size was exceeded); changes since its position are gone`,
+      fix: `${recreate}; with SNAPSHOT_MODE=never the engine then refuses to go on past the gap: run once with SNAPSHOT_MODE=initial (a new snapshot), or delete the sink's _cdc_state/${slotName}.json to accept the gap`,
     };
   }
   const position = slot.confirmedFlushLsn ? ` at ${slot.confirmedFlushLsn}` : "";

@@ -1,12 +1,14 @@
 /**
  * A STAND-IN for Google Cloud Storage, written for these tests: the slice of the GCS JSON API that
  * @google-cloud/storage uses for single-request uploads, media downloads and deletes, served over
- * plain HTTP. No GCS emulator that speaks the JSON API runs from npm on this machine (Google's
- * testbench is Python, fake-gcs-server is Go; the only npm candidate, firebase-tools' Storage
- * emulator, is a several-hundred-package CLI aimed at Firebase rules, too heavy to add to every
- * `npm ci`), so this is what the GCS sink is tested against.
+ * plain HTTP. The real fake-gcs-server (Go, built by conditional-servers.ts) is used where it
+ * behaves as GCS does — the generation preconditions of uploads, in the fencing tests — but it
+ * answers a missing object with the same bare 404 as a missing bucket (GCS: "No such object: …"),
+ * ignores `ifGenerationMatch` on deletes and has no IAM denial (it does check uploaded hashes), so
+ * the GCS contract, the conditional delete and the injected faults stay here.
  * It behaves as GCS documents: objects are replaced atomically; uploads whose metadata carries
- * `crc32c`/`md5Hash` that do not match the received bytes are rejected with 400; responses carry
+ * `crc32c`/`md5Hash` that do not match the received bytes are rejected with 400; uploads, reads
+ * and deletes honour `ifGenerationMatch` (412) and `generation`; responses carry
  * the stored hashes (object resource, `x-goog-hash`); missing buckets answer 404 "The specified
  * bucket does not exist."; buckets listed as denied answer 403 like an IAM denial.
  */
@@ -94,7 +96,11 @@ export class GcsStandIn {
       const bucket = this.bucket(res, bucketName, permission);
       if (!bucket) return;
       const object = bucket.get(name);
-      if (!object) return this.fail(res, 404, `No such object: ${bucketName}/${name}`, "notFound");
+      // Without object versioning only the live generation exists.
+      const generation = url.searchParams.get("generation");
+      if (!object || (generation !== null && Number(generation) !== object.generation)) return this.fail(res, 404, `No such object: ${bucketName}/${name}`, "notFound");
+      const precondition = url.searchParams.get("ifGenerationMatch");
+      if (precondition !== null && Number(precondition) !== object.generation) return this.fail(res, 412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet");
       if (req.method === "DELETE") {
         bucket.delete(name);
         res.writeHead(204).end();
@@ -130,6 +136,10 @@ export class GcsStandIn {
     const metadata = JSON.parse(parts[0].body.toString("utf8")) as { name?: string; contentType?: string; crc32c?: string; md5Hash?: string };
     const name = url.searchParams.get("name") ?? metadata.name;
     if (!name) return this.fail(res, 400, "Required: object name", "required");
+    const precondition = url.searchParams.get("ifGenerationMatch");
+    if (precondition !== null && Number(precondition) !== (bucket.get(name)?.generation ?? 0)) {
+      return this.fail(res, 412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet");
+    }
     const data = parts[1].body;
     const crc32c = crc32cBase64(data);
     const md5Hash = createHash("md5").update(data).digest("base64");
