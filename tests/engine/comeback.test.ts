@@ -55,8 +55,9 @@ describe("engine: tables that come back are snapshotted again", function () {
       const snapshotRows = newest.filter((r) => r.__op === "r" && r.__lsn === after[1].__lsn);
       assert.ok(snapshotRows.length > 0 && snapshotRows.every((r) => r.__seq > 0), "the rows follow their barrier at (P, 1…)");
       assert.ok(snapshotRows.every((r) => (r.id as number) >= 15), "the new snapshot holds only the new table's rows");
-      const covered = (await state(dir, "cb_drop_slot")).snapshot.covered["public.cb_drop"];
-      assert.equal(covered.oid, await oidOf("public.cb_drop"), "coverage follows the new relation OID");
+      // The state records the coverage once the snapshot's objects are durable, just after they are readable.
+      const newOid = await oidOf("public.cb_drop");
+      await waitFor("coverage follows the new relation OID", async () => (await state(dir, "cb_drop_slot")).snapshot.covered["public.cb_drop"]?.oid === newOid);
     } finally {
       await engine.stop();
       await pg.query("DROP PUBLICATION cb_all");

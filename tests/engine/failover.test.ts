@@ -45,9 +45,11 @@ describe("engine: failover slots", function () {
 
   it("makes an existing slot a failover slot", async function () {
     if (versionNum < 170000) this.skip();
-    await pg.query("SELECT pg_create_logical_replication_slot('old_slot', 'pgoutput')");
+    // The engine only takes slots it created for its sink (slot ownership): create it without FAILOVER first.
+    const env = engineEnv(pg, await landingDir(), { TABLE_INCLUDE: "public.f", PG_SLOT: "old_slot", PG_PUBLICATION: "fo_pub", SNAPSHOT_MODE: "never" });
+    await streamOnce({ ...env, PG_SLOT_FAILOVER: "false" });
     assert.equal(await failoverOf("old_slot"), false);
-    const engine = await streamOnce(engineEnv(pg, await landingDir(), { TABLE_INCLUDE: "public.f", PG_SLOT: "old_slot", PG_PUBLICATION: "fo_pub", SNAPSHOT_MODE: "never" }));
+    const engine = await streamOnce(env);
     assert.equal(await failoverOf("old_slot"), true);
     assert.equal(engine.said(/made the replication slot a failover slot/).length, 1);
   });

@@ -118,5 +118,8 @@ describe("engine ops: metrics log line", () => {
     assert.equal(prom.readiness().lagBytes, 7);
     assert.match(await prom.text(), /cdc_files_written_total\{table="public.users"\} 1/);
     assert.equal(log.take().landingObjects, 1);
+    // The reason reaches /readyz through the tee too.
+    both.phase("waiting_for_slot", "replication slot cdc_slot is in use by another consumer (PID 7)");
+    assert.match(JSON.stringify(prom.readiness()), /in use by another consumer \(PID 7\)/);
   });
 });

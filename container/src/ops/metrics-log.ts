@@ -164,6 +164,6 @@ export function teeMetrics(...targets: EngineMetrics[]): EngineMetrics {
     flushed: (at) => targets.forEach((t) => t.flushed(at)),
     confirmedLsn: (lsn) => targets.forEach((t) => t.confirmedLsn(lsn)),
     replicationLagBytes: (bytes) => targets.forEach((t) => t.replicationLagBytes(bytes)),
-    phase: (phase) => targets.forEach((t) => t.phase(phase)),
+    phase: (phase, reason) => targets.forEach((t) => t.phase(phase, reason)),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * Storage servers that ENFORCE conditional writes, for the fencing tests (s3rver ignores
  * `If-None-Match`/`If-Match` on PutObject, so it cannot show that a stale writer is refused):
- * - S3: moto in server mode (PyPI `moto[server]`, pinned), in a virtualenv built once under
- *   `.cache/moto/`. moto answers 412 PreconditionFailed to PutObject with `If-None-Match: *` on an
+ * - S3: moto in server mode (PyPI, pinned; the one virtualenv of tests/support/moto.ts under
+ *   `.cache/moto/`). moto answers 412 PreconditionFailed to PutObject with `If-None-Match: *` on an
  *   existing key and with a stale `If-Match`, and to DeleteObject with a stale `If-Match` (checked by
  *   the tests themselves before they rely on it).
  * - GCS: fake-gcs-server (Go, `go install github.com/fsouza/fake-gcs-server@<pin>` through the Go
@@ -19,11 +19,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "../../support/postgres";
 import type { StorageServer } from "./emulators";
+import { ensureMoto } from "../../support/moto";
+
+export { ensureMoto };
 
 const REPO = resolve(__dirname, "../../..");
 const CACHE = join(REPO, ".cache");
 
-export const MOTO_VERSION = "5.2.5";
 export const FAKE_GCS_SERVER_VERSION = "v1.56.1";
 
 /** Credentials moto accepts (any), exported into process.env by the S3 tests like s3rver's. */
@@ -55,27 +57,6 @@ async function once(target: string, stamp: string, build: (dir: string) => Promi
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-}
-
-/**
- * `.cache/moto/venv/bin/moto_server`, installed on first use. A venv's scripts name its absolute
- * path, so it is created at its final place and moved into the build directory, which once() then
- * moves back there.
- */
-export async function ensureMoto(): Promise<string> {
-  const target = join(CACHE, "moto");
-  const python = process.env.CDC_TEST_PYTHON ?? "python3";
-  const server = join(target, "venv", "bin", "moto_server");
-  await once(target, `moto[server]==${MOTO_VERSION}`, async (dir) => {
-    process.stderr.write(`      (installing moto[server]==${MOTO_VERSION} into ${target} once: about 2 min)\n`);
-    const venv = join(target, "venv");
-    await rm(venv, { recursive: true, force: true });
-    await fs.mkdir(target, { recursive: true });
-    await run(python, ["-m", "venv", venv]);
-    await run(join(venv, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", `moto[server]==${MOTO_VERSION}`]);
-    await fs.rename(venv, join(dir, "venv"));
-  });
-  return server;
 }
 
 /** `.cache/fake-gcs-server/bin/fake-gcs-server`, built on first use from the Go module proxy. */
