@@ -10,21 +10,20 @@ import { runEngine } from "../../container/src/engine";
 import { FileSink } from "../../container/src/sink/file";
 import { SinkPermanentError, type LandingSink } from "../../container/src/sink/types";
 import { confirmedFlush, engineEnv, landingDir, startEngine, waitFor } from "./fixtures/harness";
+import { WrappedSink, type WriteKind } from "./fixtures/wrapped-sink";
 import { duplicatePositions, readLanding, readRecords, rebuildTable } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
 
-/** A real FileSink whose puts can be made to fail (no fault-injecting file system exists here). */
-class FaultySink implements LandingSink {
+/** A real FileSink whose writes can be made to fail (no fault-injecting file system exists here). */
+class FaultySink extends WrappedSink {
   failure: Error | undefined;
-  /** A slow sink: every put waits this long first. */
+  /** A slow sink: every write waits this long first. */
   delayMs = 0;
   attempts = 0;
-  constructor(private readonly inner: FileSink) {}
-  get url() {
-    return this.inner.url;
-  }
-  /** Every write goes through here: counted, delayed, failed on cue. */
-  private async writing<T>(write: () => Promise<T>): Promise<T> {
+  closed = false;
+  /** Every write but a delete: counted, delayed, failed on cue. */
+  protected override async writing<T>(kind: WriteKind, _key: string, write: () => Promise<T>): Promise<T> {
+    if (kind === "delete" || kind === "deleteVersion") return write();
     this.attempts++;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     // Like the real RetryingSink: after close() nothing more lands.
@@ -32,32 +31,7 @@ class FaultySink implements LandingSink {
     if (this.failure) throw this.failure;
     return write();
   }
-  put(key: string, body: Uint8Array) {
-    return this.writing(() => this.inner.put(key, body));
-  }
-  create(key: string, body: Uint8Array) {
-    return this.writing(() => this.inner.create(key, body));
-  }
-  replace(key: string, body: Uint8Array, expected: string | null) {
-    return this.writing(() => this.inner.replace(key, body, expected));
-  }
-  deleteVersion(key: string, version: string) {
-    return this.inner.deleteVersion(key, version);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  read(key: string) {
-    return this.inner.read(key);
-  }
-  stat(key: string) {
-    return this.inner.stat(key);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  closed = false;
-  close() {
+  override close() {
     this.closed = true;
     return this.inner.close();
   }

@@ -5,48 +5,22 @@
 import assert from "node:assert/strict";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { FileSink } from "../../container/src/sink/file";
-import type { LandingSink } from "../../container/src/sink/types";
 import { engineEnv, landingDir, waitFor, waitForRecords } from "./fixtures/harness";
+import { WrappedSink, type WriteKind } from "./fixtures/wrapped-sink";
 import { startLoggedEngine } from "./fixtures/logged-engine";
 
 /** A real FileSink whose data writes wait until the test opens the gate: the snapshot then backs up and its COPY stays open. */
-class GatedSink implements LandingSink {
+class GatedSink extends WrappedSink {
   private open!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
-  constructor(private readonly inner: FileSink) {}
-  get url() {
-    return this.inner.url;
-  }
   release() {
     this.open();
   }
-  async put(key: string, body: Uint8Array) {
+  protected override async writing<T>(_kind: WriteKind, key: string, write: () => Promise<T>): Promise<T> {
     if (key.startsWith("cdc.")) await this.gate; // the engine state passes, the data waits
-    return this.inner.put(key, body);
+    return write();
   }
-  async create(key: string, body: Uint8Array) {
-    if (key.startsWith("cdc.")) await this.gate; // data objects and manifests are written create-only
-    return this.inner.create(key, body);
-  }
-  replace(key: string, body: Uint8Array, expected: string | null) {
-    return this.inner.replace(key, body, expected);
-  }
-  deleteVersion(key: string, version: string) {
-    return this.inner.deleteVersion(key, version);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  read(key: string) {
-    return this.inner.read(key);
-  }
-  stat(key: string) {
-    return this.inner.stat(key);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
+  override close() {
     this.open();
     return this.inner.close();
   }

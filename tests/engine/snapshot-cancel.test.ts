@@ -16,49 +16,17 @@ import { EngineState } from "../../container/src/batching/state";
 import { TypeCatalog } from "../../container/src/source/decoding/catalog";
 import { ReadThrottle, copySnapshot } from "../../container/src/source/snapshot";
 import { FileSink } from "../../container/src/sink/file";
-import type { LandingSink } from "../../container/src/sink/types";
 import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
+import { WrappedSink, type WriteKind } from "./fixtures/wrapped-sink";
 import { readLanding } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
 
-/** A real FileSink that records every write (put, create, replace, delete). */
-class RecordingSink implements LandingSink {
+/** A real FileSink that records the key of every write (put, create, replace, delete). */
+class RecordingSink extends WrappedSink {
   readonly puts: string[] = [];
-  constructor(private readonly inner: FileSink) {}
-  get url() {
-    return this.inner.url;
-  }
-  put(key: string, body: Uint8Array) {
-    this.puts.push(key);
-    return this.inner.put(key, body);
-  }
-  create(key: string, body: Uint8Array) {
-    this.puts.push(key);
-    return this.inner.create(key, body);
-  }
-  replace(key: string, body: Uint8Array, expected: string | null) {
-    this.puts.push(key);
-    return this.inner.replace(key, body, expected);
-  }
-  deleteVersion(key: string, version: string) {
-    this.puts.push(`delete ${key}`);
-    return this.inner.deleteVersion(key, version);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  read(key: string) {
-    return this.inner.read(key);
-  }
-  stat(key: string) {
-    return this.inner.stat(key);
-  }
-  delete(key: string) {
-    this.puts.push(`delete ${key}`);
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
+  protected override writing<T>(kind: WriteKind, key: string, write: () => Promise<T>): Promise<T> {
+    this.puts.push(`${kind} ${key}`);
+    return write();
   }
 }
 
