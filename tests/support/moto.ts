@@ -19,8 +19,17 @@ const REPO = path.resolve(__dirname, "..", "..");
 const VENV = path.join(REPO, ".cache", "moto", "venv");
 const run = promisify(execFile);
 
-/** The venv's moto_server, installing moto[server]==MOTO_VERSION first if it is not there. */
-export async function ensureMoto(): Promise<string> {
+let installing: Promise<string> | undefined;
+
+/**
+ * The venv's moto_server, installing the pinned moto first if it is not there. Once per process:
+ * concurrent callers (tests/support/prefetch.ts and the tests) share one install.
+ */
+export function ensureMoto(): Promise<string> {
+  return (installing ??= installMoto());
+}
+
+async function installMoto(): Promise<string> {
   const python = path.join(VENV, "bin", "python");
   const server = path.join(VENV, "bin", "moto_server");
   if (existsSync(python)) {
@@ -29,7 +38,8 @@ export async function ensureMoto(): Promise<string> {
   }
   try {
     if (!existsSync(python)) await run("python3", ["-m", "venv", VENV]);
-    await run(path.join(VENV, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", ...REQUIREMENTS], { maxBuffer: 64 * 1024 * 1024 });
+    // At low priority: it usually runs beside other tests (tests/support/prefetch.ts).
+    await run("nice", ["-n", "15", path.join(VENV, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", ...REQUIREMENTS], { maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`installing ${REQUIREMENTS.join(" ")} into ${VENV} failed (needs python3 with venv and PyPI): ${e.message}\n${e.stderr ?? ""}`);

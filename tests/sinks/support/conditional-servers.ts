@@ -59,8 +59,17 @@ async function once(target: string, stamp: string, build: (dir: string) => Promi
   }
 }
 
-/** `.cache/fake-gcs-server/bin/fake-gcs-server`, built on first use from the Go module proxy. */
-export async function ensureFakeGcsServer(): Promise<string> {
+let building: Promise<string> | undefined;
+
+/**
+ * `.cache/fake-gcs-server/bin/fake-gcs-server`, built on first use from the Go module proxy. Once
+ * per process: concurrent callers (tests/support/prefetch.ts and the tests) share one build.
+ */
+export function ensureFakeGcsServer(): Promise<string> {
+  return (building ??= buildFakeGcsServer());
+}
+
+async function buildFakeGcsServer(): Promise<string> {
   const target = join(CACHE, "fake-gcs-server");
   const go = process.env.GO ?? (existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go");
   await once(target, `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`, async (dir) => {
@@ -68,7 +77,8 @@ export async function ensureFakeGcsServer(): Promise<string> {
     // Module and build caches only for this build (over 1 GB), removed once the binary is there.
     const work = join(dir, "go");
     const env = { ...process.env, GOBIN: join(dir, "bin"), GOPATH: join(work, "path"), GOMODCACHE: join(work, "mod"), GOCACHE: join(work, "build"), GOTOOLCHAIN: "local", CGO_ENABLED: "0" };
-    await run(go, ["install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`], env);
+    // At low priority: it usually runs beside other tests (tests/support/prefetch.ts).
+    await run("nice", ["-n", "15", go, "install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`], env);
     await run(go, ["clean", "-cache", "-modcache"], env);
     await rm(work, { recursive: true, force: true });
   });

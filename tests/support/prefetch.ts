@@ -1,0 +1,13 @@
+/**
+ * Starts the suite's slow one-time setups — each built or installed once into .cache/ and reused —
+ * as soon as mocha loads, in the background and at low priority, so that they overlap the
+ * PostgreSQL tests (which mostly wait) instead of adding their minutes to a fresh clone's run.
+ * The tests that need one await the same work (each ensure* runs once per process, or takes a
+ * lock); a setup that fails is reported by the tests that need it, not here. `npm test` loads it
+ * (package.json); a run of single test files does not, so it builds only what those files need.
+ */
+import { ensureSparkEnv } from "../../lakehouse/src/spark/env";
+import { ensureFakeGcsServer } from "../sinks/support/conditional-servers";
+import { ensureMoto } from "./moto";
+
+for (const setup of [ensureFakeGcsServer, ensureMoto, () => ensureSparkEnv()]) setup().catch(() => undefined);
