@@ -134,7 +134,7 @@ describe("sinks: kafka:// against a real Apache Kafka broker (KRaft)", function 
       LOG_LEVEL: "info",
     };
     let stop = false;
-    const workload = runWorkload(pg, { clients: 2, transactionsPerClient: 100_000, seed: 15, keySpace: 3_000, stop: () => stop });
+    const workload = runWorkload(pg, { clients: 1, transactionsPerClient: 100_000, seed: 15, keySpace: 3_000, stop: () => stop });
     let engine = spawnEngine(env);
     try {
       await waitFor("streaming", logged(engine, "streaming changes"), 60_000, 50);
@@ -198,6 +198,23 @@ describe("sinks: kafka:// against a real Apache Kafka broker (KRaft)", function 
     const ok = await probeSink(loadConfig({ ...pg.env, SINK_URL: `kafka://${broker.bootstrap}`, TABLE_INCLUDE: "public.not_there_yet", LOG_LEVEL: "silent" }));
     assert.equal(ok.ok, true, ok.message);
     assert.match(ok.message, /wrote and tombstoned a probe message in cdc\._cdc_state; cdc\.public\.not_there_yet will be created/);
+  });
+
+  it("publishes over TLS with KAFKA_CA_FILE, and stops with one clear message when the brokers' certificate is not trusted", async () => {
+    const env = { ...baseEnv(broker.sslBootstrap), SINK_URL: `kafka+ssl://${broker.sslBootstrap}`, KAFKA_TOPIC_PREFIX: "tls" };
+    const trusted = new KafkaSink({ url: env.SINK_URL, brokers: [broker.sslBootstrap], tls: true, settings: loadConfig({ ...env, KAFKA_CA_FILE: broker.caFile }).kafka });
+    try {
+      await trusted.put("_cdc_state/tls_slot.json", Buffer.from('{"version":1}'));
+      assert.equal(Buffer.from((await trusted.get("_cdc_state/tls_slot.json"))!).toString(), '{"version":1}');
+    } finally {
+      await trusted.close();
+    }
+    const untrusted = new KafkaSink({ url: env.SINK_URL, brokers: [broker.sslBootstrap], tls: true, settings: loadConfig(env).kafka });
+    try {
+      await assert.rejects(untrusted.put("_cdc_state/tls_slot.json", Buffer.from("{}")), (err: Error) => err instanceof SinkPermanentError && /TLS certificate of the brokers is not trusted .*set KAFKA_CA_FILE/.test(err.message));
+    } finally {
+      await untrusted.close();
+    }
   });
 
   it("requires existing topics when KAFKA_CREATE_TOPICS=false, naming the topic and the fix", async () => {

@@ -52,6 +52,8 @@ const kafkaLibrary = (): Promise<KafkaLibrary> => (library ??= import("@platform
 /** Messages of one produce request, kept well under the brokers' default 1 MiB batch limit. */
 const CHUNK_BYTES = 512 * 1024;
 const CHUNK_MESSAGES = 4000;
+/** Produce requests of one object in flight at once (the idempotent producer keeps up to 5 per partition in order). */
+const IN_FLIGHT_REQUESTS = 4;
 
 /** Kafka protocol error codes that retrying cannot fix. */
 const PERMANENT_CODES = new Map<number, string>([
@@ -313,23 +315,36 @@ export class KafkaSink implements LandingSink {
     }
   }
 
+  /**
+   * Sends in produce requests well under the brokers' batch limit, a few in flight at once. If one
+   * fails the whole object is sent again (after the others settled): a key's last message in the
+   * log is then always from the complete, ordered resend, and consumers skip the duplicates.
+   */
   private async send(messages: Message[]): Promise<void> {
+    const producer = await this.getProducer();
+    const inFlight = new Set<Promise<unknown>>();
+    let failure: unknown;
     let chunk: Message[] = [];
     let bytes = 0;
     const flush = async () => {
       if (chunk.length === 0) return;
-      const out = chunk;
+      const request = producer.send({ messages: chunk }).catch((err: unknown) => void (failure ??= err));
       chunk = [];
       bytes = 0;
-      await (await this.getProducer()).send({ messages: out });
+      inFlight.add(request);
+      void request.finally(() => inFlight.delete(request));
+      if (inFlight.size >= IN_FLIGHT_REQUESTS) await Promise.race(inFlight);
     };
     for (const m of messages) {
+      if (failure !== undefined) break;
       const size = (m.value?.length ?? 0) + m.key!.length + 64;
       if (chunk.length > 0 && (bytes + size > CHUNK_BYTES || chunk.length >= CHUNK_MESSAGES)) await flush();
       chunk.push(m);
       bytes += size;
     }
-    await flush();
+    if (failure === undefined) await flush();
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
   }
 
   /** One attempt (doctor): the permanent reading of a failure, or the failure itself. */

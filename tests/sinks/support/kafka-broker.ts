@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -30,6 +30,10 @@ export interface KafkaBroker {
   bootstrap: string;
   /** host:port of the SASL_PLAINTEXT (SCRAM-SHA-256) listener. */
   saslBootstrap: string;
+  /** host:port of the SSL listener (certificate for 127.0.0.1 signed by `caFile`). */
+  sslBootstrap: string;
+  /** PEM of the test CA that signed the SSL listener's certificate. */
+  caFile: string;
   /** Kills the JVM (SIGKILL: acknowledged writes are in the page cache, as after a process crash). */
   stop(): Promise<void>;
   /** Starts it again on the same ports and data. */
@@ -68,20 +72,37 @@ async function portOpen(port: number): Promise<boolean> {
   });
 }
 
+/** A test CA and a server certificate for 127.0.0.1 it signed, as a PEM keystore (key + chain). */
+function makeCertificates(dir: string): { ca: string; keystore: string } {
+  const run = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cdc-test-ca"]);
+  run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext"]);
+  writeFileSync(join(dir, "server.pem"), readFileSync(join(dir, "server.key"), "utf8") + readFileSync(join(dir, "server.crt"), "utf8"));
+  return { ca: join(dir, "ca.pem"), keystore: join(dir, "server.pem") };
+}
+
 export async function startKafka(options: { users?: ScramUser[] } = {}): Promise<KafkaBroker> {
   const lib = await kafkaJars();
   const classpath = (await readdir(lib)).filter((f) => f.endsWith(".jar")).map((f) => join(lib, f)).join(":");
   const dir = await mkdtemp(join(tmpdir(), "cdc-kafka-"));
-  const [port, saslPort, controllerPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, saslPort, sslPort, controllerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const tls = makeCertificates(dir);
   const properties = [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort},SSL://127.0.0.1:${sslPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort},SSL://127.0.0.1:${sslPort}`,
+    "listener.name.ssl.ssl.keystore.type=PEM",
+    `listener.name.ssl.ssl.keystore.location=${tls.keystore}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
     "sasl.enabled.mechanisms=SCRAM-SHA-256",
     "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
     "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
@@ -133,6 +154,8 @@ export async function startKafka(options: { users?: ScramUser[] } = {}): Promise
   return {
     bootstrap: `127.0.0.1:${port}`,
     saslBootstrap: `127.0.0.1:${saslPort}`,
+    sslBootstrap: `127.0.0.1:${sslPort}`,
+    caFile: tls.ca,
     stop,
     start,
     async dispose() {
