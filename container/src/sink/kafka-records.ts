@@ -27,59 +27,65 @@ export function landingTarget(key: string): LandingTarget | undefined {
 /**
  * The top-level fields of one JSON object line, each as its raw JSON text (so `int8` values beyond
  * 2^53 and numeric strings stay exactly as written). Only for well-formed lines (the engine's own).
+ * With `wanted`, scanning stops as soon as those fields are found (records are long, keys early).
  */
-export function topLevelFields(line: string): Map<string, string> {
+export function topLevelFields(line: string, wanted?: ReadonlySet<string>): Map<string, string> {
   const fields = new Map<string, string>();
-  let i = line.indexOf("{") + 1;
   const n = line.length;
-  const skipSpace = () => {
-    while (i < n && (line[i] === " " || line[i] === "\t" || line[i] === "\n" || line[i] === "\r")) i++;
-  };
+  let i = line.indexOf("{") + 1;
   const stringEnd = (from: number): number => {
-    // from points at the opening quote; returns the index after the closing one.
-    let j = from + 1;
-    while (j < n) {
+    // from is at the opening quote; returns the index after the closing one.
+    for (let j = from + 1; j < n; j++) {
       const c = line.charCodeAt(j);
-      if (c === 92) j += 2;
+      if (c === 92) j++;
       else if (c === 34) return j + 1;
-      else j++;
     }
     throw new Error("unterminated string in record");
   };
-  for (;;) {
-    skipSpace();
-    if (i >= n || line[i] === "}") return fields;
-    if (line[i] === ",") {
+  const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (isSpace(c) || c === 44) {
       i++;
       continue;
     }
+    if (c === 125) break; // }
     const nameEnd = stringEnd(i);
-    const name = JSON.parse(line.slice(i, nameEnd)) as string;
+    const raw = line.slice(i + 1, nameEnd - 1);
+    const name = raw.includes("\\") ? (JSON.parse(line.slice(i, nameEnd)) as string) : raw;
     i = nameEnd;
-    skipSpace();
-    i++; // ':'
-    skipSpace();
+    while (i < n && (isSpace(line.charCodeAt(i)) || line.charCodeAt(i) === 58)) i++; // spaces and ':'
     const start = i;
     let depth = 0;
-    while (i < n) {
-      const c = line[i];
-      if (c === '"') {
-        i = stringEnd(i);
-        continue;
-      }
-      if (c === "{" || c === "[") depth++;
-      else if (c === "}" || c === "]") {
+    for (; i < n; i++) {
+      c = line.charCodeAt(i);
+      if (c === 34) {
+        i = stringEnd(i) - 1;
+      } else if (c === 123 || c === 91) depth++;
+      else if (c === 125 || c === 93) {
         if (depth === 0) break;
         depth--;
-      } else if (c === "," && depth === 0) break;
-      i++;
+      } else if (c === 44 && depth === 0) break;
     }
-    fields.set(name, line.slice(start, i).trimEnd());
+    if (!wanted || wanted.has(name)) {
+      fields.set(name, line.slice(start, i).trimEnd());
+      if (wanted && fields.size === wanted.size) break;
+    }
   }
+  return fields;
 }
 
 /** Record fields that are the engine's, not the row's. */
 const isEngineField = (name: string): boolean => name.startsWith("__");
+
+const ENGINE_FIELDS = ["__op", "__lsn", "__seq", "__ts_ms"];
+const wantedCache = new WeakMap<readonly string[], ReadonlySet<string>>();
+/** The fields a keyed record's message needs (cached per key-column list). */
+function wantedFields(keyColumns: readonly string[]): ReadonlySet<string> {
+  let wanted = wantedCache.get(keyColumns);
+  if (!wanted) wantedCache.set(keyColumns, (wanted = new Set([...ENGINE_FIELDS, ...keyColumns])));
+  return wanted;
+}
 
 export interface RecordMessage {
   /** The JSON object of the key columns, e.g. `{"id":42}`; `{}` for `t` and `b` records. */
@@ -98,7 +104,7 @@ export interface RecordMessage {
  * FULL: its deletes carry every old value, so a row's delete has the key of its insert).
  */
 export function recordMessage(line: string, keyColumns: readonly string[]): RecordMessage {
-  const fields = topLevelFields(line);
+  const fields = topLevelFields(line, keyColumns.length > 0 ? wantedFields(keyColumns) : undefined);
   const op = JSON.parse(fields.get("__op") ?? '""') as string;
   const lsn = fields.get("__lsn");
   const seq = fields.get("__seq");

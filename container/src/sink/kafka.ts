@@ -55,6 +55,9 @@ const CHUNK_MESSAGES = 4000;
 /** Produce requests of one object in flight at once (the idempotent producer keeps up to 5 per partition in order). */
 const IN_FLIGHT_REQUESTS = 4;
 
+const LSN_HEADER = Buffer.from("__lsn");
+const SEQ_HEADER = Buffer.from("__seq");
+
 /** Kafka protocol error codes that retrying cannot fix. */
 const PERMANENT_CODES = new Map<number, string>([
   [29, "TOPIC_AUTHORIZATION_FAILED"],
@@ -256,7 +259,7 @@ export class KafkaSink implements LandingSink {
       start = end + 1;
       if (line.length === 0) continue;
       const record = recordMessage(line, (keyColumns ??= await this.keyColumns(table, positionOf(line))));
-      const headers = new Map([[Buffer.from("__lsn"), Buffer.from(record.lsn)], [Buffer.from("__seq"), Buffer.from(record.seq)]]);
+      const headers = new Map([[LSN_HEADER, Buffer.from(record.lsn)], [SEQ_HEADER, Buffer.from(record.seq)]]);
       const key = Buffer.from(record.key);
       const value = Buffer.from(line);
       if (record.tableWide) {
