@@ -49,11 +49,9 @@ let library: Promise<KafkaLibrary> | undefined;
 /** The client is an ECM module; this engine is CommonJS, so it is loaded with import(). */
 const kafkaLibrary = (): Promise<KafkaLibrary> => (library ??= import("@platformatic/kafka"));
 
-/** Messages of one produce request, kept well under the brokers' default 1 MiB batch limit. */
-const CHUNK_BYTES = 512 * 1024;
-const CHUNK_MESSAGES = 4000;
-/** Produce requests of one object in flight at once (the idempotent producer keeps up to 5 per partition in order). */
-const IN_FLIGHT_REQUESTS = 4;
+/** Bytes per partition in one produce request, well under the brokers' default 1 MiB record-batch limit. */
+const PARTITION_BYTES = 640 * 1024;
+const CHUNK_MESSAGES = 20_000;
 
 const LSN_HEADER = Buffer.from("__lsn");
 const SEQ_HEADER = Buffer.from("__seq");
@@ -248,6 +246,7 @@ export class KafkaSink implements LandingSink {
   }
 
   private async dataMessages(table: string, body: Buffer, partitions: number): Promise<Message[]> {
+    const { compatibilityPartitioner } = await kafkaLibrary();
     const topic = this.dataTopic(table);
     const text = body.toString("utf8");
     const messages: Message[] = [];
@@ -267,8 +266,10 @@ export class KafkaSink implements LandingSink {
         for (let partition = 0; partition < partitions; partition++) messages.push({ topic, partition, key, value, headers, timestamp: record.tsMs });
         continue;
       }
-      messages.push({ topic, key, value, headers, timestamp: record.tsMs });
-      if (record.op === "d" && this.settings.tombstones) messages.push({ topic, key, value: null, headers, timestamp: record.tsMs });
+      // The Java client's partitioner (murmur2, positive), computed here so requests can be sized per partition.
+      const partition = compatibilityPartitioner(undefined as never, key) % partitions;
+      messages.push({ topic, partition, key, value, headers, timestamp: record.tsMs });
+      if (record.op === "d" && this.settings.tombstones) messages.push({ topic, partition, key, value: null, headers, timestamp: record.tsMs });
     }
     return messages;
   }
@@ -319,35 +320,31 @@ export class KafkaSink implements LandingSink {
   }
 
   /**
-   * Sends in produce requests well under the brokers' batch limit, a few in flight at once. If one
-   * fails the whole object is sent again (after the others settled): a key's last message in the
-   * log is then always from the complete, ordered resend, and consumers skip the duplicates.
+   * Sends in produce requests, one at a time: the client's idempotent producer does not keep
+   * sequence numbers straight for concurrent requests to one partition (measured: the broker
+   * answers OUT_OF_ORDER_SEQUENCE_NUMBER). A request carries up to PARTITION_BYTES per partition,
+   * under the brokers' default 1 MiB record-batch limit.
    */
   private async send(messages: Message[]): Promise<void> {
     const producer = await this.getProducer();
-    const inFlight = new Set<Promise<unknown>>();
-    let failure: unknown;
     let chunk: Message[] = [];
-    let bytes = 0;
+    const bytes = new Map<string, number>();
     const flush = async () => {
       if (chunk.length === 0) return;
-      const request = producer.send({ messages: chunk }).catch((err: unknown) => void (failure ??= err));
+      const out = chunk;
       chunk = [];
-      bytes = 0;
-      inFlight.add(request);
-      void request.finally(() => inFlight.delete(request));
-      if (inFlight.size >= IN_FLIGHT_REQUESTS) await Promise.race(inFlight);
+      bytes.clear();
+      await producer.send({ messages: out });
     };
     for (const m of messages) {
-      if (failure !== undefined) break;
       const size = (m.value?.length ?? 0) + m.key!.length + 64;
-      if (chunk.length > 0 && (bytes + size > CHUNK_BYTES || chunk.length >= CHUNK_MESSAGES)) await flush();
+      const partition = `${m.topic}:${m.partition ?? 0}`;
+      const used = bytes.get(partition) ?? 0;
+      if (chunk.length > 0 && (used + size > PARTITION_BYTES || chunk.length >= CHUNK_MESSAGES)) await flush();
       chunk.push(m);
-      bytes += size;
+      bytes.set(partition, (bytes.get(partition) ?? 0) + size);
     }
-    if (failure === undefined) await flush();
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
+    await flush();
   }
 
   /** One attempt (doctor): the permanent reading of a failure, or the failure itself. */
