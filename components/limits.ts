@@ -72,6 +72,9 @@ export const NAME_RULES = {
   // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html: 1-512 of a-z A-Z 0-9 _ - / .
   logGroup: (n: string) => /^[\w/.-]{1,512}$/.test(n),
   // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html: up to 255, not starting with sg-
+  // https://docs.aws.amazon.com/msk/1.0/apireference-v2/v2-clusters.html (CreateClusterV2 clusterName: 1-64, pattern ^[0-9A-Za-z][0-9A-Za-z-]{0,63}$)
+  /** MSK (Serverless) cluster: 1-64 letters, digits and hyphens, alnum first. */
+  mskCluster: (n: string) => /^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/.test(n),
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
   // https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html: up to 256 of letters, digits, - and _
   snsTopic: (n: string) => /^[A-Za-z0-9_-]{1,256}$/.test(n),
@@ -96,6 +99,8 @@ export const LIMITS = {
     healthCheck: { interval: { min: 5, max: 300 }, timeout: { min: 2, max: 60 }, retries: { min: 1, max: 10 }, startPeriod: { min: 0, max: 300 } },
     // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html (stopTimeout: at most 120 s on Fargate)
     stopTimeoutSeconds: { min: 2, max: 120 },
+    // https://docs.aws.amazon.com/msk/latest/developerguide/port-info.html: SASL/IAM clients connect on 9098 (inside the VPC)
+    mskIamPort: 9098,
     // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html: 0 (force) or 7-30
     secretRecoveryWindowDays: { min: 7, max: 30 },
     // https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html: CPU units -> [min, max, step] MiB
@@ -336,6 +341,12 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   }),
   "aws:iam/role:Role": named("name", "awsName"),
   "aws:iam/rolePolicy:RolePolicy": noLimitedValues,
+  "aws:msk/serverlessCluster:ServerlessCluster": named("clusterName", "mskCluster", (i, p) => {
+    // MSK Serverless supports IAM access control only, and needs subnets in at least two Availability Zones (CreateClusterV2).
+    if (i.clientAuthentication?.sasl?.iam?.enabled !== true) p.push("clientAuthentication.sasl.iam.enabled must be true (MSK Serverless supports IAM access control only)");
+    for (const v of i.vpcConfigs ?? []) if (Array.isArray(v.subnetIds) && v.subnetIds.length < 2) p.push("vpcConfigs.subnetIds needs at least 2 subnets (Availability Zones)");
+    return p;
+  }),
   "aws:ec2/securityGroup:SecurityGroup": named("name", "securityGroup", (i, p) => {
     for (const e of i.egress ?? []) { range(p, "egress.fromPort", e.fromPort, { min: 0, max: 65535 }); range(p, "egress.toPort", e.toPort, { min: 0, max: 65535 }); }
   }),

@@ -13,6 +13,7 @@ import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
 import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem } from "./limits";
 import { baseName } from "./naming";
+import { kafkaEnvironment, kafkaSinkProblems, sinkSchema, type SinkSettings } from "./kafka";
 
 export const PROJECT = "postgres-cdc-multicloud";
 export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
@@ -144,6 +145,8 @@ export interface PlatformSettings {
   tags: Record<string, string>;
   /** Page these when the engine is not running; no alerts when absent. */
   alerts?: z.output<typeof alertsSchema>;
+  /** Where the engine writes: object storage (default) or Kafka (components/kafka.ts). */
+  sink: SinkSettings;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
@@ -183,6 +186,8 @@ export interface PlatformArgs {
   tags?: Record<string, string>;
   /** Email addresses paged when the engine is not running (aws, azure, gcp). */
   alerts?: z.input<typeof alertsSchema>;
+  /** `{kind: "kafka", …}` publishes to Kafka (components/kafka.ts); object storage by default. */
+  sink?: z.input<typeof sinkSchema>;
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
@@ -216,6 +221,9 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   problems.push(...issues("tags", tags));
   const alerts = args.alerts === undefined ? undefined : alertsSchema.safeParse(args.alerts);
   if (alerts) problems.push(...issues("alerts", alerts));
+  const sink = sinkSchema.safeParse(args.sink ?? { kind: "object" });
+  problems.push(...issues("sink", sink));
+  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud));
   if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
@@ -283,6 +291,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
     deletionProtection: args.deletionProtection ?? SCALAR_DEFAULTS.deletionProtection,
     tags: { ...tags.data!, project: PROJECT, stack: args.cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack, "managed-by": "pulumi" },
     alerts: alerts?.data,
+    sink: sink.data!,
     ...placement,
   };
 }
@@ -494,6 +503,8 @@ export function readSettings(): StackSettings {
   const batching = readObject(config, "batching", batchingSchema, false, problems) ?? batchingSchema.parse({});
   const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
   const alerts = readObject(config, "alerts", alertsSchema, false, problems);
+  const sink = readObject(config, "sink", sinkSchema, false, problems);
+  if (sink) problems.push(...kafkaSinkProblems(sink, cloud).map((p) => `${PROJECT}:${p}`));
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
@@ -575,6 +586,7 @@ export function readSettings(): StackSettings {
     deletionProtection,
     tags: userTags,
     alerts,
+    sink,
     ...settings,
   };
   return { name: namePrefix, args, config };
@@ -638,6 +650,9 @@ function checkAgainstEngine(
 
 type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
   postgres: Omit<PostgresSettings, "password">;
+  /** With a Kafka sink, SINK_URL and the KAFKA_* variables come from it (components/kafka.ts). */
+  sink?: SinkSettings;
+  cloud?: string;
 };
 
 /** The port the engine serves /healthz, /readyz and /metrics on, inside the container. */
@@ -647,7 +662,7 @@ export const ENGINE_HTTP_PORT = 8080;
  * The engine's environment (issue #2's contract, container/src/config VARIABLES), without the
  * password: every target injects PG_PASSWORD from its secret store, never as a plain value.
  */
-export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<string, string> {
+export function engineEnvironment(s: EngineEnvInput, sinkUrl: string, kafkaBootstrap?: string): Record<string, string> {
   const env: Record<string, string> = {
     PG_HOST: s.postgres.host,
     PG_PORT: String(s.postgres.port),
@@ -669,5 +684,5 @@ export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<st
   };
   // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
   if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
-  return env;
+  return { ...env, ...kafkaEnvironment(s.sink, s.cloud ?? "local", kafkaBootstrap) };
 }

@@ -9,6 +9,7 @@ import { s3BucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import { childOf } from "../children";
+import { KafkaCluster, connectEngineToKafka } from "./kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -229,6 +230,8 @@ export interface EngineServiceArgs {
   secretArn: pulumi.Input<string>;
   logGroupName: pulumi.Input<string>;
   logGroupArn: pulumi.Input<string>;
+  /** With a Kafka sink: the bootstrap brokers the engine publishes to, and the IAM policy it needs (MSK). */
+  kafka?: { bootstrap: pulumi.Input<string>; policy?: pulumi.Input<string> };
 }
 
 /**
@@ -333,8 +336,9 @@ export class EngineService extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
-    const environment = pulumi.output(args.sinkUrl).apply((sinkUrl) =>
-      Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })));
+    if (args.kafka?.policy) new aws.iam.RolePolicy(`${name}-task-kafka`, { role: taskRole.id, policy: args.kafka.policy }, { parent: this });
+    const environment = pulumi.all([args.sinkUrl, args.kafka?.bootstrap]).apply(([sinkUrl, kafkaBootstrap]) =>
+      Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })));
     const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
       family: checkName("awsName", `${s.baseName}-engine`),
@@ -473,6 +477,17 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     tags: s.tags,
   }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { baseName: s.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, at("logs").opts);
+  // sink: {kind: kafka} without bootstrap: MSK Serverless in the engine's network, IAM access for its role only.
+  let kafka: KafkaCluster | undefined;
+  if (s.sink.kind === "kafka" && !s.sink.bootstrap) {
+    const network = s.aws!.network;
+    const configured = network.subnetIds.length > 0;
+    const vpcId = configured ? pulumi.output(network.vpcId!) : aws.ec2.getVpcOutput({ default: true }, opts).id;
+    const subnetIds = configured
+      ? pulumi.output(network.subnetIds)
+      : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, opts).ids;
+    kafka = new KafkaCluster(at("kafka").name, { baseName: s.baseName, region: s.aws!.region, accountId, vpcId, subnetIds, topicPrefix: s.sink.topicPrefix, tags: s.tags }, at("kafka").opts);
+  }
   const service = new EngineService(at("engine").name, {
     settings: s,
     accountId,
@@ -483,7 +498,9 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     secretArn: secret.arn,
     logGroupName: logs.name,
     logGroupArn: logs.arn,
+    kafka: kafka ? { bootstrap: kafka.bootstrap, policy: kafka.enginePolicy } : undefined,
   }, at("engine").opts);
+  if (kafka) connectEngineToKafka(at("engine").name, service.securityGroupId, kafka, parent);
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, { baseName: s.baseName, clusterName: service.clusterName, serviceName: service.name, emails: s.alerts.emails, tags: s.tags }, at("alerts").opts);
   }
