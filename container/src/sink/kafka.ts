@@ -248,19 +248,19 @@ export class KafkaSink implements LandingSink {
   private async dataMessages(table: string, body: Buffer, partitions: number): Promise<Message[]> {
     const { compatibilityPartitioner } = await kafkaLibrary();
     const topic = this.dataTopic(table);
-    const text = body.toString("utf8");
     const messages: Message[] = [];
     let keyColumns: string[] | undefined;
-    for (let start = 0; start < text.length; ) {
-      let end = text.indexOf("\n", start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end);
+    for (let start = 0; start < body.length; ) {
+      let end = body.indexOf(10, start);
+      if (end < 0) end = body.length;
+      // The value is the record's own bytes (no copy: the batch's buffer is not reused).
+      const value = body.subarray(start, end);
+      const line = body.toString("utf8", start, end);
       start = end + 1;
       if (line.length === 0) continue;
       const record = recordMessage(line, (keyColumns ??= await this.keyColumns(table, positionOf(line))));
       const headers = new Map([[LSN_HEADER, Buffer.from(record.lsn)], [SEQ_HEADER, Buffer.from(record.seq)]]);
       const key = Buffer.from(record.key);
-      const value = Buffer.from(line);
       if (record.tableWide) {
         // A truncate or a re-snapshot barrier applies to every key: every partition gets it, in order.
         for (let partition = 0; partition < partitions; partition++) messages.push({ topic, partition, key, value, headers, timestamp: record.tsMs });
