@@ -1,7 +1,7 @@
 /**
  * The stack setting `sink: {kind: kafka, …}` (issue 15): the engine publishes to Kafka instead of
  * landing objects. Without `bootstrap` the program creates its cloud's Kafka service (AWS: MSK
- * Serverless, components/aws/kafka.ts); with it, the engine points at an existing cluster. Only
+ * Serverless, components/aws/kafka.ts; GCP: Managed Kafka, components/gcp/kafka.ts); with it, the engine points at an existing cluster. Only
  * keyless mechanisms are wired here (the platform identity): SCRAM would need a second secret.
  */
 import { z } from "zod";
@@ -34,11 +34,14 @@ export type KafkaSinkSettings = z.output<typeof kafkaSinkSchema>;
 const KEYLESS: Record<string, (typeof DEPLOYABLE_AUTHS)[number]> = { aws: "aws-msk-iam", azure: "azure-entra", gcp: "google-adc", local: "none" };
 
 /** The problems of a sink setting on a cloud (besides its schema). */
-export function kafkaSinkProblems(sink: SinkSettings, cloud: string): string[] {
+export function kafkaSinkProblems(sink: SinkSettings, cloud: string, gcpSubnetwork?: string): string[] {
   if (sink.kind !== "kafka") return [];
   const problems: string[] = [];
-  if (!sink.bootstrap && cloud !== "aws") {
-    problems.push(`sink.bootstrap is required on ${cloud}: the program creates a Kafka service on aws only (MSK Serverless); point the engine at your existing cluster, e.g. ${cloud === "azure" ? "<namespace>.servicebus.windows.net:9093" : "bootstrap.<cluster>.<region>.managedkafka.<project>.cloud.goog:9092"}`);
+  if (!sink.bootstrap && cloud !== "aws" && cloud !== "gcp") {
+    problems.push(`sink.bootstrap is required on ${cloud}: the program creates a Kafka service on aws (MSK Serverless) and gcp (Managed Kafka) only; point the engine at your existing cluster, e.g. ${cloud === "azure" ? "<namespace>.servicebus.windows.net:9093" : "kafka.internal.example.com:9092"}`);
+  }
+  if (!sink.bootstrap && cloud === "gcp" && !gcpSubnetwork) {
+    problems.push("sink: creating Managed Kafka needs network.network and network.subnetwork (direct VPC egress): the cluster's endpoints are placed in that subnetwork, and the engine reaches them through it");
   }
   const auth = kafkaAuth(sink, cloud);
   if (auth !== "none" && !sink.tls) problems.push(`sink.tls must be true with sink.auth ${auth} (a bearer token needs TLS)`);

@@ -73,6 +73,9 @@ export const NAME_RULES = {
   logGroup: (n: string) => /^[\w/.-]{1,512}$/.test(n),
   // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html: up to 255, not starting with sg-
   // https://docs.aws.amazon.com/msk/1.0/apireference-v2/v2-clusters.html (CreateClusterV2 clusterName: 1-64, pattern ^[0-9A-Za-z][0-9A-Za-z-]{0,63}$)
+  // https://cloud.google.com/managed-kafka/docs/create-cluster (cluster ID: 1-63, lower-case letters, digits and hyphens, letter first, no hyphen last)
+  /** Managed Kafka cluster id: 1-63 lower-case letters, digits, hyphens; letter first, alnum last. */
+  gcpKafkaCluster: (n: string) => /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n),
   /** MSK (Serverless) cluster: 1-64 letters, digits and hyphens, alnum first. */
   mskCluster: (n: string) => /^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/.test(n),
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
@@ -129,6 +132,8 @@ export const LIMITS = {
     replicas: { min: 0, max: 1000 },
   },
   gcp: {
+    // https://cloud.google.com/managed-kafka/docs/create-cluster#properties: at least 3 vCPUs, 1-8 GiB of memory per vCPU
+    managedKafka: { minVcpu: 3, memoryGiBPerVcpu: { min: 1, max: 8 } },
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks and the GoogleCloudRunV2Probe reference: period 1-240 for
     // startup (1-3600 for liveness/readiness), timeout 1..period, failureThreshold >= 1, and a startup probe must succeed
     // within failureThreshold × periodSeconds <= 240 s.
@@ -341,6 +346,14 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   }),
   "aws:iam/role:Role": named("name", "awsName"),
   "aws:iam/rolePolicy:RolePolicy": noLimitedValues,
+  "gcp:managedkafka/cluster:Cluster": named("clusterId", "gcpKafkaCluster", (i, p) => {
+    const vcpu = Number(i.capacityConfig?.vcpuCount);
+    const gib = Number(i.capacityConfig?.memoryBytes) / 1024 ** 3;
+    const l = LIMITS.gcp.managedKafka;
+    if (!(vcpu >= l.minVcpu)) p.push(`capacityConfig.vcpuCount must be at least ${l.minVcpu} (got ${i.capacityConfig?.vcpuCount})`);
+    if (!(gib >= vcpu * l.memoryGiBPerVcpu.min && gib <= vcpu * l.memoryGiBPerVcpu.max)) p.push(`capacityConfig.memoryBytes must be ${l.memoryGiBPerVcpu.min}-${l.memoryGiBPerVcpu.max} GiB per vCPU (got ${gib} GiB for ${vcpu} vCPU)`);
+    if (!(i.gcpConfig?.accessConfig?.networkConfigs?.length >= 1)) p.push("gcpConfig.accessConfig.networkConfigs needs a subnet");
+  }),
   "aws:msk/serverlessCluster:ServerlessCluster": named("clusterName", "mskCluster", (i, p) => {
     // MSK Serverless supports IAM access control only, and needs subnets in at least two Availability Zones (CreateClusterV2).
     if (i.clientAuthentication?.sasl?.iam?.enabled !== true) p.push("clientAuthentication.sasl.iam.enabled must be true (MSK Serverless supports IAM access control only)");

@@ -223,7 +223,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   if (alerts) problems.push(...issues("alerts", alerts));
   const sink = sinkSchema.safeParse(args.sink ?? { kind: "object" });
   problems.push(...issues("sink", sink));
-  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud));
+  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud, args.gcp?.network?.subnetwork));
   if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
@@ -504,7 +504,7 @@ export function readSettings(): StackSettings {
   const userTags = readObject(config, "tags", tagsSchema, false, problems) ?? {};
   const alerts = readObject(config, "alerts", alertsSchema, false, problems);
   const sink = readObject(config, "sink", sinkSchema, false, problems);
-  if (sink) problems.push(...kafkaSinkProblems(sink, cloud).map((p) => `${PROJECT}:${p}`));
+  if (sink) problems.push(...kafkaSinkProblems(sink, cloud, (config.getObject("network") as { subnetwork?: string } | undefined)?.subnetwork).map((p) => `${PROJECT}:${p}`));
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");

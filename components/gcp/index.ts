@@ -23,6 +23,7 @@ import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { engineEnvironment, ENGINE_HTTP_PORT, type PlatformSettings } from "../settings";
 import { childOf } from "../children";
+import { KafkaCluster } from "./kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -231,6 +232,8 @@ export interface EngineServiceArgs extends Placement {
   bucketName: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
   secretId: pulumi.Input<string>;
+  /** With a Kafka sink created here: its bootstrap brokers. */
+  kafkaBootstrap?: pulumi.Input<string>;
 }
 
 /**
@@ -272,8 +275,8 @@ export class EngineService extends pulumi.ComponentResource {
       ? { connector: network.vpcConnector, egress: network.egress }
       : { networkInterfaces: [{ network: network.network, subnetwork: network.subnetwork }], egress: network.egress };
 
-    const envs = pulumi.all([args.sinkUrl, args.secretId]).apply(([sinkUrl, secretId]) => [
-      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+    const envs = pulumi.all([args.sinkUrl, args.secretId, args.kafkaBootstrap]).apply(([sinkUrl, secretId, kafkaBootstrap]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // The password comes from Secret Manager at start, never as a plain value.
       { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: "latest" } } },
     ]);
@@ -396,6 +399,10 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   }, at("engine-image").opts);
   const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays, serviceName }, at("logs").opts);
+  // sink: {kind: kafka} without bootstrap: Managed Kafka in the engine's VPC subnetwork (settings require one).
+  const kafka = s.sink.kind === "kafka" && !s.sink.bootstrap
+    ? new KafkaCluster(at("kafka").name, { baseName: s.baseName, project: g.project, region: g.region, subnetwork: g.network!.subnetwork!, topicPrefix: s.sink.topicPrefix, labels: s.tags, apis }, at("kafka").opts)
+    : undefined;
   const service = new EngineService(at("engine").name, {
     ...placement,
     settings: s,
@@ -404,7 +411,9 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     bucketName: landing.bucketName,
     sinkUrl: landing.url,
     secretId: secret.secretId,
+    kafkaBootstrap: kafka?.bootstrap,
   }, at("engine").opts);
+  kafka?.grantEngine(at("engine").name, service.serviceAccountEmail);
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, { ...placement, baseName: s.baseName, serviceName, emails: s.alerts.emails }, at("alerts").opts);
   }
