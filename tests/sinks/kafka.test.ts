@@ -12,6 +12,8 @@ import { confirmedFlush, spawnEngine, startEngine, waitFor, type ChildEngine } f
 import { createWorkloadTables, runWorkload, WORKLOAD_TABLES } from "../engine/fixtures/workload";
 import { loadConfig } from "../../container/src/config";
 import { probeSink, SinkPermanentError } from "../../container/src/sink";
+import { SinkConditionFailedError, WriterFencedError } from "../../container/src/sink/types";
+import { EngineState } from "../../container/src/batching/state";
 import { KafkaSink } from "../../container/src/sink/kafka";
 import { recordMessage, topLevelFields } from "../../container/src/sink/kafka-records";
 import { eventHubsScope, googleKafkaToken, kafkaSasl } from "../../container/src/sink/kafka-auth";
@@ -216,6 +218,65 @@ describe("sinks: kafka:// against a real Apache Kafka broker (KRaft)", function 
     }
   });
 
+  it("versions the state by its offset in the state topic: read/stat give the latest record, replace is a compare-and-swap on it, data objects have no version and are never withdrawn", async () => {
+    const settings = loadConfig({ ...baseEnv(broker.bootstrap), KAFKA_TOPIC_PREFIX: "versioned" }).kafka;
+    const sink = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings });
+    const other = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings });
+    try {
+      const key = "_cdc_state/v_slot.json";
+      assert.equal(await sink.read(key), undefined);
+      assert.equal(await sink.stat(key), undefined);
+      const first = await sink.replace(key, Buffer.from('{"n":1}'), null);
+      assert.match(first, /^0:\d+$/);
+      assert.deepEqual(await other.read(key), { body: Buffer.from('{"n":1}'), version: first }, "another instance reads the record and its offset");
+      await assert.rejects(other.replace(key, Buffer.from('{"n":"x"}'), null), SinkConditionFailedError, "create-if-absent fails once a record exists");
+      const second = await other.replace(key, Buffer.from('{"n":2}'), first);
+      assert.notEqual(second, first);
+      assert.equal(await sink.stat(key), second);
+      await assert.rejects(sink.replace(key, Buffer.from('{"n":3}'), first), SinkConditionFailedError, "a stale version is refused");
+      assert.equal(Buffer.from((await sink.get(key))!).toString(), '{"n":2}', "the refused write published nothing");
+      // Another slot's state in the same topic is its own record.
+      assert.equal(await sink.read("_cdc_state/v_other.json"), undefined);
+
+      // Data objects: published every time (consumers de-duplicate), never versioned, never deleted.
+      const manifest = Buffer.from(JSON.stringify({ table: "public.v", key: ["id"], columns: [] }) + "\n");
+      assert.equal(await sink.create("cdc.public.v/_schema/0000000000000010-0000000000.json", manifest), "created");
+      assert.equal(await other.create("cdc.public.v/_schema/0000000000000010-0000000000.json", manifest), "exists", "a manifest already in _schema is kept");
+      const data = "cdc.public.v/date=2026-12-02/hour=00/0000000000000010-0000000000.ndjson";
+      const line = Buffer.from('{"__op":"c","__deleted":"false","__lsn":16,"__seq":0,"__ts_ms":1,"id":1}\n');
+      assert.equal(await sink.create(data, line), "created");
+      assert.equal(await sink.create(data, line), "created", "a replay is published again");
+      assert.equal(await sink.stat(data), undefined, "a data object has no version: the engine replays rather than skip it");
+      assert.equal(await sink.deleteVersion(data, "0:0"), false);
+      assert.equal((await readTopic(broker.bootstrap, "versioned.public.v")).get('{"id":1}')?.length, 2);
+      // The state can be withdrawn only at the version seen (a tombstone).
+      assert.equal(await sink.deleteVersion(key, first), false);
+      assert.equal(await sink.deleteVersion(key, second), true);
+      assert.equal(await other.read(key), undefined);
+    } finally {
+      await Promise.all([sink.close(), other.close()]);
+    }
+  });
+
+  it("fences the older of two engine states on the same slot: the newer claim wins, the older one's check and save throw WriterFencedError", async () => {
+    const settings = loadConfig({ ...baseEnv(broker.bootstrap), KAFKA_TOPIC_PREFIX: "fenced" }).kafka;
+    const oldSink = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings });
+    const newSink = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings });
+    try {
+      const older = await EngineState.load(oldSink, "f_slot", { host: "old", pid: 1, startedAt: "2026-12-02T00:00:00Z" });
+      await older.save([]);
+      await older.checkFence();
+      const newer = await EngineState.load(newSink, "f_slot", { host: "new", pid: 2, startedAt: "2026-12-02T00:01:00Z" });
+      assert.equal(newer.epoch, older.epoch + 1);
+      await assert.rejects(older.checkFence(), (err: Error) => err instanceof WriterFencedError && /held by .*new/.test(err.message));
+      await assert.rejects(older.save([]), WriterFencedError);
+      await newer.save([]);
+      await newer.checkFence();
+    } finally {
+      await Promise.all([oldSink.close(), newSink.close()]);
+    }
+  });
+
   it("requires existing topics when KAFKA_CREATE_TOPICS=false, naming the topic and the fix", async () => {
     const sink = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings: loadConfig({ ...baseEnv(broker.bootstrap), KAFKA_CREATE_TOPICS: "false", KAFKA_TOPIC_PREFIX: "strict" }).kafka });
     try {
@@ -255,6 +316,21 @@ describe("sinks: kafka:// records, configuration and token plumbing (offline)", 
     assert.match(problems({ SINK_URL: "kafka://b:9092", KAFKA_AUTH: "aws-msk-iam" })[0], /needs TLS: use SINK_URL=kafka\+ssl:\/\//);
     assert.match(problems({ SINK_URL: "kafka://b:9092", SINK_COMPRESSION: "gzip" })[0], /^SINK_COMPRESSION=gzip applies to landing files/);
     assert.match(problems({ SINK_URL: "kafka://b:9092", KAFKA_TOPIC_PREFIX: "a/b" })[0], /^KAFKA_TOPIC_PREFIX must be 1 to 120 of the characters/);
+  });
+
+  it("checks the writer epoch before every retry of a put: a fenced instance stops instead of publishing again", async () => {
+    const sink = new KafkaSink({ url: "kafka://127.0.0.1:1", brokers: ["127.0.0.1:1"], tls: false, settings: loadConfig(baseEnv("127.0.0.1:1")).kafka, initialDelayMs: 1, maxDelayMs: 1 });
+    let checks = 0;
+    sink.setFence(async () => {
+      checks++;
+      throw new WriterFencedError(sink.url, "s", 1, 2, "other");
+    });
+    try {
+      await assert.rejects(sink.put("_cdc_state/s.json", Buffer.from("{}")), WriterFencedError);
+      assert.equal(checks, 1);
+    } finally {
+      await sink.close();
+    }
   });
 
   it("hands the mechanisms' tokens to OAUTHBEARER: MSK IAM per region, Entra for the Event Hubs namespace, Google's wrapped access token", async () => {

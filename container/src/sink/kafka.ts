@@ -19,14 +19,23 @@
  * Kafka cannot delete messages: delete() is a no-op, and get() of a data object answers
  * "absent", so after a crash the engine replays the last round's objects rather than skipping
  * them (more duplicates, never a gap).
+ *
+ * The versioned methods (writer fencing, issue 10) mean here: create() publishes (a data object is
+ * always "created", since a replay is de-duplicated by consumers; a manifest already in `_schema`
+ * is "exists"); read()/stat() of the state give the slot's latest record in `_cdc_state` with
+ * `<partition>:<offset>` as its version (data objects have no version: "absent"); replace()
+ * compares the version it was given with the topic's latest record for the slot and only then
+ * produces. Kafka has no conditional produce, so that check and the produce are not one atomic
+ * step: fencing on Kafka is best-effort, and PostgreSQL's one walsender per slot is what keeps two
+ * instances from streaming at once (docs/engine.md, "Writer fencing on Kafka").
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Admin, MessageToProduce, Producer } from "@platformatic/kafka" with { "resolution-mode": "import" };
 import type { KafkaSettings } from "../config";
-import type { LandingSink } from "./types";
-import { SinkPermanentError } from "./types";
+import type { LandingSink, ObjectVersion, VersionedObject } from "./types";
+import { SinkConditionFailedError, SinkPermanentError } from "./types";
 import { landingTarget, recordMessage } from "./kafka-records";
 import { kafkaSasl, type KafkaAuthDeps } from "./kafka-auth";
 
@@ -43,6 +52,15 @@ export interface KafkaSinkOptions {
 }
 
 type Message = MessageToProduce<Buffer, Buffer | null, Buffer, Buffer>;
+
+/** One record of a small compacted topic as readAll returns it. */
+export interface TopicRecord {
+  value: Buffer | null;
+  lsn?: string;
+  seq?: string;
+  partition: number;
+  offset: bigint;
+}
 
 type KafkaLibrary = typeof import("@platformatic/kafka", { with: { "resolution-mode": "import" } });
 let library: Promise<KafkaLibrary> | undefined;
@@ -109,6 +127,8 @@ export class KafkaSink implements LandingSink {
   /** Per topic, the last put: the next one waits for it (per-key order). */
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly closing = new AbortController();
+  /** The engine's writer-epoch check, run before every retry of a put (see setFence). */
+  private fence: (() => Promise<void>) | undefined;
   private readonly connection: { tls?: { ca?: Buffer } ; sasl?: ReturnType<typeof kafkaSasl> };
 
   constructor(private readonly options: KafkaSinkOptions) {
@@ -168,7 +188,8 @@ export class KafkaSink implements LandingSink {
       case "probe":
         return;
       case "state":
-        return this.inOrder(this.stateTopic, key, async () => [{ topic: this.stateTopic, key: Buffer.from(target.slot), value: buffer }], { compacted: true });
+        await this.inOrder(this.stateTopic, key, async () => [{ topic: this.stateTopic, key: Buffer.from(target.slot), value: buffer }], { compacted: true });
+        return;
       case "manifest": {
         const manifest = JSON.parse(buffer.toString("utf8")) as { key?: string[] };
         const value = buffer.toString("utf8").trimEnd();
@@ -185,17 +206,90 @@ export class KafkaSink implements LandingSink {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.read(key))?.body;
+  }
+
+  /**
+   * Publishes the object. Data objects are always "created": Kafka cannot tell whether a replayed
+   * range was published before, and consumers de-duplicate by (__lsn, __seq). A manifest whose
+   * table and position are in `_schema` already is "exists" (manifests are write-once).
+   */
+  async create(key: string, body: Uint8Array): Promise<"created" | "exists"> {
     const target = landingTarget(key);
-    if (target?.kind === "state") {
-      const latest = await this.readCompacted(this.stateTopic);
-      return latest.get(target.slot);
-    }
     if (target?.kind === "manifest") {
       await this.loadManifests();
-      return this.manifests.get(target.table)?.find((m) => m.since === target.since)?.body;
+      if (this.manifests.get(target.table)?.some((m) => m.since === target.since)) return "exists";
     }
-    // Published messages cannot be looked up by object; see the file comment.
+    await this.put(key, body);
+    return "created";
+  }
+
+  /**
+   * The state: the slot's latest record in `_cdc_state`, versioned `<partition>:<offset>`. A
+   * manifest: versioned by its position (write-once). A data object: undefined, as Kafka cannot
+   * look up what an object became (the engine then replays it rather than skip it).
+   */
+  async read(key: string): Promise<VersionedObject | undefined> {
+    const target = landingTarget(key);
+    if (target?.kind === "state") return this.latestState(target.slot);
+    if (target?.kind === "manifest") {
+      await this.loadManifests();
+      const body = this.manifests.get(target.table)?.find((m) => m.since === target.since)?.body;
+      return body ? { body, version: `manifest:${target.since}` } : undefined;
+    }
     return undefined;
+  }
+
+  async stat(key: string): Promise<ObjectVersion | undefined> {
+    return (await this.read(key))?.version;
+  }
+
+  /**
+   * Compare-and-swap of the state, best-effort: the slot's latest record in `_cdc_state` must be
+   * `expected` (null: no record), then the new one is produced and its offset is the new version.
+   * Another producer can still slip in between the check and the produce (Kafka has no conditional
+   * produce); the next check of either instance then sees the other's record.
+   */
+  async replace(key: string, body: Uint8Array, expected: ObjectVersion | null): Promise<ObjectVersion> {
+    const target = landingTarget(key);
+    if (target?.kind !== "state") throw new SinkPermanentError(this.url, `a compare-and-swap write is only defined for the engine state on Kafka, not for ${key}`);
+    const current = await this.latestState(target.slot);
+    if ((current?.version ?? null) !== expected) throw new SinkConditionFailedError(this.url, key);
+    const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const offsets: string[] = [];
+    await this.inOrder(this.stateTopic, key, async () => [{ topic: this.stateTopic, key: Buffer.from(target.slot), value: buffer }], { compacted: true }, offsets);
+    const version = offsets.at(-1);
+    if (version !== undefined) return version;
+    // The brokers answered without an offset: take the latest record, if it is this one.
+    const after = await this.latestState(target.slot);
+    if (after && Buffer.compare(Buffer.from(after.body), buffer) === 0) return after.version;
+    throw new SinkConditionFailedError(this.url, key);
+  }
+
+  /**
+   * Messages cannot be withdrawn: only the state can be "deleted", by a tombstone for the slot,
+   * and only while its latest record is still `version`. Anything else is left (false).
+   */
+  async deleteVersion(key: string, version: ObjectVersion): Promise<boolean> {
+    const target = landingTarget(key);
+    if (target?.kind !== "state") return false;
+    const current = await this.latestState(target.slot);
+    if (current?.version !== version) return false;
+    await this.inOrder(this.stateTopic, key, async () => [{ topic: this.stateTopic, key: Buffer.from(target.slot), value: null }], { compacted: true });
+    return true;
+  }
+
+  /**
+   * The engine's writer-epoch check (EngineState.checkFence): run before every retry of a put, so
+   * a fenced instance stops instead of publishing again (as the RetryingSink does for object stores).
+   */
+  setFence(check: (() => Promise<void>) | undefined): void {
+    this.fence = check;
+  }
+
+  private async latestState(slot: string): Promise<VersionedObject | undefined> {
+    const last = (await this.readAll(this.stateTopic)).get(slot)?.at(-1);
+    return last?.value ? { body: last.value, version: `${last.partition}:${last.offset}` } : undefined;
   }
 
   async delete(): Promise<void> {
@@ -278,21 +372,23 @@ export class KafkaSink implements LandingSink {
    * Sends an object's messages after the previous put of the same topic finished, retrying
    * transient failures until they are acknowledged, a permanent failure, or close().
    */
-  private inOrder(topic: string, key: string, build: (partitions: number) => Promise<Message[]>, options: { compacted: boolean }): Promise<void> {
+  private inOrder(topic: string, key: string, build: (partitions: number) => Promise<Message[]>, options: { compacted: boolean }, offsets?: string[]): Promise<void> {
     const previous = this.tails.get(topic) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.deliver(topic, key, build, options));
+    const run = previous.catch(() => undefined).then(() => this.deliver(topic, key, build, options, offsets));
     this.tails.set(topic, run);
     return run;
   }
 
-  private async deliver(topic: string, key: string, build: (partitions: number) => Promise<Message[]>, options: { compacted: boolean }): Promise<void> {
+  private async deliver(topic: string, key: string, build: (partitions: number) => Promise<Message[]>, options: { compacted: boolean }, offsets?: string[]): Promise<void> {
     let delay = this.options.initialDelayMs ?? 200;
     for (let attempt = 1; ; attempt++) {
       if (this.closing.signal.aborted) throw new SinkPermanentError(this.url, `the sink was closed before ${key} was acknowledged`);
+      // A WriterFencedError from the check ends the put: a fenced instance publishes nothing more.
+      if (attempt > 1 && this.fence) await this.fence();
       try {
         const partitions = await this.ensureTopic(topic, options.compacted);
         const messages = await build(partitions);
-        await this.send(messages);
+        await this.send(messages, offsets);
         return;
       } catch (err) {
         const permanent = this.permanent(err, topic, key);
@@ -326,7 +422,7 @@ export class KafkaSink implements LandingSink {
    * requests in flight to one partition would share sequence numbers (the broker answers
    * OUT_OF_ORDER_SEQUENCE_NUMBER; measured). Each partition's messages keep their order.
    */
-  private async send(messages: Message[]): Promise<void> {
+  private async send(messages: Message[], offsets?: string[]): Promise<void> {
     const producer = await this.getProducer();
     const byPartition = new Map<string, Message[]>();
     for (const m of messages) {
@@ -335,20 +431,25 @@ export class KafkaSink implements LandingSink {
       if (list) list.push(m);
       else byPartition.set(partition, [m]);
     }
+    const produce = async (chunk: Message[]) => {
+      const result = await producer.send({ messages: chunk });
+      // The base offset of the request: with one message (the state), that message's offset.
+      for (const o of result.offsets ?? []) offsets?.push(`${o.partition}:${o.offset}`);
+    };
     const sendPartition = async (list: Message[]) => {
       let chunk: Message[] = [];
       let bytes = 0;
       for (const m of list) {
         const size = (m.value?.length ?? 0) + m.key!.length + 64;
         if (chunk.length > 0 && (bytes + size > PARTITION_BYTES || chunk.length >= CHUNK_MESSAGES)) {
-          await producer.send({ messages: chunk });
+          await produce(chunk);
           chunk = [];
           bytes = 0;
         }
         chunk.push(m);
         bytes += size;
       }
-      if (chunk.length > 0) await producer.send({ messages: chunk });
+      if (chunk.length > 0) await produce(chunk);
     };
     const results = await Promise.allSettled([...byPartition.values()].map(sendPartition));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -457,8 +558,8 @@ export class KafkaSink implements LandingSink {
   }
 
   /** Every message of a (small, compacted) topic, per key, in offset order. */
-  async readAll(topic: string): Promise<Map<string, { value: Buffer | null; lsn?: string; seq?: string }[]>> {
-    const out = new Map<string, { value: Buffer | null; lsn?: string; seq?: string }[]>();
+  async readAll(topic: string): Promise<Map<string, TopicRecord[]>> {
+    const out = new Map<string, TopicRecord[]>();
     const admin = await this.getAdmin();
     let metadata;
     try {
@@ -495,7 +596,7 @@ export class KafkaSink implements LandingSink {
               if (!record.key) continue;
               const header = (name: string) => record.headers.find(([k]) => k?.toString() === name)?.[1]?.toString();
               const list = out.get(record.key.toString()) ?? [];
-              list.push({ value: record.value, lsn: header("__lsn"), seq: header("__seq") });
+              list.push({ value: record.value, lsn: header("__lsn"), seq: header("__seq"), partition, offset: at });
               out.set(record.key.toString(), list);
             }
           }
@@ -506,16 +607,6 @@ export class KafkaSink implements LandingSink {
       await Promise.resolve(consumer.close(true)).catch(() => undefined);
     }
     return out;
-  }
-
-  /** The latest value per key of a compacted topic (a tombstone removes the key). */
-  private async readCompacted(topic: string): Promise<Map<string, Buffer>> {
-    const latest = new Map<string, Buffer>();
-    for (const [key, messages] of await this.readAll(topic)) {
-      const last = messages[messages.length - 1];
-      if (last?.value) latest.set(key, last.value);
-    }
-    return latest;
   }
 }
 
