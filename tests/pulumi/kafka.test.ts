@@ -33,7 +33,11 @@ describe("pulumi: sink kind kafka under mocks", function () {
   const gcp = runProgram({ stack: "test", config: config("gcp", GCP, { kind: "kafka", bootstrap: "bootstrap.cdc.europe-west1.managedkafka.acme-data-123.cloud.goog:9092" }), secretKeys: [P("postgresPassword")] });
   const gcpCreate = runProgram({ stack: "test", config: config("gcp", GCP, { kind: "kafka", topicPrefix: "pg" }, { [P("network")]: { network: "default", subnetwork: "cdc-subnet" } }), secretKeys: [P("postgresPassword")] });
   const azure = runProgram({ stack: "test", config: config("azure", { "azure-native:location": "westeurope" }, { kind: "kafka" }), secretKeys: [P("postgresPassword")] });
-  for (const run of [aws, gcp, gcpCreate, azure]) run.catch(() => undefined);
+  // Two pipelines on one cluster: each engine its own tables' topics (and the shared state and schema topics).
+  const PIPELINES = { [P("postgres")]: { ...POSTGRES, tables: [] }, [P("pipelines")]: [{ name: "orders", tables: ["public.orders"] }, { name: "users", tables: ["public.users", "public.accounts"] }] };
+  const awsPipelines = runProgram({ stack: "test", config: config("aws", { "aws:region": "eu-west-1" }, { kind: "kafka" }, { ...PIPELINES, [P("alerts")]: { emails: ["oncall@example.com"] } }), secretKeys: [P("postgresPassword")] });
+  const gcpPipelines = runProgram({ stack: "test", config: config("gcp", GCP, { kind: "kafka", topicPrefix: "pg" }, { ...PIPELINES, [P("network")]: { network: "default", subnetwork: "cdc-subnet" } }), secretKeys: [P("postgresPassword")] });
+  for (const run of [aws, gcp, gcpCreate, azure, awsPipelines, gcpPipelines]) run.catch(() => undefined);
 
   it("aws: creates MSK Serverless (IAM only) reachable from the engine alone, grants the task role its own topics only, and wires the engine", async () => {
     const r = await aws;
@@ -89,6 +93,62 @@ describe("pulumi: sink kind kafka under mocks", function () {
     const env = Object.fromEntries(envs.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
     assert.equal(env.SINK_URL, `kafka+ssl://bootstrap.${cluster.clusterId}.europe-west1.managedkafka.acme-data-123.cloud.goog:9092`);
     assert.deepEqual([env.KAFKA_AUTH, env.KAFKA_TOPIC_PREFIX], ["google-adc", "pg"]);
+  });
+
+  it("aws with two pipelines: one MSK Serverless cluster; each engine gets the bootstrap, its own security-group path and a task-role policy for its own tables' topics only (alerts keep METRICS_LOG=emf)", async () => {
+    const r = await awsPipelines;
+    assert.equal(r.exitCode, 0, r.error ?? r.stderr);
+    withinLimits(r);
+    assert.equal(byType(r, "aws:msk/serverlessCluster:ServerlessCluster").length, 1, "one cluster per stack");
+    assert.equal(byType(r, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 2, "one ingress rule per engine");
+    const grants = byType(r, "aws:iam/rolePolicy:RolePolicy")
+      .map((p) => ({ name: p.name, policy: JSON.parse(p.inputs.policy) as { Statement: { Sid: string; Resource: string | string[] }[] } }))
+      .filter((p) => p.policy.Statement.some((st) => st.Sid === "WriteOwnTopics"));
+    const topicsOf = (pipeline: string) => {
+      const grant = grants.find((g) => g.name.includes(`-engine-${pipeline}-`));
+      assert.ok(grant, `a Kafka policy for pipeline ${pipeline} (have ${grants.map((g) => g.name).join(", ")})`);
+      const write = grant.policy.Statement.find((st) => st.Sid === "WriteOwnTopics")!.Resource as string[];
+      return write.map((a) => a.split("/").pop()).sort();
+    };
+    assert.equal(grants.length, 2);
+    assert.deepEqual(topicsOf("orders"), ["cdc._cdc_state", "cdc._schema", "cdc.public.orders"]);
+    assert.deepEqual(topicsOf("users"), ["cdc._cdc_state", "cdc._schema", "cdc.public.accounts", "cdc.public.users"]);
+    const envs = byType(r, "aws:ecs/taskDefinition:TaskDefinition").map((t) => Object.fromEntries((JSON.parse(t.inputs.containerDefinitions) as { environment: { name: string; value: string }[] }[])[0].environment.map((e) => [e.name, e.value])));
+    assert.equal(envs.length, 2);
+    for (const env of envs) {
+      assert.equal(env.SINK_URL, "kafka+ssl://boot-abcd1234.c1.kafka-serverless.eu-west-1.amazonaws.com:9098");
+      assert.equal(env.KAFKA_AUTH, "aws-msk-iam");
+      assert.equal(env.METRICS_LOG, "emf");
+    }
+    assert.deepEqual(envs.map((e) => e.PG_SLOT).sort(), ["cdc_slot_orders", "cdc_slot_users"]);
+  });
+
+  it("gcp with two pipelines: one Managed Kafka cluster; each engine's service account gets the client role and literal ACLs on its own tables' topics, the state, schema and cluster ACLs name both", async () => {
+    const r = await gcpPipelines;
+    assert.equal(r.exitCode, 0, r.error ?? r.stderr);
+    withinLimits(r);
+    const cluster = one(r, "gcp:managedkafka/cluster:Cluster").inputs;
+    const services = byType(r, "gcp:cloudrunv2/service:Service");
+    assert.equal(services.length, 2);
+    const emailOf = (slot: string) => {
+      const service = services.find((sv) => (sv.inputs.template.containers[0].envs as { name: string; value?: string }[]).some((e) => e.name === "PG_SLOT" && e.value === slot))!;
+      const env = Object.fromEntries((service.inputs.template.containers[0].envs as { name: string; value?: string }[]).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+      assert.equal(env.SINK_URL, `kafka+ssl://bootstrap.${cluster.clusterId}.europe-west1.managedkafka.acme-data-123.cloud.goog:9092`);
+      return service.inputs.template.serviceAccount as string;
+    };
+    const orders = emailOf("cdc_slot_orders");
+    const users = emailOf("cdc_slot_users");
+    assert.notEqual(orders, users);
+    const acls = Object.fromEntries(byType(r, "gcp:managedkafka/acl:Acl").map((a) => [a.inputs.aclId, (a.inputs.aclEntries as { operation: string; principal: string }[]).map((e) => `${e.principal} ${e.operation}`).sort()]));
+    const ops = (email: string, ...operations: string[]) => operations.map((o) => `User:${email} ${o}`);
+    assert.deepEqual(Object.keys(acls).sort(), ["cluster", "topic/pg._cdc_state", "topic/pg._schema", "topic/pg.public.accounts", "topic/pg.public.orders", "topic/pg.public.users"]);
+    assert.deepEqual(acls["topic/pg.public.orders"], ops(orders, "CREATE", "DESCRIBE", "WRITE"));
+    assert.deepEqual(acls["topic/pg.public.users"], ops(users, "CREATE", "DESCRIBE", "WRITE"));
+    assert.deepEqual(acls["topic/pg.public.accounts"], ops(users, "CREATE", "DESCRIBE", "WRITE"));
+    assert.deepEqual(acls["topic/pg._cdc_state"], [...ops(orders, "CREATE", "DESCRIBE", "READ", "WRITE"), ...ops(users, "CREATE", "DESCRIBE", "READ", "WRITE")].sort());
+    assert.deepEqual(acls.cluster, [...ops(orders, "IDEMPOTENT_WRITE"), ...ops(users, "IDEMPOTENT_WRITE")].sort());
+    const client = byType(r, "gcp:projects/iAMMember:IAMMember").filter((m) => m.inputs.role === "roles/managedkafka.client");
+    assert.deepEqual(client.map((m) => m.inputs.member).sort(), [`serviceAccount:${orders}`, `serviceAccount:${users}`].sort());
   });
 
   it("azure: refuses to create a Kafka service it does not implement, with one message naming the fix", async () => {
