@@ -127,6 +127,9 @@ export class KafkaSink implements LandingSink {
   /** Per topic, the last put: the next one waits for it (per-key order). */
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly closing = new AbortController();
+  /** The state topic's latest record per key as read so far, and where that read ended (latestState). */
+  private stateLatest = new Map<string, TopicRecord>();
+  private stateCursor = new Map<number, bigint>();
   /** The engine's writer-epoch check, run before every retry of a put (see setFence). */
   private fence: (() => Promise<void>) | undefined;
   private readonly connection: { tls?: { ca?: Buffer } ; sasl?: ReturnType<typeof kafkaSasl> };
@@ -287,8 +290,18 @@ export class KafkaSink implements LandingSink {
     this.fence = check;
   }
 
+  /**
+   * The slot's latest state record. The state topic is read on from where the last read ended
+   * (each flush round writes the state, and compaction of the active segment lags, so reading it
+   * whole every time would grow with the engine's age); compaction keeps every key's latest
+   * record, so nothing newer than the cursor is lost.
+   */
   private async latestState(slot: string): Promise<VersionedObject | undefined> {
-    const last = (await this.readAll(this.stateTopic)).get(slot)?.at(-1);
+    const { records, ends, reset } = await this.readFrom(this.stateTopic, this.stateCursor);
+    if (reset) this.stateLatest.clear();
+    for (const [key, list] of records) this.stateLatest.set(key, list[list.length - 1]);
+    this.stateCursor = ends;
+    const last = this.stateLatest.get(slot);
     return last?.value ? { body: last.value, version: `${last.partition}:${last.offset}` } : undefined;
   }
 
@@ -559,24 +572,40 @@ export class KafkaSink implements LandingSink {
 
   /** Every message of a (small, compacted) topic, per key, in offset order. */
   async readAll(topic: string): Promise<Map<string, TopicRecord[]>> {
+    return (await this.readFrom(topic)).records;
+  }
+
+  /**
+   * The messages of a topic from `from` (per partition; the start when absent) to its current end,
+   * and that end. `reset`: a partition ended before `from` (the topic was deleted and created
+   * again), so it was read from its start.
+   */
+  private async readFrom(topic: string, from?: ReadonlyMap<number, bigint>): Promise<{ records: Map<string, TopicRecord[]>; ends: Map<number, bigint>; reset: boolean }> {
     const out = new Map<string, TopicRecord[]>();
+    const reached = new Map<number, bigint>();
     const admin = await this.getAdmin();
     let metadata;
     try {
       metadata = await admin.metadata({ topics: [topic], forceUpdate: true });
     } catch (err) {
-      if (isUnknownTopic(err)) return out;
+      if (isUnknownTopic(err)) return { records: out, ends: reached, reset: (from?.size ?? 0) > 0 };
       throw this.permanent(err, topic, topic) ?? err;
     }
     const info = metadata.topics.get(topic);
-    if (!info) return out;
+    if (!info) return { records: out, ends: reached, reset: (from?.size ?? 0) > 0 };
+    let reset = false;
     const { Consumer } = await kafkaLibrary();
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ ...this.base("cdc-engine-reader"), groupId: "cdc-engine-unused" });
     try {
       const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+      const starts = ends.map((end, partition) => from?.get(partition) ?? 0n);
+      if (starts.some((start, partition) => start > (ends[partition] ?? 0n))) {
+        reset = true;
+        starts.fill(0n);
+      }
       for (let partition = 0; partition < info.partitionsCount; partition++) {
         const end = ends[partition] ?? 0n;
-        let offset = 0n;
+        let offset = starts[partition] ?? 0n;
         while (offset < end) {
           const response = await consumer.fetch({
             node: info.partitions[partition].leader,
@@ -602,11 +631,12 @@ export class KafkaSink implements LandingSink {
           }
           if (offset === before) throw new Error(`reading ${topic}[${partition}] made no progress at offset ${offset}`);
         }
+        reached.set(partition, offset > end ? offset : end);
       }
     } finally {
       await Promise.resolve(consumer.close(true)).catch(() => undefined);
     }
-    return out;
+    return { records: out, ends: reached, reset };
   }
 }
 
