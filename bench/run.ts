@@ -30,6 +30,9 @@ import { LandingWatcher, countRecords, readObject, countLines } from "./lib/land
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
 import { CpuSampler } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
+import { startKafka } from "../tests/sinks/support/kafka-broker";
+import { KafkaSink } from "../container/src/sink/kafka";
+import { loadConfig } from "../container/src/config";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 
 // ---------------------------------------------------------------------------------------------
@@ -53,6 +56,7 @@ const { values: flags } = parseArgs({
     profile: { type: "boolean" },
     keep: { type: "boolean" },
     out: { type: "string" },
+    sink: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -71,6 +75,8 @@ if (flags.help) {
   --engine-env K=V       extra engine environment for every engine run (repeatable)
   --profile              run the engine under node --cpu-prof (drain, txn, snapshot) and summarize it
   --keep                 keep the temp directory (server data, landing files, logs)
+  --sink kafka           also drain the backlog into a local Apache Kafka broker (KRaft, from Maven Central's
+                         jars like the tests) and compare with the file sink of the same run
   --out FILE             results file (default bench/results.md for full-size runs, else bench/work/results.md)
 `);
   process.exit(0);
@@ -95,6 +101,12 @@ const opts = {
   silverSeconds: positive("silver-seconds", flags["silver-seconds"], FULL.silverSeconds),
   engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
 };
+const sinkFlag = flags.sink ?? "file";
+if (sinkFlag !== "file" && sinkFlag !== "kafka") {
+  process.stderr.write(`bench: --sink must be file or kafka (got ${JSON.stringify(sinkFlag)}); for example --sink kafka\n`);
+  process.exit(2);
+}
+const withKafka = sinkFlag === "kafka";
 const phases = new Set<Phase>(
   (flags.phases ?? PHASES.join(",")).split(",").map((p) => {
     if (!(PHASES as readonly string[]).includes(p.trim())) {
@@ -291,6 +303,14 @@ const results = {
     latency: undefined as SilverLatencyFigures | undefined,
     missing: undefined as string | undefined,
   },
+  kafka: {
+    changesPerS: missing("not run (use --sink kafka)") as Figure,
+    ratioToFile: missing("not run (use --sink kafka)") as Figure,
+    peakRssMb: missing("not run (use --sink kafka)") as Figure,
+    seconds: undefined as number | undefined,
+    messages: undefined as number | undefined,
+    brokerStartSeconds: undefined as number | undefined,
+  },
   notes: [] as string[],
   profiles: {} as Partial<Record<Phase, string>>,
 };
@@ -317,6 +337,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const startLsn = await createSlot(pg, "bench_drain_recv_a");
   await createSlot(pg, "bench_drain_engine");
   await createSlot(pg, "bench_drain_recv_b");
+  if (withKafka) await createSlot(pg, "bench_drain_kafka");
   const client = await pg.connect();
   let endLsn: bigint;
   try {
@@ -403,6 +424,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const lastEnd = summary.lastEndLsn!;
   try {
     await drainWithEngine(pg, work, lastEnd);
+    if (withKafka) await drainIntoKafka(pg, work, lastEnd);
   } finally {
     await runRecv("bench_drain_recv_b");
     if (results.drain.changesPerS.value !== undefined) results.drain.ratio = { value: results.drain.changesPerS.value / results.drain.recvChangesPerS.value! };
@@ -479,6 +501,64 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
     await watch.end();
     await rm(landing, { recursive: true, force: true });
     await dropSlot(pg, "bench_drain_engine").catch(() => undefined);
+  }
+}
+
+/** --sink kafka: the same backlog from its own slot into a local broker; compared with the file sink's run. */
+async function drainIntoKafka(pg: BenchPostgres, work: string, lastEnd: bigint): Promise<void> {
+  const n = opts.changes;
+  const fail = (why: string) => {
+    for (const k of ["changesPerS", "ratioToFile", "peakRssMb"] as const) results.kafka[k] = missing(why);
+    results.notes.push(`kafka: ${why}`);
+    log(`drain: kafka FAILED: ${why}`);
+  };
+  if (engineProblem) return fail(engineProblem);
+  const t0 = performance.now();
+  const broker = await startKafka();
+  results.kafka.brokerStartSeconds = (performance.now() - t0) / 1000;
+  log(`drain: Kafka broker up at ${broker.bootstrap} in ${results.kafka.brokerStartSeconds.toFixed(1)} s; engine draining slot bench_drain_kafka into it`);
+  const watch = await pg.connect();
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_drain_pub",
+      PG_SLOT: "bench_drain_kafka",
+      TABLE_INCLUDE: "public.bench_drain",
+      SNAPSHOT_MODE: "never",
+      SINK_URL: `kafka://${broker.bootstrap}`,
+      KAFKA_TOPIC_PARTITIONS: "3",
+      HTTP_PORT: String(await freePort()),
+    }),
+    logFile: join(work, "engine-drain-kafka.log"),
+  });
+  try {
+    const doneAt = await waitForConfirmed(watch, "bench_drain_kafka", lastEnd, engine, opts.engineTimeoutMs);
+    const seconds = (doneAt - engine.startedAt) / 1000;
+    const peak = engine.memory().peakRss;
+    await engine.stop();
+    await engine.exited;
+    results.kafka.seconds = seconds;
+    results.kafka.changesPerS = { value: n / seconds };
+    results.kafka.peakRssMb = { value: mb(peak) };
+    if (results.drain.changesPerS.value !== undefined) results.kafka.ratioToFile = { value: n / seconds / results.drain.changesPerS.value };
+    else results.kafka.ratioToFile = missing("the file-sink drain has no figure");
+    const settings = loadConfig({ PG_HOST: "x", PG_DATABASE: "x", PG_USER: "x", SINK_URL: `kafka://${broker.bootstrap}` }).kafka;
+    const reader = new KafkaSink({ url: `kafka://${broker.bootstrap}`, brokers: [broker.bootstrap], tls: false, settings });
+    try {
+      let messages = 0;
+      for (const list of (await reader.readAll("cdc.public.bench_drain")).values()) messages += list.filter((m) => m.value !== null).length;
+      results.kafka.messages = messages;
+      if (messages < n) results.notes.push(`kafka: only ${messages} of ${n} changes were found in cdc.public.bench_drain although the slot was confirmed past them.`);
+    } finally {
+      await reader.close();
+    }
+    log(`drain: kafka: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s (${results.kafka.ratioToFile.value?.toFixed(2) ?? "?"} × the file sink), peak RSS ${mb(peak)} MB; ${fmtInt(results.kafka.messages ?? 0)} records in the topic`);
+  } catch (err) {
+    fail((err as Error).message.split("\n")[0]);
+    await engine.stop(3000);
+  } finally {
+    await watch.end();
+    await broker.dispose();
+    await dropSlot(pg, "bench_drain_kafka").catch(() => undefined);
   }
 }
 
@@ -942,6 +1022,15 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     );
   }
   row("Engine drain landed", d.landed ? `${fmtInt(d.landed.records)} records in ${d.landed.files} files, ${mb(d.landed.bytes)} MB NDJSON` : undefined);
+  if (withKafka) {
+    const k = results.kafka;
+    row(
+      "Engine drain into Kafka (--sink kafka)",
+      k.seconds === undefined
+        ? k.changesPerS.missing
+        : `${k.seconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(k.changesPerS)} changes/s = ${show(k.ratioToFile, 2)} × the file sink in this run; peak RSS ${show(k.peakRssMb, 1)} MB (VmHWM); ${fmtInt(k.messages ?? 0)} records (plus tombstones) in cdc.public.bench_drain (3 partitions, acks=all, idempotent); broker (Apache Kafka, KRaft, one JVM) started in ${k.brokerStartSeconds?.toFixed(1) ?? "?"} s`,
+    );
+  }
   row("Engine peak RSS (drain)", d.peakRssMb.value === undefined ? d.peakRssMb.missing : `${d.peakRssMb.value} MB (VmHWM)`);
   const x = results.txn;
   row(`Single ${fmtInt(opts.txnRows)}-row transaction`, x.generateSeconds === undefined ? x.peakRssMb.missing : `committed in ${x.generateSeconds.toFixed(1)} s; pg_recvlogical drained it in ${x.recvSeconds?.toFixed(1) ?? "?"} s${x.recvSeconds ? ` (${fmtInt(opts.txnRows / x.recvSeconds)} changes/s)` : ""}; engine drained it in ${x.engineSeconds?.toFixed(1) ?? "?"} s (${show(x.changesPerS)} changes/s), peak RSS ${show(x.peakRssMb, 1)} MB${x.landed ? `; landed ${fmtInt(x.landed.records)} records in ${x.landed.files} files` : ""}`);
@@ -1016,7 +1105,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
     `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
-    `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}`;
+    `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}` +
+    (withKafka ? ` kafka_changes_per_s=${bareNumber(results.kafka.changesPerS)} kafka_ratio_vs_file=${bareNumber(results.kafka.ratioToFile, 2)} kafka_peak_rss_mb=${bareNumber(results.kafka.peakRssMb)}` : "");
   lines.push("", "```", benchLine, "```", "");
   return { markdown: lines.join("\n"), benchLine };
 }

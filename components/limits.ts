@@ -72,6 +72,12 @@ export const NAME_RULES = {
   // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html: 1-512 of a-z A-Z 0-9 _ - / .
   logGroup: (n: string) => /^[\w/.-]{1,512}$/.test(n),
   // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html: up to 255, not starting with sg-
+  // https://docs.aws.amazon.com/msk/1.0/apireference-v2/v2-clusters.html (CreateClusterV2 clusterName: 1-64, pattern ^[0-9A-Za-z][0-9A-Za-z-]{0,63}$)
+  // https://cloud.google.com/managed-kafka/docs/create-cluster (cluster ID: 1-63, lower-case letters, digits and hyphens, letter first, no hyphen last)
+  /** Managed Kafka cluster id: 1-63 lower-case letters, digits, hyphens; letter first, alnum last. */
+  gcpKafkaCluster: (n: string) => /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n),
+  /** MSK (Serverless) cluster: 1-64 letters, digits and hyphens, alnum first. */
+  mskCluster: (n: string) => /^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/.test(n),
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
   // https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html: up to 256 of letters, digits, - and _
   snsTopic: (n: string) => /^[A-Za-z0-9_-]{1,256}$/.test(n),
@@ -124,6 +130,8 @@ export const LIMITS = {
     healthCheck: { interval: { min: 5, max: 300 }, timeout: { min: 2, max: 60 }, retries: { min: 1, max: 10 }, startPeriod: { min: 0, max: 300 } },
     // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html (stopTimeout: at most 120 s on Fargate)
     stopTimeoutSeconds: { min: 2, max: 120 },
+    // https://docs.aws.amazon.com/msk/latest/developerguide/port-info.html: SASL/IAM clients connect on 9098 (inside the VPC)
+    mskIamPort: 9098,
     // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html: 0 (force) or 7-30
     secretRecoveryWindowDays: { min: 7, max: 30 },
     // https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html: CPU units -> [min, max, step] MiB
@@ -159,6 +167,8 @@ export const LIMITS = {
     logAlertOperators: ["Equals", "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual"],
   },
   gcp: {
+    // https://cloud.google.com/managed-kafka/docs/create-cluster#properties: at least 3 vCPUs, 1-8 GiB of memory per vCPU
+    managedKafka: { minVcpu: 3, memoryGiBPerVcpu: { min: 1, max: 8 } },
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks and the GoogleCloudRunV2Probe reference: period 1-240 for
     // startup (1-3600 for liveness/readiness), timeout 1..period, failureThreshold >= 1, and a startup probe must succeed
     // within failureThreshold × periodSeconds <= 240 s.
@@ -396,6 +406,20 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   }),
   "aws:iam/role:Role": named("name", "awsName"),
   "aws:iam/rolePolicy:RolePolicy": noLimitedValues,
+  "gcp:managedkafka/cluster:Cluster": named("clusterId", "gcpKafkaCluster", (i, p) => {
+    const vcpu = Number(i.capacityConfig?.vcpuCount);
+    const gib = Number(i.capacityConfig?.memoryBytes) / 1024 ** 3;
+    const l = LIMITS.gcp.managedKafka;
+    if (!(vcpu >= l.minVcpu)) p.push(`capacityConfig.vcpuCount must be at least ${l.minVcpu} (got ${i.capacityConfig?.vcpuCount})`);
+    if (!(gib >= vcpu * l.memoryGiBPerVcpu.min && gib <= vcpu * l.memoryGiBPerVcpu.max)) p.push(`capacityConfig.memoryBytes must be ${l.memoryGiBPerVcpu.min}-${l.memoryGiBPerVcpu.max} GiB per vCPU (got ${gib} GiB for ${vcpu} vCPU)`);
+    if (!(i.gcpConfig?.accessConfig?.networkConfigs?.length >= 1)) p.push("gcpConfig.accessConfig.networkConfigs needs a subnet");
+  }),
+  "aws:msk/serverlessCluster:ServerlessCluster": named("clusterName", "mskCluster", (i, p) => {
+    // MSK Serverless supports IAM access control only, and needs subnets in at least two Availability Zones (CreateClusterV2).
+    if (i.clientAuthentication?.sasl?.iam?.enabled !== true) p.push("clientAuthentication.sasl.iam.enabled must be true (MSK Serverless supports IAM access control only)");
+    for (const v of i.vpcConfigs ?? []) if (Array.isArray(v.subnetIds) && v.subnetIds.length < 2) p.push("vpcConfigs.subnetIds needs at least 2 subnets (Availability Zones)");
+    return p;
+  }),
   "aws:ec2/securityGroup:SecurityGroup": named("name", "securityGroup", (i, p) => {
     for (const e of i.egress ?? []) { range(p, "egress.fromPort", e.fromPort, { min: 0, max: 65535 }); range(p, "egress.toPort", e.toPort, { min: 0, max: 65535 }); }
   }),

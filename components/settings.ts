@@ -13,6 +13,7 @@ import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
 import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS } from "./limits";
 import { baseName, pipelineBaseName } from "./naming";
+import { kafkaEnvironment, kafkaSinkProblems, sinkSchema, type SinkSettings } from "./kafka";
 
 export const PROJECT = "postgres-cdc-multicloud";
 export const CLOUDS = ["local", "aws", "azure", "gcp"] as const;
@@ -205,6 +206,8 @@ export interface PlatformSettings {
   alerts?: z.output<typeof alertsSchema>;
   /** Several engines (one per table group, each with its own slot); absent in the single-pipeline form. */
   pipelines?: PipelineSettings[];
+  /** Where the engine writes: object storage (default) or Kafka (components/kafka.ts). */
+  sink: SinkSettings;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
@@ -250,6 +253,8 @@ export interface PlatformArgs {
    * same database and landing in the same storage. Leave out for the single-pipeline form.
    */
   pipelines?: z.input<typeof pipelineSchema>[];
+  /** `{kind: "kafka", …}` publishes to Kafka (components/kafka.ts); object storage by default. */
+  sink?: z.input<typeof sinkSchema>;
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
@@ -283,6 +288,9 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   problems.push(...issues("tags", tags));
   const alerts = args.alerts === undefined ? undefined : alertsSchema.safeParse(args.alerts);
   if (alerts) problems.push(...issues("alerts", alerts));
+  const sink = sinkSchema.safeParse(args.sink ?? { kind: "object" });
+  problems.push(...issues("sink", sink));
+  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud, args.gcp?.network?.subnetwork));
   if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
   const pipelinesParsed = args.pipelines === undefined ? undefined : pipelinesSchema.safeParse(args.pipelines);
   if (pipelinesParsed) problems.push(...issues("pipelines", pipelinesParsed));
@@ -356,6 +364,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
     tags: { ...tags.data!, project: PROJECT, stack: args.cloud === "gcp" ? dnsSafe(stack).slice(0, 63) : stack, "managed-by": "pulumi" },
     alerts: alerts?.data,
     ...(pipelines ? { pipelines: pipelines.pipelines } : {}),
+    sink: sink.data!,
     ...placement,
   };
 }
@@ -649,6 +658,8 @@ export function readSettings(): StackSettings {
   const pipelinesInput = readObject(config, "pipelines", pipelinesSchema, false, problems);
   const pipelines = pipelinesInput && postgres ? resolvePipelines(pipelinesInput, postgres, namePrefix, pulumi.getStack(), pulumi.getProject()) : undefined;
   for (const p of pipelines?.problems ?? []) problems.push(problem(p.path, p.what, p.example, true));
+  const sink = readObject(config, "sink", sinkSchema, false, problems);
+  if (sink) problems.push(...kafkaSinkProblems(sink, cloud, (config.getObject("network") as { subnetwork?: string } | undefined)?.subnetwork).map((p) => `${PROJECT}:${p}`));
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
@@ -733,6 +744,7 @@ export function readSettings(): StackSettings {
     tags: userTags,
     alerts,
     ...(pipelinesInput ? { pipelines: pipelinesInput } : {}),
+    sink,
     ...settings,
   };
   return { name: namePrefix, args, config };
@@ -796,6 +808,9 @@ function checkAgainstEngine(
 
 type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
   postgres: Omit<PostgresSettings, "password">;
+  /** With a Kafka sink, SINK_URL and the KAFKA_* variables come from it (components/kafka.ts). */
+  sink?: SinkSettings;
+  cloud?: string;
 };
 
 /** The engine's log line at every process start (container/src/cli.ts); alerts count restarts by it. */
@@ -813,7 +828,7 @@ export const ENGINE_HTTP_PORT = 8080;
  * The engine's environment (issue #2's contract, container/src/config VARIABLES), without the
  * password: every target injects PG_PASSWORD from its secret store, never as a plain value.
  */
-export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<string, string> {
+export function engineEnvironment(s: EngineEnvInput, sinkUrl: string, kafkaBootstrap?: string): Record<string, string> {
   const env: Record<string, string> = {
     PG_HOST: s.postgres.host,
     PG_PORT: String(s.postgres.port),
@@ -836,5 +851,5 @@ export function engineEnvironment(s: EngineEnvInput, sinkUrl: string): Record<st
   // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
   if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
   if (s.postgres.sslrootcert) env.PG_SSLROOTCERT_PEM = s.postgres.sslrootcert;
-  return env;
+  return { ...env, ...kafkaEnvironment(s.sink, s.cloud ?? "local", kafkaBootstrap) };
 }

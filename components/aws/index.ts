@@ -15,6 +15,7 @@ const MIB = 1024 * 1024;
 /** Docker label of the engine's task with the password secret's version (see EngineServiceArgs.secretVersionId). */
 export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version";
 import { childOf, engineChildOf } from "../children";
+import { KafkaCluster, connectEngineToKafka } from "./kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -243,6 +244,8 @@ export interface EngineServiceArgs {
   secretVersionId?: pulumi.Input<string>;
   logGroupName: pulumi.Input<string>;
   logGroupArn: pulumi.Input<string>;
+  /** With a Kafka sink: the bootstrap brokers the engine publishes to, and the IAM policy it needs (MSK). */
+  kafka?: { bootstrap: pulumi.Input<string>; policy?: pulumi.Input<string> };
 }
 
 /**
@@ -347,10 +350,11 @@ export class EngineService extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
+    if (args.kafka?.policy) new aws.iam.RolePolicy(`${name}-task-kafka`, { role: taskRole.id, policy: args.kafka.policy }, { parent: this });
     // With alerts, the metrics line carries CloudWatch EMF: CloudWatch Logs makes the alarms' metrics from it.
     const metricsLog: Record<string, string> = s.alerts ? { METRICS_LOG: "emf" } : {};
-    const environment = pulumi.output(args.sinkUrl).apply((sinkUrl) =>
-      Object.entries({ ...engineEnvironment(s, sinkUrl), ...metricsLog }).map(([n, value]) => ({ name: n, value })));
+    const environment = pulumi.all([args.sinkUrl, args.kafka?.bootstrap]).apply(([sinkUrl, kafkaBootstrap]) =>
+      Object.entries({ ...engineEnvironment(s, sinkUrl, kafkaBootstrap), ...metricsLog }).map(([n, value]) => ({ name: n, value })));
     const healthCommand = `fetch('http://127.0.0.1:${ENGINE_HTTP_PORT}/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
       family: checkName("awsName", `${s.baseName}-engine`),
@@ -567,6 +571,17 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
     tags: s.tags,
   }, at("postgres-password").opts);
+  // sink: {kind: kafka} without bootstrap: one MSK Serverless cluster per stack in the engines' network, IAM access per engine.
+  let kafka: KafkaCluster | undefined;
+  if (s.sink.kind === "kafka" && !s.sink.bootstrap) {
+    const network = s.aws!.network;
+    const configured = network.subnetIds.length > 0;
+    const vpcId = configured ? pulumi.output(network.vpcId!) : aws.ec2.getVpcOutput({ default: true }, opts).id;
+    const subnetIds = configured
+      ? pulumi.output(network.subnetIds)
+      : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, opts).ids;
+    kafka = new KafkaCluster(at("kafka").name, { baseName: s.baseName, region: s.aws!.region, accountId, vpcId, subnetIds, topicPrefix: s.sink.topicPrefix, tags: s.tags }, at("kafka").opts);
+  }
   const engines = engineSpecs(s).map(({ pipeline, settings }) => {
     const child = (legacy: string) => engineChildOf(parent, name, legacy, pipeline);
     const logs = new EngineLogs(child("logs").name, { baseName: settings.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, child("logs").opts);
@@ -581,7 +596,10 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       secretVersionId: secret.versionId,
       logGroupName: logs.name,
       logGroupArn: logs.arn,
+      // In the pipelines form each engine may write only its own tables' topics (and the shared state and schema topics).
+      kafka: kafka ? { bootstrap: kafka.bootstrap, policy: kafka.enginePolicy(pipeline ? settings.postgres.tables : undefined) } : undefined,
     }, child("engine").opts);
+    if (kafka) connectEngineToKafka(child("engine").name, service.securityGroupId, kafka, parent);
     return { pipeline, settings, logs, service };
   });
   if (s.alerts) {

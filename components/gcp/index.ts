@@ -24,6 +24,7 @@ import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
+import { KafkaCluster } from "./kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -243,6 +244,8 @@ export interface EngineServiceArgs extends Placement {
    * an instance starts; pinning the version in the template makes a new password a new revision.
    */
   secretVersion?: pulumi.Input<string>;
+  /** With a Kafka sink created here: its bootstrap brokers. */
+  kafkaBootstrap?: pulumi.Input<string>;
 }
 
 /**
@@ -284,8 +287,8 @@ export class EngineService extends pulumi.ComponentResource {
       ? { connector: network.vpcConnector, egress: network.egress }
       : { networkInterfaces: [{ network: network.network, subnetwork: network.subnetwork }], egress: network.egress };
 
-    const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion]).apply(([sinkUrl, secretId, secretVersion]) => [
-      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+    const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion, args.kafkaBootstrap]).apply(([sinkUrl, secretId, secretVersion, kafkaBootstrap]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // The password comes from Secret Manager at start, never as a plain value.
       { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } },
     ]);
@@ -482,6 +485,10 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     serviceName: specs[0].serviceName,
     ...(s.pipelines ? { serviceNames: specs.map((e) => e.serviceName) } : {}),
   }, at("logs").opts);
+  // sink: {kind: kafka} without bootstrap: one Managed Kafka cluster per stack in the engines' VPC subnetwork (settings require one).
+  const kafka = s.sink.kind === "kafka" && !s.sink.bootstrap
+    ? new KafkaCluster(at("kafka").name, { baseName: s.baseName, project: g.project, region: g.region, subnetwork: g.network!.subnetwork!, topicPrefix: s.sink.topicPrefix, labels: s.tags, apis }, at("kafka").opts)
+    : undefined;
   const engines = specs.map(({ pipeline, settings, serviceName: engineServiceName }) => {
     const child = engineChildOf(parent, name, "engine", pipeline);
     const service = new EngineService(child.name, {
@@ -493,9 +500,12 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
       sinkUrl: landing.url,
       secretId: secret.secretId,
       secretVersion: secret.version,
+      kafkaBootstrap: kafka?.bootstrap,
     }, child.opts);
-    return { pipeline, settings, serviceName: engineServiceName, service };
+    return { pipeline, settings, serviceName: engineServiceName, service, name: child.name };
   });
+  // In the pipelines form each engine may write only its own tables' topics (and the shared state and schema topics).
+  kafka?.grantEngines(engines.map((e) => ({ name: e.name, serviceAccountEmail: e.service.serviceAccountEmail, ...(e.pipeline ? { tables: e.settings.postgres.tables } : {}) })));
   if (s.alerts) {
     new EngineAlerts(at("alerts").name, {
       ...placement,

@@ -54,7 +54,7 @@ function configOrExit(env: NodeJS.ProcessEnv): EngineConfig {
 
 async function run(): Promise<never> {
   const config = configOrExit(process.env);
-  const logger = createLogger({ level: config.logLevel, secrets: [config.pg.password, config.azure.connectionString] });
+  const logger = createLogger({ level: config.logLevel, secrets: [config.pg.password, config.azure.connectionString, config.kafka.password] });
   const fatal = (err: unknown, context: string): never => {
     const message = err instanceof Error ? err.message : String(err);
     logger.fatal({ err }, `${context}: ${message}`);

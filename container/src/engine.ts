@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { backOff } from "exponential-backoff";
 import type { EngineConfig } from "./config";
 import type { EngineMetrics } from "./ops/metrics";
-import { createSink, RetryingSink } from "./sink";
+import { createSink } from "./sink";
 import type { LandingSink } from "./sink/types";
 import { SinkPermanentError, WriterFencedError } from "./sink/types";
 import { Batcher } from "./batching/batcher";
@@ -365,9 +365,13 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
   }
 }
 
-/** From now on every retried sink call first checks that this instance still holds the writer epoch. */
+/**
+ * From now on every retried sink call first checks that this instance still holds the writer epoch
+ * (the RetryingSink around object stores; the Kafka sink retries inside put() and takes the same check).
+ */
 function fenceRetries(sink: LandingSink, state: EngineState): void {
-  if (sink instanceof RetryingSink) sink.setFence(() => state.checkFence());
+  const fenced = sink as LandingSink & { setFence?: (check: () => Promise<void>) => void };
+  if (typeof fenced.setFence === "function") fenced.setFence(() => state.checkFence());
 }
 
 /** PG_SLOT exists, but this sink's state has no record of creating it: another deployment's slot. */

@@ -36,7 +36,9 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["TABLE_INCLUDE", "public.users,orders", /has "orders", which is not a schema-qualified table name \(schema.table\)/],
   ["SNAPSHOT_MODE", "always", /must be one of initial, never, initial_only/],
   ["SINK_URL", "not a url", /is not a URL/],
-  ["SINK_URL", "ftp://host/dir", /has unsupported scheme "ftp:" \(use file:\/\/, s3:\/\/, abfss:\/\/ or gs:\/\/\)/],
+  ["SINK_URL", "ftp://host/dir", /has unsupported scheme "ftp:" \(use file:\/\/, s3:\/\/, abfss:\/\/, gs:\/\/, kafka:\/\/ or kafka\+ssl:\/\/\)/],
+  ["SINK_URL", "kafka://broker-1", /has "broker-1", which is not host:port/],
+  ["SINK_URL", "kafka://b:9092/topics", /must be kafka:\/\/host:port/],
   ["SINK_URL", "file://relative/dir", /must be file:\/\/\/absolute\/dir/],
   ["SINK_URL", "file:///", /must name an absolute directory/],
   ["SINK_URL", "s3://Bad_Bucket/x", /must name a valid S3 bucket/],
@@ -66,6 +68,13 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["S3_ENDPOINT", "minio:9000", /must be an http:\/\/ or https:\/\/ URL/],
   ["S3_FORCE_PATH_STYLE", "yes", /must be true or false/],
   ["GCS_ENDPOINT", "localhost", /must be an http:\/\/ or https:\/\/ URL/],
+  ["KAFKA_TOPIC_PREFIX", "cdc/landing", /must be 1 to 120 of the characters Kafka allows in topic names/],
+  ["KAFKA_TOMBSTONES", "sometimes", /must be true or false/],
+  ["KAFKA_CREATE_TOPICS", "yes", /must be true or false/],
+  ["KAFKA_TOPIC_PARTITIONS", "0", /must be at least 1/],
+  ["KAFKA_TOPIC_REPLICATION", "x", /must be a whole number/],
+  ["KAFKA_AUTH", "plain", /must be one of none, scram-sha-256, scram-sha-512, aws-msk-iam, azure-entra, google-adc/],
+  ["KAFKA_REGION", "Europe", /must be an AWS region name/],
 ];
 
 describe("engine config", () => {
@@ -102,6 +111,18 @@ describe("engine config", () => {
       s3: { endpoint: undefined, forcePathStyle: false },
       azure: { connectionString: undefined },
       gcs: { endpoint: undefined },
+      kafka: {
+        topicPrefix: "cdc",
+        tombstones: true,
+        createTopics: true,
+        partitions: undefined,
+        replication: undefined,
+        auth: "none",
+        username: undefined,
+        password: undefined,
+        caFile: undefined,
+        region: undefined,
+      },
     });
   });
 
@@ -130,7 +151,7 @@ describe("engine config", () => {
   }
 
   it("has an invalid-value test for every variable that can be invalid", () => {
-    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "PG_SSLCERT", "PG_SSLKEY", "AZURE_STORAGE_CONNECTION_STRING"]);
+    const free = new Set(["PG_HOST", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_SSLROOTCERT", "PG_SSLCERT", "PG_SSLKEY", "AZURE_STORAGE_CONNECTION_STRING", "KAFKA_USERNAME", "KAFKA_PASSWORD", "KAFKA_CA_FILE"]);
     const untested = Object.keys(VARIABLES).filter((k) => !free.has(k) && !INVALID.some(([n]) => n === k));
     assert.deepEqual(untested, []);
   });

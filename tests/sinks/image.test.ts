@@ -97,21 +97,26 @@ describe("sinks: the container image (container/Dockerfile, replayed without Doc
   it("loads every cloud sink's SDK from the pruned production dependencies", () => {
     const script = `
       const { openSink } = require("./container/dist/sink/index.js");
-      const config = { s3: { endpoint: undefined, forcePathStyle: false }, azure: { connectionString: undefined }, gcs: { endpoint: undefined } };
+      const config = { s3: { endpoint: undefined, forcePathStyle: false }, azure: { connectionString: undefined }, gcs: { endpoint: undefined }, kafka: { topicPrefix: "cdc", tombstones: true, createTopics: true, auth: "none" } };
       (async () => {
         for (const [kind, loc] of [
           ["s3", { kind: "s3", url: "s3://b/p", bucket: "b", prefix: "p" }],
           ["abfss", { kind: "abfss", url: "abfss://c@acct.dfs.core.windows.net/p", container: "c", account: "acct", host: "acct.dfs.core.windows.net", prefix: "p" }],
           ["gs", { kind: "gs", url: "gs://b/p", bucket: "b", prefix: "p" }],
+          ["kafka", { kind: "kafka", url: "kafka://127.0.0.1:9", brokers: ["127.0.0.1:9"], tls: false }],
         ]) {
           const sink = await openSink(loc, config);
           console.log(kind + " " + sink.constructor.name);
           await sink.close();
         }
+        // The Kafka client (an ES module, loaded with import()) and the token providers of KAFKA_AUTH.
+        const { Producer } = await import("@platformatic/kafka");
+        console.log("kafka client " + typeof Producer);
+        for (const m of ["aws-msk-iam-sasl-signer-js", "google-auth-library", "@azure/identity"]) require.resolve(m);
       })().catch((e) => { console.error(e); process.exit(1); });`;
     const result = spawnSync(process.execPath, ["-e", script], { cwd: join(image.runtime.root, "app"), encoding: "utf8", env: { ...process.env, AWS_REGION: "eu-west-1" } });
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split("\n"), ["s3 S3Sink", "abfss AzureBlobSink", "gs GcsSink"]);
+    assert.deepEqual(result.stdout.trim().split("\n"), ["s3 S3Sink", "abfss AzureBlobSink", "gs GcsSink", "kafka KafkaSink", "kafka client function"]);
   });
 
   it("does not load any cloud SDK for a file:// sink", () => {

@@ -27,7 +27,30 @@ export type SinkLocation =
   | { kind: "file"; url: string; directory: string }
   | { kind: "s3"; url: string; bucket: string; prefix: string }
   | { kind: "abfss"; url: string; container: string; account: string; host: string; prefix: string }
-  | { kind: "gs"; url: string; bucket: string; prefix: string };
+  | { kind: "gs"; url: string; bucket: string; prefix: string }
+  | { kind: "kafka"; url: string; brokers: string[]; tls: boolean };
+
+export const KAFKA_AUTHS = ["none", "scram-sha-256", "scram-sha-512", "aws-msk-iam", "azure-entra", "google-adc"] as const;
+
+/** The Kafka sink's settings (SINK_URL=kafka://… or kafka+ssl://…); see docs/engine.md. */
+export interface KafkaSettings {
+  /** Topics are `<prefix>.<schema>.<table>`, `<prefix>._schema` and `<prefix>._cdc_state`. */
+  topicPrefix: string;
+  /** A null-value message after each delete, for compacted topics. */
+  tombstones: boolean;
+  /** Create missing topics (else they must exist). */
+  createTopics: boolean;
+  /** For created data topics; undefined: the broker's default. */
+  partitions: number | undefined;
+  replication: number | undefined;
+  auth: (typeof KAFKA_AUTHS)[number];
+  username: string | undefined;
+  password: string | undefined;
+  /** PEM file with the CA certificates to trust (kafka+ssl://); Node's default CAs otherwise. */
+  caFile: string | undefined;
+  /** The cloud region, for aws-msk-iam (AWS_REGION otherwise). */
+  region: string | undefined;
+}
 
 export interface EngineConfig {
   pg: {
@@ -71,6 +94,7 @@ export interface EngineConfig {
   s3: { endpoint: string | undefined; forcePathStyle: boolean };
   azure: { connectionString: string | undefined };
   gcs: { endpoint: string | undefined };
+  kafka: KafkaSettings;
 }
 
 /** Thrown for bad configuration; `problems` holds one self-contained line per bad variable. */
@@ -115,7 +139,20 @@ const tableList = z.string().transform((value, ctx): TableName[] => {
   return tables;
 });
 
+/** `kafka://host1:9092,host2:9092` or `kafka+ssl://…`: a comma-separated bootstrap list, nothing else. */
+function parseKafkaUrl(url: string): SinkLocation {
+  const m = /^kafka(\+ssl)?:\/\/([^/?#@]+)\/?$/.exec(url);
+  if (!m) throw new Error("must be kafka://host:port[,host:port…] or kafka+ssl://host:port[,…] (no path, query or credentials)");
+  const brokers = m[2].split(",").map((b) => b.trim());
+  for (const broker of brokers) {
+    const hp = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(broker);
+    if (!hp || Number(hp[2]) < 1 || Number(hp[2]) > 65535) throw new Error(`has "${broker}", which is not host:port (every bootstrap broker needs its port, e.g. b-1.kafka.example.com:9092)`);
+  }
+  return { kind: "kafka", url, brokers, tls: m[1] !== undefined };
+}
+
 export function parseSinkUrl(url: string): SinkLocation {
+  if (/^kafka(\+ssl)?:/i.test(url)) return parseKafkaUrl(url);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -155,7 +192,7 @@ export function parseSinkUrl(url: string): SinkLocation {
       if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(parsed.hostname)) throw new Error("must name a valid GCS bucket: gs://bucket/prefix");
       return { kind: "gs", url, bucket: parsed.hostname, prefix };
     default:
-      throw new Error(`has unsupported scheme "${parsed.protocol}" (use file://, s3://, abfss:// or gs://)`);
+      throw new Error(`has unsupported scheme "${parsed.protocol}" (use file://, s3://, abfss://, gs://, kafka:// or kafka+ssl://)`);
   }
 }
 
@@ -218,6 +255,21 @@ export const VARIABLES = {
   S3_FORCE_PATH_STYLE: { example: "true", optional: true, schema: boolean },
   AZURE_STORAGE_CONNECTION_STRING: { example: "UseDevelopmentStorage=true", optional: true, schema: z.string().min(1) },
   GCS_ENDPOINT: { example: "http://127.0.0.1:4443", optional: true, schema: httpUrl },
+  KAFKA_TOPIC_PREFIX: {
+    example: "cdc",
+    default: "cdc",
+    // Kafka's topic name rule (letters, digits, . _ -, at most 249), leaving room for ".<schema>.<table>".
+    schema: z.string().regex(/^[A-Za-z0-9._-]{1,120}$/, "must be 1 to 120 of the characters Kafka allows in topic names (A-Z a-z 0-9 . _ -)"),
+  },
+  KAFKA_TOMBSTONES: { example: "true", default: "true", schema: boolean },
+  KAFKA_CREATE_TOPICS: { example: "true", default: "true", schema: boolean },
+  KAFKA_TOPIC_PARTITIONS: { example: "6", optional: true, schema: integer(1, 10_000) },
+  KAFKA_TOPIC_REPLICATION: { example: "3", optional: true, schema: integer(1, 32) },
+  KAFKA_AUTH: { example: "scram-sha-512", default: "none", schema: z.enum(KAFKA_AUTHS, { error: `must be one of ${KAFKA_AUTHS.join(", ")}` }) },
+  KAFKA_USERNAME: { example: "cdc-engine", optional: true, schema: z.string().min(1) },
+  KAFKA_PASSWORD: { example: "s3cret (inject it from your secret store)", optional: true, schema: z.string().min(1) },
+  KAFKA_CA_FILE: { example: "/etc/ssl/certs/kafka-ca.pem", optional: true, schema: z.string().min(1) },
+  KAFKA_REGION: { example: "eu-west-1", optional: true, schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region name") },
 } satisfies Record<string, VariableSpec<unknown> & { default?: string; optional?: boolean }>;
 
 type Variables = typeof VARIABLES;
@@ -233,7 +285,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
   for (const [name, spec] of Object.entries(VARIABLES) as [keyof Variables, VariableSpec<unknown> & { default?: string; optional?: boolean }][]) {
     const raw = env[name];
     // Secrets are taken verbatim: a password may legitimately start or end with a space.
-    const verbatim = name === "PG_PASSWORD" || name === "AZURE_STORAGE_CONNECTION_STRING";
+    const verbatim = name === "PG_PASSWORD" || name === "AZURE_STORAGE_CONNECTION_STRING" || name === "KAFKA_PASSWORD";
     const given = raw !== undefined && raw.trim() !== "" ? (verbatim ? raw : raw.trim()) : undefined;
     const input = given ?? spec.default;
     if (input === undefined) {
@@ -281,6 +333,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     readable("PG_SSLCERT");
     readable("PG_SSLKEY");
   }
+  problems.push(...kafkaProblems(v));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -314,5 +367,48 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     s3: { endpoint: v.S3_ENDPOINT, forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined },
     azure: { connectionString: v.AZURE_STORAGE_CONNECTION_STRING },
     gcs: { endpoint: v.GCS_ENDPOINT },
+    kafka: {
+      topicPrefix: v.KAFKA_TOPIC_PREFIX!,
+      tombstones: v.KAFKA_TOMBSTONES!,
+      createTopics: v.KAFKA_CREATE_TOPICS!,
+      partitions: v.KAFKA_TOPIC_PARTITIONS,
+      replication: v.KAFKA_TOPIC_REPLICATION,
+      auth: v.KAFKA_AUTH!,
+      username: v.KAFKA_USERNAME,
+      password: v.KAFKA_PASSWORD,
+      caFile: v.KAFKA_CA_FILE,
+      region: v.KAFKA_REGION,
+    },
   };
+}
+
+/** The rules between the Kafka variables (each one alone was checked by its schema). */
+function kafkaProblems(v: Parsed): string[] {
+  const problems: string[] = [];
+  const kafka = v.SINK_URL?.kind === "kafka" ? v.SINK_URL : undefined;
+  const scram = v.KAFKA_AUTH === "scram-sha-256" || v.KAFKA_AUTH === "scram-sha-512";
+  if (kafka && scram && (v.KAFKA_USERNAME === undefined || v.KAFKA_PASSWORD === undefined)) {
+    problems.push(`KAFKA_AUTH=${v.KAFKA_AUTH} needs KAFKA_USERNAME and KAFKA_PASSWORD; for example KAFKA_USERNAME=${VARIABLES.KAFKA_USERNAME.example}`);
+  }
+  if (!kafka) return problems; // the other sinks ignore the KAFKA_* variables
+  if (!scram && (v.KAFKA_USERNAME !== undefined || v.KAFKA_PASSWORD !== undefined)) {
+    problems.push(`KAFKA_USERNAME and KAFKA_PASSWORD are only used with KAFKA_AUTH=scram-sha-256 or scram-sha-512 (got KAFKA_AUTH=${v.KAFKA_AUTH ?? "none"}); for example KAFKA_AUTH=scram-sha-512`);
+  }
+  if (v.KAFKA_AUTH !== undefined && v.KAFKA_AUTH !== "none" && v.KAFKA_AUTH !== "scram-sha-256" && v.KAFKA_AUTH !== "scram-sha-512" && !kafka.tls) {
+    problems.push(`KAFKA_AUTH=${v.KAFKA_AUTH} sends a bearer token, which needs TLS: use SINK_URL=kafka+ssl://… (got ${kafka.url}); for example SINK_URL=kafka+ssl://b-1.example.kafka.eu-west-1.amazonaws.com:9098`);
+  }
+  if (v.KAFKA_CA_FILE !== undefined) {
+    if (!kafka.tls) problems.push(`KAFKA_CA_FILE is only used with SINK_URL=kafka+ssl://…; for example SINK_URL=kafka+ssl://kafka.internal.example.com:9093`);
+    else {
+      try {
+        accessSync(v.KAFKA_CA_FILE, fsConstants.R_OK);
+      } catch (err) {
+        problems.push(`KAFKA_CA_FILE names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${JSON.stringify(v.KAFKA_CA_FILE)}); for example KAFKA_CA_FILE=${VARIABLES.KAFKA_CA_FILE.example}`);
+      }
+    }
+  }
+  if (v.SINK_COMPRESSION === "gzip") {
+    problems.push("SINK_COMPRESSION=gzip applies to landing files; a kafka:// sink sends each record as its own message (leave SINK_COMPRESSION unset or none)");
+  }
+  return problems;
 }

@@ -25,13 +25,18 @@ export interface CreateSinkOptions extends Omit<RetryOptions, "logger"> {
  * only for the scheme in use, so a file:// engine never pays for them at start-up.
  */
 export async function createSink(config: EngineConfig, options: CreateSinkOptions = {}): Promise<LandingSink> {
-  const inner = await openSink(config.sink, config);
   const logger = options.logger ?? defaultLogger(config);
+  if (config.sink.kind === "kafka") {
+    // It retries inside put() itself, in order per topic (see kafka.ts): no RetryingSink around it.
+    const { KafkaSink } = await import("./kafka.js");
+    return new KafkaSink({ url: config.sink.url, brokers: config.sink.brokers, tls: config.sink.tls, settings: config.kafka, logger, initialDelayMs: options.initialDelayMs, maxDelayMs: options.maxDelayMs });
+  }
+  const inner = await openSink(config.sink, config);
   return new RetryingSink(inner, { ...options, logger });
 }
 
 /** The bare sink for a location, without retries (doctor's probe wants one attempt and its error). */
-export async function openSink(location: SinkLocation, config: Pick<EngineConfig, "s3" | "azure" | "gcs">): Promise<LandingSink> {
+export async function openSink(location: SinkLocation, config: Pick<EngineConfig, "s3" | "azure" | "gcs" | "kafka">): Promise<LandingSink> {
   switch (location.kind) {
     case "file":
       return new FileSink(location.url, location.directory);
@@ -47,6 +52,10 @@ export async function openSink(location: SinkLocation, config: Pick<EngineConfig
       const { GcsSink } = await import("./gcs.js");
       return new GcsSink({ url: location.url, bucket: location.bucket, prefix: location.prefix, endpoint: config.gcs.endpoint });
     }
+    case "kafka": {
+      const { KafkaSink } = await import("./kafka.js");
+      return new KafkaSink({ url: location.url, brokers: location.brokers, tls: location.tls, settings: config.kafka });
+    }
   }
 }
 
@@ -61,7 +70,11 @@ export interface SinkProbeResult {
  * (no retries) and within `timeoutMs`. Landing readers skip it: it lives under `_cdc_probe/`, not
  * under a `cdc.<schema>.<table>/` directory.
  */
-export async function probeSink(config: Pick<EngineConfig, "sink" | "s3" | "azure" | "gcs">, timeoutMs = 15_000): Promise<SinkProbeResult> {
+export async function probeSink(config: Pick<EngineConfig, "sink" | "s3" | "azure" | "gcs" | "kafka"> & Partial<Pick<EngineConfig, "tables">>, timeoutMs = 15_000): Promise<SinkProbeResult> {
+  if (config.sink.kind === "kafka") {
+    const { probeKafka } = await import("./kafka.js");
+    return probeKafka(config.sink, config.kafka, config.tables ?? [], timeoutMs);
+  }
   const sink = await openSink(config.sink, config);
   const key = `_cdc_probe/${hostname().replace(/[^A-Za-z0-9_.-]/g, "_")}-${randomBytes(6).toString("hex")}.txt`;
   const body = Buffer.from(`cdc-engine doctor probe ${new Date().toISOString()}\n`);
@@ -90,5 +103,5 @@ export async function probeSink(config: Pick<EngineConfig, "sink" | "s3" | "azur
 }
 
 function defaultLogger(config: EngineConfig): SinkLogger {
-  return createLogger({ level: config.logLevel, secrets: [config.pg.password, config.azure.connectionString] }).child({ component: "sink" });
+  return createLogger({ level: config.logLevel, secrets: [config.pg.password, config.azure.connectionString, config.kafka.password] }).child({ component: "sink" });
 }

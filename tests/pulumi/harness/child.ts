@@ -65,6 +65,14 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
       return { arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name}` };
     case "aws:cloudwatch/logGroup:LogGroup":
       return { arn: `arn:aws:logs:${region}:${ACCOUNT}:log-group:${inputs.name}` };
+    case "aws:msk/serverlessCluster:ServerlessCluster": {
+      const uuid = "0123abcd-4567-89ef-0123-456789abcdef-s1";
+      return {
+        arn: `arn:aws:kafka:${region}:${ACCOUNT}:cluster/${inputs.clusterName}/${uuid}`,
+        clusterUuid: uuid,
+        bootstrapBrokersSaslIam: `boot-abcd1234.c1.kafka-serverless.${region}.amazonaws.com:9098`,
+      };
+    }
     case "aws:ecs/cluster:Cluster":
       return { arn: `arn:aws:ecs:${region}:${ACCOUNT}:cluster/${inputs.name}` };
     case "aws:ecs/taskDefinition:TaskDefinition":
