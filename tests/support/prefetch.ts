@@ -8,6 +8,7 @@
  */
 import { ensureSparkEnv } from "../../lakehouse/src/spark/env";
 import { ensureFakeGcsServer } from "../sinks/support/conditional-servers";
+import { kafkaJars } from "../sinks/support/kafka-broker";
 import { ensureMoto } from "./moto";
 
-for (const setup of [ensureFakeGcsServer, ensureMoto, () => ensureSparkEnv()]) setup().catch(() => undefined);
+for (const setup of [ensureFakeGcsServer, ensureMoto, kafkaJars, () => ensureSparkEnv()]) setup().catch(() => undefined);

@@ -7,7 +7,7 @@
  * SCRAM-SHA-256 users created at format time, under the StandardAuthorizer (no ACL: denied), so
  * authorization failures are the broker's own.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -41,8 +41,17 @@ export interface KafkaBroker {
   dispose(): Promise<void>;
 }
 
-/** The broker's jars (resolved from Maven Central on first use). */
-export async function kafkaJars(): Promise<string> {
+let resolvingJars: Promise<string> | undefined;
+
+/**
+ * The broker's jars (resolved from Maven Central on first use). Once per process: concurrent
+ * callers (tests/support/prefetch.ts and the tests) share one resolution.
+ */
+export function kafkaJars(): Promise<string> {
+  return (resolvingJars ??= resolveKafkaJars());
+}
+
+async function resolveKafkaJars(): Promise<string> {
   const lib = join(CACHE, "lib");
   if (existsSync(join(lib, `kafka_2.13-${KAFKA_VERSION}.jar`)) && existsSync(join(CACHE, "complete"))) return lib;
   await mkdir(CACHE, { recursive: true });
@@ -52,12 +61,17 @@ export async function kafkaJars(): Promise<string> {
 </project>
 `;
   await writeFile(join(CACHE, "pom.xml"), pom);
-  const mvn = spawnSync(
-    "mvn",
-    ["-B", "-q", `-Dmaven.repo.local=${join(ROOT, ".cache", "kafka", "m2")}`, "-f", join(CACHE, "pom.xml"), "dependency:copy-dependencies", "-DincludeScope=runtime", `-DoutputDirectory=${lib}`],
-    { encoding: "utf8", timeout: 300_000 },
-  );
-  if (mvn.status !== 0) throw new Error(`could not resolve Apache Kafka ${KAFKA_VERSION} from Maven Central (mvn exit ${mvn.status}): ${mvn.stdout}${mvn.stderr}`);
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      "mvn",
+      ["-B", "-q", `-Dmaven.repo.local=${join(ROOT, ".cache", "kafka", "m2")}`, "-f", join(CACHE, "pom.xml"), "dependency:copy-dependencies", "-DincludeScope=runtime", `-DoutputDirectory=${lib}`],
+      { encoding: "utf8", timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`could not resolve Apache Kafka ${KAFKA_VERSION} from Maven Central (mvn: ${err.message}): ${stdout}${stderr}`));
+        else resolve();
+      },
+    );
+  });
   await writeFile(join(CACHE, "complete"), new Date().toISOString());
   return lib;
 }
