@@ -368,7 +368,10 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
             splitting--;
             wake();
           }
-        } else total += await copyRange(client, task.copy, task.index, scoped, gate);
+        } else {
+          const rows = await copyRange(client, task.copy, task.index, scoped, gate);
+          total += rows;
+        }
       }
       if (session.signal.aborted) throw interrupted();
       await client.query("COMMIT");
