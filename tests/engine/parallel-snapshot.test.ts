@@ -162,7 +162,11 @@ describe("engine: parallel snapshot in CTID ranges", function () {
         onPressure: () => undefined,
         onFailure: (err) => failures.push(err),
       });
-      const result = await copySnapshot({ config, snapshotName, consistentPoint: 1n, tsMs: Date.now(), tables: [t], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger, signal: new AbortController().signal, parallelism });
+      const progress: [string, number, number, number][] = [];
+      const metrics = { ...noopMetrics(), snapshotProgress: (...p: [string, number, number, number]) => void progress.push(p) };
+      const result = await copySnapshot({ config, snapshotName, consistentPoint: 1n, tsMs: Date.now(), tables: [t], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger, metrics, signal: new AbortController().signal, parallelism });
+      const ranges = parallelism === 1 ? 1 : progress[0][3];
+      assert.deepEqual(progress.at(-1), [`${t.schema}.${t.table}`, result.rows, ranges, ranges], "the last progress report: every row, every range");
       await batcher.flushAll();
       await batcher.close();
       assert.deepEqual(failures, []);

@@ -6,6 +6,7 @@
  */
 import type { Client } from "pg";
 import type { Logger } from "pino";
+import type { EngineMetrics } from "../ops/metrics";
 import type { EngineConfig, TableName } from "../config";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
@@ -273,6 +274,8 @@ export interface SnapshotOptions {
   batcher: Batcher;
   throttle: ReadThrottle;
   logger: Logger;
+  /** Per-table progress (rows read, ranges done) for /metrics. */
+  metrics?: EngineMetrics;
   signal: AbortSignal;
   /** Sessions copying in parallel (SNAPSHOT_PARALLELISM): tables, and the ranges of split tables. */
   parallelism: number;
@@ -426,6 +429,7 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
   batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
   if (ranges.length > 1) options.logger.info({ table: label, ranges: ranges.length }, "snapshot of table split into ranges");
+  options.metrics?.snapshotProgress?.(label, 0, 0, ranges.length);
   return { table, label, columns, published, copyColumns, buffer, ranges, head, tsPart, fixedBytes, partition, started, rows: 0, rangesDone: 0, relid };
 }
 
@@ -477,6 +481,8 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     buffer.pos = pos;
     batcher.written(buffer, pos - from);
     ordinal++;
+    // Progress of the whole table, across its ranges copied side by side.
+    if ((++copy.rows & 0xffff) === 0) options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
   };
   const connection = connectionOf(client);
   const stream = connection.stream;
@@ -526,8 +532,8 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   // (A failed range's lane stays with the batcher, which the failed session discards.)
   if (buffer !== copy.buffer) batcher.release(buffer);
   const rows = ordinal - base - 1;
-  copy.rows += rows;
   copy.rangesDone++;
+  options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
   if (copy.rangesDone < copy.ranges.length) {
     options.logger.info({ table: label, range: index + 1, rows, tableRows: copy.rows, rangesDone: copy.rangesDone, ranges: copy.ranges.length }, "snapshot range copied");
   } else {
