@@ -315,7 +315,8 @@ type SnapshotTask = { table: TableName } | { copy: TableCopy; index: number };
  * database exactly as of the slot's consistent point. They take tables from one queue; the first
  * to take a table writes its barrier and splits it (splitTable) and its ranges go to the front of
  * the queue, where idle sessions pick them up (a session that finds the queue empty while another
- * is still splitting a table waits for its ranges).
+ * is still splitting a table waits for its ranges). Sessions start as work appears: one per table
+ * at first, more when a table is split, never more than `parallelism`.
  *
  * The copy is one unit of work with one cancellation scope: the first worker that fails (or the
  * caller's signal) aborts every sibling at once, and the promise settles only when every worker
@@ -367,6 +368,8 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
             const copy = await startTable(client, task.table, scoped);
             relids.set(copy.label, copy.relid);
             queue.unshift(...copy.ranges.map((_r, index) => ({ copy, index })));
+            // More sessions only as work appears: ranges that no idle session will take.
+            for (let more = queue.length - waiting.length; more > 0 && started.length < limit; more--) started.push(worker(started.length + 1));
           } finally {
             splitting--;
             wake();
@@ -387,9 +390,18 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       await client?.end().catch(() => undefined);
     }
   };
+  const limit = Math.max(1, options.parallelism);
+  const started: Promise<void>[] = [];
   try {
-    const workers = Math.max(1, options.parallelism);
-    const settled = await Promise.allSettled(Array.from({ length: workers }, (_v, i) => worker(i + 1)));
+    // One session per table to begin with (as many as allowed); splitting a table adds more.
+    while (started.length < Math.min(limit, options.tables.length)) started.push(worker(started.length + 1));
+    // Sessions started meanwhile (by a running one) are waited for too.
+    const settled: PromiseSettledResult<void>[] = [];
+    for (let seen = 0; seen < started.length; ) {
+      const batch = started.slice(seen);
+      seen = started.length;
+      settled.push(...(await Promise.allSettled(batch)));
+    }
     if (session.signal.aborted) throw interrupted();
     const failed = settled.find((s) => s.status === "rejected");
     if (failed) throw failed.reason;
