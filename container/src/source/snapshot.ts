@@ -126,7 +126,8 @@ interface Relation {
 }
 
 /**
- * How a table's snapshot is split (read inside the snapshot's transaction). A partitioned table is
+ * How a table's snapshot is split (read inside the snapshot's transaction). A table of fewer than
+ * 2 × MIN_RANGE_BLOCKS blocks (its partitions' together) is one range. A partitioned table is
  * split per leaf partition when every leaf can be read directly (12+, SELECT granted on it);
  * from PostgreSQL 14 on (TID range scans; before, every range would scan the whole relation) a
  * plain relation of at least 2 × MIN_RANGE_BLOCKS blocks is split into up to `parallelism` block
@@ -172,7 +173,8 @@ export async function splitTable(client: Client, table: TableName, published: Pu
     );
     sized.push({ name: relation.name, blocks: Number(rows[0].blocks), splittable, filenode: rows[0].filenode ?? undefined });
   }
-  if (sized.length === 1 && (!sized[0].splittable || sized[0].blocks < 2 * MIN_RANGE_BLOCKS)) return [{}];
+  // Small tables (partitions included) are one range, numbered 1, 2, 3 … as ever.
+  if (sized.reduce((n, r) => n + r.blocks, 0) < 2 * MIN_RANGE_BLOCKS || (sized.length === 1 && !sized[0].splittable)) return [{}];
   for (let parts = parallelism; ; parts = Math.max(1, Math.floor(parts / 2))) {
     const ranges: CopyRange[] = [];
     // The most blocks one range reads: its rows are at most that many blocks' worth of tuples.
