@@ -113,6 +113,7 @@ describe("engine: parallel snapshot in CTID ranges", function () {
     const point = barriers[0].__lsn;
     assert.ok(snapshot.every((r) => r.__lsn === point && r.__seq > 0 && r.__seq < 1e10));
     assert.deepEqual(await duplicatePositions(dir, "public.ps_items"), []);
+    assert.equal(new Set(snapshot.map((r) => r.id)).size, snapshot.length, "no row is copied by two ranges");
     // It was split from 14 on (TID range scans): the rows' __seq fall into several ranges' parts;
     // before, the table is one range, numbered 1, 2, 3 ….
     const parts = new Set(snapshot.map((r) => Math.floor(r.__seq / 1e9)));
