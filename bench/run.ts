@@ -49,6 +49,7 @@ const { values: flags } = parseArgs({
     "latency-seconds": { type: "string" },
     "latency-rate": { type: "string" },
     "snapshot-rows": { type: "string" },
+    "snapshot-workers": { type: "string" },
     "silver-seconds": { type: "string" },
     phases: { type: "string" },
     "engine-timeout": { type: "string" },
@@ -68,6 +69,7 @@ if (flags.help) {
   --latency-seconds S    duration of the paced latency run (default ${FULL.latencySeconds})
   --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
   --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
+  --snapshot-workers a,b SNAPSHOT_PARALLELISM values the snapshot is also timed with (default 1,2,4; "none" skips)
   --silver-seconds S     duration of the commit-to-silver latency run on local Spark (default ${FULL.silverSeconds}); the
                          silver backlog is --changes
   --phases a,b           subset of ${PHASES.join(",")} (default all)
@@ -100,6 +102,7 @@ const opts = {
   snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
   silverSeconds: positive("silver-seconds", flags["silver-seconds"], FULL.silverSeconds),
   engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
+  snapshotWorkers: flags["snapshot-workers"] === "none" ? [] : (flags["snapshot-workers"] ?? "1,2,4").split(",").map((w) => positive("snapshot-workers", w.trim(), 1)),
 };
 const sinkFlag = flags.sink ?? "file";
 if (sinkFlag !== "file" && sinkFlag !== "kafka") {
@@ -297,6 +300,8 @@ const results = {
     engineCpu: undefined as { consumer: number; walsender: number } | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
     peakRssMb: undefined as number | undefined,
+    /** The same snapshot with SNAPSHOT_PARALLELISM set to each of --snapshot-workers. */
+    byWorkers: [] as { workers: number; seconds?: number; rowsPerS?: number; ratio?: number; missing?: string }[],
   },
   silver: {
     backlog: undefined as SilverBacklogFigures | undefined,
@@ -949,6 +954,7 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
     results.snapshot.ratio = { value: n / seconds / (n / copySeconds) };
     results.snapshot.landed = await countRecords(tableDir);
     log(`snapshot: engine initial_only: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} rows/s, ratio ${(n / seconds / (n / copySeconds)).toFixed(2)} vs COPY; peak RSS ${results.snapshot.peakRssMb} MB`);
+    for (const workers of opts.snapshotWorkers) results.snapshot.byWorkers.push(await snapshotWithWorkers(pg, work, workers, n, copySeconds));
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];
     results.snapshot.engineRowsPerS = missing(why);
@@ -960,6 +966,45 @@ async function phaseSnapshot(pg: BenchPostgres, work: string): Promise<void> {
     await rm(landing, { recursive: true, force: true });
     await dropSlot(pg, "bench_snap_engine").catch(() => undefined);
     await pg.query("drop table public.bench_snap");
+  }
+}
+
+/** The snapshot again with SNAPSHOT_PARALLELISM=workers, timed from process start to exit (initial_only). */
+async function snapshotWithWorkers(pg: BenchPostgres, work: string, workers: number, n: number, copySeconds: number): Promise<(typeof results.snapshot.byWorkers)[number]> {
+  const landing = join(work, `landing-snapshot-${workers}`);
+  await mkdir(landing, { recursive: true });
+  const slot = `bench_snap_w${workers}`;
+  const engine = spawnEngine({
+    env: engineEnv(pg, {
+      PG_PUBLICATION: "bench_snap_pub",
+      PG_SLOT: slot,
+      TABLE_INCLUDE: "public.bench_snap",
+      SNAPSHOT_MODE: "initial_only",
+      SNAPSHOT_PARALLELISM: String(workers),
+      SINK_URL: `file://${landing}`,
+      HTTP_PORT: String(await freePort()),
+    }),
+    logFile: join(work, `engine-snapshot-${workers}.log`),
+  });
+  try {
+    const exit = await Promise.race([engine.exited, sleep(opts.engineTimeoutMs).then(() => undefined)]);
+    if (!exit) throw new Error(`did not finish within ${opts.engineTimeoutMs / 1000} s`);
+    if (exit.code !== 0) throw new Error(`the engine exited with ${exit.code ?? exit.signal}; log tail: ${engine.logTail()}`);
+    const landed = await countRecords(join(landing, "cdc.public.bench_snap"));
+    // The rows and the table's re-snapshot barrier.
+    if (landed.records !== n + 1) throw new Error(`landed ${landed.records} records, expected ${n + 1}`);
+    const seconds = (exit.at - engine.startedAt) / 1000;
+    log(`snapshot: SNAPSHOT_PARALLELISM=${workers}: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} rows/s, ratio ${(copySeconds / seconds).toFixed(2)} vs COPY`);
+    return { workers, seconds, rowsPerS: n / seconds, ratio: copySeconds / seconds };
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    log(`snapshot: SNAPSHOT_PARALLELISM=${workers} FAILED: ${why}`);
+    results.notes.push(`snapshot with SNAPSHOT_PARALLELISM=${workers}: ${why}`);
+    return { workers, missing: why };
+  } finally {
+    await engine.stop(3000);
+    await rm(landing, { recursive: true, force: true });
+    await dropSlot(pg, slot).catch(() => undefined);
   }
 }
 
@@ -1050,6 +1095,9 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   const s = results.snapshot;
   row("COPY public.bench_snap TO STDOUT (psql → file)", s.copySeconds === undefined ? undefined : `${s.copySeconds.toFixed(2)} s → ${show(s.copyRowsPerS)} rows/s (${mb(s.copyBytes ?? 0)} MB)`);
   row("Engine SNAPSHOT_MODE=initial_only", s.engineSeconds === undefined ? s.engineRowsPerS.missing : `${s.engineSeconds.toFixed(2)} s from process start to exit → ${show(s.engineRowsPerS)} rows/s${s.startupSeconds !== undefined ? ` (of which ${s.startupSeconds.toFixed(2)} s before its first database connection: process start-up)` : ""}; peak RSS ${s.peakRssMb} MB${s.landed ? `; landed ${fmtInt(s.landed.records)} records in ${s.landed.files} files` : ""}`);
+  for (const w of s.byWorkers) {
+    row(`Engine initial_only, SNAPSHOT_PARALLELISM=${w.workers}`, w.seconds === undefined ? w.missing : `${w.seconds.toFixed(2)} s → ${fmtInt(w.rowsPerS!)} rows/s, ratio ${w.ratio!.toFixed(2)} vs COPY`);
+  }
   if (s.copyCpu && s.engineCpu) {
     const us = (sec: number) => ((sec * 1e6) / opts.snapshotRows).toFixed(2);
     row(

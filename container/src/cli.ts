@@ -83,6 +83,7 @@ async function run(): Promise<never> {
       tables: config.tables.map((t) => `${t.schema}.${t.table}`),
       sink: config.sink.url,
       snapshotMode: config.snapshotMode,
+      snapshotParallelism: config.snapshotParallelism,
     },
     "cdc-engine starting",
   );

@@ -312,8 +312,9 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
           batcher,
           throttle,
           logger,
+          metrics: deps.metrics,
           signal: session.signal,
-          parallelism: 2,
+          parallelism: config.snapshotParallelism,
         }),
         failed,
       ]);
@@ -496,7 +497,7 @@ async function snapshotUncoveredTables(
         : await Promise.race([
             interrupted,
             ctx.failed,
-            copySnapshot({ config, snapshotName: created.snapshotName!, consistentPoint: point, tsMs: Date.now(), tables: copy, catalog: ctx.catalog, batcher, throttle: ctx.throttle, logger, signal: ctx.signal, parallelism: 2 }),
+            copySnapshot({ config, snapshotName: created.snapshotName!, consistentPoint: point, tsMs: Date.now(), tables: copy, catalog: ctx.catalog, batcher, throttle: ctx.throttle, logger, metrics, signal: ctx.signal, parallelism: config.snapshotParallelism }),
           ]);
     await Promise.race([batcher.flushAll(), ctx.failed, interrupted]);
     batcher.recordFilesInto = undefined;
@@ -587,7 +588,7 @@ async function snapshotOnly(
   const { rows } = await normal.query<{ name: string; lsn: string }>("SELECT pg_export_snapshot() AS name, pg_current_wal_lsn()::text AS lsn");
   const consistentPoint = parseLsn(rows[0].lsn);
   const started = Date.now();
-  const result = await copySnapshot({ config, snapshotName: rows[0].name, consistentPoint, tsMs: started, tables, catalog, batcher, throttle, logger, signal, parallelism: 2 });
+  const result = await copySnapshot({ config, snapshotName: rows[0].name, consistentPoint, tsMs: started, tables, catalog, batcher, throttle, logger, metrics, signal, parallelism: config.snapshotParallelism });
   await batcher.flushAll();
   await normal.query("COMMIT");
   logger.info({ rows: result.rows, ms: Date.now() - started, lsn: formatLsn(consistentPoint) }, "snapshot done (SNAPSHOT_MODE=initial_only); exiting");

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, VARIABLES, loadConfig } from "../../container/src/config";
+import { ConfigError, DEFAULT_SNAPSHOT_PARALLELISM, VARIABLES, loadConfig } from "../../container/src/config";
 import { clientConfig } from "../../container/src/source/connection";
 
 const REQUIRED = { PG_HOST: "db.example.com", PG_DATABASE: "app", PG_USER: "cdc", SINK_URL: "file:///var/lib/cdc/landing" };
@@ -47,6 +47,9 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
   ["SINK_URL", "s3://bucket/%E0%A4%A", /has a malformed %-escape/],
   ["SINK_URL", "s3://AKIAEXAMPLE:secret@my-bucket/landing", /must not contain credentials/],
   ["SINK_URL", "file:///data/landing?mode=fast", /must not have a query/],
+  ["SNAPSHOT_PARALLELISM", "0", /must be at least 1/],
+  ["SNAPSHOT_PARALLELISM", "65", /must be at most 64/],
+  ["SNAPSHOT_PARALLELISM", "auto", /must be a whole number from 1 to 64/],
   ["SINK_COMPRESSION", "zstd", /must be one of none, gzip/],
   ["BATCH_MAX_SIZE", "0", /must be at least 1/],
   ["BATCH_MAX_SIZE", "-5", /must be a whole number/],
@@ -78,6 +81,12 @@ const INVALID: [keyof typeof VARIABLES, string, RegExp][] = [
 ];
 
 describe("engine config", () => {
+  it("takes SNAPSHOT_PARALLELISM, and defaults it from the CPU count (2 to 8)", () => {
+    assert.equal(loadConfig({ ...REQUIRED, SNAPSHOT_PARALLELISM: "1" }).snapshotParallelism, 1);
+    assert.equal(loadConfig({ ...REQUIRED, SNAPSHOT_PARALLELISM: " 16 " }).snapshotParallelism, 16);
+    assert.ok(DEFAULT_SNAPSHOT_PARALLELISM >= 2 && DEFAULT_SNAPSHOT_PARALLELISM <= 8, String(DEFAULT_SNAPSHOT_PARALLELISM));
+  });
+
   it("applies the documented defaults when only the required variables are set", () => {
     const config = loadConfig(REQUIRED);
     assert.deepEqual(config, {
@@ -100,6 +109,7 @@ describe("engine config", () => {
       },
       tables: [],
       snapshotMode: "initial",
+      snapshotParallelism: DEFAULT_SNAPSHOT_PARALLELISM,
       sink: { kind: "file", url: "file:///var/lib/cdc/landing", directory: "/var/lib/cdc/landing" },
       compression: "none",
       batch: { maxSize: 10000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 5000, maxRecordBytes: 144 * 1024 * 1024 },

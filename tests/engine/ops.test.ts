@@ -116,6 +116,8 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     metrics.flushed(1_795_000_000_500);
     metrics.confirmedLsn(0x16b3748n);
     metrics.replicationLagBytes(4096n);
+    metrics.snapshotProgress("public.users", 65536, 1, 3);
+    metrics.snapshotProgress("public.users", 200000, 3, 3);
     metrics.phase("streaming");
 
     const r = await get("/metrics");
@@ -133,6 +135,9 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     has("cdc_replication_lag_bytes 4096");
     has('cdc_phase{phase="streaming"} 1');
     has('cdc_phase{phase="snapshot"} 0');
+    has('cdc_snapshot_rows_copied{table="public.users"} 200000');
+    has('cdc_snapshot_ranges_done{table="public.users"} 3');
+    has('cdc_snapshot_ranges{table="public.users"} 3');
     assert.ok(lines.some((l) => l.startsWith("process_resident_memory_bytes ")), "default process metrics are exported");
     assert.ok(lines.some((l) => l.startsWith("# TYPE cdc_events_written_total counter")));
   });

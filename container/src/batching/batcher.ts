@@ -140,6 +140,8 @@ export interface BatcherOptions {
 
 export class Batcher {
   private readonly buffers = new Map<string, TableBuffer>();
+  /** Lanes handed out so far (their keys in `buffers`). */
+  private lanes = 0;
   private ready: Batch[] = [];
   private inFlight: Batch[] = [];
   private openBytes = 0;
@@ -174,6 +176,31 @@ export class Batcher {
       this.buffers.set(table, buffer);
     }
     return buffer;
+  }
+
+  /**
+   * Another buffer of `buffer`'s table, for a writer whose records would otherwise interleave with
+   * another writer's (each CTID range of a parallel snapshot numbers its rows in its own __seq
+   * space): every landing object still holds one writer's increasing positions, so its name (first
+   * and last position) covers exactly its records. The lane writes under the schema the table's
+   * buffer declared last; that buffer is sealed here, so its manifest is in a flush round no later
+   * than any of the lane's data (a round writes its manifests before its data). Give it back with
+   * release() when the writer is done.
+   */
+  lane(buffer: TableBuffer): TableBuffer {
+    if (buffer.pendingSchema !== undefined) throw new Error(`a lane of ${buffer.table} was asked for before the schema of its records was placed (write a record to the table's buffer first)`);
+    if (buffer.count > 0) this.seal(buffer);
+    const lane = new TableBuffer(buffer.table);
+    lane.schemaFingerprint = buffer.schemaFingerprint;
+    this.buffers.set(`${buffer.table}\u0000lane ${++this.lanes}`, lane);
+    return lane;
+  }
+
+  /** Seals what a lane holds and forgets the lane (its memory goes with it). */
+  release(lane: TableBuffer): void {
+    if (lane.count > 0) this.seal(lane);
+    for (const [key, b] of this.buffers) if (b === lane && key !== lane.table) this.buffers.delete(key);
+    lane.current = undefined;
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { accessSync, constants as fsConstants } from "node:fs";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { LANDING_SAFE_NAME } from "../source/landing-names";
 import { METRICS_LOG_FORMATS } from "../ops/metrics-log";
@@ -79,6 +80,8 @@ export interface EngineConfig {
   /** Empty means: capture whatever the existing publication PG_PUBLICATION publishes. */
   tables: TableName[];
   snapshotMode: (typeof SNAPSHOT_MODES)[number];
+  /** SNAPSHOT_PARALLELISM: sessions copying the snapshot at once (each imports the same exported snapshot). */
+  snapshotParallelism: number;
   sink: SinkLocation;
   compression: (typeof COMPRESSIONS)[number];
   /** maxRecordBytes: MAX_RECORD_BYTES, the largest landing record (larger rows stop the engine). */
@@ -104,6 +107,9 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/** SNAPSHOT_PARALLELISM's default: one session per core, at least 2 (a copy also waits on the network), at most 8. */
+export const DEFAULT_SNAPSHOT_PARALLELISM = Math.max(2, Math.min(8, availableParallelism()));
 
 type Env = Record<string, string | undefined>;
 
@@ -235,6 +241,9 @@ export const VARIABLES = {
   PG_SLOT_FAILOVER: { example: "true", default: "true", schema: boolean },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
   SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
+  // Sessions copying a snapshot (tables and CTID ranges of large tables) at once.
+  // Unset: DEFAULT_SNAPSHOT_PARALLELISM, which depends on the machine (so it is no fixed default).
+  SNAPSHOT_PARALLELISM: { example: "4", optional: true, schema: integer(1, 64) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
   SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
@@ -356,6 +365,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     },
     tables: v.TABLE_INCLUDE ?? [],
     snapshotMode: v.SNAPSHOT_MODE!,
+    snapshotParallelism: v.SNAPSHOT_PARALLELISM ?? DEFAULT_SNAPSHOT_PARALLELISM,
     sink: v.SINK_URL!,
     compression: v.SINK_COMPRESSION!,
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },

@@ -164,6 +164,7 @@ export function teeMetrics(...targets: EngineMetrics[]): EngineMetrics {
     flushed: (at) => targets.forEach((t) => t.flushed(at)),
     confirmedLsn: (lsn) => targets.forEach((t) => t.confirmedLsn(lsn)),
     replicationLagBytes: (bytes) => targets.forEach((t) => t.replicationLagBytes(bytes)),
+    snapshotProgress: (table, rows, rangesDone, ranges) => targets.forEach((t) => t.snapshotProgress?.(table, rows, rangesDone, ranges)),
     phase: (phase, reason) => targets.forEach((t) => t.phase(phase, reason)),
   };
 }

@@ -14,5 +14,10 @@ export interface EngineMetrics {
   /** Server WAL end minus confirmed LSN, in bytes, from the latest keepalive/XLogData. */
   replicationLagBytes(bytes: bigint): void;
   /** The engine's phase, for /readyz: ready once streaming and the lag is known; `reason` says why it left streaming (shown by /readyz). */
+  /**
+   * Progress of a table's snapshot: rows read so far (handed to the batcher, not yet all durable),
+   * and block ranges done of how many. Optional: embedders' metrics may leave it out.
+   */
+  snapshotProgress?(table: string, rows: number, rangesDone: number, ranges: number): void;
   phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping", reason?: string): void;
 }

@@ -63,6 +63,24 @@ export class PrometheusMetrics implements EngineMetrics {
     help: "Server WAL end minus the confirmed LSN, in bytes.",
     registers: [this.registry],
   });
+  private readonly snapshotRows = new Gauge({
+    name: "cdc_snapshot_rows_copied",
+    help: "Rows of a table read by its latest snapshot so far (handed to the batcher; cdc_events_written_total counts the durable ones).",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
+  private readonly snapshotRanges = new Gauge({
+    name: "cdc_snapshot_ranges_done",
+    help: "Block ranges of a table its latest snapshot has copied; cdc_snapshot_ranges is how many it was split into.",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
+  private readonly snapshotRangeCount = new Gauge({
+    name: "cdc_snapshot_ranges",
+    help: "Block ranges the latest snapshot of a table was split into (1: copied as one).",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
   private readonly phaseGauge = new Gauge({
     name: "cdc_phase",
     help: "1 for the engine's current phase, 0 for the others.",
@@ -96,6 +114,12 @@ export class PrometheusMetrics implements EngineMetrics {
   replicationLagBytes(bytes: bigint): void {
     this.lag = Number(bytes);
     this.lagGauge.set(this.lag);
+  }
+
+  snapshotProgress(table: string, rows: number, rangesDone: number, ranges: number): void {
+    this.snapshotRows.set({ table }, rows);
+    this.snapshotRanges.set({ table }, rangesDone);
+    this.snapshotRangeCount.set({ table }, ranges);
   }
 
   phase(phase: EnginePhase, reason?: string): void {

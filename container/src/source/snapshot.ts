@@ -6,8 +6,9 @@
  */
 import type { Client } from "pg";
 import type { Logger } from "pino";
+import type { EngineMetrics } from "../ops/metrics";
 import type { EngineConfig, TableName } from "../config";
-import type { Batcher } from "../batching/batcher";
+import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { CopyColumn } from "./decoding/copy-text";
@@ -74,15 +75,137 @@ export async function publishedTable(client: Client, table: TableName, publicati
 }
 
 /**
+ * One COPY of a snapshot: a whole table, one leaf partition of a partitioned table, or a block
+ * range (by CTID) of either.
+ */
+export interface CopyRange {
+  /** The leaf partition read instead of the table (schema-qualified, quoted); undefined: the table. */
+  relation?: string;
+  /** Blocks [fromBlock, toBlock) of the relation; toBlock undefined: to its end. Both undefined: all of it. */
+  fromBlock?: number;
+  toBlock?: number;
+  /** The relation's file when it was split: a range is only valid against that file (see copyRange). */
+  filenode?: string;
+}
+
+/**
  * The COPY of what is published. A plain table without a row filter is copied directly (COPY t
  * reads only t itself, as pgoutput streams inheritance children under their own names); a row
- * filter, a generated column or a partitioned parent needs a SELECT (COPY refuses those).
+ * filter, a generated column, a partitioned parent or a range needs a SELECT (COPY refuses those).
+ * A range reads one relation (ONLY: never inheritance children; a leaf partition has none) and,
+ * when it is a block range, only the tuples whose CTID lies in it: a TID range scan from
+ * PostgreSQL 14 on.
  */
-export function copyStatement(table: TableName, published: PublishedTable): string {
+export function copyStatement(table: TableName, published: PublishedTable, range: CopyRange = {}): string {
   const list = published.columns.map((c) => ident(c.name)).join(", ");
   const qualified = `${ident(table.schema)}.${ident(table.table)}`;
-  if (!published.partitioned && !published.rowFilter && !published.columns.some((c) => c.generated)) return `COPY ${qualified} (${list}) TO STDOUT`;
-  return `COPY (SELECT ${list} FROM ${published.partitioned ? "" : "ONLY "}${qualified}${published.rowFilter ? ` WHERE ${published.rowFilter}` : ""}) TO STDOUT`;
+  const whole = range.relation === undefined && range.fromBlock === undefined && range.toBlock === undefined;
+  if (whole && !published.partitioned && !published.rowFilter && !published.columns.some((c) => c.generated)) return `COPY ${qualified} (${list}) TO STDOUT`;
+  const conditions: string[] = [];
+  if (range.fromBlock !== undefined && range.fromBlock > 0) conditions.push(`ctid >= '(${range.fromBlock},0)'::tid`);
+  if (range.toBlock !== undefined) conditions.push(`ctid < '(${range.toBlock},0)'::tid`);
+  if (published.rowFilter) conditions.push(conditions.length > 0 ? `(${published.rowFilter})` : published.rowFilter);
+  const from = range.relation !== undefined ? `ONLY ${range.relation}` : `${published.partitioned ? "" : "ONLY "}${qualified}`;
+  return `COPY (SELECT ${list} FROM ${from}${conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : ""}) TO STDOUT`;
+}
+
+/** Blocks under which a relation is copied as one range (8 MB at the default block size): splitting it would cost more than it gains. */
+export const MIN_RANGE_BLOCKS = 1024;
+
+/** The __seq space of a snapshot's rows: 1 … 10^10 − 1 (10 digits; 0 is the barrier). */
+const SEQ_SPACE = 10_000_000_000;
+
+/** A relation a snapshot may read directly: the table itself, or one leaf partition. */
+interface Relation {
+  /** Schema-qualified, quoted; undefined: the table itself. */
+  name: string | undefined;
+  /** pg_class.relkind */
+  kind: string;
+  /** SELECT is granted on the relation itself (ctid and a partition read directly need it). */
+  readable: boolean;
+}
+
+/**
+ * How a table's snapshot is split (read inside the snapshot's transaction). A table of fewer than
+ * 2 × MIN_RANGE_BLOCKS blocks (its partitions' together) is one range. A partitioned table is
+ * split per leaf partition when every leaf can be read directly (12+, SELECT granted on it);
+ * from PostgreSQL 14 on (TID range scans; before, every range would scan the whole relation) a
+ * plain relation of at least 2 × MIN_RANGE_BLOCKS blocks is split into up to `parallelism` block
+ * ranges, the last open-ended. A split relation is locked (ACCESS SHARE, to the end of this
+ * transaction) before its size is read, and every range checks its file again before copying, so
+ * no rewrite can move tuples between ranges. The ranges share the table's __seq space in equal
+ * parts (see rangeSeqBase), so the split is narrowed until every range's tuples fit its part.
+ */
+export async function splitTable(client: Client, table: TableName, published: PublishedTable, parallelism: number): Promise<CopyRange[]> {
+  if (parallelism <= 1) return [{}];
+  const versionNum = await serverVersionNum(client);
+  const qualified = `${ident(table.schema)}.${ident(table.table)}`;
+  let relations: Relation[];
+  if (published.partitioned) {
+    if (versionNum < 120000) return [{}];
+    const { rows } = await client.query<{ name: string; kind: string; readable: boolean }>(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relkind::text AS kind, has_table_privilege(c.oid, 'SELECT') AS readable
+         FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE t.isleaf ORDER BY c.oid`,
+      [qualified],
+    );
+    // Privileges granted on the root alone do not reach into its partitions: read it through the root then.
+    if (rows.length === 0 || rows.some((r) => !r.readable)) return [{}];
+    relations = rows;
+  } else {
+    const { rows } = await client.query<{ readable: boolean }>("SELECT has_table_privilege($1::regclass, 'SELECT') AS readable", [qualified]);
+    relations = [{ name: undefined, kind: "r", readable: rows[0].readable }];
+  }
+  const { rows: settings } = await client.query<{ block_size: string }>("SELECT current_setting('block_size') AS block_size");
+  const blockSize = Number(settings[0].block_size);
+  // MaxHeapTuplesPerPage: (block size − page header) / (tuple header + line pointer).
+  const tuplesPerBlock = Math.floor((blockSize - 24) / 28);
+  // A foreign partition has no blocks to bound its rows by: then the table is read through its root.
+  if (relations.some((r) => r.kind !== "r")) return [{}];
+  const sized: { name: string | undefined; blocks: number; splittable: boolean; filenode: string | undefined }[] = [];
+  for (const relation of relations) {
+    const name = relation.name ?? qualified;
+    const splittable = versionNum >= 140000 && relation.readable;
+    if (splittable) await client.query(`LOCK TABLE ONLY ${name} IN ACCESS SHARE MODE`);
+    const { rows } = await client.query<{ blocks: string; filenode: string | null }>(
+      "SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::bigint)::text AS blocks, pg_relation_filenode($1::regclass)::text AS filenode",
+      [name],
+    );
+    sized.push({ name: relation.name, blocks: Number(rows[0].blocks), splittable, filenode: rows[0].filenode ?? undefined });
+  }
+  // Small tables (partitions included) are one range, numbered 1, 2, 3 … as ever.
+  if (sized.reduce((n, r) => n + r.blocks, 0) < 2 * MIN_RANGE_BLOCKS || (sized.length === 1 && !sized[0].splittable)) return [{}];
+  for (let parts = parallelism; ; parts = Math.max(1, Math.floor(parts / 2))) {
+    const ranges: CopyRange[] = [];
+    // The most blocks one range reads: its rows are at most that many blocks' worth of tuples.
+    let widest = 0;
+    for (const { name, blocks, splittable, filenode } of sized) {
+      const relation = name === undefined ? {} : { relation: name };
+      const n = splittable ? Math.max(1, Math.min(parts, Math.floor(blocks / MIN_RANGE_BLOCKS))) : 1;
+      if (n === 1) {
+        ranges.push(relation);
+        widest = Math.max(widest, blocks);
+        continue;
+      }
+      const step = Math.ceil(blocks / n);
+      for (let i = 0; i < n; i++) ranges.push({ ...relation, fromBlock: i * step, toBlock: i === n - 1 ? undefined : (i + 1) * step, filenode });
+      widest = Math.max(widest, step, blocks - (n - 1) * step);
+    }
+    if (ranges.length === 1 || widest * tuplesPerBlock < Math.floor(SEQ_SPACE / ranges.length)) return ranges;
+    if (parts === 1) return [{}];
+  }
+}
+
+/**
+ * The __seq rows of range `index` of `count` start after: the ranges of a table split its 10-digit
+ * __seq space in equal parts, range k's rows numbered k·⌊10^10 / count⌋ + 1, + 2, … (one range:
+ * 1, 2, 3 … as ever), so they stay unique per (table, consistent point), above the barrier's 0,
+ * and in block order across ranges.
+ */
+export function rangeSeqBase(index: number, count: number): { base: number; limit: number } {
+  if (count <= 1) return { base: 0, limit: SEQ_SPACE };
+  const part = Math.floor(SEQ_SPACE / count);
+  return { base: index * part, limit: (index + 1) * part };
 }
 
 type Readable = { pause(): void; resume(): void; on?(event: "data", listener: () => void): unknown; removeListener?(event: "data", listener: () => void): unknown };
@@ -153,8 +276,10 @@ export interface SnapshotOptions {
   batcher: Batcher;
   throttle: ReadThrottle;
   logger: Logger;
+  /** Per-table progress (rows read, ranges done) for /metrics. */
+  metrics?: EngineMetrics;
   signal: AbortSignal;
-  /** Connections copying in parallel (1–2). */
+  /** Sessions copying in parallel (SNAPSHOT_PARALLELISM): tables, and the ranges of split tables. */
   parallelism: number;
 }
 
@@ -164,8 +289,36 @@ export interface SnapshotResult {
   relids: Map<string, number>;
 }
 
+/** A table being copied: what it publishes, how its rows are written, and its progress. */
+interface TableCopy {
+  table: TableName;
+  label: string;
+  columns: SnapshotColumn[];
+  published: PublishedTable;
+  copyColumns: CopyColumn[];
+  /** The table's own buffer (the barrier, and the rows when it is copied as one range). */
+  buffer: TableBuffer;
+  ranges: CopyRange[];
+  head: Buffer;
+  tsPart: Buffer;
+  fixedBytes: number;
+  partition: string;
+  started: number;
+  rows: number;
+  rangesDone: number;
+}
+
+type SnapshotTask = { table: TableName } | { copy: TableCopy; index: number };
+
 /**
  * COPYs every table; resolves once every row was handed to the batcher (not yet durable).
+ *
+ * `parallelism` sessions each import the exported snapshot, so whatever each reads is the
+ * database exactly as of the slot's consistent point. They take tables from one queue; the first
+ * to take a table writes its barrier and splits it (splitTable) and its ranges go to the front of
+ * the queue, where idle sessions pick them up (a session that finds the queue empty while another
+ * is still splitting a table waits for its ranges). Sessions start as work appears: one per table
+ * at first, more when a table is split, never more than `parallelism`.
  *
  * The copy is one unit of work with one cancellation scope: the first worker that fails (or the
  * caller's signal) aborts every sibling at once, and the promise settles only when every worker
@@ -173,15 +326,29 @@ export interface SnapshotResult {
  * object) after a failed snapshot has been given up.
  */
 export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotResult> {
-  const queue = [...options.tables];
+  const queue: SnapshotTask[] = options.tables.map((table) => ({ table }));
+  let splitting = 0;
+  const waiting: (() => void)[] = [];
+  const wake = () => {
+    for (const resume of waiting.splice(0)) resume();
+  };
   let total = 0;
   const relids = new Map<string, number>();
   const session = new AbortController();
   const stopCopying = () => session.abort(options.signal.reason instanceof Error && options.signal.reason.name !== "AbortError" ? options.signal.reason : new Error("snapshot interrupted: the engine is stopping"));
   if (options.signal.aborted) stopCopying();
   else options.signal.addEventListener("abort", stopCopying, { once: true });
+  session.signal.addEventListener("abort", wake, { once: true });
   const scoped = { ...options, signal: session.signal };
   const interrupted = () => (session.signal.reason instanceof Error ? session.signal.reason : new Error("snapshot interrupted"));
+  const next = async (): Promise<SnapshotTask | undefined> => {
+    for (;;) {
+      if (session.signal.aborted) throw interrupted();
+      const task = queue.shift();
+      if (task !== undefined || splitting === 0) return task;
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    }
+  };
   const worker = async (n: number) => {
     let client: Client | undefined;
     let onAbort: (() => void) | undefined;
@@ -196,11 +363,23 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       session.signal.addEventListener("abort", onAbort, { once: true });
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
-      for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-        if (session.signal.aborted) throw interrupted();
-        const copied = await copyTable(client, table, scoped, gate);
-        relids.set(`${table.schema}.${table.table}`, copied.relid);
-        total += copied.rows;
+      for (let task = await next(); task !== undefined; task = await next()) {
+        if ("table" in task) {
+          splitting++;
+          try {
+            const copy = await startTable(client, task.table, scoped);
+            relids.set(copy.label, copy.relid);
+            queue.unshift(...copy.ranges.map((_r, index) => ({ copy, index })));
+            // More sessions only as work appears: ranges that no idle session will take.
+            for (let more = queue.length - waiting.length; more > 0 && started.length < limit; more--) started.push(worker(started.length + 1));
+          } finally {
+            splitting--;
+            wake();
+          }
+        } else {
+          const rows = await copyRange(client, task.copy, task.index, scoped, gate);
+          total += rows;
+        }
       }
       if (session.signal.aborted) throw interrupted();
       await client.query("COMMIT");
@@ -213,9 +392,18 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       await client?.end().catch(() => undefined);
     }
   };
+  const limit = Math.max(1, options.parallelism);
+  const started: Promise<void>[] = [];
   try {
-    const workers = Math.max(1, Math.min(options.parallelism, options.tables.length));
-    const settled = await Promise.allSettled(Array.from({ length: workers }, (_v, i) => worker(i + 1)));
+    // One session per table to begin with (as many as allowed); splitting a table adds more.
+    while (started.length < Math.min(limit, options.tables.length)) started.push(worker(started.length + 1));
+    // Sessions started meanwhile (by a running one) are waited for too.
+    const settled: PromiseSettledResult<void>[] = [];
+    for (let seen = 0; seen < started.length; ) {
+      const batch = started.slice(seen);
+      seen = started.length;
+      settled.push(...(await Promise.allSettled(batch)));
+    }
     if (session.signal.aborted) throw interrupted();
     const failed = settled.find((s) => s.status === "rejected");
     if (failed) throw failed.reason;
@@ -225,7 +413,8 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
   }
 }
 
-async function copyTable(client: Client, table: TableName, options: SnapshotOptions, gate: MessageSizeGate): Promise<{ rows: number; relid: number }> {
+/** Reads what the table publishes, places its schema and its barrier, and splits it. */
+async function startTable(client: Client, table: TableName, options: SnapshotOptions): Promise<TableCopy & { relid: number }> {
   const label = `${table.schema}.${table.table}`;
   const started = Date.now();
   const published = await publishedTable(client, table, options.config.pg.publication);
@@ -243,6 +432,7 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   // The catalog as of the snapshot (this transaction imported it): the manifest of the rows below.
   const relid = (await client.query<{ relid: number }>("SELECT $1::regclass::oid::int AS relid", [`${ident(table.schema)}.${ident(table.table)}`])).rows[0].relid;
   const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`, columns);
+  const ranges = await splitTable(client, table, published, options.parallelism);
   batcher.schema(buffer, options.catalog.tableSchema(label, columns, details));
   const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
   const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
@@ -252,13 +442,38 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   // readers that every row of the table older than this snapshot is gone — rows a reader still
   // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
   batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
-  let ordinal = 1;
+  if (ranges.length > 1) options.logger.info({ table: label, ranges: ranges.length }, "snapshot of table split into ranges");
+  options.metrics?.snapshotProgress?.(label, 0, 0, ranges.length);
+  return { table, label, columns, published, copyColumns, buffer, ranges, head, tsPart, fixedBytes, partition, started, rows: 0, rangesDone: 0, relid };
+}
+
+/** Copies one range of a table (all of it when it is not split); returns its rows. */
+async function copyRange(client: Client, copy: TableCopy, index: number, options: SnapshotOptions, gate: MessageSizeGate): Promise<number> {
+  const { label, columns, copyColumns, head, tsPart, fixedBytes, partition } = copy;
+  const range = copy.ranges[index];
+  const batcher = options.batcher;
+  const lsn = options.consistentPoint;
+  if (range.filenode !== undefined) {
+    // A rewrite (VACUUM FULL, CLUSTER, TRUNCATE, a rewriting ALTER TABLE) since the table was
+    // split would move tuples between block ranges: copy only from the file that was split.
+    const relation = range.relation ?? `${ident(copy.table.schema)}.${ident(copy.table.table)}`;
+    await client.query(`LOCK TABLE ONLY ${relation} IN ACCESS SHARE MODE`);
+    const { rows } = await client.query<{ filenode: string | null }>("SELECT pg_relation_filenode($1::regclass)::text AS filenode", [relation]);
+    if (rows[0].filenode !== range.filenode) {
+      throw new Error(`snapshot of ${label}: ${relation} was rewritten (VACUUM FULL, CLUSTER, TRUNCATE or a rewriting ALTER TABLE) while it was being copied in block ranges; the snapshot is taken again`);
+    }
+  }
+  // Each range of a split table writes into its own lane: its records are in its own __seq part.
+  const buffer = copy.ranges.length > 1 ? batcher.lane(copy.buffer) : copy.buffer;
+  const { base, limit: seqLimit } = rangeSeqBase(index, copy.ranges.length);
+  let ordinal = base + 1;
   let carry: Buffer | undefined;
   const limit = batcher.maxRecordBytes;
   gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), limit);
   const sizes: number[] = [];
 
   const row = (src: Buffer, start: number, end: number) => {
+    if (ordinal >= seqLimit) throw new Error(`range ${index + 1} of ${copy.ranges.length} holds more rows than its __seq part (${seqLimit - base - 1}); set SNAPSHOT_PARALLELISM=1`);
     // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
     const bound = worstCase(end - start, fixedBytes);
     const large = end - start >= LARGE_ROW_BYTES || bound > limit;
@@ -280,6 +495,8 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
     buffer.pos = pos;
     batcher.written(buffer, pos - from);
     ordinal++;
+    // Progress of the whole table, across its ranges copied side by side.
+    if ((++copy.rows & 0xffff) === 0) options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
   };
   const connection = connectionOf(client);
   const stream = connection.stream;
@@ -316,7 +533,7 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await client.query(copyStatement(table, published)).catch((err: unknown) => {
+    await client.query(copyStatement(copy.table, copy.published, range)).catch((err: unknown) => {
       throw failure ?? err;
     });
     if (failure !== undefined) throw failure;
@@ -326,7 +543,15 @@ async function copyTable(client: Client, table: TableName, options: SnapshotOpti
     options.throttle.delete(stream);
     stream.resume();
   }
-  const rows = ordinal - 1;
-  options.logger.info({ table: label, rows, ms: Date.now() - started }, "snapshot of table copied");
-  return { rows, relid };
+  // (A failed range's lane stays with the batcher, which the failed session discards.)
+  if (buffer !== copy.buffer) batcher.release(buffer);
+  const rows = ordinal - base - 1;
+  copy.rangesDone++;
+  options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
+  if (copy.rangesDone < copy.ranges.length) {
+    options.logger.info({ table: label, range: index + 1, rows, tableRows: copy.rows, rangesDone: copy.rangesDone, ranges: copy.ranges.length }, "snapshot range copied");
+  } else {
+    options.logger.info({ table: label, rows: copy.rows, ranges: copy.ranges.length, ms: Date.now() - copy.started }, "snapshot of table copied");
+  }
+  return rows;
 }
