@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
-import { Batcher } from "../../container/src/batching/batcher";
 import { EngineState } from "../../container/src/batching/state";
 import { TypeCatalog } from "../../container/src/source/decoding/catalog";
 import { ReadThrottle, copySnapshot, rangeSeqBase, splitTable, publishedTable } from "../../container/src/source/snapshot";
 import { serverVersionNum } from "../../container/src/source/replication";
 import { FileSink } from "../../container/src/sink/file";
+import { testBatcher } from "./fixtures/batcher";
 import { engineEnv, landingDir, startEngine, waitFor } from "./fixtures/harness";
 import { duplicatePositions, readLanding, readRecords, rebuildTable, columnsOf, type LandingRecord } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
@@ -47,19 +47,7 @@ describe("engine: parallel snapshot in CTID ranges", function () {
     const sink = new FileSink(`file://${dir}`, dir);
     const state = await EngineState.load(sink, "ps_copy");
     const logger = pino({ level: "silent" });
-    const failures: unknown[] = [];
-    const batcher = new Batcher({
-      sink,
-      state,
-      limits: { maxSize: 10_000, maxBytes: 4 << 20, maxWaitMs: 60_000 },
-      compression: "none",
-      metrics: noopMetrics(),
-      logger,
-      signal: new AbortController().signal,
-      onDurable: () => undefined,
-      onPressure: () => undefined,
-      onFailure: (err) => failures.push(err),
-    });
+    const { batcher, failures } = testBatcher(sink, state, { maxSize: 10_000, maxBytes: 4 << 20 });
     const progress: [string, number, number, number][] = [];
     const metrics = { ...noopMetrics(), snapshotProgress: (...p: [string, number, number, number]) => void progress.push(p) };
     const result = await copySnapshot({ config, snapshotName, consistentPoint: 1n, tsMs: Date.now(), tables: [t], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger, metrics, signal: new AbortController().signal, parallelism });

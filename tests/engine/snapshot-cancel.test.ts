@@ -11,15 +11,14 @@ import pino from "pino";
 import type { Client } from "pg";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
-import { Batcher } from "../../container/src/batching/batcher";
 import { EngineState } from "../../container/src/batching/state";
 import { TypeCatalog } from "../../container/src/source/decoding/catalog";
 import { ReadThrottle, copySnapshot } from "../../container/src/source/snapshot";
 import { FileSink } from "../../container/src/sink/file";
+import { testBatcher } from "./fixtures/batcher";
 import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { WrappedSink, type WriteKind } from "./fixtures/wrapped-sink";
 import { readLanding } from "./fixtures/landing";
-import { noopMetrics } from "./fixtures/metrics";
 
 /** A real FileSink that records the key of every write (put, create, replace, delete). */
 class RecordingSink extends WrappedSink {
@@ -54,19 +53,7 @@ describe("engine: a failed snapshot worker cancels the whole snapshot", function
     const state = await EngineState.load(sink, "sc_slot");
     state.snapshot = { consistentPoint: "0/1", done: false, files: [] };
     const logger = pino({ level: "silent" });
-    const failures: unknown[] = [];
-    const batcher = new Batcher({
-      sink,
-      state,
-      limits: { maxSize: 50, maxBytes: 1 << 20, maxWaitMs: 60_000 },
-      compression: "none",
-      metrics: noopMetrics(),
-      logger,
-      signal: new AbortController().signal,
-      onDurable: () => undefined,
-      onPressure: () => undefined,
-      onFailure: (err) => failures.push(err),
-    });
+    const { batcher, failures } = testBatcher(sink, state, { maxSize: 50, maxBytes: 1 << 20 });
     batcher.recordFilesInto = state.snapshot.files;
     let exporter: Client | undefined;
     let locker: Client | undefined;
