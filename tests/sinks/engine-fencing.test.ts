@@ -6,13 +6,11 @@
  * arrives, is refused — the old engine stops with WriterFencedError and the store is unchanged.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import pino from "pino";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { Storage } from "@google-cloud/storage";
 import { loadConfig } from "../../container/src/config";
 import { runEngine } from "../../container/src/engine";
 import { openSink } from "../../container/src/sink";
@@ -24,6 +22,7 @@ import { readRecords, type LandingRecord } from "../engine/fixtures/landing";
 import { noopMetrics } from "../engine/fixtures/metrics";
 import { DelayedSink } from "../engine/fixtures/delayed-sink";
 import { azuriteConnectionString, startAzurite, type StorageServer } from "./support/emulators";
+import { listAzureBlobs, listGcsObjects, listS3Objects, type StoredObjects, writeObjects } from "./support/store-listing";
 import { ensureFakeGcsServer, ensureMoto, MOTO_CREDENTIALS, startFakeGcsServer, startMoto } from "./support/conditional-servers";
 
 const PREFIX = "cdc/fenced";
@@ -34,7 +33,7 @@ interface Store {
   sinkUrl: string;
   env(server: StorageServer): Record<string, string>;
   /** Every object under PREFIX (keys relative to it) with its bytes. */
-  list(server: StorageServer): Promise<Map<string, Buffer>>;
+  list(server: StorageServer): Promise<StoredObjects>;
   /** fake-gcs-server answers a missing object like a missing bucket: the state object is seeded. */
   seedState?: boolean;
 }
@@ -45,21 +44,7 @@ const STORES: Store[] = [
     start: () => startMoto(["landing"]),
     sinkUrl: `s3://landing/${PREFIX}`,
     env: (server) => ({ S3_ENDPOINT: server.endpoint, ...MOTO_CREDENTIALS }),
-    async list(server) {
-      const client = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "moto", secretAccessKey: "moto" } });
-      const out = new Map<string, Buffer>();
-      let token: string | undefined;
-      do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: "landing", Prefix: `${PREFIX}/`, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) {
-          const got = await client.send(new GetObjectCommand({ Bucket: "landing", Key: o.Key! }));
-          out.set(o.Key!.slice(PREFIX.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
-        }
-        token = page.NextContinuationToken;
-      } while (token);
-      client.destroy();
-      return out;
-    },
+    list: (server) => listS3Objects(server.endpoint, { accessKeyId: "moto", secretAccessKey: "moto" }, "landing", PREFIX),
   },
   {
     name: "abfss:// (Azurite)",
@@ -70,36 +55,22 @@ const STORES: Store[] = [
     },
     sinkUrl: `abfss://landing@cdcdata.dfs.core.windows.net/${PREFIX}`,
     env: (server) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(server.port) }),
-    async list(server) {
-      const container = BlobServiceClient.fromConnectionString(azuriteConnectionString(server.port)).getContainerClient("landing");
-      const out = new Map<string, Buffer>();
-      for await (const blob of container.listBlobsFlat({ prefix: `${PREFIX}/` })) out.set(blob.name.slice(PREFIX.length + 1), await container.getBlobClient(blob.name).downloadToBuffer());
-      return out;
-    },
+    list: (server) => listAzureBlobs(azuriteConnectionString(server.port), "landing", PREFIX),
   },
   {
     name: "gs:// (fake-gcs-server)",
     start: () => startFakeGcsServer(["landing"]),
     sinkUrl: `gs://landing/${PREFIX}`,
     env: (server) => ({ GCS_ENDPOINT: server.endpoint }),
-    async list(server) {
-      const bucket = new Storage({ apiEndpoint: server.endpoint, projectId: "local-emulator" }).bucket("landing");
-      const [files] = await bucket.getFiles({ prefix: `${PREFIX}/` });
-      const out = new Map<string, Buffer>();
-      for (const f of files) out.set(f.name.slice(PREFIX.length + 1), (await f.download())[0]);
-      return out;
-    },
+    list: (server) => listGcsObjects(server.endpoint, "landing", PREFIX),
     seedState: true,
   },
 ];
 
-async function recordsOf(objects: Map<string, Buffer>, table: string): Promise<LandingRecord[]> {
+async function recordsOf(objects: StoredObjects, table: string): Promise<LandingRecord[]> {
   const dir = await mkdtemp(join(tmpdir(), "cdc-fence-download-"));
   try {
-    for (const [key, body] of objects) {
-      await mkdir(dirname(join(dir, key)), { recursive: true });
-      await writeFile(join(dir, key), body);
-    }
+    await writeObjects(objects, dir);
     return await readRecords(dir, table);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -7,10 +7,9 @@
  * confirmed_flush_lsn never passes a transaction that is not yet in the sink.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { main as lakehouse } from "../../lakehouse/src/cli";
 import { startPostgres, type TestPostgres } from "../support/postgres";
@@ -18,23 +17,18 @@ import { confirmedFlush, startEngine, waitFor } from "../engine/fixtures/harness
 import { rebuildTable } from "../engine/fixtures/landing";
 import { azuriteConnectionString, startAzurite, startGcsStandIn, startS3rver, type StorageServer, useS3rverCredentials } from "./support/emulators";
 import type { GcsStandIn } from "./support/gcs-stand-in";
+import { listAzureBlobs, listGcsStandIn, listS3Objects, type StoredObjects, writeObjects } from "./support/store-listing";
 
 interface CloudCase {
   name: string;
   start(): Promise<StorageServer>;
   sinkUrl: string;
   env(server: StorageServer): Record<string, string>;
-  /** Copies every object under the SINK_URL's prefix into dir (keys relative to the prefix). */
-  download(server: StorageServer, dir: string): Promise<number>;
+  /** Every object under the SINK_URL's prefix (keys relative to the prefix). */
+  list(server: StorageServer): Promise<StoredObjects>;
 }
 
 const PREFIX = "cdc/landing";
-
-async function save(dir: string, key: string, body: Uint8Array): Promise<void> {
-  const path = join(dir, key);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, body);
-}
 
 const CASES: CloudCase[] = [
   {
@@ -42,22 +36,7 @@ const CASES: CloudCase[] = [
     start: () => startS3rver(["landing"]),
     sinkUrl: `s3://landing/${PREFIX}`,
     env: (server) => ({ S3_ENDPOINT: server.endpoint }),
-    async download(server, dir) {
-      const client = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
-      let n = 0;
-      let token: string | undefined;
-      do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: "landing", Prefix: `${PREFIX}/`, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) {
-          const got = await client.send(new GetObjectCommand({ Bucket: "landing", Key: o.Key! }));
-          await save(dir, o.Key!.slice(PREFIX.length + 1), await got.Body!.transformToByteArray());
-          n++;
-        }
-        token = page.NextContinuationToken;
-      } while (token);
-      client.destroy();
-      return n;
-    },
+    list: (server) => listS3Objects(server.endpoint, { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, "landing", PREFIX),
   },
   {
     name: "abfss:// (Azurite)",
@@ -68,31 +47,14 @@ const CASES: CloudCase[] = [
     },
     sinkUrl: `abfss://landing@cdcdata.dfs.core.windows.net/${PREFIX}`,
     env: (server) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(server.port) }),
-    async download(server, dir) {
-      const container = BlobServiceClient.fromConnectionString(azuriteConnectionString(server.port)).getContainerClient("landing");
-      let n = 0;
-      for await (const blob of container.listBlobsFlat({ prefix: `${PREFIX}/` })) {
-        await save(dir, blob.name.slice(PREFIX.length + 1), await container.getBlobClient(blob.name).downloadToBuffer());
-        n++;
-      }
-      return n;
-    },
+    list: (server) => listAzureBlobs(azuriteConnectionString(server.port), "landing", PREFIX),
   },
   {
     name: "gs:// (GCS JSON-API stand-in)",
     start: () => startGcsStandIn(["landing"]),
     sinkUrl: `gs://landing/${PREFIX}`,
     env: (server) => ({ GCS_ENDPOINT: server.endpoint }),
-    async download(server, dir) {
-      const standIn = (server as StorageServer & { standIn: GcsStandIn }).standIn;
-      let n = 0;
-      for (const [name, object] of standIn.buckets.get("landing")!) {
-        if (!name.startsWith(`${PREFIX}/`)) continue;
-        await save(dir, name.slice(PREFIX.length + 1), object.data);
-        n++;
-      }
-      return n;
-    },
+    list: async (server) => listGcsStandIn((server as StorageServer & { standIn: GcsStandIn }).standIn, "landing", PREFIX),
   },
 ];
 
@@ -130,7 +92,7 @@ describe("sinks: the full engine landing into each cloud sink", function () {
       const landed = async () => {
         const dir = await mkdtemp(join(tmpdir(), "cdc-sink-download-"));
         try {
-          await cloud.download(server, dir);
+          await writeObjects(await cloud.list(server), dir);
           return await rebuildTable(dir, `public.${table}`, ["id"]);
         } finally {
           await rm(dir, { recursive: true, force: true });
@@ -197,7 +159,7 @@ describe("sinks: the full engine landing into each cloud sink", function () {
           // The local lakehouse reads the downloaded landing zone back: silver equals the source.
           const lake = await mkdtemp(join(tmpdir(), "cdc-sink-lake-"));
           try {
-            const objects = await cloud.download(server, join(lake, "landing"));
+            const objects = await writeObjects(await cloud.list(server), join(lake, "landing"));
             assert.ok(objects > 0);
             const out: string[] = [];
             const err: string[] = [];
