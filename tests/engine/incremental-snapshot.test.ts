@@ -144,6 +144,7 @@ describe("engine: incremental snapshots while streaming", function () {
       INSERT INTO public.k_items SELECT 'r' || (g % 7) || E'\\tü''"', md5(g::text)::uuid, timestamptz '2026-01-01' + g * interval '1 second', g, repeat('x', g % 50) FROM generate_series(1, 3000) g;
       CREATE TABLE public.k_live (id int PRIMARY KEY, v text);
       CREATE TABLE public.k_nopk (v text);
+      ALTER TABLE public.k_nopk REPLICA IDENTITY FULL;
     `);
     const dir = await landingDir();
     const slot = "incr_cli_slot";
