@@ -682,7 +682,8 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       },
     },
     logger,
-    config.snapshotMode === "initial" ? "snapshot" : "record",
+    // Tables that come back while streaming: an incremental snapshot (PostgreSQL 14+), else a new session's.
+    config.snapshotMode !== "initial" ? "record" : incremental ? (table, oid, detail, lsn) => incremental.comeback(table, oid, detail, lsn) : "snapshot",
   );
   settleDurable = () => {
     incremental?.onDurable();

@@ -38,6 +38,7 @@ import { publishedTable, type PublishedTable, type SnapshotColumn } from "./snap
 import { PG_EPOCH_MS, PartitionClock } from "./pgoutput";
 import { RecordTooLargeError, largestColumn } from "./large-rows";
 import { formatLsn, parseLsn } from "./lsn";
+import { markCovered } from "./coverage";
 
 const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
 
@@ -216,7 +217,11 @@ export class IncrementalSnapshots {
   private held: bigint | undefined;
   private wake: (() => void) | undefined;
   /** Chunks landed, waiting for their records to be durable (in order). */
-  private readonly landing: { table: string; progress: IncrementalTableProgress; chunks: number; lastKey: string[] | null; rows: number; last?: { lsn: bigint; seq: number }; durable: Promise<void>; resolve(): void }[] = [];
+  private readonly landing: { table: string; progress: IncrementalTableProgress; generation: number; chunks: number; lastKey: string[] | null; rows: number; last?: { lsn: bigint; seq: number }; durable: Promise<void>; resolve(): void }[] = [];
+  /** Bumped when the table in progress must start over (it came back): older chunks' progress no longer counts. */
+  private generation = 0;
+  /** The table being copied, and whether it must start over. */
+  private active: { table: string; restart: boolean } | undefined;
   private client: Client | undefined;
 
   constructor(private readonly options: IncrementalOptions) {}
@@ -256,10 +261,12 @@ export class IncrementalSnapshots {
       const hw = state.highWater.get(next.table);
       if (next.last && (!hw || hw.lsn < next.last.lsn || (hw.lsn === next.last.lsn && hw.seq < next.last.seq))) break;
       this.landing.shift();
-      next.progress.chunks = next.chunks;
-      next.progress.lastKey = next.lastKey;
-      next.progress.rows = next.rows;
-      moved = true;
+      if (next.generation === this.generation) {
+        next.progress.chunks = next.chunks;
+        next.progress.lastKey = next.lastKey;
+        next.progress.rows = next.rows;
+        moved = true;
+      }
       next.resolve();
     }
     if (moved) state.saveAgain().catch((err: unknown) => this.options.fail(err));
@@ -303,13 +310,44 @@ export class IncrementalSnapshots {
     for (const table of tables) {
       const queued = state.incremental.tables.find((t) => t.table === table);
       if (queued) {
-        // A barrier asked for later still applies: the table is then started over behind it.
-        if (barrier && !queued.barrier) Object.assign(queued, { barrier: true, chunks: 0, lastKey: null, rows: 0, reason });
+        // A table that came back starts over behind a barrier, also when it was being copied.
+        if (barrier) {
+          Object.assign(queued, { barrier: true, chunks: 0, lastKey: null, rows: 0, reason });
+          if (this.active?.table === table) {
+            this.active.restart = true;
+            this.generation++;
+          }
+        }
         continue;
       }
       state.incremental.tables.push({ table, chunks: 0, lastKey: null, rows: 0, barrier, reason, since: new Date().toISOString() });
     }
     this.wake?.();
+  }
+
+  /**
+   * The decoder met a captured table that came back (source/coverage.ts) in the transaction
+   * committing at `commitLsn`: its new relation is covered from there, and it is snapshotted
+   * incrementally behind a barrier at its first chunk's low watermark, while streaming goes on.
+   */
+  comeback(table: string, oid: number, detail: string, commitLsn: bigint): void {
+    const { state, logger } = this.options;
+    logger.info({ table, oid }, `${table} ${detail}; taking an incremental snapshot of it behind a re-snapshot barrier while streaming on`);
+    markCovered(state.snapshot!, [table], new Map([[table, oid]]), formatLsn(commitLsn));
+    this.enqueue([table], "comeback", true);
+    this.persist(commitLsn);
+  }
+
+  /** Writes the state now; confirmation stays below `lsn` until it is durable. */
+  private persist(lsn: bigint): void {
+    this.held ??= lsn;
+    this.options.state.saveAgain().then(
+      () => {
+        if (this.held !== undefined && this.held <= lsn) this.held = undefined;
+        this.options.onPersisted();
+      },
+      (err: unknown) => this.options.fail(err),
+    );
   }
 
   private request(content: Buffer): void {
@@ -332,15 +370,7 @@ export class IncrementalSnapshots {
     this.enqueue(accepted, "request", false);
     state.incremental!.requestsUpTo = formatLsn(this.txLsn);
     if (accepted.length > 0) logger.info({ tables: accepted, lsn: formatLsn(this.txLsn) }, "incremental snapshot requested");
-    this.held ??= this.txLsn;
-    const lsn = this.txLsn;
-    state.saveAgain().then(
-      () => {
-        if (this.held !== undefined && this.held <= lsn) this.held = undefined;
-        this.options.onPersisted();
-      },
-      (err: unknown) => this.options.fail(err),
-    );
+    this.persist(this.txLsn);
   }
 
   private watermark(content: Buffer): void {
@@ -442,7 +472,8 @@ export class IncrementalSnapshots {
   private async snapshotTable(entry: IncrementalTableProgress): Promise<void> {
     const { logger, signal, chunkSize } = this.options;
     const client = await this.connection();
-    const table = await this.prepareTable(client, entry.table);
+    this.active = { table: entry.table, restart: false };
+    let table = await this.prepareTable(client, entry.table);
     const started = Date.now();
     logger.info({ table: entry.table, chunks: entry.chunks, rows: entry.rows, barrier: entry.barrier, chunkSize }, entry.chunks > 0 ? "resuming the incremental snapshot of table" : "starting the incremental snapshot of table");
     let chunks = entry.chunks;
@@ -450,11 +481,21 @@ export class IncrementalSnapshots {
     let rows = entry.rows;
     let redone = 0;
     let finished = false;
-    while (!finished) {
+    for (;;) {
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
+      if (!this.active.restart && finished) break;
+      if (this.active.restart) {
+        // It came back (again) while being copied: start over, behind a barrier, from its new relation.
+        this.active.restart = false;
+        ({ chunks, lastKey, rows } = entry);
+        finished = false;
+        table = await this.prepareTable(client, entry.table);
+        logger.info({ table: entry.table }, "the table came back while it was being copied incrementally; starting over");
+      }
       // Bounded: chunks landed but not durable yet (the batcher's backpressure bounds them too).
       while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.landing[0].durable;
       const id = `${this.runId}.${++this.chunkIds}`;
+      const generation = this.generation;
       const outcome = new Promise<ChunkOutcome>((resolve) => {
         this.window = { id, table, barrier: entry.barrier && chunks === 0, touched: new Set(), unchanged: new Set(), truncated: false, resolve };
       });
@@ -487,7 +528,7 @@ export class IncrementalSnapshots {
       finished = read.rows.length < chunkSize;
       let resolve = () => {};
       const durable = new Promise<void>((r) => (resolve = r));
-      this.landing.push({ table: entry.table, progress: entry, chunks, lastKey, rows, last: result.last, durable, resolve });
+      this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last: result.last, durable, resolve });
       // A chunk with nothing to wait for (all its rows dropped) counts at once.
       this.onDurable();
       if (finished) await durable;
@@ -495,6 +536,7 @@ export class IncrementalSnapshots {
     }
     // The last chunk is durable (and with it every chunk before): nothing of this table is left.
     this.onDurable();
+    this.active = undefined;
     logger.info({ table: entry.table, chunks, rows, redone, ms: Date.now() - started }, "incremental snapshot of table done");
   }
 
