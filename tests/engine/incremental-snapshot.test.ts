@@ -97,17 +97,17 @@ describe("engine: incremental snapshots while streaming", function () {
 
   it("resumes chunk by chunk after kill -9 in the middle of the chunks", async () => {
     await pg.query("DROP TABLE IF EXISTS public.w_orders, public.w_events, public.w_pairs");
-    await createWorkloadTables(pg, 8_000);
+    await createWorkloadTables(pg, 3_000);
     const dir = await landingDir();
     const slot = "incr_kill_slot";
-    const env = engineEnv(pg, dir, { TABLE_INCLUDE: WORKLOAD_TABLES.map((t) => t.name).join(","), PG_SLOT: slot, PG_PUBLICATION: "incr_kill_pub", SNAPSHOT_MODE: "never", INCREMENTAL_CHUNK_SIZE: "200", BATCH_MAX_WAIT_MS: "100", LOG_LEVEL: "info" });
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: WORKLOAD_TABLES.map((t) => t.name).join(","), PG_SLOT: slot, PG_PUBLICATION: "incr_kill_pub", SNAPSHOT_MODE: "never", INCREMENTAL_CHUNK_SIZE: "250", BATCH_MAX_WAIT_MS: "100", LOG_LEVEL: "info" });
     let stop = false;
     const logs: string[] = [];
     let workload: Promise<{ committed: number }> | undefined;
     try {
       let engine = spawnEngine(env);
       await waitFor("streaming", async () => engine.logs.join("").includes("streaming changes"), 60_000, 20);
-      workload = runWorkload(pg, { clients: 2, transactionsPerClient: 100_000, seed: 5, keySpace: 9_000, stop: () => stop });
+      workload = runWorkload(pg, { clients: 2, transactionsPerClient: 100_000, seed: 5, keySpace: 3_500, stop: () => stop });
       await request(pg, WORKLOAD_TABLES.map((t) => t.name));
       for (let kill = 0; kill < 2; kill++) {
         // Killed once some chunks of the first table are durable, and again in the next table.

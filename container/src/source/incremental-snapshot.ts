@@ -269,7 +269,8 @@ export class IncrementalSnapshots {
       }
       next.resolve();
     }
-    if (moved) state.saveAgain().catch((err: unknown) => this.options.fail(err));
+    // A round still to come writes the progress with its state; an idle batcher gets a write of its own.
+    if (moved && this.options.batcher.idle) state.saveAgain().catch((err: unknown) => this.options.fail(err));
   }
 
   /** Works the queue of tables in the state until the session ends. */
@@ -281,7 +282,8 @@ export class IncrementalSnapshots {
         if (entry === undefined) {
           await new Promise<void>((resolve) => {
             this.wake = resolve;
-            signal.addEventListener("abort", () => resolve(), { once: true });
+            if (signal.aborted) resolve();
+            else signal.addEventListener("abort", () => resolve(), { once: true });
           });
           this.wake = undefined;
           continue;
@@ -298,7 +300,8 @@ export class IncrementalSnapshots {
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
-      this.window?.resolve({ redo: "the session ended", landed: 0 });
+      if (this.window) this.window.table.buffer.watch = undefined;
+      this.window = undefined;
       await this.client?.end().catch(() => undefined);
     }
   }
@@ -460,6 +463,27 @@ export class IncrementalSnapshots {
     if (text.includes(',"__unchanged":[')) w.unchanged.add(key);
   }
 
+  /** `promise`, or a rejection once the session ends (nothing then settles a window or a chunk's durability). */
+  private untilAborted<T>(promise: Promise<T>): Promise<T> {
+    const { signal } = this.options;
+    const interrupted = () => new Error("incremental snapshot interrupted: the session ended");
+    if (signal.aborted) return Promise.reject(interrupted());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(interrupted());
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(
+        (v) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err as Error);
+        },
+      );
+    });
+  }
+
   private async connection(): Promise<Client> {
     if (this.client) return this.client;
     const client = await connect(this.options.config, "cdc-engine incremental snapshot");
@@ -493,7 +517,7 @@ export class IncrementalSnapshots {
         logger.info({ table: entry.table }, "the table came back while it was being copied incrementally; starting over");
       }
       // Bounded: chunks landed but not durable yet (the batcher's backpressure bounds them too).
-      while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.landing[0].durable;
+      while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.untilAborted(this.landing[0].durable);
       const id = `${this.runId}.${++this.chunkIds}`;
       const generation = this.generation;
       const outcome = new Promise<ChunkOutcome>((resolve) => {
@@ -514,7 +538,7 @@ export class IncrementalSnapshots {
       }
       w.rows = read.rows;
       await client.query("SELECT pg_logical_emit_message(true, $1, $2)", [WATERMARK_PREFIX, JSON.stringify({ id, mark: "high" })]);
-      const result = await outcome;
+      const result = await this.untilAborted(outcome);
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
       if (result.redo !== undefined) {
         redone++;
@@ -531,7 +555,7 @@ export class IncrementalSnapshots {
       this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last: result.last, durable, resolve });
       // A chunk with nothing to wait for (all its rows dropped) counts at once.
       this.onDurable();
-      if (finished) await durable;
+      if (finished) await this.untilAborted(durable);
       else if ((chunks & 63) === 0) logger.info({ table: entry.table, chunks, rows }, "incremental snapshot progress");
     }
     // The last chunk is durable (and with it every chunk before): nothing of this table is left.
