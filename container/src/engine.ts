@@ -276,6 +276,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
         for (const key of state.snapshot.files) await state.deleteObject(key);
       }
+      // A full snapshot copies every table: incremental snapshots still queued are not needed.
+      if (state.incremental) state.incremental.tables = [];
       // Recorded before the slot exists: a crash from here on is recognised as an unfinished
       // snapshot, and the slot, if it was created, as this sink's own.
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
