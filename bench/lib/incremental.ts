@@ -10,7 +10,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { BenchPostgres } from "./postgres";
 import { spawnEngine, type EngineProcess } from "./engine";
-import { LandingWatcher, readObject } from "./landing";
+import { LandingWatcher, countRecords, readObject } from "./landing";
 
 export interface IncrementalOptions {
   /** Rows of the table snapshotted. */
@@ -143,6 +143,9 @@ export async function measureIncremental(pg: BenchPostgres, work: string, option
       if (landed < written) await sleep(100);
     }
     latencies.sort((a, b) => a - b);
+    // Nothing changes the big table meanwhile: every row lands (a chunk read again lands its rows again).
+    const copied = await countRecords(join(landing, "cdc.public.bench_incr"));
+    if (copied.records < rows) throw new Error(`only ${copied.records} of the ${rows} rows landed`);
     const figures: IncrementalFigures = {
       rows,
       seconds,

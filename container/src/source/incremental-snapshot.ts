@@ -13,9 +13,10 @@
  * committed, so every transaction it does not see either commits after L (and is in the window)
  * or, in a rare race, wrote its commit record just before L's but was not yet visible: the stream
  * remembers the xids of recent transactions, and a chunk whose snapshot missed one that committed
- * before L is read again. So is a chunk whose window saw the table's relation change, or a change
- * of one of its keys whose record lacks unchanged TOASTed values (`__unchanged`): dropping the
- * chunk's row in favour of it would leave those columns to a row the reader may not have.
+ * before L is read again. So is a chunk whose window saw the table's relation change. A key whose
+ * streamed change lacks unchanged TOASTed values (`__unchanged`) is not dropped, since that would
+ * leave those columns to a row the reader may not have: it lands as its row at H instead, the
+ * chunk's row with the window's changes of it applied (foldedImage).
  *
  * Progress (chunks done, last key) moves in the state object only once a chunk's rows are durable,
  * so a restart resumes chunk by chunk; a chunk redone lands its rows again at a newer position,
@@ -52,6 +53,8 @@ export const INCREMENTAL_MIN_VERSION = 140000;
 export const DEFAULT_CHUNK_SIZE = 4096;
 /** Transactions whose xid the stream remembers for the race check (see the module comment). */
 const RECENT_XIDS = 16_384;
+/** Characters of streamed records one window keeps for its keys (see foldedImage); beyond, such a chunk is read again. */
+const WINDOW_LINES_CHARS = 32 * 1024 * 1024;
 /** Chunks landed but not yet durable before the next one waits. */
 const CHUNKS_IN_FLIGHT = 4;
 
@@ -155,6 +158,11 @@ interface ChunkWindow {
   barrierAt?: { lsn: bigint; seq: number };
   touched: Set<string>;
   unchanged: Set<string>;
+  /** Every streamed record line of the window per key, for keys whose changes lack TOASTed values (see foldedImage). */
+  lines: Map<string, string[]>;
+  /** Characters held in `lines`; past WINDOW_LINES_CHARS they are no longer kept (`overflow`). */
+  lineChars: number;
+  overflow: boolean;
   truncated: boolean;
   redo?: string;
   /** Set before the high watermark is written. */
@@ -409,10 +417,22 @@ export class IncrementalSnapshots {
       return committed !== undefined && committed < low;
     });
     if (w.redo === undefined && missed !== undefined) w.redo = `transaction ${missed} committed before the low watermark but was not yet visible to the chunk's read`;
-    const rows = w.truncated ? [] : w.rows!.filter((r) => !w.touched.has(r.key));
-    if (w.redo === undefined) {
-      const hit = rows.find((r) => w.unchanged.has(r.key));
-      if (hit) w.redo = "a streamed change of one of its keys lacks unchanged TOASTed values";
+    const rows: ChunkRow[] = [];
+    if (!w.truncated && w.redo === undefined) {
+      for (const row of w.rows!) {
+        if (!w.touched.has(row.key)) rows.push(row);
+        else if (w.unchanged.has(row.key)) {
+          // Dropping it would leave the columns its changes did not send to a row the reader may
+          // not have: land the row as it is at H instead, folded from the chunk and those changes.
+          const folded = this.foldedImage(w, row);
+          if (folded === null) continue; // deleted by the end of the window
+          if (folded === undefined) {
+            w.redo = "a streamed change of one of its keys lacks unchanged TOASTed values that the window cannot supply";
+            break;
+          }
+          rows.push(folded);
+        }
+      }
     }
     if (w.redo !== undefined) {
       w.resolve({ redo: w.redo, landed: 0, last: w.barrierAt });
@@ -461,6 +481,48 @@ export class IncrementalSnapshots {
     const key = values.join("\u0000");
     w.touched.add(key);
     if (text.includes(',"__unchanged":[')) w.unchanged.add(key);
+    if (!w.overflow) {
+      w.lineChars += text.length;
+      if (w.lineChars > WINDOW_LINES_CHARS) {
+        w.overflow = true;
+        w.lines.clear();
+      } else {
+        const seen = w.lines.get(key);
+        if (seen) seen.push(text);
+        else w.lines.set(key, [text]);
+      }
+    }
+  }
+
+  /**
+   * The row of `row`'s key as of the high watermark: the chunk's row (read inside the window),
+   * then every streamed record of the key in the window applied in order. A column no record of
+   * the window carries (an unchanged TOASTed value) did not change in the window, so the chunk's
+   * value is its value at H. null: deleted by then; undefined: not determinable (an insert or key
+   * change whose record lacks values, or the window's records were too many to keep).
+   */
+  private foldedImage(w: ChunkWindow, row: ChunkRow): ChunkRow | null | undefined {
+    const lines = w.lines.get(row.key);
+    if (w.overflow || lines === undefined) return undefined;
+    const names = w.table.columns.map((c) => c.name);
+    let image: (string | undefined)[] | null = topLevelFields(row.columns.toString("utf8"), names);
+    for (const line of lines) {
+      const op = line.charCodeAt(9);
+      if (op === 0x64 /* d */) {
+        image = null;
+        continue;
+      }
+      const values = topLevelFields(line, names);
+      if (image === null) {
+        if (values.some((v) => v === undefined)) return undefined;
+        image = values;
+      } else image = image.map((v, i) => values[i] ?? v);
+    }
+    if (image === null) return null;
+    if (image.some((v) => v === undefined)) return undefined;
+    const parts: Buffer[] = [];
+    image.forEach((v, i) => parts.push(w.table.copyColumns[i].prefix, Buffer.from(v!)));
+    return { key: row.key, columns: Buffer.concat(parts) };
   }
 
   /** `promise`, or a rejection once the session ends (nothing then settles a window or a chunk's durability). */
@@ -521,7 +583,7 @@ export class IncrementalSnapshots {
       const id = `${this.runId}.${++this.chunkIds}`;
       const generation = this.generation;
       const outcome = new Promise<ChunkOutcome>((resolve) => {
-        this.window = { id, table, barrier: entry.barrier && chunks === 0, touched: new Set(), unchanged: new Set(), truncated: false, resolve };
+        this.window = { id, table, barrier: entry.barrier && chunks === 0, touched: new Set(), unchanged: new Set(), lines: new Map(), lineChars: 0, overflow: false, truncated: false, resolve };
       });
       const w = this.window!;
       await client.query("SELECT pg_logical_emit_message(true, $1, $2)", [WATERMARK_PREFIX, JSON.stringify({ id, mark: "low" })]);
