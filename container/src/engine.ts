@@ -648,6 +648,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
           catalog,
           captured: config.tables.length > 0 ? ctx.captured : undefined,
           logger,
+          metrics,
           signal: streamScope.signal,
           chunkSize: config.incrementalChunkSize,
           onPersisted: () => settleDurable(),

@@ -28,6 +28,7 @@ import { randomUUID } from "node:crypto";
 import type { Client } from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
+import type { EngineMetrics } from "../ops/metrics";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { EngineState, IncrementalTableProgress } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
@@ -203,6 +204,7 @@ export interface IncrementalOptions {
   /** The captured tables, or undefined for whatever the publication publishes. */
   captured: Set<string> | undefined;
   logger: Logger;
+  metrics?: EngineMetrics;
   /** The session's scope: aborting it ends the runner. */
   signal: AbortSignal;
   /** Rows per chunk. */
@@ -273,6 +275,7 @@ export class IncrementalSnapshots {
         next.progress.chunks = next.chunks;
         next.progress.lastKey = next.lastKey;
         next.progress.rows = next.rows;
+        this.options.metrics?.incrementalProgress?.(next.table, next.chunks, next.rows);
         moved = true;
       }
       next.resolve();
