@@ -129,6 +129,9 @@ export function topLevelFields(line: string, names: readonly string[]): (string 
   return out;
 }
 
+/** What identifies the published columns of a table (names, types, order) and its row filter. */
+const columnsSignature = (p: PublishedTable): string => JSON.stringify([p.columns.map((c) => [c.name, c.typeOid, c.typmod, c.generated]), p.rowFilter ?? null, p.partitioned]);
+
 /** txid_current_snapshot() text (xmin:xmax:xip,…) as the 32-bit xids pgoutput's Begin carries. */
 function invisibleXids(snapshot: string): number[] {
   const xip = snapshot.split(":")[2] ?? "";
@@ -166,6 +169,8 @@ interface ChunkWindow {
   overflow: boolean;
   truncated: boolean;
   redo?: string;
+  /** The table's columns may have changed: read what it publishes again before the next chunk. */
+  reprepare?: boolean;
   /** Set before the high watermark is written. */
   rows?: ChunkRow[];
   xip?: number[];
@@ -253,7 +258,10 @@ export class IncrementalSnapshots {
       if (this.recentXids.size > RECENT_XIDS) this.recentXids.delete(this.recentXids.keys().next().value!);
     } else if (type === MSG_RELATION) {
       const w = this.window;
-      if (w?.low !== undefined && buf.readUInt32BE(off + 1) === w.table.relid) w.redo ??= "the table's relation changed inside the chunk's window";
+      if (w?.low !== undefined && buf.readUInt32BE(off + 1) === w.table.relid) {
+        w.redo ??= "the table's relation changed inside the chunk's window";
+        w.reprepare = true;
+      }
     } else if (type === MSG_MESSAGE) {
       const message = parseLogicalMessage(buf, off);
       if (!message.transactional) return;
@@ -569,6 +577,7 @@ export class IncrementalSnapshots {
     let lastKey = entry.lastKey;
     let rows = entry.rows;
     let redone = 0;
+    let reprepare = false;
     let finished = false;
     for (;;) {
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
@@ -583,6 +592,10 @@ export class IncrementalSnapshots {
       }
       // Bounded: chunks landed but not durable yet (the batcher's backpressure bounds them too).
       while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.untilAborted(this.landing[0].durable);
+      if (reprepare) {
+        table = await this.prepareTable(client, entry.table);
+        reprepare = false;
+      }
       const id = `${this.runId}.${++this.chunkIds}`;
       const generation = this.generation;
       const outcome = new Promise<ChunkOutcome>((resolve) => {
@@ -595,18 +608,40 @@ export class IncrementalSnapshots {
       try {
         const { rows: snap } = await client.query<{ s: string }>("SELECT txid_current_snapshot()::text AS s");
         w.xip = invisibleXids(snap[0].s);
-        read = await this.readChunk(client, table, lastKey);
+        // What the table publishes, as of the chunk's own snapshot: a column added or dropped
+        // since the table was prepared must not be left out of (or fail) the chunk's rows.
+        const now = await publishedTable(client, table.name, this.options.config.pg.publication);
+        if (columnsSignature(now) !== columnsSignature(table.published)) {
+          w.redo = "the table's published columns changed";
+          reprepare = true;
+          read = { rows: [], lastKey: null };
+        } else read = await this.readChunk(client, table, lastKey);
         await client.query("COMMIT");
       } catch (err) {
         await client.query("ROLLBACK").catch(() => undefined);
         throw err;
       }
       w.rows = read.rows;
-      await client.query("SELECT pg_logical_emit_message(true, $1, $2)", [WATERMARK_PREFIX, JSON.stringify({ id, mark: "high" })]);
+      // The high watermark commits with a lock that keeps DDL out until it does, after a check
+      // that the columns are still those the chunk read: its rows hold what the table has at H.
+      await client.query("BEGIN");
+      try {
+        await client.query(`LOCK TABLE ${table.published.partitioned ? "" : "ONLY "}${ident(table.name.schema)}.${ident(table.name.table)} IN ACCESS SHARE MODE`);
+        if (w.redo === undefined && columnsSignature(await publishedTable(client, table.name, this.options.config.pg.publication)) !== columnsSignature(table.published)) {
+          w.redo = "the table's published columns changed while the chunk was read";
+          w.reprepare = true;
+        }
+        await client.query("SELECT pg_logical_emit_message(true, $1, $2)", [WATERMARK_PREFIX, JSON.stringify({ id, mark: "high" })]);
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
       const result = await this.untilAborted(outcome);
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
       if (result.redo !== undefined) {
         redone++;
+        if (w.reprepare) reprepare = true;
         // (A barrier it landed stays: the chunk read again, and the first chunk lands another.)
         logger.info({ table: entry.table, chunk: chunks + 1, reason: result.redo }, "reading the chunk again");
         continue;
