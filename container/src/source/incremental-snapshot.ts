@@ -578,6 +578,8 @@ export class IncrementalSnapshots {
     let rows = entry.rows;
     let redone = 0;
     let reprepare = false;
+    /** The barrier this session landed for the table: one per snapshot, also when its first chunk is read again. */
+    let barrierAt: { lsn: bigint; seq: number } | undefined;
     let finished = false;
     for (;;) {
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
@@ -587,6 +589,7 @@ export class IncrementalSnapshots {
         this.active.restart = false;
         ({ chunks, lastKey, rows } = entry);
         finished = false;
+        barrierAt = undefined;
         table = await this.prepareTable(client, entry.table);
         logger.info({ table: entry.table }, "the table came back while it was being copied incrementally; starting over");
       }
@@ -599,7 +602,7 @@ export class IncrementalSnapshots {
       const id = `${this.runId}.${++this.chunkIds}`;
       const generation = this.generation;
       const outcome = new Promise<ChunkOutcome>((resolve) => {
-        this.window = { id, table, barrier: entry.barrier && chunks === 0, touched: new Set(), unchanged: new Set(), lines: new Map(), lineChars: 0, overflow: false, truncated: false, resolve };
+        this.window = { id, table, barrier: entry.barrier && chunks === 0 && barrierAt === undefined, touched: new Set(), unchanged: new Set(), lines: new Map(), lineChars: 0, overflow: false, truncated: false, resolve };
       });
       const w = this.window!;
       await client.query("SELECT pg_logical_emit_message(true, $1, $2)", [WATERMARK_PREFIX, JSON.stringify({ id, mark: "low" })]);
@@ -639,10 +642,11 @@ export class IncrementalSnapshots {
       }
       const result = await this.untilAborted(outcome);
       if (signal.aborted) throw new Error("incremental snapshot interrupted: the session ended");
+      barrierAt ??= w.barrierAt;
       if (result.redo !== undefined) {
         redone++;
         if (w.reprepare) reprepare = true;
-        // (A barrier it landed stays: the chunk read again, and the first chunk lands another.)
+        // (A barrier it landed stays, and the chunk read again follows it.)
         logger.info({ table: entry.table, chunk: chunks + 1, reason: result.redo }, "reading the chunk again");
         continue;
       }
@@ -652,7 +656,9 @@ export class IncrementalSnapshots {
       finished = read.rows.length < chunkSize;
       let resolve = () => {};
       const durable = new Promise<void>((r) => (resolve = r));
-      this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last: result.last, durable, resolve });
+      // The first chunk counts once its barrier is durable too (its rows, if any, are after it).
+      const last = result.last ?? (chunks === 1 ? barrierAt : undefined);
+      this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last, durable, resolve });
       // A chunk with nothing to wait for (all its rows dropped) counts at once.
       this.onDurable();
       if (finished) await this.untilAborted(durable);
