@@ -352,12 +352,15 @@ export class IncrementalSnapshots {
    * committing at `commitLsn`: its new relation is covered from there, and it is snapshotted
    * incrementally behind a barrier at its first chunk's low watermark, while streaming goes on.
    */
-  comeback(table: string, oid: number, detail: string, commitLsn: bigint): void {
-    const { state, logger } = this.options;
+  comeback(table: string, oid: number, detail: string, commitLsn: bigint): boolean {
+    const { state, logger, catalog } = this.options;
+    // Chunks need a primary key: a table without one is copied from a temporary slot as before.
+    if ((catalog.primaryKey(oid) ?? []).length === 0) return false;
     logger.info({ table, oid }, `${table} ${detail}; taking an incremental snapshot of it behind a re-snapshot barrier while streaming on`);
     markCovered(state.snapshot!, [table], new Map([[table, oid]]), formatLsn(commitLsn));
     this.enqueue([table], "comeback", true);
     this.persist(commitLsn);
+    return true;
   }
 
   /** Writes the state now; confirmation stays below `lsn` until it is durable. */

@@ -147,8 +147,8 @@ function parseRelation(buf: Buffer, p: number): ParsedRelation {
   return { oid, schema, name, replicaIdentity, columns, signature };
 }
 
-/** A captured table came back (source/coverage.ts) in the transaction committing at `commitLsn`. */
-export type ComebackHandler = (table: string, oid: number, detail: string, commitLsn: bigint) => void;
+/** A captured table came back (source/coverage.ts) in the transaction committing at `commitLsn`; false: not taken (then as "snapshot"). */
+export type ComebackHandler = (table: string, oid: number, detail: string, commitLsn: bigint) => boolean;
 
 export interface DecoderHooks {
   /** A transaction's COMMIT was decoded (all its events handed to the batcher or skipped). */
@@ -296,8 +296,9 @@ export class PgOutputDecoder {
     const isCaptured = this.captured === undefined || this.captured.has(table);
     const comeback = relationSeen(this.state.snapshot, table, oid, this.lsn, isCaptured);
     if (comeback !== undefined) {
-      if (typeof this.comeback === "function") this.comeback(table, oid, comeback, this.lsn);
-      else if (this.comeback === "snapshot") {
+      if (typeof this.comeback === "function" && this.comeback(table, oid, comeback, this.lsn)) {
+        // taken over (an incremental snapshot while streaming on)
+      } else if (this.comeback !== "record") {
         const snapshot = this.state.snapshot!;
         snapshot.resnapshot = [...new Set([...(snapshot.resnapshot ?? []), table])];
         throw new ResnapshotNeeded(table, comeback);
