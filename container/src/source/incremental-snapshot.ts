@@ -230,6 +230,8 @@ export class IncrementalSnapshots {
   private window: ChunkWindow | undefined;
   /** Commit LSN of the oldest request taken from the stream whose state is not durable yet. */
   private held: bigint | undefined;
+  /** State writes for requests (or comebacks) not durable yet. */
+  private persisting = 0;
   private wake: (() => void) | undefined;
   /** Chunks landed, waiting for their records to be durable (in order). */
   private readonly landing: { table: string; progress: IncrementalTableProgress; generation: number; chunks: number; lastKey: string[] | null; rows: number; last?: { lsn: bigint; seq: number }; durable: Promise<void>; resolve(): void }[] = [];
@@ -366,9 +368,11 @@ export class IncrementalSnapshots {
   /** Writes the state now; confirmation stays below `lsn` until it is durable. */
   private persist(lsn: bigint): void {
     this.held ??= lsn;
+    this.persisting++;
     this.options.state.saveAgain().then(
       () => {
-        if (this.held !== undefined && this.held <= lsn) this.held = undefined;
+        // Saves run in order: once the last one is durable, so is everything taken before it.
+        if (--this.persisting === 0) this.held = undefined;
         this.options.onPersisted();
       },
       (err: unknown) => this.options.fail(err),
