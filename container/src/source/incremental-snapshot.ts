@@ -18,6 +18,10 @@
  * leave those columns to a row the reader may not have: it lands as its row at H instead, the
  * chunk's row with the window's changes of it applied (foldedImage).
  *
+ * The published columns are checked in the chunk's snapshot and again in the high watermark's
+ * transaction, which holds an ACCESS SHARE lock on the table so that no DDL commits between that
+ * check and H: a chunk read with columns the table no longer has at H is read again.
+ *
  * Progress (chunks done, last key) moves in the state object only once a chunk's rows are durable,
  * so a restart resumes chunk by chunk; a chunk redone lands its rows again at a newer position,
  * which a MERGE by (__lsn, __seq) absorbs. Requests arrive through the WAL too (`cdc-engine
