@@ -34,12 +34,13 @@ import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
 import { loadConfig } from "../container/src/config";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
+import { measureIncremental, type IncrementalFigures } from "./lib/incremental";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000 };
-const PHASES = ["drain", "txn", "latency", "snapshot", "silver"] as const;
+const PHASES = ["drain", "txn", "latency", "snapshot", "incremental", "silver"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -308,6 +309,7 @@ const results = {
     latency: undefined as SilverLatencyFigures | undefined,
     missing: undefined as string | undefined,
   },
+  incremental: { figures: undefined as IncrementalFigures | undefined, missing: "not run" as string | undefined },
   kafka: {
     changesPerS: missing("not run (use --sink kafka)") as Figure,
     ratioToFile: missing("not run (use --sink kafka)") as Figure,
@@ -1105,6 +1107,11 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       `engine ${us(s.engineCpu.consumer)} µs + its PostgreSQL backends ${us(s.engineCpu.walsender)} µs; psql ${us(s.copyCpu.consumer)} µs + its backend ${us(s.copyCpu.walsender)} µs (CPU s: engine ${s.engineCpu.consumer.toFixed(1)}, backends ${s.engineCpu.walsender.toFixed(1)}; psql ${s.copyCpu.consumer.toFixed(1)}, backend ${s.copyCpu.walsender.toFixed(1)})`,
     );
   }
+  const inc = results.incremental.figures;
+  row(
+    `Incremental snapshot of a ${fmtInt(opts.snapshotRows)}-row table while streaming ${fmtInt(opts.latencyRate)} changes/s (BATCH_MAX_WAIT_MS=1000)`,
+    inc ? `${fmtInt(inc.rowsPerS)} rows/s (${inc.seconds.toFixed(1)} s, chunks of ${fmtInt(inc.chunkSize)}); streamed changes meanwhile (${fmtInt(inc.achievedRate)}/s): commit→file p50 ${fmtInt(inc.p50Ms)} ms, p99 ${fmtInt(inc.p99Ms)} ms, max ${fmtInt(inc.maxMs)} ms over ${fmtInt(inc.samples)} changes; peak RSS ${inc.peakRssMb} MB` : results.incremental.missing,
+  );
   const sb = results.silver.backlog;
   row(
     `Silver merge of a ${fmtInt(opts.changes)}-change backlog (local Spark 3.5 + Delta 3.3, the real notebooks)`,
@@ -1153,7 +1160,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
     `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
-    `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}` +
+    `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })} ` +
+    `incremental_rows_per_s=${bareNumber({ value: results.incremental.figures?.rowsPerS })} incremental_latency_p99_ms=${bareNumber({ value: results.incremental.figures?.p99Ms })}` +
     (withKafka ? ` kafka_changes_per_s=${bareNumber(results.kafka.changesPerS)} kafka_ratio_vs_file=${bareNumber(results.kafka.ratioToFile, 2)} kafka_peak_rss_mb=${bareNumber(results.kafka.peakRssMb)}` : "");
   lines.push("", "```", benchLine, "```", "");
   return { markdown: lines.join("\n"), benchLine };
@@ -1203,6 +1211,11 @@ async function main(): Promise<number> {
     await runPhase("txn", phaseTxn);
     await runPhase("latency", phaseLatency);
     await runPhase("snapshot", phaseSnapshot);
+    await runPhase("incremental", async (pg, work) => {
+      if (engineProblem) return void (results.incremental.missing = engineProblem);
+      results.incremental.figures = await measureIncremental(pg, work, { rows: opts.snapshotRows, rate: opts.latencyRate, engineEnv: (vars) => engineEnv(pg, vars), httpPort: await freePort(), timeoutMs: opts.engineTimeoutMs, log });
+      results.incremental.missing = undefined;
+    });
     await runPhase("silver", phaseSilver);
   } catch (err) {
     failed = true;

@@ -282,6 +282,71 @@ async function doctor(): Promise<never> {
   process.exit(failed === 0 ? EXIT_OK : EXIT_PROBLEM);
 }
 
+/**
+ * `cdc-engine snapshot --table schema.table …`: asks the engine streaming from PG_SLOT for an
+ * incremental snapshot of the tables, by writing a `cdc-snapshot` logical message into the WAL of
+ * the source database (docs/engine.md, "Incremental snapshots"). The engine takes it when its
+ * stream reaches it, also when it is down right now. Every table is checked first: one message
+ * per problem, nothing written.
+ */
+async function requestSnapshot(tables: string[]): Promise<never> {
+  const config = configOrExit(process.env);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { INCREMENTAL_MIN_VERSION, REQUEST_PREFIX } = require("./source/incremental-snapshot") as typeof import("./source/incremental-snapshot");
+  const problems: string[] = [];
+  const names = [...new Set(tables)];
+  for (const t of names) if (!/^[^.]+\.[^.]+$/.test(t)) problems.push(`--table ${t}: expected schema.table, e.g. public.orders`);
+  const client = new pg.Client(clientConfig(config, "cdc-engine snapshot"));
+  client.on("error", () => undefined);
+  try {
+    if (problems.length === 0) {
+      try {
+        await client.connect();
+      } catch (err) {
+        const check = connectionCheck(config, err);
+        problems.push(`${check.detail} — fix: ${check.fix}`);
+      }
+    }
+    if (problems.length === 0) {
+      const { rows: version } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+      if (Number(version[0].v) < INCREMENTAL_MIN_VERSION) {
+        problems.push(`incremental snapshots need PostgreSQL 14 or later (pgoutput decodes the logical messages they use as watermarks from 14 on); this server is ${version[0].v}. Take a full snapshot instead: stop the engine, drop the slot (SELECT pg_drop_replication_slot('${config.pg.slot}');) and start it again (SNAPSHOT_MODE=initial)`);
+      }
+    }
+    if (problems.length === 0) {
+      const captured = new Set(config.tables.map((t) => `${t.schema}.${t.table}`));
+      for (const label of names) {
+        const dot = label.indexOf(".");
+        const [schema, table] = [label.slice(0, dot), label.slice(dot + 1)];
+        const { rows } = await client.query<{ oid: number | null; published: boolean; pk: boolean }>(
+          `SELECT c.oid::int AS oid,
+                  EXISTS (SELECT 1 FROM pg_publication_tables p WHERE p.pubname = $3 AND p.schemaname = $1 AND p.tablename = $2) AS published,
+                  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+          [schema, table, config.pg.publication],
+        );
+        const row = rows[0];
+        if (!row) problems.push(`--table ${label}: no such table on ${config.pg.database}`);
+        else if (captured.size > 0 && !captured.has(label)) problems.push(`--table ${label}: not captured (TABLE_INCLUDE=${[...captured].join(",")}); add it to TABLE_INCLUDE and restart the engine, which then snapshots it by itself`);
+        else if (!row.published) problems.push(`--table ${label}: publication ${config.pg.publication} does not publish it; add it (ALTER PUBLICATION ${config.pg.publication} ADD TABLE ${label};): the engine then snapshots it by itself`);
+        else if (!row.pk) problems.push(`--table ${label}: it has no primary key, which incremental snapshots read it in chunks by; add one (ALTER TABLE ${label} ADD PRIMARY KEY (…);), or take a full snapshot instead (drop the slot and restart the engine)`);
+      }
+    }
+    if (problems.length > 0) {
+      process.stderr.write(`cdc-engine snapshot: nothing requested (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  ${p}\n`).join(""));
+      process.exit(EXIT_PROBLEM);
+    }
+    const { rows } = await client.query<{ lsn: string }>("SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn", [REQUEST_PREFIX, JSON.stringify({ tables: names })]);
+    process.stdout.write(
+      `requested an incremental snapshot of ${names.join(", ")} (message at WAL ${rows[0].lsn}); the engine streaming from slot ${config.pg.slot} starts it when its stream reaches the request ` +
+        `(log lines "incremental snapshot requested" and "incremental snapshot of table done")\n`,
+    );
+    process.exit(EXIT_OK);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command("cdc-engine")
     .description(`${packageJson.description}\nConfigured by environment variables (PG_HOST, SINK_URL, …; see docs/engine.md).`)
@@ -296,6 +361,11 @@ export function buildProgram(): Command {
     .command("doctor")
     .description("check the source database and the sink without changing anything; exit 1 on any problem")
     .action(doctor);
+  program
+    .command("snapshot")
+    .description("ask the running engine for an incremental snapshot of tables, while it streams (a message through the source database; same environment as run)")
+    .requiredOption("-t, --table <schema.table>", "a captured table with a primary key (repeat for more)", (value: string, previous: string[] = []) => [...previous, value])
+    .action((options: { table: string[] }) => requestSnapshot(options.table));
   return program;
 }
 

@@ -23,6 +23,7 @@ import { prepareSource, SourceSetupError } from "./source/setup";
 import { RecordTooLargeError, gateLargeMessages, isGathered } from "./source/large-rows";
 import { permanentSourceError } from "./source/errors";
 import { ResnapshotNeeded, markCovered, tablesToSnapshot } from "./source/coverage";
+import { INCREMENTAL_MIN_VERSION, IncrementalSnapshots } from "./source/incremental-snapshot";
 
 export interface EngineDeps {
   logger: Logger;
@@ -275,6 +276,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         logger.info({ files: state.snapshot.files.length }, "deleting the landing objects of the unfinished snapshot");
         for (const key of state.snapshot.files) await state.deleteObject(key);
       }
+      // A full snapshot copies every table: incremental snapshots still queued are not needed.
+      if (state.incremental) state.incremental.tables = [];
       // Recorded before the slot exists: a crash from here on is recognised as an unfinished
       // snapshot, and the slot, if it was created, as this sink's own.
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
@@ -633,6 +636,27 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   let fail: (err: unknown) => void = () => undefined;
   const failedHere = new Promise<never>((_resolve, reject) => (fail = reject));
   failedHere.catch(() => undefined);
+  // Incremental snapshots (source/incremental-snapshot.ts) run beside the stream, in its scope.
+  const streamScope = new AbortController();
+  let settleDurable = () => {};
+  const incremental =
+    ctx.versionNum >= INCREMENTAL_MIN_VERSION
+      ? new IncrementalSnapshots({
+          config,
+          state: ctx.state,
+          batcher,
+          catalog,
+          captured: config.tables.length > 0 ? ctx.captured : undefined,
+          logger,
+          metrics,
+          signal: streamScope.signal,
+          chunkSize: config.incrementalChunkSize,
+          onPersisted: () => settleDurable(),
+          fail: (err) => fail(err),
+        })
+      : undefined;
+  failedHere.catch(() => streamScope.abort());
+  ctx.failed.catch(() => streamScope.abort());
 
   const confirm = (lsn: bigint) => {
     if (lsn <= replication.confirmedLsn) return;
@@ -650,7 +674,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     {
       onCommit(commit, end) {
         if (end > walEnd) walEnd = end;
-        if (batcher.idle) {
+        if (batcher.idle && incremental?.heldLsn === undefined) {
           completed = [];
           confirm(end);
         } else {
@@ -661,17 +685,23 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       },
     },
     logger,
-    config.snapshotMode === "initial" ? "snapshot" : "record",
+    // Tables that come back while streaming: an incremental snapshot (PostgreSQL 14+), else a new session's.
+    config.snapshotMode !== "initial" ? "record" : incremental ? (table, oid, detail, lsn) => incremental.comeback(table, oid, detail, lsn) : "snapshot",
   );
-  ctx.setOnDurable(() => {
-    const oldest = batcher.oldestPendingLsn();
+  settleDurable = () => {
+    incremental?.onDurable();
+    let oldest = batcher.oldestPendingLsn();
+    // A snapshot request is confirmed only once the state holding it is durable.
+    const held = incremental?.heldLsn;
+    if (held !== undefined && (oldest === undefined || held < oldest)) oldest = held;
     let i = 0;
     while (i < completed.length && (oldest === undefined || completed[i].commit < oldest)) i++;
     if (i === 0) return;
     const last = completed[i - 1];
     completed.splice(0, i);
     confirm(last.end);
-  });
+  };
+  ctx.setOnDurable(() => settleDurable());
 
   // Relation messages with types or keys the catalog does not know yet hold the stream until it does.
   const backlog: Buffer[] = [];
@@ -698,6 +728,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       }, fail);
       return;
     }
+    incremental?.observe(chunk, XLOG_HEADER);
     decoder.decode(chunk, XLOG_HEADER);
   };
 
@@ -721,7 +752,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       // to (never inside a transaction), so once everything received is durable nothing before it
       // is left. Confirming it lets the slot advance while the captured tables are idle, even
       // without heartbeats.
-      if (end > replication.confirmedLsn && batcher.idle && !blocked && backlog.length === 0 && completed.length === 0 && decoder.betweenTransactions) confirm(end);
+      if (end > replication.confirmedLsn && batcher.idle && incremental?.heldLsn === undefined && !blocked && backlog.length === 0 && completed.length === 0 && decoder.betweenTransactions) confirm(end);
       metrics.replicationLagBytes(end > replication.confirmedLsn ? end - replication.confirmedLsn : 0n);
     },
   });
@@ -762,6 +793,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     );
   }
 
+  const snapshots = incremental?.run().catch(fail);
   const aborted = new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
@@ -785,6 +817,9 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   // Shutting down: stop reading, make everything buffered durable, confirm it, close.
   metrics.phase("stopping");
   stopping = true;
+  // A chunk not landed yet is read again by the next session (its progress is not durable).
+  streamScope.abort();
+  await snapshots;
   throttle.set("stopping", true);
   logger.info("stopping: flushing buffered changes");
   let deadline: NodeJS.Timeout | undefined;

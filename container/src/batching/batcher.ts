@@ -64,6 +64,8 @@ export class TableBuffer {
   pendingSchema: { schema: TableSchema; fingerprint: string } | undefined;
   /** The manifest that applies from this buffer's first record on; written before its data. */
   manifest: ManifestObject | undefined;
+  /** Sees every record line written (without its newline) while set: an incremental snapshot's window. */
+  watch: ((line: Buffer) => void) | undefined;
 
   constructor(readonly table: string) {
     this.prefix = `cdc.${table}`;
@@ -255,6 +257,7 @@ export class Batcher {
 
   /** After writing one record of `size` bytes (newline included) into `buffer`. */
   written(buffer: TableBuffer, size: number): void {
+    if (buffer.watch !== undefined) buffer.watch(buffer.current!.subarray(buffer.pos - size, buffer.pos - 1));
     buffer.bytes += size;
     this.openBytes += size;
     this.openCount++;

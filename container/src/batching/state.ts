@@ -54,6 +54,34 @@ export interface SnapshotProgress {
   resnapshot?: string[];
 }
 
+/**
+ * Incremental snapshots (source/incremental-snapshot.ts): the tables queued or in progress, with
+ * the progress that is durable. Absent in states written before incremental snapshots.
+ */
+export interface IncrementalSnapshotState {
+  /** In order: the first is copied now, the others wait. */
+  tables: IncrementalTableProgress[];
+  /** Commit LSN (text) of the last snapshot request taken from the stream: a replay of it (or of an older one) is ignored. */
+  requestsUpTo?: string;
+}
+
+export interface IncrementalTableProgress {
+  /** "schema.table" */
+  table: string;
+  /** Chunks whose rows (and barrier) are durable in the sink. */
+  chunks: number;
+  /** The primary key, as text in key column order, of the last row the last durable chunk read; null: no chunk yet. */
+  lastKey: string[] | null;
+  /** Rows landed so far (chunk rows not dropped in favour of a streamed change). */
+  rows: number;
+  /** Land a re-snapshot barrier before the first chunk (a table that came back or was newly captured). */
+  barrier: boolean;
+  /** Why it is snapshotted: "request" (cdc-engine snapshot) or "comeback". */
+  reason: string;
+  /** When it was queued (ISO time). */
+  since: string;
+}
+
 export interface CoveredTable {
   oid: number | null;
   at: string;
@@ -81,6 +109,8 @@ interface StoredState {
   writeId?: string;
   /** The replication slot this sink's engine created (absent in older states, see ownsSlot). */
   slotOwner?: SlotOwner;
+  /** Incremental snapshots queued or in progress (absent when there never were any). */
+  incremental?: IncrementalSnapshotState;
 }
 
 export interface WriterIdentity {
@@ -121,6 +151,8 @@ export class EngineState {
   /** Per table ("schema.table"): the last durable schema manifest. */
   readonly manifests = new Map<string, ManifestRecord>();
   slotOwner: SlotOwner | undefined;
+  /** Incremental snapshots queued or in progress (source/incremental-snapshot.ts). */
+  incremental: IncrementalSnapshotState | undefined;
   /** Our writer epoch once claimed; 0 before. */
   epoch = 0;
   /** The version of the state object as this instance last read or wrote it (null: none). */
@@ -129,6 +161,8 @@ export class EngineState {
   private lastWriteId: string | undefined;
   private writer: WriterIdentity = THIS_WRITER;
   private intents: StoredState["intents"] = [];
+  /** The intents of the last save: rewritten as they were by saveAgain(). */
+  private lastIntents: StoredState["intents"] = [];
   /** Whether the stored state predates slot ownership records and has snapshot progress (see ownsSlot). */
   private legacySnapshot = false;
   /** Saves run one at a time: each is a compare-and-swap on the version the previous one wrote. */
@@ -155,6 +189,7 @@ export class EngineState {
     state.snapshot = stored.snapshot ?? null;
     for (const [table, m] of Object.entries(stored.manifests ?? {})) state.manifests.set(table, m);
     state.slotOwner = stored.slotOwner;
+    state.incremental = stored.incremental;
     state.legacySnapshot = stored.slotOwner === undefined && stored.snapshot != null;
     state.intents = stored.intents ?? [];
     return state;
@@ -256,7 +291,21 @@ export class EngineState {
   /** Writes the state (compare-and-swap on the version this instance wrote last). */
   save(intents: Intent[]): Promise<void> {
     const stored = intents.map((i) => ({ table: i.table, key: i.key, first: { lsn: i.first.lsn.toString(), seq: i.first.seq }, last: { lsn: i.last.lsn.toString(), seq: i.last.seq } }));
-    const run = this.saving.then(() => this.write(stored));
+    const run = this.saving.then(() => {
+      this.lastIntents = stored;
+      return this.write(stored);
+    });
+    this.saving = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Writes the state again with the intents of the last save, for progress kept beside the flush
+   * rounds (incremental snapshots): a round whose objects are still being written keeps its
+   * intents, and a round that completed only has them settled once more on a restart.
+   */
+  saveAgain(): Promise<void> {
+    const run = this.saving.then(() => this.write(this.lastIntents));
     this.saving = run.catch(() => undefined);
     return run;
   }
@@ -276,6 +325,7 @@ export class EngineState {
       writer: this.writer,
       writeId,
       ...(this.slotOwner ? { slotOwner: this.slotOwner } : {}),
+      ...(this.incremental ? { incremental: this.incremental } : {}),
     };
     const key = EngineState.key(this.slot);
     const body = Buffer.from(JSON.stringify(stored, null, 1));

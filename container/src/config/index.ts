@@ -82,6 +82,8 @@ export interface EngineConfig {
   snapshotMode: (typeof SNAPSHOT_MODES)[number];
   /** SNAPSHOT_PARALLELISM: sessions copying the snapshot at once (each imports the same exported snapshot). */
   snapshotParallelism: number;
+  /** INCREMENTAL_CHUNK_SIZE: rows per chunk of an incremental snapshot (source/incremental-snapshot.ts). */
+  incrementalChunkSize: number;
   sink: SinkLocation;
   compression: (typeof COMPRESSIONS)[number];
   /** maxRecordBytes: MAX_RECORD_BYTES, the largest landing record (larger rows stop the engine). */
@@ -244,6 +246,8 @@ export const VARIABLES = {
   // Sessions copying a snapshot (tables and CTID ranges of large tables) at once.
   // Unset: DEFAULT_SNAPSHOT_PARALLELISM, which depends on the machine (so it is no fixed default).
   SNAPSHOT_PARALLELISM: { example: "4", optional: true, schema: integer(1, 64) },
+  // Rows per chunk of an incremental snapshot (read between two watermarks while streaming).
+  INCREMENTAL_CHUNK_SIZE: { example: "4096", default: "4096", schema: integer(1, 1_000_000) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
   SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
@@ -366,6 +370,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     tables: v.TABLE_INCLUDE ?? [],
     snapshotMode: v.SNAPSHOT_MODE!,
     snapshotParallelism: v.SNAPSHOT_PARALLELISM ?? DEFAULT_SNAPSHOT_PARALLELISM,
+    incrementalChunkSize: v.INCREMENTAL_CHUNK_SIZE!,
     sink: v.SINK_URL!,
     compression: v.SINK_COMPRESSION!,
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },

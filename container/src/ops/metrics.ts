@@ -19,5 +19,7 @@ export interface EngineMetrics {
    * and block ranges done of how many. Optional: embedders' metrics may leave it out.
    */
   snapshotProgress?(table: string, rows: number, rangesDone: number, ranges: number): void;
+  /** Progress of a table's incremental snapshot: chunks and rows durable so far (optional, like snapshotProgress). */
+  incrementalProgress?(table: string, chunks: number, rows: number): void;
   phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping", reason?: string): void;
 }

@@ -69,6 +69,18 @@ export class PrometheusMetrics implements EngineMetrics {
     labelNames: ["table"],
     registers: [this.registry],
   });
+  private readonly incrementalChunks = new Gauge({
+    name: "cdc_incremental_snapshot_chunks",
+    help: "Chunks of a table's incremental snapshot durable in the sink so far.",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
+  private readonly incrementalRows = new Gauge({
+    name: "cdc_incremental_snapshot_rows",
+    help: "Rows a table's incremental snapshot landed so far (its chunks' rows not dropped for a streamed change).",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
   private readonly snapshotRanges = new Gauge({
     name: "cdc_snapshot_ranges_done",
     help: "Block ranges of a table its latest snapshot has copied; cdc_snapshot_ranges is how many it was split into.",
@@ -120,6 +132,11 @@ export class PrometheusMetrics implements EngineMetrics {
     this.snapshotRows.set({ table }, rows);
     this.snapshotRanges.set({ table }, rangesDone);
     this.snapshotRangeCount.set({ table }, ranges);
+  }
+
+  incrementalProgress(table: string, chunks: number, rows: number): void {
+    this.incrementalChunks.set({ table }, chunks);
+    this.incrementalRows.set({ table }, rows);
   }
 
   phase(phase: EnginePhase, reason?: string): void {

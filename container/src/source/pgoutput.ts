@@ -147,6 +147,9 @@ function parseRelation(buf: Buffer, p: number): ParsedRelation {
   return { oid, schema, name, replicaIdentity, columns, signature };
 }
 
+/** A captured table came back (source/coverage.ts) in the transaction committing at `commitLsn`; false: not taken (then as "snapshot"). */
+export type ComebackHandler = (table: string, oid: number, detail: string, commitLsn: bigint) => boolean;
+
 export interface DecoderHooks {
   /** A transaction's COMMIT was decoded (all its events handed to the batcher or skipped). */
   onCommit(commitLsn: bigint, endLsn: bigint): void;
@@ -191,9 +194,10 @@ export class PgOutputDecoder {
     /**
      * A captured table that comes back (source/coverage.ts) is snapshotted again: "snapshot" stops
      * decoding at its Relation message (ResnapshotNeeded); "record" (SNAPSHOT_MODE=never) records
-     * the new relation as covered and streams on.
+     * the new relation as covered and streams on; a handler (incremental snapshots) takes it over
+     * while decoding goes on.
      */
-    private readonly comeback: "snapshot" | "record" = "snapshot",
+    private readonly comeback: "snapshot" | "record" | ComebackHandler = "snapshot",
   ) {}
 
   /**
@@ -292,13 +296,16 @@ export class PgOutputDecoder {
     const isCaptured = this.captured === undefined || this.captured.has(table);
     const comeback = relationSeen(this.state.snapshot, table, oid, this.lsn, isCaptured);
     if (comeback !== undefined) {
-      if (this.comeback === "snapshot") {
+      if (typeof this.comeback === "function" && this.comeback(table, oid, comeback, this.lsn)) {
+        // taken over (an incremental snapshot while streaming on)
+      } else if (this.comeback !== "record") {
         const snapshot = this.state.snapshot!;
         snapshot.resnapshot = [...new Set([...(snapshot.resnapshot ?? []), table])];
         throw new ResnapshotNeeded(table, comeback);
+      } else {
+        this.logger.warn({ table, oid }, `${table} ${comeback}; SNAPSHOT_MODE=never, so its rows from before are not copied`);
+        this.state.snapshot!.covered![table] = { oid, at: formatLsn(this.lsn) };
       }
-      this.logger.warn({ table, oid }, `${table} ${comeback}; SNAPSHOT_MODE=never, so its rows from before are not copied`);
-      this.state.snapshot!.covered![table] = { oid, at: formatLsn(this.lsn) };
     }
     if (isCaptured) refuseUnlandableNames(parsed.schema, parsed.name, columns);
     const previous = this.relations.get(oid);
