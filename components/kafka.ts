@@ -1,10 +1,12 @@
 /**
  * The stack setting `sink: {kind: kafka, …}` (issue 15): the engine publishes to Kafka instead of
  * landing objects. Without `bootstrap` the program creates its cloud's Kafka service (AWS: MSK
- * Serverless, components/aws/kafka.ts; GCP: Managed Kafka, components/gcp/kafka.ts); with it, the engine points at an existing cluster. Only
- * keyless mechanisms are wired here (the platform identity): SCRAM would need a second secret.
+ * Serverless, components/aws/kafka.ts; Azure: an Event Hubs namespace with an event hub per topic,
+ * components/azure/kafka.ts; GCP: Managed Kafka, components/gcp/kafka.ts); with it, the engine
+ * points at an existing cluster.
  */
 import { z } from "zod";
+import { LIMITS, NAME_RULES } from "./limits";
 
 /** Keyless KAFKA_AUTH values per cloud (container/src/config KAFKA_AUTHS); `none` for a cluster without SASL. */
 const DEPLOYABLE_AUTHS = ["none", "aws-msk-iam", "azure-entra", "google-adc"] as const;
@@ -24,6 +26,16 @@ export const kafkaSinkSchema = z.object({
   replication: z.number().int().min(1).max(32).optional(),
   createTopics: z.boolean().default(true),
   tombstones: z.boolean().default(true),
+  /**
+   * The Event Hubs namespace the program creates on azure without `bootstrap`: its tier (Standard,
+   * the smallest with the Kafka endpoint and log compaction; Premium for more event hubs and
+   * partitions), its throughput or processing units, and how long the data event hubs keep events.
+   */
+  eventHubs: z.object({
+    tier: z.enum(["Standard", "Premium"]).default("Standard"),
+    capacity: z.number().int().min(1).max(20).default(1),
+    retentionHours: z.number().int().min(1).optional(),
+  }).strict().optional(),
 }).strict();
 
 export const sinkSchema = z.discriminatedUnion("kind", [z.object({ kind: z.literal("object") }).strict(), kafkaSinkSchema]);
@@ -33,12 +45,56 @@ export type KafkaSinkSettings = z.output<typeof kafkaSinkSchema>;
 
 const KEYLESS: Record<string, (typeof DEPLOYABLE_AUTHS)[number]> = { aws: "aws-msk-iam", azure: "azure-entra", gcp: "google-adc", local: "none" };
 
-/** The problems of a sink setting on a cloud (besides its schema). */
-export function kafkaSinkProblems(sink: SinkSettings, cloud: string, gcpSubnetwork?: string): string[] {
+/** Whether the program creates the topics itself (Event Hubs: one event hub per topic, made before the engine runs). */
+export function topicsProvisioned(sink: KafkaSinkSettings, cloud: string): boolean {
+  return cloud === "azure" && !sink.bootstrap;
+}
+
+/** The topics an engine set publishes to: one per table, the shared state topic and the schema topic. */
+export function kafkaTopics(topicPrefix: string, tables: string[]): { data: string[]; state: string; schema: string } {
+  return { data: tables.map((t) => `${topicPrefix}.${t}`), state: `${topicPrefix}._cdc_state`, schema: `${topicPrefix}._schema` };
+}
+
+/** The problems of creating an Event Hubs namespace for these tables: every topic must be an event hub the tier allows. */
+function eventHubsProblems(sink: KafkaSinkSettings, tables: string[]): string[] {
+  const problems: string[] = [];
+  const eh = sink.eventHubs ?? { tier: "Standard" as const, capacity: 1, retentionHours: undefined };
+  const tier = LIMITS.azure.eventHubs[eh.tier];
+  if (tables.length === 0) {
+    problems.push("sink: creating Event Hubs needs the tables listed (postgres.tables, or each pipeline's tables): Event Hubs cannot create an event hub when the engine first publishes to it, so the program creates one per table; e.g. postgres.tables [\"public.users\"]");
+    return problems;
+  }
+  const topics = kafkaTopics(sink.topicPrefix, tables);
+  const all = [...topics.data, topics.state, topics.schema];
+  const bad = all.filter((t) => !NAME_RULES.eventHub(t));
+  if (bad.length > 0) problems.push(`sink: ${bad.join(", ")} cannot be an event hub name (1-256 letters, digits, . _ -, a letter or digit at both ends): change sink.topicPrefix or leave out the table`);
+  if (all.length > tier.eventHubsPerNamespace) {
+    problems.push(`sink: an Event Hubs ${eh.tier} namespace holds at most ${tier.eventHubsPerNamespace} event hubs, and these ${tables.length} tables need ${all.length} (one per table plus ${topics.state} and ${topics.schema})${eh.tier === "Standard" ? `: set sink.eventHubs.tier Premium (up to ${LIMITS.azure.eventHubs.Premium.eventHubsPerNamespace})` : ""}, or use an existing cluster with sink.bootstrap`);
+  }
+  const partitions = sink.partitions ?? 1;
+  if (partitions > tier.partitionsPerEventHub) problems.push(`sink.partitions ${partitions} is more than an Event Hubs ${eh.tier} event hub allows (${tier.partitionsPerEventHub})`);
+  if (!(tier.capacity as readonly number[]).includes(eh.capacity)) problems.push(`sink.eventHubs.capacity ${eh.capacity} is not an Event Hubs ${eh.tier} capacity (${tier.capacity.join(", ")})`);
+  if (eh.tier === "Premium") {
+    const total = topics.data.length * partitions + 2;
+    const max = LIMITS.azure.eventHubs.Premium.partitionsPerCapacityUnit * eh.capacity;
+    if (total > max) problems.push(`sink: ${total} partitions in all exceed the ${max} of an Event Hubs Premium namespace with ${eh.capacity} processing unit(s): raise sink.eventHubs.capacity or lower sink.partitions`);
+  }
+  const hours = eh.retentionHours ?? LIMITS.azure.eventHubs.defaultRetentionHours;
+  if (hours > tier.retentionHoursMax) problems.push(`sink.eventHubs.retentionHours ${hours} is more than Event Hubs ${eh.tier} keeps events (${tier.retentionHoursMax} hours)`);
+  return problems;
+}
+
+/** The problems of a sink setting on a cloud (besides its schema); `tables`: every table the stack captures. */
+export function kafkaSinkProblems(sink: SinkSettings, cloud: string, gcpSubnetwork?: string, tables: string[] = []): string[] {
   if (sink.kind !== "kafka") return [];
   const problems: string[] = [];
-  if (!sink.bootstrap && cloud !== "aws" && cloud !== "gcp") {
-    problems.push(`sink.bootstrap is required on ${cloud}: the program creates a Kafka service on aws (MSK Serverless) and gcp (Managed Kafka) only; point the engine at your existing cluster, e.g. ${cloud === "azure" ? "<namespace>.servicebus.windows.net:9093" : "kafka.internal.example.com:9092"}`);
+  if (!sink.bootstrap && cloud !== "aws" && cloud !== "gcp" && cloud !== "azure") {
+    problems.push(`sink.bootstrap is required on ${cloud}: the program creates a Kafka service on aws (MSK Serverless), azure (Event Hubs) and gcp (Managed Kafka) only; point the engine at your existing cluster, e.g. kafka.internal.example.com:9092`);
+  }
+  if (sink.eventHubs && !topicsProvisioned(sink, cloud)) problems.push("sink.eventHubs is only used when the program creates an Event Hubs namespace (azure without sink.bootstrap): remove it");
+  if (topicsProvisioned(sink, cloud)) {
+    problems.push(...eventHubsProblems(sink, tables));
+    if (sink.auth !== undefined && sink.auth !== "azure-entra") problems.push(`sink.auth must be azure-entra (or unset) when the program creates Event Hubs: the namespace accepts Microsoft Entra tokens only (got ${sink.auth})`);
   }
   if (!sink.bootstrap && cloud === "gcp" && !gcpSubnetwork) {
     problems.push("sink: creating Managed Kafka needs network.network and network.subnetwork (direct VPC egress): the cluster's endpoints are placed in that subnetwork, and the engine reaches them through it");
@@ -64,9 +120,11 @@ export function kafkaEnvironment(sink: SinkSettings | undefined, cloud: string, 
     SINK_URL: `${sink.tls ? "kafka+ssl" : "kafka"}://${brokers}`,
     KAFKA_TOPIC_PREFIX: sink.topicPrefix,
     KAFKA_AUTH: kafkaAuth(sink, cloud),
-    KAFKA_CREATE_TOPICS: String(sink.createTopics),
+    // Event Hubs made by the program: every topic exists before the engine starts, and its identity may not create any.
+    KAFKA_CREATE_TOPICS: String(sink.createTopics && !topicsProvisioned(sink, cloud)),
     KAFKA_TOMBSTONES: String(sink.tombstones),
   };
+  if (topicsProvisioned(sink, cloud)) return env;
   if (sink.partitions !== undefined) env.KAFKA_TOPIC_PARTITIONS = String(sink.partitions);
   if (sink.replication !== undefined) env.KAFKA_TOPIC_REPLICATION = String(sink.replication);
   return env;

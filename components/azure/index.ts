@@ -18,10 +18,11 @@ import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { acrName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
-import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { capturedTables, ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
+import { EventHubsKafka, type KafkaGrant } from "./kafka";
 
 const T = "postgres-cdc-multicloud:azure";
 
@@ -296,6 +297,8 @@ export interface EngineServiceArgs extends Placement {
   environment?: SharedEnvironment;
   logCustomerId: pulumi.Input<string>;
   logSharedKey: pulumi.Input<string>;
+  /** With Event Hubs made for the Kafka sink (components/azure/kafka.ts): its Kafka endpoint, and this engine's grants on its event hubs. */
+  kafka?: { bootstrap: pulumi.Input<string>; grants: KafkaGrant[] };
 }
 
 /** A Container Apps environment several engines share. */
@@ -310,8 +313,9 @@ export const WORKLOAD_PROFILE = "Consumption";
 /**
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
- * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
- * registry, Key Vault Secrets User on the password secret. The app is created only once they have
+ * three grants: Storage Blob Data Contributor on the landing container, AcrPull on the registry,
+ * Key Vault Secrets User on the password secret (and with Event Hubs made for the Kafka sink, its
+ * data roles on its event hubs, components/azure/kafka.ts). The app is created only once they have
  * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
  *
  * The environment is a workload-profiles environment (Consumption profile): that is the type a
@@ -349,6 +353,8 @@ export class EngineService extends pulumi.ComponentResource {
       grant("landing-writer", ROLES.storageBlobDataContributor, args.landingContainerId, "CDC engine writes landing files to this container only"),
       grant("acr-pull", ROLES.acrPull, args.registryId, "CDC engine pulls its image"),
       grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
+      // Kafka sink on Event Hubs: the engine's first publish must not outrun these grants either.
+      ...(args.kafka?.grants ?? []).map((g) => grant(g.name, g.role, g.scope, g.description)),
     ];
 
     const network = s.azure!.network;
@@ -365,8 +371,8 @@ export class EngineService extends pulumi.ComponentResource {
       tags: args.tags,
     }, { parent: this });
 
-    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion]).apply(([sinkUrl, clientId, secretVersion]) => [
-      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion, args.kafka?.bootstrap]).apply(([sinkUrl, clientId, secretVersion, kafkaBootstrap]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
@@ -595,6 +601,20 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     deletionProtection: s.deletionProtection,
   }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
+  // sink: {kind: kafka} without bootstrap: one Event Hubs namespace per stack, an event hub per topic, grants per engine.
+  const eventHubs = s.sink.kind === "kafka" && !s.sink.bootstrap
+    ? new EventHubsKafka(at("kafka").name, {
+      ...placement,
+      baseName: s.baseName,
+      uniqueness,
+      topicPrefix: s.sink.topicPrefix,
+      tables: capturedTables(s),
+      tier: s.sink.eventHubs?.tier ?? "Standard",
+      capacity: s.sink.eventHubs?.capacity ?? 1,
+      partitions: s.sink.partitions ?? 1,
+      retentionHours: s.sink.eventHubs?.retentionHours ?? LIMITS.azure.eventHubs.defaultRetentionHours,
+    }, at("kafka").opts)
+    : undefined;
   // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
   let sharedEnvironment: SharedEnvironment | undefined;
   const engines = engineSpecs(s).map(({ pipeline, settings }) => {
@@ -614,6 +634,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       logCustomerId: logs.customerId,
       logSharedKey: logs.sharedKey,
       environment: sharedEnvironment,
+      kafka: eventHubs ? { bootstrap: eventHubs.bootstrap, grants: eventHubs.engineGrants(settings.postgres.tables) } : undefined,
     }, child.opts);
     sharedEnvironment ??= { id: service.environmentId, name: service.environmentName };
     return { pipeline, settings, service };
