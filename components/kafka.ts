@@ -8,8 +8,13 @@
 import { z } from "zod";
 import { LIMITS, NAME_RULES } from "./limits";
 
-/** Keyless KAFKA_AUTH values per cloud (container/src/config KAFKA_AUTHS); `none` for a cluster without SASL. */
-const DEPLOYABLE_AUTHS = ["none", "aws-msk-iam", "azure-entra", "google-adc"] as const;
+/**
+ * KAFKA_AUTH values a stack may choose (container/src/config KAFKA_AUTHS): the clouds' keyless
+ * mechanisms, `none` for a cluster without SASL, and SCRAM for an existing cluster, whose password
+ * (the `kafkaPassword` secret) goes into the cloud's secret store and reaches the engine from there.
+ */
+const DEPLOYABLE_AUTHS = ["none", "scram-sha-256", "scram-sha-512", "aws-msk-iam", "azure-entra", "google-adc"] as const;
+const SCRAM = new Set<string>(["scram-sha-256", "scram-sha-512"]);
 
 const bootstrapList = /^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/;
 
@@ -21,6 +26,8 @@ export const kafkaSinkSchema = z.object({
   tls: z.boolean().default(true),
   /** KAFKA_AUTH; default: the cloud's keyless mechanism (aws-msk-iam, azure-entra, google-adc). */
   auth: z.enum(DEPLOYABLE_AUTHS).optional(),
+  /** The SCRAM user (KAFKA_USERNAME) with auth scram-sha-256/512; its password is the `kafkaPassword` secret. */
+  username: z.string().min(1).max(255).optional(),
   topicPrefix: z.string().regex(/^[A-Za-z0-9._-]{1,120}$/, "must be 1 to 120 of A-Z a-z 0-9 . _ -").default("cdc"),
   partitions: z.number().int().min(1).max(10_000).optional(),
   replication: z.number().int().min(1).max(32).optional(),
@@ -84,23 +91,45 @@ function eventHubsProblems(sink: KafkaSinkSettings, tables: string[]): string[] 
   return problems;
 }
 
-/** The problems of a sink setting on a cloud (besides its schema); `tables`: every table the stack captures. */
-export function kafkaSinkProblems(sink: SinkSettings, cloud: string, gcpSubnetwork?: string, tables: string[] = []): string[] {
-  if (sink.kind !== "kafka") return [];
+/** What else the sink's rules look at: GCP's subnetwork, every table the stack captures, whether `kafkaPassword` is set. */
+export interface KafkaSinkContext {
+  gcpSubnetwork?: string;
+  tables?: string[];
+  passwordSet?: boolean;
+}
+
+/** Whether the engine logs in with SCRAM (and so needs the `kafkaPassword` secret). */
+export function usesScram(sink: SinkSettings | undefined): boolean {
+  return sink?.kind === "kafka" && SCRAM.has(sink.auth ?? "");
+}
+
+/** The problems of a sink setting on a cloud (besides its schema). */
+export function kafkaSinkProblems(sink: SinkSettings, cloud: string, context: KafkaSinkContext = {}): string[] {
+  const { gcpSubnetwork, tables = [], passwordSet = false } = context;
+  if (sink.kind !== "kafka") {
+    return passwordSet ? ["kafkaPassword is only used with sink {kind: kafka, auth: scram-sha-256 or scram-sha-512}: remove it"] : [];
+  }
   const problems: string[] = [];
+  if (usesScram(sink)) {
+    if (!sink.bootstrap) problems.push(`sink.auth ${sink.auth} needs sink.bootstrap (an existing cluster): the Kafka services the program creates authenticate with the platform identity only (MSK Serverless: IAM, Event Hubs: Entra, Managed Kafka: application default credentials); leave sink.auth unset for them`);
+    if (!sink.username) problems.push(`sink.username is required with sink.auth ${sink.auth} (the SCRAM user); e.g. cdc-engine`);
+    if (!passwordSet) problems.push(`kafkaPassword is required with sink.auth ${sink.auth} (the SCRAM user's password; it is kept in the cloud's secret store, never in the engine's definition): pulumi config set --secret postgres-cdc-multicloud:kafkaPassword '<password>'`);
+  } else if (sink.username !== undefined || passwordSet) {
+    problems.push(`sink.username and kafkaPassword are only used with sink.auth scram-sha-256 or scram-sha-512 (got ${kafkaAuth(sink, cloud)}): set sink.auth or remove them`);
+  }
   if (!sink.bootstrap && cloud !== "aws" && cloud !== "gcp" && cloud !== "azure") {
     problems.push(`sink.bootstrap is required on ${cloud}: the program creates a Kafka service on aws (MSK Serverless), azure (Event Hubs) and gcp (Managed Kafka) only; point the engine at your existing cluster, e.g. kafka.internal.example.com:9092`);
   }
   if (sink.eventHubs && !topicsProvisioned(sink, cloud)) problems.push("sink.eventHubs is only used when the program creates an Event Hubs namespace (azure without sink.bootstrap): remove it");
   if (topicsProvisioned(sink, cloud)) {
     problems.push(...eventHubsProblems(sink, tables));
-    if (sink.auth !== undefined && sink.auth !== "azure-entra") problems.push(`sink.auth must be azure-entra (or unset) when the program creates Event Hubs: the namespace accepts Microsoft Entra tokens only (got ${sink.auth})`);
+    if (sink.auth !== undefined && sink.auth !== "azure-entra" && !usesScram(sink)) problems.push(`sink.auth must be azure-entra (or unset) when the program creates Event Hubs: the namespace accepts Microsoft Entra tokens only (got ${sink.auth})`);
   }
   if (!sink.bootstrap && cloud === "gcp" && !gcpSubnetwork) {
     problems.push("sink: creating Managed Kafka needs network.network and network.subnetwork (direct VPC egress): the cluster's endpoints are placed in that subnetwork, and the engine reaches them through it");
   }
   const auth = kafkaAuth(sink, cloud);
-  if (auth !== "none" && !sink.tls) problems.push(`sink.tls must be true with sink.auth ${auth} (a bearer token needs TLS)`);
+  if (auth !== "none" && !SCRAM.has(auth) && !sink.tls) problems.push(`sink.tls must be true with sink.auth ${auth} (a bearer token needs TLS)`);
   return problems;
 }
 
@@ -124,6 +153,8 @@ export function kafkaEnvironment(sink: SinkSettings | undefined, cloud: string, 
     KAFKA_CREATE_TOPICS: String(sink.createTopics && !topicsProvisioned(sink, cloud)),
     KAFKA_TOMBSTONES: String(sink.tombstones),
   };
+  // The password is never here: each target injects KAFKA_PASSWORD from its secret store.
+  if (usesScram(sink)) env.KAFKA_USERNAME = sink.username!;
   if (topicsProvisioned(sink, cloud)) return env;
   if (sink.partitions !== undefined) env.KAFKA_TOPIC_PARTITIONS = String(sink.partitions);
   if (sink.replication !== undefined) env.KAFKA_TOPIC_REPLICATION = String(sink.replication);

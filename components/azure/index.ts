@@ -22,7 +22,7 @@ import { capturedTables, ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP
 import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
-import { EventHubsKafka, type KafkaGrant } from "./kafka";
+import { EventHubsKafka, KafkaPasswordSecret, type KafkaGrant } from "./kafka";
 
 const T = "postgres-cdc-multicloud:azure";
 
@@ -297,8 +297,11 @@ export interface EngineServiceArgs extends Placement {
   environment?: SharedEnvironment;
   logCustomerId: pulumi.Input<string>;
   logSharedKey: pulumi.Input<string>;
-  /** With Event Hubs made for the Kafka sink (components/azure/kafka.ts): its Kafka endpoint, and this engine's grants on its event hubs. */
-  kafka?: { bootstrap: pulumi.Input<string>; grants: KafkaGrant[] };
+  /**
+   * The Kafka sink (components/azure/kafka.ts): with Event Hubs made here, its Kafka endpoint and
+   * this engine's grants on its event hubs; with SCRAM to an existing cluster, the password's secret.
+   */
+  kafka?: { bootstrap?: pulumi.Input<string>; grants?: KafkaGrant[]; password?: { secretId: pulumi.Input<string>; secretUri: pulumi.Input<string>; version: pulumi.Input<string> } };
 }
 
 /** A Container Apps environment several engines share. */
@@ -355,6 +358,7 @@ export class EngineService extends pulumi.ComponentResource {
       grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
       // Kafka sink on Event Hubs: the engine's first publish must not outrun these grants either.
       ...(args.kafka?.grants ?? []).map((g) => grant(g.name, g.role, g.scope, g.description)),
+      ...(args.kafka?.password ? [grant("kafka-secret-reader", ROLES.keyVaultSecretsUser, args.kafka.password.secretId, "CDC engine reads the Kafka SCRAM password secret only")] : []),
     ];
 
     const network = s.azure!.network;
@@ -371,12 +375,13 @@ export class EngineService extends pulumi.ComponentResource {
       tags: args.tags,
     }, { parent: this });
 
-    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion, args.kafka?.bootstrap]).apply(([sinkUrl, clientId, secretVersion, kafkaBootstrap]) => [
+    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion, args.kafka?.bootstrap, args.kafka?.password?.version]).apply(([sinkUrl, clientId, secretVersion, kafkaBootstrap, kafkaPasswordVersion]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
       ...(secretVersion ? [{ name: "PG_PASSWORD_VERSION", value: secretVersion }] : []),
+      ...(args.kafka?.password ? [{ name: "KAFKA_PASSWORD", secretRef: "kafka-password" }, { name: "KAFKA_PASSWORD_VERSION", value: kafkaPasswordVersion ?? "" }] : []),
     ]);
     // The identity as the app references it, once its grants can be relied on.
     const newestGrant = pulumi.all(grants.map((g) => g.createdOn)).apply((dates) => dates.filter(Boolean).sort().pop());
@@ -399,7 +404,10 @@ export class EngineService extends pulumi.ComponentResource {
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
         registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }],
+        secrets: [
+          { name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity },
+          ...(args.kafka?.password ? [{ name: "kafka-password", keyVaultUrl: args.kafka.password.secretUri, identity: appIdentity }] : []),
+        ],
       },
       template: {
         containers: [{
@@ -615,6 +623,10 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       retentionHours: s.sink.eventHubs?.retentionHours ?? LIMITS.azure.eventHubs.defaultRetentionHours,
     }, at("kafka").opts)
     : undefined;
+  // sink.auth scram-*: the password in the stack's Key Vault beside the PostgreSQL one.
+  const kafkaPassword = s.kafkaPassword
+    ? new KafkaPasswordSecret(at("kafka-password").name, { vaultName: secret.vaultName, resourceGroupName: group.name, password: s.kafkaPassword, tags: s.tags }, at("kafka-password").opts)
+    : undefined;
   // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
   let sharedEnvironment: SharedEnvironment | undefined;
   const engines = engineSpecs(s).map(({ pipeline, settings }) => {
@@ -634,7 +646,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       logCustomerId: logs.customerId,
       logSharedKey: logs.sharedKey,
       environment: sharedEnvironment,
-      kafka: eventHubs ? { bootstrap: eventHubs.bootstrap, grants: eventHubs.engineGrants(settings.postgres.tables) } : undefined,
+      kafka: eventHubs ? { bootstrap: eventHubs.bootstrap, grants: eventHubs.engineGrants(settings.postgres.tables) }
+        : kafkaPassword ? { password: { secretId: kafkaPassword.secretId, secretUri: kafkaPassword.secretUri, version: kafkaPassword.version } } : undefined,
     }, child.opts);
     sharedEnvironment ??= { id: service.environmentId, name: service.environmentName };
     return { pipeline, settings, service };

@@ -13,6 +13,7 @@
  * Data Receiver" on the state and schema event hubs only (it reads them back at start).
  */
 import * as eventhub from "@pulumi/azure-native/eventhub";
+import * as keyvault from "@pulumi/azure-native/keyvault";
 import * as pulumi from "@pulumi/pulumi";
 import { kafkaTopics } from "../kafka";
 import { checkName, LIMITS } from "../limits";
@@ -106,5 +107,43 @@ export class EventHubsKafka extends pulumi.ComponentResource {
       ...[...topics.data, topics.state, topics.schema].map((topic) => ({ name: `kafka-send-${topic}`, role: ROLES.eventHubsDataSender, scope: scope(topic), description: `CDC engine publishes to ${topic} only` })),
       ...[topics.state, topics.schema].map((topic) => ({ name: `kafka-read-${topic}`, role: ROLES.eventHubsDataReceiver, scope: scope(topic), description: `CDC engine reads back ${topic}` })),
     ];
+  }
+}
+
+export interface KafkaPasswordSecretArgs {
+  /** The stack's Key Vault (the PostgreSQL password's, RBAC authorization). */
+  vaultName: pulumi.Input<string>;
+  resourceGroupName: pulumi.Input<string>;
+  /** The SCRAM user's password (a Pulumi secret). */
+  password: pulumi.Input<string>;
+  tags: Record<string, string>;
+}
+
+/**
+ * The SCRAM password of an existing cluster (`sink.auth` scram-sha-256/512) in the stack's Key
+ * Vault beside the PostgreSQL password: the Container App resolves it with the engine's identity
+ * (Key Vault Secrets User on this secret only) into KAFKA_PASSWORD, never as a plain value.
+ */
+export class KafkaPasswordSecret extends pulumi.ComponentResource {
+  /** ARM id of the secret: the scope of the engine's read grant. */
+  readonly secretId: pulumi.Output<string>;
+  /** Versionless URI: the app reads the latest version. */
+  readonly secretUri: pulumi.Output<string>;
+  /** The current version: the app's template carries it (KAFKA_PASSWORD_VERSION), so a new password rolls a revision. */
+  readonly version: pulumi.Output<string>;
+
+  constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:KafkaPasswordSecret`, name, {}, opts);
+    const secret = new keyvault.Secret(`${name}-secret`, {
+      secretName: checkName("keyVaultSecret", "kafka-password"),
+      vaultName: args.vaultName,
+      resourceGroupName: args.resourceGroupName,
+      properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
+      tags: args.tags,
+    }, { parent: this });
+    this.secretId = secret.id;
+    this.secretUri = secret.properties.secretUri;
+    this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+    this.registerOutputs({ secretId: this.secretId, secretUri: this.secretUri, version: this.version });
   }
 }

@@ -57,7 +57,7 @@ export interface EngineServiceArgs {
 /**
  * The engine as one Docker container: restarts unless stopped, health check on /healthz, read-only
  * root filesystem, logs rotated by the json-file driver, /healthz /readyz /metrics on localhost.
- * The password is passed as a secret-marked environment value (encrypted in Pulumi state).
+ * The passwords (PostgreSQL's, Kafka's with SCRAM) are passed as secret-marked environment values (encrypted in Pulumi state).
  */
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
@@ -71,7 +71,8 @@ export class EngineService extends pulumi.ComponentResource {
     const containerName = checkName("docker", `${s.baseName}-engine`);
     const sinkUrl = `file://${path.posix.join(CONTAINER_LANDING_DIR, s.landingPrefix)}`;
     const plainEnv = Object.entries(engineEnvironment(s, sinkUrl)).map(([k, v]) => `${k}=${v}`);
-    const envs = pulumi.secret(s.postgres.password).apply((pw) => [...plainEnv, `PG_PASSWORD=${pw}`]);
+    // With SCRAM (sink.auth) the Kafka password travels the same way.
+    const envs = pulumi.secret(pulumi.all([s.postgres.password, s.kafkaPassword])).apply(([pw, kafkaPw]) => [...plainEnv, `PG_PASSWORD=${pw}`, ...(kafkaPw !== undefined ? [`KAFKA_PASSWORD=${kafkaPw}`] : [])]);
     const container = new docker.Container(`${name}-container`, {
       name: containerName,
       image: args.imageRef,

@@ -13,7 +13,7 @@ import { loadConfig } from "../../container/src/config";
 import { kafkaSinkProblems, sinkSchema } from "../../components/kafka";
 import { LIMITS, NAME_RULES, RESOURCE_LIMITS } from "../../components/limits";
 import { ROLES } from "../../components/azure/roles";
-import { byType, one, PROJECT, runProgram, TEST_PASSWORD, type ProgramRun } from "./harness";
+import { byType, one, PROJECT, reveal, runProgram, TEST_PASSWORD, withoutSecrets, type ProgramRun } from "./harness";
 
 const P = (k: string) => `${PROJECT}:${k}`;
 const POSTGRES = { host: "db.example.com", port: 5432, database: "app", user: "cdc_user", tables: ["public.users"] };
@@ -45,7 +45,16 @@ describe("pulumi: sink kind kafka under mocks", function () {
   const awsPipelines = runProgram({ stack: "test", config: config("aws", { "aws:region": "eu-west-1" }, { kind: "kafka" }, { ...PIPELINES, [P("alerts")]: { emails: ["oncall@example.com"] } }), secretKeys: [P("postgresPassword")] });
   const azurePipelines = runProgram({ stack: "test", config: config("azure", AZ, { kind: "kafka", topicPrefix: "pg", eventHubs: { tier: "Premium", capacity: 1 } }, PIPELINES), secretKeys: [P("postgresPassword")] });
   const gcpPipelines = runProgram({ stack: "test", config: config("gcp", GCP, { kind: "kafka", topicPrefix: "pg" }, { ...PIPELINES, [P("network")]: { network: "default", subnetwork: "cdc-subnet" } }), secretKeys: [P("postgresPassword")] });
-  for (const run of [aws, gcp, gcpCreate, azure, azureTooMany, awsPipelines, azurePipelines, gcpPipelines]) run.catch(() => undefined);
+  // SCRAM to an existing cluster: the password from secret config into each cloud's secret store.
+  const KAFKA_PASSWORD = "Kafka-scram-pw-4d2b91";
+  const SCRAM = { kind: "kafka", bootstrap: "kafka-1.internal.example.com:9093,kafka-2.internal.example.com:9093", auth: "scram-sha-512", username: "cdc-engine" };
+  const scram = (cloud: string, provider: Record<string, string>, extra: Record<string, unknown> = {}) =>
+    runProgram({ stack: "test", config: config(cloud, provider, SCRAM, { [P("kafkaPassword")]: KAFKA_PASSWORD, ...extra }), secretKeys: [P("postgresPassword"), P("kafkaPassword")] });
+  const awsScram = scram("aws", { "aws:region": "eu-west-1" });
+  const azureScram = scram("azure", AZ);
+  const gcpScram = scram("gcp", GCP);
+  const awsScramNoPassword = runProgram({ stack: "test", config: config("aws", { "aws:region": "eu-west-1" }, SCRAM), secretKeys: [P("postgresPassword")] });
+  for (const run of [aws, gcp, gcpCreate, azure, azureTooMany, awsPipelines, azurePipelines, gcpPipelines, awsScram, azureScram, gcpScram, awsScramNoPassword]) run.catch(() => undefined);
 
   it("aws: creates MSK Serverless (IAM only) reachable from the engine alone, grants the task role its own topics only, and wires the engine", async () => {
     const r = await aws;
@@ -237,15 +246,93 @@ describe("pulumi: sink kind kafka under mocks", function () {
 
   it("azure: the Event Hubs rules of the sink setting, each one clear message", () => {
     const sink = (s: object) => sinkSchema.parse({ kind: "kafka", ...s });
-    assert.match(kafkaSinkProblems(sink({}), "azure", undefined, []).join("\n"), /creating Event Hubs needs the tables listed/);
-    assert.match(kafkaSinkProblems(sink({ partitions: 33 }), "azure", undefined, ["public.a"]).join("\n"), /sink\.partitions 33 is more than an Event Hubs Standard event hub allows \(32\)/);
-    assert.deepEqual(kafkaSinkProblems(sink({ partitions: 33, eventHubs: { tier: "Premium" } }), "azure", undefined, ["public.a"]), []);
-    assert.match(kafkaSinkProblems(sink({ eventHubs: { tier: "Premium", capacity: 3 } }), "azure", undefined, ["public.a"]).join("\n"), /capacity 3 is not an Event Hubs Premium capacity \(1, 2, 4, 8\)/);
-    assert.match(kafkaSinkProblems(sink({ partitions: 100, eventHubs: { tier: "Premium" } }), "azure", undefined, ["public.a", "public.b"]).join("\n"), /202 partitions in all exceed the 200 of an Event Hubs Premium namespace with 1 processing unit/);
-    assert.match(kafkaSinkProblems(sink({ eventHubs: { retentionHours: 200 } }), "azure", undefined, ["public.a"]).join("\n"), /retentionHours 200 is more than Event Hubs Standard keeps events \(168 hours\)/);
-    assert.match(kafkaSinkProblems(sink({}), "azure", undefined, ["public.a$b"]).join("\n"), /cdc\.public\.a\$b cannot be an event hub name/);
-    assert.match(kafkaSinkProblems(sink({ auth: "none" }), "azure", undefined, ["public.a"]).join("\n"), /sink\.auth must be azure-entra/);
+    assert.match(kafkaSinkProblems(sink({}), "azure", { tables: [] }).join("\n"), /creating Event Hubs needs the tables listed/);
+    assert.match(kafkaSinkProblems(sink({ partitions: 33 }), "azure", { tables: ["public.a"] }).join("\n"), /sink\.partitions 33 is more than an Event Hubs Standard event hub allows \(32\)/);
+    assert.deepEqual(kafkaSinkProblems(sink({ partitions: 33, eventHubs: { tier: "Premium" } }), "azure", { tables: ["public.a"] }), []);
+    assert.match(kafkaSinkProblems(sink({ eventHubs: { tier: "Premium", capacity: 3 } }), "azure", { tables: ["public.a"] }).join("\n"), /capacity 3 is not an Event Hubs Premium capacity \(1, 2, 4, 8\)/);
+    assert.match(kafkaSinkProblems(sink({ partitions: 100, eventHubs: { tier: "Premium" } }), "azure", { tables: ["public.a", "public.b"] }).join("\n"), /202 partitions in all exceed the 200 of an Event Hubs Premium namespace with 1 processing unit/);
+    assert.match(kafkaSinkProblems(sink({ eventHubs: { retentionHours: 200 } }), "azure", { tables: ["public.a"] }).join("\n"), /retentionHours 200 is more than Event Hubs Standard keeps events \(168 hours\)/);
+    assert.match(kafkaSinkProblems(sink({}), "azure", { tables: ["public.a$b"] }).join("\n"), /cdc\.public\.a\$b cannot be an event hub name/);
+    assert.match(kafkaSinkProblems(sink({ auth: "none" }), "azure", { tables: ["public.a"] }).join("\n"), /sink\.auth must be azure-entra/);
     assert.match(kafkaSinkProblems(sink({ bootstrap: "ns.servicebus.windows.net:9093", eventHubs: {} }), "azure").join("\n"), /sink\.eventHubs is only used when the program creates an Event Hubs namespace/);
     assert.match(kafkaSinkProblems(sink({}), "local").join("\n"), /sink\.bootstrap is required on local/);
+  });
+
+  /** The SCRAM password is stored (as a secret) and appears nowhere else in plain state. */
+  function passwordOnlyInSecrets(r: ProgramRun): void {
+    assert.ok(JSON.stringify(r.resources.map((x) => x.inputs)).includes(KAFKA_PASSWORD), "the Kafka password was stored nowhere");
+    assert.ok(!JSON.stringify(withoutSecrets(r.resources.map((x) => x.inputs))).includes(KAFKA_PASSWORD), "the Kafka password appears outside a secret");
+  }
+
+  it("aws with SCRAM: the password goes into its own Secrets Manager secret, the task gets it as KAFKA_PASSWORD through the execution role, never as a plain value", async () => {
+    const r = await awsScram;
+    assert.equal(r.exitCode, 0, r.error ?? r.stderr);
+    withinLimits(r);
+    passwordOnlyInSecrets(r);
+    const secret = byType(r, "aws:secretsmanager/secret:Secret").find((x) => String(x.inputs.name).includes("/kafka-password-"));
+    assert.ok(secret, "a Secrets Manager secret for the Kafka password");
+    const version = byType(r, "aws:secretsmanager/secretVersion:SecretVersion").find((v) => reveal(v.inputs.secretString) === KAFKA_PASSWORD);
+    assert.ok(version, "the password is that secret's value");
+    const defs = JSON.parse(one(r, "aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions) as { environment: { name: string; value: string }[]; secrets: { name: string; valueFrom: string }[]; dockerLabels?: Record<string, string> }[];
+    const kafkaRef = defs[0].secrets.find((x) => x.name === "KAFKA_PASSWORD");
+    assert.ok(kafkaRef && /^arn:aws:secretsmanager:eu-west-1:\d{12}:secret:.+\/kafka-password-/.test(kafkaRef.valueFrom), JSON.stringify(defs[0].secrets));
+    assert.ok(!defs[0].environment.some((e) => e.name === "KAFKA_PASSWORD"));
+    assert.ok(defs[0].dockerLabels?.["postgres-cdc-multicloud.kafka-password-version"], "a new password rolls the task");
+    const env = Object.fromEntries(defs[0].environment.map((e) => [e.name, e.value]));
+    assert.deepEqual([env.SINK_URL, env.KAFKA_AUTH, env.KAFKA_USERNAME], [`kafka+ssl://${SCRAM.bootstrap}`, "scram-sha-512", "cdc-engine"]);
+    const readers = byType(r, "aws:iam/rolePolicy:RolePolicy").map((p) => JSON.parse(p.inputs.policy) as { Statement: { Sid: string; Action: string; Resource: string }[] }).flatMap((p) => p.Statement).filter((st) => st.Sid === "ReadKafkaPasswordSecret");
+    assert.deepEqual(readers.map((st) => [st.Action, st.Resource]), [["secretsmanager:GetSecretValue", kafkaRef.valueFrom]]);
+    assert.equal(loadConfig({ ...env, PG_PASSWORD: "x", KAFKA_PASSWORD: KAFKA_PASSWORD }).kafka.password, KAFKA_PASSWORD);
+  });
+
+  it("azure with SCRAM: the password is a Key Vault secret the Container App resolves with the engine's identity (Secrets User on that secret only) into KAFKA_PASSWORD", async () => {
+    const r = await azureScram;
+    assert.equal(r.exitCode, 0, r.error ?? r.stderr);
+    withinLimits(r);
+    passwordOnlyInSecrets(r);
+    const secret = byType(r, "azure-native:keyvault:Secret").find((x) => x.inputs.secretName === "kafka-password");
+    assert.ok(secret);
+    assert.equal(reveal(secret.inputs).properties.value, KAFKA_PASSWORD);
+    const app = one(r, "azure-native:app:ContainerApp");
+    const secrets = app.inputs.configuration.secrets as { name: string; keyVaultUrl: string }[];
+    assert.deepEqual(secrets.find((x) => x.name === "kafka-password")?.keyVaultUrl, `https://${secret.inputs.vaultName}.vault.azure.net/secrets/kafka-password`);
+    const env = app.inputs.template.containers[0].env as Env;
+    assert.deepEqual(env.find((e) => e.name === "KAFKA_PASSWORD"), { name: "KAFKA_PASSWORD", secretRef: "kafka-password" });
+    assert.ok(env.find((e) => e.name === "KAFKA_PASSWORD_VERSION")?.value, "a new password rolls a revision");
+    assert.equal(appEnv(app).KAFKA_USERNAME, "cdc-engine");
+    const readers = byType(r, "azure-native:authorization:RoleAssignment").filter((g) => String(g.inputs.roleDefinitionId).endsWith(ROLES.keyVaultSecretsUser)).map((g) => String(g.inputs.scope).split("/").pop()).sort();
+    assert.deepEqual(readers, ["kafka-password", "postgres-password"]);
+    assert.equal(byType(r, "azure-native:eventhub:Namespace").length, 0, "an existing cluster: no namespace");
+  });
+
+  it("gcp with SCRAM: the password is a Secret Manager secret the engine's service account alone may access, referenced (pinned version) as KAFKA_PASSWORD", async () => {
+    const r = await gcpScram;
+    assert.equal(r.exitCode, 0, r.error ?? r.stderr);
+    withinLimits(r);
+    passwordOnlyInSecrets(r);
+    const secret = byType(r, "gcp:secretmanager/secret:Secret").find((x) => String(x.inputs.secretId).endsWith("-kafka-password"));
+    assert.ok(secret);
+    assert.ok(byType(r, "gcp:secretmanager/secretVersion:SecretVersion").some((v) => reveal(v.inputs.secretData) === KAFKA_PASSWORD));
+    const service = one(r, "gcp:cloudrunv2/service:Service");
+    const envs = service.inputs.template.containers[0].envs as { name: string; value?: string; valueSource?: { secretKeyRef: { secret: string; version: string } } }[];
+    const ref = envs.find((e) => e.name === "KAFKA_PASSWORD");
+    assert.equal(ref?.value, undefined);
+    assert.equal(ref?.valueSource?.secretKeyRef.secret, secret.inputs.secretId);
+    assert.match(String(ref?.valueSource?.secretKeyRef.version), /^\S+$/);
+    const members = byType(r, "gcp:secretmanager/secretIamMember:SecretIamMember").filter((m) => m.inputs.secretId === secret.inputs.secretId);
+    assert.deepEqual(members.map((m) => [m.inputs.role, m.inputs.member]), [["roles/secretmanager.secretAccessor", `serviceAccount:${service.inputs.template.serviceAccount}`]]);
+    assert.equal(envs.find((e) => e.name === "KAFKA_USERNAME")?.value, "cdc-engine");
+  });
+
+  it("SCRAM without the kafkaPassword secret stops with one message saying how to set it; the SCRAM rules of the setting", async () => {
+    const r = await awsScramNoPassword;
+    assert.notEqual(r.exitCode, 0);
+    assert.match(r.error ?? r.stderr, /postgres-cdc-multicloud:kafkaPassword is required with sink\.auth scram-sha-512 .*pulumi config set --secret postgres-cdc-multicloud:kafkaPassword '<password>'/);
+    const sink = (s: object) => sinkSchema.parse({ kind: "kafka", ...s });
+    assert.match(kafkaSinkProblems(sink({ auth: "scram-sha-256", username: "u" }), "aws", { passwordSet: true }).join("\n"), /sink\.auth scram-sha-256 needs sink\.bootstrap/);
+    assert.match(kafkaSinkProblems(sink({ auth: "scram-sha-256", bootstrap: "k:9092" }), "aws", { passwordSet: true }).join("\n"), /sink\.username is required with sink\.auth scram-sha-256/);
+    assert.match(kafkaSinkProblems(sink({ bootstrap: "k:9092", username: "u" }), "aws", {}).join("\n"), /sink\.username and kafkaPassword are only used with sink\.auth scram-sha-256 or scram-sha-512 \(got aws-msk-iam\)/);
+    assert.match(kafkaSinkProblems({ kind: "object" }, "aws", { passwordSet: true }).join("\n"), /kafkaPassword is only used with sink \{kind: kafka/);
+    assert.deepEqual(kafkaSinkProblems(sink({ auth: "scram-sha-512", bootstrap: "k:9092", username: "u", tls: false }), "local", { passwordSet: true }), []);
   });
 });
