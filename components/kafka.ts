@@ -5,6 +5,7 @@
  * components/azure/kafka.ts; GCP: Managed Kafka, components/gcp/kafka.ts); with it, the engine
  * points at an existing cluster.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { LIMITS, NAME_RULES } from "./limits";
 
@@ -135,6 +136,12 @@ export function kafkaSinkProblems(sink: SinkSettings, cloud: string, context: Ka
 
 export function kafkaAuth(sink: KafkaSinkSettings, cloud: string): (typeof DEPLOYABLE_AUTHS)[number] {
   return sink.auth ?? KEYLESS[cloud] ?? "none";
+}
+
+/** The Kafka facts a target reports (components/types.ts): the created service's bootstrap, else the setting's. */
+export function kafkaFacts(sink: SinkSettings, created?: pulumi.Input<string>): { bootstrap: pulumi.Output<string>; topicPrefix: string } | undefined {
+  if (sink.kind !== "kafka") return undefined;
+  return { bootstrap: pulumi.output(created ?? sink.bootstrap!), topicPrefix: sink.topicPrefix };
 }
 
 /**

@@ -18,6 +18,7 @@ export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version"
 export const KAFKA_PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.kafka-password-version";
 import { childOf, engineChildOf } from "../children";
 import { KafkaCluster, KafkaPasswordSecret, connectEngineToKafka } from "./kafka";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -665,5 +666,5 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, kafka?.bootstrap) };
 }

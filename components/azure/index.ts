@@ -23,6 +23,7 @@ import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
 import { EventHubsKafka, KafkaPasswordSecret, type KafkaGrant } from "./kafka";
+import { kafkaFacts } from "../kafka";
 
 const T = "postgres-cdc-multicloud:azure";
 
@@ -700,5 +701,5 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, eventHubs?.bootstrap) };
 }

@@ -25,6 +25,7 @@ import { recreatableSuffix } from "../recreatable";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
 import { KafkaCluster, KafkaPasswordSecret } from "./kafka";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -554,5 +555,5 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   });
   const serviceFacts = serviceFactsOf(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, serviceFactsOf(e)])) : undefined;
-  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, kafka?.bootstrap) };
 }

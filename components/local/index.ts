@@ -11,6 +11,7 @@ import { EngineImage } from "../engineImage";
 import { checkName } from "../limits";
 import { engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:local";
@@ -142,5 +143,5 @@ export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Re
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink) };
 }
