@@ -32,6 +32,7 @@ export function databricksLakehouse(settings: DatabricksSettings, engineTables: 
       engineTables,
       namePrefix: placement.baseName,
       tags: landing.tags,
+      kafka: placement.kafka,
     }, { parent: placement.parent, aliases: [{ name: "databricks" }] });
   });
 }

@@ -76,6 +76,14 @@ export const NAME_RULES = {
   // https://cloud.google.com/managed-kafka/docs/create-cluster (cluster ID: 1-63, lower-case letters, digits and hyphens, letter first, no hyphen last)
   /** Managed Kafka cluster id: 1-63 lower-case letters, digits, hyphens; letter first, alnum last. */
   gcpKafkaCluster: (n: string) => /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n),
+  // resource-name-rules (Microsoft.EventHub/namespaces): 6-50, alphanumerics and hyphens, letter first, letter or digit last;
+  // https://learn.microsoft.com/rest/api/eventhub/namespaces/create-or-update: not ending in -sb or -mgmt (reserved)
+  /** Event Hubs namespace: 6-50 letters, digits, hyphens; letter first, alnum last, no -sb/-mgmt ending. */
+  eventHubsNamespace: (n: string) => /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/.test(n) && !/-(sb|mgmt)$/i.test(n),
+  // resource-name-rules (Microsoft.EventHub/namespaces/eventhubs): 1-256, alphanumerics, periods, hyphens, underscores,
+  // a letter or number at both ends (https://learn.microsoft.com/azure/event-hubs/event-hubs-quotas: 256 characters)
+  /** Event hub (a Kafka topic of the namespace): 1-256 of letters, digits, . _ -, alnum at both ends. */
+  eventHub: (n: string) => /^[A-Za-z0-9]([A-Za-z0-9._-]{0,254}[A-Za-z0-9])?$/.test(n),
   /** MSK (Serverless) cluster: 1-64 letters, digits and hyphens, alnum first. */
   mskCluster: (n: string) => /^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/.test(n),
   securityGroup: (n: string) => /^[\w .:/()#,@[\]+=&;{}!$*-]{1,255}$/.test(n) && !n.startsWith("sg-"),
@@ -165,6 +173,26 @@ export const LIMITS = {
     logAlertWindowMinutes: { min: 1, max: 2880 },
     logAlertTimeAggregations: ["Count", "Average", "Minimum", "Maximum", "Total"],
     logAlertOperators: ["Equals", "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual"],
+    /**
+     * Event Hubs for the Kafka sink. https://learn.microsoft.com/azure/event-hubs/event-hubs-quotas ("Basic vs. standard vs.
+     * premium vs. dedicated tiers"): event hubs per namespace 10 (Standard) / 100 (Premium); partitions per event hub 32 /
+     * 100, and at most 200 per processing unit (Premium); retention 7 days / 90 days; publication size 1 MB. The Kafka
+     * endpoint is in every tier but Basic (https://learn.microsoft.com/azure/event-hubs/azure-event-hubs-apache-kafka-overview),
+     * and so is log compaction (https://learn.microsoft.com/azure/event-hubs/log-compaction: "not supported in the basic
+     * tier"), which the state and schema topics need; Standard is therefore the smallest tier the sink can use.
+     * Capacity (SkuArgs.capacity in @pulumi/azure-native): 1-20 throughput units (Standard); processing units 1, 2, 4, 8
+     * (the values both the quotas page, 1/2/4/8/16, and the API's "0 to 10 premium units" accept).
+     */
+    eventHubs: {
+      Standard: { eventHubsPerNamespace: 10, partitionsPerEventHub: 32, retentionHoursMax: 168, capacity: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20] },
+      Premium: { eventHubsPerNamespace: 100, partitionsPerEventHub: 100, retentionHoursMax: 2160, capacity: [1, 2, 4, 8], partitionsPerCapacityUnit: 200 },
+      /** The data event hubs' retention unless sink.eventHubs.retentionHours says otherwise: the longest Standard allows. */
+      defaultRetentionHours: 168,
+      /** How long a compacted event hub keeps a tombstone (RetentionDescription.tombstoneRetentionTimeInHours): a day, for consumers that rebuild from the start. */
+      tombstoneRetentionHours: 24,
+      /** The Kafka endpoint of a namespace: `<namespace>.servicebus.windows.net:9093` (SASL_SSL). */
+      kafkaPort: 9093,
+    },
   },
   gcp: {
     // https://cloud.google.com/managed-kafka/docs/create-cluster#properties: at least 3 vCPUs, 1-8 GiB of memory per vCPU
@@ -463,6 +491,23 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     range(p, "retentionInDays", i.retentionInDays, LIMITS.azure.logRetentionDays);
   }),
   "azure-native:managedidentity:UserAssignedIdentity": named("resourceName", "managedIdentity"),
+  "azure-native:eventhub:Namespace": named("namespaceName", "eventHubsNamespace", (i, p) => {
+    const tier = LIMITS.azure.eventHubs[i.sku?.name as "Standard" | "Premium"];
+    if (!tier || i.sku?.tier !== i.sku?.name) p.push(`sku ${JSON.stringify(i.sku)} must be Standard or Premium (Basic has no Kafka endpoint), with tier equal to name`);
+    else if (!(tier.capacity as readonly number[]).includes(i.sku.capacity)) p.push(`sku.capacity ${i.sku.capacity} is not a ${i.sku.name} capacity`);
+    if (i.disableLocalAuth !== true) p.push("disableLocalAuth must be true: the engine authenticates with Microsoft Entra only, no SAS keys");
+    if (i.minimumTlsVersion !== "1.2") p.push("minimumTlsVersion must be 1.2");
+  }),
+  "azure-native:eventhub:EventHub": named("eventHubName", "eventHub", (i, p) => {
+    const r = i.retentionDescription ?? {};
+    if (r.cleanupPolicy === "Compact") {
+      if (r.retentionTimeInHours !== undefined) p.push("a compacted event hub takes no retentionTimeInHours (it keeps every key's latest event)");
+      range(p, "tombstoneRetentionTimeInHours", r.tombstoneRetentionTimeInHours, { min: 1, max: LIMITS.azure.eventHubs.Premium.retentionHoursMax });
+    } else if (r.cleanupPolicy === "Delete") {
+      range(p, "retentionTimeInHours", r.retentionTimeInHours, { min: 1, max: LIMITS.azure.eventHubs.Premium.retentionHoursMax });
+    } else p.push(`retentionDescription.cleanupPolicy must be Delete or Compact (got ${r.cleanupPolicy})`);
+    range(p, "partitionCount", i.partitionCount, { min: 1, max: LIMITS.azure.eventHubs.Premium.partitionsPerEventHub });
+  }),
   "azure-native:authorization:RoleAssignment": noLimitedValues,
   "azure-native:app:ManagedEnvironment": named("environmentName", "containerApp", (i, p) => {
     // https://learn.microsoft.com/azure/container-apps/networking: a VNet-integrated environment for UDR/NAT egress is a

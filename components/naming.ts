@@ -78,3 +78,8 @@ export function gcpServiceAccountId(base: string): string {
   const id = trimTo(`${base}-engine`, 30);
   return id.length >= 6 ? id : id.padEnd(6, "0");
 }
+
+/** `<base>-kafka-<hash of subscription and base>`: an Event Hubs namespace name is global (`<name>.servicebus.windows.net`). */
+export function eventHubsNamespaceName(base: string, uniqueness: string): string {
+  return `${base}-kafka-${shortHash(uniqueness)}`;
+}

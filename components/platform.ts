@@ -22,6 +22,8 @@ export interface LakehousePlacement {
   baseName: string;
   /** The platform's `alerts.emails`: a lakehouse pages them when its job fails. */
   alertEmails?: string[];
+  /** With `sink: {kind: kafka}`: the cluster and topic prefix the lakehouse reads instead of landing objects. */
+  kafka?: TargetOutputs["kafka"];
 }
 
 /**
@@ -79,7 +81,7 @@ export class CdcPlatform extends pulumi.ComponentResource {
     this.identities = target.service.identities;
     this.commands = target.service.commands;
     this.pipelines = target.pipelines;
-    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName, alertEmails: this.settings.alerts?.emails })?.jobUrl;
+    this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName, alertEmails: this.settings.alerts?.emails, kafka: target.kafka })?.jobUrl;
     this.registerOutputs({
       landingUrl: this.landingUrl,
       imageRef: this.imageRef,

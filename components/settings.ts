@@ -208,6 +208,8 @@ export interface PlatformSettings {
   pipelines?: PipelineSettings[];
   /** Where the engine writes: object storage (default) or Kafka (components/kafka.ts). */
   sink: SinkSettings;
+  /** With SCRAM (`sink.auth`): the Kafka user's password, always a Pulumi secret; each target stores it like the PostgreSQL password. */
+  kafkaPassword?: pulumi.Output<string>;
   aws?: { region: string; network: z.output<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.output<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.output<typeof gcpNetworkSchema> };
@@ -255,6 +257,8 @@ export interface PlatformArgs {
   pipelines?: z.input<typeof pipelineSchema>[];
   /** `{kind: "kafka", …}` publishes to Kafka (components/kafka.ts); object storage by default. */
   sink?: z.input<typeof sinkSchema>;
+  /** The SCRAM password with `sink.auth` scram-sha-256/512; kept a secret whatever it is passed as, in the cloud's secret store. */
+  kafkaPassword?: pulumi.Input<string>;
   aws?: { region: string; network?: z.input<typeof awsNetworkSchema> };
   azure?: { location: string; network?: z.input<typeof azureNetworkSchema> };
   gcp?: { project: string; region: string; network?: z.input<typeof gcpNetworkSchema> };
@@ -290,12 +294,13 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   if (alerts) problems.push(...issues("alerts", alerts));
   const sink = sinkSchema.safeParse(args.sink ?? { kind: "object" });
   problems.push(...issues("sink", sink));
-  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud, args.gcp?.network?.subnetwork));
   if (alerts && args.cloud === "local") problems.push("alerts are not available on the local target (Docker restarts the engine; watch `docker ps`): remove them");
   const pipelinesParsed = args.pipelines === undefined ? undefined : pipelinesSchema.safeParse(args.pipelines);
   if (pipelinesParsed) problems.push(...issues("pipelines", pipelinesParsed));
   const pipelines = pipelinesParsed?.success && pg.success ? resolvePipelines(pipelinesParsed.data, pg.data, name, stack, project) : undefined;
   if (pipelines) problems.push(...pipelines.problems.map((p) => `${p.path} ${p.what}`));
+  const tables = pipelinesParsed?.success ? pipelinesParsed.data.flatMap((p) => p.tables) : (pg.data?.tables ?? []);
+  if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud, { gcpSubnetwork: args.gcp?.network?.subnetwork, tables, passwordSet: args.kafkaPassword !== undefined }));
   if (pipelines && args.cloud === "local" && args.local?.httpPort !== undefined && args.local.httpPort + pipelines.pipelines.length - 1 > 65535) problems.push("local.httpPort leaves no room for a port per pipeline (each engine takes the next port)");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
@@ -365,6 +370,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
     alerts: alerts?.data,
     ...(pipelines ? { pipelines: pipelines.pipelines } : {}),
     sink: sink.data!,
+    ...(args.kafkaPassword !== undefined ? { kafkaPassword: pulumi.secret(args.kafkaPassword) } : {}),
     ...placement,
   };
 }
@@ -659,7 +665,9 @@ export function readSettings(): StackSettings {
   const pipelines = pipelinesInput && postgres ? resolvePipelines(pipelinesInput, postgres, namePrefix, pulumi.getStack(), pulumi.getProject()) : undefined;
   for (const p of pipelines?.problems ?? []) problems.push(problem(p.path, p.what, p.example, true));
   const sink = readObject(config, "sink", sinkSchema, false, problems);
-  if (sink) problems.push(...kafkaSinkProblems(sink, cloud, (config.getObject("network") as { subnetwork?: string } | undefined)?.subnetwork).map((p) => `${PROJECT}:${p}`));
+  const tables = pipelinesInput ? pipelinesInput.flatMap((p) => p.tables) : (postgres?.tables ?? []);
+  const kafkaPassword = config.getSecret("kafkaPassword");
+  problems.push(...kafkaSinkProblems(sink ?? { kind: "object" }, cloud, { gcpSubnetwork: (config.getObject("network") as { subnetwork?: string } | undefined)?.subnetwork, tables, passwordSet: kafkaPassword !== undefined }).map((p) => `${PROJECT}:${p}`));
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
@@ -745,6 +753,7 @@ export function readSettings(): StackSettings {
     alerts,
     ...(pipelinesInput ? { pipelines: pipelinesInput } : {}),
     sink,
+    ...(kafkaPassword !== undefined ? { kafkaPassword } : {}),
     ...settings,
   };
   return { name: namePrefix, args, config };

@@ -77,6 +77,14 @@ export interface TargetOutputs {
   service: ServiceFacts;
   /** With `pipelines`: every engine, by pipeline name. */
   pipelines?: Record<string, ServiceFacts>;
+  /** With `sink: {kind: kafka}`: where the engines publish (the lakehouse's bronze reads the topics there). */
+  kafka?: KafkaFacts;
+}
+
+/** The Kafka cluster the engines publish to and their topics' prefix. */
+export interface KafkaFacts {
+  bootstrap: pulumi.Output<string>;
+  topicPrefix: string;
 }
 
 /**

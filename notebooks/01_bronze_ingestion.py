@@ -23,6 +23,18 @@
 # MAGIC * ANSI mode and the session time zone (UTC) are pinned, so serverless and classic compute agree.
 # MAGIC
 # MAGIC All names and paths come from the job parameters (widgets); nothing here is specific to a stack.
+# MAGIC
+# MAGIC **Kafka variant** (the stack's engine publishes to Kafka, `kafka_bootstrap` set): each table's stream reads
+# MAGIC the topic `<kafka_topic_prefix>.<schema>.<table>` with Structured Streaming's `kafka` source from the
+# MAGIC earliest offset instead of Auto Loader; a message's value is the landing record, so bronze gets the same
+# MAGIC rows and table shape (`__source_file` is `kafka:<topic>:<partition>:<offset>`, `__source_file_modified`
+# MAGIC the message timestamp), tombstones are skipped, and silver/gold are unchanged. The manifests come from the
+# MAGIC compacted `<prefix>._schema` topic (keyed by table, ordered by their `__lsn`/`__seq` headers), read again
+# MAGIC for every micro-batch; at each run they are also written as files under `landing_url`
+# MAGIC (`cdc.<schema>.<table>/_schema/<position>.json`, the landing layout), where silver reads its keys. Kafka
+# MAGIC may deliver a message twice (a replay after an engine crash; a `t`/`b` barrier is sent to every
+# MAGIC partition): silver's MERGE applies each key's latest `(__lsn, __seq)` once, so duplicates change nothing.
+# MAGIC `kafka_options` (JSON) adds the source's options, e.g. `kafka.security.protocol`/`kafka.sasl.*`.
 
 # COMMAND ----------
 
@@ -41,11 +53,15 @@ PARAMETERS = [
     "workspace_dir",
     "trigger",
     "trigger_interval",
+    "kafka_bootstrap",
+    "kafka_topic_prefix",
+    "kafka_options",
 ]
+OPTIONAL = {"trigger_interval", "kafka_bootstrap", "kafka_topic_prefix", "kafka_options"}
 for name in PARAMETERS:
     dbutils.widgets.text(name, "")
 params = {name: dbutils.widgets.get(name).strip() for name in PARAMETERS}
-missing = [name for name in PARAMETERS if not params[name] and name != "trigger_interval"]
+missing = [name for name in PARAMETERS if not params[name] and name not in OPTIONAL]
 if missing:
     raise ValueError(f"job parameter(s) {', '.join(missing)} not set: run this notebook from the job the stack deploys")
 
@@ -56,6 +72,10 @@ CHECKPOINT_ROOT = params["checkpoint_root"].rstrip("/")
 TABLES = json.loads(params["tables"])
 CONTINUOUS = params["trigger"] == "processing_time"
 TRIGGER_INTERVAL = params["trigger_interval"] or "1 minute"
+# The Kafka variant: the records come from topics; landing_url then holds only the manifests' mirror.
+KAFKA = bool(params["kafka_bootstrap"])
+KAFKA_TOPIC_PREFIX = params["kafka_topic_prefix"] or "cdc"
+KAFKA_OPTIONS = {"kafka.bootstrap.servers": params["kafka_bootstrap"], **json.loads(params["kafka_options"] or "{}")} if KAFKA else {}
 
 # The shared module uploaded next to this notebook (the session settings every notebook pins).
 sys.path.insert(0, params["workspace_dir"])
@@ -99,11 +119,44 @@ def not_found(err: Exception) -> bool:
     return "FileNotFoundException" in text or "does not exist" in text or "NOT_FOUND" in text or "PATH_NOT_FOUND" in text
 
 
+def manifest_position(lsn: int, seq: int) -> str:
+    """A manifest's landing name: the position it applies from (docs/engine.md, "Schema manifests")."""
+    return f"{lsn:016X}-{seq:010d}"
+
+
+def read_kafka_manifests(session, table_name: str) -> list:
+    """(position, manifest) of the table from the compacted `_schema` topic, oldest first, each once."""
+    rows = (
+        session.read.format("kafka").options(**KAFKA_OPTIONS)
+        .option("subscribe", f"{KAFKA_TOPIC_PREFIX}._schema").option("startingOffsets", "earliest").option("endingOffsets", "latest")
+        .option("includeHeaders", "true").load()
+        .where(F.col("key").cast("string") == table_name).where(F.col("value").isNotNull())
+        .select(F.col("value").cast("string").alias("value"), "headers").collect()
+    )
+    found = {}
+    for r in rows:
+        headers = {h.key: bytes(h.value).decode() for h in (r.headers or [])}
+        if "__lsn" not in headers or "__seq" not in headers:
+            continue
+        found[manifest_position(int(headers["__lsn"]), int(headers["__seq"]))] = json.loads(r.value)
+    return sorted(found.items())
+
+
+def mirror_kafka_manifests(table_name: str) -> int:
+    """Writes the table's manifests from `_schema` as landing-layout files under landing_url (silver reads its keys there)."""
+    manifests = read_kafka_manifests(spark, table_name)
+    for position, manifest in manifests:
+        dbutils.fs.put(f"{landing_folder(table_name)}/_schema/{position}.json", json.dumps(manifest), True)
+    return len(manifests)
+
+
 def read_manifests(session, table_name: str) -> list:
     """The table's schema manifests, oldest first (their names sort by the position they apply from).
 
     Runs inside foreachBatch with the batch's own session only: on Spark Connect (serverless, standard
     access mode) that function runs in a server-side Python process without the notebook's spark/dbutils."""
+    if KAFKA:
+        return [m for _, m in read_kafka_manifests(session, table_name)]
     try:
         rows = session.read.option("wholetext", "true").text(f"{landing_folder(table_name)}/_schema/*.json").select("value", F.col("_metadata.file_path").alias("path")).collect()
     except Exception as err:  # noqa: BLE001
@@ -207,8 +260,9 @@ def write_batch(table_name: str, app_id: str):
         session = batch_df.sparkSession
         manifests = read_manifests(session, table_name)
         if not manifests:
+            where = f"the topic {KAFKA_TOPIC_PREFIX}._schema (key {table_name})" if KAFKA else f"{landing_folder(table_name)}/_schema/"
             raise ValueError(
-                f"bronze: {table_name} has landing objects but no schema manifest under {landing_folder(table_name)}/_schema/; "
+                f"bronze: {table_name} has landing objects but no schema manifest in {where}; "
                 "the engine (0.2 or later) writes one before a table's first object — restart it once to write it"
             )
         columns = bronze_columns(table_name, manifests)
@@ -228,6 +282,9 @@ def write_batch(table_name: str, app_id: str):
 
 
 def has_landed(table_name: str) -> bool:
+    if KAFKA:
+        # The engine publishes a table's manifest before its first record.
+        return mirror_kafka_manifests(table_name) > 0
     try:
         return len(dbutils.fs.ls(landing_folder(table_name))) > 0
     except Exception as err:  # noqa: BLE001
@@ -236,9 +293,25 @@ def has_landed(table_name: str) -> bool:
         raise
 
 
+def kafka_lines(table_name: str):
+    """The table's topic from its first offset: the value is the landing record; tombstones (null values) are skipped."""
+    return (
+        spark.readStream.format("kafka").options(**KAFKA_OPTIONS)
+        .option("subscribe", f"{KAFKA_TOPIC_PREFIX}.{table_name}")
+        .option("startingOffsets", "earliest")
+        .load()
+        .where(F.col("value").isNotNull())
+        .select(
+            F.col("value").cast("string").alias("value"),
+            F.concat_ws(":", F.lit("kafka"), F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")).alias("__source_file"),
+            F.col("timestamp").alias("__source_file_modified"),
+        )
+    )
+
+
 def start_stream(table: dict):
     name = table["name"]
-    lines = (
+    lines = kafka_lines(name) if KAFKA else (
         spark.readStream.format("cloudFiles")
         .option("cloudFiles.format", "text")
         .option("cloudFiles.schemaLocation", f"{checkpoint_dir(name)}/schema")
@@ -252,10 +325,12 @@ def start_stream(table: dict):
         .load(landing_folder(name))
         .select("value", F.col("_metadata.file_path").alias("__source_file"), F.col("_metadata.file_modification_time").alias("__source_file_modified"))
     )
-    app_id = "cdc-bronze-" + hashlib.sha1(checkpoint_dir(name).encode()).hexdigest()
+    # A Kafka stream keeps offsets, Auto Loader file lists: each its own checkpoint, so switching a stack's sink starts clean.
+    checkpoint = f"{checkpoint_dir(name)}/kafka-checkpoint" if KAFKA else f"{checkpoint_dir(name)}/checkpoint"
+    app_id = "cdc-bronze-" + hashlib.sha1((checkpoint if KAFKA else checkpoint_dir(name)).encode()).hexdigest()
     writer = (
         lines.writeStream.queryName(f"bronze {name}")
-        .option("checkpointLocation", f"{checkpoint_dir(name)}/checkpoint")
+        .option("checkpointLocation", checkpoint)
         .foreachBatch(write_batch(name, app_id))
     )
     writer = writer.trigger(processingTime=TRIGGER_INTERVAL) if CONTINUOUS else writer.trigger(availableNow=True)
@@ -265,7 +340,8 @@ def start_stream(table: dict):
 def landed(table: dict) -> bool:
     if has_landed(table["name"]):
         return True
-    print(f"bronze: {table['name']} has no landing objects yet ({landing_folder(table['name'])}); skipped")
+    where = f"no manifest in {KAFKA_TOPIC_PREFIX}._schema" if KAFKA else f"no landing objects yet ({landing_folder(table['name'])})"
+    print(f"bronze: {table['name']} has {where}; skipped")
     return False
 
 

@@ -14,8 +14,11 @@ const MIB = 1024 * 1024;
 
 /** Docker label of the engine's task with the password secret's version (see EngineServiceArgs.secretVersionId). */
 export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version";
+/** The same for the Kafka SCRAM password's secret (sink.auth scram-*). */
+export const KAFKA_PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.kafka-password-version";
 import { childOf, engineChildOf } from "../children";
-import { KafkaCluster, connectEngineToKafka } from "./kafka";
+import { KafkaCluster, KafkaPasswordSecret, connectEngineToKafka } from "./kafka";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:aws";
@@ -244,8 +247,11 @@ export interface EngineServiceArgs {
   secretVersionId?: pulumi.Input<string>;
   logGroupName: pulumi.Input<string>;
   logGroupArn: pulumi.Input<string>;
-  /** With a Kafka sink: the bootstrap brokers the engine publishes to, and the IAM policy it needs (MSK). */
-  kafka?: { bootstrap: pulumi.Input<string>; policy?: pulumi.Input<string> };
+  /**
+   * With a Kafka sink: the bootstrap brokers the engine publishes to, and the IAM policy it needs
+   * (MSK), or the SCRAM password's secret (an existing cluster) and its version.
+   */
+  kafka?: { bootstrap?: pulumi.Input<string>; policy?: pulumi.Input<string>; password?: { arn: pulumi.Input<string>; versionId: pulumi.Input<string> } };
 }
 
 /**
@@ -351,6 +357,13 @@ export class EngineService extends pulumi.ComponentResource {
     }, { parent: this });
 
     if (args.kafka?.policy) new aws.iam.RolePolicy(`${name}-task-kafka`, { role: taskRole.id, policy: args.kafka.policy }, { parent: this });
+    const kafkaPassword = args.kafka?.password;
+    if (kafkaPassword) {
+      new aws.iam.RolePolicy(`${name}-execution-kafka-password`, {
+        role: executionRole.id,
+        policy: pulumi.jsonStringify({ Version: "2012-10-17", Statement: [{ Sid: "ReadKafkaPasswordSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: kafkaPassword.arn }] }),
+      }, { parent: this });
+    }
     // With alerts, the metrics line carries CloudWatch EMF: CloudWatch Logs makes the alarms' metrics from it.
     const metricsLog: Record<string, string> = s.alerts ? { METRICS_LOG: "emf" } : {};
     const environment = pulumi.all([args.sinkUrl, args.kafka?.bootstrap]).apply(([sinkUrl, kafkaBootstrap]) =>
@@ -374,8 +387,13 @@ export class EngineService extends pulumi.ComponentResource {
         mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],
         environment,
         // The password reaches the task only through Secrets Manager, never as a plain value.
-        secrets: [{ name: "PG_PASSWORD", valueFrom: args.secretArn }],
-        ...(args.secretVersionId ? { dockerLabels: { [PASSWORD_VERSION_LABEL]: args.secretVersionId } } : {}),
+        secrets: [{ name: "PG_PASSWORD", valueFrom: args.secretArn }, ...(kafkaPassword ? [{ name: "KAFKA_PASSWORD", valueFrom: kafkaPassword.arn }] : [])],
+        ...(args.secretVersionId || kafkaPassword ? {
+          dockerLabels: {
+            ...(args.secretVersionId ? { [PASSWORD_VERSION_LABEL]: args.secretVersionId } : {}),
+            ...(kafkaPassword ? { [KAFKA_PASSWORD_VERSION_LABEL]: kafkaPassword.versionId } : {}),
+          },
+        } : {}),
         portMappings: [{ containerPort: ENGINE_HTTP_PORT, protocol: "tcp" }],
         // ECS has one container health check (unhealthy → replaced): liveness, /healthz.
         healthCheck: { command: ["CMD", "node", "-e", healthCommand], interval: 15, timeout: 5, retries: 3, startPeriod: 60 },
@@ -582,6 +600,10 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, opts).ids;
     kafka = new KafkaCluster(at("kafka").name, { baseName: s.baseName, region: s.aws!.region, accountId, vpcId, subnetIds, topicPrefix: s.sink.topicPrefix, tags: s.tags }, at("kafka").opts);
   }
+  // sink.auth scram-*: the password in Secrets Manager beside the PostgreSQL one, shared by the engines.
+  const kafkaPassword = s.kafkaPassword
+    ? new KafkaPasswordSecret(at("kafka-password").name, { baseName: s.baseName, password: s.kafkaPassword, recoveryWindowInDays: s.deletionProtection ? 30 : 0, tags: s.tags }, at("kafka-password").opts)
+    : undefined;
   const engines = engineSpecs(s).map(({ pipeline, settings }) => {
     const child = (legacy: string) => engineChildOf(parent, name, legacy, pipeline);
     const logs = new EngineLogs(child("logs").name, { baseName: settings.baseName, retentionDays: s.logRetentionDays, tags: s.tags }, child("logs").opts);
@@ -597,7 +619,7 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       logGroupName: logs.name,
       logGroupArn: logs.arn,
       // In the pipelines form each engine may write only its own tables' topics (and the shared state and schema topics).
-      kafka: kafka ? { bootstrap: kafka.bootstrap, policy: kafka.enginePolicy(pipeline ? settings.postgres.tables : undefined) } : undefined,
+      kafka: kafka ? { bootstrap: kafka.bootstrap, policy: kafka.enginePolicy(pipeline ? settings.postgres.tables : undefined) } : kafkaPassword ? { password: { arn: kafkaPassword.arn, versionId: kafkaPassword.versionId } } : undefined,
     }, child("engine").opts);
     if (kafka) connectEngineToKafka(child("engine").name, service.securityGroupId, kafka, parent);
     return { pipeline, settings, logs, service };
@@ -644,5 +666,5 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, kafka?.bootstrap) };
 }

@@ -7,6 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkName, LIMITS } from "../limits";
+import { recreatableSuffix } from "../recreatable";
 
 const T = "postgres-cdc-multicloud:aws";
 
@@ -92,4 +93,42 @@ export function connectEngineToKafka(name: string, engineSecurityGroupId: pulumi
     toPort: port,
     description: "CDC engine to MSK (SASL/IAM)",
   }, { parent });
+}
+
+export interface KafkaPasswordSecretArgs {
+  baseName: string;
+  /** The SCRAM user's password (a Pulumi secret). */
+  password: pulumi.Input<string>;
+  /** Days Secrets Manager keeps a deleted secret (0 deletes at once). */
+  recoveryWindowInDays: number;
+  tags: Record<string, string>;
+}
+
+/**
+ * The SCRAM password of an existing cluster (`sink.auth` scram-sha-256/512) in Secrets Manager, as
+ * the PostgreSQL password is kept: the task gets it as KAFKA_PASSWORD through the execution role
+ * (ECS `secrets`), never as a plain value in the task definition. A deleted secret keeps its name
+ * for the recovery window, so the name ends in a suffix that is new after each destroy.
+ */
+export class KafkaPasswordSecret extends pulumi.ComponentResource {
+  readonly arn: pulumi.Output<string>;
+  /** The current version's id: new whenever the password changes (the task definition carries it, so the task rolls). */
+  readonly versionId: pulumi.Output<string>;
+
+  constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:KafkaPasswordSecret`, name, {}, opts);
+    const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
+      name: recreatableSuffix(`${name}-suffix`, this).apply((suffix) => checkName("secretsManager", `${args.baseName}/kafka-password-${suffix}`)),
+      description: "SCRAM password of the CDC engine's Kafka user",
+      recoveryWindowInDays: args.recoveryWindowInDays,
+      tags: args.tags,
+    }, { parent: this });
+    const version = new aws.secretsmanager.SecretVersion(`${name}-value`, {
+      secretId: secret.id,
+      secretString: pulumi.secret(args.password),
+    }, { parent: this });
+    this.arn = secret.arn;
+    this.versionId = version.versionId;
+    this.registerOutputs({ arn: this.arn, versionId: this.versionId });
+  }
 }

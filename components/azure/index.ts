@@ -18,10 +18,12 @@ import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
 import { acrName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
-import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
+import { capturedTables, ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
+import { EventHubsKafka, KafkaPasswordSecret, type KafkaGrant } from "./kafka";
+import { kafkaFacts } from "../kafka";
 
 const T = "postgres-cdc-multicloud:azure";
 
@@ -296,6 +298,11 @@ export interface EngineServiceArgs extends Placement {
   environment?: SharedEnvironment;
   logCustomerId: pulumi.Input<string>;
   logSharedKey: pulumi.Input<string>;
+  /**
+   * The Kafka sink (components/azure/kafka.ts): with Event Hubs made here, its Kafka endpoint and
+   * this engine's grants on its event hubs; with SCRAM to an existing cluster, the password's secret.
+   */
+  kafka?: { bootstrap?: pulumi.Input<string>; grants?: KafkaGrant[]; password?: { secretId: pulumi.Input<string>; secretUri: pulumi.Input<string>; version: pulumi.Input<string> } };
 }
 
 /** A Container Apps environment several engines share. */
@@ -310,8 +317,9 @@ export const WORKLOAD_PROFILE = "Consumption";
 /**
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
- * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
- * registry, Key Vault Secrets User on the password secret. The app is created only once they have
+ * three grants: Storage Blob Data Contributor on the landing container, AcrPull on the registry,
+ * Key Vault Secrets User on the password secret (and with Event Hubs made for the Kafka sink, its
+ * data roles on its event hubs, components/azure/kafka.ts). The app is created only once they have
  * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
  *
  * The environment is a workload-profiles environment (Consumption profile): that is the type a
@@ -349,6 +357,9 @@ export class EngineService extends pulumi.ComponentResource {
       grant("landing-writer", ROLES.storageBlobDataContributor, args.landingContainerId, "CDC engine writes landing files to this container only"),
       grant("acr-pull", ROLES.acrPull, args.registryId, "CDC engine pulls its image"),
       grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
+      // Kafka sink on Event Hubs: the engine's first publish must not outrun these grants either.
+      ...(args.kafka?.grants ?? []).map((g) => grant(g.name, g.role, g.scope, g.description)),
+      ...(args.kafka?.password ? [grant("kafka-secret-reader", ROLES.keyVaultSecretsUser, args.kafka.password.secretId, "CDC engine reads the Kafka SCRAM password secret only")] : []),
     ];
 
     const network = s.azure!.network;
@@ -365,12 +376,13 @@ export class EngineService extends pulumi.ComponentResource {
       tags: args.tags,
     }, { parent: this });
 
-    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion]).apply(([sinkUrl, clientId, secretVersion]) => [
-      ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
+    const env = pulumi.all([args.sinkUrl, identity.clientId, args.secretVersion, args.kafka?.bootstrap, args.kafka?.password?.version]).apply(([sinkUrl, clientId, secretVersion, kafkaBootstrap, kafkaPasswordVersion]) => [
+      ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
       { name: "PG_PASSWORD", secretRef: "pg-password" },
       ...(secretVersion ? [{ name: "PG_PASSWORD_VERSION", value: secretVersion }] : []),
+      ...(args.kafka?.password ? [{ name: "KAFKA_PASSWORD", secretRef: "kafka-password" }, { name: "KAFKA_PASSWORD_VERSION", value: kafkaPasswordVersion ?? "" }] : []),
     ]);
     // The identity as the app references it, once its grants can be relied on.
     const newestGrant = pulumi.all(grants.map((g) => g.createdOn)).apply((dates) => dates.filter(Boolean).sort().pop());
@@ -393,7 +405,10 @@ export class EngineService extends pulumi.ComponentResource {
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
         registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }],
+        secrets: [
+          { name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity },
+          ...(args.kafka?.password ? [{ name: "kafka-password", keyVaultUrl: args.kafka.password.secretUri, identity: appIdentity }] : []),
+        ],
       },
       template: {
         containers: [{
@@ -595,6 +610,24 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     deletionProtection: s.deletionProtection,
   }, at("postgres-password").opts);
   const logs = new EngineLogs(at("logs").name, { ...placement, baseName: s.baseName, retentionDays: s.logRetentionDays }, at("logs").opts);
+  // sink: {kind: kafka} without bootstrap: one Event Hubs namespace per stack, an event hub per topic, grants per engine.
+  const eventHubs = s.sink.kind === "kafka" && !s.sink.bootstrap
+    ? new EventHubsKafka(at("kafka").name, {
+      ...placement,
+      baseName: s.baseName,
+      uniqueness,
+      topicPrefix: s.sink.topicPrefix,
+      tables: capturedTables(s),
+      tier: s.sink.eventHubs?.tier ?? "Standard",
+      capacity: s.sink.eventHubs?.capacity ?? 1,
+      partitions: s.sink.partitions ?? 1,
+      retentionHours: s.sink.eventHubs?.retentionHours ?? LIMITS.azure.eventHubs.defaultRetentionHours,
+    }, at("kafka").opts)
+    : undefined;
+  // sink.auth scram-*: the password in the stack's Key Vault beside the PostgreSQL one.
+  const kafkaPassword = s.kafkaPassword
+    ? new KafkaPasswordSecret(at("kafka-password").name, { vaultName: secret.vaultName, resourceGroupName: group.name, password: s.kafkaPassword, tags: s.tags }, at("kafka-password").opts)
+    : undefined;
   // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
   let sharedEnvironment: SharedEnvironment | undefined;
   const engines = engineSpecs(s).map(({ pipeline, settings }) => {
@@ -614,6 +647,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       logCustomerId: logs.customerId,
       logSharedKey: logs.sharedKey,
       environment: sharedEnvironment,
+      kafka: eventHubs ? { bootstrap: eventHubs.bootstrap, grants: eventHubs.engineGrants(settings.postgres.tables) }
+        : kafkaPassword ? { password: { secretId: kafkaPassword.secretId, secretUri: kafkaPassword.secretUri, version: kafkaPassword.version } } : undefined,
     }, child.opts);
     sharedEnvironment ??= { id: service.environmentId, name: service.environmentName };
     return { pipeline, settings, service };
@@ -666,5 +701,5 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, eventHubs?.bootstrap) };
 }

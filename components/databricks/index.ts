@@ -40,6 +40,8 @@ export interface DatabricksPipelineArgs {
   tags?: Record<string, string>;
   /** Shown in messages; the full config key of the setting. */
   configKey?: string;
+  /** With the engine publishing to Kafka: bronze reads the topics (the notebook's Kafka variant) instead of landing objects. */
+  kafka?: { bootstrap: pulumi.Input<string>; topicPrefix: string };
 }
 
 /** Reads and validates the `databricks` stack setting (absent = disabled). */
@@ -182,6 +184,7 @@ export class DatabricksPipeline extends pulumi.ComponentResource {
         checkpointRoot: catalog.checkpointRoot,
         namePrefix: args.namePrefix,
         tags,
+        kafka: args.kafka,
       },
       { ...childOpts, dependsOn: [workspace] },
     );

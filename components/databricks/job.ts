@@ -30,6 +30,12 @@ export interface MedallionJobArgs {
   checkpointRoot: pulumi.Input<string>;
   namePrefix: string;
   tags: Record<string, string>;
+  /**
+   * The engine publishes to Kafka: bronze reads `<topicPrefix>.<schema>.<table>` from these brokers
+   * (with settings.kafkaOptions), and landing_url becomes `<checkpoint_root>/kafka-landing`, where
+   * bronze mirrors the `_schema` topic's manifests for silver (notebooks/01_bronze_ingestion.py).
+   */
+  kafka?: { bootstrap: pulumi.Input<string>; topicPrefix: string };
 }
 
 /** Task keys, in dependency order. */
@@ -51,9 +57,13 @@ export function jobParameters(args: MedallionJobArgs): pulumi.Output<{ name: str
   const { settings } = args;
   const continuous = settings.schedule.mode === "continuous";
   return pulumi
-    .all([args.landingUrl, args.catalogName, args.bronzeSchema, args.silverSchema, args.goldSchema, args.checkpointRoot])
-    .apply(([landingUrl, catalog, bronze, silver, gold, checkpointRoot]) => [
-      { name: "landing_url", default: landingUrl.replace(/\/+$/, "") },
+    .all([args.landingUrl, args.catalogName, args.bronzeSchema, args.silverSchema, args.goldSchema, args.checkpointRoot, args.kafka?.bootstrap])
+    .apply(([landingUrl, catalog, bronze, silver, gold, checkpointRoot, kafkaBootstrap]) => [
+      { name: "landing_url", default: args.kafka ? `${checkpointRoot.replace(/\/+$/, "")}/kafka-landing` : landingUrl.replace(/\/+$/, "") },
+      // Empty without a Kafka sink: bronze then reads landing objects with Auto Loader.
+      { name: "kafka_bootstrap", default: args.kafka ? kafkaBootstrap! : "" },
+      { name: "kafka_topic_prefix", default: args.kafka?.topicPrefix ?? "" },
+      { name: "kafka_options", default: args.kafka ? JSON.stringify(settings.kafkaOptions) : "" },
       { name: "catalog", default: catalog },
       { name: "bronze_schema", default: bronze },
       { name: "silver_schema", default: silver },

@@ -153,6 +153,13 @@ export const databricksSettingsSchema = z
       .optional(),
     /** Retries of the bronze task; a new column costs one Auto Loader restart, so keep it >= 1. */
     bronzeMaxRetries: z.number().int().min(1).max(10).default(3),
+    /**
+     * With the stack's sink on Kafka: options of Structured Streaming's `kafka` source the bronze
+     * notebook adds (how the cluster reaches and authenticates to the brokers, e.g.
+     * `kafka.security.protocol`, `kafka.sasl.mechanism`, `kafka.sasl.jaas.config`). Plain job
+     * parameters: put no password here.
+     */
+    kafkaOptions: z.record(z.string().regex(/^kafka\.[A-Za-z0-9._-]+$/, "must be a kafka.* option of Spark's Kafka source"), z.string()).default({}),
   })
   .strict();
 
@@ -196,6 +203,7 @@ const EXAMPLES: Record<string, string> = {
   runAs: '"6f1c2a9e-4a51-4e0c-9a52-0d2a3c4b5e6f"',
   workspaceDir: '"/Shared/postgres-cdc-multicloud/prod"',
   bronzeMaxRetries: "3",
+  kafkaOptions: '{"kafka.security.protocol": "SASL_SSL", "kafka.sasl.mechanism": "AWS_MSK_IAM"}',
 };
 
 /** Thrown for a bad `databricks` setting; the message is one line per problem. */

@@ -24,7 +24,8 @@ import { gcpServiceAccountId, gcsBucketName } from "../naming";
 import { recreatableSuffix } from "../recreatable";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
-import { KafkaCluster } from "./kafka";
+import { KafkaCluster, KafkaPasswordSecret } from "./kafka";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:gcp";
@@ -246,6 +247,8 @@ export interface EngineServiceArgs extends Placement {
   secretVersion?: pulumi.Input<string>;
   /** With a Kafka sink created here: its bootstrap brokers. */
   kafkaBootstrap?: pulumi.Input<string>;
+  /** With SCRAM to an existing cluster (sink.auth scram-*): the password's secret, read like the PostgreSQL one. */
+  kafkaPassword?: KafkaPasswordSecret;
 }
 
 /**
@@ -281,16 +284,18 @@ export class EngineService extends pulumi.ComponentResource {
       role: "roles/secretmanager.secretAccessor",
       member,
     }, { parent: this, dependsOn: [args.apis] });
+    const kafkaPasswordReader = args.kafkaPassword?.grantReader(`${name}-kafka-secret-reader`, member, this);
 
     const network = s.gcp!.network;
     const vpcAccess = network === undefined ? undefined : network.vpcConnector
       ? { connector: network.vpcConnector, egress: network.egress }
       : { networkInterfaces: [{ network: network.network, subnetwork: network.subnetwork }], egress: network.egress };
 
-    const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion, args.kafkaBootstrap]).apply(([sinkUrl, secretId, secretVersion, kafkaBootstrap]) => [
+    const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion, args.kafkaBootstrap, args.kafkaPassword?.secretId, args.kafkaPassword?.version]).apply(([sinkUrl, secretId, secretVersion, kafkaBootstrap, kafkaSecretId, kafkaSecretVersion]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // The password comes from Secret Manager at start, never as a plain value.
       { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } },
+      ...(kafkaSecretId ? [{ name: "KAFKA_PASSWORD", valueSource: { secretKeyRef: { secret: kafkaSecretId, version: kafkaSecretVersion ?? "latest" } } }] : []),
     ]);
     const probe = (path: string, failureThreshold: number) => ({
       httpGet: { path, port: ENGINE_HTTP_PORT },
@@ -336,7 +341,7 @@ export class EngineService extends pulumi.ComponentResource {
         }],
       },
       labels: args.labels,
-    }, { parent: this, dependsOn: [args.apis, landingWriter, secretReader] });
+    }, { parent: this, dependsOn: [args.apis, landingWriter, secretReader, ...(kafkaPasswordReader ? [kafkaPasswordReader] : [])] });
 
     this.name = service.name;
     this.id = service.id;
@@ -489,6 +494,10 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   const kafka = s.sink.kind === "kafka" && !s.sink.bootstrap
     ? new KafkaCluster(at("kafka").name, { baseName: s.baseName, project: g.project, region: g.region, subnetwork: g.network!.subnetwork!, topicPrefix: s.sink.topicPrefix, labels: s.tags, apis }, at("kafka").opts)
     : undefined;
+  // sink.auth scram-*: the password in Secret Manager beside the PostgreSQL one, shared by the engines.
+  const kafkaPassword = s.kafkaPassword
+    ? new KafkaPasswordSecret(at("kafka-password").name, { baseName: s.baseName, project: g.project, password: s.kafkaPassword, deletionProtection: s.deletionProtection, labels: s.tags, apis }, at("kafka-password").opts)
+    : undefined;
   const engines = specs.map(({ pipeline, settings, serviceName: engineServiceName }) => {
     const child = engineChildOf(parent, name, "engine", pipeline);
     const service = new EngineService(child.name, {
@@ -501,6 +510,7 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
       secretId: secret.secretId,
       secretVersion: secret.version,
       kafkaBootstrap: kafka?.bootstrap,
+      kafkaPassword,
     }, child.opts);
     return { pipeline, settings, serviceName: engineServiceName, service, name: child.name };
   });
@@ -545,5 +555,5 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
   });
   const serviceFacts = serviceFactsOf(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, serviceFactsOf(e)])) : undefined;
-  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing: facts, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink, kafka?.bootstrap) };
 }

@@ -8,6 +8,7 @@
  */
 import * as managedkafka from "@pulumi/gcp/managedkafka";
 import * as projects from "@pulumi/gcp/projects";
+import * as secretmanager from "@pulumi/gcp/secretmanager";
 import * as pulumi from "@pulumi/pulumi";
 import { checkName, LIMITS } from "../limits";
 
@@ -83,5 +84,52 @@ export class KafkaCluster extends pulumi.ComponentResource {
     acl(`${this.name}-acl-state`, `topic/${a.topicPrefix}._cdc_state`, entries(all, "DESCRIBE", "CREATE", "WRITE", "READ"));
     acl(`${this.name}-acl-schema`, `topic/${a.topicPrefix}._schema`, entries(all, "DESCRIBE", "CREATE", "WRITE", "READ"));
     acl(`${this.name}-acl-cluster`, "cluster", entries(all, "IDEMPOTENT_WRITE"));
+  }
+}
+
+export interface KafkaPasswordSecretArgs {
+  baseName: string;
+  project: string;
+  /** The SCRAM user's password (a Pulumi secret). */
+  password: pulumi.Input<string>;
+  deletionProtection: boolean;
+  labels: Record<string, string>;
+  apis: pulumi.Resource;
+}
+
+/**
+ * The SCRAM password of an existing cluster (`sink.auth` scram-sha-256/512) in Secret Manager, as
+ * the PostgreSQL password is kept: Cloud Run resolves it into KAFKA_PASSWORD at start (a secret
+ * reference pinned to this version), never as a plain value; each engine's service account may
+ * access this secret only (grantReader).
+ */
+export class KafkaPasswordSecret extends pulumi.ComponentResource {
+  readonly secretId: pulumi.Output<string>;
+  /** The current version number: the services pin it, so a new password rolls them. */
+  readonly version: pulumi.Output<string>;
+  private readonly args: KafkaPasswordSecretArgs;
+
+  constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${T}:KafkaPasswordSecret`, name, {}, opts);
+    this.args = args;
+    const secret = new secretmanager.Secret(`${name}-secret`, {
+      secretId: checkName("gcpId", `${args.baseName}-kafka-password`),
+      project: args.project,
+      replication: { auto: {} },
+      deletionProtection: args.deletionProtection,
+      labels: args.labels,
+    }, { parent: this, dependsOn: [args.apis] });
+    const version = new secretmanager.SecretVersion(`${name}-value`, {
+      secret: secret.id,
+      secretData: pulumi.secret(args.password),
+    }, { parent: this, dependsOn: [args.apis] });
+    this.secretId = secret.secretId;
+    this.version = version.version;
+    this.registerOutputs({ secretId: this.secretId, version: this.version });
+  }
+
+  /** Secret Manager access to this secret for one engine's service account (`member`: serviceAccount:…). */
+  grantReader(name: string, member: pulumi.Input<string>, parent: pulumi.Resource): secretmanager.SecretIamMember {
+    return new secretmanager.SecretIamMember(name, { project: this.args.project, secretId: this.secretId, role: "roles/secretmanager.secretAccessor", member }, { parent, dependsOn: [this.args.apis] });
   }
 }

@@ -11,6 +11,7 @@ import { EngineImage } from "../engineImage";
 import { checkName } from "../limits";
 import { engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
+import { kafkaFacts } from "../kafka";
 import type { LandingFacts, ServiceFacts, TargetOutputs } from "../types";
 
 const T = "postgres-cdc-multicloud:local";
@@ -57,7 +58,7 @@ export interface EngineServiceArgs {
 /**
  * The engine as one Docker container: restarts unless stopped, health check on /healthz, read-only
  * root filesystem, logs rotated by the json-file driver, /healthz /readyz /metrics on localhost.
- * The password is passed as a secret-marked environment value (encrypted in Pulumi state).
+ * The passwords (PostgreSQL's, Kafka's with SCRAM) are passed as secret-marked environment values (encrypted in Pulumi state).
  */
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
@@ -71,7 +72,8 @@ export class EngineService extends pulumi.ComponentResource {
     const containerName = checkName("docker", `${s.baseName}-engine`);
     const sinkUrl = `file://${path.posix.join(CONTAINER_LANDING_DIR, s.landingPrefix)}`;
     const plainEnv = Object.entries(engineEnvironment(s, sinkUrl)).map(([k, v]) => `${k}=${v}`);
-    const envs = pulumi.secret(s.postgres.password).apply((pw) => [...plainEnv, `PG_PASSWORD=${pw}`]);
+    // With SCRAM (sink.auth) the Kafka password travels the same way.
+    const envs = pulumi.secret(pulumi.all([s.postgres.password, s.kafkaPassword])).apply(([pw, kafkaPw]) => [...plainEnv, `PG_PASSWORD=${pw}`, ...(kafkaPw !== undefined ? [`KAFKA_PASSWORD=${kafkaPw}`] : [])]);
     const container = new docker.Container(`${name}-container`, {
       name: containerName,
       image: args.imageRef,
@@ -141,5 +143,5 @@ export function deployLocal(name: string, s: PlatformSettings, parent: pulumi.Re
   });
   const serviceFacts = facts(engines[0]);
   const pipelines = s.pipelines ? Object.fromEntries(engines.map((e) => [e.pipeline!, facts(e)])) : undefined;
-  return { landing, imageRef: image.ref, service: serviceFacts, pipelines };
+  return { landing, imageRef: image.ref, service: serviceFacts, pipelines, kafka: kafkaFacts(s.sink) };
 }

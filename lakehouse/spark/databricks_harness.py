@@ -4,7 +4,7 @@ A STAND-IN HARNESS for what only Databricks has; everything else is real Spark S
 streaming checkpoints and foreachBatch:
 
 * `dbutils.widgets` — the job parameters, given by the caller;
-* `dbutils.fs.ls` — the local file system (file:// or plain paths);
+* `dbutils.fs.ls` and `dbutils.fs.put` — the local file system (file:// or plain paths);
 * Auto Loader (`spark.readStream.format("cloudFiles")`) — mapped onto Spark's file stream source
   with the Auto Loader semantics the notebooks rely on: each path is read once (the file source's
   log, like Auto Loader's default `cloudFiles.allowOverwrites=false`; `true` is refused here),
@@ -66,6 +66,15 @@ class Fs:
             suffix = "/" if entry.is_dir() else ""
             out.append(SimpleNamespace(path=f"file:{entry.path}{suffix}", name=entry.name + suffix, size=0 if entry.is_dir() else info.st_size, modificationTime=int(info.st_mtime * 1000)))
         return out
+
+    def put(self, url: str, contents: str, overwrite: bool = False):
+        path = local_path(url)
+        if os.path.exists(path) and not overwrite:
+            raise FileExistsError(f"java.io.IOException: File {url} already exists")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(contents)
+        return True
 
 
 class AutoLoaderReader:
@@ -184,10 +193,14 @@ def discover_tables(landing: str) -> list:
     return out
 
 
-def job_parameters(landing: str, warehouse: str, tables: list, keys: dict | None = None, trigger: str = "available_now") -> dict:
-    """The parameters the deployed job passes (components/databricks/job.ts), for a local run."""
+def job_parameters(landing: str, warehouse: str, tables: list, keys: dict | None = None, trigger: str = "available_now", kafka: dict | None = None) -> dict:
+    """The parameters the deployed job passes (components/databricks/job.ts), for a local run. With
+    `kafka` ({"bootstrap", "topic_prefix", "options"}) bronze reads the topics, and `landing` is where
+    it mirrors the manifests for silver."""
     keys = keys or {}
+    kafka_params = {"kafka_bootstrap": kafka["bootstrap"], "kafka_topic_prefix": kafka.get("topic_prefix", "cdc"), "kafka_options": json.dumps(kafka.get("options", {}))} if kafka else {}
     return {
+        **kafka_params,
         "landing_url": "file://" + os.path.abspath(landing),
         "catalog": "spark_catalog",
         "bronze_schema": "bronze",
@@ -202,12 +215,14 @@ def job_parameters(landing: str, warehouse: str, tables: list, keys: dict | None
     }
 
 
-def run_pipeline(spark, landing: str, warehouse: str, tables: list | None = None, keys: dict | None = None, layers=("bronze", "silver", "gold")) -> dict:
+def run_pipeline(spark, landing: str, warehouse: str, tables: list | None = None, keys: dict | None = None, layers=("bronze", "silver", "gold"), kafka: dict | None = None) -> dict:
     """bronze → silver → gold once (availableNow), like one run of the scheduled job. Returns each layer's error, if any."""
     for schema in ("bronze", "silver", "gold"):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+    if kafka and not tables:
+        raise ValueError("harness: a Kafka run needs its tables listed (there is no landing directory to discover them from)")
     tables = tables or discover_tables(landing)
-    widgets = job_parameters(landing, warehouse, tables, keys)
+    widgets = job_parameters(landing, warehouse, tables, keys, kafka=kafka)
     errors = {}
     for layer, notebook in (("bronze", "01_bronze_ingestion.py"), ("silver", "02_silver_merge.py"), ("gold", "03_gold_aggregation.py")):
         if layer not in layers:

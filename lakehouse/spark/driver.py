@@ -4,7 +4,7 @@ JSON answer per stdout line (everything Spark and the notebooks print goes to st
 Spark takes 10-20 s to start, so the CLI (`cdc-lakehouse spark …`) and the tests keep one driver
 per warehouse and send it requests:
 
-  {"cmd": "run", "landing": DIR, "tables": [..]?, "keys": {"s.t": [..]}?, "layers": [..]?}
+  {"cmd": "run", "landing": DIR, "tables": [..]?, "keys": {"s.t": [..]}?, "layers": [..]?, "kafka": {"bootstrap", "topic_prefix", "options"}?}
       → {"ok": true, "errors": {"silver": "..."}}      bronze → silver → gold once (availableNow)
   {"cmd": "query", "sql": "SELECT …"}  → {"ok": true, "columns": [...], "rows": [{...}, …]}
   {"cmd": "reset"}                     → drops bronze, silver, gold, the checkpoints and recorded views
@@ -104,7 +104,7 @@ def main() -> None:
                 answer({"ok": True})
                 break
             if cmd == "run":
-                errors = harness.run_pipeline(spark, request["landing"], warehouse, request.get("tables"), request.get("keys"), tuple(request.get("layers") or ("bronze", "silver", "gold")))
+                errors = harness.run_pipeline(spark, request["landing"], warehouse, request.get("tables"), request.get("keys"), tuple(request.get("layers") or ("bronze", "silver", "gold")), request.get("kafka"))
                 answer({"ok": True, "errors": errors})
             elif cmd == "query":
                 answer(query(spark, request["sql"]))

@@ -43,16 +43,18 @@ const jobParams = (run: ProgramRun): Record<string, string> =>
 
 describe("databricks: wired into index.ts", function () {
   this.timeout(120_000);
-  let aws: ProgramRun, azure: ProgramRun, gcpPreview: ProgramRun, off: ProgramRun;
+  let aws: ProgramRun, azure: ProgramRun, gcpPreview: ProgramRun, off: ProgramRun, azureKafka: ProgramRun;
+  const KAFKA_OPTIONS = { "kafka.security.protocol": "SASL_SSL", "kafka.sasl.mechanism": "OAUTHBEARER" };
 
   before(async () => {
-    [aws, azure, gcpPreview, off] = await Promise.all([
+    [aws, azure, gcpPreview, off, azureKafka] = await Promise.all([
       stack("aws", { ...ENABLED, token: TOKEN, host: "https://dbc-1234abcd-5678.cloud.databricks.com" }),
       stack("azure", ENABLED, false, { [P("alerts")]: { emails: ["oncall@example.com"] } }),
       stack("gcp", ENABLED, true),
       stack("aws", { enabled: false }),
+      stack("azure", { ...ENABLED, kafkaOptions: KAFKA_OPTIONS }, false, { [P("sink")]: { kind: "kafka", topicPrefix: "pg" } }),
     ]);
-    for (const run of [aws, azure, gcpPreview, off]) assert.equal(run.exitCode, 0, `${run.error}\n${run.stderr.slice(0, 2000)}`);
+    for (const run of [aws, azure, gcpPreview, off, azureKafka]) assert.equal(run.exitCode, 0, `${run.error}\n${run.stderr.slice(0, 2000)}`);
   });
 
   it("AWS: the Unity Catalog role reads the bucket and prefix the engine writes, and the job URL is a stack output", () => {
@@ -70,6 +72,16 @@ describe("databricks: wired into index.ts", function () {
     // The stack's tags reach the Databricks side too.
     assert.equal(of(aws, "databricks:index/job:Job")[0].inputs.tags.team, "data-platform");
     assert.equal(role.inputs.tags.team, "data-platform");
+  });
+
+  it("sink kind kafka: the job's bronze reads the engine's topics (bootstrap, prefix, the kafkaOptions) and silver the manifests bronze mirrors under the checkpoint root", () => {
+    const params = jobParams(azureKafka);
+    const ns = of(azureKafka, "azure-native:eventhub:Namespace")[0].inputs.namespaceName as string;
+    assert.equal(params.kafka_bootstrap, `${ns}.servicebus.windows.net:9093`);
+    assert.equal(params.kafka_topic_prefix, "pg");
+    assert.deepEqual(JSON.parse(params.kafka_options), KAFKA_OPTIONS);
+    assert.equal(params.landing_url, `${params.checkpoint_root.replace(/\/+$/, "")}/kafka-landing`);
+    for (const k of ["kafka_bootstrap", "kafka_topic_prefix", "kafka_options"]) assert.equal(jobParams(aws)[k], "", `${k} only with a Kafka sink`);
   });
 
   it("a failed job run pages the platform's alerts.emails (the job's failure emails)", () => {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureSparkEnv, sparkPaths, type SparkEnv } from "../../lakehouse/src/spark/env";
 import { tempDir } from "./helpers";
@@ -60,14 +60,17 @@ describe("local Spark environment", function () {
     await rm(root, { recursive: true, force: true });
   });
 
-  it("provides a venv python, Java and the Delta jars", async () => {
+  it("provides a venv python, Java, the Delta jars and Spark's Kafka source with the dependencies pyspark lacks", async () => {
     assert.equal(sparkEnv.python, sparkPaths().python);
     assert.ok(sparkEnv.env.JAVA_HOME, "JAVA_HOME is set");
     assert.equal(sparkEnv.env.PYSPARK_PYTHON, sparkEnv.python);
     assert.deepEqual(
       sparkEnv.jars.map((jar) => jar.split("/").pop()),
-      ["delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar"],
+      ["delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar", "commons-pool2-2.11.1.jar", "kafka-clients-3.4.1.jar", "spark-sql-kafka-0-10_2.12-3.5.3.jar", "spark-token-provider-kafka-0-10_2.12-3.5.3.jar"],
     );
+    // What pyspark ships (hadoop-client-*, lz4, snappy, zstd, antlr4-runtime) is not loaded a second time.
+    const shipped = new Set((await readdir(join(sparkEnv.env.SPARK_HOME!, "jars"))).map((jar) => jar.replace(/-\d[\w.-]*\.jar$/, "")));
+    for (const jar of sparkEnv.jars) assert.ok(!shipped.has(jar.split("/").pop()!.replace(/-\d[\w.-]*\.jar$/, "")), `${jar} duplicates a pyspark jar`);
     for (const jar of sparkEnv.jars) assert.ok((await stat(jar)).size > 0, `${jar} exists`);
   });
 

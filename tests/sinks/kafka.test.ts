@@ -7,6 +7,7 @@
  * offline (no cloud identity exists here).
  */
 import assert from "node:assert/strict";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, spawnEngine, startEngine, waitFor, type ChildEngine } from "../engine/fixtures/harness";
 import { createWorkloadTables, runWorkload, WORKLOAD_TABLES } from "../engine/fixtures/workload";
@@ -355,5 +356,32 @@ describe("sinks: kafka:// records, configuration and token plumbing (offline)", 
     assert.equal(signature, "ya29.access");
     assert.equal(googleKafkaToken("t", "p", 0).split(".").length, 3);
     assert.deepEqual(kafkaSasl(settings("scram-sha-512", { KAFKA_USERNAME: "u", KAFKA_PASSWORD: "p" }), ["x:1"]), { mechanism: "SCRAM-SHA-512", username: "u", password: "p" });
+  });
+
+  it("azure-entra as deployed: DefaultAzureCredential fetches the Event Hubs namespace's token for the user-assigned identity (AZURE_CLIENT_ID) from the Container Apps identity endpoint (a stand-in)", async () => {
+    const requests: { url: URL; header: string | undefined }[] = [];
+    // Stand-in for the identity endpoint Container Apps gives every container (IDENTITY_ENDPOINT / IDENTITY_HEADER).
+    const identity: HttpServer = createHttpServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://127.0.0.1");
+      requests.push({ url, header: req.headers["x-identity-header"] as string | undefined });
+      const ok = url.searchParams.get("resource") === "https://cdc-ns.servicebus.windows.net" && url.searchParams.get("client_id") === "engine-identity-client-id" && req.headers["x-identity-header"] === "stand-in-header";
+      res.writeHead(ok ? 200 : 400, { "content-type": "application/json" });
+      res.end(JSON.stringify(ok ? { access_token: "eyJ.event-hubs-stand-in", expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource: "https://cdc-ns.servicebus.windows.net", token_type: "Bearer" } : { error: "invalid_request" }));
+    });
+    await new Promise<void>((resolve) => identity.listen(0, "127.0.0.1", resolve));
+    const saved = { ...process.env };
+    try {
+      for (const k of ["AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "MSI_SECRET"]) delete process.env[k];
+      Object.assign(process.env, { IDENTITY_ENDPOINT: `http://127.0.0.1:${(identity.address() as { port: number }).port}/msi/token`, IDENTITY_HEADER: "stand-in-header", AZURE_CLIENT_ID: "engine-identity-client-id" });
+      const settings = loadConfig({ PG_HOST: "h", PG_DATABASE: "d", PG_USER: "u", SINK_URL: "kafka+ssl://cdc-ns.servicebus.windows.net:9093", KAFKA_AUTH: "azure-entra" }).kafka;
+      const sasl = kafkaSasl(settings, ["cdc-ns.servicebus.windows.net:9093"])!;
+      assert.equal(sasl.mechanism, "OAUTHBEARER");
+      assert.equal(await sasl.token!(), "eyJ.event-hubs-stand-in");
+      assert.ok(requests.length >= 1 && requests.every((r) => r.header === "stand-in-header"), JSON.stringify(requests.map((r) => r.url.search)));
+    } finally {
+      for (const k of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"]) if (saved[k] === undefined) delete process.env[k];
+      Object.assign(process.env, saved);
+      await new Promise<void>((resolve) => identity.close(() => resolve()));
+    }
   });
 });

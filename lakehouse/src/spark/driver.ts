@@ -94,9 +94,14 @@ export class SparkDriver {
     });
   }
 
-  /** bronze → silver → gold once over a landing directory (like one scheduled run of the job). */
-  async run(landing: string, options: { tables?: string[]; keys?: Record<string, string[]>; layers?: ("bronze" | "silver" | "gold")[] } = {}): Promise<SparkRunResult> {
-    const a = await this.request({ cmd: "run", landing: path.resolve(landing), tables: options.tables, keys: options.keys, layers: options.layers });
+  /**
+   * bronze → silver → gold once over a landing directory (like one scheduled run of the job). With
+   * `kafka`, bronze reads the engine's topics instead (the tables listed), and `landing` is where it
+   * mirrors the schema manifests for silver.
+   */
+  async run(landing: string, options: { tables?: string[]; keys?: Record<string, string[]>; layers?: ("bronze" | "silver" | "gold")[]; kafka?: { bootstrap: string; topicPrefix?: string; options?: Record<string, string> } } = {}): Promise<SparkRunResult> {
+    const kafka = options.kafka && { bootstrap: options.kafka.bootstrap, topic_prefix: options.kafka.topicPrefix ?? "cdc", options: options.kafka.options ?? {} };
+    const a = await this.request({ cmd: "run", landing: path.resolve(landing), tables: options.tables, keys: options.keys, layers: options.layers, kafka });
     return { errors: (a.errors ?? {}) as Record<string, string> };
   }
 

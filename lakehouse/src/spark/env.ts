@@ -3,8 +3,8 @@
  *
  * ensureSparkEnv() makes `<repo>/.cache/spark` (or $CDC_SPARK_HOME) hold:
  *   venv/       a virtualenv with lakehouse/spark/requirements.txt installed
- *   ivy/        Spark's Ivy cache, which resolved the Delta jars from Maven Central once
- *   jars/       the Delta jars the sessions load with spark.jars, so they start offline
+ *   ivy/        Spark's Ivy cache, which resolved the Delta and Kafka-source jars from Maven Central once
+ *   jars/       those jars (and their dependencies pyspark lacks) the sessions load with spark.jars, so they start offline
  *   stamp.json  what was installed; while it matches, a call is a quick no-op
  */
 import { execFile } from "node:child_process";
@@ -18,7 +18,7 @@ export interface SparkEnv {
   python: string;
   /** The environment to run that python with: process.env plus JAVA_HOME, PYSPARK_PYTHON, SPARK_HOME, CDC_SPARK_JARS, PYTHONPATH. */
   env: NodeJS.ProcessEnv;
-  /** Local paths of the Delta jars (delta-spark and delta-storage), for spark.jars. */
+  /** Local paths of the Delta jars, Spark's Kafka source and its dependencies pyspark lacks, for spark.jars. */
   jars: string[];
 }
 
@@ -67,6 +67,16 @@ export function deltaCoordinates(requirementsText: string): string[] {
   const pin = /^\s*delta-spark\s*==\s*([\w.]+)/m.exec(requirementsText);
   if (!pin) throw new Error("lakehouse/spark/requirements.txt must pin delta-spark (a line like delta-spark==3.3.2)");
   return [`io.delta:delta-spark_${SCALA_BINARY_VERSION}:${pin[1]}`, `io.delta:delta-storage:${pin[1]}`];
+}
+
+/**
+ * Spark's Structured Streaming Kafka source (the bronze notebook's Kafka variant), at the pyspark
+ * version pinned in requirements.txt: Spark's connectors are released with Spark itself.
+ */
+export function kafkaSourceCoordinates(requirementsText: string): string[] {
+  const pin = /^\s*pyspark\s*==\s*([\w.]+)/m.exec(requirementsText);
+  if (!pin) throw new Error("lakehouse/spark/requirements.txt must pin pyspark (a line like pyspark==3.5.3)");
+  return [`org.apache.spark:spark-sql-kafka-0-10_${SCALA_BINARY_VERSION}:${pin[1]}`];
 }
 
 interface RunResult {
@@ -250,7 +260,7 @@ export async function ensureSparkEnv(options: SparkEnvOptions = {}): Promise<Spa
   const log = options.log ?? (() => undefined);
   const paths = sparkPaths();
   const requirementsText = await fs.readFile(paths.requirements, "utf8");
-  const coordinates = deltaCoordinates(requirementsText);
+  const coordinates = [...deltaCoordinates(requirementsText), ...kafkaSourceCoordinates(requirementsText)];
   const hash = stampHash(requirementsText, coordinates);
   const stampPath = path.join(paths.cache, "stamp.json");
 
@@ -288,24 +298,35 @@ export async function ensureSparkEnv(options: SparkEnvOptions = {}): Promise<Spa
     const resolveEnv: NodeJS.ProcessEnv = { ...process.env, JAVA_HOME: java.javaHome, PYSPARK_PYTHON: paths.python, SPARK_LOCAL_IP: process.env.SPARK_LOCAL_IP ?? "127.0.0.1" };
     delete resolveEnv.SPARK_HOME;
     const { stdout } = await step(
-      "fetching the Delta jars",
+      "fetching the Delta and Kafka-source jars",
       paths.python,
       ["-c", RESOLVE_JARS_PY, coordinates.join(","), ivy],
       resolveEnv,
     );
     const sparkHome = (JSON.parse(stdout.trim().split("\n").pop()!) as { sparkHome: string }).sparkHome;
 
-    // Ivy names resolved jars <org>_<artifact>-<version>.jar. Only the Delta jars are loaded; their
-    // other dependency (antlr4-runtime) already ships with pyspark.
+    // Ivy names resolved jars <org>_<artifact>-<version>.jar. The requested jars are loaded, and of
+    // their dependencies those pyspark does not ship (Kafka's client, commons-pool2, the token
+    // provider); one pyspark has (antlr4-runtime, hadoop-client-*, lz4, snappy, zstd, slf4j) is
+    // left to pyspark, whatever version Ivy picked, so no class is on the classpath twice.
     const jarsDir = path.join(paths.cache, "jars");
+    await fs.rm(jarsDir, { recursive: true, force: true });
     await fs.mkdir(jarsDir, { recursive: true });
-    const jars: string[] = [];
+    const requested = new Set<string>();
     for (const coordinate of coordinates) {
       const [group, artifact, version] = coordinate.split(":");
-      const resolved = path.join(ivy, "jars", `${group}_${artifact}-${version}.jar`);
-      if (!existsSync(resolved)) throw new Error(`spark env: fetching the Delta jars did not produce ${resolved}; delete ${ivy} and rerun`);
-      const target = path.join(jarsDir, `${artifact}-${version}.jar`);
-      await fs.copyFile(resolved, target);
+      const resolved = `${group}_${artifact}-${version}.jar`;
+      if (!existsSync(path.join(ivy, "jars", resolved))) throw new Error(`spark env: fetching the jars did not produce ${path.join(ivy, "jars", resolved)}; delete ${ivy} and rerun`);
+      requested.add(resolved);
+    }
+    const shipped = new Set((await fs.readdir(path.join(sparkHome, "jars"))).map((jar) => jar.replace(/-\d[\w.-]*\.jar$/, "")));
+    const jars: string[] = [];
+    for (const resolved of (await fs.readdir(path.join(ivy, "jars"))).filter((jar) => jar.endsWith(".jar")).sort()) {
+      const artifactVersion = resolved.slice(resolved.indexOf("_") + 1);
+      const artifact = artifactVersion.replace(/-\d[\w.-]*\.jar$/, "");
+      if (!requested.has(resolved) && shipped.has(artifact)) continue;
+      const target = path.join(jarsDir, artifactVersion);
+      await fs.copyFile(path.join(ivy, "jars", resolved), target);
       jars.push(target);
     }
 

@@ -105,6 +105,10 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
       return { name: inputs.workspaceName, customerId: `customer-${h(name).slice(0, 8)}` };
     case "azure-native:app:ManagedEnvironment":
       return { name: inputs.environmentName };
+    case "azure-native:eventhub:Namespace":
+      return { name: inputs.namespaceName };
+    case "azure-native:eventhub:EventHub":
+      return { name: inputs.eventHubName };
     case "azure-native:app:ContainerApp":
       return { name: inputs.containerAppName };
     case "gcp:storage/bucket:Bucket":
@@ -149,6 +153,8 @@ function idFor(type: string, name: string, inputs: Record<string, any>): string 
       "azure-native:app:ManagedEnvironment": ["Microsoft.App/managedEnvironments", inputs.environmentName],
       "azure-native:app:ContainerApp": ["Microsoft.App/containerApps", inputs.containerAppName],
       "azure-native:storage:ManagementPolicy": [`Microsoft.Storage/storageAccounts/${inputs.accountName}/managementPolicies`, "default"],
+      "azure-native:eventhub:Namespace": ["Microsoft.EventHub/namespaces", inputs.namespaceName],
+      "azure-native:eventhub:EventHub": [`Microsoft.EventHub/namespaces/${inputs.namespaceName}/eventhubs`, inputs.eventHubName],
     };
     if (type === "azure-native:authorization:RoleAssignment") return `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${h(name).slice(0, 32)}`;
     const [armType, leaf] = ARM[type] ?? [type.split(":").slice(1).join("/"), name];
