@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
 import { checkName, isoDuration, LIMITS, logAnalyticsRetention } from "../limits";
 import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
-import { acrName, keyVaultName, storageAccountName } from "../naming";
+import { acrName, azureEngineIdentityName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
@@ -284,8 +284,9 @@ export interface EngineServiceArgs extends Placement {
   registryServer: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
   landingContainerId: pulumi.Input<string>;
-  secretId: pulumi.Input<string>;
-  secretUri: pulumi.Input<string>;
+  /** The password secret (postgres.auth password); none with azure-entra, where the identity logs in with an Entra token. */
+  secretId?: pulumi.Input<string>;
+  secretUri?: pulumi.Input<string>;
   /**
    * The password secret's current version. A running replica keeps the secret it started with, and
    * a secret change alone makes no new revision; the version in the template (PG_PASSWORD_VERSION,
@@ -311,8 +312,10 @@ export const WORKLOAD_PROFILE = "Consumption";
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
  * exactly three grants: Storage Blob Data Contributor on the landing container, AcrPull on the
- * registry, Key Vault Secrets User on the password secret. The app is created only once they have
- * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
+ * registry, Key Vault Secrets User on the password secret (none with postgres.auth=azure-entra:
+ * the identity is then the database's Entra principal, created on the server by its Entra admin).
+ * The app is created only once they have propagated: it resolves the Key Vault reference and pulls
+ * the image with that identity at once.
  *
  * The environment is a workload-profiles environment (Consumption profile): that is the type a
  * VNet-integrated environment needs for user-defined routes and NAT egress, on a subnet delegated to
@@ -326,6 +329,8 @@ export class EngineService extends pulumi.ComponentResource {
   readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
   readonly identityClientId: pulumi.Output<string>;
+  /** The identity's name: with postgres.auth=azure-entra also its database role (its Entra principal). */
+  readonly identityName: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -333,7 +338,7 @@ export class EngineService extends pulumi.ComponentResource {
     const placement = { resourceGroupName: args.resourceGroupName, location: args.location };
 
     const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, {
-      resourceName: checkName("managedIdentity", `id-${s.baseName}-engine`),
+      resourceName: checkName("managedIdentity", azureEngineIdentityName(s.baseName)),
       ...placement,
       tags: args.tags,
     }, { parent: this });
@@ -348,7 +353,7 @@ export class EngineService extends pulumi.ComponentResource {
     const grants = [
       grant("landing-writer", ROLES.storageBlobDataContributor, args.landingContainerId, "CDC engine writes landing files to this container only"),
       grant("acr-pull", ROLES.acrPull, args.registryId, "CDC engine pulls its image"),
-      grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
+      ...(args.secretId ? [grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only")] : []),
     ];
 
     const network = s.azure!.network;
@@ -369,7 +374,7 @@ export class EngineService extends pulumi.ComponentResource {
       ...Object.entries(engineEnvironment(s, sinkUrl)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
-      { name: "PG_PASSWORD", secretRef: "pg-password" },
+      ...(args.secretUri ? [{ name: "PG_PASSWORD", secretRef: "pg-password" }] : []),
       ...(secretVersion ? [{ name: "PG_PASSWORD_VERSION", value: secretVersion }] : []),
     ]);
     // The identity as the app references it, once its grants can be relied on.
@@ -393,7 +398,7 @@ export class EngineService extends pulumi.ComponentResource {
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
         registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }],
+        ...(args.secretUri ? { secrets: [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }] } : {}),
       },
       template: {
         containers: [{
@@ -420,7 +425,8 @@ export class EngineService extends pulumi.ComponentResource {
     this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
     this.identityClientId = identity.clientId;
-    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId });
+    this.identityName = identity.name.apply((n) => checkName("entraIdentityRole", n));
+    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId, identityName: this.identityName });
   }
 }
 
@@ -558,6 +564,17 @@ export class EngineAlerts extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * postgres.auth=azure-entra: the engine's role is the Entra principal of its managed identity,
+ * which has the identity's name; the server's Entra admin creates it once.
+ */
+function entraLogin(identityName: pulumi.Output<string>): NonNullable<ServiceFacts["databaseLogin"]> {
+  return {
+    user: identityName,
+    setup: pulumi.interpolate`enable Microsoft Entra authentication on the server; as its Entra admin, in the postgres database: SELECT * FROM pgaadauth_create_principal('${identityName}', false, false); then grant "${identityName}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+  };
+}
+
 /** Builds the Azure target under `parent`. */
 export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
@@ -586,7 +603,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
-  const secret = new PasswordSecret(at("postgres-password").name, {
+  // Keyless (postgres.auth=azure-entra): no password exists, so no vault and no secret.
+  const secret = s.postgres.password === undefined ? undefined : new PasswordSecret(at("postgres-password").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
@@ -608,9 +626,9 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       registryServer: registry.loginServer,
       sinkUrl: storageAccount.url,
       landingContainerId: storageAccount.containerId,
-      secretId: secret.secretId,
-      secretUri: secret.secretUri,
-      secretVersion: secret.version,
+      secretId: secret?.secretId,
+      secretUri: secret?.secretUri,
+      secretVersion: secret?.version,
       logCustomerId: logs.customerId,
       logSharedKey: logs.sharedKey,
       environment: sharedEnvironment,
@@ -659,6 +677,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
     runtime: pulumi.interpolate`container-apps:${group.name}/${service.environmentName}`,
     identities: { identityId: service.identityId, principalId: service.identityPrincipalId, clientId: service.identityClientId },
+    ...(s.postgres.auth === "azure-entra" ? { databaseLogin: entraLogin(service.identityName) } : {}),
     commands: {
       tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
       checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,

@@ -238,7 +238,8 @@ export interface EngineServiceArgs extends Placement {
   imageRef: pulumi.Input<string>;
   bucketName: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
-  secretId: pulumi.Input<string>;
+  /** The password secret (postgres.auth password); none with gcp-iam, where the service account logs in itself. */
+  secretId?: pulumi.Input<string>;
   /**
    * The password version the engine reads ("latest" when omitted). Cloud Run resolves a secret when
    * an instance starts; pinning the version in the template makes a new password a new revision.
@@ -250,7 +251,9 @@ export interface EngineServiceArgs extends Placement {
 
 /**
  * The engine's service account (object access on the landing bucket and access to the password
- * secret, nothing else) and its Cloud Run service: exactly one instance (manual scaling, max 1),
+ * secret, nothing else; with postgres.auth=gcp-iam no secret, and instead Cloud SQL IAM login:
+ * roles/cloudsql.instanceUser and roles/cloudsql.client on the project, since Cloud SQL has no
+ * instance-level IAM policy) and its Cloud Run service: exactly one instance (manual scaling, max 1),
  * CPU always allocated, no URL, probes on /healthz and /readyz.
  */
 export class EngineService extends pulumi.ComponentResource {
@@ -275,12 +278,15 @@ export class EngineService extends pulumi.ComponentResource {
       role: "roles/storage.objectUser",
       member,
     }, { parent: this, dependsOn: [args.apis] });
-    const secretReader = new secretmanager.SecretIamMember(`${name}-secret-reader`, {
+    const secretReader = args.secretId === undefined ? undefined : new secretmanager.SecretIamMember(`${name}-secret-reader`, {
       project: args.project,
       secretId: args.secretId,
       role: "roles/secretmanager.secretAccessor",
       member,
     }, { parent: this, dependsOn: [args.apis] });
+    // Cloud SQL IAM database authentication: the service account logs in as its IAM database user.
+    const databaseLogin = s.postgres.auth !== "gcp-iam" ? [] : LIMITS.gcp.cloudSqlIamLoginRoles.map((role) =>
+      new projects.IAMMember(`${name}-${role.replace(/^roles\/cloudsql\./, "cloudsql-").toLowerCase()}`, { project: args.project, role, member }, { parent: this, dependsOn: [args.apis] }));
 
     const network = s.gcp!.network;
     const vpcAccess = network === undefined ? undefined : network.vpcConnector
@@ -289,8 +295,8 @@ export class EngineService extends pulumi.ComponentResource {
 
     const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion, args.kafkaBootstrap]).apply(([sinkUrl, secretId, secretVersion, kafkaBootstrap]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
-      // The password comes from Secret Manager at start, never as a plain value.
-      { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } },
+      // The password comes from Secret Manager at start, never as a plain value (keyless: no password at all).
+      ...(secretId === undefined ? [] : [{ name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } }]),
     ]);
     const probe = (path: string, failureThreshold: number) => ({
       httpGet: { path, port: ENGINE_HTTP_PORT },
@@ -336,7 +342,7 @@ export class EngineService extends pulumi.ComponentResource {
         }],
       },
       labels: args.labels,
-    }, { parent: this, dependsOn: [args.apis, landingWriter, secretReader] });
+    }, { parent: this, dependsOn: [args.apis, landingWriter, ...(secretReader ? [secretReader] : []), ...databaseLogin] });
 
     this.name = service.name;
     this.id = service.id;
@@ -456,6 +462,23 @@ export class EngineAlerts extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * postgres.auth=gcp-iam: the engine logs in as its service account's Cloud SQL IAM user, which is
+ * the account's e-mail without `.gserviceaccount.com`; settings derived `user` from the same
+ * account id, and this checks the two agree.
+ */
+function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: string): NonNullable<ServiceFacts["databaseLogin"]> {
+  const checked = serviceAccountEmail.apply((email) => {
+    const iamUser = email.replace(/\.gserviceaccount\.com$/, "");
+    if (iamUser !== user) throw new pulumi.RunError(`the engine's service account ${email} logs in to Cloud SQL as ${iamUser}, not as PG_USER=${user}`);
+    return checkName("cloudSqlIamUser", iamUser);
+  });
+  return {
+    user: checked,
+    setup: pulumi.interpolate`set the database flag cloudsql.iam_authentication=on; gcloud sql users create ${checked} --instance=<instance> --type=cloud_iam_service_account; then grant "${checked}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+  };
+}
+
 /** Builds the GCP target under `parent`. */
 export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const at = (legacy: string) => childOf(parent, name, legacy);
@@ -476,7 +499,8 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
-  const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
+  // Keyless (postgres.auth=gcp-iam): no password exists, so no secret.
+  const secret = s.postgres.password === undefined ? undefined : new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
   const specs = engineSpecs(s).map((e) => ({ ...e, serviceName: `${e.settings.baseName}-engine` }));
   const logs = new EngineLogs(at("logs").name, {
     ...placement,
@@ -498,8 +522,8 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
       imageRef: image.ref,
       bucketName: landing.bucketName,
       sinkUrl: landing.url,
-      secretId: secret.secretId,
-      secretVersion: secret.version,
+      secretId: secret?.secretId,
+      secretVersion: secret?.version,
       kafkaBootstrap: kafka?.bootstrap,
     }, child.opts);
     return { pipeline, settings, serviceName: engineServiceName, service, name: child.name };
@@ -531,12 +555,13 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     tags: s.tags,
     gcp: { project: g.project, bucketName: landing.bucketName },
   };
-  const serviceFactsOf = ({ service, serviceName: engineServiceName }: (typeof engines)[number]): ServiceFacts => ({
+  const serviceFactsOf = ({ service, serviceName: engineServiceName, settings }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
     runtime: pulumi.output(`cloud-run:${g.project}/${g.region}`),
     identities: { serviceAccountEmail: service.serviceAccountEmail },
+    ...(settings.postgres.auth === "gcp-iam" ? { databaseLogin: cloudSqlIamLogin(service.serviceAccountEmail, settings.postgres.user) } : {}),
     commands: {
       // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
       tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(engineServiceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,

@@ -87,7 +87,7 @@ describe("pulumi settings", () => {
 
   it("the engine environment uses only the engine's variables and parses with the engine's own loader", () => {
     const env = engineEnvironment({
-      postgres: { host: "db", port: 5432, database: "app", user: "u", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: [] },
+      postgres: { host: "db", port: 5432, database: "app", user: "u", auth: "password", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: [] },
       batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
       snapshotMode: "never",
       logLevel: "warn",
@@ -103,7 +103,7 @@ describe("pulumi settings", () => {
   it("puts a CA bundle from the settings into the engine's environment, so a new bundle needs no new image", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     const env = engineEnvironment({
-      postgres: { host: "db.example.com", port: 5432, database: "app", user: "u", sslmode: "verify-full", publication: "cdc_pub", slot: "cdc_slot", tables: [], sslrootcert: pem },
+      postgres: { host: "db.example.com", port: 5432, database: "app", user: "u", auth: "password", sslmode: "verify-full", publication: "cdc_pub", slot: "cdc_slot", tables: [], sslrootcert: pem },
       batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
       snapshotMode: "never",
       logLevel: "warn",
