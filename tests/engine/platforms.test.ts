@@ -47,7 +47,7 @@ describe("engine: doctor on managed-service profiles (imitated)", function () {
   /** doctor's checks as `role`; with `auth` the config says PG_AUTH=auth (the session itself logs in with the imitation's password: no cloud issues tokens here). */
   async function doctorAs(role: string, auth?: string): Promise<SourceCheck[]> {
     const login = auth ? { PG_AUTH: auth, PG_SSLMODE: "require" } : { PG_PASSWORD: "imitation" };
-    const { PG_PASSWORD: _password, ...server } = pg.env;
+    const server: Record<string, string | undefined> = { ...pg.env, PG_PASSWORD: undefined };
     const config = loadConfig({ ...server, PG_USER: role, ...login, SINK_URL: "file:///tmp/unused", TABLE_INCLUDE: "public.m" });
     const client: Client = new PgClient({ host: pg.host, port: pg.port, user: role, password: "imitation", database: pg.database });
     await client.connect();
