@@ -121,4 +121,18 @@ describe("pulumi settings", () => {
     const huge = "-----BEGIN CERTIFICATE-----\n" + "A".repeat(40 * 1024);
     assert.throws(() => resolvePlatform("cdc", args(huge) as never, "dev", "p"), /postgres\.sslrootcert is invalid \(must be at most 32 KiB/);
   });
+
+  it("typed arguments (CdcPlatform): a keyless login derives the role from the engine's identity and needs no password; a password beside it is refused", () => {
+    const gcp = resolvePlatform("cdc", { cloud: "gcp", gcp: { project: "acme-data-123", region: "europe-west1" }, postgres: { host: "db", database: "app", auth: "gcp-iam" } }, "dev", "p");
+    assert.equal(gcp.postgres.password, undefined);
+    assert.equal(gcp.postgres.user, `${gcp.baseName}-engine@acme-data-123.iam`);
+    assert.equal(engineEnvironment({ ...gcp, postgres: gcp.postgres }, "gs://b/landing").PG_AUTH, "gcp-iam");
+    const azure = resolvePlatform("cdc", { cloud: "azure", azure: { location: "westeurope" }, postgres: { host: "db", database: "app", auth: "azure-entra" } }, "dev", "p");
+    assert.equal(azure.postgres.user, `id-${azure.baseName}-engine`);
+    assert.throws(
+      () => resolvePlatform("cdc", { cloud: "aws", aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u", auth: "aws-iam", awsResourceId: "db-ABC123", password: "x" } }, "dev", "p"),
+      /CdcPlatform "cdc": postgres\.password must not be set with postgres\.auth=aws-iam/,
+    );
+    assert.throws(() => resolvePlatform("cdc", { cloud: "aws", aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u" } }, "dev", "p"), /postgres\.password is required but not set/);
+  });
 });
