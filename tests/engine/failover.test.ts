@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
 import { inspectSource } from "../../container/src/source/setup";
+import { slotLossCause } from "../../container/src/source/failover";
 import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { startLoggedEngine } from "./fixtures/logged-engine";
 
@@ -88,6 +89,13 @@ describe("engine: failover slots", function () {
     assert.match(line.msg, /a new snapshot costs about 3,000 rows \/ \d+\.\d MB \(estimate from pg_class\)$/);
     assert.deepEqual([line.failover, line.estimatedRows], [true, 3000]);
     assert.equal(JSON.parse(readFileSync(stateFile, "utf8")).slotOwner.timeline, timelineNow, "the new slot records the timeline it was created on");
+  });
+
+  it("the slot-loss cause by timeline: later than recorded is a failover; not recorded (an older state) on timeline > 1 says so; otherwise dropped or lost alike", () => {
+    assert.deepEqual(slotLossCause("s", 2, 3).failover, true);
+    assert.equal(slotLossCause("s", 3, 3).failover, false);
+    assert.match(slotLossCause("s", undefined, 4).text, /is gone: .*; this server is on timeline 4, so it was promoted or restored at some point, but the timeline the slot was created on is not recorded$/);
+    assert.doesNotMatch(slotLossCause("s", undefined, 1).text, /timeline/);
   });
 
   it("doctor says whether the slot would survive a failover", async function () {

@@ -53,10 +53,14 @@ export function slotLossCause(slot: string, createdOnTimeline: number | undefine
         "synchronized_standby_slots on the primary and sync_replication_slots = on on the standby; see cdc-engine doctor)",
     };
   }
+  // Without a record (a state from before it was kept), a timeline above 1 still says the server was promoted or restored once.
+  const unrecorded = createdOnTimeline === undefined && currentTimeline > 1
+    ? `; this server is on timeline ${currentTimeline}, so it was promoted or restored at some point, but the timeline the slot was created on is not recorded`
+    : "";
   return {
     failover: false,
     text:
       `the replication slot ${slot} is gone: it was dropped outside the engine, or the server failed over to a standby that had no synchronized copy of it ` +
-      "(failover slots need PostgreSQL 17+, PG_SLOT_FAILOVER=true and sync_replication_slots = on on the standby; see cdc-engine doctor)",
+      `(failover slots need PostgreSQL 17+, PG_SLOT_FAILOVER=true and sync_replication_slots = on on the standby; see cdc-engine doctor)${unrecorded}`,
   };
 }
