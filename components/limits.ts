@@ -122,6 +122,10 @@ export const NAME_RULES = {
   cloudSqlIamUser: (n: string) => /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam$/.test(n) && pgRole(n),
   // https://learn.microsoft.com/azure/postgresql/flexible-server/security-entra-manage-users (pgaadauth_create_principal:
   // roleName is the managed identity's name): the identity's name, and a role name
+  // https://cloud.google.com/sql/docs/postgres/create-instance: an instance ID is lower-case letters, numbers and hyphens,
+  // starts with a letter (and, like every Cloud SQL resource name here, ends with a letter or digit)
+  /** Cloud SQL instance ID (the name, not the connection name project:region:instance). */
+  cloudSqlInstance: (n: string) => /^[a-z]([a-z0-9-]{0,94}[a-z0-9])?$/.test(n),
   /** Entra principal of a user-assigned managed identity on Azure Database for PostgreSQL: its resource name, a role name. */
   entraIdentityRole: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/.test(n) && pgRole(n),
 } as const;
@@ -233,7 +237,9 @@ export const LIMITS = {
     readinessProbeLaunchStages: ["BETA", "ALPHA"],
     // https://cloud.google.com/sql/docs/postgres/iam-logins: logging in with IAM database authentication needs
     // cloudsql.instances.login (roles/cloudsql.instanceUser); roles/cloudsql.client (cloudsql.instances.connect) is what a
-    // Cloud SQL connector or Auth Proxy needs. Cloud SQL has no instance-level IAM policy: both are project bindings.
+    // Cloud SQL connector or Auth Proxy needs. Cloud SQL has no instance-level IAM policy: both are project bindings,
+    // limited to one instance by an IAM condition (resource.name == 'projects/P/instances/I' && resource.type ==
+    // 'sqladmin.googleapis.com/Instance'; github.com/terraform-google-modules/terraform-docs-samples cloud_sql/instance_iam_condition).
     cloudSqlIamLoginRoles: ["roles/cloudsql.instanceUser", "roles/cloudsql.client"],
   },
 } as const;
@@ -570,6 +576,8 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     const p: Problems = [];
     // The only project-level grants this program makes: the engine's Cloud SQL IAM login.
     if (!(LIMITS.gcp.cloudSqlIamLoginRoles as readonly string[]).includes(i.role)) p.push(`role ${i.role} is not one of the project roles this program grants (${LIMITS.gcp.cloudSqlIamLoginRoles.join(", ")})`);
+    // An instance-scoped grant is an IAM condition on the instance's resource name (Cloud SQL's documented form).
+    if (i.condition !== undefined && !/^resource\.name == 'projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/instances\/[a-z]([a-z0-9-]{0,94}[a-z0-9])?' && resource\.type == 'sqladmin\.googleapis\.com\/Instance'$/.test(i.condition?.expression ?? "")) p.push(`condition ${JSON.stringify(i.condition?.expression)} is not a Cloud SQL instance condition`);
     if (typeof i.member === "string" && !/^serviceAccount:[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/.test(i.member)) p.push(`member ${i.member} is not a service account of this project`);
     return p;
   },

@@ -50,6 +50,8 @@ const postgresSchema = z.object({
   auth: z.enum(PG_AUTH_MODES).default("password"),
   /** auth aws-iam: the DB instance's DbiResourceId (db-…) or the Aurora cluster's resource id (cluster-…), the scope of rds-db:connect. */
   awsResourceId: z.string().refine(NAME_RULES.rdsResourceId, "must be the instance's DbiResourceId (db-…) or the Aurora cluster's DbClusterResourceId (cluster-…): upper-case letters and digits after the prefix, not the instance name").optional(),
+  /** auth gcp-iam: the Cloud SQL instance ID; the login grants are then limited to it (an IAM condition). */
+  cloudSqlInstance: z.string().refine(NAME_RULES.cloudSqlInstance, "must be the Cloud SQL instance ID (lower-case letters, digits and hyphens, starting with a letter), not its connection name project:region:instance").optional(),
   /** auth aws-iam: the database's AWS region, when it is not the stack's (PG_AUTH_REGION; also the rds-db:connect ARN's region). */
   authRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region like eu-west-1").optional(),
   sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
@@ -182,6 +184,8 @@ export interface PostgresSettings {
   awsResourceId?: string;
   /** aws-iam: the database's region when it is not the stack's (PG_AUTH_REGION). */
   authRegion?: string;
+  /** gcp-iam: the Cloud SQL instance the login grants are limited to. */
+  cloudSqlInstance?: string;
   sslmode: "disable" | "require" | "verify-ca" | "verify-full";
   publication: string;
   slot: string;
@@ -481,6 +485,7 @@ function authProblems(
       if (pg[key] !== undefined) problems.push({ path: `postgres.${key}`, what: `is only used with postgres.auth=aws-iam (got postgres.auth=${auth}); remove it or set postgres.auth to aws-iam`, example: "aws-iam" });
     }
   }
+  if (auth !== "gcp-iam" && pg.cloudSqlInstance !== undefined) problems.push({ path: "postgres.cloudSqlInstance", what: `is only used with postgres.auth=gcp-iam (got postgres.auth=${auth}); remove it or set postgres.auth to gcp-iam`, example: "gcp-iam" });
   if ((auth === "password" || auth === "aws-iam") && !pg.user) problems.push({ path: "postgres.user", what: "is required but not set", example: "cdc_user" });
   if (auth === "azure-entra" || auth === "gcp-iam") {
     const rule = auth === "azure-entra" ? NAME_RULES.entraIdentityRole : NAME_RULES.cloudSqlIamUser;
@@ -564,6 +569,7 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   "postgres.auth": "aws-iam",
   "postgres.awsResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1",
   "postgres.authRegion": "eu-west-1",
+  "postgres.cloudSqlInstance": "orders-db",
   "postgres.publication": "cdc_pub",
   "postgres.slot": "cdc_slot",
   "postgres.tables": `'["public.users","public.orders"]'`,

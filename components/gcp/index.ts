@@ -284,9 +284,18 @@ export class EngineService extends pulumi.ComponentResource {
       role: "roles/secretmanager.secretAccessor",
       member,
     }, { parent: this, dependsOn: [args.apis] });
-    // Cloud SQL IAM database authentication: the service account logs in as its IAM database user.
+    // Cloud SQL IAM database authentication: the service account logs in as its IAM database user;
+    // with postgres.cloudSqlInstance only on that instance (Cloud SQL's instance-scoped grant is an IAM condition).
+    const instance = s.postgres.cloudSqlInstance;
+    const onlyInstance = instance === undefined ? {} : {
+      condition: {
+        title: "cdc-engine-source-instance",
+        description: `only the CDC engine's source instance ${instance}`,
+        expression: `resource.name == 'projects/${args.project}/instances/${instance}' && resource.type == 'sqladmin.googleapis.com/Instance'`,
+      },
+    };
     const databaseLogin = s.postgres.auth !== "gcp-iam" ? [] : LIMITS.gcp.cloudSqlIamLoginRoles.map((role) =>
-      new projects.IAMMember(`${name}-${role.replace(/^roles\/cloudsql\./, "cloudsql-").toLowerCase()}`, { project: args.project, role, member }, { parent: this, dependsOn: [args.apis] }));
+      new projects.IAMMember(`${name}-${role.replace(/^roles\/cloudsql\./, "cloudsql-").toLowerCase()}`, { project: args.project, role, member, ...onlyInstance }, { parent: this, dependsOn: [args.apis] }));
 
     const network = s.gcp!.network;
     const vpcAccess = network === undefined ? undefined : network.vpcConnector
@@ -467,7 +476,7 @@ export class EngineAlerts extends pulumi.ComponentResource {
  * the account's e-mail without `.gserviceaccount.com`; settings derived `user` from the same
  * account id, and this checks the two agree.
  */
-function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: string): NonNullable<ServiceFacts["databaseLogin"]> {
+function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: string, instance = "<instance>"): NonNullable<ServiceFacts["databaseLogin"]> {
   const checked = serviceAccountEmail.apply((email) => {
     const iamUser = email.replace(/\.gserviceaccount\.com$/, "");
     if (iamUser !== user) throw new pulumi.RunError(`the engine's service account ${email} logs in to Cloud SQL as ${iamUser}, not as PG_USER=${user}`);
@@ -475,7 +484,7 @@ function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: stri
   });
   return {
     user: checked,
-    setup: pulumi.interpolate`set the database flag cloudsql.iam_authentication=on; gcloud sql users create ${checked} --instance=<instance> --type=cloud_iam_service_account; then grant "${checked}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+    setup: pulumi.interpolate`set the database flag cloudsql.iam_authentication=on; gcloud sql users create ${checked} --instance=${instance} --type=cloud_iam_service_account; then grant "${checked}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
   };
 }
 
@@ -561,7 +570,7 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
     runtime: pulumi.output(`cloud-run:${g.project}/${g.region}`),
     identities: { serviceAccountEmail: service.serviceAccountEmail },
-    ...(settings.postgres.auth === "gcp-iam" ? { databaseLogin: cloudSqlIamLogin(service.serviceAccountEmail, settings.postgres.user) } : {}),
+    ...(settings.postgres.auth === "gcp-iam" ? { databaseLogin: cloudSqlIamLogin(service.serviceAccountEmail, settings.postgres.user, settings.postgres.cloudSqlInstance) } : {}),
     commands: {
       // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
       tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(engineServiceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,

@@ -104,6 +104,11 @@ const BAD: { title: string; config: Record<string, unknown>; secret?: boolean; e
     expect: /^postgres-cdc-multicloud:postgres\.user must be left out with postgres\.auth=azure-entra and pipelines: each pipeline's engine logs in as its own user-assigned managed identity .*\(a: id-cdc-a-.*-engine, b: id-cdc-b-.*-engine\)/,
   },
   {
+    title: "a Cloud SQL instance with another login mode",
+    config: { [P("cloud")]: "aws", ...PROVIDER.aws, [P("postgres")]: { ...POSTGRES, user: "cdc_iam", auth: "aws-iam", awsResourceId: RESOURCE_ID, cloudSqlInstance: "orders-db" } },
+    expect: /^postgres-cdc-multicloud:postgres\.cloudSqlInstance is only used with postgres\.auth=gcp-iam \(got postgres\.auth=aws-iam\)/,
+  },
+  {
     title: "a keyless mode without TLS",
     config: { [P("cloud")]: "azure", ...PROVIDER.azure, [P("postgres")]: { ...POSTGRES, sslmode: "disable", auth: "azure-entra" } },
     expect: /^postgres-cdc-multicloud:postgres\.sslmode is disable, but postgres\.auth=azure-entra sends a bearer token as the password, which needs TLS; for example: pulumi config set --path postgres-cdc-multicloud:postgres\.sslmode verify-full$/,
@@ -124,6 +129,7 @@ describe("pulumi program: keyless database login (postgres.auth)", function () {
     start("aws-region", () => keyless("aws", {}, { awsResourceId: "cluster-ABCDEFGHIJKL01234", authRegion: "us-east-2" }));
     start("azure", () => keyless("azure"));
     start("gcp", () => keyless("gcp"));
+    start("gcp-instance", () => keyless("gcp", {}, { cloudSqlInstance: "orders-db" }));
     start("gcp-pipelines", () => keyless("gcp", { [P("pipelines")]: [{ name: "a", tables: ["public.a"] }, { name: "b", tables: ["public.b"] }] }, { tables: [] }));
   });
 
@@ -186,6 +192,14 @@ describe("pulumi program: keyless database login (postgres.auth)", function () {
     assert.match(login.setup, /cloudsql\.iam_authentication=on; gcloud sql users create .*@acme-data-123\.iam --instance=<instance> --type=cloud_iam_service_account/);
   });
 
+  it("gcp with postgres.cloudSqlInstance: both grants limited to that instance by Cloud SQL's IAM condition", async () => {
+    const run = await runs.get("gcp-instance")!;
+    assertKeyless(run, "gcp");
+    const conditions = byType(run, "gcp:projects/iAMMember:IAMMember").map((m) => m.inputs.condition?.expression);
+    assert.deepEqual(conditions, Array(2).fill(`resource.name == 'projects/${GCP_PROJECT}/instances/orders-db' && resource.type == 'sqladmin.googleapis.com/Instance'`));
+    assert.match((run.outputs?.databaseLogin as { setup: string }).setup, /--instance=orders-db --type=cloud_iam_service_account/);
+  });
+
   it("gcp with pipelines: each engine logs in as its own service account's IAM user, with its own grants", async () => {
     const run = await runs.get("gcp-pipelines")!;
     const envs = assertKeyless(run, "gcp");
@@ -218,5 +232,7 @@ describe("pulumi program: keyless database login (postgres.auth)", function () {
     const policy = (resource: string) => ({ policy: JSON.stringify({ Statement: [{ Action: "rds-db:connect", Resource: resource }] }) });
     assert.match(RESOURCE_LIMITS["aws:iam/rolePolicy:RolePolicy"](policy("*")).join(), /rdsDbUserArn/);
     assert.match(RESOURCE_LIMITS["gcp:projects/iAMMember:IAMMember"]({ role: "roles/owner", member: "serviceAccount:e@p.iam.gserviceaccount.com" }).join(), /roles\/owner is not one of/);
+    assert.match(RESOURCE_LIMITS["gcp:projects/iAMMember:IAMMember"]({ role: "roles/cloudsql.client", member: "serviceAccount:engine1@acme-data-123.iam.gserviceaccount.com", condition: { expression: "resource.name.startsWith('projects/')" } }).join(), /is not a Cloud SQL instance condition/);
+    assert.ok(NAME_RULES.cloudSqlInstance("orders-db") && !NAME_RULES.cloudSqlInstance("acme:europe-west1:orders-db"), "the instance ID, not the connection name");
   });
 });
