@@ -241,6 +241,9 @@ export const LIMITS = {
     // limited to one instance by an IAM condition (resource.name == 'projects/P/instances/I' && resource.type ==
     // 'sqladmin.googleapis.com/Instance'; github.com/terraform-google-modules/terraform-docs-samples cloud_sql/instance_iam_condition).
     cloudSqlIamLoginRoles: ["roles/cloudsql.instanceUser", "roles/cloudsql.client"],
+    // Every project-level role this program grants an engine: the Cloud SQL login above and the Managed Kafka client
+    // (components/gcp/kafka.ts); anything else on the project would be a wider grant than the engine needs.
+    engineProjectRoles: ["roles/cloudsql.instanceUser", "roles/cloudsql.client", "roles/managedkafka.client"],
   },
 } as const;
 
@@ -574,8 +577,7 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   "gcp:secretmanager/secretIamMember:SecretIamMember": noLimitedValues,
   "gcp:projects/iAMMember:IAMMember": (i) => {
     const p: Problems = [];
-    // The only project-level grants this program makes: the engine's Cloud SQL IAM login.
-    if (!(LIMITS.gcp.cloudSqlIamLoginRoles as readonly string[]).includes(i.role)) p.push(`role ${i.role} is not one of the project roles this program grants (${LIMITS.gcp.cloudSqlIamLoginRoles.join(", ")})`);
+    if (!(LIMITS.gcp.engineProjectRoles as readonly string[]).includes(i.role)) p.push(`role ${i.role} is not one of the project roles this program grants (${LIMITS.gcp.engineProjectRoles.join(", ")})`);
     // An instance-scoped grant is an IAM condition on the instance's resource name (Cloud SQL's documented form).
     if (i.condition !== undefined && !/^resource\.name == 'projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/instances\/[a-z]([a-z0-9-]{0,94}[a-z0-9])?' && resource\.type == 'sqladmin\.googleapis\.com\/Instance'$/.test(i.condition?.expression ?? "")) p.push(`condition ${JSON.stringify(i.condition?.expression)} is not a Cloud SQL instance condition`);
     if (typeof i.member === "string" && !/^serviceAccount:[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/.test(i.member)) p.push(`member ${i.member} is not a service account of this project`);
