@@ -451,7 +451,8 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     const p: Problems = [];
     if (typeof i.policy !== "string") return p;
     // rds-db:connect has one resource type, a single database user (wildcards would let the role log in as anyone).
-    for (const st of (JSON.parse(i.policy) as Inputs).Statement ?? []) {
+    // Statement may be one object or a list (IAM policy grammar).
+    for (const st of [(JSON.parse(i.policy) as Inputs).Statement ?? []].flat() as Inputs[]) {
       if (![st.Action].flat().includes("rds-db:connect")) continue;
       for (const r of [st.Resource].flat()) name(p, "rds-db:connect Resource", r, "rdsDbUserArn");
     }
