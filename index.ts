@@ -32,10 +32,12 @@ export const engineIdentities = pulumi.output(platform.identities);
 export const tailLogsCommand = platform.commands.tailLogs;
 /** Paste to see whether the engine is up. */
 export const healthCommand = platform.commands.checkHealth;
+/** Keyless database login (postgres.auth): the PostgreSQL role the engine logs in as, and the one-time step on the database for it. */
+export const databaseLogin = platform.databaseLogin ? pulumi.output(platform.databaseLogin) : undefined;
 /** The Databricks job, when databricks.enabled. */
 export const databricksJobUrl = platform.lakehouseJobUrl;
 /** With `pipelines`: each engine's service name, identities and commands, by pipeline (the outputs above are the first's). */
 export const pipelines = platform.pipelines
-  ? pulumi.output(Object.fromEntries(Object.entries(platform.pipelines).map(([p, f]) => [p, { serviceName: f.name, identities: f.identities, tailLogsCommand: f.commands.tailLogs, healthCommand: f.commands.checkHealth }])))
+  ? pulumi.output(Object.fromEntries(Object.entries(platform.pipelines).map(([p, f]) => [p, { serviceName: f.name, identities: f.identities, tailLogsCommand: f.commands.tailLogs, healthCommand: f.commands.checkHealth, ...(f.databaseLogin ? { databaseLogin: f.databaseLogin } : {}) }])))
   : undefined;
 export const cloud = platform.settings.cloud;

@@ -14,6 +14,9 @@ export interface Range {
   max: number;
 }
 
+const pgRole = (n: string): boolean => n.length >= 1 && Buffer.byteLength(n) <= 63;
+const rdsResourceId = (n: string): boolean => /^(db|cluster)-[A-Z0-9]{1,64}$/.test(n);
+
 export const NAME_RULES = {
   // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
   /** S3: 3-63, lower-case letters, digits, hyphens and dots, alnum at both ends, not an IP, no reserved prefix or suffix. */
@@ -104,7 +107,37 @@ export const NAME_RULES = {
   docker: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(n),
   // https://docs.docker.com/reference/cli/docker/image/tag/: up to 128 of [\w.-], not starting with . or -
   imageTag: (n: string) => /^\w[\w.-]{0,127}$/.test(n),
+  // ---- keyless database login (postgres.auth) ----
+  // https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS: NAMEDATALEN-1 = 63 bytes;
+  // a longer role name is truncated, so the identity could never log in as itself
+  /** A PostgreSQL role name: at most 63 bytes. */
+  pgRole,
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html: the DB instance's
+  // DbiResourceId (e.g. db-12ABC34DEFG5HIJ6KLMNOP78QR) or the Aurora cluster's DbClusterResourceId (cluster-ABCDEFGHIJKL01234):
+  // db- or cluster-, then upper-case letters and digits; not the instance or cluster name
+  /** RDS/Aurora resource id: `db-` or `cluster-` and upper-case letters and digits. */
+  rdsResourceId,
+  // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrdsiamauthentication.html (db-user):
+  // arn:${Partition}:rds-db:${Region}:${Account}:dbuser:${DbiResourceId}/${DbUserName}
+  /** The rds-db:connect resource of exactly one database user. */
+  rdsDbUserArn: (n: string) => {
+    const m = /^arn:aws(-cn|-us-gov)?:rds-db:[a-z]{2}(-[a-z]+)+-\d:\d{12}:dbuser:([^/]+)\/(.+)$/.exec(n);
+    return Boolean(m) && rdsResourceId(m![3]) && pgRole(m![4]) && !/[*?]/.test(m![4]);
+  },
+  // https://cloud.google.com/sql/docs/postgres/add-manage-iam-users: a service account's database user is its e-mail
+  // without .gserviceaccount.com, i.e. <account id>@<project id>.iam (account id 6-30, project id 6-30 characters)
+  /** Cloud SQL IAM user of a service account: `<account id>@<project id>.iam`, at most 63 bytes (a role name). */
+  cloudSqlIamUser: (n: string) => /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam$/.test(n) && pgRole(n),
+  // https://learn.microsoft.com/azure/postgresql/flexible-server/security-entra-manage-users (pgaadauth_create_principal:
+  // roleName is the managed identity's name): the identity's name, and a role name
+  // https://cloud.google.com/sql/docs/postgres/create-instance: an instance ID is lower-case letters, numbers and hyphens,
+  // starts with a letter (and, like every Cloud SQL resource name here, ends with a letter or digit)
+  /** Cloud SQL instance ID (the name, not the connection name project:region:instance). */
+  cloudSqlInstance: (n: string) => /^[a-z]([a-z0-9-]{0,94}[a-z0-9])?$/.test(n),
+  /** Entra principal of a user-assigned managed identity on Azure Database for PostgreSQL: its resource name, a role name. */
+  entraIdentityRole: (n: string) => /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/.test(n) && pgRole(n),
 } as const;
+
 
 export const LIMITS = {
   /**
@@ -230,6 +263,15 @@ export const LIMITS = {
     logMetricFilterMax: 20_000,
     // https://docs.cloud.google.com/run/docs/configuring/healthchecks: readiness probes are Preview (launchStage BETA)
     readinessProbeLaunchStages: ["BETA", "ALPHA"],
+    // https://cloud.google.com/sql/docs/postgres/iam-logins: logging in with IAM database authentication needs
+    // cloudsql.instances.login (roles/cloudsql.instanceUser); roles/cloudsql.client (cloudsql.instances.connect) is what a
+    // Cloud SQL connector or Auth Proxy needs. Cloud SQL has no instance-level IAM policy: both are project bindings,
+    // limited to one instance by an IAM condition (resource.name == 'projects/P/instances/I' && resource.type ==
+    // 'sqladmin.googleapis.com/Instance'; github.com/terraform-google-modules/terraform-docs-samples cloud_sql/instance_iam_condition).
+    cloudSqlIamLoginRoles: ["roles/cloudsql.instanceUser", "roles/cloudsql.client"],
+    // Every project-level role this program grants an engine: the Cloud SQL login above and the Managed Kafka client
+    // (components/gcp/kafka.ts); anything else on the project would be a wider grant than the engine needs.
+    engineProjectRoles: ["roles/cloudsql.instanceUser", "roles/cloudsql.client", "roles/managedkafka.client"],
   },
 } as const;
 
@@ -433,7 +475,17 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
     if (!(LIMITS.aws.logRetentionDays as readonly number[]).includes(i.retentionInDays)) p.push(`retentionInDays ${i.retentionInDays} is not a CloudWatch retention value`);
   }),
   "aws:iam/role:Role": named("name", "awsName"),
-  "aws:iam/rolePolicy:RolePolicy": noLimitedValues,
+  "aws:iam/rolePolicy:RolePolicy": (i) => {
+    const p: Problems = [];
+    if (typeof i.policy !== "string") return p;
+    // rds-db:connect has one resource type, a single database user (wildcards would let the role log in as anyone).
+    // Statement may be one object or a list (IAM policy grammar).
+    for (const st of [(JSON.parse(i.policy) as Inputs).Statement ?? []].flat() as Inputs[]) {
+      if (![st.Action].flat().includes("rds-db:connect")) continue;
+      for (const r of [st.Resource].flat()) name(p, "rds-db:connect Resource", r, "rdsDbUserArn");
+    }
+    return p;
+  },
   "gcp:managedkafka/cluster:Cluster": named("clusterId", "gcpKafkaCluster", (i, p) => {
     const vcpu = Number(i.capacityConfig?.vcpuCount);
     const gib = Number(i.capacityConfig?.memoryBytes) / 1024 ** 3;
@@ -569,6 +621,14 @@ export const RESOURCE_LIMITS: Record<string, (inputs: Inputs) => Problems> = {
   "gcp:serviceaccount/account:Account": named("accountId", "gcpServiceAccount"),
   "gcp:storage/bucketIAMMember:BucketIAMMember": noLimitedValues,
   "gcp:secretmanager/secretIamMember:SecretIamMember": noLimitedValues,
+  "gcp:projects/iAMMember:IAMMember": (i) => {
+    const p: Problems = [];
+    if (!(LIMITS.gcp.engineProjectRoles as readonly string[]).includes(i.role)) p.push(`role ${i.role} is not one of the project roles this program grants (${LIMITS.gcp.engineProjectRoles.join(", ")})`);
+    // An instance-scoped grant is an IAM condition on the instance's resource name (Cloud SQL's documented form).
+    if (i.condition !== undefined && !/^resource\.name == 'projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/instances\/[a-z]([a-z0-9-]{0,94}[a-z0-9])?' && resource\.type == 'sqladmin\.googleapis\.com\/Instance'$/.test(i.condition?.expression ?? "")) p.push(`condition ${JSON.stringify(i.condition?.expression)} is not a Cloud SQL instance condition`);
+    if (typeof i.member === "string" && !/^serviceAccount:[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/.test(i.member)) p.push(`member ${i.member} is not a service account of this project`);
+    return p;
+  },
   "gcp:cloudrunv2/service:Service": cloudRunService,
   "gcp:monitoring/notificationChannel:NotificationChannel": noLimitedValues,
   "gcp:monitoring/alertPolicy:AlertPolicy": (i) => {

@@ -83,3 +83,16 @@ export function gcpServiceAccountId(base: string): string {
 export function eventHubsNamespaceName(base: string, uniqueness: string): string {
   return `${base}-kafka-${shortHash(uniqueness)}`;
 }
+
+/** The engine's user-assigned managed identity (Azure): with postgres.auth=azure-entra also its PostgreSQL role (an Entra principal of that name). */
+export function azureEngineIdentityName(base: string): string {
+  return `id-${base}-engine`;
+}
+
+/**
+ * The Cloud SQL IAM database user of a service account: its e-mail without `.gserviceaccount.com`
+ * (https://cloud.google.com/sql/docs/postgres/add-manage-iam-users), the PG_USER it logs in as.
+ */
+export function cloudSqlIamUser(serviceAccountId: string, project: string): string {
+  return `${serviceAccountId}@${project}.iam`;
+}

@@ -54,6 +54,8 @@ export class CdcPlatform extends pulumi.ComponentResource {
   readonly securityGroupId?: pulumi.Output<string>;
   /** The identities the engine acts as. */
   readonly identities: Record<string, pulumi.Output<string>>;
+  /** Keyless database login (postgres.auth): the role the engine logs in as and the database-side step for it. */
+  readonly databaseLogin?: ServiceFacts["databaseLogin"];
   /** Shell commands to follow the engine's logs and check its health. */
   readonly commands: { tailLogs: pulumi.Output<string>; checkHealth: pulumi.Output<string> };
   /** The Databricks job URL, when a lakehouse is enabled. */
@@ -80,6 +82,7 @@ export class CdcPlatform extends pulumi.ComponentResource {
     this.securityGroupId = target.service.securityGroupId;
     this.identities = target.service.identities;
     this.commands = target.service.commands;
+    this.databaseLogin = target.service.databaseLogin;
     this.pipelines = target.pipelines;
     this.lakehouseJobUrl = lakehouse?.(target.landing, { parent: this, name, baseName: this.settings.baseName, alertEmails: this.settings.alerts?.emails, kafka: target.kafka })?.jobUrl;
     this.registerOutputs({
@@ -92,6 +95,7 @@ export class CdcPlatform extends pulumi.ComponentResource {
       securityGroupId: this.securityGroupId,
       identities: this.identities,
       commands: this.commands,
+      databaseLogin: this.databaseLogin,
       lakehouseJobUrl: this.lakehouseJobUrl,
       pipelines: this.pipelines,
     });

@@ -11,8 +11,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
-import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS } from "./limits";
-import { baseName, pipelineBaseName } from "./naming";
+import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS, NAME_RULES } from "./limits";
+import { PG_AUTH_MODES, type PgAuthMode } from "../container/src/source/auth";
+import { azureEngineIdentityName, baseName, cloudSqlIamUser, gcpServiceAccountId, pipelineBaseName } from "./naming";
 import { kafkaEnvironment, kafkaSinkProblems, sinkSchema, type SinkSettings } from "./kafka";
 
 export const PROJECT = "postgres-cdc-multicloud";
@@ -43,7 +44,16 @@ const postgresSchema = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1),
-  user: z.string().min(1),
+  /** Required, except with auth azure-entra and gcp-iam, where the role is the engine's own identity (engineDatabaseUser). */
+  user: z.string().min(1).optional(),
+  /** How the engine logs in: with postgresPassword, or keyless with a token of its platform identity (PG_AUTH). */
+  auth: z.enum(PG_AUTH_MODES).default("password"),
+  /** auth aws-iam: the DB instance's DbiResourceId (db-…) or the Aurora cluster's resource id (cluster-…), the scope of rds-db:connect. */
+  awsResourceId: z.string().refine(NAME_RULES.rdsResourceId, "must be the instance's DbiResourceId (db-…) or the Aurora cluster's DbClusterResourceId (cluster-…): upper-case letters and digits after the prefix, not the instance name").optional(),
+  /** auth gcp-iam: the Cloud SQL instance ID; the login grants are then limited to it (an IAM condition). */
+  cloudSqlInstance: z.string().refine(NAME_RULES.cloudSqlInstance, "must be the Cloud SQL instance ID (lower-case letters, digits and hyphens, starting with a letter), not its connection name project:region:instance").optional(),
+  /** auth aws-iam: the database's AWS region, when it is not the stack's (PG_AUTH_REGION; also the rds-db:connect ARN's region). */
+  authRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region like eu-west-1").optional(),
   sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
   publication: z.string().regex(pgIdentifier).default("cdc_pub"),
   slot: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default("cdc_slot"),
@@ -166,7 +176,16 @@ export interface PostgresSettings {
   host: string;
   port: number;
   database: string;
+  /** The role the engine logs in as (with azure-entra and gcp-iam its own identity's: engineDatabaseUser). */
   user: string;
+  /** password (postgresPassword), or a token of the engine's identity: aws-iam, azure-entra, gcp-iam (PG_AUTH). */
+  auth: PgAuthMode;
+  /** aws-iam: the DbiResourceId or DbClusterResourceId rds-db:connect is granted on. */
+  awsResourceId?: string;
+  /** aws-iam: the database's region when it is not the stack's (PG_AUTH_REGION). */
+  authRegion?: string;
+  /** gcp-iam: the Cloud SQL instance the login grants are limited to. */
+  cloudSqlInstance?: string;
   sslmode: "disable" | "require" | "verify-ca" | "verify-full";
   publication: string;
   slot: string;
@@ -174,8 +193,8 @@ export interface PostgresSettings {
   tables: string[];
   /** The server's CA bundle (PEM), for PG_SSLROOTCERT_PEM. */
   sslrootcert?: string;
-  /** The password, always a Pulumi secret. */
-  password: pulumi.Output<string>;
+  /** The password, always a Pulumi secret; only with auth password (keyless modes create no password secret). */
+  password?: pulumi.Output<string>;
 }
 
 /**
@@ -226,9 +245,9 @@ type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 export interface PlatformArgs {
   cloud: Cloud;
   /** The database; port 5432, sslmode require, publication cdc_pub, slot cdc_slot and all published tables by default. */
-  postgres: Optional<Omit<PostgresSettings, "password">, "port" | "sslmode" | "publication" | "slot" | "tables"> & {
-    /** The replication user's password; kept a secret whatever it is passed as. */
-    password: pulumi.Input<string>;
+  postgres: Optional<Omit<PostgresSettings, "password">, "user" | "auth" | "port" | "sslmode" | "publication" | "slot" | "tables"> & {
+    /** The replication user's password (auth password only); kept a secret whatever it is passed as. */
+    password?: pulumi.Input<string>;
   };
   batching?: Partial<z.output<typeof batchingSchema>>;
   snapshotMode?: PlatformSettings["snapshotMode"];
@@ -285,7 +304,8 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   const { password, ...pgArgs } = args.postgres ?? ({} as PlatformArgs["postgres"]);
   const pg = postgresSchema.safeParse(pgArgs);
   problems.push(...issues("postgres", pg));
-  if (password === undefined) problems.push("postgres.password is required but not set");
+  if (pg.success && pg.data.auth === "password" && password === undefined) problems.push("postgres.password is required but not set (or choose keyless login with postgres.auth)");
+  if (pg.success && pg.data.auth !== "password" && password !== undefined) problems.push(`postgres.password must not be set with postgres.auth=${pg.data.auth}: the engine logs in with a token of its ${KEYLESS[pg.data.auth].identity} and no password secret is created; remove it, or set postgres.auth to password`);
   const batching = batchingSchema.safeParse(args.batching ?? {});
   problems.push(...issues("batching", batching));
   const tags = tagsSchema.safeParse(args.tags ?? {});
@@ -301,6 +321,9 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   if (pipelines) problems.push(...pipelines.problems.map((p) => `${p.path} ${p.what}`));
   const tables = pipelinesParsed?.success ? pipelinesParsed.data.flatMap((p) => p.tables) : (pg.data?.tables ?? []);
   if (sink.success) problems.push(...kafkaSinkProblems(sink.data, args.cloud, { gcpSubnetwork: args.gcp?.network?.subnetwork, tables, passwordSet: args.kafkaPassword !== undefined }));
+  const platformBase = baseName(name, stack, project);
+  const engineBases = pipelines ? pipelines.pipelines.map((p) => ({ pipeline: p.name, baseName: p.baseName })) : [{ baseName: platformBase }];
+  if (pg.success) problems.push(...authProblems(args.cloud, pg.data, engineBases, args.gcp?.project).map((p) => `${p.path} ${p.what}`));
   if (pipelines && args.cloud === "local" && args.local?.httpPort !== undefined && args.local.httpPort + pipelines.pipelines.length - 1 > 65535) problems.push("local.httpPort leaves no room for a port per pipeline (each engine takes the next port)");
   const landingPrefix = (args.landingPrefix ?? SCALAR_DEFAULTS.landingPrefix).replace(/^\/+|\/+$/g, "");
   if (!LANDING_PREFIX.test(landingPrefix) || landingPrefix.includes("//")) problems.push(`landingPrefix ${JSON.stringify(landingPrefix)} must be a path of lower-case letters, digits, '.', '_', '-' and '/'`);
@@ -354,8 +377,12 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   return {
     cloud: args.cloud,
     stack,
-    baseName: baseName(name, stack, project),
-    postgres: { ...pg.data!, password: pulumi.secret(password) },
+    baseName: platformBase,
+    postgres: {
+      ...pg.data!,
+      user: engineDatabaseUser(pg.data!, platformBase, args.gcp?.project)!,
+      ...(password !== undefined ? { password: pulumi.secret(password) } : {}),
+    },
     batching: batching.data!,
     snapshotMode: args.snapshotMode ?? SCALAR_DEFAULTS.snapshotMode,
     logLevel: args.logLevel ?? SCALAR_DEFAULTS.logLevel,
@@ -414,6 +441,75 @@ function resolvePipelines(
   return { pipelines, problems };
 }
 
+/** Each keyless login mode: the target whose identity it uses, and what that identity is. */
+export const KEYLESS: Record<Exclude<PgAuthMode, "password">, { cloud: Cloud; identity: string }> = {
+  "aws-iam": { cloud: "aws", identity: "ECS task role (RDS/Aurora IAM database authentication)" },
+  "azure-entra": { cloud: "azure", identity: "user-assigned managed identity (Microsoft Entra authentication)" },
+  "gcp-iam": { cloud: "gcp", identity: "service account (Cloud SQL IAM database authentication)" },
+};
+
+/**
+ * The role an engine logs in as: postgres.user, except with azure-entra (the Entra principal of
+ * its managed identity, which has the identity's name) and gcp-iam (its service account's Cloud
+ * SQL IAM user, the e-mail without `.gserviceaccount.com`). Each engine has its own identity.
+ */
+export function engineDatabaseUser(pg: { auth: PgAuthMode; user?: string }, engineBaseName: string, gcpProject: string | undefined): string | undefined {
+  switch (pg.auth) {
+    case "azure-entra":
+      return azureEngineIdentityName(engineBaseName);
+    case "gcp-iam":
+      return cloudSqlIamUser(gcpServiceAccountId(engineBaseName), gcpProject ?? "");
+    default:
+      return pg.user;
+  }
+}
+
+/**
+ * What is wrong with the login settings (postgres.auth and what goes with it), as key paths with
+ * an example each; the password itself is checked by the callers (its key differs).
+ */
+function authProblems(
+  cloud: Cloud,
+  pg: z.output<typeof postgresSchema>,
+  engines: { pipeline?: string; baseName: string }[],
+  gcpProject: string | undefined,
+): { path: string; what: string; example: string }[] {
+  const problems: { path: string; what: string; example: string }[] = [];
+  const { auth } = pg;
+  if (auth !== "password" && KEYLESS[auth].cloud !== cloud) {
+    const own = (Object.keys(KEYLESS) as (keyof typeof KEYLESS)[]).find((m) => KEYLESS[m].cloud === cloud);
+    problems.push({ path: "postgres.auth", what: `is ${auth}, which logs in with the ${KEYLESS[auth].identity} of the ${KEYLESS[auth].cloud} target, but this stack deploys to ${cloud}`, example: own ?? "password" });
+  }
+  if (auth !== "password" && pg.sslmode === "disable") {
+    problems.push({ path: "postgres.sslmode", what: `is disable, but postgres.auth=${auth} sends a bearer token as the password, which needs TLS`, example: "verify-full" });
+  }
+  if (auth === "aws-iam" && !pg.awsResourceId) {
+    problems.push({ path: "postgres.awsResourceId", what: "is required with postgres.auth=aws-iam: the task role may connect only as postgres.user of that instance or cluster (rds-db:connect on arn:aws:rds-db:<region>:<account>:dbuser:<resource id>/<user>); find it with aws rds describe-db-instances --query 'DBInstances[].DbiResourceId' or describe-db-clusters --query 'DBClusters[].DbClusterResourceId'", example: "db-ABCDEFGHIJKLMNOPQRSTUVWXY1" });
+  }
+  if (auth !== "aws-iam") {
+    for (const key of ["awsResourceId", "authRegion"] as const) {
+      if (pg[key] !== undefined) problems.push({ path: `postgres.${key}`, what: `is only used with postgres.auth=aws-iam (got postgres.auth=${auth}); remove it or set postgres.auth to aws-iam`, example: "aws-iam" });
+    }
+  }
+  if (auth !== "gcp-iam" && pg.cloudSqlInstance !== undefined) problems.push({ path: "postgres.cloudSqlInstance", what: `is only used with postgres.auth=gcp-iam (got postgres.auth=${auth}); remove it or set postgres.auth to gcp-iam`, example: "gcp-iam" });
+  if ((auth === "password" || auth === "aws-iam") && !pg.user) problems.push({ path: "postgres.user", what: "is required but not set", example: "cdc_user" });
+  if (auth === "azure-entra" || auth === "gcp-iam") {
+    const rule = auth === "azure-entra" ? NAME_RULES.entraIdentityRole : NAME_RULES.cloudSqlIamUser;
+    const users = engines.map((e) => ({ ...e, user: engineDatabaseUser(pg, e.baseName, gcpProject)! }));
+    for (const u of users.filter((x) => !rule(x.user))) {
+      problems.push({ path: "postgres.auth", what: `makes the engine${u.pipeline ? ` of pipeline ${u.pipeline}` : ""} log in as its identity ${JSON.stringify(u.user)}, which is not a valid ${auth === "gcp-iam" ? "Cloud SQL IAM user" : "Entra principal"} name (a PostgreSQL role has at most 63 bytes); shorten namePrefix, the stack name${auth === "gcp-iam" ? " or the project id" : ""}, or log in with a password`, example: "password" });
+    }
+    const others = users.filter((u) => pg.user !== undefined && u.user !== pg.user);
+    if (others.length > 0) {
+      const what = users.length === 1
+        ? `is ${JSON.stringify(pg.user)}, but with postgres.auth=${auth} the engine logs in as its own ${KEYLESS[auth].identity}, whose role is ${JSON.stringify(users[0].user)}; set postgres.user to that or leave it out`
+        : `must be left out with postgres.auth=${auth} and pipelines: each pipeline's engine logs in as its own ${KEYLESS[auth].identity} (${users.map((u) => `${u.pipeline}: ${u.user}`).join(", ")})`;
+      problems.push({ path: "postgres.user", what, example: users[0].user });
+    }
+  }
+  return problems;
+}
+
 /** One engine of a platform: its pipeline's name (none in the single-pipeline form) and its settings. */
 export interface EngineSpec {
   pipeline?: string;
@@ -432,7 +528,7 @@ export function engineSpecs(s: PlatformSettings): EngineSpec[] {
     settings: {
       ...s,
       baseName: p.baseName,
-      postgres: { ...s.postgres, slot: p.slot, publication: p.publication, tables: p.tables },
+      postgres: { ...s.postgres, slot: p.slot, publication: p.publication, tables: p.tables, user: engineDatabaseUser(s.postgres, p.baseName, s.gcp?.project)! },
       ...(s.local ? { local: { ...s.local, httpPort: s.local.httpPort + i } } : {}),
     },
   }));
@@ -476,6 +572,10 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   "postgres.database": "app",
   "postgres.user": "cdc_user",
   "postgres.sslmode": "require",
+  "postgres.auth": "aws-iam",
+  "postgres.awsResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1",
+  "postgres.authRegion": "eu-west-1",
+  "postgres.cloudSqlInstance": "orders-db",
   "postgres.publication": "cdc_pub",
   "postgres.slot": "cdc_slot",
   "postgres.tables": `'["public.users","public.orders"]'`,
@@ -671,8 +771,12 @@ export function readSettings(): StackSettings {
   if (alerts && cloud === "local") problems.push(`${PROJECT}:alerts is not available on the local target (Docker restarts the engine; watch docker ps); remove it: pulumi config rm ${PROJECT}:alerts`);
 
   const password = config.getSecret("postgresPassword");
-  if (password === undefined) {
-    problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<password>'`);
+  const auth = postgres?.auth ?? "password";
+  if (auth === "password" && password === undefined && postgres) {
+    problems.push(`${PROJECT}:postgresPassword is required but not set; for example: pulumi config set --secret ${PROJECT}:postgresPassword '<password>' (or log in keyless: pulumi config set --path ${PROJECT}:postgres.auth ${cloud === "aws" ? "aws-iam" : cloud === "azure" ? "azure-entra" : cloud === "gcp" ? "gcp-iam" : "password"})`);
+  }
+  if (auth !== "password" && password !== undefined) {
+    problems.push(`${PROJECT}:postgresPassword must not be set with postgres.auth=${auth}: the engine logs in with a token of its ${KEYLESS[auth].identity} and no password secret is created; remove it: pulumi config rm ${PROJECT}:postgresPassword (or set postgres.auth to password)`);
   }
 
   const settings: Pick<PlatformArgs, "aws" | "azure" | "gcp" | "local"> = {};
@@ -715,6 +819,12 @@ export function readSettings(): StackSettings {
     }
   }
 
+  const stackBase = baseName(namePrefix, pulumi.getStack(), pulumi.getProject());
+  if (postgres) {
+    const engines = pipelines ? pipelines.pipelines.map((p) => ({ pipeline: p.name, baseName: p.baseName })) : [{ baseName: stackBase }];
+    for (const p of authProblems(cloud, postgres, engines, settings.gcp?.project)) problems.push(problem(p.path, p.what, p.example, true));
+  }
+
   const sizeProblem = containerSizeProblem(cloud, { cpu, memoryMiB });
   if (sizeProblem) problems.push(problem(sizeProblem.key, sizeProblem.what, sizeProblem.example));
 
@@ -728,17 +838,17 @@ export function readSettings(): StackSettings {
 
   if (problems.length > 0) throw new SettingsError(problems);
 
-  const pg = postgres!;
+  const pg = { ...postgres!, user: engineDatabaseUser(postgres!, stackBase, settings.gcp?.project)! };
   // The engine's own parser is the contract: run it on the environment the service will get, so a
   // value the engine would reject fails here, at preview, not in a crash-looping container.
   const engineProblems = pipelines
-    ? pipelines.pipelines.flatMap((p) => checkAgainstEngine({ ...pg, slot: p.slot, publication: p.publication, tables: p.tables }, batching, { snapshotMode, logLevel, sinkCompression }))
+    ? pipelines.pipelines.flatMap((p) => checkAgainstEngine({ ...pg, slot: p.slot, publication: p.publication, tables: p.tables, user: engineDatabaseUser(pg, p.baseName, settings.gcp?.project)! }, batching, { snapshotMode, logLevel, sinkCompression }))
     : checkAgainstEngine(pg, batching, { snapshotMode, logLevel, sinkCompression });
   if (engineProblems.length > 0) throw new SettingsError(engineProblems);
 
   const args: PlatformArgs = {
     cloud,
-    postgres: { ...pg, password: password! },
+    postgres: { ...postgres!, ...(password !== undefined ? { password } : {}) },
     batching,
     snapshotMode,
     logLevel,
@@ -781,6 +891,8 @@ const ENGINE_VAR_TO_KEY: Partial<Record<keyof typeof VARIABLES, string>> = {
   PG_DATABASE: "postgres.database",
   PG_USER: "postgres.user",
   PG_SSLMODE: "postgres.sslmode",
+  PG_AUTH: "postgres.auth",
+  PG_AUTH_REGION: "postgres.authRegion",
   PG_PUBLICATION: "postgres.publication",
   PG_SLOT: "postgres.slot",
   TABLE_INCLUDE: "postgres.tables",
@@ -794,13 +906,13 @@ const ENGINE_VAR_TO_KEY: Partial<Record<keyof typeof VARIABLES, string>> = {
 };
 
 function checkAgainstEngine(
-  pg: z.output<typeof postgresSchema>,
+  pg: z.output<typeof postgresSchema> & { user: string },
   batching: z.output<typeof batchingSchema>,
   rest: { snapshotMode: string; logLevel: string; sinkCompression: string },
 ): string[] {
   const env = {
     ...engineEnvironment({ postgres: pg, batching, ...rest } as unknown as EngineEnvInput, "file:///landing"),
-    PG_PASSWORD: "checked-separately",
+    ...(pg.auth === "password" ? { PG_PASSWORD: "checked-separately" } : {}),
   };
   try {
     loadConfig(env);
@@ -860,5 +972,8 @@ export function engineEnvironment(s: EngineEnvInput, sinkUrl: string, kafkaBoots
   // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
   if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
   if (s.postgres.sslrootcert) env.PG_SSLROOTCERT_PEM = s.postgres.sslrootcert;
+  // Keyless: the engine asks its platform identity for a token at every connection (no PG_PASSWORD).
+  if (s.postgres.auth !== "password") env.PG_AUTH = s.postgres.auth;
+  if (s.postgres.authRegion) env.PG_AUTH_REGION = s.postgres.authRegion;
   return { ...env, ...kafkaEnvironment(s.sink, s.cloud ?? "local", kafkaBootstrap) };
 }

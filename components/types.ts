@@ -64,6 +64,11 @@ export interface ServiceFacts {
   securityGroupId?: pulumi.Output<string>;
   /** The identities the engine acts as, by what they are (e.g. taskRoleArn, principalId, serviceAccountEmail). */
   identities: Record<string, pulumi.Output<string>>;
+  /**
+   * Keyless database login (postgres.auth other than password): the PostgreSQL role the engine logs
+   * in as, and the one-time database-side step for it (docs/deploy.md "Keyless database login").
+   */
+  databaseLogin?: { user: pulumi.Output<string>; setup: pulumi.Output<string> };
   /** Shell commands to paste: follow the engine's logs, and see whether it is up. */
   commands: { tailLogs: pulumi.Output<string>; checkHealth: pulumi.Output<string> };
 }

@@ -239,7 +239,8 @@ export interface EngineServiceArgs {
   repositoryArn: pulumi.Input<string>;
   bucketArn: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
-  secretArn: pulumi.Input<string>;
+  /** The password secret (postgres.auth password); none with a keyless login. */
+  secretArn?: pulumi.Input<string>;
   /**
    * The password secret's current version id. ECS reads the secret only when a task starts, so the
    * task definition carries it (a Docker label): a new password makes a new revision and rolls the task.
@@ -257,8 +258,10 @@ export interface EngineServiceArgs {
 /**
  * ECS Fargate service running exactly one engine task: desired count 1, and deployments stop the
  * old task before starting the new one (min healthy 0%, max 100%), because a replication slot has
- * one consumer. The task role may write only the landing prefix; the execution role may read only
- * the password secret (to inject it), pull only the engine repository and write only its log group.
+ * one consumer. The task role may write only the landing prefix (and, with postgres.auth=aws-iam,
+ * connect as exactly one database user: rds-db:connect on that user's ARN); the execution role may
+ * read only the password secret (to inject it), pull only the engine repository and write only its
+ * log group.
  */
 export class EngineService extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
@@ -267,6 +270,8 @@ export class EngineService extends pulumi.ComponentResource {
   readonly securityGroupId: pulumi.Output<string>;
   readonly taskRoleArn: pulumi.Output<string>;
   readonly executionRoleArn: pulumi.Output<string>;
+  /** postgres.auth=aws-iam: the database user the task role may connect as (rds-db:connect). */
+  readonly databaseUserArn?: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -313,6 +318,19 @@ export class EngineService extends pulumi.ComponentResource {
       }),
     }, { parent: this });
 
+    if (s.postgres.auth === "aws-iam") {
+      // The token the engine signs with this role is accepted for exactly this user of this instance or cluster.
+      this.databaseUserArn = pulumi.output(args.accountId).apply((account) =>
+        checkName("rdsDbUserArn", rdsDbUserArn(s.postgres.authRegion ?? aw.region, account, s.postgres.awsResourceId!, s.postgres.user)));
+      new aws.iam.RolePolicy(`${name}-task-db-connect`, {
+        role: taskRole.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [{ Sid: "ConnectAsDatabaseUser", Effect: "Allow", Action: "rds-db:connect", Resource: this.databaseUserArn }],
+        }),
+      }, { parent: this });
+    }
+
     const executionRole = new aws.iam.Role(`${name}-execution-role`, {
       name: checkName("awsName", `${s.baseName}-engine-exec`),
       description: "ECS agent for the CDC engine: pulls its image, injects its secret, ships its logs",
@@ -327,7 +345,7 @@ export class EngineService extends pulumi.ComponentResource {
           // GetAuthorizationToken has no resource-level permissions.
           { Sid: "EcrToken", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
           { Sid: "PullEngineImage", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], Resource: args.repositoryArn },
-          { Sid: "ReadPasswordSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: args.secretArn },
+          ...(args.secretArn ? [{ Sid: "ReadPasswordSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: args.secretArn }] : []),
           { Sid: "WriteEngineLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: pulumi.interpolate`${args.logGroupArn}:*` },
         ],
       }),
@@ -386,8 +404,13 @@ export class EngineService extends pulumi.ComponentResource {
         readonlyRootFilesystem: true,
         mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],
         environment,
-        // The password reaches the task only through Secrets Manager, never as a plain value.
-        secrets: [{ name: "PG_PASSWORD", valueFrom: args.secretArn }, ...(kafkaPassword ? [{ name: "KAFKA_PASSWORD", valueFrom: kafkaPassword.arn }] : [])],
+        // The passwords reach the task only through Secrets Manager, never as plain values (keyless PostgreSQL login: no PG_PASSWORD at all).
+        ...(args.secretArn || kafkaPassword ? {
+          secrets: [
+            ...(args.secretArn ? [{ name: "PG_PASSWORD", valueFrom: args.secretArn }] : []),
+            ...(kafkaPassword ? [{ name: "KAFKA_PASSWORD", valueFrom: kafkaPassword.arn }] : []),
+          ],
+        } : {}),
         ...(args.secretVersionId || kafkaPassword ? {
           dockerLabels: {
             ...(args.secretVersionId ? { [PASSWORD_VERSION_LABEL]: args.secretVersionId } : {}),
@@ -435,7 +458,7 @@ export class EngineService extends pulumi.ComponentResource {
     this.securityGroupId = securityGroup.id;
     this.taskRoleArn = taskRole.arn;
     this.executionRoleArn = executionRole.arn;
-    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName, securityGroupId: this.securityGroupId, taskRoleArn: this.taskRoleArn, executionRoleArn: this.executionRoleArn });
+    this.registerOutputs({ name: this.name, id: this.id, clusterName: this.clusterName, securityGroupId: this.securityGroupId, taskRoleArn: this.taskRoleArn, executionRoleArn: this.executionRoleArn, databaseUserArn: this.databaseUserArn });
   }
 }
 
@@ -562,6 +585,19 @@ export class EngineAlerts extends pulumi.ComponentResource {
   }
 }
 
+/** AWS partition of a region: aws, aws-cn (cn-*) or aws-us-gov (us-gov-*). */
+function partitionOf(region: string): string {
+  return region.startsWith("cn-") ? "aws-cn" : region.startsWith("us-gov-") ? "aws-us-gov" : "aws";
+}
+
+/**
+ * The resource of rds-db:connect for one database user (components/limits.ts NAME_RULES.rdsDbUserArn):
+ * arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId or DbClusterResourceId>/<user>.
+ */
+export function rdsDbUserArn(region: string, accountId: string, resourceId: string, user: string): string {
+  return `arn:${partitionOf(region)}:rds-db:${region}:${accountId}:dbuser:${resourceId}/${user}`;
+}
+
 /** Builds the AWS target under `parent`. */
 export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
@@ -583,7 +619,8 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     platform: s.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
-  const secret = new PasswordSecret(at("postgres-password").name, {
+  // Keyless (postgres.auth=aws-iam): no password exists, so no secret.
+  const secret = s.postgres.password === undefined ? undefined : new PasswordSecret(at("postgres-password").name, {
     baseName: s.baseName,
     password: s.postgres.password,
     recoveryWindowInDays: s.deletionProtection ? 30 : 0,
@@ -614,8 +651,8 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
       repositoryArn: registry.repositoryArn,
       bucketArn: storage.bucketArn,
       sinkUrl: storage.url,
-      secretArn: secret.arn,
-      secretVersionId: secret.versionId,
+      secretArn: secret?.arn,
+      secretVersionId: secret?.versionId,
       logGroupName: logs.name,
       logGroupArn: logs.arn,
       // In the pipelines form each engine may write only its own tables' topics (and the shared state and schema topics).
@@ -652,13 +689,19 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     aws: { bucketName: storage.bucketName, bucketArn: storage.bucketArn, accountId },
   };
   const region = s.aws!.region;
-  const facts = ({ logs, service }: (typeof engines)[number]): ServiceFacts => ({
+  const facts = ({ logs, service, settings }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloudwatch:${region}:${logs.name}`,
     runtime: pulumi.interpolate`ecs:${region}:${service.clusterName}`,
     securityGroupId: service.securityGroupId,
-    identities: { taskRoleArn: service.taskRoleArn, executionRoleArn: service.executionRoleArn },
+    identities: { taskRoleArn: service.taskRoleArn, executionRoleArn: service.executionRoleArn, ...(service.databaseUserArn ? { databaseUserArn: service.databaseUserArn } : {}) },
+    ...(service.databaseUserArn ? {
+      databaseLogin: {
+        user: pulumi.output(settings.postgres.user),
+        setup: pulumi.output(`enable IAM database authentication on the instance or cluster (aws rds modify-db-instance --enable-iam-database-authentication, or modify-db-cluster); on the database: GRANT rds_iam TO ${settings.postgres.user}; (and rds_replication and SELECT on the captured tables; doctor lists each)`),
+      },
+    } : {}),
     commands: {
       tailLogs: pulumi.interpolate`aws logs tail ${logs.name} --follow --region ${region}`,
       checkHealth: pulumi.interpolate`aws ecs describe-services --cluster ${service.clusterName} --services ${service.name} --region ${region} --query "services[0].{status:status,running:runningCount,desired:desiredCount,rollout:deployments[0].rolloutState}"`,

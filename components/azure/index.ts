@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineImage } from "../engineImage";
 import { checkName, isoDuration, LIMITS, logAnalyticsRetention } from "../limits";
 import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
-import { acrName, keyVaultName, storageAccountName } from "../naming";
+import { acrName, azureEngineIdentityName, keyVaultName, storageAccountName } from "../naming";
 import { afterPropagation, AZURE_RBAC_PROPAGATION_MS } from "../propagation";
 import { recreatableSuffix } from "../recreatable";
 import { capturedTables, ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
@@ -186,7 +186,8 @@ export interface PasswordSecretArgs extends Placement {
   baseName: string;
   uniqueness: pulumi.Input<string>;
   tenantId: pulumi.Input<string>;
-  password: pulumi.Input<string>;
+  /** The PostgreSQL password; absent with a keyless postgres.auth, when the vault holds only the Kafka SCRAM password. */
+  password?: pulumi.Input<string>;
   /** Purge protection (a deleted vault cannot be purged before its 90 days are up) and Pulumi `protect`. */
   deletionProtection: boolean;
 }
@@ -195,19 +196,20 @@ export interface PasswordSecretArgs extends Placement {
 export const KEY_VAULT_SOFT_DELETE_DAYS = 90;
 
 /**
- * Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password. A deleted vault
+ * Key Vault (RBAC authorization, soft delete) holding the PostgreSQL password (and beside it the
+ * Kafka SCRAM password, components/azure/kafka.ts). A deleted vault
  * keeps its name for the soft-delete retention, so the name ends in a suffix that is new after each
  * destroy; the retention is the same for every stack because Azure never lets it change after
  * creation (turning deletionProtection on later only adds purge protection, which Azure allows).
  */
 export class PasswordSecret extends pulumi.ComponentResource {
   readonly vaultName: pulumi.Output<string>;
-  /** ARM id of the secret: the scope its read grant is limited to. */
-  readonly secretId: pulumi.Output<string>;
+  /** ARM id of the PostgreSQL password secret: the scope its read grant is limited to (none when keyless). */
+  readonly secretId?: pulumi.Output<string>;
   /** Versionless URI: the app reads the latest version. */
-  readonly secretUri: pulumi.Output<string>;
+  readonly secretUri?: pulumi.Output<string>;
   /** The current version (new whenever the password changes): the app's revision carries it so a new password rolls it. */
-  readonly version: pulumi.Output<string>;
+  readonly version?: pulumi.Output<string>;
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
@@ -230,18 +232,20 @@ export class PasswordSecret extends pulumi.ComponentResource {
       tags: args.tags,
       // Vaults created before the retention was fixed keep theirs: Azure rejects any change to it.
     }, { parent: this, protect: args.deletionProtection, ignoreChanges: ["properties.softDeleteRetentionInDays"] });
-    const secret = new keyvault.Secret(`${name}-secret`, {
-      secretName: checkName("keyVaultSecret", "postgres-password"),
-      vaultName: vault.name,
-      resourceGroupName: args.resourceGroupName,
-      properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
-      tags: args.tags,
-    }, { parent: this });
     this.vaultName = vault.name;
-    this.secretId = secret.id;
-    this.secretUri = secret.properties.secretUri;
-    // A version id is not secret; only the value is.
-    this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+    if (args.password !== undefined) {
+      const secret = new keyvault.Secret(`${name}-secret`, {
+        secretName: checkName("keyVaultSecret", "postgres-password"),
+        vaultName: vault.name,
+        resourceGroupName: args.resourceGroupName,
+        properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
+        tags: args.tags,
+      }, { parent: this });
+      this.secretId = secret.id;
+      this.secretUri = secret.properties.secretUri;
+      // A version id is not secret; only the value is.
+      this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+    }
     this.registerOutputs({ vaultName: this.vaultName, secretUri: this.secretUri, version: this.version });
   }
 }
@@ -286,8 +290,9 @@ export interface EngineServiceArgs extends Placement {
   registryServer: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
   landingContainerId: pulumi.Input<string>;
-  secretId: pulumi.Input<string>;
-  secretUri: pulumi.Input<string>;
+  /** The password secret (postgres.auth password); none with azure-entra, where the identity logs in with an Entra token. */
+  secretId?: pulumi.Input<string>;
+  secretUri?: pulumi.Input<string>;
   /**
    * The password secret's current version. A running replica keeps the secret it started with, and
    * a secret change alone makes no new revision; the version in the template (PG_PASSWORD_VERSION,
@@ -318,9 +323,11 @@ export const WORKLOAD_PROFILE = "Consumption";
  * The Container Apps environment and the engine's Container App: exactly one replica (min = max =
  * 1, no scale rules, no ingress), restarts by its liveness probe. Its user-assigned identity holds
  * three grants: Storage Blob Data Contributor on the landing container, AcrPull on the registry,
- * Key Vault Secrets User on the password secret (and with Event Hubs made for the Kafka sink, its
- * data roles on its event hubs, components/azure/kafka.ts). The app is created only once they have
- * propagated: it resolves the Key Vault reference and pulls the image with that identity at once.
+ * Key Vault Secrets User on the password secret (none with postgres.auth=azure-entra: the identity
+ * is then the database's Entra principal, created on the server by its Entra admin; and with Event
+ * Hubs made for the Kafka sink, its data roles on its event hubs, components/azure/kafka.ts). The
+ * app is created only once they have propagated: it resolves the Key Vault reference and pulls the
+ * image with that identity at once.
  *
  * The environment is a workload-profiles environment (Consumption profile): that is the type a
  * VNet-integrated environment needs for user-defined routes and NAT egress, on a subnet delegated to
@@ -334,6 +341,8 @@ export class EngineService extends pulumi.ComponentResource {
   readonly identityId: pulumi.Output<string>;
   readonly identityPrincipalId: pulumi.Output<string>;
   readonly identityClientId: pulumi.Output<string>;
+  /** The identity's name: with postgres.auth=azure-entra also its database role (its Entra principal). */
+  readonly identityName: pulumi.Output<string>;
 
   constructor(name: string, args: EngineServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:EngineService`, name, {}, opts);
@@ -341,7 +350,7 @@ export class EngineService extends pulumi.ComponentResource {
     const placement = { resourceGroupName: args.resourceGroupName, location: args.location };
 
     const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, {
-      resourceName: checkName("managedIdentity", `id-${s.baseName}-engine`),
+      resourceName: checkName("managedIdentity", azureEngineIdentityName(s.baseName)),
       ...placement,
       tags: args.tags,
     }, { parent: this });
@@ -356,7 +365,7 @@ export class EngineService extends pulumi.ComponentResource {
     const grants = [
       grant("landing-writer", ROLES.storageBlobDataContributor, args.landingContainerId, "CDC engine writes landing files to this container only"),
       grant("acr-pull", ROLES.acrPull, args.registryId, "CDC engine pulls its image"),
-      grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only"),
+      ...(args.secretId ? [grant("secret-reader", ROLES.keyVaultSecretsUser, args.secretId, "CDC engine reads the PostgreSQL password secret only")] : []),
       // Kafka sink on Event Hubs: the engine's first publish must not outrun these grants either.
       ...(args.kafka?.grants ?? []).map((g) => grant(g.name, g.role, g.scope, g.description)),
       ...(args.kafka?.password ? [grant("kafka-secret-reader", ROLES.keyVaultSecretsUser, args.kafka.password.secretId, "CDC engine reads the Kafka SCRAM password secret only")] : []),
@@ -380,7 +389,7 @@ export class EngineService extends pulumi.ComponentResource {
       ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
       // @azure/identity's DefaultAzureCredential picks the user-assigned identity by this standard variable.
       { name: "AZURE_CLIENT_ID", value: clientId },
-      { name: "PG_PASSWORD", secretRef: "pg-password" },
+      ...(args.secretUri ? [{ name: "PG_PASSWORD", secretRef: "pg-password" }] : []),
       ...(secretVersion ? [{ name: "PG_PASSWORD_VERSION", value: secretVersion }] : []),
       ...(args.kafka?.password ? [{ name: "KAFKA_PASSWORD", secretRef: "kafka-password" }, { name: "KAFKA_PASSWORD_VERSION", value: kafkaPasswordVersion ?? "" }] : []),
     ]);
@@ -405,10 +414,12 @@ export class EngineService extends pulumi.ComponentResource {
         // No ingress: nothing can drive HTTP scaling, and the engine is not reachable from outside.
         registries: [{ server: args.registryServer, identity: appIdentity }],
         // The password stays in Key Vault; the app resolves it with its identity.
-        secrets: [
-          { name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity },
-          ...(args.kafka?.password ? [{ name: "kafka-password", keyVaultUrl: args.kafka.password.secretUri, identity: appIdentity }] : []),
-        ],
+        ...(args.secretUri || args.kafka?.password ? {
+          secrets: [
+            ...(args.secretUri ? [{ name: "pg-password", keyVaultUrl: args.secretUri, identity: appIdentity }] : []),
+            ...(args.kafka?.password ? [{ name: "kafka-password", keyVaultUrl: args.kafka.password.secretUri, identity: appIdentity }] : []),
+          ],
+        } : {}),
       },
       template: {
         containers: [{
@@ -435,7 +446,8 @@ export class EngineService extends pulumi.ComponentResource {
     this.identityId = identity.id;
     this.identityPrincipalId = identity.principalId;
     this.identityClientId = identity.clientId;
-    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId });
+    this.identityName = identity.name.apply((n) => checkName("entraIdentityRole", n));
+    this.registerOutputs({ name: this.name, id: this.id, environmentName: this.environmentName, identityId: this.identityId, identityPrincipalId: this.identityPrincipalId, identityClientId: this.identityClientId, identityName: this.identityName });
   }
 }
 
@@ -573,6 +585,17 @@ export class EngineAlerts extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * postgres.auth=azure-entra: the engine's role is the Entra principal of its managed identity,
+ * which has the identity's name; the server's Entra admin creates it once.
+ */
+function entraLogin(identityName: pulumi.Output<string>): NonNullable<ServiceFacts["databaseLogin"]> {
+  return {
+    user: identityName,
+    setup: pulumi.interpolate`enable Microsoft Entra authentication on the server; as its Entra admin, in the postgres database: SELECT * FROM pgaadauth_create_principal('${identityName}', false, false); then grant "${identityName}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+  };
+}
+
 /** Builds the Azure target under `parent`. */
 export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const opts = { parent };
@@ -601,7 +624,8 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
-  const secret = new PasswordSecret(at("postgres-password").name, {
+  // Keyless (postgres.auth=azure-entra): no PostgreSQL password, so no vault unless the Kafka SCRAM password needs one.
+  const secret = s.postgres.password === undefined && !s.kafkaPassword ? undefined : new PasswordSecret(at("postgres-password").name, {
     ...placement,
     baseName: s.baseName,
     uniqueness,
@@ -626,7 +650,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     : undefined;
   // sink.auth scram-*: the password in the stack's Key Vault beside the PostgreSQL one.
   const kafkaPassword = s.kafkaPassword
-    ? new KafkaPasswordSecret(at("kafka-password").name, { vaultName: secret.vaultName, resourceGroupName: group.name, password: s.kafkaPassword, tags: s.tags }, at("kafka-password").opts)
+    ? new KafkaPasswordSecret(at("kafka-password").name, { vaultName: secret!.vaultName, resourceGroupName: group.name, password: s.kafkaPassword, tags: s.tags }, at("kafka-password").opts)
     : undefined;
   // Engines share the first one's Container Apps environment: a VNet-integrated environment owns its subnet.
   let sharedEnvironment: SharedEnvironment | undefined;
@@ -641,9 +665,9 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
       registryServer: registry.loginServer,
       sinkUrl: storageAccount.url,
       landingContainerId: storageAccount.containerId,
-      secretId: secret.secretId,
-      secretUri: secret.secretUri,
-      secretVersion: secret.version,
+      secretId: secret?.secretId,
+      secretUri: secret?.secretUri,
+      secretVersion: secret?.version,
       logCustomerId: logs.customerId,
       logSharedKey: logs.sharedKey,
       environment: sharedEnvironment,
@@ -694,6 +718,7 @@ export function deployAzure(name: string, s: PlatformSettings, parent: pulumi.Re
     logLocation: pulumi.interpolate`log-analytics:${group.name}/${logs.workspaceName} (table ContainerAppConsoleLogs_CL, ContainerAppName_s == "${service.name}")`,
     runtime: pulumi.interpolate`container-apps:${group.name}/${service.environmentName}`,
     identities: { identityId: service.identityId, principalId: service.identityPrincipalId, clientId: service.identityClientId },
+    ...(s.postgres.auth === "azure-entra" ? { databaseLogin: entraLogin(service.identityName) } : {}),
     commands: {
       tailLogs: pulumi.interpolate`az containerapp logs show --name ${service.name} --resource-group ${group.name} --follow --format text`,
       checkHealth: pulumi.interpolate`az containerapp replica list --name ${service.name} --resource-group ${group.name} --output table`,

@@ -239,7 +239,8 @@ export interface EngineServiceArgs extends Placement {
   imageRef: pulumi.Input<string>;
   bucketName: pulumi.Input<string>;
   sinkUrl: pulumi.Input<string>;
-  secretId: pulumi.Input<string>;
+  /** The password secret (postgres.auth password); none with gcp-iam, where the service account logs in itself. */
+  secretId?: pulumi.Input<string>;
   /**
    * The password version the engine reads ("latest" when omitted). Cloud Run resolves a secret when
    * an instance starts; pinning the version in the template makes a new password a new revision.
@@ -253,7 +254,9 @@ export interface EngineServiceArgs extends Placement {
 
 /**
  * The engine's service account (object access on the landing bucket and access to the password
- * secret, nothing else) and its Cloud Run service: exactly one instance (manual scaling, max 1),
+ * secret, nothing else; with postgres.auth=gcp-iam no secret, and instead Cloud SQL IAM login:
+ * roles/cloudsql.instanceUser and roles/cloudsql.client on the project, since Cloud SQL has no
+ * instance-level IAM policy) and its Cloud Run service: exactly one instance (manual scaling, max 1),
  * CPU always allocated, no URL, probes on /healthz and /readyz.
  */
 export class EngineService extends pulumi.ComponentResource {
@@ -278,13 +281,25 @@ export class EngineService extends pulumi.ComponentResource {
       role: "roles/storage.objectUser",
       member,
     }, { parent: this, dependsOn: [args.apis] });
-    const secretReader = new secretmanager.SecretIamMember(`${name}-secret-reader`, {
+    const secretReader = args.secretId === undefined ? undefined : new secretmanager.SecretIamMember(`${name}-secret-reader`, {
       project: args.project,
       secretId: args.secretId,
       role: "roles/secretmanager.secretAccessor",
       member,
     }, { parent: this, dependsOn: [args.apis] });
     const kafkaPasswordReader = args.kafkaPassword?.grantReader(`${name}-kafka-secret-reader`, member, this);
+    // Cloud SQL IAM database authentication: the service account logs in as its IAM database user;
+    // with postgres.cloudSqlInstance only on that instance (Cloud SQL's instance-scoped grant is an IAM condition).
+    const instance = s.postgres.cloudSqlInstance;
+    const onlyInstance = instance === undefined ? {} : {
+      condition: {
+        title: "cdc-engine-source-instance",
+        description: `only the CDC engine's source instance ${instance}`,
+        expression: `resource.name == 'projects/${args.project}/instances/${instance}' && resource.type == 'sqladmin.googleapis.com/Instance'`,
+      },
+    };
+    const databaseLogin = s.postgres.auth !== "gcp-iam" ? [] : LIMITS.gcp.cloudSqlIamLoginRoles.map((role) =>
+      new projects.IAMMember(`${name}-${role.replace(/^roles\/cloudsql\./, "cloudsql-").toLowerCase()}`, { project: args.project, role, member, ...onlyInstance }, { parent: this, dependsOn: [args.apis] }));
 
     const network = s.gcp!.network;
     const vpcAccess = network === undefined ? undefined : network.vpcConnector
@@ -293,8 +308,8 @@ export class EngineService extends pulumi.ComponentResource {
 
     const envs = pulumi.all([args.sinkUrl, args.secretId, args.secretVersion, args.kafkaBootstrap, args.kafkaPassword?.secretId, args.kafkaPassword?.version]).apply(([sinkUrl, secretId, secretVersion, kafkaBootstrap, kafkaSecretId, kafkaSecretVersion]) => [
       ...Object.entries(engineEnvironment(s, sinkUrl, kafkaBootstrap)).map(([n, value]) => ({ name: n, value })),
-      // The password comes from Secret Manager at start, never as a plain value.
-      { name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } },
+      // The password comes from Secret Manager at start, never as a plain value (keyless: no password at all).
+      ...(secretId === undefined ? [] : [{ name: "PG_PASSWORD", valueSource: { secretKeyRef: { secret: secretId, version: secretVersion ?? "latest" } } }]),
       ...(kafkaSecretId ? [{ name: "KAFKA_PASSWORD", valueSource: { secretKeyRef: { secret: kafkaSecretId, version: kafkaSecretVersion ?? "latest" } } }] : []),
     ]);
     const probe = (path: string, failureThreshold: number) => ({
@@ -341,7 +356,7 @@ export class EngineService extends pulumi.ComponentResource {
         }],
       },
       labels: args.labels,
-    }, { parent: this, dependsOn: [args.apis, landingWriter, secretReader, ...(kafkaPasswordReader ? [kafkaPasswordReader] : [])] });
+    }, { parent: this, dependsOn: [args.apis, landingWriter, ...(secretReader ? [secretReader] : []), ...databaseLogin, ...(kafkaPasswordReader ? [kafkaPasswordReader] : [])] });
 
     this.name = service.name;
     this.id = service.id;
@@ -461,6 +476,23 @@ export class EngineAlerts extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * postgres.auth=gcp-iam: the engine logs in as its service account's Cloud SQL IAM user, which is
+ * the account's e-mail without `.gserviceaccount.com`; settings derived `user` from the same
+ * account id, and this checks the two agree.
+ */
+function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: string, instance = "<instance>"): NonNullable<ServiceFacts["databaseLogin"]> {
+  const checked = serviceAccountEmail.apply((email) => {
+    const iamUser = email.replace(/\.gserviceaccount\.com$/, "");
+    if (iamUser !== user) throw new pulumi.RunError(`the engine's service account ${email} logs in to Cloud SQL as ${iamUser}, not as PG_USER=${user}`);
+    return checkName("cloudSqlIamUser", iamUser);
+  });
+  return {
+    user: checked,
+    setup: pulumi.interpolate`set the database flag cloudsql.iam_authentication=on; gcloud sql users create ${checked} --instance=${instance} --type=cloud_iam_service_account; then grant "${checked}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+  };
+}
+
 /** Builds the GCP target under `parent`. */
 export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Resource): TargetOutputs {
   const at = (legacy: string) => childOf(parent, name, legacy);
@@ -481,7 +513,8 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     platform: "linux/amd64",
     registry: { server: registry.facts.server, username: registry.facts.username, password: registry.facts.password },
   }, at("engine-image").opts);
-  const secret = new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
+  // Keyless (postgres.auth=gcp-iam): no password exists, so no secret.
+  const secret = s.postgres.password === undefined ? undefined : new PasswordSecret(at("postgres-password").name, { ...placement, baseName: s.baseName, password: s.postgres.password, deletionProtection: s.deletionProtection }, at("postgres-password").opts);
   const specs = engineSpecs(s).map((e) => ({ ...e, serviceName: `${e.settings.baseName}-engine` }));
   const logs = new EngineLogs(at("logs").name, {
     ...placement,
@@ -507,8 +540,8 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
       imageRef: image.ref,
       bucketName: landing.bucketName,
       sinkUrl: landing.url,
-      secretId: secret.secretId,
-      secretVersion: secret.version,
+      secretId: secret?.secretId,
+      secretVersion: secret?.version,
       kafkaBootstrap: kafka?.bootstrap,
       kafkaPassword,
     }, child.opts);
@@ -541,12 +574,13 @@ export function deployGcp(name: string, s: PlatformSettings, parent: pulumi.Reso
     tags: s.tags,
     gcp: { project: g.project, bucketName: landing.bucketName },
   };
-  const serviceFactsOf = ({ service, serviceName: engineServiceName }: (typeof engines)[number]): ServiceFacts => ({
+  const serviceFactsOf = ({ service, serviceName: engineServiceName, settings }: (typeof engines)[number]): ServiceFacts => ({
     name: service.name,
     id: service.id,
     logLocation: pulumi.interpolate`cloud-logging:${logs.bucketName}`,
     runtime: pulumi.output(`cloud-run:${g.project}/${g.region}`),
     identities: { serviceAccountEmail: service.serviceAccountEmail },
+    ...(settings.postgres.auth === "gcp-iam" ? { databaseLogin: cloudSqlIamLogin(service.serviceAccountEmail, settings.postgres.user, settings.postgres.cloudSqlInstance) } : {}),
     commands: {
       // The engine's logs live in their own bucket (excluded from _Default): read them through its view.
       tailLogs: pulumi.interpolate`gcloud logging read '${engineLogFilter(engineServiceName)}' --project ${g.project} --bucket ${logs.bucketId} --location ${g.region} --view _AllLogs --freshness 1h --order asc`,

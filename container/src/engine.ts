@@ -18,6 +18,7 @@ import { closeClient, connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
 import { PgOutputDecoder } from "./source/pgoutput";
 import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, enableFailover, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
+import { describeCost, serverTimeline, slotLossCause, snapshotCost } from "./source/failover";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
 import { prepareSource, SourceSetupError } from "./source/setup";
 import { RecordTooLargeError, gateLargeMessages, isGathered } from "./source/large-rows";
@@ -246,7 +247,9 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     const seen = await EngineState.open(sink, slot);
     if (slotRow && !seen.ownsSlot(config.pg.database)) throw await foreignSlot(normal, config, sink, slotRow);
     if (slotRow?.active_pid) throw new SlotInUseError(slot, slotRow.active_pid);
-    if (!slotRow && config.snapshotMode === "never" && seen.hadSlot(config.pg.database)) throw lostSlot(config, sink);
+    // The server's timeline now: recorded with a new slot, and compared with the recorded one when the slot is gone.
+    const timeline = await serverTimeline(replication);
+    if (!slotRow && config.snapshotMode === "never" && seen.hadSlot(config.pg.database)) throw lostSlot(config, sink, slotLossCause(slot, seen.slotOwner?.timeline, timeline));
     state = await loadState(sink, slot, logger);
     fenceRetries(sink, state);
     batcher = makeBatcher();
@@ -265,11 +268,12 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         });
         slotRow = undefined;
       } else if (state.snapshot?.done) {
+        const cause = slotLossCause(slot, state.slotOwner?.timeline, timeline);
+        const cost = await snapshotCost(normal, tables, versionNum);
         logger.warn(
-          { slot, tables: captured.size },
-          "the replication slot is gone: it was dropped outside the engine, or the server failed over to a standby that had no synchronized copy of it " +
-            "(failover slots need PostgreSQL 17+, PG_SLOT_FAILOVER=true and sync_replication_slots = on on the standby; see cdc-engine doctor). " +
-            "Changes since then cannot be streamed; taking a new initial snapshot: every row of the captured tables is copied again (r records after a b barrier per table)",
+          { slot, tables: captured.size, failover: cause.failover, timeline, createdOnTimeline: state.slotOwner?.timeline, estimatedRows: cost.rows, estimatedBytes: cost.bytes },
+          `${cause.text}. Changes since then cannot be streamed; taking a new initial snapshot: every row of the captured tables is copied again ` +
+            `(r records after a b barrier per table), a new snapshot costs ${describeCost(cost)}`,
         );
       }
       if (state.snapshot && !state.snapshot.done && state.snapshot.files.length > 0) {
@@ -281,7 +285,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       // Recorded before the slot exists: a crash from here on is recognised as an unfinished
       // snapshot, and the slot, if it was created, as this sink's own.
       state.snapshot = { consistentPoint: "pending", done: false, files: [] };
-      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString() };
+      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString(), timeline };
       await state.save([]);
       metrics.phase("snapshot");
       let created = await createSlot(replication, slot, { exportSnapshot: true, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
@@ -330,7 +334,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
     } else if (!slotRow) {
       // SNAPSHOT_MODE=never, first start (or a crash between the claim and the slot): claim, then create.
-      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString() };
+      state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString(), timeline };
       await state.save([]);
       const created = await createSlot(replication, slot, { exportSnapshot: false, versionNum, watch: { client: normal, logger }, failover: config.pg.slotFailover });
       state.snapshot = { consistentPoint: formatLsn(created.consistentPoint), done: true, files: [], tables: [...captured] };
@@ -403,14 +407,14 @@ async function foreignSlot(normal: Client, config: EngineConfig, sink: LandingSi
 }
 
 /** SNAPSHOT_MODE=never and the slot this sink's engine created is gone: the changes since are lost. */
-function lostSlot(config: EngineConfig, sink: LandingSink): SourceSetupError {
+function lostSlot(config: EngineConfig, sink: LandingSink, cause: { failover: boolean; text: string }): SourceSetupError {
   const { slot, database } = config.pg;
   return new SourceSetupError([
     {
       name: "replication slot",
       ok: false,
       detail:
-        `slot ${slot} on database ${database}, which this engine created for ${sink.url}, no longer exists (dropped, or lost in a failover); ` +
+        `slot ${slot} on database ${database}, which this engine created for ${sink.url}, no longer exists (${cause.failover ? cause.text : "dropped, or lost in a failover"}); ` +
         `the changes made since its last confirmed position are gone, and with SNAPSHOT_MODE=never the engine does not re-create it and go on as if nothing was missing`,
       fix:
         `set SNAPSHOT_MODE=initial once to re-create the slot and take a new snapshot (a re-snapshot barrier, so readers end up exact); ` +

@@ -102,7 +102,7 @@ export function fillPlaceholders(config: Record<string, unknown>): { config: Rec
 export interface ValidateOptions {
   /**
    * The password is never in a stack file written by `init` (it goes to `pulumi config set
-   * --secret`): validate as if it were set. Default true.
+   * --secret`): validate as if it were set (unless postgres.auth is keyless). Default true.
    */
   assumePasswordSet?: boolean;
 }
@@ -113,7 +113,15 @@ export function validateStackConfig(config: Record<string, unknown>, options: Va
   const { readSettings } = require("../../components/settings") as typeof import("../../components/settings");
   const { parseDatabricksSettings, DATABRICKS_CONFIG_KEY } = require("../../components/databricks/settings") as typeof import("../../components/databricks/settings");
   const { values, secretKeys } = programConfig(config);
-  if ((options.assumePasswordSet ?? true) && values[PASSWORD_KEY] === undefined) {
+  // A keyless postgres.auth has no password (and refuses one).
+  const auth = (() => {
+    try {
+      return (JSON.parse(values[`${PROJECT}:postgres`] ?? "{}") as { auth?: unknown }).auth ?? "password";
+    } catch {
+      return "password";
+    }
+  })();
+  if ((options.assumePasswordSet ?? true) && values[PASSWORD_KEY] === undefined && auth === "password") {
     values[PASSWORD_KEY] = "(set with pulumi config set --secret)";
     secretKeys.push(PASSWORD_KEY);
   }

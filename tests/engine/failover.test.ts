@@ -1,12 +1,16 @@
 /**
  * Failover slots (PostgreSQL 17+, the suite's server): the engine creates its slot with FAILOVER
  * unless PG_SLOT_FAILOVER=false, makes an existing slot one, and doctor says whether the slot would
- * survive a failover (synchronized_standby_slots and a standby's physical slot).
+ * survive a failover (synchronized_standby_slots and a standby's physical slot). A slot that is
+ * gone is told apart as lost in a failover by the server's timeline, on every version.
  */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
 import { inspectSource } from "../../container/src/source/setup";
+import { slotLossCause } from "../../container/src/source/failover";
 import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { startLoggedEngine } from "./fixtures/logged-engine";
 
@@ -52,6 +56,46 @@ describe("engine: failover slots", function () {
     const engine = await streamOnce(env);
     assert.equal(await failoverOf("old_slot"), true);
     assert.equal(engine.said(/made the replication slot a failover slot/).length, 1);
+  });
+
+  it("a slot that is gone: told apart as a failover by the server's timeline, with what a new snapshot costs (failover imitated: the state records an older timeline)", async () => {
+    await pg.query("CREATE TABLE public.lost (id int PRIMARY KEY, v text); INSERT INTO public.lost SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g; ANALYZE public.lost");
+    const dir = await landingDir();
+    const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.lost", PG_SLOT: "lost_slot", PG_PUBLICATION: "lost_pub" });
+    const stateFile = path.join(dir, "_cdc_state", "lost_slot.json");
+    const timelineNow = Number((await pg.query<{ t: string }>("SELECT timeline_id AS t FROM pg_control_checkpoint()"))[0].t);
+    await streamOnce(env);
+    const stored = JSON.parse(readFileSync(stateFile, "utf8"));
+    assert.equal(stored.slotOwner.timeline, timelineNow, "the timeline the slot was created on is recorded");
+    const dropSlot = () => pg.query("SELECT pg_drop_replication_slot('lost_slot')");
+
+    // Dropped on the same timeline: the engine cannot tell dropped from lost, and says both.
+    await dropSlot();
+    let engine = await streamOnce(env);
+    let [line] = engine.said(/is gone|did not survive a failover/);
+    assert.match(line.msg, /^the replication slot lost_slot is gone: it was dropped outside the engine, or the server failed over to a standby that had no synchronized copy of it/);
+    assert.match(line.msg, /a new snapshot costs about 3,000 rows \/ \d+\.\d MB \(estimate from pg_class\)$/);
+    assert.equal(line.failover, false);
+
+    // IMITATION of a promoted standby: the suite has none to promote, so the state says the slot was
+    // created on an older timeline than the server's (a promotion always starts a higher one).
+    await dropSlot();
+    const state = JSON.parse(readFileSync(stateFile, "utf8"));
+    state.slotOwner.timeline = timelineNow - 1;
+    writeFileSync(stateFile, JSON.stringify(state));
+    engine = await streamOnce(env);
+    [line] = engine.said(/is gone|did not survive a failover/);
+    assert.match(line.msg, new RegExp(`^the slot lost_slot did not survive a failover \\(not synchronized\\): this server is on timeline ${timelineNow}, the slot was created on timeline ${timelineNow - 1}`));
+    assert.match(line.msg, /a new snapshot costs about 3,000 rows \/ \d+\.\d MB \(estimate from pg_class\)$/);
+    assert.deepEqual([line.failover, line.estimatedRows], [true, 3000]);
+    assert.equal(JSON.parse(readFileSync(stateFile, "utf8")).slotOwner.timeline, timelineNow, "the new slot records the timeline it was created on");
+  });
+
+  it("the slot-loss cause by timeline: later than recorded is a failover; not recorded (an older state) on timeline > 1 says so; otherwise dropped or lost alike", () => {
+    assert.deepEqual(slotLossCause("s", 2, 3).failover, true);
+    assert.equal(slotLossCause("s", 3, 3).failover, false);
+    assert.match(slotLossCause("s", undefined, 4).text, /is gone: .*; this server is on timeline 4, so it was promoted or restored at some point, but the timeline the slot was created on is not recorded$/);
+    assert.doesNotMatch(slotLossCause("s", undefined, 1).text, /timeline/);
   });
 
   it("doctor says whether the slot would survive a failover", async function () {

@@ -4,6 +4,9 @@
  * the settings the service adds (custom placeholder settings such as rds.logical_replication, set
  * with ALTER ROLE … SET), Aurora's aurora_version() is a stand-in function on that role's
  * search_path. Detection reads exactly these, so the fixes doctor prints are the platform's own.
+ * The keyless-login checks likewise read imitations: RDS's rds_iam role, a stand-in of Azure's
+ * pgaadauth_list_principals(), Cloud SQL's cloudsqliamserviceaccount role and its
+ * cloudsql.iam_authentication flag; the sessions log in with a password (no cloud issues tokens here).
  */
 import assert from "node:assert/strict";
 import type { Client } from "pg";
@@ -41,8 +44,11 @@ describe("engine: doctor on managed-service profiles (imitated)", function () {
     await pg?.stop();
   });
 
-  async function doctorAs(role: string): Promise<SourceCheck[]> {
-    const config = loadConfig({ ...pg.env, PG_USER: role, PG_PASSWORD: "imitation", SINK_URL: "file:///tmp/unused", TABLE_INCLUDE: "public.m" });
+  /** doctor's checks as `role`; with `auth` the config says PG_AUTH=auth (the session itself logs in with the imitation's password: no cloud issues tokens here). */
+  async function doctorAs(role: string, auth?: string): Promise<SourceCheck[]> {
+    const login = auth ? { PG_AUTH: auth, PG_SSLMODE: "require" } : { PG_PASSWORD: "imitation" };
+    const server: Record<string, string | undefined> = { ...pg.env, PG_PASSWORD: undefined };
+    const config = loadConfig({ ...server, PG_USER: role, ...login, SINK_URL: "file:///tmp/unused", TABLE_INCLUDE: "public.m" });
     const client: Client = new PgClient({ host: pg.host, port: pg.port, user: role, password: "imitation", database: pg.database });
     await client.connect();
     try {
@@ -75,6 +81,73 @@ describe("engine: doctor on managed-service profiles (imitated)", function () {
       assert.match(grant.fix!, grantFix);
     });
   }
+
+  describe("the database side of a keyless login (PG_AUTH), each platform's roles and settings imitated", () => {
+    const role = async (name: string, ...statements: string[]) => {
+      await pg.query(`CREATE ROLE "${name}" LOGIN PASSWORD 'imitation'; GRANT SELECT ON public.m TO "${name}"`);
+      for (const sql of statements) await pg.query(sql);
+    };
+    const login = async (name: string, auth: string) => named(await doctorAs(name, auth), "database login");
+
+    it("aws-iam: FAIL without rds_iam on the server, FAIL with GRANT rds_iam while the user is not a member, ok once it is (RDS's rds_iam role imitated)", async () => {
+      await role("iam_user");
+      const noRole = await login("iam_user", "aws-iam");
+      assert.equal(noRole.ok, false);
+      assert.match(noRole.detail, /^PG_AUTH=aws-iam, but this server has no rds_iam role/);
+      await pg.query("CREATE ROLE rds_iam NOLOGIN");
+      const missing = await login("iam_user", "aws-iam");
+      assert.equal(missing.ok, false);
+      assert.equal(missing.detail, "PG_AUTH=aws-iam: iam_user is not a member of rds_iam, so RDS rejects its IAM authentication tokens");
+      assert.match(missing.fix!, /^GRANT rds_iam TO iam_user;/);
+      await pg.query("GRANT rds_iam TO iam_user");
+      const granted = await login("iam_user", "aws-iam");
+      assert.equal(granted.ok, true, granted.detail);
+      assert.equal(granted.warning, undefined);
+      assert.equal(named(await doctorAs("plain_user"), "database login"), undefined, "no such line with PG_AUTH=password");
+    });
+
+    it("azure-entra: ok when pgaadauth_list_principals lists the role, FAIL with the create_principal fix when not, a warning where nothing shows it (pgaadauth's function imitated)", async () => {
+      await pg.query(`CREATE SCHEMA pgaadauth_stand_in;
+        CREATE FUNCTION pgaadauth_stand_in.pgaadauth_list_principals(is_admin boolean)
+          RETURNS TABLE (rolname name, principaltype text, objectid text, tenantid text, ismfa int, isadmin int)
+          LANGUAGE sql AS $$ SELECT 'id-cdc-dev-123abc-engine'::name, 'service', '00000000-0000-0000-0000-0000000000e1', 't', 0, 0 $$;
+        GRANT USAGE ON SCHEMA pgaadauth_stand_in TO PUBLIC`);
+      const onAzure = `SET search_path = pgaadauth_stand_in, public`;
+      await role("id-cdc-dev-123abc-engine", `ALTER ROLE "id-cdc-dev-123abc-engine" ${onAzure}`);
+      await role("id-other-engine", `ALTER ROLE "id-other-engine" ${onAzure}`);
+      await role("entra_elsewhere");
+      const listed = await login("id-cdc-dev-123abc-engine", "azure-entra");
+      assert.deepEqual([listed.ok, listed.warning], [true, undefined]);
+      assert.equal(listed.detail, "PG_AUTH=azure-entra: id-cdc-dev-123abc-engine is a Microsoft Entra principal on this server");
+      const unlisted = await login("id-other-engine", "azure-entra");
+      assert.equal(unlisted.ok, false);
+      assert.match(unlisted.fix!, /^as the server's Entra admin, in the postgres database: SELECT \* FROM pgaadauth_create_principal\('id-other-engine', false, false\);/);
+      const unknown = await login("entra_elsewhere", "azure-entra");
+      assert.deepEqual([unknown.ok, unknown.warning], [true, true]);
+      assert.match(unknown.fix!, /pgaadauth_create_principal\('entra_elsewhere', false, false\)/);
+    });
+
+    it("gcp-iam: the Cloud SQL IAM user and the cloudsql.iam_authentication flag (Cloud SQL's cloudsqliamserviceaccount role and flag imitated)", async () => {
+      await pg.query("CREATE ROLE cloudsqliamserviceaccount NOLOGIN");
+      const sa = "cdc-engine@acme-data-123.iam";
+      const flagOn = (name: string) => `ALTER ROLE "${name}" SET "cloudsql.iam_authentication" = 'on'`;
+      await role(sa, flagOn(sa), `GRANT cloudsqliamserviceaccount TO "${sa}"`);
+      await role("flag-off@acme-data-123.iam", `ALTER ROLE "flag-off@acme-data-123.iam" SET "cloudsql.iam_authentication" = 'off'`);
+      await role("builtin-user@acme-data-123.iam", flagOn("builtin-user@acme-data-123.iam"));
+      await role("full@acme-data-123.iam.gserviceaccount.com");
+      const ok = await login(sa, "gcp-iam");
+      assert.deepEqual([ok.ok, ok.warning, ok.detail], [true, undefined, `PG_AUTH=gcp-iam: ${sa} is a Cloud SQL IAM service account user, cloudsql.iam_authentication=on`]);
+      const off = await login("flag-off@acme-data-123.iam", "gcp-iam");
+      assert.equal(off.ok, false);
+      assert.match(off.fix!, /^set the database flag cloudsql\.iam_authentication=on/);
+      const notIam = await login("builtin-user@acme-data-123.iam", "gcp-iam");
+      assert.equal(notIam.ok, false);
+      assert.match(notIam.fix!, /^gcloud sql users create builtin-user@acme-data-123\.iam --instance=<instance> --type=cloud_iam_service_account/);
+      const email = await login("full@acme-data-123.iam.gserviceaccount.com", "gcp-iam");
+      assert.equal(email.ok, false);
+      assert.equal(email.fix, "set PG_USER=full@acme-data-123.iam");
+    });
+  });
 
   it("warns about HEARTBEAT_INTERVAL_MS=0", async () => {
     const client = await pg.connect();

@@ -1,8 +1,9 @@
 /**
  * Stalls: a primary that stops answering (its processes frozen with SIGSTOP, so the TCP connection
  * stays open and nothing errors) is noticed by the receive deadline, /readyz says why, and the
- * engine reconnects once the server answers again (SIGCONT) with nothing lost. Also: a slot
- * creation that waits on an open transaction says which one.
+ * engine reconnects once the server answers again (SIGCONT) with nothing lost. The same for a
+ * snapshot COPY whose backend freezes, while a query that waits for a lock goes on waiting. Also: a
+ * slot creation that waits on an open transaction says which one.
  */
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
@@ -11,6 +12,8 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, landingDir, waitFor, waitForRecords } from "./fixtures/harness";
 import { rebuildTable } from "./fixtures/landing";
 import { startLoggedEngine } from "./fixtures/logged-engine";
+import { loadConfig } from "../../container/src/config";
+import { blockedByLock, connect, watchReceive, type ReceiveStallError } from "../../container/src/source/connection";
 
 /** The postmaster (parent of any backend) and all its children, from /proc. */
 function serverProcesses(backendPid: number): number[] {
@@ -93,6 +96,57 @@ describe("engine: stalls", function () {
     } finally {
       thaw();
       await engine.stop();
+    }
+  });
+
+  it("a snapshot COPY whose backend freezes fails the session by the receive deadline, and the retried snapshot lands every row", async () => {
+    const ROWS = 200_000;
+    await pg.query(`CREATE TABLE public.big (id int PRIMARY KEY, v text); INSERT INTO public.big SELECT g, repeat('x', 100) FROM generate_series(1, ${ROWS}) g`);
+    const dir = await landingDir();
+    const engine = startLoggedEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.big", PG_SLOT: "copy_slot", PG_PUBLICATION: "copy_pub" }));
+    try {
+      const backend = await waitFor("the snapshot's COPY running", async () => (await pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'cdc-engine snapshot%' AND state = 'active' AND query LIKE 'COPY%'"))[0]?.pid, 60_000, 10);
+      process.kill(backend, "SIGSTOP");
+      frozen = [backend];
+      const line = await waitFor("the stall noticed", async () => engine.said(/no data from PostgreSQL on the snapshot connection 1/)[0], 60_000);
+      assert.match(line.msg, /while a query was running \(receive deadline 5 s, from the server's wal_sender_timeout\); the server is stalled or unreachable$/);
+      await waitFor("the session failed as transient and is retried", async () => engine.said(/PostgreSQL session failed \(no data from PostgreSQL on the snapshot connection 1/)[0], 30_000);
+      thaw();
+      await waitFor("every row", async () => (await rebuildTable(dir, "public.big", ["id"])).size === ROWS, 90_000, 1_000);
+    } finally {
+      thaw();
+      await engine.stop();
+    }
+  });
+
+  it("the receive deadline on a normal connection: a query waiting for another session's lock goes on waiting, a frozen backend fails it (watchReceive)", async () => {
+    const config = loadConfig({ ...pg.env, SINK_URL: "file:///tmp/unused" });
+    const locker: Client = await pg.connect();
+    const waiter = await connect(config, "stall test waiter");
+    const stalls: ReceiveStallError[] = [];
+    const watch = watchReceive(waiter, { what: "test connection", deadlineMs: 1_000, probeMs: 250, waitsForLock: (pid) => blockedByLock(config, pid), onStall: (err) => stalls.push(err) });
+    try {
+      await locker.query("CREATE TABLE public.locked (id int)");
+      await locker.query("BEGIN; LOCK TABLE public.locked IN ACCESS EXCLUSIVE MODE");
+      const blocked = waiter.query("SELECT count(*) AS n FROM public.locked");
+      await waitFor("the query blocked", async () => (await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'stall test waiter' AND cardinality(pg_blocking_pids(pid)) > 0"))[0].n === 1);
+      // Several deadlines long: each probe finds the backend blocked by the lock.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await locker.query("COMMIT");
+      assert.equal(Number((await blocked).rows[0].n), 0);
+      assert.equal(stalls.length, 0, "waiting for a lock is not a stall");
+      const pid = (await waiter.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+      process.kill(pid, "SIGSTOP");
+      frozen = [pid];
+      await assert.rejects(waiter.query("SELECT 1"));
+      assert.equal(stalls.length, 1);
+      assert.equal(watch.stalled, stalls[0]);
+      assert.match(stalls[0].message, /^no data from PostgreSQL on the test connection for \d+ s while a query was running \(receive deadline 1 s/);
+    } finally {
+      thaw();
+      watch.stop();
+      await waiter.end().catch(() => undefined);
+      await locker.end();
     }
   });
 

@@ -169,4 +169,15 @@ describe("cdc-platform cost", () => {
     assert.equal((bad as { code: number }).code, 2);
     assert.match((bad as { stderr: string }).stderr, /Pulumi\.nope\.yaml does not exist: run `npx cdc-platform init --stack nope`/);
   });
+
+  it("a keyless stack file validates without a password (postgres.auth gcp-iam), and prices no secret", () => {
+    const config = stackConfig(answers("gcp", "europe-west1"));
+    config[`${P}postgres`] = { ...(config[`${P}postgres`] as Record<string, unknown>), user: undefined, auth: "gcp-iam" };
+    const settings = validateStackConfig(config);
+    assert.equal(settings.args.postgres.auth, "gcp-iam");
+    assert.equal(settings.args.postgres.password, undefined);
+    const e = estimateCost(settings.args as Parameters<typeof estimateCost>[0]);
+    assert.ok(!e.lines.some((l) => /Secret Manager/.test(l.item)), "no password secret to pay for");
+    assert.ok(estimate(stackConfig(answers("gcp", "europe-west1"))).lines.some((l) => /Secret Manager/.test(l.item)));
+  });
 });

@@ -113,6 +113,6 @@ describe("pulumi program: loads under the Pulumi CLI's own TypeScript loader", f
     const line = r.stdout.trim().split("\n").pop() ?? "";
     assert.equal(r.status, 0, `${line}\n${r.stderr.slice(0, 2000)}`);
     const result = JSON.parse(line);
-    assert.deepEqual(result.exports, ["cloud", "databricksJobUrl", "engineIdentities", "engineRuntime", "engineSecurityGroupId", "healthCommand", "imageRef", "landingUrl", "logLocation", "pipelines", "serviceId", "serviceName", "tailLogsCommand"]);
+    assert.deepEqual(result.exports, ["cloud", "databaseLogin", "databricksJobUrl", "engineIdentities", "engineRuntime", "engineSecurityGroupId", "healthCommand", "imageRef", "landingUrl", "logLocation", "pipelines", "serviceId", "serviceName", "tailLogsCommand"]);
   });
 });

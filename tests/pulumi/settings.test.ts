@@ -91,7 +91,7 @@ describe("pulumi settings", () => {
 
   it("the engine environment uses only the engine's variables and parses with the engine's own loader", () => {
     const env = engineEnvironment({
-      postgres: { host: "db", port: 5432, database: "app", user: "u", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: [] },
+      postgres: { host: "db", port: 5432, database: "app", user: "u", auth: "password", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: [] },
       batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
       snapshotMode: "never",
       logLevel: "warn",
@@ -107,7 +107,7 @@ describe("pulumi settings", () => {
   it("puts a CA bundle from the settings into the engine's environment, so a new bundle needs no new image", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     const env = engineEnvironment({
-      postgres: { host: "db.example.com", port: 5432, database: "app", user: "u", sslmode: "verify-full", publication: "cdc_pub", slot: "cdc_slot", tables: [], sslrootcert: pem },
+      postgres: { host: "db.example.com", port: 5432, database: "app", user: "u", auth: "password", sslmode: "verify-full", publication: "cdc_pub", slot: "cdc_slot", tables: [], sslrootcert: pem },
       batching: { maxSize: 1, maxBytes: 1024, maxWaitMs: 1, heartbeatIntervalMs: 0 },
       snapshotMode: "never",
       logLevel: "warn",
@@ -124,5 +124,19 @@ describe("pulumi settings", () => {
     assert.throws(() => resolvePlatform("cdc", args("/etc/ssl/rds.pem") as never, "dev", "p"), /postgres\.sslrootcert is invalid \(must be PEM certificates/);
     const huge = "-----BEGIN CERTIFICATE-----\n" + "A".repeat(40 * 1024);
     assert.throws(() => resolvePlatform("cdc", args(huge) as never, "dev", "p"), /postgres\.sslrootcert is invalid \(must be at most 32 KiB/);
+  });
+
+  it("typed arguments (CdcPlatform): a keyless login derives the role from the engine's identity and needs no password; a password beside it is refused", () => {
+    const gcp = resolvePlatform("cdc", { cloud: "gcp", gcp: { project: "acme-data-123", region: "europe-west1" }, postgres: { host: "db", database: "app", auth: "gcp-iam" } }, "dev", "p");
+    assert.equal(gcp.postgres.password, undefined);
+    assert.equal(gcp.postgres.user, `${gcp.baseName}-engine@acme-data-123.iam`);
+    assert.equal(engineEnvironment({ ...gcp, postgres: gcp.postgres }, "gs://b/landing").PG_AUTH, "gcp-iam");
+    const azure = resolvePlatform("cdc", { cloud: "azure", azure: { location: "westeurope" }, postgres: { host: "db", database: "app", auth: "azure-entra" } }, "dev", "p");
+    assert.equal(azure.postgres.user, `id-${azure.baseName}-engine`);
+    assert.throws(
+      () => resolvePlatform("cdc", { cloud: "aws", aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u", auth: "aws-iam", awsResourceId: "db-ABC123", password: "x" } }, "dev", "p"),
+      /CdcPlatform "cdc": postgres\.password must not be set with postgres\.auth=aws-iam/,
+    );
+    assert.throws(() => resolvePlatform("cdc", { cloud: "aws", aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u" } }, "dev", "p"), /postgres\.password is required but not set/);
   });
 });

@@ -125,6 +125,12 @@ export interface SlotOwner {
   /** "creating": claimed, the slot may or may not exist yet; "created": the slot was created. */
   status: "creating" | "created";
   since: string;
+  /**
+   * The server's timeline (IDENTIFY_SYSTEM) when the slot was created; absent in states written
+   * before it was recorded. A later, higher timeline means the server was promoted since: a slot
+   * that is gone then did not survive a failover.
+   */
+  timeline?: number;
 }
 
 /** This process, as a writer. */

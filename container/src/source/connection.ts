@@ -95,3 +95,100 @@ export async function closeClient(client: Client, waitMs = 2_000): Promise<void>
   if (await Promise.race([ended, timedOut])) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   clearTimeout(timer);
 }
+
+/** A normal connection (a snapshot's COPY) heard nothing from the server within the receive deadline. */
+export class ReceiveStallError extends Error {
+  constructor(
+    readonly what: string,
+    readonly silentMs: number,
+    readonly deadlineMs: number,
+  ) {
+    super(`no data from PostgreSQL on the ${what} for ${Math.round(silentMs / 1000)} s while a query was running (receive deadline ${deadlineMs / 1000} s, from the server's wal_sender_timeout); the server is stalled or unreachable`);
+    this.name = "ReceiveStallError";
+  }
+}
+
+export interface ReceiveWatch {
+  /** The stall, once noticed (the connection is destroyed with it). */
+  readonly stalled: ReceiveStallError | undefined;
+  stop(): void;
+}
+
+/**
+ * The receive deadline on a normal connection: a query in flight whose server sends nothing for
+ * `deadlineMs` (TCP keepalive catches only a vanished host; a frozen or black-holed server keeps the
+ * socket open) fails the connection with a ReceiveStallError. Time without a query, and time the
+ * engine itself does not read (the socket paused by backpressure), do not count. A query that
+ * waits for a lock legitimately sends nothing: before failing, `waitsForLock` asks the server on a
+ * fresh connection whether the backend is blocked by another session's lock (pg_blocking_pids);
+ * if so the wait goes on. A server that cannot answer that is stalled too.
+ */
+export function watchReceive(
+  client: Client,
+  options: { what: string; deadlineMs: number; probeMs: number; waitsForLock(pid: number): Promise<boolean>; onStall(err: ReceiveStallError): void },
+): ReceiveWatch {
+  const stream = (client as unknown as { connection: { stream: import("node:stream").Readable & { destroy(err?: Error): void } } }).connection.stream;
+  let inFlight = 0;
+  let lastHeard = Date.now();
+  let asking = false;
+  let stalled: ReceiveStallError | undefined;
+  const heard = () => (lastHeard = Date.now());
+  stream.on("data", heard);
+  // Every query of this client passes here: count the ones the server still owes an answer.
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    if (inFlight++ === 0) heard();
+    const settle = () => {
+      inFlight--;
+      heard();
+    };
+    const result = query(...args);
+    if (result && typeof (result as Promise<unknown>).then === "function") (result as Promise<unknown>).then(settle, settle);
+    else settle(); // callback or submittable forms are not used on these connections
+    return result;
+  };
+  const timer = setInterval(() => {
+    if (stalled || asking) return;
+    if (inFlight === 0 || stream.isPaused()) return heard();
+    const silentMs = Date.now() - lastHeard;
+    if (silentMs <= options.deadlineMs) return;
+    asking = true;
+    // The question itself may go unanswered (the whole server frozen): that is an answer too.
+    let giveUp: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<boolean>((_resolve, reject) => (giveUp = setTimeout(() => reject(new Error("no answer")), options.deadlineMs)));
+    Promise.race([options.waitsForLock((client as unknown as { processID: number }).processID), unanswered]).then(
+      (blocked) => (blocked ? heard() : stall(silentMs)),
+      () => stall(silentMs),
+    ).finally(() => {
+      clearTimeout(giveUp);
+      asking = false;
+    });
+  }, options.probeMs);
+  timer.unref();
+  const stall = (silentMs: number) => {
+    if (stalled || inFlight === 0) return;
+    stalled = new ReceiveStallError(options.what, silentMs, options.deadlineMs);
+    options.onStall(stalled);
+    stream.destroy(stalled);
+  };
+  return {
+    get stalled() {
+      return stalled;
+    },
+    stop() {
+      clearInterval(timer);
+      stream.removeListener("data", heard);
+    },
+  };
+}
+
+/** Whether backend `pid` waits for a lock another session holds, asked on a fresh connection (bounded by its connection timeout). */
+export async function blockedByLock(config: EngineConfig, pid: number): Promise<boolean> {
+  const probe = await connect(config, "cdc-engine stall probe");
+  try {
+    const { rows } = await probe.query<{ blocked: boolean }>("SELECT cardinality(pg_blocking_pids($1)) > 0 AS blocked", [pid]);
+    return rows[0]?.blocked === true;
+  } finally {
+    await closeClient(probe);
+  }
+}

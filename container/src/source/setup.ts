@@ -10,7 +10,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import type { EngineConfig, TableName } from "../config";
 import { ident } from "./connection";
-import { PLATFORM_NAMES, primaryEndpointFix, readPlatform, replicationGrantFix, settingFix, type Platform } from "./platform";
+import { keylessLoginCheck, PLATFORM_NAMES, primaryEndpointFix, readKeylessLogin, readPlatform, replicationGrantFix, settingFix, type KeylessLoginFacts, type Platform } from "./platform";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, safeRename, unsafeTableNameDetail } from "./landing-names";
 
 /** One doctor line: what was checked, the outcome, and for a problem the SQL or step that fixes it. */
@@ -116,6 +116,8 @@ interface FailoverFacts {
 interface SourceFacts {
   failover: FailoverFacts;
   platform: Platform;
+  /** PG_AUTH other than password: the database side of the keyless login. */
+  login?: KeylessLoginFacts;
   server: ServerFacts;
   slot: SlotFacts | undefined;
   publication: PublicationFacts | undefined;
@@ -338,7 +340,7 @@ async function gather(config: EngineConfig, client: pg.Client): Promise<SourceFa
   const wanted = config.tables.length > 0 ? dedupe(config.tables) : (publication?.tables ?? []);
   const tables = await readTables(client, wanted);
   await readPublishedColumns(client, server, config.pg.publication, tables);
-  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum), platform: await readPlatform(client) };
+  return { server, slot, publication, tables, failover: await readFailover(client, config.pg.slot, server.versionNum), platform: await readPlatform(client), login: await readKeylessLogin(client, config.pg.auth, config.pg.user) };
 }
 
 async function readFailover(client: pg.Client, slot: string, versionNum: number): Promise<FailoverFacts> {
@@ -486,6 +488,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
         },
   );
 
+  if (facts.login) checks.push({ name: "database login", ...keylessLoginCheck(facts.login, server.quotedUser) });
   checks.push(slotCheck(config, server, slot, platform));
   checks.push(failoverCheck(config, facts.failover));
 

@@ -16,8 +16,8 @@ import type { CopyColumn } from "./decoding/copy-text";
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
 import { LARGE_ROW_BYTES, RecordTooLargeError, gateLargeMessages, largestColumn, refusedCopyRow, type MessageSizeGate } from "./large-rows";
-import { connect, ident } from "./connection";
-import { connectionOf, serverVersionNum } from "./replication";
+import { blockedByLock, connect, ident, watchReceive, type ReceiveWatch } from "./connection";
+import { connectionOf, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./replication";
 import { PartitionClock } from "./pgoutput";
 
 export interface SnapshotColumn {
@@ -352,8 +352,16 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
   const worker = async (n: number) => {
     let client: Client | undefined;
     let onAbort: (() => void) | undefined;
+    let watch: ReceiveWatch | undefined;
     try {
       client = await connect(options.config, `cdc-engine snapshot ${n}`);
+      // A frozen or black-holed server must not hold the snapshot for ever: the streaming receive deadline, for COPY.
+      watch = watchReceive(client, {
+        what: `snapshot connection ${n}`,
+        ...receiveDeadline(await walSenderTimeoutMs(client)),
+        waitsForLock: (pid) => blockedByLock(options.config, pid),
+        onStall: (err) => options.logger.warn({ silentMs: err.silentMs, deadlineMs: err.deadlineMs }, err.message),
+      });
       const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
       if (session.signal.aborted) throw interrupted();
       // Whatever the worker waits for (a catalog query, a lock, COPY), the end of the snapshot
@@ -383,11 +391,13 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       }
       if (session.signal.aborted) throw interrupted();
       await client.query("COMMIT");
-    } catch (err) {
+    } catch (caught) {
+      const err = watch?.stalled ?? caught;
       // The first failure ends the whole snapshot: its siblings stop copying into it at once.
       if (!session.signal.aborted) session.abort(err);
       throw err;
     } finally {
+      watch?.stop();
       if (onAbort) session.signal.removeEventListener("abort", onAbort);
       await client?.end().catch(() => undefined);
     }

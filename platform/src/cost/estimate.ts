@@ -91,6 +91,8 @@ export function estimateCost(settings: Settings, options: CostOptions = {}): Cos
   const add = (item: string, quantity: string, unitPrice: string, monthly: number) => lines.push({ item, quantity, unitPrice, monthly });
   let region = "";
   let pricedRegion = "";
+  // A keyless postgres.auth creates no password secret.
+  const hasSecret = (settings.postgres?.auth ?? "password") === "password";
 
   switch (settings.cloud) {
     case "aws": {
@@ -117,7 +119,7 @@ export function estimateCost(settings: Settings, options: CostOptions = {}): Cos
       add("CloudWatch Logs ingestion", `${num(v.logGbPerMonth)} GB`, `${unit(p.logsIngestGb)} / GB`, v.logGbPerMonth * p.logsIngestGb);
       add("CloudWatch Logs storage", `${num(stored)} GB`, `${unit(p.logsStoreGbMonth)} / GB-month`, stored * p.logsStoreGbMonth);
       add("Container Insights metrics", `${ASSUMPTIONS.containerInsightsMetrics} metrics`, `${unit(AWS.customMetricMonth)} / metric-month`, ASSUMPTIONS.containerInsightsMetrics * AWS.customMetricMonth);
-      add("Secrets Manager secret", "1 secret", `${unit(AWS.secretMonth)} / secret-month`, AWS.secretMonth);
+      if (hasSecret) add("Secrets Manager secret", "1 secret", `${unit(AWS.secretMonth)} / secret-month`, AWS.secretMonth);
       const imageGb = ASSUMPTIONS.imageGb * ASSUMPTIONS.imagesKept;
       add("ECR image storage", `${num(imageGb)} GB`, `${unit(AWS.registryGbMonth)} / GB-month`, imageGb * AWS.registryGbMonth);
       if (settings.alerts) add("CloudWatch alarm (+ SNS e-mail, free tier)", "1 alarm", `${unit(AWS.alarmMonth)} / alarm-month`, AWS.alarmMonth);
@@ -141,7 +143,7 @@ export function estimateCost(settings: Settings, options: CostOptions = {}): Cos
       const retention = Math.max(30, settings.logRetentionDays);
       const extraRetained = (v.logGbPerMonth * Math.max(0, retention - AZURE.logsIncludedRetentionDays)) / DAYS_PER_MONTH;
       if (extraRetained > 0) add("Log Analytics retention beyond 31 days", `${num(extraRetained)} GB`, `${unit(AZURE.logsRetentionGbMonth)} / GB-month`, extraRetained * AZURE.logsRetentionGbMonth);
-      add("Key Vault secret operations", "a few reads per revision start", "$0.03 / 10,000", 0);
+      if (hasSecret) add("Key Vault secret operations", "a few reads per revision start", "$0.03 / 10,000", 0);
       if (settings.alerts) add("Azure Monitor metric alert (+ e-mail, free tier)", "1 time series", `${unit(AZURE.metricAlertMonth)} / time series-month`, AZURE.metricAlertMonth);
       break;
     }
@@ -166,7 +168,7 @@ export function estimateCost(settings: Settings, options: CostOptions = {}): Cos
       add("Cloud Logging ingestion (after 50 GiB free)", `${num(billableLogs)} GiB`, `${unit(GCP.logsIngestGib)} / GiB`, billableLogs * GCP.logsIngestGib);
       const extraRetained = (v.logGbPerMonth * Math.max(0, settings.logRetentionDays - GCP.logsIncludedRetentionDays)) / DAYS_PER_MONTH;
       if (extraRetained > 0) add("Cloud Logging retention beyond 30 days", `${num(extraRetained)} GiB`, `${unit(GCP.logsRetentionGibMonth)} / GiB-month`, extraRetained * GCP.logsRetentionGibMonth);
-      add("Secret Manager secret version", "1 version", `${unit(GCP.secretVersionMonth)} / version-month`, GCP.secretVersionMonth);
+      if (hasSecret) add("Secret Manager secret version", "1 version", `${unit(GCP.secretVersionMonth)} / version-month`, GCP.secretVersionMonth);
       const imageGb = ASSUMPTIONS.imageGb * ASSUMPTIONS.imagesKept;
       const billableImages = Math.max(0, imageGb - GCP.registryFreeGb);
       add("Artifact Registry storage (after 0.5 GB free)", `${num(billableImages)} GB`, `${unit(GCP.registryGbMonth)} / GB-month`, billableImages * GCP.registryGbMonth);
