@@ -33,6 +33,7 @@ import { freePort } from "../lakehouse/src/demo/postgres";
 import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
 import { loadConfig } from "../container/src/config";
+import { claimSlotForLanding } from "./lib/slot-claim";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 
 // ---------------------------------------------------------------------------------------------
@@ -446,6 +447,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
   }
   const landing = join(work, "landing-drain");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_drain_engine", "postgres");
   const profDir = await profileDir(work, "drain");
   log(`drain: engine draining slot bench_drain_engine to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
   const watch = await pg.connect();
