@@ -34,6 +34,7 @@ import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
 import { loadConfig } from "../container/src/config";
 import { claimSlotForLanding } from "./lib/slot-claim";
+import { FORMAT_ENV, FORMAT_SLOTS, formatComparisonLog, formatComparisonRow, formatFigures, recordLandingDigest, usPerChange, type DrainFormat } from "./lib/drain-formats";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +343,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   // Both slots are created before the workload, so both have exactly the same backlog to decode.
   const startLsn = await createSlot(pg, "bench_drain_recv_a");
   await createSlot(pg, "bench_drain_engine");
+  await createSlot(pg, FORMAT_SLOTS.text);
   await createSlot(pg, "bench_drain_recv_b");
   if (withKafka) await createSlot(pg, "bench_drain_kafka");
   const client = await pg.connect();
@@ -430,6 +432,9 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const lastEnd = summary.lastEndLsn!;
   try {
     await drainWithEngine(pg, work, lastEnd);
+    await drainWithEngine(pg, work, lastEnd, "text");
+    const byFormat = formatComparisonLog(opts.changes);
+    if (byFormat) log(`drain: ${byFormat}`);
     if (withKafka) await drainIntoKafka(pg, work, lastEnd);
   } finally {
     await runRecv("bench_drain_recv_b");
@@ -439,28 +444,32 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   if (results.drain.ratio.value !== undefined) log(`drain: engine ${fmtInt(results.drain.changesPerS.value!)} changes/s vs pg_recvlogical ${fmtInt(results.drain.recvChangesPerS.value!)} changes/s (mean of ${results.drain.recvRuns.map((x) => x.toFixed(2) + " s").join(" and ")}) → ratio ${results.drain.ratio.value.toFixed(2)}`);
 }
 
-async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint): Promise<void> {
+async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint, format: DrainFormat = "binary"): Promise<void> {
   const n = opts.changes;
+  // The text run only adds its figures to the format comparison (bench/lib/drain-formats.ts).
+  const main = format === "binary";
+  const slot = FORMAT_SLOTS[format];
   if (engineProblem) {
     for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(engineProblem);
     return;
   }
-  const landing = join(work, "landing-drain");
+  const landing = join(work, `landing-drain-${format}`);
   await mkdir(landing, { recursive: true });
-  await claimSlotForLanding(landing, "bench_drain_engine", "postgres");
-  const profDir = await profileDir(work, "drain");
-  log(`drain: engine draining slot bench_drain_engine to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
+  await claimSlotForLanding(landing, slot, "postgres");
+  const profDir = main ? await profileDir(work, "drain") : undefined;
+  log(`drain: engine (${format}) draining slot ${slot} to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
   const watch = await pg.connect();
   const engine = spawnEngine({
     env: engineEnv(pg, {
       PG_PUBLICATION: "bench_drain_pub",
-      PG_SLOT: "bench_drain_engine",
+      PG_SLOT: slot,
       TABLE_INCLUDE: "public.bench_drain",
       SNAPSHOT_MODE: "never",
       SINK_URL: `file://${landing}`,
       HTTP_PORT: String(await freePort()),
+      ...FORMAT_ENV[format],
     }),
-    logFile: join(work, "engine-drain.log"),
+    logFile: join(work, `engine-drain-${format}.log`),
     cpuProfDir: profDir,
   });
   try {
@@ -473,41 +482,47 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
       }
     })();
     const probe = await pg.connect();
-    const cpu = sampleCpu(probe, { slot: "bench_drain_engine" }, engine.pid);
+    const cpu = sampleCpu(probe, { slot }, engine.pid);
     let doneAt: number;
+    let engineCpu: { consumer: number; walsender: number };
     try {
-      doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
+      doneAt = await waitForConfirmed(watch, slot, lastEnd, engine, opts.engineTimeoutMs);
     } finally {
-      results.drain.engineCpu = await cpu.stop();
+      engineCpu = await cpu.stop();
+      if (main) results.drain.engineCpu = engineCpu;
       await probe.end();
     }
     const seconds = (doneAt - engine.startedAt) / 1000;
     const streamingFrom = cpu.connectedAt();
-    if (streamingFrom !== undefined) results.drain.streamingSeconds = (doneAt - streamingFrom) / 1000;
+    if (main && streamingFrom !== undefined) results.drain.streamingSeconds = (doneAt - streamingFrom) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
     await firstFile;
     const exit = await engine.exited;
-    if (exit.code !== 0) results.notes.push(`drain: the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
-    results.drain.engineSeconds = seconds;
-    results.drain.firstFileSeconds = firstFileAt === undefined ? undefined : (firstFileAt - engine.startedAt) / 1000;
-    results.drain.changesPerS = { value: n / seconds };
-    results.drain.peakRssMb = { value: mb(peak) };
-    results.drain.landed = await countRecords(join(landing, "cdc.public.bench_drain"));
-    if (results.drain.landed.records < n)
-      results.notes.push(`drain: only ${results.drain.landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
-    log(`drain: engine: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, peak RSS ${mb(peak)} MB; landed ${fmtInt(results.drain.landed.records)} records in ${results.drain.landed.files} files`);
-    await collectProfile("drain", profDir);
+    if (exit.code !== 0) results.notes.push(`drain (${format}): the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
+    formatFigures[format] = { seconds, cpu: engineCpu, peakRssMb: mb(peak) };
+    const landed = await countRecords(join(landing, "cdc.public.bench_drain"));
+    await recordLandingDigest(format, join(landing, "cdc.public.bench_drain"));
+    if (main) {
+      results.drain.engineSeconds = seconds;
+      results.drain.firstFileSeconds = firstFileAt === undefined ? undefined : (firstFileAt - engine.startedAt) / 1000;
+      results.drain.changesPerS = { value: n / seconds };
+      results.drain.peakRssMb = { value: mb(peak) };
+      results.drain.landed = landed;
+    }
+    if (landed.records < n) results.notes.push(`drain (${format}): only ${landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
+    log(`drain: engine (${format}): ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, CPU ${usPerChange(engineCpu.consumer, n).toFixed(2)} µs + walsender ${usPerChange(engineCpu.walsender, n).toFixed(2)} µs per change, peak RSS ${mb(peak)} MB; landed ${fmtInt(landed.records)} records in ${landed.files} files`);
+    if (main) await collectProfile("drain", profDir);
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];
-    for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
-    results.notes.push(`drain: ${(err as Error).message}`);
-    log(`drain: engine FAILED: ${(err as Error).message}`);
+    if (main) for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
+    results.notes.push(`drain (${format}): ${(err as Error).message}`);
+    log(`drain: engine (${format}) FAILED: ${(err as Error).message}`);
     await engine.stop(3000);
   } finally {
     await watch.end();
     await rm(landing, { recursive: true, force: true });
-    await dropSlot(pg, "bench_drain_engine").catch(() => undefined);
+    await dropSlot(pg, slot).catch(() => undefined);
   }
 }
 
@@ -1062,6 +1077,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       "CPU time per change (drain; steadier than rates on a shared machine)",
       `engine ${us(d.engineCpu.consumer)} µs + its walsender ${us(d.engineCpu.walsender)} µs; pg_recvlogical ${us(rc.consumer)} µs + its walsender ${us(rc.walsender)} µs (CPU s: engine ${d.engineCpu.consumer.toFixed(1)}, walsender ${d.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${rc.consumer.toFixed(1)}, walsender ${rc.walsender.toFixed(1)})`,
     );
+    const byFormat = formatComparisonRow(opts.changes);
+    if (byFormat) lines.push(byFormat);
     const perCore = (sec: number) => fmtInt(opts.changes / sec);
     row(
       "Derived: rate one free core would allow (changes ÷ CPU seconds; not measured)",
@@ -1156,6 +1173,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
     `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}` +
+    ` drain_cpu_us_per_change=${bareNumber({ value: results.drain.engineCpu ? usPerChange(results.drain.engineCpu.consumer, opts.changes) : undefined }, 2)}` +
     (withKafka ? ` kafka_changes_per_s=${bareNumber(results.kafka.changesPerS)} kafka_ratio_vs_file=${bareNumber(results.kafka.ratioToFile, 2)} kafka_peak_rss_mb=${bareNumber(results.kafka.peakRssMb)}` : "");
   lines.push("", "```", benchLine, "```", "");
   return { markdown: lines.join("\n"), benchLine };

@@ -240,45 +240,99 @@ function putSpecialFloat(out: TextScratch, v: number): boolean {
 const float8ToText: BinaryToText = (src, p, _fe, out) => {
   const v = src.readDoubleBE(p);
   if (putSpecialFloat(out, v)) return;
-  // toExponential() without digits: the shortest that reads back (closest among those), like Ryu.
-  const { digits, exponent } = splitExponential(v.toExponential());
-  putShortestFloat(out, v, digits, exponent, 15);
+  putShortestFloat(out, v, ...shortestDecimal(Math.abs(v), 64), 15);
 };
 
 const float4ToText: BinaryToText = (src, p, _fe, out) => {
   const v = src.readFloatBE(p);
   if (putSpecialFloat(out, v)) return;
-  putShortestFloat(out, v, ...shortestFloat4(v), 6);
+  putShortestFloat(out, v, ...shortestDecimal(Math.abs(v), 32), 6);
 };
 
 /**
- * The shortest decimal that reads back as the same float4 (and the closest to it among those of
- * that length), as Ryu's f2s finds it: each length's correctly rounded candidate and its two
- * neighbours (a power of two has a narrower gap below than above).
+ * The digits and decimal exponent PostgreSQL's Ryu (d2s.c/f2s.c) prints for a finite positive
+ * value: the shortest decimal STRICTLY inside the value's rounding interval (PostgreSQL builds Ryu
+ * with acceptBounds = false), the closest to the value among those. JavaScript's shortest
+ * (toExponential()) also accepts a decimal exactly on the interval's edge when round-half-even
+ * reads it back: then a longer one is looked for, as Ryu does.
  */
-function shortestFloat4(v: number): [string, number] {
-  const a = Math.abs(v);
-  for (let precision = 1; precision <= 9; precision++) {
+function shortestDecimal(a: number, bits: 32 | 64): [string, number] {
+  if (bits === 64) {
+    const js = splitExponential(a.toExponential());
+    if (!onRoundingEdge(js.digits, js.exponent, a, 64)) return [js.digits, js.exponent];
+  }
+  const maxPrecision = bits === 64 ? 17 : 9;
+  for (let precision = 1; precision <= maxPrecision; precision++) {
     const near = splitExponential(a.toExponential(precision - 1));
-    let best: { digits: string; exponent: number } | undefined;
-    let bestDistance = Infinity;
+    let best: { digits: string; exponent: number; m: bigint } | undefined;
+    let bestDistance = -1n;
     const scaled = BigInt(near.digits.padEnd(precision, "0"));
+    const e10 = near.exponent - precision + 1;
+    // The correctly rounded candidate (JavaScript rounds a tie up) and its neighbours: below a
+    // power of two the interval is narrower, and Ryu rounds a tie to the even digit.
     for (const step of [0n, -1n, 1n]) {
       const m = scaled + step;
       if (m <= 0n) continue;
-      const text = `${m}e${near.exponent - precision + 1}`;
-      const value = Number(text);
-      if (Math.fround(value) !== a) continue;
-      const distance = Math.abs(value - a);
-      if (distance < bestDistance) {
+      const value = Number(`${m}e${e10}`);
+      if ((bits === 32 ? Math.fround(value) : value) !== a) continue;
+      const candidate = splitExponential(value.toExponential(precision - 1));
+      if (onRoundingEdge(candidate.digits, candidate.exponent, a, bits)) continue;
+      const distance = exactDistance(m, e10, a, bits);
+      if (best === undefined || distance < bestDistance || (distance === bestDistance && m % 2n === 0n)) {
         bestDistance = distance;
-        best = splitExponential(value.toExponential(precision - 1));
+        best = { ...candidate, m };
       }
     }
     if (best !== undefined) return [best.digits, best.exponent];
   }
-  const fallback = splitExponential(a.toExponential(8));
-  return [fallback.digits, fallback.exponent];
+  const all = splitExponential(a.toExponential(maxPrecision - 1));
+  return [all.digits, all.exponent];
+}
+
+const view = new DataView(new ArrayBuffer(8));
+
+/** a = M × 2^E exactly, and whether a is a power of two above the subnormals (narrower gap below). */
+function exactBinary(a: number, bits: 32 | 64): { M: bigint; E: number; powerOfTwo: boolean } {
+  if (bits === 64) {
+    view.setFloat64(0, a);
+    const hi = view.getUint32(0);
+    const field = (hi >>> 20) & 0x7ff;
+    const mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+    return { M: field === 0 ? mant : mant | (1n << 52n), E: field === 0 ? -1074 : field - 1075, powerOfTwo: mant === 0n && field > 1 };
+  }
+  view.setFloat32(0, a);
+  const b = view.getUint32(0);
+  const field = (b >>> 23) & 0xff;
+  const mant = BigInt(b & 0x7fffff);
+  return { M: field === 0 ? mant : mant | (1n << 23n), E: field === 0 ? -149 : field - 150, powerOfTwo: mant === 0n && field > 1 };
+}
+
+/** |m × 10^e10 − a|, scaled by a factor that depends on e10 and a only (comparable among candidates of one e10). */
+function exactDistance(m: bigint, e10: number, a: number, bits: 32 | 64): bigint {
+  const { M, E } = exactBinary(a, bits);
+  const d = m * 10n ** BigInt(Math.max(e10, 0)) * 2n ** BigInt(Math.max(-E, 0));
+  const x = M * 2n ** BigInt(Math.max(E, 0)) * 10n ** BigInt(Math.max(-e10, 0));
+  return d > x ? d - x : x - d;
+}
+
+/**
+ * Whether digits × 10^(exponent − len + 1) lies exactly halfway between `a` and a neighbour (a
+ * decimal Ryu does not accept). Only a dyadic decimal can: most values are settled without BigInt.
+ */
+function onRoundingEdge(digits: string, exponent: number, a: number, bits: 32 | 64): boolean {
+  const e10 = exponent - digits.length + 1;
+  const m = BigInt(digits);
+  if (e10 < 0 && m % 5n ** BigInt(-e10) !== 0n) return false;
+  if (e10 >= 0 && a < (bits === 64 ? 2 ** 53 : 2 ** 24)) return false;
+  const { M, E, powerOfTwo } = exactBinary(a, bits);
+  // Midpoints as P × 2^Q: above (2M + 1) × 2^(E−1); below (2M − 1) × 2^(E−1), or (4M − 1) × 2^(E−2) below a power of two.
+  const edges: [bigint, number][] = [[2n * M + 1n, E - 1], powerOfTwo ? [4n * M - 1n, E - 2] : [2n * M - 1n, E - 1]];
+  for (const [P, Q] of edges) {
+    const lhs = m * 10n ** BigInt(Math.max(e10, 0)) * 2n ** BigInt(Math.max(-Q, 0));
+    const rhs = P * 2n ** BigInt(Math.max(Q, 0)) * 10n ** BigInt(Math.max(-e10, 0));
+    if (lhs === rhs) return true;
+  }
+  return false;
 }
 
 // ---- dates and times -------------------------------------------------------------------------
