@@ -83,6 +83,8 @@ const COL_BINARY = 0x62; // b
 const COL_SCRATCH = 0x01;
 /** bytea's raw bytes, in the message. */
 const COL_BYTEA = 0x02;
+/** A value the column's JsonWriter writes straight from the message. */
+const COL_JSON = 0x03;
 
 /**
  * One tuple as positions in the message buffer: per column its kind ('t', 'n', 'u'; binary values
@@ -405,6 +407,12 @@ export class PgOutputDecoder {
       out.ends[i] = fe;
       return fe - p;
     }
+    if (decoder.json !== undefined) {
+      out.kinds[i] = COL_JSON;
+      out.starts[i] = p;
+      out.ends[i] = fe;
+      return decoder.json.bound(buf, p);
+    }
     const scratch = this.scratch;
     const from = scratch.pos;
     decoder.toText(buf, p, fe, scratch);
@@ -412,6 +420,17 @@ export class PgOutputDecoder {
     out.starts[i] = from;
     out.ends[i] = scratch.pos;
     return scratch.pos - from;
+  }
+
+  /** A COL_JSON value; one its writer leaves to the text path goes through the scratch text. */
+  private writeJson(column: ColumnInfo, buf: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
+    const decoder = column.binary as Extract<BinaryDecoder, { kind: "convert" }>;
+    const written = decoder.json!.write(buf, p, fe, out, pos);
+    if (written >= 0) return written;
+    const scratch = this.scratch;
+    const from = scratch.pos;
+    decoder.toText(buf, p, fe, scratch);
+    return writeWireValue(column, scratch.buf, from, scratch.pos, out, pos);
   }
 
   /** The buffer a value of `kind` is in: the message, or the scratch text of binary values. */
@@ -488,6 +507,7 @@ export class PgOutputDecoder {
         pos = put(out, pos, column.prefix);
         if (kind === COL_NULL) pos = put(out, pos, NULL_BYTES);
         else if (kind === COL_TEXT) pos = writeWireValue(column, buf, src.starts[i], src.ends[i], out, pos);
+        else if (kind === COL_JSON) pos = this.writeJson(column, buf, src.starts[i], src.ends[i], out, pos);
         else if (kind === COL_SCRATCH) pos = writeWireValue(column, this.scratch.buf, src.starts[i], src.ends[i], out, pos);
         else pos = putBase64(buf, src.starts[i], src.ends[i], out, pos);
       }
@@ -514,6 +534,7 @@ export class PgOutputDecoder {
       if (tuple.kinds[i] === COL_UNCHANGED && fill !== undefined && fill.kinds[i] !== COL_UNCHANGED) src = fill;
       const kind = src.kinds[i];
       if (kind === COL_BYTEA) sizes[k] = base64Bytes(src.ends[i] - src.starts[i]);
+      else if (kind === COL_JSON) sizes[k] = (cols[i].binary as Extract<BinaryDecoder, { kind: "convert" }>).json!.bound(buf, src.starts[i]);
       else sizes[k] = kind === COL_TEXT || kind === COL_SCRATCH ? wireValueBytes(cols[i], this.source(kind, buf), src.starts[i], src.ends[i]) : 4;
       bytes += sizes[k];
     }

@@ -33,7 +33,18 @@ export type BinaryToText = (src: Buffer, p: number, fe: number, out: TextScratch
  * output (text-like types, json; jsonb after its version byte), bytea's raw bytes (written as base64
  * directly), or a conversion.
  */
-export type BinaryDecoder = { kind: "same"; skip: number } | { kind: "bytea" } | { kind: "convert"; toText: BinaryToText };
+export type BinaryDecoder = { kind: "same"; skip: number } | { kind: "bytea" } | { kind: "convert"; toText: BinaryToText; json?: JsonWriter };
+
+/**
+ * For the hottest types, the landing JSON written straight from the send format: exactly what the
+ * text path (writeWireValue in copy-text.ts) makes of the value's text, without the text.
+ */
+export interface JsonWriter {
+  /** The most bytes write() takes for this value. */
+  bound(src: Buffer, p: number): number;
+  /** Writes the value's JSON at out[pos]; returns the new position, or -1 to take the text path instead. */
+  write(src: Buffer, p: number, fe: number, out: Buffer, pos: number): number;
+}
 
 /** What decoderFor needs to know about a type (pg_type, resolved by the catalog). */
 export type BinaryTypeInfo =
@@ -67,7 +78,7 @@ export function binaryDecoderFor(info: BinaryTypeInfo | undefined): BinaryDecode
       if (info.typname === "jsonb") return { kind: "same", skip: 1 };
       if (SAME_TEXT.has(info.typname)) return SAME;
       const toText = CONVERTERS[info.typname];
-      return toText === undefined ? undefined : { kind: "convert", toText };
+      return toText === undefined ? undefined : { kind: "convert", toText, json: JSON_WRITERS[info.typname] };
     }
     default:
       return undefined;
@@ -103,19 +114,26 @@ function byteaToHexText(src: Buffer, p: number, fe: number, out: TextScratch): v
 
 // ---- numbers ---------------------------------------------------------------------------------
 
-/** Writes the decimal digits of a safe integer (any sign). */
-function putInteger(out: TextScratch, n: number): void {
-  out.ensure(21);
-  const b = out.buf;
-  let pos = out.pos;
+/** Writes the decimal digits of a safe integer (any sign) at b[pos]; returns the new position. */
+function writeInteger(b: Buffer, pos: number, n: number): number {
   if (n < 0) {
     b[pos++] = 0x2d;
     n = -n;
   }
   if (n < 10) {
-    b[pos++] = 48 + n;
-    out.pos = pos;
-    return;
+    b[pos] = 48 + n;
+    return pos + 1;
+  }
+  if (n < 2147483648) {
+    // Small integers (most values): int32 arithmetic.
+    let digits = 0;
+    for (let m = n; m > 0; m = (m / 10) | 0) digits++;
+    for (let i = pos + digits - 1; i >= pos; i--) {
+      const q = (n / 10) | 0;
+      b[i] = 48 + n - q * 10;
+      n = q;
+    }
+    return pos + digits;
   }
   let digits = 0;
   for (let m = n; m >= 1; m = Math.floor(m / 10)) digits++;
@@ -123,7 +141,12 @@ function putInteger(out: TextScratch, n: number): void {
     b[i] = 48 + (n % 10);
     n = Math.floor(n / 10);
   }
-  out.pos = pos + digits;
+  return pos + digits;
+}
+
+function putInteger(out: TextScratch, n: number): void {
+  out.ensure(21);
+  out.pos = writeInteger(out.buf, out.pos, n);
 }
 
 function putAscii(out: TextScratch, text: string): void {
@@ -136,11 +159,16 @@ const int4ToText: BinaryToText = (src, p, _fe, out) => putInteger(out, src.readI
 const uint4ToText: BinaryToText = (src, p, _fe, out) => putInteger(out, src.readUInt32BE(p));
 
 const int8ToText: BinaryToText = (src, p, _fe, out) => {
+  out.ensure(21);
+  out.pos = writeInt8(src, p, out.buf, out.pos);
+};
+
+function writeInt8(src: Buffer, p: number, b: Buffer, pos: number): number {
   const hi = src.readInt32BE(p);
   // |value| < 2^53: exact as a double.
-  if (hi >= -0x200000 && hi < 0x200000) putInteger(out, hi * 4294967296 + src.readUInt32BE(p + 4));
-  else putAscii(out, src.readBigInt64BE(p).toString());
-};
+  if (hi >= -0x200000 && hi < 0x200000) return writeInteger(b, pos, hi * 4294967296 + src.readUInt32BE(p + 4));
+  return pos + b.write(src.readBigInt64BE(p).toString(), pos, "latin1");
+}
 
 const boolToText: BinaryToText = (src, p, _fe, out) => {
   out.ensure(1);
@@ -152,20 +180,24 @@ const NUMERIC_NAN = 0xc000;
 const NUMERIC_PINF = 0xd000;
 const NUMERIC_NINF = 0xf000;
 
-/** numeric_send → numeric_out (get_str_from_var): base-10000 digits, weight, sign, display scale. */
-const numericToText: BinaryToText = (src, p, _fe, out) => {
+/** The most bytes numeric text of this send-format value takes. */
+function numericTextBytes(src: Buffer, p: number): number {
+  return 12 + 4 * (Math.max(src.readInt16BE(p + 2), 0) + 1) + Math.max(src.readInt16BE(p + 6), 0);
+}
+
+/**
+ * numeric_send → numeric_out (get_str_from_var) at b[pos]: base-10000 digits, weight, sign,
+ * display scale. Returns the new position.
+ */
+function writeNumeric(src: Buffer, p: number, b: Buffer, pos: number): number {
   const ndigits = src.readInt16BE(p);
   const weight = src.readInt16BE(p + 2);
   const sign = src.readUInt16BE(p + 4);
   const dscale = src.readInt16BE(p + 6);
-  if (sign === NUMERIC_NAN) return putAscii(out, "NaN");
-  if (sign === NUMERIC_PINF) return putAscii(out, "Infinity");
-  if (sign === NUMERIC_NINF) return putAscii(out, "-Infinity");
+  if (sign === NUMERIC_NAN) return pos + b.write("NaN", pos, "latin1");
+  if (sign === NUMERIC_PINF) return pos + b.write("Infinity", pos, "latin1");
+  if (sign === NUMERIC_NINF) return pos + b.write("-Infinity", pos, "latin1");
   const d0 = p + 8;
-  const digit = (d: number) => (d >= 0 && d < ndigits ? src.readInt16BE(d0 + 2 * d) : 0);
-  out.ensure(2 + 4 * (Math.max(weight, 0) + 1) + dscale + 4);
-  const b = out.buf;
-  let pos = out.pos;
   if (sign === NUMERIC_NEG) b[pos++] = 0x2d;
   let d: number;
   if (weight < 0) {
@@ -173,12 +205,11 @@ const numericToText: BinaryToText = (src, p, _fe, out) => {
     b[pos++] = 0x30;
   } else {
     for (d = 0; d <= weight; d++) {
-      let dig = digit(d);
+      let dig = d < ndigits ? src.readInt16BE(d0 + 2 * d) : 0;
       // The first group without its leading zeros.
-      const first = d === 0;
-      let putit = !first;
-      for (let pow = 1000; pow >= 1; pow /= 10) {
-        const q = Math.floor(dig / pow);
+      let putit = d > 0;
+      for (let pow = 1000; pow >= 1; pow = (pow / 10) | 0) {
+        const q = (dig / pow) | 0;
         dig -= q * pow;
         putit = putit || q > 0 || pow === 1;
         if (putit) b[pos++] = 0x30 + q;
@@ -189,16 +220,21 @@ const numericToText: BinaryToText = (src, p, _fe, out) => {
     b[pos++] = 0x2e;
     const end = pos + dscale;
     for (let i = 0; i < dscale; d++, i += 4) {
-      let dig = digit(d);
-      for (let pow = 1000; pow >= 1; pow /= 10) {
-        const q = Math.floor(dig / pow);
+      let dig = d >= 0 && d < ndigits ? src.readInt16BE(d0 + 2 * d) : 0;
+      for (let pow = 1000; pow >= 1; pow = (pow / 10) | 0) {
+        const q = (dig / pow) | 0;
         dig -= q * pow;
         b[pos++] = 0x30 + q;
       }
     }
     pos = end;
   }
-  out.pos = pos;
+  return pos;
+}
+
+const numericToText: BinaryToText = (src, p, _fe, out) => {
+  out.ensure(numericTextBytes(src, p));
+  out.pos = writeNumeric(src, p, out.buf, out.pos);
 };
 
 /**
@@ -342,8 +378,16 @@ const USECS_PER_DAY = 86_400_000_000;
 const DATE_NOBEGIN = -0x80000000;
 const DATE_NOEND = 0x7fffffff;
 
+/** j2date's result, reused (no array per value on the hot path). */
+const ymd: [number, number, number] = [0, 0, 0];
+
 /** PostgreSQL's j2date: Julian day → [year (astronomical: 0 = 1 BC), month, day]. */
 function j2date(jd: number): [number, number, number] {
+  j2dateInto(jd, ymd);
+  return [ymd[0], ymd[1], ymd[2]];
+}
+
+function j2dateInto(jd: number, out: [number, number, number]): void {
   let julian = jd + 32044;
   let quad = Math.floor(julian / 146097);
   const extra = (julian - quad * 146097) * 4 + 3;
@@ -354,7 +398,9 @@ function j2date(jd: number): [number, number, number] {
   julian = (y !== 0 ? (julian + 305) % 365 : (julian + 306) % 366) + 123;
   y += quad * 4;
   const q = Math.floor((julian * 2141) / 65536);
-  return [y - 4800, ((q + 10) % 12) + 1, julian - Math.floor((7834 * q) / 256)];
+  out[0] = y - 4800;
+  out[1] = ((q + 10) % 12) + 1;
+  out[2] = julian - Math.floor((7834 * q) / 256);
 }
 
 function pad(n: number, width: number): string {
@@ -432,41 +478,49 @@ function timestampText(src: Buffer, p: number, withZone: boolean): string {
   return isoDate(y, m, d) + " " + timeOfDay(us) + (withZone ? "+00" : "") + (y <= 0 ? " BC" : "");
 }
 
-/** The ISO shape without BC or infinity, the common case: written without building a string. */
-function putPlainTimestamp(src: Buffer, p: number, withZone: boolean, out: TextScratch): boolean {
+const put2 = (b: Buffer, pos: number, n: number) => {
+  const tens = (n / 10) | 0;
+  b[pos] = 48 + tens;
+  b[pos + 1] = 48 + n - tens * 10;
+};
+
+/**
+ * The plain shape of a timestamp (AD, four-digit year, not infinite), the common case, at b[pos]
+ * without building a string: its text `YYYY-MM-DD HH:MM:SS[.ffffff][+00]`, or with `json` what the
+ * text path makes of that text (writeIsoTimestamp in copy-text.ts): `"YYYY-MM-DDTHH:MM:SS[.ffffff][Z]"`.
+ * Returns the new position, or -1 for any other value (nothing written).
+ */
+function writePlainTimestamp(src: Buffer, p: number, withZone: boolean, json: boolean, b: Buffer, pos: number): number {
   const hi = src.readInt32BE(p);
-  // 1715 … 2284: the µs count is an exact double and the year has four digits, AD.
-  if (hi < -0x200000 || hi >= 0x200000) return false;
+  // 1715 … 2284: the µs count is an exact double.
+  if (hi < -0x200000 || hi >= 0x200000) return -1;
   const t = hi * 4294967296 + src.readUInt32BE(p + 4);
   const days = Math.floor(t / USECS_PER_DAY);
   let us = t - days * USECS_PER_DAY;
-  const [year, month, day] = j2date(days + POSTGRES_EPOCH_JDATE);
-  if (year < 1000 || year > 9999) return false;
-  out.ensure(32);
-  const b = out.buf;
-  let pos = out.pos;
-  const two = (n: number) => {
-    b[pos++] = 48 + Math.floor(n / 10);
-    b[pos++] = 48 + (n % 10);
-  };
-  two(Math.floor(year / 100));
-  two(year % 100);
-  b[pos++] = 0x2d;
-  two(month);
-  b[pos++] = 0x2d;
-  two(day);
-  b[pos++] = 0x20;
+  j2dateInto(days + POSTGRES_EPOCH_JDATE, ymd);
+  const year = ymd[0];
+  if (year < 1000 || year > 9999) return -1;
+  if (json) b[pos++] = 0x22;
+  const century = (year / 100) | 0;
+  put2(b, pos, century);
+  put2(b, pos + 2, year - century * 100);
+  b[pos + 4] = 0x2d;
+  put2(b, pos + 5, ymd[1]);
+  b[pos + 7] = 0x2d;
+  put2(b, pos + 8, ymd[2]);
+  b[pos + 10] = json ? 0x54 : 0x20;
   const hour = Math.floor(us / 3_600_000_000);
   us -= hour * 3_600_000_000;
   const min = Math.floor(us / 60_000_000);
   us -= min * 60_000_000;
   const sec = Math.floor(us / 1_000_000);
   us -= sec * 1_000_000;
-  two(hour);
-  b[pos++] = 0x3a;
-  two(min);
-  b[pos++] = 0x3a;
-  two(sec);
+  put2(b, pos + 11, hour);
+  b[pos + 13] = 0x3a;
+  put2(b, pos + 14, min);
+  b[pos + 16] = 0x3a;
+  put2(b, pos + 17, sec);
+  pos += 19;
   if (us !== 0) {
     b[pos++] = 0x2e;
     let digits = 6;
@@ -475,27 +529,37 @@ function putPlainTimestamp(src: Buffer, p: number, withZone: boolean, out: TextS
       digits--;
     }
     for (let i = pos + digits - 1; i >= pos; i--) {
-      b[i] = 48 + (us % 10);
-      us = Math.floor(us / 10);
+      const q = (us / 10) | 0;
+      b[i] = 48 + us - q * 10;
+      us = q;
     }
     pos += digits;
   }
   if (withZone) {
-    b[pos++] = 0x2b;
-    b[pos++] = 0x30;
-    b[pos++] = 0x30;
+    if (json) b[pos++] = 0x5a;
+    else {
+      b[pos++] = 0x2b;
+      b[pos++] = 0x30;
+      b[pos++] = 0x30;
+    }
   }
-  out.pos = pos;
-  return true;
+  if (json) b[pos++] = 0x22;
+  return pos;
 }
 
 const timestampToText: BinaryToText = (src, p, _fe, out) => {
-  if (!putPlainTimestamp(src, p, false, out)) putAscii(out, timestampText(src, p, false));
+  out.ensure(40);
+  const pos = writePlainTimestamp(src, p, false, false, out.buf, out.pos);
+  if (pos >= 0) out.pos = pos;
+  else putAscii(out, timestampText(src, p, false));
 };
 
 // With TimeZone=UTC pinned, timestamptz text is UTC with "+00", exactly as below.
 const timestamptzToText: BinaryToText = (src, p, _fe, out) => {
-  if (!putPlainTimestamp(src, p, true, out)) putAscii(out, timestampText(src, p, true));
+  out.ensure(40);
+  const pos = writePlainTimestamp(src, p, true, false, out.buf, out.pos);
+  if (pos >= 0) out.pos = pos;
+  else putAscii(out, timestampText(src, p, true));
 };
 
 const timeToText: BinaryToText = (src, p, _fe, out) => putAscii(out, timeOfDay(Number(src.readBigInt64BE(p))));
@@ -571,6 +635,29 @@ const CONVERTERS: Record<string, BinaryToText> = {
   uuid: uuidToText,
   macaddr: macToText,
   macaddr8: macToText,
+};
+
+const fixedBound = (n: number) => () => n;
+
+/** Integers land as their digits, numeric as its text in quotes, timestamps in the plain ISO shape as "…T…[Z]", booleans as true/false. */
+const JSON_WRITERS: Record<string, JsonWriter> = {
+  int2: { bound: fixedBound(6), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readInt16BE(p)) },
+  int4: { bound: fixedBound(11), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readInt32BE(p)) },
+  oid: { bound: fixedBound(10), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readUInt32BE(p)) },
+  int8: { bound: fixedBound(20), write: (src, p, _fe, out, pos) => writeInt8(src, p, out, pos) },
+  numeric: {
+    bound: (src, p) => numericTextBytes(src, p) + 2,
+    write: (src, p, _fe, out, pos) => {
+      out[pos] = 0x22;
+      pos = writeNumeric(src, p, out, pos + 1);
+      out[pos] = 0x22;
+      return pos + 1;
+    },
+  },
+  // Other shapes (BC, infinity, far years): -1, the text path; 64 bytes hold any of them as JSON.
+  timestamptz: { bound: fixedBound(64), write: (src, p, _fe, out, pos) => writePlainTimestamp(src, p, true, true, out, pos) },
+  timestamp: { bound: fixedBound(64), write: (src, p, _fe, out, pos) => writePlainTimestamp(src, p, false, true, out, pos) },
+  bool: { bound: fixedBound(5), write: (src, p, _fe, out, pos) => pos + (src[p] !== 0 ? out.write("true", pos, "latin1") : out.write("false", pos, "latin1")) },
 };
 
 // ---- arrays ----------------------------------------------------------------------------------
