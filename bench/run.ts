@@ -28,7 +28,7 @@ import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/
 import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
-import { CpuSampler } from "./lib/cpu";
+import { CpuSampler, cpuSecondsOf } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
 import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
@@ -203,6 +203,7 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
 function sampleCpu(client: Client, serverSide: { slot: string } | { applicationName: string }, consumerPid: number) {
   const seen = new Set<number>();
   let connectedAt: number | undefined;
+  let consumerAtConnect: number | undefined;
   const consumer = new CpuSampler(() => [consumerPid]);
   const server = new CpuSampler(async () => {
     const { rows } =
@@ -210,12 +211,17 @@ function sampleCpu(client: Client, serverSide: { slot: string } | { applicationN
         ? await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [serverSide.slot])
         : await client.query<{ pid: number | null }>("select pid from pg_stat_activity where application_name like $1", [serverSide.applicationName]);
     for (const r of rows) if (r.pid) seen.add(r.pid);
-    if (seen.size > 0) connectedAt ??= performance.now();
+    if (seen.size > 0 && connectedAt === undefined) {
+      connectedAt = performance.now();
+      consumerAtConnect = cpuSecondsOf(consumerPid);
+    }
     return [...seen];
   }, 50);
   return {
     /** performance.now() when the server side was first seen (the slot became active), ±50 ms. */
     connectedAt: () => connectedAt,
+    /** The consumer's CPU seconds by then: its start-up (module loading, source checks), ±50 ms. */
+    consumerAtConnect: () => consumerAtConnect,
     async stop(): Promise<{ consumer: number; walsender: number }> {
       return { consumer: await consumer.stop(), walsender: await server.stop() };
     },
@@ -500,7 +506,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint,
     await firstFile;
     const exit = await engine.exited;
     if (exit.code !== 0) results.notes.push(`drain (${format}): the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
-    formatFigures[format] = { seconds, cpu: engineCpu, peakRssMb: mb(peak) };
+    formatFigures[format] = { seconds, cpu: engineCpu, startupCpu: cpu.consumerAtConnect(), peakRssMb: mb(peak) };
     const landed = await countRecords(join(landing, "cdc.public.bench_drain"));
     await recordLandingDigest(format, join(landing, "cdc.public.bench_drain"));
     if (main) {
@@ -511,7 +517,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint,
       results.drain.landed = landed;
     }
     if (landed.records < n) results.notes.push(`drain (${format}): only ${landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
-    log(`drain: engine (${format}): ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, CPU ${usPerChange(engineCpu.consumer, n).toFixed(2)} µs + walsender ${usPerChange(engineCpu.walsender, n).toFixed(2)} µs per change, peak RSS ${mb(peak)} MB; landed ${fmtInt(landed.records)} records in ${landed.files} files`);
+    log(`drain: engine (${format}): ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, CPU ${usPerChange(engineCpu.consumer, n).toFixed(2)} µs (${usPerChange(engineCpu.consumer - (cpu.consumerAtConnect() ?? 0), n).toFixed(2)} µs after start-up) + walsender ${usPerChange(engineCpu.walsender, n).toFixed(2)} µs per change, peak RSS ${mb(peak)} MB; landed ${fmtInt(landed.records)} records in ${landed.files} files`);
     if (main) await collectProfile("drain", profDir);
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];

@@ -14,6 +14,8 @@ export interface FormatFigures {
   /** From process start until the slot is confirmed past the backlog. */
   seconds: number;
   cpu: { consumer: number; walsender: number };
+  /** The engine's CPU seconds when its slot became active (start-up), when seen. */
+  startupCpu: number | undefined;
   peakRssMb: number;
 }
 
@@ -49,13 +51,15 @@ function identical(): string {
 /** µs of CPU per change. */
 export const usPerChange = (cpuSeconds: number, changes: number): number => (cpuSeconds * 1e6) / changes;
 
+const afterStartup = (f: FormatFigures, changes: number) => (f.startupCpu === undefined ? "?" : `${usPerChange(f.cpu.consumer - f.startupCpu, changes).toFixed(2)} µs`);
+
 /** The results.md row comparing the two runs, or undefined when one is missing. */
 export function formatComparisonRow(changes: number): string | undefined {
   const b = formatFigures.binary;
   const t = formatFigures.text;
   if (!b || !t) return undefined;
   const one = (name: string, f: FormatFigures) =>
-    `${name}: ${Math.round(changes / f.seconds).toLocaleString("en-US")} changes/s (${f.seconds.toFixed(2)} s), engine ${usPerChange(f.cpu.consumer, changes).toFixed(2)} µs + walsender ${usPerChange(f.cpu.walsender, changes).toFixed(2)} µs = ${usPerChange(f.cpu.consumer + f.cpu.walsender, changes).toFixed(2)} µs per change, peak RSS ${f.peakRssMb.toFixed(1)} MB`;
+    `${name}: ${Math.round(changes / f.seconds).toLocaleString("en-US")} changes/s (${f.seconds.toFixed(2)} s), engine ${usPerChange(f.cpu.consumer, changes).toFixed(2)} µs (${afterStartup(f, changes)} after start-up) + walsender ${usPerChange(f.cpu.walsender, changes).toFixed(2)} µs = ${usPerChange(f.cpu.consumer + f.cpu.walsender, changes).toFixed(2)} µs per change, peak RSS ${f.peakRssMb.toFixed(1)} MB`;
   return `| Engine drain by pgoutput format (same backlog, one slot each; binary = PG_BINARY=on, text = PG_BINARY=off) | ${one("binary", b)}; ${one("text", t)}; ${identical()} |`;
 }
 
@@ -64,6 +68,6 @@ export function formatComparisonLog(changes: number): string | undefined {
   const b = formatFigures.binary;
   const t = formatFigures.text;
   if (!b || !t) return undefined;
-  const cell = (f: FormatFigures) => `${Math.round(changes / f.seconds)} changes/s, engine ${usPerChange(f.cpu.consumer, changes).toFixed(2)} µs + walsender ${usPerChange(f.cpu.walsender, changes).toFixed(2)} µs per change`;
+  const cell = (f: FormatFigures) => `${Math.round(changes / f.seconds)} changes/s, engine ${usPerChange(f.cpu.consumer, changes).toFixed(2)} µs (${afterStartup(f, changes)} after start-up) + walsender ${usPerChange(f.cpu.walsender, changes).toFixed(2)} µs per change`;
   return `drain by format: binary ${cell(b)} | text ${cell(t)} | ${identical()}`;
 }
