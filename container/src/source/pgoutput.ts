@@ -14,7 +14,8 @@ import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
-import { JSONB_VERSION, TextScratch, type BinaryDecoder } from "./decoding/binary";
+import * as binary from "./decoding/binary";
+import type { BinaryDecoder } from "./decoding/binary";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
 import { SourceSetupError } from "./setup";
 import { ResnapshotNeeded, relationSeen } from "./coverage";
@@ -22,6 +23,7 @@ import { formatLsn } from "./lsn";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, NULL_BYTES, put, putInt, wireValueBytes, worstCase, writeWireValue } = text;
+const { JSONB_VERSION, TextScratch, jsonBound, writeJson } = binary;
 import { LARGE_ROW_BYTES, RecordTooLargeError, StepReader, largestColumn, refuseMessagesAbove, skimPgoutputChange, type MessageSkimmer } from "./large-rows";
 
 export interface ColumnInfo extends WireColumn {
@@ -188,6 +190,8 @@ export class PgOutputDecoder {
   private partition = "";
   /** The commit LSN's digits. */
   private lsnBytes = Buffer.alloc(0);
+  /** Per operation, its record opening in this transaction (headOf). */
+  private heads: Partial<Record<Op, Buffer>> = {};
   /** `,"__ts_ms":<ms>` */
   private tsBytes = Buffer.alloc(0);
   private checkSkip = false;
@@ -284,6 +288,7 @@ export class PgOutputDecoder {
     this.partition = this.partitions.of(tsMs);
     this.lsnBytes = Buffer.from(this.lsn.toString());
     this.tsBytes = Buffer.from(',"__ts_ms":' + tsMs);
+    this.heads = {};
     this.checkSkip = this.lsn <= this.state.maxHighWaterLsn;
   }
 
@@ -411,7 +416,7 @@ export class PgOutputDecoder {
       out.kinds[i] = COL_JSON;
       out.starts[i] = p;
       out.ends[i] = fe;
-      return decoder.json.bound(buf, p);
+      return jsonBound(decoder.json.code, buf, p);
     }
     const scratch = this.scratch;
     const from = scratch.pos;
@@ -425,7 +430,7 @@ export class PgOutputDecoder {
   /** A COL_JSON value; one its writer leaves to the text path goes through the scratch text. */
   private writeJson(column: ColumnInfo, buf: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
     const decoder = column.binary as Extract<BinaryDecoder, { kind: "convert" }>;
-    const written = decoder.json!.write(buf, p, fe, out, pos);
+    const written = writeJson(decoder.json!.code, buf, p, out, pos);
     if (written >= 0) return written;
     const scratch = this.scratch;
     const from = scratch.pos;
@@ -466,6 +471,16 @@ export class PgOutputDecoder {
     return true;
   }
 
+  /** The record's opening up to the `__seq` value for this transaction: HEAD[op], the commit LSN, `,"__seq":`. */
+  private headOf(op: Op): Buffer {
+    let head = this.heads[op];
+    if (head === undefined) {
+      head = Buffer.concat([HEAD[op], this.lsnBytes, SEQ_PART]);
+      this.heads[op] = head;
+    }
+    return head;
+  }
+
   /**
    * Writes one record into the table's buffer: the metadata, then `columns` of `tuple` (all when
    * undefined), unchanged TOASTed values taken from `fill` (an 'O' tuple) or listed in __unchanged.
@@ -480,10 +495,8 @@ export class PgOutputDecoder {
     this.batcher.begin(buffer, this.lsn, seq, this.partition, large ? size : 0);
     const out = buffer.reserve(size);
     const from = buffer.pos;
-    let pos = put(out, from, HEAD[op]);
-    pos = put(out, pos, this.lsnBytes);
-    pos = put(out, pos, SEQ_PART);
-    pos = putInt(out, pos, seq);
+    let pos = put(out, from, this.headOf(op));
+    pos = putSeq(out, pos, seq);
     pos = put(out, pos, this.tsBytes);
     if (tuple !== undefined) {
       const cols = rel.columns;
@@ -534,7 +547,7 @@ export class PgOutputDecoder {
       if (tuple.kinds[i] === COL_UNCHANGED && fill !== undefined && fill.kinds[i] !== COL_UNCHANGED) src = fill;
       const kind = src.kinds[i];
       if (kind === COL_BYTEA) sizes[k] = base64Bytes(src.ends[i] - src.starts[i]);
-      else if (kind === COL_JSON) sizes[k] = (cols[i].binary as Extract<BinaryDecoder, { kind: "convert" }>).json!.bound(buf, src.starts[i]);
+      else if (kind === COL_JSON) sizes[k] = jsonBound((cols[i].binary as Extract<BinaryDecoder, { kind: "convert" }>).json!.code, buf, src.starts[i]);
       else sizes[k] = kind === COL_TEXT || kind === COL_SCRATCH ? wireValueBytes(cols[i], this.source(kind, buf), src.starts[i], src.ends[i]) : 4;
       bytes += sizes[k];
     }
@@ -655,6 +668,20 @@ export class BinaryUnsupported extends Error {
     super(`column ${JSON.stringify(column)} of ${table} has type ${typeName}, which the engine cannot decode from pgoutput's binary format`);
     this.name = "BinaryUnsupported";
   }
+}
+
+/** Writes a __seq (0 ≤ seq < 2^53; nearly always 10 digits) at out[pos] with int32 arithmetic; returns the new position. */
+function putSeq(out: Buffer, pos: number, seq: number): number {
+  if (seq < 1_000_000_000) return putInt(out, pos, seq);
+  const hi = Math.floor(seq / 1_000_000_000);
+  let lo = seq - hi * 1_000_000_000;
+  pos = putInt(out, pos, hi);
+  for (let i = pos + 8; i >= pos; i--) {
+    const q = (lo / 10) | 0;
+    out[i] = 48 + lo - q * 10;
+    lo = q;
+  }
+  return pos + 9;
 }
 
 /** Bytes per base64 piece of a binary bytea: a multiple of 3, so the pieces join without padding. */

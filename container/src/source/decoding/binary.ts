@@ -40,10 +40,62 @@ export type BinaryDecoder = { kind: "same"; skip: number } | { kind: "bytea" } |
  * text path (writeWireValue in copy-text.ts) makes of the value's text, without the text.
  */
 export interface JsonWriter {
-  /** The most bytes write() takes for this value. */
-  bound(src: Buffer, p: number): number;
-  /** Writes the value's JSON at out[pos]; returns the new position, or -1 to take the text path instead. */
-  write(src: Buffer, p: number, fe: number, out: Buffer, pos: number): number;
+  /** Which of writeJson's cases (one switch, so the hot call site stays monomorphic). */
+  code: JsonCode;
+}
+
+export const enum JsonCode {
+  Int2 = 1,
+  Int4,
+  Oid,
+  Int8,
+  Numeric,
+  Timestamptz,
+  Timestamp,
+  Bool,
+}
+
+/** The most bytes writeJson takes for this value. */
+export function jsonBound(code: JsonCode, src: Buffer, p: number): number {
+  switch (code) {
+    case JsonCode.Numeric:
+      return numericTextBytes(src, p) + 2;
+    case JsonCode.Timestamptz:
+    case JsonCode.Timestamp:
+      // Other shapes (BC, infinity, far years) take the text path; 64 bytes hold any of them as JSON.
+      return 64;
+    default:
+      return 21;
+  }
+}
+
+/**
+ * Writes the value's landing JSON at out[pos]: integers as their digits, numeric as its text in
+ * quotes, timestamps in the plain ISO shape as "…T…[Z]", booleans as true/false. Returns the new
+ * position, or -1 to take the text path instead (timestamps of other shapes).
+ */
+export function writeJson(code: JsonCode, src: Buffer, p: number, out: Buffer, pos: number): number {
+  switch (code) {
+    case JsonCode.Int2:
+      return writeInteger(out, pos, src.readInt16BE(p));
+    case JsonCode.Int4:
+      return writeInteger(out, pos, src.readInt32BE(p));
+    case JsonCode.Oid:
+      return writeInteger(out, pos, src.readUInt32BE(p));
+    case JsonCode.Int8:
+      return writeInt8(src, p, out, pos);
+    case JsonCode.Numeric:
+      out[pos] = 0x22;
+      pos = writeNumeric(src, p, out, pos + 1);
+      out[pos] = 0x22;
+      return pos + 1;
+    case JsonCode.Timestamptz:
+      return writePlainTimestamp(src, p, true, true, out, pos);
+    case JsonCode.Timestamp:
+      return writePlainTimestamp(src, p, false, true, out, pos);
+    case JsonCode.Bool:
+      return pos + (src[p] !== 0 ? out.write("true", pos, "latin1") : out.write("false", pos, "latin1"));
+  }
 }
 
 /** What decoderFor needs to know about a type (pg_type, resolved by the catalog). */
@@ -637,27 +689,15 @@ const CONVERTERS: Record<string, BinaryToText> = {
   macaddr8: macToText,
 };
 
-const fixedBound = (n: number) => () => n;
-
-/** Integers land as their digits, numeric as its text in quotes, timestamps in the plain ISO shape as "…T…[Z]", booleans as true/false. */
 const JSON_WRITERS: Record<string, JsonWriter> = {
-  int2: { bound: fixedBound(6), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readInt16BE(p)) },
-  int4: { bound: fixedBound(11), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readInt32BE(p)) },
-  oid: { bound: fixedBound(10), write: (src, p, _fe, out, pos) => writeInteger(out, pos, src.readUInt32BE(p)) },
-  int8: { bound: fixedBound(20), write: (src, p, _fe, out, pos) => writeInt8(src, p, out, pos) },
-  numeric: {
-    bound: (src, p) => numericTextBytes(src, p) + 2,
-    write: (src, p, _fe, out, pos) => {
-      out[pos] = 0x22;
-      pos = writeNumeric(src, p, out, pos + 1);
-      out[pos] = 0x22;
-      return pos + 1;
-    },
-  },
-  // Other shapes (BC, infinity, far years): -1, the text path; 64 bytes hold any of them as JSON.
-  timestamptz: { bound: fixedBound(64), write: (src, p, _fe, out, pos) => writePlainTimestamp(src, p, true, true, out, pos) },
-  timestamp: { bound: fixedBound(64), write: (src, p, _fe, out, pos) => writePlainTimestamp(src, p, false, true, out, pos) },
-  bool: { bound: fixedBound(5), write: (src, p, _fe, out, pos) => pos + (src[p] !== 0 ? out.write("true", pos, "latin1") : out.write("false", pos, "latin1")) },
+  int2: { code: JsonCode.Int2 },
+  int4: { code: JsonCode.Int4 },
+  oid: { code: JsonCode.Oid },
+  int8: { code: JsonCode.Int8 },
+  numeric: { code: JsonCode.Numeric },
+  timestamptz: { code: JsonCode.Timestamptz },
+  timestamp: { code: JsonCode.Timestamp },
+  bool: { code: JsonCode.Bool },
 };
 
 // ---- arrays ----------------------------------------------------------------------------------
