@@ -430,13 +430,15 @@ const USECS_PER_DAY = 86_400_000_000;
 const DATE_NOBEGIN = -0x80000000;
 const DATE_NOEND = 0x7fffffff;
 
-/** j2date's result, reused (no array per value on the hot path). */
+/** j2date's result, reused (no array per value on the hot path), and the day it is of (writePlainTimestamp). */
 const ymd: [number, number, number] = [0, 0, 0];
+let lastDays = NaN;
 
 /** PostgreSQL's j2date: Julian day → [year (astronomical: 0 = 1 BC), month, day]. */
 function j2date(jd: number): [number, number, number] {
-  j2dateInto(jd, ymd);
-  return [ymd[0], ymd[1], ymd[2]];
+  const out: [number, number, number] = [0, 0, 0];
+  j2dateInto(jd, out);
+  return out;
 }
 
 function j2dateInto(jd: number, out: [number, number, number]): void {
@@ -548,8 +550,12 @@ function writePlainTimestamp(src: Buffer, p: number, withZone: boolean, json: bo
   if (hi < -0x200000 || hi >= 0x200000) return -1;
   const t = hi * 4294967296 + src.readUInt32BE(p + 4);
   const days = Math.floor(t / USECS_PER_DAY);
-  let us = t - days * USECS_PER_DAY;
-  j2dateInto(days + POSTGRES_EPOCH_JDATE, ymd);
+  const inDay = t - days * USECS_PER_DAY;
+  // Values of one batch mostly share their day: its date is computed once.
+  if (days !== lastDays) {
+    j2dateInto(days + POSTGRES_EPOCH_JDATE, ymd);
+    lastDays = days;
+  }
   const year = ymd[0];
   if (year < 1000 || year > 9999) return -1;
   if (json) b[pos++] = 0x22;
@@ -561,12 +567,13 @@ function writePlainTimestamp(src: Buffer, p: number, withZone: boolean, json: bo
   b[pos + 7] = 0x2d;
   put2(b, pos + 8, ymd[2]);
   b[pos + 10] = json ? 0x54 : 0x20;
-  const hour = Math.floor(us / 3_600_000_000);
-  us -= hour * 3_600_000_000;
-  const min = Math.floor(us / 60_000_000);
-  us -= min * 60_000_000;
-  const sec = Math.floor(us / 1_000_000);
-  us -= sec * 1_000_000;
+  // One double division; the rest fits int32 (seconds of a day, microseconds of a second).
+  let secs = Math.floor(inDay / 1_000_000);
+  let us = inDay - secs * 1_000_000;
+  const hour = (secs / 3600) | 0;
+  secs -= hour * 3600;
+  const min = (secs / 60) | 0;
+  const sec = secs - min * 60;
   put2(b, pos + 11, hour);
   b[pos + 13] = 0x3a;
   put2(b, pos + 14, min);
