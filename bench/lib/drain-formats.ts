@@ -19,10 +19,13 @@ export interface FormatFigures {
   peakRssMb: number;
 }
 
-/** The slot each format's engine run drains (the binary one is the drain phase's main engine run). */
-export const FORMAT_SLOTS: Record<DrainFormat, string> = { binary: "bench_drain_engine", text: "bench_drain_engine_text" };
+/** The engine's default format (PG_BINARY=off): its run gives the drain phase's figures. */
+export const MAIN_FORMAT: DrainFormat = "text";
 
-/** PG_BINARY for each run: auto streams binary on PostgreSQL 14+ for the bench table's types. */
+/** The slot each format's engine run drains. */
+export const FORMAT_SLOTS: Record<DrainFormat, string> = { text: "bench_drain_engine", binary: "bench_drain_engine_binary" };
+
+/** PG_BINARY for each run. */
 export const FORMAT_ENV: Record<DrainFormat, Record<string, string>> = { binary: { PG_BINARY: "on" }, text: { PG_BINARY: "off" } };
 
 export const formatFigures: Partial<Record<DrainFormat, FormatFigures>> = {};
