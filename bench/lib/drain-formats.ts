@@ -19,11 +19,11 @@ export interface FormatFigures {
   peakRssMb: number;
 }
 
-/** The engine's default format (PG_BINARY=off): its run gives the drain phase's figures. */
-export const MAIN_FORMAT: DrainFormat = "text";
+/** The engine's default format (PG_BINARY=auto: binary on PostgreSQL 14+ for the bench table's types): its run gives the drain phase's figures. */
+export const MAIN_FORMAT: DrainFormat = "binary";
 
 /** The slot each format's engine run drains. */
-export const FORMAT_SLOTS: Record<DrainFormat, string> = { text: "bench_drain_engine", binary: "bench_drain_engine_binary" };
+export const FORMAT_SLOTS: Record<DrainFormat, string> = { binary: "bench_drain_engine", text: "bench_drain_engine_text" };
 
 /** PG_BINARY for each run. */
 export const FORMAT_ENV: Record<DrainFormat, Record<string, string>> = { binary: { PG_BINARY: "on" }, text: { PG_BINARY: "off" } };

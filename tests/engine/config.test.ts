@@ -107,7 +107,7 @@ describe("engine config", () => {
         publication: "cdc_pub",
         slot: "cdc_slot",
         slotFailover: true,
-        binary: "off",
+        binary: "auto",
       },
       tables: [],
       snapshotMode: "initial",

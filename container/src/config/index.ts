@@ -243,8 +243,8 @@ export const VARIABLES = {
   PG_PUBLICATION: { example: "cdc_pub", default: "cdc_pub", schema: identifier("publication") },
   PG_SLOT: { example: "cdc_slot", default: "cdc_slot", schema: identifier("replication slot").and(z.string().regex(/^[a-z0-9_]+$/, "may only contain a-z, 0-9 and _")) },
   PG_SLOT_FAILOVER: { example: "true", default: "true", schema: boolean },
-  // off by default: measured, binary moves CPU from the walsender to the engine rather than saving it (docs/engine.md "Binary mode").
-  PG_BINARY: { example: "auto", default: "off", schema: z.enum(PG_BINARY_MODES, { error: `must be one of ${PG_BINARY_MODES.join(", ")}` }) },
+  // auto by default: measured, binary lowers the walsender's CPU per change and engine + walsender together (docs/engine.md "Binary mode").
+  PG_BINARY: { example: "auto", default: "auto", schema: z.enum(PG_BINARY_MODES, { error: `must be one of ${PG_BINARY_MODES.join(", ")}` }) },
   TABLE_INCLUDE: { example: "public.users,public.orders", default: "", schema: tableList },
   SNAPSHOT_MODE: { example: "initial", default: "initial", schema: z.enum(SNAPSHOT_MODES, { error: `must be one of ${SNAPSHOT_MODES.join(", ")}` }) },
   // Sessions copying a snapshot (tables and CTID ranges of large tables) at once.
