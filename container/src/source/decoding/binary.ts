@@ -711,6 +711,8 @@ const JSON_WRITERS: Record<string, JsonWriter> = {
 
 const isArraySpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c;
 
+const elementScratch = new TextScratch();
+
 /** array_send → array_out: "[lb:ub]…=" when a lower bound is not 1, nested braces, quoted elements. */
 function arrayToText(src: Buffer, p: number, fe: number, out: TextScratch, element: BinaryToText, delimiter: string): void {
   const ndim = src.readInt32BE(p);
@@ -726,7 +728,8 @@ function arrayToText(src: Buffer, p: number, fe: number, out: TextScratch, eleme
     bounds += `[${lower}:${lower + size - 1}]`;
   }
   let q = p + 12 + 8 * ndim;
-  const scratch = new TextScratch();
+  // Elements are scalars (never arrays themselves): one shared scratch serves them all.
+  const scratch = elementScratch;
   const delim = delimiter.charCodeAt(0);
   const elementText = (): string => {
     const len = src.readInt32BE(q);
