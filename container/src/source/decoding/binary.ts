@@ -409,9 +409,11 @@ function exactDistance(m: bigint, e10: number, a: number, bits: 32 | 64): bigint
  */
 function onRoundingEdge(digits: string, exponent: number, a: number, bits: 32 | 64): boolean {
   const e10 = exponent - digits.length + 1;
+  if (e10 >= 0 && a < (bits === 64 ? 2 ** 53 : 2 ** 24)) return false;
+  // A multiple of 5 without trailing zeros ends in 5: most values stop here, before any BigInt.
+  if (e10 < 0 && digits.charCodeAt(digits.length - 1) !== 0x35) return false;
   const m = BigInt(digits);
   if (e10 < 0 && m % 5n ** BigInt(-e10) !== 0n) return false;
-  if (e10 >= 0 && a < (bits === 64 ? 2 ** 53 : 2 ** 24)) return false;
   const { M, E, powerOfTwo } = exactBinary(a, bits);
   // Midpoints as P × 2^Q: above (2M + 1) × 2^(E−1); below (2M − 1) × 2^(E−1), or (4M − 1) × 2^(E−2) below a power of two.
   const edges: [bigint, number][] = [[2n * M + 1n, E - 1], powerOfTwo ? [4n * M - 1n, E - 2] : [2n * M - 1n, E - 1]];
