@@ -649,6 +649,7 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
   const txnProf = await profileDir(work, "txn");
   const landing = join(work, "landing-txn");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_big_engine", "postgres");
   const watch = await pg.connect();
   const engine = spawnEngine({
     env: engineEnv(pg, {
@@ -727,6 +728,7 @@ async function phaseLatency(pg: BenchPostgres, work: string): Promise<void> {
   await createSlot(pg, "bench_lat_engine");
   const landing = join(work, "landing-latency");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_lat_engine", "postgres");
   const httpPort = await freePort();
   const engine = spawnEngine({
     env: engineEnv(pg, {
@@ -825,6 +827,7 @@ async function phaseSilver(pg: BenchPostgres, work: string): Promise<void> {
   await createSlot(pg, "bench_silver_engine");
   const landing = join(work, "landing-silver");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_silver_engine", "postgres");
   const httpPort = await freePort();
   const engine = spawnEngine({
     env: engineEnv(pg, { PG_PUBLICATION: "bench_silver_pub", PG_SLOT: "bench_silver_engine", TABLE_INCLUDE: "public.bench_silver_lat", SNAPSHOT_MODE: "never", SINK_URL: `file://${landing}`, BATCH_MAX_WAIT_MS: "1000", HTTP_PORT: String(httpPort) }),
