@@ -28,11 +28,13 @@ import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/
 import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
 import { summarizeCpuProfile, formatProfile } from "./lib/profile";
-import { CpuSampler } from "./lib/cpu";
+import { CpuSampler, cpuSecondsOf } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
 import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
 import { loadConfig } from "../container/src/config";
+import { claimSlotForLanding } from "./lib/slot-claim";
+import { FORMAT_ENV, FORMAT_SLOTS, MAIN_FORMAT, formatComparisonLog, formatComparisonRow, formatFigures, recordLandingDigest, usPerChange, type DrainFormat } from "./lib/drain-formats";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 import { measureIncremental, type IncrementalFigures } from "./lib/incremental";
 
@@ -202,6 +204,7 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
 function sampleCpu(client: Client, serverSide: { slot: string } | { applicationName: string }, consumerPid: number) {
   const seen = new Set<number>();
   let connectedAt: number | undefined;
+  let consumerAtConnect: number | undefined;
   const consumer = new CpuSampler(() => [consumerPid]);
   const server = new CpuSampler(async () => {
     const { rows } =
@@ -209,12 +212,17 @@ function sampleCpu(client: Client, serverSide: { slot: string } | { applicationN
         ? await client.query<{ pid: number | null }>("select active_pid as pid from pg_replication_slots where slot_name = $1", [serverSide.slot])
         : await client.query<{ pid: number | null }>("select pid from pg_stat_activity where application_name like $1", [serverSide.applicationName]);
     for (const r of rows) if (r.pid) seen.add(r.pid);
-    if (seen.size > 0) connectedAt ??= performance.now();
+    if (seen.size > 0 && connectedAt === undefined) {
+      connectedAt = performance.now();
+      consumerAtConnect = cpuSecondsOf(consumerPid);
+    }
     return [...seen];
   }, 50);
   return {
     /** performance.now() when the server side was first seen (the slot became active), ±50 ms. */
     connectedAt: () => connectedAt,
+    /** The consumer's CPU seconds by then: its start-up (module loading, source checks), ±50 ms. */
+    consumerAtConnect: () => consumerAtConnect,
     async stop(): Promise<{ consumer: number; walsender: number }> {
       return { consumer: await consumer.stop(), walsender: await server.stop() };
     },
@@ -343,6 +351,7 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   // Both slots are created before the workload, so both have exactly the same backlog to decode.
   const startLsn = await createSlot(pg, "bench_drain_recv_a");
   await createSlot(pg, "bench_drain_engine");
+  await createSlot(pg, FORMAT_SLOTS.text);
   await createSlot(pg, "bench_drain_recv_b");
   if (withKafka) await createSlot(pg, "bench_drain_kafka");
   const client = await pg.connect();
@@ -430,7 +439,12 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   const summary = await runRecv("bench_drain_recv_a");
   const lastEnd = summary.lastEndLsn!;
   try {
+    // The other format first: the first engine run after pg_recvlogical tends to take longer
+    // wall-clock on a shared machine; the run in the engine's default format gives the drain figures.
+    await drainWithEngine(pg, work, lastEnd, MAIN_FORMAT === "binary" ? "text" : "binary");
     await drainWithEngine(pg, work, lastEnd);
+    const byFormat = formatComparisonLog(opts.changes);
+    if (byFormat) log(`drain: ${byFormat}`);
     if (withKafka) await drainIntoKafka(pg, work, lastEnd);
   } finally {
     await runRecv("bench_drain_recv_b");
@@ -440,27 +454,32 @@ async function phaseDrain(pg: BenchPostgres, work: string): Promise<void> {
   if (results.drain.ratio.value !== undefined) log(`drain: engine ${fmtInt(results.drain.changesPerS.value!)} changes/s vs pg_recvlogical ${fmtInt(results.drain.recvChangesPerS.value!)} changes/s (mean of ${results.drain.recvRuns.map((x) => x.toFixed(2) + " s").join(" and ")}) → ratio ${results.drain.ratio.value.toFixed(2)}`);
 }
 
-async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint): Promise<void> {
+async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint, format: DrainFormat = MAIN_FORMAT): Promise<void> {
   const n = opts.changes;
+  // The other format's run only adds its figures to the format comparison (bench/lib/drain-formats.ts).
+  const main = format === MAIN_FORMAT;
+  const slot = FORMAT_SLOTS[format];
   if (engineProblem) {
     for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(engineProblem);
     return;
   }
-  const landing = join(work, "landing-drain");
+  const landing = join(work, `landing-drain-${format}`);
   await mkdir(landing, { recursive: true });
-  const profDir = await profileDir(work, "drain");
-  log(`drain: engine draining slot bench_drain_engine to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
+  await claimSlotForLanding(landing, slot, "postgres");
+  const profDir = main ? await profileDir(work, "drain") : undefined;
+  log(`drain: engine (${format}) draining slot ${slot} to ${landing} (target confirmed_flush_lsn ≥ ${formatLsn(lastEnd)})`);
   const watch = await pg.connect();
   const engine = spawnEngine({
     env: engineEnv(pg, {
       PG_PUBLICATION: "bench_drain_pub",
-      PG_SLOT: "bench_drain_engine",
+      PG_SLOT: slot,
       TABLE_INCLUDE: "public.bench_drain",
       SNAPSHOT_MODE: "never",
       SINK_URL: `file://${landing}`,
       HTTP_PORT: String(await freePort()),
+      ...FORMAT_ENV[format],
     }),
-    logFile: join(work, "engine-drain.log"),
+    logFile: join(work, `engine-drain-${format}.log`),
     cpuProfDir: profDir,
   });
   try {
@@ -473,41 +492,47 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint)
       }
     })();
     const probe = await pg.connect();
-    const cpu = sampleCpu(probe, { slot: "bench_drain_engine" }, engine.pid);
+    const cpu = sampleCpu(probe, { slot }, engine.pid);
     let doneAt: number;
+    let engineCpu: { consumer: number; walsender: number };
     try {
-      doneAt = await waitForConfirmed(watch, "bench_drain_engine", lastEnd, engine, opts.engineTimeoutMs);
+      doneAt = await waitForConfirmed(watch, slot, lastEnd, engine, opts.engineTimeoutMs);
     } finally {
-      results.drain.engineCpu = await cpu.stop();
+      engineCpu = await cpu.stop();
+      if (main) results.drain.engineCpu = engineCpu;
       await probe.end();
     }
     const seconds = (doneAt - engine.startedAt) / 1000;
     const streamingFrom = cpu.connectedAt();
-    if (streamingFrom !== undefined) results.drain.streamingSeconds = (doneAt - streamingFrom) / 1000;
+    if (main && streamingFrom !== undefined) results.drain.streamingSeconds = (doneAt - streamingFrom) / 1000;
     const peak = engine.memory().peakRss;
     await engine.stop();
     await firstFile;
     const exit = await engine.exited;
-    if (exit.code !== 0) results.notes.push(`drain: the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
-    results.drain.engineSeconds = seconds;
-    results.drain.firstFileSeconds = firstFileAt === undefined ? undefined : (firstFileAt - engine.startedAt) / 1000;
-    results.drain.changesPerS = { value: n / seconds };
-    results.drain.peakRssMb = { value: mb(peak) };
-    results.drain.landed = await countRecords(join(landing, "cdc.public.bench_drain"));
-    if (results.drain.landed.records < n)
-      results.notes.push(`drain: only ${results.drain.landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
-    log(`drain: engine: ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, peak RSS ${mb(peak)} MB; landed ${fmtInt(results.drain.landed.records)} records in ${results.drain.landed.files} files`);
-    await collectProfile("drain", profDir);
+    if (exit.code !== 0) results.notes.push(`drain (${format}): the engine exited with ${exit.code ?? exit.signal} on SIGTERM (expected 0).`);
+    formatFigures[format] = { seconds, cpu: engineCpu, startupCpu: cpu.consumerAtConnect(), peakRssMb: mb(peak) };
+    const landed = await countRecords(join(landing, "cdc.public.bench_drain"));
+    await recordLandingDigest(format, join(landing, "cdc.public.bench_drain"));
+    if (main) {
+      results.drain.engineSeconds = seconds;
+      results.drain.firstFileSeconds = firstFileAt === undefined ? undefined : (firstFileAt - engine.startedAt) / 1000;
+      results.drain.changesPerS = { value: n / seconds };
+      results.drain.peakRssMb = { value: mb(peak) };
+      results.drain.landed = landed;
+    }
+    if (landed.records < n) results.notes.push(`drain (${format}): only ${landed.records} of ${n} changes were found in the landing files although the slot was confirmed past them.`);
+    log(`drain: engine (${format}): ${seconds.toFixed(2)} s → ${fmtInt(n / seconds)} changes/s, CPU ${usPerChange(engineCpu.consumer, n).toFixed(2)} µs (${usPerChange(engineCpu.consumer - (cpu.consumerAtConnect() ?? 0), n).toFixed(2)} µs after start-up) + walsender ${usPerChange(engineCpu.walsender, n).toFixed(2)} µs per change, peak RSS ${mb(peak)} MB; landed ${fmtInt(landed.records)} records in ${landed.files} files`);
+    if (main) await collectProfile("drain", profDir);
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];
-    for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
-    results.notes.push(`drain: ${(err as Error).message}`);
-    log(`drain: engine FAILED: ${(err as Error).message}`);
+    if (main) for (const k of ["changesPerS", "ratio", "peakRssMb"] as const) results.drain[k] = missing(why);
+    results.notes.push(`drain (${format}): ${(err as Error).message}`);
+    log(`drain: engine (${format}) FAILED: ${(err as Error).message}`);
     await engine.stop(3000);
   } finally {
     await watch.end();
     await rm(landing, { recursive: true, force: true });
-    await dropSlot(pg, "bench_drain_engine").catch(() => undefined);
+    await dropSlot(pg, slot).catch(() => undefined);
   }
 }
 
@@ -626,6 +651,7 @@ async function phaseTxn(pg: BenchPostgres, work: string): Promise<void> {
   const txnProf = await profileDir(work, "txn");
   const landing = join(work, "landing-txn");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_big_engine", "postgres");
   const watch = await pg.connect();
   const engine = spawnEngine({
     env: engineEnv(pg, {
@@ -704,6 +730,7 @@ async function phaseLatency(pg: BenchPostgres, work: string): Promise<void> {
   await createSlot(pg, "bench_lat_engine");
   const landing = join(work, "landing-latency");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_lat_engine", "postgres");
   const httpPort = await freePort();
   const engine = spawnEngine({
     env: engineEnv(pg, {
@@ -802,6 +829,7 @@ async function phaseSilver(pg: BenchPostgres, work: string): Promise<void> {
   await createSlot(pg, "bench_silver_engine");
   const landing = join(work, "landing-silver");
   await mkdir(landing, { recursive: true });
+  await claimSlotForLanding(landing, "bench_silver_engine", "postgres");
   const httpPort = await freePort();
   const engine = spawnEngine({
     env: engineEnv(pg, { PG_PUBLICATION: "bench_silver_pub", PG_SLOT: "bench_silver_engine", TABLE_INCLUDE: "public.bench_silver_lat", SNAPSHOT_MODE: "never", SINK_URL: `file://${landing}`, BATCH_MAX_WAIT_MS: "1000", HTTP_PORT: String(httpPort) }),
@@ -1062,6 +1090,8 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       "CPU time per change (drain; steadier than rates on a shared machine)",
       `engine ${us(d.engineCpu.consumer)} µs + its walsender ${us(d.engineCpu.walsender)} µs; pg_recvlogical ${us(rc.consumer)} µs + its walsender ${us(rc.walsender)} µs (CPU s: engine ${d.engineCpu.consumer.toFixed(1)}, walsender ${d.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${rc.consumer.toFixed(1)}, walsender ${rc.walsender.toFixed(1)})`,
     );
+    const byFormat = formatComparisonRow(opts.changes);
+    if (byFormat) lines.push(byFormat);
     const perCore = (sec: number) => fmtInt(opts.changes / sec);
     row(
       "Derived: rate one free core would allow (changes ÷ CPU seconds; not measured)",
@@ -1126,7 +1156,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   lines.push("## Method", "");
   lines.push(
     "- One PostgreSQL server for everything; the engine runs as `node container/bin/cdc-engine.js run` (the `cdc-engine run` CLI) in a child process configured only by environment variables; its memory is the kernel's high-water mark `VmHWM` from `/proc/<pid>/status`, sampled every 50 ms.",
-    "- Drain: the publication and three `pgoutput` slots are created first, then the backlog is generated server-side by one `DO` block committing every 10,000 changes. `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=… --endpos=<backlog end> -f <file>` drains one slot before and another after the engine's run (each timed from spawn to exit, the baseline rate is from the mean time; its output is parsed to check it decoded every change and to find the last commit's end LSN). The engine (SNAPSHOT_MODE=never, batch settings at their defaults) drains the middle slot, timed from process spawn until the slot's `confirmed_flush_lsn` reaches that end LSN.",
+    "- Drain: the publication and four `pgoutput` slots are created first, then the backlog is generated server-side by one `DO` block committing every 10,000 changes. `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=… --endpos=<backlog end> -f <file>` drains one slot before and another after the engine's run (each timed from spawn to exit, the baseline rate is from the mean time; its output is parsed to check it decoded every change and to find the last commit's end LSN). The engine (SNAPSHOT_MODE=never, batch settings at their defaults) drains two slots in between, first one with PG_BINARY=off (the format comparison), then one with PG_BINARY=on, what its default auto chooses here (the drain figures), each timed from process spawn until the slot's `confirmed_flush_lsn` reaches that end LSN.",
     "- Large transaction: one `INSERT … SELECT generate_series(1, N)` committed as a single transaction, then drained by pg_recvlogical (for reference: PostgreSQL's own decode-and-send time, the transaction spills to disk on the server) and by the engine, each from a slot created before it; peak RSS is the process's VmHWM.",
     "- Latency: a paced writer commits `rate/50` rows every 20 ms; each landing object is detected by polling the table folder every 10 ms; a change's latency is (time its object was first seen − its `__ts_ms` commit time); the first seconds are excluded as warm-up.",
     "- Snapshot: a table of N rows (vacuumed and frozen; one untimed COPY first warms the caches), `psql -c 'COPY … TO STDOUT'` into a file vs the engine with SNAPSHOT_MODE=initial_only, timed from process spawn to its exit.",
@@ -1162,6 +1192,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
     `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })} ` +
     `incremental_rows_per_s=${bareNumber({ value: results.incremental.figures?.rowsPerS })} incremental_latency_p99_ms=${bareNumber({ value: results.incremental.figures?.p99Ms })}` +
+    ` drain_cpu_us_per_change=${bareNumber({ value: results.drain.engineCpu ? usPerChange(results.drain.engineCpu.consumer, opts.changes) : undefined }, 2)}` +
     (withKafka ? ` kafka_changes_per_s=${bareNumber(results.kafka.changesPerS)} kafka_ratio_vs_file=${bareNumber(results.kafka.ratioToFile, 2)} kafka_peak_rss_mb=${bareNumber(results.kafka.peakRssMb)}` : "");
   lines.push("", "```", benchLine, "```", "");
   return { markdown: lines.join("\n"), benchLine };

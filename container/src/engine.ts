@@ -16,7 +16,8 @@ import { EngineState } from "./batching/state";
 import { TypeCatalog } from "./source/decoding/catalog";
 import { closeClient, connect } from "./source/connection";
 import { formatLsn, parseLsn } from "./source/lsn";
-import { PgOutputDecoder } from "./source/pgoutput";
+import { BinaryUnsupported, PgOutputDecoder } from "./source/pgoutput";
+import { chooseBinary, type WireFormat } from "./source/binary-mode";
 import { ReplicationStream, XLOG_HEADER, commitAtConsistentPoint, connectionOf, createSlot, enableFailover, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./source/replication";
 import { describeCost, serverTimeline, slotLossCause, snapshotCost } from "./source/failover";
 import { ReadThrottle, copySnapshot } from "./source/snapshot";
@@ -67,7 +68,7 @@ function slotInUse(slot: string, err: unknown): SlotInUseError {
  * How a session ended without an error: stopped (shutdown, or SNAPSHOT_MODE=initial_only done), or
  * it met a table that needs a new snapshot (source/coverage.ts) and the next session starts at once.
  */
-type SessionEnd = "stopped" | "resnapshot";
+type SessionEnd = "stopped" | "resnapshot" | "text";
 
 /** What a session reports to the retry loop: whether it got anywhere before it failed. */
 interface SessionProgress {
@@ -92,6 +93,8 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
     // A session fenced by a newer writer epoch ends the engine, even when the refusal surfaced
     // while the session was already winding down (a delayed write of a lost connection).
     const fence: SessionFence = {};
+    // Binary mode off for good once a session met a type it cannot decode (PG_BINARY=auto).
+    const wire: WireFormat = {};
     while (!signal.aborted) {
       let progress: SessionProgress = { confirmed: false };
       let fresh = false;
@@ -99,7 +102,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
         const ended = await backOff(
           () => {
             progress = { confirmed: false };
-            return runSession(config, deps, sink, catalog, progress, fence);
+            return runSession(config, deps, sink, catalog, progress, fence, wire);
           },
           {
             numOfAttempts: Number.MAX_SAFE_INTEGER,
@@ -120,7 +123,7 @@ export async function runEngine(config: EngineConfig, deps: EngineDeps): Promise
           },
         );
         if (fence.fenced) throw fence.fenced;
-        if (ended === "resnapshot") continue;
+        if (ended === "resnapshot" || ended === "text") continue;
         break; // the session stopped (shutdown, or SNAPSHOT_MODE=initial_only done)
       } catch (err) {
         if (fence.fenced) throw fence.fenced;
@@ -167,7 +170,7 @@ interface SessionFence {
  * One connection's life: set up the source, take the snapshot if one is due, stream until the
  * signal aborts ("stopped"). Every failure throws, for runEngine to classify and retry.
  */
-async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress, fence: SessionFence): Promise<SessionEnd> {
+async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingSink, catalog: TypeCatalog, progress: SessionProgress, fence: SessionFence, wire: WireFormat): Promise<SessionEnd> {
   const { logger, metrics, signal } = deps;
   // backOff may call again after its delay even though a shutdown began meanwhile.
   if (signal.aborted) return "stopped";
@@ -359,7 +362,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     }
     slotRow = await readSlot(normal, slot);
     const confirmedAtStart = slotRow?.confirmed_flush_lsn ? parseLsn(slotRow.confirmed_flush_lsn) : 0n;
-    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, throttle, failed, confirmedAtStart, progress, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
+    return await stream(config, deps, { normal, replication, batcher, state, catalog, captured, versionNum, wire, throttle, failed, confirmedAtStart, progress, setOnDurable: (f) => (onDurable = f), setHeartbeat: (t) => (heartbeat = t) });
   } catch (err) {
     if (signal.aborted && !isFatal(err)) return "stopped";
     throw err;
@@ -622,6 +625,7 @@ interface StreamContext {
   catalog: TypeCatalog;
   captured: Set<string>;
   versionNum: number;
+  wire: WireFormat;
   throttle: ReadThrottle;
   failed: Promise<never>;
   confirmedAtStart: bigint;
@@ -669,6 +673,11 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     metrics.confirmedLsn(lsn);
     if (walEnd > 0n) metrics.replicationLagBytes(walEnd > lsn ? walEnd - lsn : 0n);
   };
+  const wire = await chooseBinary(config, ctx.normal, catalog, ctx.captured, ctx.versionNum, ctx.wire);
+  if (!wire.binary && config.pg.binary !== "off" && ctx.wire.loggedReason !== wire.reason) {
+    ctx.wire.loggedReason = wire.reason;
+    logger.info({ reason: wire.reason }, `streaming pgoutput in text, not binary (PG_BINARY=${config.pg.binary}): ${wire.reason}`);
+  }
   const decoder = new PgOutputDecoder(
     batcher,
     ctx.state,
@@ -691,6 +700,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     logger,
     // Tables that come back while streaming: an incremental snapshot (PostgreSQL 14+), else a new session's.
     config.snapshotMode !== "initial" ? "record" : incremental ? (table, oid, detail, lsn) => incremental.comeback(table, oid, detail, lsn) : "snapshot",
+    wire.binary,
   );
   settleDurable = () => {
     incremental?.onDurable();
@@ -761,11 +771,14 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     },
   });
   // Large changes arrive gathered at their size; one too large for MAX_RECORD_BYTES is refused unread.
-  gateLargeMessages(ctx.replication, batcher.maxRecordBytes).skimmer = () => decoder.refusedChange();
+  const gate = gateLargeMessages(ctx.replication, batcher.maxRecordBytes);
+  gate.skimmer = () => decoder.refusedChange();
+  // CopyData straight to the stream, past pg-protocol's per-message objects and events.
+  gate.copyData = (payload) => replication.receive(payload);
   throttle.add(connectionOf(ctx.replication).stream);
 
   const liveness = receiveDeadline(await walSenderTimeoutMs(ctx.normal));
-  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum, {
+  const streaming = replication.start(config.pg.slot, config.pg.publication, 0n, ctx.confirmedAtStart, ctx.versionNum, wire.binary, {
     ...liveness,
     onStall(err) {
       // Unready at once; the session then ends and the retry loop reconnects.
@@ -778,7 +791,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   streaming.catch(() => undefined);
   metrics.confirmedLsn(ctx.confirmedAtStart);
   metrics.phase("streaming");
-  logger.info({ slot: config.pg.slot, publication: config.pg.publication, confirmedFlushLsn: formatLsn(ctx.confirmedAtStart), tables: [...ctx.captured] }, "streaming changes");
+  logger.info({ slot: config.pg.slot, publication: config.pg.publication, confirmedFlushLsn: formatLsn(ctx.confirmedAtStart), tables: [...ctx.captured], format: wire.binary ? "binary" : "text" }, "streaming changes");
   // Ask for a keepalive at once, so the lag (and /readyz) is known without waiting for the server's timer.
   replication.requestReply();
   // PostgreSQL grants the slot to one walsender only. Once it is ours, no instance can claim a newer
@@ -803,6 +816,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     else signal.addEventListener("abort", () => resolve(), { once: true });
   });
   let comeback: ResnapshotNeeded | undefined;
+  let undecodable: BinaryUnsupported | undefined;
   await Promise.race([
     aborted,
     ctx.failed,
@@ -811,6 +825,17 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       throw new Error("the server ended the replication stream");
     }),
   ]).catch((err: unknown) => {
+    if (err instanceof BinaryUnsupported && config.pg.binary === "auto") {
+      // Decoding stopped at the Relation message: what came before is made durable and confirmed,
+      // then the next session streams in text from there on (the slot replays the rest).
+      undecodable = err;
+      ctx.wire.textSince = err.message;
+      logger.info({ table: err.table, column: err.column, type: err.typeName }, `${err.message}; streaming in text from here on (PG_BINARY=auto)`);
+      return;
+    }
+    if (err instanceof BinaryUnsupported) {
+      throw new SourceSetupError([{ name: "binary mode", ok: false, detail: `PG_BINARY=on, but ${err.message}; nothing from this change on was written or confirmed`, fix: "set PG_BINARY=auto (text where needed) or off" }]);
+    }
     if (!(err instanceof ResnapshotNeeded)) throw err;
     // Decoding stopped at the table's Relation message: what came before is made durable and
     // confirmed as usual, then the next session snapshots the table and streams on from there.
@@ -837,6 +862,10 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   }
   replication.sendStatus();
   replication.stop();
+  if (undecodable) {
+    if (!flushed) throw new Error("could not flush before switching to text", { cause: undecodable });
+    return "text";
+  }
   if (comeback) {
     if (!flushed) throw new Error(`could not flush before the snapshot of ${comeback.table}`, { cause: comeback });
     // The stream found the table: persist that it needs a snapshot, then reconnect at once.

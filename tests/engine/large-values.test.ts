@@ -113,6 +113,21 @@ describe("engine: large values", function () {
       assert.ok(sizes.every((n) => n === big.length || n <= 65536 + 4), "nothing else gathered");
     });
 
+    it("with a copyData hook, hands every CopyData payload to it whole and in order, and everything else to the parser", () => {
+      const stream = fakeStream();
+      const parsed: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => parsed.push(Buffer.from(chunk)));
+      const gate = new MessageSizeGate(stream as never, 50 * 1024 * 1024);
+      const payloads: Buffer[] = [];
+      gate.copyData = (payload) => payloads.push(Buffer.from(payload));
+      const copies = [randomBytes(1), randomBytes(700), randomBytes(70_000), randomBytes(3 * 1024 * 1024 + 5), randomBytes(30)];
+      const others = [message(0x57, Buffer.from([0, 0, 0])), message(0x63, Buffer.alloc(0)), message(0x43, Buffer.from("COPY 0\0")), message(0x5a, Buffer.from("I"))];
+      const input = Buffer.concat([others[0], message(0x64, copies[0]), message(0x64, copies[1]), message(0x64, copies[2]), others[1], message(0x64, copies[3]), message(0x64, copies[4]), others[2], others[3]]);
+      for (const chunk of chunked(input)) stream.emit("data", chunk);
+      assert.deepEqual(payloads.map((p) => p.toString("hex")), copies.map((c) => c.toString("hex")));
+      assert.ok(Buffer.concat(parsed).equals(Buffer.concat(others)), "the other messages reach the parser, in order");
+    });
+
     it("refuses a message beyond its limit unread, with the skimmer's error", () => {
       const stream = fakeStream();
       const got: Buffer[] = [];

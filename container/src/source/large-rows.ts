@@ -110,6 +110,15 @@ interface PgStream {
 export class MessageSizeGate {
   /** Describes a refused message; set by whoever knows what the connection is reading. */
   skimmer: (() => MessageSkimmer) | undefined;
+  /**
+   * When set, CopyData payloads go straight here instead of through pg-protocol's parser (which
+   * still gets every other message, in order): the replication stream's hot path, without a
+   * parsed message object and two events per change. A payload is a view of the socket's chunk
+   * (or of its own gathered buffer), never of memory the parser reuses.
+   */
+  copyData: ((payload: Buffer) => void) | undefined;
+  /** The message being gathered goes to copyData (not to the parser) when complete. */
+  private gatheringDirect = false;
   private readonly forward: (chunk: Buffer) => void;
   private held: Buffer | undefined;
   /** Bytes of the current message still to pass through untouched. */
@@ -153,7 +162,8 @@ export class MessageSizeGate {
         if (this.gathered === this.gathering.length) {
           const whole = this.gathering;
           this.gathering = undefined;
-          this.forward(whole);
+          if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole.subarray(5));
+          else this.forward(whole);
           if (this.failed) return;
         }
         continue;
@@ -186,6 +196,23 @@ export class MessageSizeGate {
         return;
       }
       const total = 1 + chunk.readUInt32BE(i + 1);
+      if (chunk[i] === 0x64 /* CopyData */ && total < GATHER_FROM && this.copyData !== undefined) {
+        if (i > passFrom) this.forward(chunk.subarray(passFrom, i));
+        if (this.failed) return;
+        if (i + total <= n) {
+          this.copyData(chunk.subarray(i + 5, i + total));
+          if (this.failed) return;
+          i += total;
+          passFrom = i;
+        } else {
+          // Split across socket reads: put together in a buffer of its own.
+          this.gathering = Buffer.allocUnsafe(total);
+          this.gatheringDirect = true;
+          this.gathered = 0;
+          passFrom = i;
+        }
+        continue;
+      }
       if (chunk[i] !== 0x64 /* CopyData */ || total < GATHER_FROM) {
         this.remaining = total;
         continue;
@@ -200,6 +227,7 @@ export class MessageSizeGate {
         passFrom = i;
       } else {
         this.gathering = Buffer.allocUnsafe(total);
+        this.gatheringDirect = this.copyData !== undefined;
         this.gathered = 0;
       }
     }

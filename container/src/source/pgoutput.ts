@@ -14,6 +14,8 @@ import type { EngineState } from "../batching/state";
 import type { TypeCatalog } from "./decoding/catalog";
 import * as text from "./decoding/copy-text";
 import type { WireColumn } from "./decoding/copy-text";
+import * as binary from "./decoding/binary";
+import type { BinaryDecoder } from "./decoding/binary";
 import { LANDING_SAFE_NAME, isReservedColumn, reservedColumnsDetail, unsafeTableNameDetail } from "./landing-names";
 import { SourceSetupError } from "./setup";
 import { ResnapshotNeeded, relationSeen } from "./coverage";
@@ -21,6 +23,7 @@ import { formatLsn } from "./lsn";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
 const { copyKindOf, NULL_BYTES, put, putInt, wireValueBytes, worstCase, writeWireValue } = text;
+const { JSONB_VERSION, TextScratch, jsonBound, writeJson } = binary;
 import { LARGE_ROW_BYTES, RecordTooLargeError, StepReader, largestColumn, refuseMessagesAbove, skimPgoutputChange, type MessageSkimmer } from "./large-rows";
 
 export interface ColumnInfo extends WireColumn {
@@ -28,6 +31,8 @@ export interface ColumnInfo extends WireColumn {
   /** `,"name":` as UTF-8. */
   prefix: Buffer;
   typeOid: number;
+  /** How its values decode in pgoutput's binary mode (undefined: they cannot). */
+  binary: BinaryDecoder | undefined;
 }
 
 export interface RelationInfo {
@@ -75,8 +80,18 @@ const COL_NULL = 0x6e; // n
 const COL_UNCHANGED = 0x75; // u
 const COL_TEXT = 0x74; // t
 const COL_BINARY = 0x62; // b
+// The kinds readTuple gives binary values (never on the wire):
+/** Text output written into the decoder's TextScratch. */
+const COL_SCRATCH = 0x01;
+/** bytea's raw bytes, in the message. */
+const COL_BYTEA = 0x02;
+/** A value the column's JsonWriter writes straight from the message. */
+const COL_JSON = 0x03;
 
-/** One tuple as positions in the message buffer: per column its kind ('t', 'n', 'u') and byte range. */
+/**
+ * One tuple as positions in the message buffer: per column its kind ('t', 'n', 'u'; binary values
+ * become 't' where their send format is their text, else COL_SCRATCH or COL_BYTEA) and byte range.
+ */
 class Tuple {
   count = 0;
   /** Sum of the text values' lengths. */
@@ -169,14 +184,24 @@ export class PgOutputDecoder {
   private readonly partitions = new PartitionClock();
   private inTransaction = false;
   private lsn = 0n;
-  /** The XLogData dataStart of the message being decoded. */
-  private messageLsn = 0n;
+  /** The XLogData dataStart of the message being decoded, as its two 32-bit halves (no BigInt per message). */
+  private messageHi = 0;
+  private messageLo = 0;
+  /** The commit LSN's halves. */
+  private lsnHi = 0;
+  private lsnLo = 0;
   private partition = "";
   /** The commit LSN's digits. */
   private lsnBytes = Buffer.alloc(0);
+  /** Per operation, its record opening in this transaction (headOf). */
+  private heads: Partial<Record<Op, Buffer>> = {};
   /** `,"__ts_ms":<ms>` */
   private tsBytes = Buffer.alloc(0);
   private checkSkip = false;
+
+  private messageLsn(): bigint {
+    return (BigInt(this.messageHi) << 32n) | BigInt(this.messageLo);
+  }
 
   /** No transaction is half decoded (between Commit and the next Begin). */
   get betweenTransactions(): boolean {
@@ -198,7 +223,15 @@ export class PgOutputDecoder {
      * while decoding goes on.
      */
     private readonly comeback: "snapshot" | "record" | ComebackHandler = "snapshot",
+    /**
+     * The session streams with pgoutput's `binary 'true'` (PG_BINARY): every captured column must
+     * then have a binary decoder, else relation() throws BinaryUnsupported.
+     */
+    private readonly binary = false,
   ) {}
+
+  /** Text output of the binary values of the change being decoded (emptied per change). */
+  private readonly scratch = new TextScratch();
 
   /**
    * For a Relation message: the type OIDs the catalog must know, and the table whose declared
@@ -219,7 +252,8 @@ export class PgOutputDecoder {
   /** Decodes one pgoutput message at `buf[off]`, the payload of an XLogData message (its header before it). */
   decode(buf: Buffer, off: number): void {
     // XLogData's dataStart: for a change, the LSN of its own WAL record.
-    this.messageLsn = buf.readBigUInt64BE(off - 24);
+    this.messageHi = buf.readUInt32BE(off - 24);
+    this.messageLo = buf.readUInt32BE(off - 20);
     switch (buf[off]) {
       case MSG_INSERT:
         return this.insert(buf, off + 1);
@@ -251,11 +285,14 @@ export class PgOutputDecoder {
 
   private begin(buf: Buffer, p: number): void {
     this.lsn = buf.readBigUInt64BE(p);
+    this.lsnHi = buf.readUInt32BE(p);
+    this.lsnLo = buf.readUInt32BE(p + 4);
     const tsMs = Math.floor(Number(buf.readBigInt64BE(p + 8)) / 1000) + PG_EPOCH_MS;
     this.inTransaction = true;
     this.partition = this.partitions.of(tsMs);
     this.lsnBytes = Buffer.from(this.lsn.toString());
     this.tsBytes = Buffer.from(',"__ts_ms":' + tsMs);
+    this.heads = {};
     this.checkSkip = this.lsn <= this.state.maxHighWaterLsn;
   }
 
@@ -282,6 +319,7 @@ export class PgOutputDecoder {
         typeOid: c.typeOid,
         kind: copyKindOf(this.catalog.shape(c.typeOid) ?? { kind: "scalar", scalar: "string" }),
         encode: this.catalog.encoder(c.typeOid) ?? JSON.stringify,
+        binary: this.catalog.binaryDecoder(c.typeOid),
       });
     });
     let key = identity;
@@ -308,6 +346,10 @@ export class PgOutputDecoder {
       }
     }
     if (isCaptured) refuseUnlandableNames(parsed.schema, parsed.name, columns);
+    if (isCaptured && this.binary) {
+      const undecodable = columns.find((c) => c.binary === undefined);
+      if (undecodable !== undefined) throw new BinaryUnsupported(table, undecodable.name, this.catalog.typeName(undecodable.typeOid));
+    }
     const previous = this.relations.get(oid);
     if (previous && previous.columns.map((c) => c.name).join(",") !== columns.map((c) => c.name).join(",")) {
       this.logger.info({ table, columns: columns.map((c) => c.name) }, "table columns changed; later records use the new columns");
@@ -326,7 +368,7 @@ export class PgOutputDecoder {
     return this.captured === undefined || this.captured.has(rel.table) ? rel : undefined;
   }
 
-  private readTuple(buf: Buffer, p: number, out: Tuple): number {
+  private readTuple(buf: Buffer, p: number, out: Tuple, rel: RelationInfo): number {
     const n = buf.readUInt16BE(p);
     p += 2;
     out.ensure(n);
@@ -336,17 +378,76 @@ export class PgOutputDecoder {
     for (let i = 0; i < n; i++) {
       const kind = buf[p++];
       kinds[i] = kind;
-      if (kind === COL_TEXT || kind === COL_BINARY) {
+      if (kind === COL_TEXT) {
         const len = buf.readInt32BE(p);
         p += 4;
         starts[i] = p;
         ends[i] = p + len;
         bytes += len;
         p += len;
+      } else if (kind === COL_BINARY) {
+        const len = buf.readInt32BE(p);
+        p += 4;
+        bytes += this.binaryValue(rel, i, buf, p, p + len, out);
+        p += len;
       } else if (kind !== COL_NULL && kind !== COL_UNCHANGED) throw new Error(`unknown pgoutput tuple column kind 0x${kind.toString(16)}`);
     }
     out.bytes = bytes;
     return p;
+  }
+
+  /**
+   * Places the binary value buf[p, fe) of column i as text (see Tuple); returns its text's bytes
+   * (for bytea the raw bytes, whose base64 is shorter than 8 × them, the bound emit uses).
+   */
+  private binaryValue(rel: RelationInfo, i: number, buf: Buffer, p: number, fe: number, out: Tuple): number {
+    const decoder = rel.columns[i]?.binary;
+    if (decoder === undefined) {
+      // relation() refuses such a column before any change of a captured table arrives.
+      throw new Error(`pgoutput sent column ${i + 1} of ${rel.table} in binary format, which the engine cannot decode`);
+    }
+    if (decoder.kind === "same") {
+      if (decoder.skip > 0 && buf[p] !== JSONB_VERSION) throw new Error(`column ${JSON.stringify(rel.columns[i].name)} of ${rel.table}: jsonb in binary format version ${buf[p]}, which the engine does not know; set PG_BINARY=off`);
+      out.kinds[i] = COL_TEXT;
+      out.starts[i] = p + decoder.skip;
+      out.ends[i] = fe;
+      return fe - p;
+    }
+    if (decoder.kind === "bytea") {
+      out.kinds[i] = COL_BYTEA;
+      out.starts[i] = p;
+      out.ends[i] = fe;
+      return fe - p;
+    }
+    if (decoder.json !== undefined) {
+      out.kinds[i] = COL_JSON;
+      out.starts[i] = p;
+      out.ends[i] = fe;
+      return jsonBound(decoder.json.code, buf, p);
+    }
+    const scratch = this.scratch;
+    const from = scratch.pos;
+    decoder.toText(buf, p, fe, scratch);
+    out.kinds[i] = COL_SCRATCH;
+    out.starts[i] = from;
+    out.ends[i] = scratch.pos;
+    return scratch.pos - from;
+  }
+
+  /** A COL_JSON value; one its writer leaves to the text path goes through the scratch text. */
+  private writeJson(column: ColumnInfo, buf: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
+    const decoder = column.binary as Extract<BinaryDecoder, { kind: "convert" }>;
+    const written = writeJson(decoder.json!.code, buf, p, out, pos);
+    if (written >= 0) return written;
+    const scratch = this.scratch;
+    const from = scratch.pos;
+    decoder.toText(buf, p, fe, scratch);
+    return writeWireValue(column, scratch.buf, from, scratch.pos, out, pos);
+  }
+
+  /** The buffer a value of `kind` is in: the message, or the scratch text of binary values. */
+  private source(kind: number, buf: Buffer): Buffer {
+    return kind === COL_SCRATCH ? this.scratch.buf : buf;
   }
 
   /**
@@ -359,7 +460,9 @@ export class PgOutputDecoder {
    * index in a multi-table TRUNCATE record, whose size grows with it) never reaches it.
    */
   private seqOf(k: number): number {
-    const seq = MAX_SEQ - Number((this.lsn - this.messageLsn) >> 3n) * 2 + k;
+    // Exact in doubles: WAL distances stay far below 2^53 bytes.
+    const distance = (this.lsnHi - this.messageHi) * 4294967296 + (this.lsnLo - this.messageLo);
+    const seq = MAX_SEQ - Math.floor(distance / 8) * 2 + k;
     if (seq < 0) {
       throw new Error(`the transaction committing at ${this.lsn} has changes more than ${MAX_SEQ * 4} bytes of WAL before its commit; __seq (10 digits in object names) cannot number them`);
     }
@@ -373,6 +476,16 @@ export class PgOutputDecoder {
       if (hw && (this.lsn < hw.lsn || (this.lsn === hw.lsn && seq <= hw.seq))) return false;
     }
     return true;
+  }
+
+  /** The record's opening up to the `__seq` value for this transaction: HEAD[op], the commit LSN, `,"__seq":`. */
+  private headOf(op: Op): Buffer {
+    let head = this.heads[op];
+    if (head === undefined) {
+      head = Buffer.concat([HEAD[op], this.lsnBytes, SEQ_PART]);
+      this.heads[op] = head;
+    }
+    return head;
   }
 
   /**
@@ -389,10 +502,8 @@ export class PgOutputDecoder {
     this.batcher.begin(buffer, this.lsn, seq, this.partition, large ? size : 0);
     const out = buffer.reserve(size);
     const from = buffer.pos;
-    let pos = put(out, from, HEAD[op]);
-    pos = put(out, pos, this.lsnBytes);
-    pos = put(out, pos, SEQ_PART);
-    pos = putInt(out, pos, seq);
+    let pos = put(out, from, this.headOf(op));
+    pos = putSeq(out, pos, seq);
     pos = put(out, pos, this.tsBytes);
     if (tuple !== undefined) {
       const cols = rel.columns;
@@ -415,7 +526,10 @@ export class PgOutputDecoder {
         }
         pos = put(out, pos, column.prefix);
         if (kind === COL_NULL) pos = put(out, pos, NULL_BYTES);
-        else pos = writeWireValue(column, buf, src.starts[i], src.ends[i], out, pos);
+        else if (kind === COL_TEXT) pos = writeWireValue(column, buf, src.starts[i], src.ends[i], out, pos);
+        else if (kind === COL_JSON) pos = this.writeJson(column, buf, src.starts[i], src.ends[i], out, pos);
+        else if (kind === COL_SCRATCH) pos = writeWireValue(column, this.scratch.buf, src.starts[i], src.ends[i], out, pos);
+        else pos = putBase64(buf, src.starts[i], src.ends[i], out, pos);
       }
       if (unchanged !== undefined) pos += out.write(UNCHANGED_OPEN + unchanged + "]", pos);
     }
@@ -439,14 +553,16 @@ export class PgOutputDecoder {
       let src = tuple;
       if (tuple.kinds[i] === COL_UNCHANGED && fill !== undefined && fill.kinds[i] !== COL_UNCHANGED) src = fill;
       const kind = src.kinds[i];
-      sizes[k] = kind === COL_TEXT || kind === COL_BINARY ? wireValueBytes(cols[i], buf, src.starts[i], src.ends[i]) : 4;
+      if (kind === COL_BYTEA) sizes[k] = base64Bytes(src.ends[i] - src.starts[i]);
+      else if (kind === COL_JSON) sizes[k] = jsonBound((cols[i].binary as Extract<BinaryDecoder, { kind: "convert" }>).json!.code, buf, src.starts[i]);
+      else sizes[k] = kind === COL_TEXT || kind === COL_SCRATCH ? wireValueBytes(cols[i], this.source(kind, buf), src.starts[i], src.ends[i]) : 4;
       bytes += sizes[k];
     }
     const limit = this.batcher.maxRecordBytes;
     if (bytes > limit) {
       const largest = largestColumn(sizes);
       const column = cols[columns ? columns[largest.index] : largest.index]?.name;
-      throw new RecordTooLargeError(rel.table, column, bytes, limit, `the change of ${rel.table} at WAL position ${formatLsn(this.messageLsn)} needs a landing record of ${bytes} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, false);
+      throw new RecordTooLargeError(rel.table, column, bytes, limit, `the change of ${rel.table} at WAL position ${formatLsn(this.messageLsn())} needs a landing record of ${bytes} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, false);
     }
     return bytes;
   }
@@ -481,25 +597,27 @@ export class PgOutputDecoder {
   }
 
   private insert(buf: Buffer, p: number): void {
+    this.scratch.pos = 0;
     const rel = this.relationOf(buf.readUInt32BE(p));
     const seq = this.seqOf(0);
     if (!rel || !this.isNew(rel, seq)) return;
     // p + 4 is the 'N' marker.
-    this.readTuple(buf, p + 5, this.newTuple);
+    this.readTuple(buf, p + 5, this.newTuple, rel);
     this.emit(rel, "c", seq, buf, this.newTuple, undefined, undefined);
   }
 
   private update(buf: Buffer, p: number): void {
+    this.scratch.pos = 0;
     const rel = this.relationOf(buf.readUInt32BE(p));
     if (!rel) return;
     p += 4;
     let oldKind = 0;
     if (buf[p] === TUPLE_KEY || buf[p] === TUPLE_OLD) {
       oldKind = buf[p];
-      p = this.readTuple(buf, p + 1, this.oldTuple);
+      p = this.readTuple(buf, p + 1, this.oldTuple, rel);
     }
     if (buf[p] !== TUPLE_NEW) throw new Error(`pgoutput UPDATE without a new tuple (0x${buf[p]?.toString(16)})`);
-    this.readTuple(buf, p + 1, this.newTuple);
+    this.readTuple(buf, p + 1, this.newTuple, rel);
     const old = oldKind === 0 ? undefined : this.oldTuple;
     const fill = oldKind === TUPLE_OLD ? this.oldTuple : undefined;
     if (old !== undefined && this.keyChanged(rel, buf, old, this.newTuple)) {
@@ -518,17 +636,18 @@ export class PgOutputDecoder {
       if (a === COL_UNCHANGED || b === COL_UNCHANGED) continue;
       if (a !== b) return true;
       if (a === COL_NULL) continue;
-      if (buf.compare(buf, before.starts[i], before.ends[i], after.starts[i], after.ends[i]) !== 0) return true;
+      if (this.source(a, buf).compare(this.source(b, buf), after.starts[i], after.ends[i], before.starts[i], before.ends[i]) !== 0) return true;
     }
     return false;
   }
 
   private delete(buf: Buffer, p: number): void {
+    this.scratch.pos = 0;
     const rel = this.relationOf(buf.readUInt32BE(p));
     const seq = this.seqOf(0);
     if (!rel || !this.isNew(rel, seq)) return;
     const kind = buf[p + 4];
-    this.readTuple(buf, p + 5, this.oldTuple);
+    this.readTuple(buf, p + 5, this.oldTuple, rel);
     this.emit(rel, "d", seq, buf, this.oldTuple, kind === TUPLE_KEY ? rel.identity : undefined, undefined);
   }
 
@@ -541,6 +660,50 @@ export class PgOutputDecoder {
     }
   }
 }
+
+/**
+ * The session streams in binary (PG_BINARY) but a captured table has a column whose type the
+ * engine has no binary decoder for: the session ends (what came before is made durable) and the
+ * engine streams in text from then on, or stops when PG_BINARY=on.
+ */
+export class BinaryUnsupported extends Error {
+  constructor(
+    readonly table: string,
+    readonly column: string,
+    readonly typeName: string,
+  ) {
+    super(`column ${JSON.stringify(column)} of ${table} has type ${typeName}, which the engine cannot decode from pgoutput's binary format`);
+    this.name = "BinaryUnsupported";
+  }
+}
+
+/** Writes a __seq (0 ≤ seq < 2^53; nearly always 10 digits) at out[pos] with int32 arithmetic; returns the new position. */
+function putSeq(out: Buffer, pos: number, seq: number): number {
+  if (seq < 1_000_000_000) return putInt(out, pos, seq);
+  const hi = Math.floor(seq / 1_000_000_000);
+  let lo = seq - hi * 1_000_000_000;
+  pos = putInt(out, pos, hi);
+  for (let i = pos + 8; i >= pos; i--) {
+    const q = (lo / 10) | 0;
+    out[i] = 48 + lo - q * 10;
+    lo = q;
+  }
+  return pos + 9;
+}
+
+/** Bytes per base64 piece of a binary bytea: a multiple of 3, so the pieces join without padding. */
+const BASE64_PIECE = 3 * 32 * 1024;
+
+/** Raw bytea bytes src[from, to) → `"<base64>"` at out[pos], a bounded piece at a time (as text mode writes its hex). */
+function putBase64(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  out[pos++] = 0x22;
+  for (let a = from; a < to; a += BASE64_PIECE) pos += out.write(src.toString("base64", a, Math.min(to, a + BASE64_PIECE)), pos, "latin1");
+  out[pos++] = 0x22;
+  return pos;
+}
+
+/** The bytes putBase64 writes for `n` raw bytes. */
+const base64Bytes = (n: number) => 4 * Math.ceil(n / 3) + 2;
 
 /**
  * doctor and start-up refuse these names (setup.ts); this catches a table or column that gets one

@@ -240,20 +240,13 @@ export class ReplicationStream {
     startLsn: bigint,
     confirmed: bigint,
     versionNum: number,
+    /** pgoutput's binary format (PostgreSQL 14+; see source/binary-mode.ts). */
+    binary: boolean,
     liveness: { deadlineMs: number; probeMs: number; onStall(err: ReplicationStallError): void } = { ...receiveDeadline(0), onStall: () => undefined },
   ): Promise<void> {
     this.confirmed = confirmed;
     this.lastHeard = Date.now();
-    this.listener = (msg) => {
-      this.lastHeard = Date.now();
-      const chunk = msg.chunk;
-      const type = chunk[0];
-      if (type === XLOG_DATA) this.handlers.onXLogData(chunk);
-      else if (type === KEEPALIVE) {
-        this.handlers.onWalEnd(chunk.readBigUInt64BE(1));
-        if (chunk[17] === 1) this.sendStatus();
-      }
-    };
+    this.listener = (msg) => this.receive(msg.chunk);
     this.connection.on("copyData", this.listener);
     let stalled = false;
     this.statusTimer = setInterval(() => {
@@ -270,7 +263,9 @@ export class ReplicationStream {
     this.statusTimer.unref();
     // Logical messages (the heartbeat) need PG14+; before 15 pgoutput sends empty transactions anyway.
     const messages = versionNum >= 140000 ? ", messages 'true'" : "";
-    const sql = `START_REPLICATION SLOT ${ident(slot)} LOGICAL ${formatLsn(startLsn)} (proto_version '1', publication_names '${ident(publication).replace(/'/g, "''")}'${messages})`;
+    // Plugin options are given per START_REPLICATION, so each session chooses its format anew.
+    const format = binary ? ", binary 'true'" : "";
+    const sql = `START_REPLICATION SLOT ${ident(slot)} LOGICAL ${formatLsn(startLsn)} (proto_version '1', publication_names '${ident(publication).replace(/'/g, "''")}'${messages}${format})`;
     return this.client.query(sql).then(
       () => this.stopTimers(),
       (err: unknown) => {
@@ -278,6 +273,20 @@ export class ReplicationStream {
         throw err;
       },
     );
+  }
+
+  /**
+   * One CopyData payload of the stream: from pg's 'copyData' event, or straight from the
+   * connection's MessageSizeGate (its copyData hook), which skips pg-protocol's parser.
+   */
+  receive(chunk: Buffer): void {
+    this.lastHeard = Date.now();
+    const type = chunk[0];
+    if (type === XLOG_DATA) this.handlers.onXLogData(chunk);
+    else if (type === KEEPALIVE) {
+      this.handlers.onWalEnd(chunk.readBigUInt64BE(1));
+      if (chunk[17] === 1) this.sendStatus();
+    }
   }
 
   /** Records a new confirmed LSN and tells the server at once. */

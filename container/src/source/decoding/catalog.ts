@@ -6,6 +6,7 @@
  */
 import type { Client } from "pg";
 import { encoderFor, scalarKindOf, type Encoder, type TypeShape } from "./values";
+import { binaryDecoderFor, type BinaryDecoder, type BinaryTypeInfo } from "./binary";
 import { loadTableDetails, tableSchema, type SourceColumn, type TableDetails, type TableSchema, type TypeFacts } from "../schema";
 
 export interface TypeRow extends TypeFacts {
@@ -18,6 +19,8 @@ const fallback = encoderFor({ kind: "scalar", scalar: "string" });
 export class TypeCatalog {
   private readonly encoders = new Map<number, Encoder>();
   private readonly shapes = new Map<number, TypeShape>();
+  /** Per type, how pgoutput's binary mode values decode (undefined: the engine cannot). */
+  private readonly binaryDecoders = new Map<number, BinaryDecoder | undefined>();
   private readonly primaryKeys = new Map<number, string[]>();
   private readonly types = new Map<number, TypeRow>();
   /** Nullability, declared types and keys per table, by relation signature (see tableDetails). */
@@ -31,6 +34,16 @@ export class TypeCatalog {
 
   shape(oid: number): TypeShape | undefined {
     return this.shapes.get(oid);
+  }
+
+  /** The decoder of the type's send format (pgoutput binary mode), or undefined when there is none. */
+  binaryDecoder(oid: number): BinaryDecoder | undefined {
+    return this.binaryDecoders.get(oid);
+  }
+
+  /** The type's name (pg_type.typname) when loaded, for messages. */
+  typeName(oid: number): string {
+    return this.types.get(oid)?.typname ?? `type ${oid}`;
   }
 
   /** The primary key column names of a table (by pg_class oid), or undefined when not loaded yet. */
@@ -95,7 +108,17 @@ export class TypeCatalog {
       if (row.typtype === "b" && row.builtin) return { kind: "scalar", scalar: scalarKindOf(row.typname) };
       return { kind: "scalar", scalar: "string" }; // enums, ranges, composites, extension types
     };
+    const binaryInfo = (oid: number, depth = 0): BinaryTypeInfo | undefined => {
+      const row = byOid.get(oid);
+      if (!row || depth > 16) return undefined;
+      if (row.typtype === "d") return { kind: "domain", base: binaryInfo(row.typbasetype, depth + 1) };
+      if (row.typtype === "e") return { kind: "enum" };
+      if (row.typcategory === "A" && row.typelem !== 0) return { kind: "array", element: binaryInfo(row.typelem, depth + 1), delimiter: byOid.get(row.typelem)?.typdelim ?? ",", typname: row.typname };
+      if (row.typtype === "b" && row.builtin) return { kind: "base", typname: row.typname };
+      return { kind: "other" };
+    };
     for (const oid of oids) {
+      this.binaryDecoders.set(oid, binaryDecoderFor(binaryInfo(oid)));
       const shape: TypeShape = byOid.has(oid) ? shapeOf(oid) : { kind: "scalar", scalar: "string" };
       this.shapes.set(oid, shape);
       this.encoders.set(oid, byOid.has(oid) ? encoderFor(shape) : fallback);
