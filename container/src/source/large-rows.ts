@@ -67,8 +67,9 @@ export class RecordTooLargeError extends Error {
     /** The record's bytes (or, for a message refused unread, the column's bytes as PostgreSQL sent them). */
     readonly bytes: number,
     readonly limit: number,
-    detail: string,
-    snapshot: boolean,
+    /** What is too large, in words (the message adds the fix). */
+    readonly detail: string,
+    readonly snapshot: boolean,
   ) {
     const fix = snapshot
       ? "the snapshot is taken again at the next start"

@@ -10,12 +10,10 @@ import type { EngineMetrics } from "../ops/metrics";
 import type { EngineConfig, TableName } from "../config";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
-import * as text from "./decoding/copy-text";
-import type { CopyColumn } from "./decoding/copy-text";
-
-// Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
-import { LARGE_ROW_BYTES, RecordTooLargeError, gateLargeMessages, largestColumn, refusedCopyRow, type MessageSizeGate } from "./large-rows";
+import type { TypeShape } from "./decoding/values";
+import type { RecordBlock } from "./decoding/copy-block";
+import { RecordTooLargeError, gateLargeMessages, refusedCopyRow, type MessageSizeGate } from "./large-rows";
+import { MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, type TranscodeMode } from "./snapshot-transcoder";
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -222,6 +220,8 @@ type Readable = { pause(): void; resume(): void; on?(event: "data", listener: ()
 export class ReadThrottle {
   private readonly reasons = new Set<string>();
   private readonly streams = new Map<Readable, (() => void) | undefined>();
+  /** Streams held on their own (their consumer is behind), whatever the shared reasons say. */
+  private readonly held = new Set<Readable>();
 
   get paused(): boolean {
     return this.reasons.size > 0;
@@ -237,19 +237,20 @@ export class ReadThrottle {
         stream.pause();
         setImmediate(() => {
           scheduled = false;
-          if (!this.paused && this.streams.has(stream)) stream.resume();
+          if (this.reading(stream)) stream.resume();
         });
       };
       stream.on("data", onData);
     }
     this.streams.set(stream, onData);
-    if (this.paused) stream.pause();
+    if (!this.reading(stream)) stream.pause();
   }
 
   delete(stream: Readable): void {
     const onData = this.streams.get(stream);
     if (onData && stream.removeListener) stream.removeListener("data", onData);
     this.streams.delete(stream);
+    this.held.delete(stream);
   }
 
   set(reason: string, paused: boolean): void {
@@ -257,9 +258,25 @@ export class ReadThrottle {
     if (paused) this.reasons.add(reason);
     else this.reasons.delete(reason);
     if (before !== this.paused) for (const s of this.streams.keys()) {
-      if (this.paused) s.pause();
+      if (!this.reading(s)) s.pause();
       else s.resume();
     }
+  }
+
+  /** Holds one stream (or lets it go again) while the shared reasons leave the others alone. */
+  hold(stream: Readable, held: boolean): void {
+    if (held === this.held.has(stream)) return;
+    if (held) {
+      this.held.add(stream);
+      stream.pause();
+    } else {
+      this.held.delete(stream);
+      if (this.reading(stream)) stream.resume();
+    }
+  }
+
+  private reading(stream: Readable): boolean {
+    return !this.paused && !this.held.has(stream) && this.streams.has(stream);
   }
 }
 
@@ -281,6 +298,8 @@ export interface SnapshotOptions {
   signal: AbortSignal;
   /** Sessions copying in parallel (SNAPSHOT_PARALLELISM): tables, and the ranges of split tables. */
   parallelism: number;
+  /** Where COPY rows become records: a worker thread per session (default), or the engine's thread. */
+  transcode?: TranscodeMode;
 }
 
 /** What a snapshot copied: its rows, and per table ("schema.table") the relation OID it read. */
@@ -295,13 +314,11 @@ interface TableCopy {
   label: string;
   columns: SnapshotColumn[];
   published: PublishedTable;
-  copyColumns: CopyColumn[];
+  /** Each column's name and type shape: what the transcoder encodes it by. */
+  shapes: { name: string; shape: TypeShape }[];
   /** The table's own buffer (the barrier, and the rows when it is copied as one range). */
   buffer: TableBuffer;
   ranges: CopyRange[];
-  head: Buffer;
-  tsPart: Buffer;
-  fixedBytes: number;
   partition: string;
   started: number;
   rows: number;
@@ -352,6 +369,8 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
   const worker = async (n: number) => {
     let client: Client | undefined;
     let onAbort: (() => void) | undefined;
+    // The session's own transcoding thread, started with its first range, ended with the session.
+    const transcoder = new SnapshotTranscoder(options.transcode ?? "threads");
     try {
       client = await connect(options.config, `cdc-engine snapshot ${n}`);
       const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
@@ -377,7 +396,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
             wake();
           }
         } else {
-          const rows = await copyRange(client, task.copy, task.index, scoped, gate);
+          const rows = await copyRange(client, task.copy, task.index, scoped, gate, transcoder);
           total += rows;
         }
       }
@@ -388,6 +407,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       if (!session.signal.aborted) session.abort(err);
       throw err;
     } finally {
+      await transcoder.close();
       if (onAbort) session.signal.removeEventListener("abort", onAbort);
       await client?.end().catch(() => undefined);
     }
@@ -421,11 +441,8 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   const columns = published.columns;
   const missing = options.catalog.missingTypes(columns.map((c) => c.typeOid));
   if (missing.length > 0) await options.catalog.loadTypes(client, missing);
-  const copyColumns: CopyColumn[] = columns.map((c) => ({
-    prefix: Buffer.from("," + JSON.stringify(c.name) + ":"),
-    kind: copyKindOf(options.catalog.shape(c.typeOid) ?? { kind: "scalar", scalar: "string" }),
-    encode: options.catalog.encoder(c.typeOid) ?? JSON.stringify,
-  }));
+  // The catalog's encoder of a type is encoderFor(its shape); an unknown type is a string.
+  const shapes = columns.map((c) => ({ name: c.name, shape: options.catalog.shape(c.typeOid) ?? ({ kind: "scalar", scalar: "string" } as const) }));
   const buffer = options.batcher.buffer(label);
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
@@ -434,22 +451,27 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`, columns);
   const ranges = await splitTable(client, table, published, options.parallelism);
   batcher.schema(buffer, options.catalog.tableSchema(label, columns, details));
-  const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
-  const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
-  const fixedBytes = head.length + tsPart.length + 24 + copyColumns.reduce((n, c) => n + c.prefix.length, 0);
+  const tsPart = ',"__ts_ms":' + options.tsMs;
   const partition = new PartitionClock().of(options.tsMs);
   // The re-snapshot barrier (landing contract): at (P, 0), before the rows at (P, 1…), it tells
   // readers that every row of the table older than this snapshot is gone — rows a reader still
   // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
-  batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
+  batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart + "}", lsn, 0, partition);
   if (ranges.length > 1) options.logger.info({ table: label, ranges: ranges.length }, "snapshot of table split into ranges");
   options.metrics?.snapshotProgress?.(label, 0, 0, ranges.length);
-  return { table, label, columns, published, copyColumns, buffer, ranges, head, tsPart, fixedBytes, partition, started, rows: 0, rangesDone: 0, relid };
+  return { table, label, columns, published, shapes, buffer, ranges, partition, started, rows: 0, rangesDone: 0, relid };
 }
 
-/** Copies one range of a table (all of it when it is not split); returns its rows. */
-async function copyRange(client: Client, copy: TableCopy, index: number, options: SnapshotOptions, gate: MessageSizeGate): Promise<number> {
-  const { label, columns, copyColumns, head, tsPart, fixedBytes, partition } = copy;
+/** COPY bytes are handed to the transcoder in blocks of this size (a larger row: a block of its own). */
+const INPUT_BLOCK_BYTES = 256 * 1024;
+
+/**
+ * Copies one range of a table (all of it when it is not split); returns its rows. The engine's
+ * thread only gathers the COPY stream's rows into blocks for the session's transcoder and hands
+ * the record blocks that come back to the batcher (into the range's own lane).
+ */
+async function copyRange(client: Client, copy: TableCopy, index: number, options: SnapshotOptions, gate: MessageSizeGate, transcoder: SnapshotTranscoder): Promise<number> {
+  const { label, columns } = copy;
   const range = copy.ranges[index];
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
@@ -466,75 +488,74 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   // Each range of a split table writes into its own lane: its records are in its own __seq part.
   const buffer = copy.ranges.length > 1 ? batcher.lane(copy.buffer) : copy.buffer;
   const { base, limit: seqLimit } = rangeSeqBase(index, copy.ranges.length);
-  let ordinal = base + 1;
-  let carry: Buffer | undefined;
-  const limit = batcher.maxRecordBytes;
-  gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), limit);
-  const sizes: number[] = [];
-
-  const row = (src: Buffer, start: number, end: number) => {
-    if (ordinal >= seqLimit) throw new Error(`range ${index + 1} of ${copy.ranges.length} holds more rows than its __seq part (${seqLimit - base - 1}); set SNAPSHOT_PARALLELISM=1`);
-    // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
-    const bound = worstCase(end - start, fixedBytes);
-    const large = end - start >= LARGE_ROW_BYTES || bound > limit;
-    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, sizes) : bound;
-    if (large && size > limit) {
-      const largest = largestColumn(sizes);
-      const column = columns[largest.index]?.name;
-      throw new RecordTooLargeError(label, column, size, limit, `a row of ${label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
-    }
-    batcher.begin(buffer, lsn, ordinal, partition, large ? size : 0);
-    const out = buffer.reserve(size);
-    const from = buffer.pos;
-    let pos = put(out, from, head);
-    pos = putInt(out, pos, ordinal);
-    pos = put(out, pos, tsPart);
-    pos = transcodeRow(src, start, end, copyColumns, out, pos);
-    out[pos++] = 0x7d; // }
-    out[pos++] = 0x0a; // newline
-    buffer.pos = pos;
-    batcher.written(buffer, pos - from);
-    ordinal++;
-    // Progress of the whole table, across its ranges copied side by side.
-    if ((++copy.rows & 0xffff) === 0) options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
-  };
+  gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), batcher.maxRecordBytes);
   const connection = connectionOf(client);
   const stream = connection.stream;
   let failure: unknown;
+  const fail = (err: unknown) => {
+    if (failure !== undefined) return;
+    failure = err instanceof RecordTooLargeError ? err : new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
+    // Never throw into pg's socket handler: end the connection and fail the COPY instead.
+    (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
+    // Whatever the worker thread still does for this snapshot is given up with it.
+    void transcoder.close();
+  };
+  let nextReport = 0;
+  const onRecords = (block: RecordBlock) => {
+    batcher.appendRecords(buffer, lsn, copy.partition, block.data, block.ends, block.count, block.firstSeq);
+    // Progress of the whole table, across its ranges copied side by side.
+    copy.rows += block.count;
+    if (copy.rows >= nextReport) {
+      nextReport = copy.rows + 0x10000;
+      options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
+    }
+  };
+  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords);
+  job.onFailure = fail;
+  // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
+  job.onConsumed = () => {
+    if (job.inFlight < MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, false);
+  };
+  let block: Buffer | undefined;
+  let filled = 0;
+  const send = () => {
+    if (block === undefined || filled === 0) return;
+    job.push(block.subarray(0, filled));
+    block = undefined;
+    filled = 0;
+    if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
+  };
+  // PostgreSQL sends one row per CopyData message; the transcoder takes any framing anyway.
   const listener = (msg: { chunk: Buffer }) => {
     if (failure !== undefined) return;
     try {
-      let chunk = msg.chunk;
-      if (carry !== undefined) {
-        chunk = Buffer.concat([carry, chunk]);
-        carry = undefined;
-      }
-      // PostgreSQL sends one row per CopyData message; tolerate other framings anyway.
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        row(chunk, start, nl);
-        start = nl + 1;
-      }
-      if (start < chunk.length) carry = Buffer.from(chunk.subarray(start));
+      const chunk = msg.chunk;
+      if (block !== undefined && filled + chunk.length > block.length) send();
+      // A block of its own (allocUnsafeSlow): its memory can be transferred to the worker.
+      block ??= Buffer.allocUnsafeSlow(Math.max(INPUT_BLOCK_BYTES, chunk.length));
+      filled += chunk.copy(block, filled);
+      if (filled >= INPUT_BLOCK_BYTES) send();
     } catch (err) {
-      // Never throw into pg's socket handler: end the connection and fail the COPY instead.
-      failure = err instanceof RecordTooLargeError ? err : new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
-      (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
+      fail(err);
     }
   };
   connection.on("copyData", listener);
   options.throttle.add(stream);
   // The snapshot is redone after a restart anyway: on shutdown, or when a sibling worker failed,
   // stop copying at once.
-  const onAbort = () => {
-    failure ??= new Error(`snapshot of ${label} interrupted: ${options.signal.reason instanceof Error ? options.signal.reason.message : "the engine is stopping"}`);
-    (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
-  };
+  const onAbort = () => fail(new Error(`snapshot of ${label} interrupted: ${options.signal.reason instanceof Error ? options.signal.reason.message : "the engine is stopping"}`));
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener("abort", onAbort, { once: true });
+  let rows: number;
   try {
     await client.query(copyStatement(copy.table, copy.published, range)).catch((err: unknown) => {
       throw failure ?? err;
+    });
+    if (failure !== undefined) throw failure;
+    send();
+    rows = await job.finish().catch((err: unknown) => {
+      fail(err);
+      throw failure;
     });
     if (failure !== undefined) throw failure;
   } finally {
@@ -545,7 +566,6 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   }
   // (A failed range's lane stays with the batcher, which the failed session discards.)
   if (buffer !== copy.buffer) batcher.release(buffer);
-  const rows = ordinal - base - 1;
   copy.rangesDone++;
   options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
   if (copy.rangesDone < copy.ranges.length) {

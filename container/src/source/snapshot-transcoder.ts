@@ -1,0 +1,194 @@
+/**
+ * Where a snapshot session's COPY rows become NDJSON records: a worker thread of its own (the
+ * default), so the engine's thread only receives the COPY stream and hands finished record blocks
+ * to the batcher; or the engine's thread itself ("inline": what the snapshot did before, kept for
+ * comparison). Both run the same CopyBlockTranscoder, so the records are byte for byte the same.
+ *
+ * Data crosses the thread boundary only as transferred ArrayBuffers, one message per block of
+ * rows (never per row). Memory stays bounded: a range has at most MAX_BLOCKS_IN_FLIGHT input
+ * blocks on their way to the worker, and its COPY stream is held (ReadThrottle.hold) until the
+ * worker has consumed one.
+ */
+import { Worker } from "node:worker_threads";
+import { extname, join } from "node:path";
+import { CopyBlockTranscoder, errorOf, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
+
+export type TranscodeMode = "threads" | "inline";
+
+/** Messages to the worker thread. */
+export type ToWorker = { type: "begin"; spec: RangeSpec } | { type: "data"; data: ArrayBuffer; length: number } | { type: "end" };
+/** Messages from the worker thread. */
+export type FromWorker =
+  | { type: "records"; data: ArrayBuffer; length: number; ends: ArrayBuffer; count: number; firstSeq: number }
+  | { type: "consumed" }
+  | { type: "done"; rows: number }
+  | { type: "error"; failure: TranscodeFailure };
+
+/** Input blocks of one range handed to the worker and not consumed yet, before its COPY stream is held. */
+export const MAX_BLOCKS_IN_FLIGHT = 2;
+
+/**
+ * The worker's entry beside this module: .js in the compiled engine (container/dist, the image),
+ * .ts when the engine runs from its sources under tsx (tests, bench). tsx's `--import` hook does
+ * not reach into worker threads, so a .ts worker loads tsx's CommonJS hook itself.
+ */
+function workerEntry(): { file: string; execArgv: string[] | undefined } {
+  const ext = extname(__filename);
+  const file = join(__dirname, `snapshot-transcode-worker${ext}`);
+  if (ext !== ".ts") return { file, execArgv: undefined };
+  return { file, execArgv: ["--require", require.resolve("tsx/cjs")] };
+}
+
+/** One range being transcoded: rows in (push), record blocks out (the onRecords given to begin). */
+export interface RangeTranscode {
+  /** Hands over one block of COPY bytes: from then on it belongs to the transcoder (its memory may be transferred). */
+  push(input: Buffer): void;
+  /** Blocks pushed and not consumed yet. */
+  readonly inFlight: number;
+  /** Called whenever a block has been consumed. */
+  onConsumed: (() => void) | undefined;
+  /** Called once with the first failure (the caller stops its COPY with it). */
+  onFailure: ((err: Error) => void) | undefined;
+  /** The range's rows, once every record block has been handed to onRecords. */
+  finish(): Promise<number>;
+}
+
+/** A snapshot session's transcoder: ranges one after the other. close() ends its worker thread. */
+export class SnapshotTranscoder {
+  private worker: Worker | undefined;
+  private job: ThreadJob | undefined;
+  private dead: Error | undefined;
+
+  constructor(readonly mode: TranscodeMode) {}
+
+  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void): RangeTranscode {
+    if (this.mode === "inline") return new InlineJob(new CopyBlockTranscoder(spec, onRecords));
+    if (this.dead) throw this.dead;
+    if (this.job) throw new Error("a snapshot transcoder copies one range at a time");
+    const worker = this.worker ?? this.start();
+    const job = new ThreadJob(worker, onRecords, (failure) => {
+      // After a failure the worker may still answer for that range: no other range may follow.
+      if (failure) this.dead ??= failure;
+      if (this.job === job) this.job = undefined;
+    });
+    this.job = job;
+    worker.postMessage({ type: "begin", spec } satisfies ToWorker);
+    return job;
+  }
+
+  /** Ends the worker thread (at once: whatever it was doing is given up). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.dead ??= new Error("the snapshot's transcoder was closed");
+    this.job?.fail(this.dead);
+    if (worker) await worker.terminate();
+  }
+
+  private start(): Worker {
+    const { file, execArgv } = workerEntry();
+    const worker = new Worker(file, { execArgv });
+    worker.on("message", (msg: FromWorker) => this.job?.receive(msg));
+    const lost = (err: Error) => {
+      this.dead ??= err;
+      this.job?.fail(err);
+    };
+    worker.on("error", (err) => lost(new Error(`the snapshot's transcoding thread failed: ${err.message}`, { cause: err })));
+    worker.on("exit", (code) => lost(new Error(`the snapshot's transcoding thread exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+class InlineJob implements RangeTranscode {
+  readonly inFlight = 0;
+  onConsumed: (() => void) | undefined;
+  onFailure: ((err: Error) => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(private readonly transcoder: CopyBlockTranscoder) {}
+
+  push(input: Buffer): void {
+    if (this.failure) return;
+    try {
+      this.transcoder.push(input);
+    } catch (err) {
+      this.failure = err as Error;
+      this.onFailure?.(this.failure);
+    }
+  }
+
+  async finish(): Promise<number> {
+    if (this.failure) throw this.failure;
+    this.transcoder.end();
+    return this.transcoder.rows;
+  }
+}
+
+class ThreadJob implements RangeTranscode {
+  inFlight = 0;
+  onConsumed: (() => void) | undefined;
+  onFailure: ((err: Error) => void) | undefined;
+  private failure: Error | undefined;
+  private settle: { resolve(rows: number): void; reject(err: Error): void } | undefined;
+  private rows: number | undefined;
+
+  constructor(
+    private readonly worker: Worker,
+    private readonly onRecords: (block: RecordBlock) => void,
+    private readonly done: (failure?: Error) => void,
+  ) {}
+
+  push(input: Buffer): void {
+    if (this.failure) return;
+    // A Buffer over an ArrayBuffer of its own (the caller allocates it so): transferred, not copied.
+    const data = input.byteOffset === 0 && input.buffer.byteLength === input.length ? (input.buffer as ArrayBuffer) : (Buffer.from(input).buffer as ArrayBuffer);
+    this.inFlight++;
+    this.worker.postMessage({ type: "data", data, length: input.length } satisfies ToWorker, [data]);
+  }
+
+  finish(): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.worker.postMessage({ type: "end" } satisfies ToWorker);
+    return new Promise<number>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      if (this.rows !== undefined) this.complete();
+    });
+  }
+
+  receive(msg: FromWorker): void {
+    switch (msg.type) {
+      case "records":
+        if (this.failure) return;
+        try {
+          this.onRecords({ data: Buffer.from(msg.data, 0, msg.length), ends: new Int32Array(msg.ends, 0, msg.count), count: msg.count, firstSeq: msg.firstSeq });
+        } catch (err) {
+          this.fail(err as Error);
+        }
+        return;
+      case "consumed":
+        this.inFlight--;
+        this.onConsumed?.();
+        return;
+      case "done":
+        this.rows = msg.rows;
+        if (this.settle) this.complete();
+        return;
+      case "error":
+        this.fail(errorOf(msg.failure));
+    }
+  }
+
+  fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.done(err);
+    this.onFailure?.(err);
+    this.settle?.reject(err);
+  }
+
+  private complete(): void {
+    this.done();
+    this.settle?.resolve(this.rows!);
+  }
+}
