@@ -41,7 +41,10 @@ function workerEntry(): { file: string; execArgv: string[] | undefined } {
 
 /** One range being transcoded: rows in (push), record blocks out (the onRecords given to begin). */
 export interface RangeTranscode {
-  /** Hands over one block of COPY bytes: from then on it belongs to the transcoder (its memory may be transferred). */
+  /**
+   * Hands over one block of COPY bytes, a view at the start of an ArrayBuffer of its own
+   * (Buffer.allocUnsafeSlow): from then on that memory belongs to the transcoder (it is transferred).
+   */
   push(input: Buffer): void;
   /** Blocks pushed and not consumed yet. */
   readonly inFlight: number;
@@ -141,8 +144,14 @@ class ThreadJob implements RangeTranscode {
 
   push(input: Buffer): void {
     if (this.failure) return;
-    // A Buffer over an ArrayBuffer of its own (the caller allocates it so): transferred, not copied.
-    const data = input.byteOffset === 0 && input.buffer.byteLength === input.length ? (input.buffer as ArrayBuffer) : (Buffer.from(input).buffer as ArrayBuffer);
+    // The start of an ArrayBuffer the caller gives away (allocUnsafeSlow): transferred, not copied.
+    // Anything else (a view into Node's shared pool above all) is copied into one first.
+    let own = input;
+    if (input.byteOffset !== 0) {
+      own = Buffer.allocUnsafeSlow(input.length);
+      input.copy(own);
+    }
+    const data = own.buffer as ArrayBuffer;
     this.inFlight++;
     this.worker.postMessage({ type: "data", data, length: input.length } satisfies ToWorker, [data]);
   }
