@@ -27,7 +27,7 @@ import { startBenchPostgres, parseLsn, formatLsn, spawnClient, type BenchPostgre
 import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/engine";
 import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
-import { summarizeCpuProfile, formatProfile } from "./lib/profile";
+import { summarizeThreads, threadProfiles } from "./lib/profile";
 import { CpuSampler } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
 import { startKafka } from "../tests/sinks/support/kafka-broker";
@@ -186,11 +186,11 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
     results.notes.push(`${phase}: --profile was given but the engine wrote no CPU profile (it must exit normally).`);
     return;
   }
-  const summary = formatProfile(await summarizeCpuProfile(join(dir, profiles[0])));
+  const summary = await summarizeThreads(dir, profiles);
   results.profiles[phase] = summary;
   const dest = join(REPO, "bench", "work");
   await mkdir(dest, { recursive: true });
-  execFileSync("cp", [join(dir, profiles[0]), join(dest, `engine-${phase}.cpuprofile`)]);
+  execFileSync("cp", [join(dir, threadProfiles(profiles)[0].file), join(dest, `engine-${phase}.cpuprofile`)]);
   log(`${phase}: CPU profile summary (full profile in bench/work/engine-${phase}.cpuprofile):\n${summary}`);
 }
 

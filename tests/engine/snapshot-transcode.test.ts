@@ -11,10 +11,11 @@ import { loadConfig } from "../../container/src/config";
 import { EngineState } from "../../container/src/batching/state";
 import { TypeCatalog } from "../../container/src/source/decoding/catalog";
 import { ReadThrottle, copySnapshot } from "../../container/src/source/snapshot";
-import type { TranscodeMode } from "../../container/src/source/snapshot-transcoder";
+import { readdirSync } from "node:fs";
+import type { SnapshotTranscode } from "../../container/src/config";
 import { FileSink } from "../../container/src/sink/file";
 import { testBatcher } from "./fixtures/batcher";
-import { engineEnv, landingDir } from "./fixtures/harness";
+import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { readLanding } from "./fixtures/landing";
 import { noopMetrics } from "./fixtures/metrics";
 
@@ -55,7 +56,7 @@ describe("engine: snapshot transcoding in worker threads", function () {
   });
 
   /** Copies the table under one exported snapshot with `transcode`; returns the landing objects' keys and lines. */
-  async function copied(snapshotName: string, transcode: TranscodeMode): Promise<{ keys: string[]; lines: string[]; rows: number }> {
+  async function copied(snapshotName: string, transcode: SnapshotTranscode): Promise<{ keys: string[]; lines: string[]; rows: number }> {
     const dir = await landingDir();
     const config = loadConfig(engineEnv(pg, dir, { PG_PUBLICATION: "tc_pub" }));
     const sink = new FileSink(`file://${dir}`, dir);
@@ -99,6 +100,41 @@ describe("engine: snapshot transcoding in worker threads", function () {
         assert.equal(line.replace(/"__seq":\d+/, '"__seq":0'), `{"__op":"r","__deleted":"false","__lsn":42,"__seq":0,"__ts_ms":${tsMs}${values}}`, `row ${n} (id ${row.id})`);
       }
     } finally {
+      await exporter.end();
+    }
+  });
+
+  it("ends the worker threads when the session's signal aborts the snapshot", async () => {
+    // Worker threads are threads of this process: they are gone when /proc/self/task is back to its count.
+    const threads = () => readdirSync("/proc/self/task").length;
+    const dir = await landingDir();
+    const config = loadConfig(engineEnv(pg, dir, { PG_PUBLICATION: "tc_pub" }));
+    const sink = new FileSink(`file://${dir}`, dir);
+    const { batcher } = testBatcher(sink, await EngineState.load(sink, "tc_abort"), { maxSize: 997, maxBytes: 300_000 });
+    const exporter = await pg.connect();
+    try {
+      await exporter.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const { rows } = await exporter.query<{ name: string }>("SELECT pg_export_snapshot() AS name");
+      const before = threads();
+      let during = 0;
+      const stop = new AbortController();
+      const metrics = {
+        ...noopMetrics(),
+        snapshotProgress: (_table: string, copied: number) => {
+          if (copied === 0 || stop.signal.aborted) return;
+          during = threads();
+          stop.abort();
+        },
+      };
+      await assert.rejects(
+        copySnapshot({ config, snapshotName: rows[0].name, consistentPoint: 42n, tsMs, tables: [table], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger: pino({ level: "silent" }), metrics, signal: stop.signal, parallelism: 1, transcode: "threads" }),
+        /interrupted/,
+      );
+      assert.ok(during > before, `a transcoding thread ran (${before} threads before, ${during} during the copy)`);
+      await waitFor("the transcoding thread to end", async () => threads() <= before, 10_000, 50);
+    } finally {
+      await batcher.discard();
+      await batcher.close();
       await exporter.end();
     }
   });

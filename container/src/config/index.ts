@@ -82,6 +82,8 @@ export interface EngineConfig {
   snapshotMode: (typeof SNAPSHOT_MODES)[number];
   /** SNAPSHOT_PARALLELISM: sessions copying the snapshot at once (each imports the same exported snapshot). */
   snapshotParallelism: number;
+  /** SNAPSHOT_TRANSCODE: where COPY rows become records (a worker thread per session, or the engine's thread). */
+  snapshotTranscode: SnapshotTranscode;
   sink: SinkLocation;
   compression: (typeof COMPRESSIONS)[number];
   /** maxRecordBytes: MAX_RECORD_BYTES, the largest landing record (larger rows stop the engine). */
@@ -107,6 +109,14 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/**
+ * SNAPSHOT_TRANSCODE: "threads": every snapshot session transcodes its COPY rows in a worker thread
+ * of its own; "inline": in the engine's thread; "auto" (default): threads for relations (or their
+ * ranges) of at least 8 MB, inline for smaller ones, where starting a thread costs more than it saves.
+ */
+export const SNAPSHOT_TRANSCODES = ["auto", "threads", "inline"] as const;
+export type SnapshotTranscode = (typeof SNAPSHOT_TRANSCODES)[number];
 
 /** SNAPSHOT_PARALLELISM's default: one session per core, at least 2 (a copy also waits on the network), at most 8. */
 export const DEFAULT_SNAPSHOT_PARALLELISM = Math.max(2, Math.min(8, availableParallelism()));
@@ -244,6 +254,7 @@ export const VARIABLES = {
   // Sessions copying a snapshot (tables and CTID ranges of large tables) at once.
   // Unset: DEFAULT_SNAPSHOT_PARALLELISM, which depends on the machine (so it is no fixed default).
   SNAPSHOT_PARALLELISM: { example: "4", optional: true, schema: integer(1, 64) },
+  SNAPSHOT_TRANSCODE: { example: "threads", default: "auto", schema: z.enum(SNAPSHOT_TRANSCODES, { error: `must be one of ${SNAPSHOT_TRANSCODES.join(", ")}` }) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
   SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
@@ -366,6 +377,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     tables: v.TABLE_INCLUDE ?? [],
     snapshotMode: v.SNAPSHOT_MODE!,
     snapshotParallelism: v.SNAPSHOT_PARALLELISM ?? DEFAULT_SNAPSHOT_PARALLELISM,
+    snapshotTranscode: v.SNAPSHOT_TRANSCODE!,
     sink: v.SINK_URL!,
     compression: v.SINK_COMPRESSION!,
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },

@@ -165,6 +165,7 @@ export function teeMetrics(...targets: EngineMetrics[]): EngineMetrics {
     confirmedLsn: (lsn) => targets.forEach((t) => t.confirmedLsn(lsn)),
     replicationLagBytes: (bytes) => targets.forEach((t) => t.replicationLagBytes(bytes)),
     snapshotProgress: (table, rows, rangesDone, ranges) => targets.forEach((t) => t.snapshotProgress?.(table, rows, rangesDone, ranges)),
+    snapshotEstimate: (table, rows) => targets.forEach((t) => t.snapshotEstimate?.(table, rows)),
     phase: (phase, reason) => targets.forEach((t) => t.phase(phase, reason)),
   };
 }

@@ -19,5 +19,7 @@ export interface EngineMetrics {
    * and block ranges done of how many. Optional: embedders' metrics may leave it out.
    */
   snapshotProgress?(table: string, rows: number, rangesDone: number, ranges: number): void;
+  /** The catalog's estimate (pg_class.reltuples) of the rows a table's snapshot copies, when it has one. */
+  snapshotEstimate?(table: string, rows: number): void;
   phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping", reason?: string): void;
 }

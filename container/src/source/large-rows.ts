@@ -108,9 +108,26 @@ interface PgStream {
   destroy(err?: Error): void;
 }
 
+/**
+ * Takes the payload bytes of CopyData messages straight from the socket, in order, in pieces that
+ * need not follow message boundaries (a COPY's rows are newline-terminated: the pieces joined are
+ * the COPY stream). The pieces are views of the socket's buffer: copied before `write` returns.
+ */
+export interface CopyDataTap {
+  write(src: Buffer, from: number, to: number): void;
+}
+
 export class MessageSizeGate {
   /** Describes a refused message; set by whoever knows what the connection is reading. */
   skimmer: (() => MessageSkimmer) | undefined;
+  /**
+   * While set (a COPY … TO STDOUT is running), CopyData messages below the gathering size go to
+   * the tap instead of pg's parser: no message object, no event per row. Larger ones are still
+   * gathered and reach pg's 'copyData' event, in order with the tapped bytes.
+   */
+  tap: CopyDataTap | undefined;
+  /** Bytes of the current tapped CopyData payload still to come. */
+  private tapLeft = 0;
   private readonly forward: (chunk: Buffer) => void;
   private held: Buffer | undefined;
   /** Bytes of the current message still to pass through untouched. */
@@ -174,6 +191,15 @@ export class MessageSizeGate {
         }
         continue;
       }
+      if (this.tapLeft > 0) {
+        const k = Math.min(n - i, this.tapLeft);
+        this.tapLeft -= k;
+        this.tap?.write(chunk, i, i + k);
+        i += k;
+        passFrom = i;
+        if (this.failed) return;
+        continue;
+      }
       if (this.remaining > 0) {
         const k = Math.min(n - i, this.remaining);
         this.remaining -= k;
@@ -187,6 +213,14 @@ export class MessageSizeGate {
         return;
       }
       const total = 1 + chunk.readUInt32BE(i + 1);
+      if (chunk[i] === 0x64 /* CopyData */ && this.tap !== undefined && total < GATHER_FROM) {
+        if (i > passFrom) this.forward(chunk.subarray(passFrom, i));
+        if (this.failed) return;
+        i += 5;
+        passFrom = i;
+        this.tapLeft = total - 5;
+        continue;
+      }
       if (chunk[i] !== 0x64 /* CopyData */ || total < GATHER_FROM) {
         this.remaining = total;
         continue;

@@ -1,8 +1,8 @@
 /**
- * Where a snapshot session's COPY rows become NDJSON records: a worker thread of its own (the
- * default), so the engine's thread only receives the COPY stream and hands finished record blocks
- * to the batcher; or the engine's thread itself ("inline": what the snapshot did before, kept for
- * comparison). Both run the same CopyBlockTranscoder, so the records are byte for byte the same.
+ * Where a snapshot session's COPY rows become NDJSON records (SNAPSHOT_TRANSCODE): a worker thread
+ * of its own, so the engine's thread only receives the COPY stream and hands finished record
+ * blocks to the batcher; or the engine's thread itself (small tables, where starting a thread
+ * costs more than it saves). Both run the same CopyBlockTranscoder: the same bytes.
  *
  * Data crosses the thread boundary only as transferred ArrayBuffers, one message per block of
  * rows (never per row). Memory stays bounded: a range has at most MAX_BLOCKS_IN_FLIGHT input
@@ -13,7 +13,8 @@ import { Worker } from "node:worker_threads";
 import { extname, join } from "node:path";
 import { CopyBlockTranscoder, errorOf, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
 
-export type TranscodeMode = "threads" | "inline";
+/** Relations (or their ranges) from this size on are transcoded in a thread under SNAPSHOT_TRANSCODE=auto: 8 MB. */
+export const THREAD_FROM_BYTES = 8 * 1024 * 1024;
 
 /** Messages to the worker thread. */
 export type ToWorker = { type: "begin"; spec: RangeSpec } | { type: "data"; data: ArrayBuffer; length: number } | { type: "end" };
@@ -62,10 +63,9 @@ export class SnapshotTranscoder {
   private job: ThreadJob | undefined;
   private dead: Error | undefined;
 
-  constructor(readonly mode: TranscodeMode) {}
-
-  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void): RangeTranscode {
-    if (this.mode === "inline") return new InlineJob(new CopyBlockTranscoder(spec, onRecords));
+  /** Starts a range, in the session's worker thread or (inThread false) in the engine's thread. */
+  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean): RangeTranscode {
+    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords));
     if (this.dead) throw this.dead;
     if (this.job) throw new Error("a snapshot transcoder copies one range at a time");
     const worker = this.worker ?? this.start();

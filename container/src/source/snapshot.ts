@@ -13,7 +13,8 @@ import type { TypeCatalog } from "./decoding/catalog";
 import type { TypeShape } from "./decoding/values";
 import type { RecordBlock } from "./decoding/copy-block";
 import { RecordTooLargeError, gateLargeMessages, refusedCopyRow, type MessageSizeGate } from "./large-rows";
-import { MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, type TranscodeMode } from "./snapshot-transcoder";
+import { MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES } from "./snapshot-transcoder";
+import type { SnapshotTranscode } from "../config";
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -298,8 +299,8 @@ export interface SnapshotOptions {
   signal: AbortSignal;
   /** Sessions copying in parallel (SNAPSHOT_PARALLELISM): tables, and the ranges of split tables. */
   parallelism: number;
-  /** Where COPY rows become records: a worker thread per session (default), or the engine's thread. */
-  transcode?: TranscodeMode;
+  /** Where COPY rows become records (default: config.snapshotTranscode, SNAPSHOT_TRANSCODE). */
+  transcode?: SnapshotTranscode;
 }
 
 /** What a snapshot copied: its rows, and per table ("schema.table") the relation OID it read. */
@@ -319,10 +320,16 @@ interface TableCopy {
   /** The table's own buffer (the barrier, and the rows when it is copied as one range). */
   buffer: TableBuffer;
   ranges: CopyRange[];
+  /** pg_class's estimate of the table's rows (its partitions' together); undefined: never analyzed. */
+  estimatedRows: number | undefined;
+  /** The table's heap bytes (its partitions' together). */
+  heapBytes: number;
   partition: string;
   started: number;
   rows: number;
   rangesDone: number;
+  /** When progress was last logged. */
+  lastLog: number;
 }
 
 type SnapshotTask = { table: TableName } | { copy: TableCopy; index: number };
@@ -370,7 +377,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
     let client: Client | undefined;
     let onAbort: (() => void) | undefined;
     // The session's own transcoding thread, started with its first range, ended with the session.
-    const transcoder = new SnapshotTranscoder(options.transcode ?? "threads");
+    const transcoder = new SnapshotTranscoder();
     try {
       client = await connect(options.config, `cdc-engine snapshot ${n}`);
       const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
@@ -450,6 +457,7 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   const relid = (await client.query<{ relid: number }>("SELECT $1::regclass::oid::int AS relid", [`${ident(table.schema)}.${ident(table.table)}`])).rows[0].relid;
   const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`, columns);
   const ranges = await splitTable(client, table, published, options.parallelism);
+  const { estimatedRows, heapBytes } = await tableSize(client, relid, published.partitioned && (await serverVersionNum(client)) >= 120000);
   batcher.schema(buffer, options.catalog.tableSchema(label, columns, details));
   const tsPart = ',"__ts_ms":' + options.tsMs;
   const partition = new PartitionClock().of(options.tsMs);
@@ -457,10 +465,31 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   // readers that every row of the table older than this snapshot is gone — rows a reader still
   // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
   batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart + "}", lsn, 0, partition);
-  if (ranges.length > 1) options.logger.info({ table: label, ranges: ranges.length }, "snapshot of table split into ranges");
+  options.logger.info({ table: label, ranges: ranges.length, estimatedRows, heapBytes }, ranges.length > 1 ? "snapshot of table split into ranges" : "snapshot of table started");
+  if (estimatedRows !== undefined) options.metrics?.snapshotEstimate?.(label, estimatedRows);
   options.metrics?.snapshotProgress?.(label, 0, 0, ranges.length);
-  return { table, label, columns, published, shapes, buffer, ranges, partition, started, rows: 0, rangesDone: 0, relid };
+  return { table, label, columns, published, shapes, buffer, ranges, estimatedRows, heapBytes, partition, started, rows: 0, rangesDone: 0, relid, lastLog: started };
 }
+
+/**
+ * What the catalog estimates of a table (ANALYZE, VACUUM and CREATE INDEX keep reltuples; -1 or,
+ * before PostgreSQL 14, 0 with no pages: never counted) and its heap's size: progress against an
+ * estimated total, and whether its copy is worth a thread. A partitioned table: its leaves together.
+ */
+async function tableSize(client: Client, relid: number, partitioned: boolean): Promise<{ estimatedRows: number | undefined; heapBytes: number }> {
+  const relations = partitioned ? "SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf" : "SELECT $1::oid";
+  const { rows } = await client.query<{ tuples: number | null; counted: boolean; bytes: string }>(
+    `SELECT sum(GREATEST(c.reltuples, 0))::float8 AS tuples, bool_and(c.reltuples >= 0 AND (c.reltuples > 0 OR c.relpages > 0 OR pg_relation_size(c.oid) = 0)) AS counted,
+            coalesce(sum(pg_relation_size(c.oid)), 0)::text AS bytes
+       FROM pg_class c WHERE c.oid IN (${relations})`,
+    [relid],
+  );
+  const row = rows[0];
+  return { estimatedRows: row?.counted && row.tuples !== null ? Math.round(row.tuples) : undefined, heapBytes: Number(row?.bytes ?? 0) };
+}
+
+/** Per-table progress is logged at most this often while a table is copied. */
+const PROGRESS_LOG_MS = 10_000;
 
 /** COPY bytes are handed to the transcoder in blocks of this size (a larger row: a block of its own). */
 const INPUT_BLOCK_BYTES = 256 * 1024;
@@ -508,9 +537,17 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     if (copy.rows >= nextReport) {
       nextReport = copy.rows + 0x10000;
       options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
+      const now = Date.now();
+      if (now - copy.lastLog >= PROGRESS_LOG_MS) {
+        copy.lastLog = now;
+        const percent = copy.estimatedRows ? Math.min(100, Math.round((1000 * copy.rows) / copy.estimatedRows) / 10) : undefined;
+        options.logger.info({ table: label, rows: copy.rows, estimatedRows: copy.estimatedRows, percent, rangesDone: copy.rangesDone, ranges: copy.ranges.length, rowsPerS: Math.round((1000 * copy.rows) / (now - copy.started)) }, "snapshot progress");
+      }
     }
   };
-  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords);
+  const mode = options.transcode ?? options.config.snapshotTranscode;
+  const inThread = mode === "threads" || (mode === "auto" && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
+  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread);
   job.onFailure = fail;
   // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
   job.onConsumed = () => {
@@ -525,20 +562,25 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     filled = 0;
     if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
   };
-  // PostgreSQL sends one row per CopyData message; the transcoder takes any framing anyway.
-  const listener = (msg: { chunk: Buffer }) => {
+  // COPY bytes in order, in any framing (the transcoder finds the rows): from the gate's tap
+  // straight off the socket, and through pg's 'copyData' event for the large messages it gathers.
+  const take = (src: Buffer, from: number, to: number) => {
     if (failure !== undefined) return;
     try {
-      const chunk = msg.chunk;
-      if (block !== undefined && filled + chunk.length > block.length) send();
+      const length = to - from;
+      if (block !== undefined && filled + length > block.length) send();
       // A block of its own (allocUnsafeSlow): its memory can be transferred to the worker.
-      block ??= Buffer.allocUnsafeSlow(Math.max(INPUT_BLOCK_BYTES, chunk.length));
-      filled += chunk.copy(block, filled);
+      block ??= Buffer.allocUnsafeSlow(Math.max(INPUT_BLOCK_BYTES, length));
+      // A row is short: a loop costs less than Buffer.copy's call.
+      if (length > 256) filled += src.copy(block, filled, from, to);
+      else for (let i = from; i < to; i++) block[filled++] = src[i];
       if (filled >= INPUT_BLOCK_BYTES) send();
     } catch (err) {
       fail(err);
     }
   };
+  const listener = (msg: { chunk: Buffer }) => take(msg.chunk, 0, msg.chunk.length);
+  gate.tap = { write: take };
   connection.on("copyData", listener);
   options.throttle.add(stream);
   // The snapshot is redone after a restart anyway: on shutdown, or when a sibling worker failed,
@@ -559,6 +601,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     });
     if (failure !== undefined) throw failure;
   } finally {
+    gate.tap = undefined;
     connection.removeListener("copyData", listener);
     options.signal.removeEventListener("abort", onAbort);
     options.throttle.delete(stream);
