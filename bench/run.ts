@@ -34,12 +34,13 @@ import { startKafka } from "../tests/sinks/support/kafka-broker";
 import { KafkaSink } from "../container/src/sink/kafka";
 import { loadConfig } from "../container/src/config";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
+import { bigSnapshotRows, phaseBigSnapshot, type BigSnapshotFigures } from "./lib/snapshot10m";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000 };
-const PHASES = ["drain", "txn", "latency", "snapshot", "silver"] as const;
+const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000, snapshot10mRows: 10_000_000, snapshotWideRows: 100_000 };
+const PHASES = ["drain", "txn", "latency", "snapshot", "snapshot10m", "silver"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -50,6 +51,8 @@ const { values: flags } = parseArgs({
     "latency-rate": { type: "string" },
     "snapshot-rows": { type: "string" },
     "snapshot-workers": { type: "string" },
+    "snapshot10m-rows": { type: "string" },
+    "snapshot-wide-rows": { type: "string" },
     "silver-seconds": { type: "string" },
     phases: { type: "string" },
     "engine-timeout": { type: "string" },
@@ -70,6 +73,8 @@ if (flags.help) {
   --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
   --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
   --snapshot-workers a,b SNAPSHOT_PARALLELISM values the snapshot is also timed with (default 1,2,4; "none" skips)
+  --snapshot10m-rows N   rows in the large snapshot table of the snapshot10m phase (default ${FULL.snapshot10mRows})
+  --snapshot-wide-rows N rows in its wide-row table (2 KB TOASTed text, jsonb, numeric; default ${FULL.snapshotWideRows})
   --silver-seconds S     duration of the commit-to-silver latency run on local Spark (default ${FULL.silverSeconds}); the
                          silver backlog is --changes
   --phases a,b           subset of ${PHASES.join(",")} (default all)
@@ -101,6 +106,8 @@ const opts = {
   latencyRate: positive("latency-rate", flags["latency-rate"], FULL.latencyRate),
   snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
   silverSeconds: positive("silver-seconds", flags["silver-seconds"], FULL.silverSeconds),
+  snapshot10mRows: positive("snapshot10m-rows", flags["snapshot10m-rows"], FULL.snapshot10mRows),
+  snapshotWideRows: positive("snapshot-wide-rows", flags["snapshot-wide-rows"], FULL.snapshotWideRows),
   engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
   snapshotWorkers: flags["snapshot-workers"] === "none" ? [] : (flags["snapshot-workers"] ?? "1,2,4").split(",").map((w) => positive("snapshot-workers", w.trim(), 1)),
 };
@@ -135,6 +142,8 @@ const fullSize =
   opts.latencyRate === FULL.latencyRate &&
   opts.snapshotRows === FULL.snapshotRows &&
   opts.silverSeconds === FULL.silverSeconds &&
+  opts.snapshot10mRows === FULL.snapshot10mRows &&
+  opts.snapshotWideRows === FULL.snapshotWideRows &&
   phases.size === PHASES.length;
 const resultsFile = flags.out ?? (fullSize ? join(REPO, "bench", "results.md") : join(REPO, "bench", "work", "results.md"));
 
@@ -316,6 +325,7 @@ const results = {
     messages: undefined as number | undefined,
     brokerStartSeconds: undefined as number | undefined,
   },
+  snapshot10m: undefined as BigSnapshotFigures | undefined,
   notes: [] as string[],
   profiles: {} as Partial<Record<Phase, string>>,
 };
@@ -1038,6 +1048,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     { metric: `Peak RSS draining one ${fmtInt(opts.txnRows)}-row transaction`, figure: results.txn.peakRssMb, unit: "MB", target: "< 300", pass: (v) => v < 300, digits: 1 },
     { metric: `Commit-to-file latency p99 at ${fmtInt(opts.latencyRate)} changes/s`, figure: results.latency.p99, unit: "ms", target: "< 1,500", pass: (v) => v < 1500 },
     { metric: "Snapshot ratio vs COPY TO STDOUT", figure: results.snapshot.ratio, unit: "×", target: "≥ 0.25", pass: (v) => v >= 0.25, digits: 3 },
+    { metric: `Snapshot of ${fmtInt(opts.snapshot10mRows)} rows, ratio vs COPY TO STDOUT (issue #13)`, figure: phases.has("snapshot10m") ? { value: results.snapshot10m?.ratio, missing: "failed" } : missing("not run"), unit: "×", target: "≥ 0.5", pass: (v) => v >= 0.5, digits: 3 },
   ];
   const verdict = (t: Target) => (t.figure.value === undefined || Number.isNaN(t.figure.value) ? "n/a (missing)" : t.pass(t.figure.value) ? "PASS" : "FAIL");
 
@@ -1105,6 +1116,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
       `engine ${us(s.engineCpu.consumer)} µs + its PostgreSQL backends ${us(s.engineCpu.walsender)} µs; psql ${us(s.copyCpu.consumer)} µs + its backend ${us(s.copyCpu.walsender)} µs (CPU s: engine ${s.engineCpu.consumer.toFixed(1)}, backends ${s.engineCpu.walsender.toFixed(1)}; psql ${s.copyCpu.consumer.toFixed(1)}, backend ${s.copyCpu.walsender.toFixed(1)})`,
     );
   }
+  for (const [k, v] of bigSnapshotRows(results.snapshot10m)) row(k, v);
   const sb = results.silver.backlog;
   row(
     `Silver merge of a ${fmtInt(opts.changes)}-change backlog (local Spark 3.5 + Delta 3.3, the real notebooks)`,
@@ -1152,6 +1164,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
     `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
+    `snapshot10m_ratio_vs_copy=${bareNumber({ value: results.snapshot10m?.ratio }, 2)} ` +
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
     `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })}` +
     (withKafka ? ` kafka_changes_per_s=${bareNumber(results.kafka.changesPerS)} kafka_ratio_vs_file=${bareNumber(results.kafka.ratioToFile, 2)} kafka_peak_rss_mb=${bareNumber(results.kafka.peakRssMb)}` : "");
@@ -1203,6 +1216,12 @@ async function main(): Promise<number> {
     await runPhase("txn", phaseTxn);
     await runPhase("latency", phaseLatency);
     await runPhase("snapshot", phaseSnapshot);
+    await runPhase("snapshot10m", async (pg, work) => {
+      results.snapshot10m = await phaseBigSnapshot(
+        { pg, work, log, engineEnv: (vars) => engineEnv(pg, vars), freePort, timeoutMs: opts.engineTimeoutMs },
+        { rows: opts.snapshot10mRows, wideRows: opts.snapshotWideRows, workers: opts.snapshotWorkers },
+      );
+    });
     await runPhase("silver", phaseSilver);
   } catch (err) {
     failed = true;

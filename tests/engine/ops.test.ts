@@ -118,6 +118,7 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     metrics.replicationLagBytes(4096n);
     metrics.snapshotProgress("public.users", 65536, 1, 3);
     metrics.snapshotProgress("public.users", 200000, 3, 3);
+    metrics.snapshotEstimate("public.users", 199500);
     metrics.phase("streaming");
 
     const r = await get("/metrics");
@@ -138,6 +139,7 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     has('cdc_snapshot_rows_copied{table="public.users"} 200000');
     has('cdc_snapshot_ranges_done{table="public.users"} 3');
     has('cdc_snapshot_ranges{table="public.users"} 3');
+    has('cdc_snapshot_rows_estimated{table="public.users"} 199500');
     assert.ok(lines.some((l) => l.startsWith("process_resident_memory_bytes ")), "default process metrics are exported");
     assert.ok(lines.some((l) => l.startsWith("# TYPE cdc_events_written_total counter")));
   });

@@ -49,26 +49,29 @@ describe("engine: snapshot transcoding in worker threads", function () {
                CASE WHEN g % 5000 = 0 THEN repeat(md5(g::text), 40000) ELSE repeat(E'a\\tb"', g % 30) END,
                decode(md5(g::text), 'hex')
           FROM generate_series(3, 30000) g;
-      CREATE PUBLICATION tc_pub FOR TABLE public.tc_types`);
+      CREATE PUBLICATION tc_pub FOR TABLE public.tc_types;
+      ANALYZE public.tc_types`);
   });
   after(async () => {
     await pg?.stop();
   });
 
   /** Copies the table under one exported snapshot with `transcode`; returns the landing objects' keys and lines. */
-  async function copied(snapshotName: string, transcode: SnapshotTranscode): Promise<{ keys: string[]; lines: string[]; rows: number }> {
+  async function copied(snapshotName: string, transcode: SnapshotTranscode): Promise<{ keys: string[]; lines: string[]; rows: number; estimates: [string, number][] }> {
     const dir = await landingDir();
     const config = loadConfig(engineEnv(pg, dir, { PG_PUBLICATION: "tc_pub" }));
     const sink = new FileSink(`file://${dir}`, dir);
     const state = await EngineState.load(sink, "tc_copy");
     // Small batches: many object boundaries inside the record blocks.
     const { batcher, failures } = testBatcher(sink, state, { maxSize: 997, maxBytes: 300_000 });
-    const result = await copySnapshot({ config, snapshotName, consistentPoint: 42n, tsMs, tables: [table], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger: pino({ level: "silent" }), metrics: noopMetrics(), signal: new AbortController().signal, parallelism: 1, transcode });
+    const estimates: [string, number][] = [];
+    const metrics = { ...noopMetrics(), snapshotEstimate: (t: string, rows: number) => void estimates.push([t, rows]) };
+    const result = await copySnapshot({ config, snapshotName, consistentPoint: 42n, tsMs, tables: [table], catalog: new TypeCatalog(), batcher, throttle: new ReadThrottle(), logger: pino({ level: "silent" }), metrics, signal: new AbortController().signal, parallelism: 1, transcode });
     await batcher.flushAll();
     await batcher.close();
     assert.deepEqual(failures, []);
     const files = await readLanding(dir, "public.tc_types");
-    return { keys: files.map((f) => f.key), lines: files.flatMap((f) => f.lines), rows: result.rows };
+    return { keys: files.map((f) => f.key), lines: files.flatMap((f) => f.lines), rows: result.rows, estimates };
   }
 
   it("lands the same bytes in the same objects as the engine's thread, and what the stream's encoders make of each value", async () => {
@@ -79,6 +82,8 @@ describe("engine: snapshot transcoding in worker threads", function () {
       const threads = await copied(rows[0].name, "threads");
       const inline = await copied(rows[0].name, "inline");
       assert.equal(threads.rows, 30_000);
+      // ANALYZE read every row of so small a table: the estimate is exact.
+      assert.deepEqual(threads.estimates, [["public.tc_types", 30_000]], "the table's estimated rows are reported once");
       assert.equal(threads.lines.length, 30_001, "the rows and the barrier");
       assert.deepEqual(threads.keys, inline.keys, "the same objects");
       assert.ok(threads.keys.length > 30, `${threads.keys.length} objects`);

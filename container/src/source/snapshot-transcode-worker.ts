@@ -23,7 +23,7 @@ port.on("message", (msg: ToWorker) => {
       });
     } else if (msg.type === "data") {
       // After a failure the rest of the range is dropped (the main thread is stopping the COPY).
-      if (!failed && current) current.push(Buffer.from(msg.data, 0, msg.length));
+      if (!failed && current) current.push(Buffer.from(msg.data, msg.offset, msg.length));
     } else if (!failed && current) {
       current.end();
       post({ type: "done", rows: current.rows });

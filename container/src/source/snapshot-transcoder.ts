@@ -17,7 +17,7 @@ import { CopyBlockTranscoder, errorOf, type RangeSpec, type RecordBlock, type Tr
 export const THREAD_FROM_BYTES = 8 * 1024 * 1024;
 
 /** Messages to the worker thread. */
-export type ToWorker = { type: "begin"; spec: RangeSpec } | { type: "data"; data: ArrayBuffer; length: number } | { type: "end" };
+export type ToWorker = { type: "begin"; spec: RangeSpec } | { type: "data"; data: ArrayBuffer; offset: number; length: number } | { type: "end" };
 /** Messages from the worker thread. */
 export type FromWorker =
   | { type: "records"; data: ArrayBuffer; length: number; ends: ArrayBuffer; count: number; firstSeq: number }
@@ -43,10 +43,12 @@ function workerEntry(): { file: string; execArgv: string[] | undefined } {
 /** One range being transcoded: rows in (push), record blocks out (the onRecords given to begin). */
 export interface RangeTranscode {
   /**
-   * Hands over one block of COPY bytes, a view at the start of an ArrayBuffer of its own
-   * (Buffer.allocUnsafeSlow): from then on that memory belongs to the transcoder (it is transferred).
+   * Hands over one block of COPY bytes. `owned`: the caller gives away the whole ArrayBuffer under
+   * it (Buffer.allocUnsafeSlow, a message the gate gathered): it is transferred, not copied, and
+   * nobody may touch it any more. Otherwise it is copied first (a view into the socket's buffer or
+   * Node's shared pool).
    */
-  push(input: Buffer): void;
+  push(input: Buffer, owned: boolean): void;
   /** Blocks pushed and not consumed yet. */
   readonly inFlight: number;
   /** Called whenever a block has been consumed. */
@@ -113,6 +115,7 @@ class InlineJob implements RangeTranscode {
 
   push(input: Buffer): void {
     if (this.failure) return;
+    // Read before push returns: nothing is kept but a row split across blocks (copied).
     try {
       this.transcoder.push(input);
     } catch (err) {
@@ -142,18 +145,16 @@ class ThreadJob implements RangeTranscode {
     private readonly done: (failure?: Error) => void,
   ) {}
 
-  push(input: Buffer): void {
+  push(input: Buffer, owned: boolean): void {
     if (this.failure) return;
-    // The start of an ArrayBuffer the caller gives away (allocUnsafeSlow): transferred, not copied.
-    // Anything else (a view into Node's shared pool above all) is copied into one first.
     let own = input;
-    if (input.byteOffset !== 0) {
+    if (!owned) {
       own = Buffer.allocUnsafeSlow(input.length);
       input.copy(own);
     }
     const data = own.buffer as ArrayBuffer;
     this.inFlight++;
-    this.worker.postMessage({ type: "data", data, length: input.length } satisfies ToWorker, [data]);
+    this.worker.postMessage({ type: "data", data, offset: own.byteOffset, length: own.length } satisfies ToWorker, [data]);
   }
 
   finish(): Promise<number> {

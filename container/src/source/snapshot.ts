@@ -12,7 +12,7 @@ import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
 import type { TypeShape } from "./decoding/values";
 import type { RecordBlock } from "./decoding/copy-block";
-import { RecordTooLargeError, gateLargeMessages, refusedCopyRow, type MessageSizeGate } from "./large-rows";
+import { RecordTooLargeError, gateLargeMessages, isGathered, refusedCopyRow, type MessageSizeGate } from "./large-rows";
 import { MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES } from "./snapshot-transcoder";
 import type { SnapshotTranscode } from "../config";
 import { connect, ident } from "./connection";
@@ -322,7 +322,7 @@ interface TableCopy {
   ranges: CopyRange[];
   /** pg_class's estimate of the table's rows (its partitions' together); undefined: never analyzed. */
   estimatedRows: number | undefined;
-  /** The table's heap bytes (its partitions' together). */
+  /** The table's bytes, TOAST included (its partitions' together). */
   heapBytes: number;
   partition: string;
   started: number;
@@ -473,14 +473,14 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
 
 /**
  * What the catalog estimates of a table (ANALYZE, VACUUM and CREATE INDEX keep reltuples; -1 or,
- * before PostgreSQL 14, 0 with no pages: never counted) and its heap's size: progress against an
+ * before PostgreSQL 14, 0 with no pages: never counted) and its size (TOAST included): progress against an
  * estimated total, and whether its copy is worth a thread. A partitioned table: its leaves together.
  */
 async function tableSize(client: Client, relid: number, partitioned: boolean): Promise<{ estimatedRows: number | undefined; heapBytes: number }> {
   const relations = partitioned ? "SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf" : "SELECT $1::oid";
   const { rows } = await client.query<{ tuples: number | null; counted: boolean; bytes: string }>(
     `SELECT sum(GREATEST(c.reltuples, 0))::float8 AS tuples, bool_and(c.reltuples >= 0 AND (c.reltuples > 0 OR c.relpages > 0 OR pg_relation_size(c.oid) = 0)) AS counted,
-            coalesce(sum(pg_relation_size(c.oid)), 0)::text AS bytes
+            coalesce(sum(pg_table_size(c.oid)), 0)::text AS bytes
        FROM pg_class c WHERE c.oid IN (${relations})`,
     [relid],
   );
@@ -557,7 +557,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   let filled = 0;
   const send = () => {
     if (block === undefined || filled === 0) return;
-    job.push(block.subarray(0, filled));
+    job.push(block.subarray(0, filled), true);
     block = undefined;
     filled = 0;
     if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
@@ -579,7 +579,14 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
       fail(err);
     }
   };
-  const listener = (msg: { chunk: Buffer }) => take(msg.chunk, 0, msg.chunk.length);
+  const listener = (msg: { chunk: Buffer }) => {
+    if (failure !== undefined) return;
+    if (!isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
+    // A large row the gate gathered into a buffer of its own: handed over as it is, never copied.
+    send();
+    job.push(msg.chunk, true);
+    if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
+  };
   gate.tap = { write: take };
   connection.on("copyData", listener);
   options.throttle.add(stream);
