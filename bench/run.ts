@@ -1160,6 +1160,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     for (const n of results.notes) lines.push(`- ${n.split("\n")[0]}`);
   }
   for (const [phase, summary] of Object.entries(results.profiles)) lines.push("", `## Engine CPU profile (${phase})`, "", summary);
+  for (const [what, summary] of results.snapshot10m?.profiles ?? []) lines.push("", `## Engine CPU profile (snapshot10m: ${what})`, "", summary);
   const benchLine =
     `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
@@ -1218,7 +1219,7 @@ async function main(): Promise<number> {
     await runPhase("snapshot", phaseSnapshot);
     await runPhase("snapshot10m", async (pg, work) => {
       results.snapshot10m = await phaseBigSnapshot(
-        { pg, work, log, engineEnv: (vars) => engineEnv(pg, vars), freePort, timeoutMs: opts.engineTimeoutMs },
+        { pg, work, log, engineEnv: (vars) => engineEnv(pg, vars), freePort, timeoutMs: opts.engineTimeoutMs, profile: flags.profile === true },
         { rows: opts.snapshot10mRows, wideRows: opts.snapshotWideRows, workers: opts.snapshotWorkers },
       );
     });

@@ -7,13 +7,14 @@
  * row) in MB/s as well as rows/s.
  */
 import { openSync, closeSync, statSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Client } from "pg";
 import { spawnClient, type BenchPostgres } from "./postgres";
 import { spawnEngine } from "./engine";
 import { countRecords } from "./landing";
 import { CpuSampler } from "./cpu";
+import { summarizeThreads } from "./profile";
 
 export interface BigSnapshotContext {
   pg: BenchPostgres;
@@ -23,6 +24,8 @@ export interface BigSnapshotContext {
   engineEnv(vars: Record<string, string>): Record<string, string>;
   freePort(): Promise<number>;
   timeoutMs: number;
+  /** --profile: the engine's run with its defaults is profiled (node --cpu-prof), per thread. */
+  profile: boolean;
 }
 
 export interface BigSnapshotOptions {
@@ -64,6 +67,8 @@ export interface BigSnapshotFigures {
   /** The engine with its defaults on the 10M-row table, over COPY (the BENCH line's snapshot10m_ratio_vs_copy). */
   ratio?: number;
   notes: string[];
+  /** --profile: per table, the CPU profile summary of the engine's run with its defaults. */
+  profiles: [string, string][];
 }
 
 const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
@@ -111,14 +116,17 @@ async function timeCopy(ctx: BigSnapshotContext, table: string, rows: number): P
 }
 
 /** The engine with SNAPSHOT_MODE=initial_only over `table`, timed from process start to its exit. */
-async function timeEngine(ctx: BigSnapshotContext, table: string, publication: string, rows: number, copy: SnapshotRun, copyBytes: number, label: string, vars: Record<string, string>): Promise<SnapshotRun> {
+async function timeEngine(ctx: BigSnapshotContext, table: string, publication: string, rows: number, copy: SnapshotRun, copyBytes: number, label: string, vars: Record<string, string>, profiles?: [string, string][]): Promise<SnapshotRun> {
   const tag = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
   const landing = join(ctx.work, `landing-${tag}`);
   await mkdir(landing, { recursive: true });
+  const profileDir = profiles ? join(ctx.work, `cpuprof-${table}-${tag}`) : undefined;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
   const slot = `bench_big_${tag}`.slice(0, 60);
   const engine = spawnEngine({
     env: ctx.engineEnv({ PG_PUBLICATION: publication, PG_SLOT: slot, TABLE_INCLUDE: table, SNAPSHOT_MODE: "initial_only", SINK_URL: `file://${landing}`, HTTP_PORT: String(await ctx.freePort()), ...vars }),
     logFile: join(ctx.work, `engine-${tag}.log`),
+    cpuProfDir: profileDir,
   });
   const probe = await ctx.pg.connect();
   const stop = cpuOf(probe, "cdc-engine%", engine.pid);
@@ -142,6 +150,11 @@ async function timeEngine(ctx: BigSnapshotContext, table: string, publication: s
       backendUsPerRow: (cpu.backends * 1e6) / rows,
       landedMb: mb(landed.bytes),
     };
+    if (profileDir && profiles) {
+      const summary = await summarizeThreads(profileDir, await readdir(profileDir));
+      profiles.push([`${table}, ${label}`, summary]);
+      ctx.log(`snapshot10m: ${table}: ${label}: CPU profile:\n${summary}`);
+    }
     ctx.log(
       `snapshot10m: ${table}: ${label}: ${seconds.toFixed(2)} s → ${fmtInt(run.rowsPerS!)} rows/s, ${run.mbPerS!.toFixed(1)} MB/s, ratio ${run.ratio!.toFixed(2)} vs COPY; ` +
         `peak RSS ${run.peakRssMb} MB; CPU ${run.cpuUsPerRow!.toFixed(2)} µs/row (+ backends ${run.backendUsPerRow!.toFixed(2)})`,
@@ -160,17 +173,17 @@ async function timeEngine(ctx: BigSnapshotContext, table: string, publication: s
   }
 }
 
-async function measureTable(ctx: BigSnapshotContext, table: string, publication: string, rows: number, workers: number[]): Promise<TableFigures> {
+async function measureTable(ctx: BigSnapshotContext, table: string, publication: string, rows: number, workers: number[], profiles: [string, string][]): Promise<TableFigures> {
   const { run: copy, bytes } = await timeCopy(ctx, table, rows);
   const runs: SnapshotRun[] = [];
-  runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, "engine defaults", {}));
+  runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, "engine defaults", {}, ctx.profile ? profiles : undefined));
   for (const w of workers) runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, `SNAPSHOT_PARALLELISM=${w}`, { SNAPSHOT_PARALLELISM: String(w) }));
   runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, "SNAPSHOT_TRANSCODE=inline", { SNAPSHOT_TRANSCODE: "inline" }));
   return { table, rows, copyMb: mb(bytes), copy, runs };
 }
 
 export async function phaseBigSnapshot(ctx: BigSnapshotContext, options: BigSnapshotOptions): Promise<BigSnapshotFigures> {
-  const figures: BigSnapshotFigures = { notes: [] };
+  const figures: BigSnapshotFigures = { notes: [], profiles: [] };
   const { pg, log } = ctx;
   try {
     log(`snapshot10m: loading a ${fmtInt(options.rows)}-row table`);
@@ -179,7 +192,7 @@ export async function phaseBigSnapshot(ctx: BigSnapshotContext, options: BigSnap
     await pg.query(`insert into public.bench_snap10m select g, (g % 1000)::int, ((g % 100000) / 100.0)::numeric(12,2), 'new', md5(g::text), now() from generate_series(1, ${options.rows}) g`);
     await pg.query("vacuum (freeze, analyze) public.bench_snap10m");
     await pg.query("create publication bench_snap10m_pub for table public.bench_snap10m");
-    figures.big = await measureTable(ctx, "public.bench_snap10m", "bench_snap10m_pub", options.rows, options.workers);
+    figures.big = await measureTable(ctx, "public.bench_snap10m", "bench_snap10m_pub", options.rows, options.workers, figures.profiles);
     figures.ratio = figures.big.runs[0].ratio;
   } catch (err) {
     figures.notes.push(`snapshot10m: ${(err as Error).message}`);
@@ -199,7 +212,7 @@ export async function phaseBigSnapshot(ctx: BigSnapshotContext, options: BigSnap
       from generate_series(1, ${options.wideRows}) g`);
     await pg.query("vacuum (freeze, analyze) public.bench_snap_wide");
     await pg.query("create publication bench_snap_wide_pub for table public.bench_snap_wide");
-    figures.wide = await measureTable(ctx, "public.bench_snap_wide", "bench_snap_wide_pub", options.wideRows, options.workers);
+    figures.wide = await measureTable(ctx, "public.bench_snap_wide", "bench_snap_wide_pub", options.wideRows, options.workers, figures.profiles);
   } catch (err) {
     figures.notes.push(`snapshot10m (wide rows): ${(err as Error).message}`);
     log(`snapshot10m: wide rows FAILED: ${(err as Error).message}`);
