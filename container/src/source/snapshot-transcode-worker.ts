@@ -13,6 +13,7 @@ const post = (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg
 let current: CopyBlockTranscoder | undefined;
 let failed = false;
 port.on("message", (msg: ToWorker) => {
+  let consumed: ArrayBuffer | undefined;
   try {
     if (msg.type === "begin") {
       failed = false;
@@ -24,6 +25,8 @@ port.on("message", (msg: ToWorker) => {
     } else if (msg.type === "data") {
       // After a failure the rest of the range is dropped (the main thread is stopping the COPY).
       if (!failed && current) current.push(Buffer.from(msg.data, msg.offset, msg.length));
+      // The transcoder keeps nothing of a block once it returned (a row split across blocks is copied): it goes back to be used again.
+      consumed = msg.data;
     } else if (!failed && current) {
       current.end();
       post({ type: "done", rows: current.rows });
@@ -33,6 +36,6 @@ port.on("message", (msg: ToWorker) => {
     failed = true;
     post({ type: "error", failure: failureOf(err) });
   } finally {
-    if (msg.type === "data") post({ type: "consumed" });
+    if (msg.type === "data") post({ type: "consumed", data: consumed }, consumed ? [consumed] : undefined);
   }
 });

@@ -21,12 +21,15 @@ export type ToWorker = { type: "begin"; spec: RangeSpec } | { type: "data"; data
 /** Messages from the worker thread. */
 export type FromWorker =
   | { type: "records"; data: ArrayBuffer; length: number; ends: ArrayBuffer; count: number; firstSeq: number }
-  | { type: "consumed" }
+  | { type: "consumed"; data: ArrayBuffer | undefined }
   | { type: "done"; rows: number }
   | { type: "error"; failure: TranscodeFailure };
 
 /** Input blocks of one range handed to the worker and not consumed yet, before its COPY stream is held. */
 export const MAX_BLOCKS_IN_FLIGHT = 2;
+
+/** COPY bytes go to the transcoder in blocks of this size (a larger row: a block of its own). */
+export const INPUT_BLOCK_BYTES = 256 * 1024;
 
 /**
  * The worker's entry beside this module: .js in the compiled engine (container/dist, the image),
@@ -64,14 +67,29 @@ export class SnapshotTranscoder {
   private worker: Worker | undefined;
   private job: ThreadJob | undefined;
   private dead: Error | undefined;
+  /** Input blocks back from the worker (or done with in this thread), used again: no new memory per block. */
+  private readonly spare: ArrayBuffer[] = [];
+
+  /** A block for COPY bytes of at least `bytes`, at the start of an ArrayBuffer of its own (transferable). */
+  inputBlock(bytes: number): Buffer {
+    if (bytes <= INPUT_BLOCK_BYTES) {
+      const spare = this.spare.pop();
+      if (spare !== undefined) return Buffer.from(spare, 0, INPUT_BLOCK_BYTES);
+    }
+    return Buffer.allocUnsafeSlow(Math.max(INPUT_BLOCK_BYTES, bytes));
+  }
+
+  private recycle(data: ArrayBuffer | undefined): void {
+    if (data !== undefined && data.byteLength === INPUT_BLOCK_BYTES && this.spare.length < MAX_BLOCKS_IN_FLIGHT + 2) this.spare.push(data);
+  }
 
   /** Starts a range, in the session's worker thread or (inThread false) in the engine's thread. */
   begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean): RangeTranscode {
-    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords));
+    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords), (data) => this.recycle(data));
     if (this.dead) throw this.dead;
     if (this.job) throw new Error("a snapshot transcoder copies one range at a time");
     const worker = this.worker ?? this.start();
-    const job = new ThreadJob(worker, onRecords, (failure) => {
+    const job = new ThreadJob(worker, onRecords, (data) => this.recycle(data), (failure) => {
       // After a failure the worker may still answer for that range: no other range may follow.
       if (failure) this.dead ??= failure;
       if (this.job === job) this.job = undefined;
@@ -111,13 +129,17 @@ class InlineJob implements RangeTranscode {
   onFailure: ((err: Error) => void) | undefined;
   private failure: Error | undefined;
 
-  constructor(private readonly transcoder: CopyBlockTranscoder) {}
+  constructor(
+    private readonly transcoder: CopyBlockTranscoder,
+    private readonly recycle: (data: ArrayBuffer) => void,
+  ) {}
 
-  push(input: Buffer): void {
+  push(input: Buffer, owned: boolean): void {
     if (this.failure) return;
     // Read before push returns: nothing is kept but a row split across blocks (copied).
     try {
       this.transcoder.push(input);
+      if (owned && input.byteOffset === 0) this.recycle(input.buffer as ArrayBuffer);
     } catch (err) {
       this.failure = err as Error;
       this.onFailure?.(this.failure);
@@ -142,6 +164,7 @@ class ThreadJob implements RangeTranscode {
   constructor(
     private readonly worker: Worker,
     private readonly onRecords: (block: RecordBlock) => void,
+    private readonly recycle: (data: ArrayBuffer | undefined) => void,
     private readonly done: (failure?: Error) => void,
   ) {}
 
@@ -177,6 +200,7 @@ class ThreadJob implements RangeTranscode {
         }
         return;
       case "consumed":
+        this.recycle(msg.data);
         this.inFlight--;
         this.onConsumed?.();
         return;

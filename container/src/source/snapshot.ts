@@ -13,7 +13,7 @@ import type { TypeCatalog } from "./decoding/catalog";
 import type { TypeShape } from "./decoding/values";
 import type { RecordBlock } from "./decoding/copy-block";
 import { RecordTooLargeError, gateLargeMessages, isGathered, refusedCopyRow, type MessageSizeGate } from "./large-rows";
-import { MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES } from "./snapshot-transcoder";
+import { INPUT_BLOCK_BYTES, MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES } from "./snapshot-transcoder";
 import type { SnapshotTranscode } from "../config";
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
@@ -491,9 +491,6 @@ async function tableSize(client: Client, relid: number, partitioned: boolean): P
 /** Per-table progress is logged at most this often while a table is copied. */
 const PROGRESS_LOG_MS = 10_000;
 
-/** COPY bytes are handed to the transcoder in blocks of this size (a larger row: a block of its own). */
-const INPUT_BLOCK_BYTES = 256 * 1024;
-
 /**
  * Copies one range of a table (all of it when it is not split); returns its rows. The engine's
  * thread only gathers the COPY stream's rows into blocks for the session's transcoder and hands
@@ -569,8 +566,8 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     try {
       const length = to - from;
       if (block !== undefined && filled + length > block.length) send();
-      // A block of its own (allocUnsafeSlow): its memory can be transferred to the worker.
-      block ??= Buffer.allocUnsafeSlow(Math.max(INPUT_BLOCK_BYTES, length));
+      // A block of its own: its memory can be transferred to the worker (and comes back).
+      block ??= transcoder.inputBlock(length);
       // A row is short: a loop costs less than Buffer.copy's call.
       if (length > 256) filled += src.copy(block, filled, from, to);
       else for (let i = from; i < to; i++) block[filled++] = src[i];
