@@ -113,7 +113,9 @@ export class ConfigError extends Error {
 /**
  * SNAPSHOT_TRANSCODE: "threads": every snapshot session transcodes its COPY rows in a worker thread
  * of its own; "inline": in the engine's thread; "auto" (default): threads for relations (or their
- * ranges) of at least 8 MB, inline for smaller ones, where starting a thread costs more than it saves.
+ * ranges) of at least 8 MB when the machine has more than 2 cores, inline otherwise: starting a
+ * thread costs more than it saves for a small table, and with 2 cores or fewer the thread finds no
+ * core of its own (measured: npm run bench, phase snapshot10m).
  */
 export const SNAPSHOT_TRANSCODES = ["auto", "threads", "inline"] as const;
 export type SnapshotTranscode = (typeof SNAPSHOT_TRANSCODES)[number];

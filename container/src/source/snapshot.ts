@@ -13,7 +13,8 @@ import type { TypeCatalog } from "./decoding/catalog";
 import type { TypeShape } from "./decoding/values";
 import type { RecordBlock } from "./decoding/copy-block";
 import { RecordTooLargeError, gateLargeMessages, isGathered, refusedCopyRow, type MessageSizeGate } from "./large-rows";
-import { INPUT_BLOCK_BYTES, MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES } from "./snapshot-transcoder";
+import { availableParallelism } from "node:os";
+import { INPUT_BLOCK_BYTES, MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES, THREADS_FROM_CORES } from "./snapshot-transcoder";
 import type { SnapshotTranscode } from "../config";
 import { connect, ident } from "./connection";
 import { connectionOf, serverVersionNum } from "./replication";
@@ -543,7 +544,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
     }
   };
   const mode = options.transcode ?? options.config.snapshotTranscode;
-  const inThread = mode === "threads" || (mode === "auto" && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
+  const inThread = mode === "threads" || (mode === "auto" && availableParallelism() >= THREADS_FROM_CORES && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
   const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread);
   job.onFailure = fail;
   // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
