@@ -19,8 +19,8 @@ export const THREAD_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * Cores from which SNAPSHOT_TRANSCODE=auto uses threads. On 2 cores the thread competes with the
  * engine's own thread and the sink (and there with the PostgreSQL backends): measured on 2 shared
- * cores, a 10M-row snapshot took 1.85–2.1 µs of CPU per row with threads against 1.5–1.6 inline,
- * and was no faster.
+ * cores, a 10M-row snapshot took 1.65–2.1 µs of CPU per row with threads against 1.5–1.6 inline,
+ * and was faster only on a quiet machine (0.37× COPY against 0.33×); wide rows were slower.
  */
 export const THREADS_FROM_CORES = 3;
 
