@@ -27,7 +27,7 @@ import { startBenchPostgres, parseLsn, formatLsn, spawnClient, type BenchPostgre
 import { ensureEngineBuilt, spawnEngine, REPO, type EngineProcess } from "./lib/engine";
 import { summarizePgoutputFile } from "./lib/pgoutput";
 import { LandingWatcher, countRecords, readObject, countLines } from "./lib/landing";
-import { summarizeCpuProfile, formatProfile } from "./lib/profile";
+import { summarizeThreads, threadProfiles } from "./lib/profile";
 import { CpuSampler, cpuSecondsOf } from "./lib/cpu";
 import { freePort } from "../lakehouse/src/demo/postgres";
 import { startKafka } from "../tests/sinks/support/kafka-broker";
@@ -37,12 +37,13 @@ import { claimSlotForLanding } from "./lib/slot-claim";
 import { FORMAT_ENV, FORMAT_SLOTS, MAIN_FORMAT, formatComparisonLog, formatComparisonRow, formatFigures, recordLandingDigest, usPerChange, type DrainFormat } from "./lib/drain-formats";
 import { silverBacklog, silverLatency, type SilverBacklogFigures, type SilverLatencyFigures } from "./lib/spark";
 import { measureIncremental, type IncrementalFigures } from "./lib/incremental";
+import { bigSnapshotRows, phaseBigSnapshot, type BigSnapshotFigures } from "./lib/snapshot10m";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000 };
-const PHASES = ["drain", "txn", "latency", "snapshot", "incremental", "silver"] as const;
+const FULL = { changes: 1_000_000, txnRows: 5_000_000, latencySeconds: 30, latencyRate: 5000, snapshotRows: 1_000_000, silverSeconds: 60, silverRate: 1000, snapshot10mRows: 10_000_000, snapshotWideRows: 100_000 };
+const PHASES = ["drain", "txn", "latency", "snapshot", "snapshot10m", "incremental", "silver"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -53,6 +54,8 @@ const { values: flags } = parseArgs({
     "latency-rate": { type: "string" },
     "snapshot-rows": { type: "string" },
     "snapshot-workers": { type: "string" },
+    "snapshot10m-rows": { type: "string" },
+    "snapshot-wide-rows": { type: "string" },
     "silver-seconds": { type: "string" },
     phases: { type: "string" },
     "engine-timeout": { type: "string" },
@@ -73,6 +76,8 @@ if (flags.help) {
   --latency-rate R       changes per second in the latency run (default ${FULL.latencyRate})
   --snapshot-rows N      rows in the snapshot table (default ${FULL.snapshotRows})
   --snapshot-workers a,b SNAPSHOT_PARALLELISM values the snapshot is also timed with (default 1,2,4; "none" skips)
+  --snapshot10m-rows N   rows in the large snapshot table of the snapshot10m phase (default ${FULL.snapshot10mRows})
+  --snapshot-wide-rows N rows in its wide-row table (2 KB TOASTed text, jsonb, numeric; default ${FULL.snapshotWideRows})
   --silver-seconds S     duration of the commit-to-silver latency run on local Spark (default ${FULL.silverSeconds}); the
                          silver backlog is --changes
   --phases a,b           subset of ${PHASES.join(",")} (default all)
@@ -104,6 +109,8 @@ const opts = {
   latencyRate: positive("latency-rate", flags["latency-rate"], FULL.latencyRate),
   snapshotRows: positive("snapshot-rows", flags["snapshot-rows"], FULL.snapshotRows),
   silverSeconds: positive("silver-seconds", flags["silver-seconds"], FULL.silverSeconds),
+  snapshot10mRows: positive("snapshot10m-rows", flags["snapshot10m-rows"], FULL.snapshot10mRows),
+  snapshotWideRows: positive("snapshot-wide-rows", flags["snapshot-wide-rows"], FULL.snapshotWideRows),
   engineTimeoutMs: positive("engine-timeout", flags["engine-timeout"], 420) * 1000,
   snapshotWorkers: flags["snapshot-workers"] === "none" ? [] : (flags["snapshot-workers"] ?? "1,2,4").split(",").map((w) => positive("snapshot-workers", w.trim(), 1)),
 };
@@ -138,6 +145,8 @@ const fullSize =
   opts.latencyRate === FULL.latencyRate &&
   opts.snapshotRows === FULL.snapshotRows &&
   opts.silverSeconds === FULL.silverSeconds &&
+  opts.snapshot10mRows === FULL.snapshot10mRows &&
+  opts.snapshotWideRows === FULL.snapshotWideRows &&
   phases.size === PHASES.length;
 const resultsFile = flags.out ?? (fullSize ? join(REPO, "bench", "results.md") : join(REPO, "bench", "work", "results.md"));
 
@@ -189,11 +198,11 @@ async function collectProfile(phase: Phase, dir: string | undefined): Promise<vo
     results.notes.push(`${phase}: --profile was given but the engine wrote no CPU profile (it must exit normally).`);
     return;
   }
-  const summary = formatProfile(await summarizeCpuProfile(join(dir, profiles[0])));
+  const summary = await summarizeThreads(dir, profiles);
   results.profiles[phase] = summary;
   const dest = join(REPO, "bench", "work");
   await mkdir(dest, { recursive: true });
-  execFileSync("cp", [join(dir, profiles[0]), join(dest, `engine-${phase}.cpuprofile`)]);
+  execFileSync("cp", [join(dir, threadProfiles(profiles)[0].file), join(dest, `engine-${phase}.cpuprofile`)]);
   log(`${phase}: CPU profile summary (full profile in bench/work/engine-${phase}.cpuprofile):\n${summary}`);
 }
 
@@ -326,6 +335,7 @@ const results = {
     messages: undefined as number | undefined,
     brokerStartSeconds: undefined as number | undefined,
   },
+  snapshot10m: undefined as BigSnapshotFigures | undefined,
   notes: [] as string[],
   profiles: {} as Partial<Record<Phase, string>>,
 };
@@ -1068,6 +1078,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     { metric: `Peak RSS draining one ${fmtInt(opts.txnRows)}-row transaction`, figure: results.txn.peakRssMb, unit: "MB", target: "< 300", pass: (v) => v < 300, digits: 1 },
     { metric: `Commit-to-file latency p99 at ${fmtInt(opts.latencyRate)} changes/s`, figure: results.latency.p99, unit: "ms", target: "< 1,500", pass: (v) => v < 1500 },
     { metric: "Snapshot ratio vs COPY TO STDOUT", figure: results.snapshot.ratio, unit: "×", target: "≥ 0.25", pass: (v) => v >= 0.25, digits: 3 },
+    { metric: `Snapshot of ${fmtInt(opts.snapshot10mRows)} rows, ratio vs COPY TO STDOUT (issue #13)`, figure: phases.has("snapshot10m") ? { value: results.snapshot10m?.ratio, missing: "failed" } : missing("not run"), unit: "×", target: "≥ 0.5", pass: (v) => v >= 0.5, digits: 3 },
   ];
   const verdict = (t: Target) => (t.figure.value === undefined || Number.isNaN(t.figure.value) ? "n/a (missing)" : t.pass(t.figure.value) ? "PASS" : "FAIL");
 
@@ -1142,6 +1153,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     `Incremental snapshot of a ${fmtInt(opts.snapshotRows)}-row table while streaming ${fmtInt(opts.latencyRate)} changes/s (BATCH_MAX_WAIT_MS=1000)`,
     inc ? `${fmtInt(inc.rowsPerS)} rows/s (${inc.seconds.toFixed(1)} s, chunks of ${fmtInt(inc.chunkSize)}); streamed changes meanwhile (${fmtInt(inc.achievedRate)}/s): commit→file p50 ${fmtInt(inc.p50Ms)} ms, p99 ${fmtInt(inc.p99Ms)} ms, max ${fmtInt(inc.maxMs)} ms over ${fmtInt(inc.samples)} changes; peak RSS ${inc.peakRssMb} MB` : results.incremental.missing,
   );
+  for (const [k, v] of bigSnapshotRows(results.snapshot10m)) row(k, v);
   const sb = results.silver.backlog;
   row(
     `Silver merge of a ${fmtInt(opts.changes)}-change backlog (local Spark 3.5 + Delta 3.3, the real notebooks)`,
@@ -1185,10 +1197,12 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     for (const n of results.notes) lines.push(`- ${n.split("\n")[0]}`);
   }
   for (const [phase, summary] of Object.entries(results.profiles)) lines.push("", `## Engine CPU profile (${phase})`, "", summary);
+  for (const [what, summary] of results.snapshot10m?.profiles ?? []) lines.push("", `## Engine CPU profile (snapshot10m: ${what})`, "", summary);
   const benchLine =
     `BENCH drain_changes_per_s=${bareNumber(results.drain.changesPerS)} ratio_vs_pg_recvlogical=${bareNumber(results.drain.ratio, 2)} ` +
     `peak_rss_mb=${bareNumber(results.drain.peakRssMb)} txn5m_peak_rss_mb=${bareNumber(results.txn.peakRssMb)} ` +
     `latency_p99_ms=${bareNumber(results.latency.p99)} snapshot_ratio_vs_copy=${bareNumber(results.snapshot.ratio, 2)} ` +
+    `snapshot10m_ratio_vs_copy=${bareNumber({ value: results.snapshot10m?.ratio }, 2)} ` +
     `silver_latency_p50_ms=${bareNumber({ value: results.silver.latency?.p50Ms })} silver_latency_p99_ms=${bareNumber({ value: results.silver.latency?.p99Ms })} ` +
     `silver_backlog_changes_per_s=${bareNumber({ value: results.silver.backlog?.silverChangesPerS })} ` +
     `incremental_rows_per_s=${bareNumber({ value: results.incremental.figures?.rowsPerS })} incremental_latency_p99_ms=${bareNumber({ value: results.incremental.figures?.p99Ms })}` +
@@ -1246,6 +1260,12 @@ async function main(): Promise<number> {
       if (engineProblem) return void (results.incremental.missing = engineProblem);
       results.incremental.figures = await measureIncremental(pg, work, { rows: opts.snapshotRows, rate: opts.latencyRate, engineEnv: (vars) => engineEnv(pg, vars), httpPort: await freePort(), timeoutMs: opts.engineTimeoutMs, log });
       results.incremental.missing = undefined;
+    });
+    await runPhase("snapshot10m", async (pg, work) => {
+      results.snapshot10m = await phaseBigSnapshot(
+        { pg, work, log, engineEnv: (vars) => engineEnv(pg, vars), freePort, timeoutMs: opts.engineTimeoutMs, profile: flags.profile === true },
+        { rows: opts.snapshot10mRows, wideRows: opts.snapshotWideRows, workers: opts.snapshotWorkers },
+      );
     });
     await runPhase("silver", phaseSilver);
   } catch (err) {

@@ -81,3 +81,24 @@ export function formatProfile(s: ProfileSummary): string {
   for (const f of s.functions) lines.push(`| ${f.name} | ${f.where} | ${f.selfMs} | ${f.pct} |`);
   return lines.join("\n");
 }
+
+/**
+ * The profiles `node --cpu-prof` wrote into `dir` (CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile,
+ * one per thread: worker threads inherit the flag), the main thread (thread 0) first.
+ */
+export function threadProfiles(files: string[]): { file: string; thread: number }[] {
+  return files
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .map((file) => ({ file, thread: Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1] ?? 0) }))
+    .sort((a, b) => a.thread - b.thread || a.file.localeCompare(b.file));
+}
+
+/** One summary per thread: the main thread's, then each worker thread's under its own heading. */
+export async function summarizeThreads(dir: string, files: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const { file, thread } of threadProfiles(files)) {
+    const summary = formatProfile(await summarizeCpuProfile(`${dir}/${file}`));
+    parts.push(thread === 0 ? summary : `### Worker thread ${thread}\n\n${summary}`);
+  }
+  return parts.join("\n\n");
+}

@@ -119,6 +119,7 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     metrics.snapshotProgress("public.users", 65536, 1, 3);
     metrics.snapshotProgress("public.users", 200000, 3, 3);
     metrics.incrementalProgress("public.orders", 12, 49000);
+    metrics.snapshotEstimate("public.users", 199500);
     metrics.phase("streaming");
 
     const r = await get("/metrics");
@@ -141,6 +142,7 @@ describe("engine ops: HTTP endpoints and metrics", () => {
     has('cdc_snapshot_ranges{table="public.users"} 3');
     has('cdc_incremental_snapshot_chunks{table="public.orders"} 12');
     has('cdc_incremental_snapshot_rows{table="public.orders"} 49000');
+    has('cdc_snapshot_rows_estimated{table="public.users"} 199500');
     assert.ok(lines.some((l) => l.startsWith("process_resident_memory_bytes ")), "default process metrics are exported");
     assert.ok(lines.some((l) => l.startsWith("# TYPE cdc_events_written_total counter")));
   });

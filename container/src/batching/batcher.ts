@@ -91,6 +91,17 @@ export class TableBuffer {
     return this.current;
   }
 
+  /** Appends bytes written elsewhere without copying them (the buffer keeps the view). */
+  append(bytes: Buffer): void {
+    if (this.current !== undefined && this.pos > 0) {
+      this.chunks.push(this.current.subarray(0, this.pos));
+      // What is left of the current chunk is used by the next records written in place.
+      this.current = this.current.length - this.pos >= 4096 ? this.current.subarray(this.pos) : undefined;
+      this.pos = 0;
+    }
+    this.chunks.push(bytes);
+  }
+
   /** Takes the buffered bytes out (the buffer is empty afterwards). */
   take(): Buffer[] {
     const out = this.chunks;
@@ -253,6 +264,40 @@ export class Batcher {
     }
     buffer.lastLsn = lsn;
     buffer.lastSeq = seq;
+  }
+
+  /**
+   * Appends whole records written elsewhere (a snapshot's transcoding thread): `data` holds
+   * `count` records, record i ending at ends[i], __seq firstSeq + i. The same seals as writing
+   * them one by one with begin()/written() (a full batch, a record that fills a batch alone, the
+   * open-data budget), but the bytes are not copied: the buffer keeps views of `data`.
+   */
+  appendRecords(buffer: TableBuffer, lsn: bigint, partition: string, data: Buffer, ends: Int32Array, count: number, firstSeq: number): void {
+    const { maxSize, maxBytes } = this.options.limits;
+    let i = 0;
+    while (i < count) {
+      const from = i === 0 ? 0 : ends[i - 1];
+      this.begin(buffer, lsn, firstSeq + i, partition, ends[i] - from);
+      // Records i … j−1 go into the buffer as they are; the record that makes it full is the last.
+      let j = i;
+      let bytes = 0;
+      for (;;) {
+        const size = ends[j] - (j === 0 ? 0 : ends[j - 1]);
+        if (j > i && size >= maxBytes) break; // it lands alone: sealed before it
+        bytes += size;
+        j++;
+        if (j >= count || buffer.count + (j - i) >= maxSize || buffer.bytes + bytes >= maxBytes || this.openBytes + bytes >= this.budget) break;
+      }
+      buffer.lastSeq = firstSeq + j - 1;
+      buffer.append(data.subarray(from, ends[j - 1]));
+      buffer.bytes += bytes;
+      this.openBytes += bytes;
+      this.openCount += j - i;
+      buffer.count += j - i;
+      if (buffer.count >= maxSize || buffer.bytes >= maxBytes) this.seal(buffer);
+      else if (this.openBytes >= this.budget) this.sealAll();
+      i = j;
+    }
   }
 
   /** After writing one record of `size` bytes (newline included) into `buffer`. */

@@ -88,6 +88,8 @@ export interface EngineConfig {
   snapshotParallelism: number;
   /** INCREMENTAL_CHUNK_SIZE: rows per chunk of an incremental snapshot (source/incremental-snapshot.ts). */
   incrementalChunkSize: number;
+  /** SNAPSHOT_TRANSCODE: where COPY rows become records (a worker thread per session, or the engine's thread). */
+  snapshotTranscode: SnapshotTranscode;
   sink: SinkLocation;
   compression: (typeof COMPRESSIONS)[number];
   /** maxRecordBytes: MAX_RECORD_BYTES, the largest landing record (larger rows stop the engine). */
@@ -113,6 +115,16 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/**
+ * SNAPSHOT_TRANSCODE: "threads": every snapshot session transcodes its COPY rows in a worker thread
+ * of its own; "inline": in the engine's thread; "auto" (default): threads for relations (or their
+ * ranges) of at least 8 MB when the machine has more than 2 cores, inline otherwise: starting a
+ * thread costs more than it saves for a small table, and with 2 cores or fewer the thread finds no
+ * core of its own (measured: npm run bench, phase snapshot10m).
+ */
+export const SNAPSHOT_TRANSCODES = ["auto", "threads", "inline"] as const;
+export type SnapshotTranscode = (typeof SNAPSHOT_TRANSCODES)[number];
 
 /** SNAPSHOT_PARALLELISM's default: one session per core, at least 2 (a copy also waits on the network), at most 8. */
 export const DEFAULT_SNAPSHOT_PARALLELISM = Math.max(2, Math.min(8, availableParallelism()));
@@ -254,6 +266,7 @@ export const VARIABLES = {
   SNAPSHOT_PARALLELISM: { example: "4", optional: true, schema: integer(1, 64) },
   // Rows per chunk of an incremental snapshot (read between two watermarks while streaming).
   INCREMENTAL_CHUNK_SIZE: { example: "4096", default: "4096", schema: integer(1, 1_000_000) },
+  SNAPSHOT_TRANSCODE: { example: "threads", default: "auto", schema: z.enum(SNAPSHOT_TRANSCODES, { error: `must be one of ${SNAPSHOT_TRANSCODES.join(", ")}` }) },
   SINK_URL: { example: "s3://my-bucket/landing", schema: sinkUrl },
   SINK_COMPRESSION: { example: "gzip", default: "none", schema: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }) },
   BATCH_MAX_SIZE: { example: "10000", default: "10000", schema: integer(1, 10_000_000) },
@@ -378,6 +391,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     snapshotMode: v.SNAPSHOT_MODE!,
     snapshotParallelism: v.SNAPSHOT_PARALLELISM ?? DEFAULT_SNAPSHOT_PARALLELISM,
     incrementalChunkSize: v.INCREMENTAL_CHUNK_SIZE!,
+    snapshotTranscode: v.SNAPSHOT_TRANSCODE!,
     sink: v.SINK_URL!,
     compression: v.SINK_COMPRESSION!,
     batch: { maxSize: v.BATCH_MAX_SIZE!, maxBytes: v.BATCH_MAX_BYTES!, maxWaitMs: v.BATCH_MAX_WAIT_MS!, maxRecordBytes: v.MAX_RECORD_BYTES! },

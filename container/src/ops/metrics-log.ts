@@ -166,6 +166,7 @@ export function teeMetrics(...targets: EngineMetrics[]): EngineMetrics {
     replicationLagBytes: (bytes) => targets.forEach((t) => t.replicationLagBytes(bytes)),
     snapshotProgress: (table, rows, rangesDone, ranges) => targets.forEach((t) => t.snapshotProgress?.(table, rows, rangesDone, ranges)),
     incrementalProgress: (table, chunks, rows) => targets.forEach((t) => t.incrementalProgress?.(table, chunks, rows)),
+    snapshotEstimate: (table, rows) => targets.forEach((t) => t.snapshotEstimate?.(table, rows)),
     phase: (phase, reason) => targets.forEach((t) => t.phase(phase, reason)),
   };
 }

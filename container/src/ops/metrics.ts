@@ -21,5 +21,7 @@ export interface EngineMetrics {
   snapshotProgress?(table: string, rows: number, rangesDone: number, ranges: number): void;
   /** Progress of a table's incremental snapshot: chunks and rows durable so far (optional, like snapshotProgress). */
   incrementalProgress?(table: string, chunks: number, rows: number): void;
+  /** The catalog's estimate (pg_class.reltuples) of the rows a table's snapshot copies, when it has one. */
+  snapshotEstimate?(table: string, rows: number): void;
   phase(phase: "starting" | "snapshot" | "streaming" | "waiting_for_slot" | "reconnecting" | "stopping", reason?: string): void;
 }

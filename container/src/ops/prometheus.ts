@@ -87,6 +87,12 @@ export class PrometheusMetrics implements EngineMetrics {
     labelNames: ["table"],
     registers: [this.registry],
   });
+  private readonly snapshotEstimateGauge = new Gauge({
+    name: "cdc_snapshot_rows_estimated",
+    help: "The catalog's estimate (pg_class.reltuples, of the table or its partitions) of the rows its latest snapshot copies: progress is cdc_snapshot_rows_copied / this. Absent while the table was never analyzed or vacuumed.",
+    labelNames: ["table"],
+    registers: [this.registry],
+  });
   private readonly snapshotRangeCount = new Gauge({
     name: "cdc_snapshot_ranges",
     help: "Block ranges the latest snapshot of a table was split into (1: copied as one).",
@@ -137,6 +143,10 @@ export class PrometheusMetrics implements EngineMetrics {
   incrementalProgress(table: string, chunks: number, rows: number): void {
     this.incrementalChunks.set({ table }, chunks);
     this.incrementalRows.set({ table }, rows);
+  }
+
+  snapshotEstimate(table: string, rows: number): void {
+    this.snapshotEstimateGauge.set({ table }, rows);
   }
 
   phase(phase: EnginePhase, reason?: string): void {

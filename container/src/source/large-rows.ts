@@ -67,8 +67,9 @@ export class RecordTooLargeError extends Error {
     /** The record's bytes (or, for a message refused unread, the column's bytes as PostgreSQL sent them). */
     readonly bytes: number,
     readonly limit: number,
-    detail: string,
-    snapshot: boolean,
+    /** What is too large, in words (the message adds the fix). */
+    readonly detail: string,
+    readonly snapshot: boolean,
   ) {
     const fix = snapshot
       ? "the snapshot is taken again at the next start"
@@ -107,6 +108,15 @@ interface PgStream {
   destroy(err?: Error): void;
 }
 
+/**
+ * Takes the payload bytes of CopyData messages straight from the socket, in order, in pieces that
+ * need not follow message boundaries (a COPY's rows are newline-terminated: the pieces joined are
+ * the COPY stream). The pieces are views of the socket's buffer: copied before `write` returns.
+ */
+export interface CopyDataTap {
+  write(src: Buffer, from: number, to: number): void;
+}
+
 export class MessageSizeGate {
   /** Describes a refused message; set by whoever knows what the connection is reading. */
   skimmer: (() => MessageSkimmer) | undefined;
@@ -119,6 +129,14 @@ export class MessageSizeGate {
   copyData: ((payload: Buffer) => void) | undefined;
   /** The message being gathered goes to copyData (not to the parser) when complete. */
   private gatheringDirect = false;
+  /**
+   * While set (a COPY … TO STDOUT is running), CopyData messages below the gathering size go to
+   * the tap instead of pg's parser: no message object, no event per row. Larger ones are still
+   * gathered and reach pg's 'copyData' event, in order with the tapped bytes.
+   */
+  tap: CopyDataTap | undefined;
+  /** Bytes of the current tapped CopyData payload still to come. */
+  private tapLeft = 0;
   private readonly forward: (chunk: Buffer) => void;
   private held: Buffer | undefined;
   /** Bytes of the current message still to pass through untouched. */
@@ -183,6 +201,15 @@ export class MessageSizeGate {
         }
         continue;
       }
+      if (this.tapLeft > 0) {
+        const k = Math.min(n - i, this.tapLeft);
+        this.tapLeft -= k;
+        this.tap?.write(chunk, i, i + k);
+        i += k;
+        passFrom = i;
+        if (this.failed) return;
+        continue;
+      }
       if (this.remaining > 0) {
         const k = Math.min(n - i, this.remaining);
         this.remaining -= k;
@@ -211,6 +238,14 @@ export class MessageSizeGate {
           this.gathered = 0;
           passFrom = i;
         }
+        continue;
+      }
+      if (chunk[i] === 0x64 /* CopyData */ && this.tap !== undefined && total < GATHER_FROM) {
+        if (i > passFrom) this.forward(chunk.subarray(passFrom, i));
+        if (this.failed) return;
+        i += 5;
+        passFrom = i;
+        this.tapLeft = total - 5;
         continue;
       }
       if (chunk[i] !== 0x64 /* CopyData */ || total < GATHER_FROM) {

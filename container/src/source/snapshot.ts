@@ -10,12 +10,12 @@ import type { EngineMetrics } from "../ops/metrics";
 import type { EngineConfig, TableName } from "../config";
 import type { Batcher, TableBuffer } from "../batching/batcher";
 import type { TypeCatalog } from "./decoding/catalog";
-import * as text from "./decoding/copy-text";
-import type { CopyColumn } from "./decoding/copy-text";
-
-// Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
-import { LARGE_ROW_BYTES, RecordTooLargeError, gateLargeMessages, largestColumn, refusedCopyRow, type MessageSizeGate } from "./large-rows";
+import type { TypeShape } from "./decoding/values";
+import type { RecordBlock } from "./decoding/copy-block";
+import { RecordTooLargeError, gateLargeMessages, isGathered, refusedCopyRow, type MessageSizeGate } from "./large-rows";
+import { availableParallelism } from "node:os";
+import { INPUT_BLOCK_BYTES, MAX_BLOCKS_IN_FLIGHT, SnapshotTranscoder, THREAD_FROM_BYTES, THREADS_FROM_CORES } from "./snapshot-transcoder";
+import type { SnapshotTranscode } from "../config";
 import { blockedByLock, connect, ident, watchReceive, type ReceiveWatch } from "./connection";
 import { connectionOf, receiveDeadline, serverVersionNum, walSenderTimeoutMs } from "./replication";
 import { PartitionClock } from "./pgoutput";
@@ -222,6 +222,8 @@ type Readable = { pause(): void; resume(): void; on?(event: "data", listener: ()
 export class ReadThrottle {
   private readonly reasons = new Set<string>();
   private readonly streams = new Map<Readable, (() => void) | undefined>();
+  /** Streams held on their own (their consumer is behind), whatever the shared reasons say. */
+  private readonly held = new Set<Readable>();
 
   get paused(): boolean {
     return this.reasons.size > 0;
@@ -237,19 +239,20 @@ export class ReadThrottle {
         stream.pause();
         setImmediate(() => {
           scheduled = false;
-          if (!this.paused && this.streams.has(stream)) stream.resume();
+          if (this.reading(stream)) stream.resume();
         });
       };
       stream.on("data", onData);
     }
     this.streams.set(stream, onData);
-    if (this.paused) stream.pause();
+    if (!this.reading(stream)) stream.pause();
   }
 
   delete(stream: Readable): void {
     const onData = this.streams.get(stream);
     if (onData && stream.removeListener) stream.removeListener("data", onData);
     this.streams.delete(stream);
+    this.held.delete(stream);
   }
 
   set(reason: string, paused: boolean): void {
@@ -257,9 +260,25 @@ export class ReadThrottle {
     if (paused) this.reasons.add(reason);
     else this.reasons.delete(reason);
     if (before !== this.paused) for (const s of this.streams.keys()) {
-      if (this.paused) s.pause();
+      if (!this.reading(s)) s.pause();
       else s.resume();
     }
+  }
+
+  /** Holds one stream (or lets it go again) while the shared reasons leave the others alone. */
+  hold(stream: Readable, held: boolean): void {
+    if (held === this.held.has(stream)) return;
+    if (held) {
+      this.held.add(stream);
+      stream.pause();
+    } else {
+      this.held.delete(stream);
+      if (this.reading(stream)) stream.resume();
+    }
+  }
+
+  private reading(stream: Readable): boolean {
+    return !this.paused && !this.held.has(stream) && this.streams.has(stream);
   }
 }
 
@@ -281,6 +300,8 @@ export interface SnapshotOptions {
   signal: AbortSignal;
   /** Sessions copying in parallel (SNAPSHOT_PARALLELISM): tables, and the ranges of split tables. */
   parallelism: number;
+  /** Where COPY rows become records (default: config.snapshotTranscode, SNAPSHOT_TRANSCODE). */
+  transcode?: SnapshotTranscode;
 }
 
 /** What a snapshot copied: its rows, and per table ("schema.table") the relation OID it read. */
@@ -295,17 +316,21 @@ interface TableCopy {
   label: string;
   columns: SnapshotColumn[];
   published: PublishedTable;
-  copyColumns: CopyColumn[];
+  /** Each column's name and type shape: what the transcoder encodes it by. */
+  shapes: { name: string; shape: TypeShape }[];
   /** The table's own buffer (the barrier, and the rows when it is copied as one range). */
   buffer: TableBuffer;
   ranges: CopyRange[];
-  head: Buffer;
-  tsPart: Buffer;
-  fixedBytes: number;
+  /** pg_class's estimate of the table's rows (its partitions' together); undefined: never analyzed. */
+  estimatedRows: number | undefined;
+  /** The table's bytes, TOAST included (its partitions' together). */
+  heapBytes: number;
   partition: string;
   started: number;
   rows: number;
   rangesDone: number;
+  /** When progress was last logged. */
+  lastLog: number;
 }
 
 type SnapshotTask = { table: TableName } | { copy: TableCopy; index: number };
@@ -353,16 +378,20 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
     let client: Client | undefined;
     let onAbort: (() => void) | undefined;
     let watch: ReceiveWatch | undefined;
+    // The session's own transcoding thread, started with its first range, ended with the session.
+    const transcoder = new SnapshotTranscoder();
     try {
       client = await connect(options.config, `cdc-engine snapshot ${n}`);
-      // A frozen or black-holed server must not hold the snapshot for ever: the streaming receive deadline, for COPY.
+      // The gate first: it takes over the socket's listeners, and COPY rows it taps never reach them.
+      const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
+      // A frozen or black-holed server must not hold the snapshot for ever: the streaming receive
+      // deadline, for COPY. Its listener is on the socket itself, so it hears tapped rows too.
       watch = watchReceive(client, {
         what: `snapshot connection ${n}`,
         ...receiveDeadline(await walSenderTimeoutMs(client)),
         waitsForLock: (pid) => blockedByLock(options.config, pid),
         onStall: (err) => options.logger.warn({ silentMs: err.silentMs, deadlineMs: err.deadlineMs }, err.message),
       });
-      const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
       if (session.signal.aborted) throw interrupted();
       // Whatever the worker waits for (a catalog query, a lock, COPY), the end of the snapshot
       // ends its connection, and with it the work on the server.
@@ -385,7 +414,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
             wake();
           }
         } else {
-          const rows = await copyRange(client, task.copy, task.index, scoped, gate);
+          const rows = await copyRange(client, task.copy, task.index, scoped, gate, transcoder);
           total += rows;
         }
       }
@@ -398,6 +427,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
       throw err;
     } finally {
       watch?.stop();
+      await transcoder.close();
       if (onAbort) session.signal.removeEventListener("abort", onAbort);
       await client?.end().catch(() => undefined);
     }
@@ -431,11 +461,8 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   const columns = published.columns;
   const missing = options.catalog.missingTypes(columns.map((c) => c.typeOid));
   if (missing.length > 0) await options.catalog.loadTypes(client, missing);
-  const copyColumns: CopyColumn[] = columns.map((c) => ({
-    prefix: Buffer.from("," + JSON.stringify(c.name) + ":"),
-    kind: copyKindOf(options.catalog.shape(c.typeOid) ?? { kind: "scalar", scalar: "string" }),
-    encode: options.catalog.encoder(c.typeOid) ?? JSON.stringify,
-  }));
+  // The catalog's encoder of a type is encoderFor(its shape); an unknown type is a string.
+  const shapes = columns.map((c) => ({ name: c.name, shape: options.catalog.shape(c.typeOid) ?? ({ kind: "scalar", scalar: "string" } as const) }));
   const buffer = options.batcher.buffer(label);
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
@@ -443,23 +470,47 @@ async function startTable(client: Client, table: TableName, options: SnapshotOpt
   const relid = (await client.query<{ relid: number }>("SELECT $1::regclass::oid::int AS relid", [`${ident(table.schema)}.${ident(table.table)}`])).rows[0].relid;
   const details = await options.catalog.loadTableDetails(client, relid, `snapshot ${relid} ${lsn}`, columns);
   const ranges = await splitTable(client, table, published, options.parallelism);
+  const { estimatedRows, heapBytes } = await tableSize(client, relid, published.partitioned && (await serverVersionNum(client)) >= 120000);
   batcher.schema(buffer, options.catalog.tableSchema(label, columns, details));
-  const head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":');
-  const tsPart = Buffer.from(',"__ts_ms":' + options.tsMs);
-  const fixedBytes = head.length + tsPart.length + 24 + copyColumns.reduce((n, c) => n + c.prefix.length, 0);
+  const tsPart = ',"__ts_ms":' + options.tsMs;
   const partition = new PartitionClock().of(options.tsMs);
   // The re-snapshot barrier (landing contract): at (P, 0), before the rows at (P, 1…), it tells
   // readers that every row of the table older than this snapshot is gone — rows a reader still
   // holds from an earlier or an interrupted snapshot, whose keys were deleted meanwhile.
-  batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart.toString() + "}", lsn, 0, partition);
-  if (ranges.length > 1) options.logger.info({ table: label, ranges: ranges.length }, "snapshot of table split into ranges");
+  batcher.add(buffer, '{"__op":"b","__deleted":"false","__lsn":' + lsn.toString() + ',"__seq":0' + tsPart + "}", lsn, 0, partition);
+  options.logger.info({ table: label, ranges: ranges.length, estimatedRows, heapBytes }, ranges.length > 1 ? "snapshot of table split into ranges" : "snapshot of table started");
+  if (estimatedRows !== undefined) options.metrics?.snapshotEstimate?.(label, estimatedRows);
   options.metrics?.snapshotProgress?.(label, 0, 0, ranges.length);
-  return { table, label, columns, published, copyColumns, buffer, ranges, head, tsPart, fixedBytes, partition, started, rows: 0, rangesDone: 0, relid };
+  return { table, label, columns, published, shapes, buffer, ranges, estimatedRows, heapBytes, partition, started, rows: 0, rangesDone: 0, relid, lastLog: started };
 }
 
-/** Copies one range of a table (all of it when it is not split); returns its rows. */
-async function copyRange(client: Client, copy: TableCopy, index: number, options: SnapshotOptions, gate: MessageSizeGate): Promise<number> {
-  const { label, columns, copyColumns, head, tsPart, fixedBytes, partition } = copy;
+/**
+ * What the catalog estimates of a table (ANALYZE, VACUUM and CREATE INDEX keep reltuples; -1 or,
+ * before PostgreSQL 14, 0 with no pages: never counted) and its size (TOAST included): progress against an
+ * estimated total, and whether its copy is worth a thread. A partitioned table: its leaves together.
+ */
+async function tableSize(client: Client, relid: number, partitioned: boolean): Promise<{ estimatedRows: number | undefined; heapBytes: number }> {
+  const relations = partitioned ? "SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf" : "SELECT $1::oid";
+  const { rows } = await client.query<{ tuples: number | null; counted: boolean; bytes: string }>(
+    `SELECT sum(GREATEST(c.reltuples, 0))::float8 AS tuples, bool_and(c.reltuples >= 0 AND (c.reltuples > 0 OR c.relpages > 0 OR pg_relation_size(c.oid) = 0)) AS counted,
+            coalesce(sum(pg_table_size(c.oid)), 0)::text AS bytes
+       FROM pg_class c WHERE c.oid IN (${relations})`,
+    [relid],
+  );
+  const row = rows[0];
+  return { estimatedRows: row?.counted && row.tuples !== null ? Math.round(row.tuples) : undefined, heapBytes: Number(row?.bytes ?? 0) };
+}
+
+/** Per-table progress is logged at most this often while a table is copied. */
+const PROGRESS_LOG_MS = 10_000;
+
+/**
+ * Copies one range of a table (all of it when it is not split); returns its rows. The engine's
+ * thread only gathers the COPY stream's rows into blocks for the session's transcoder and hands
+ * the record blocks that come back to the batcher (into the range's own lane).
+ */
+async function copyRange(client: Client, copy: TableCopy, index: number, options: SnapshotOptions, gate: MessageSizeGate, transcoder: SnapshotTranscoder): Promise<number> {
+  const { label, columns } = copy;
   const range = copy.ranges[index];
   const batcher = options.batcher;
   const lsn = options.consistentPoint;
@@ -476,78 +527,98 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   // Each range of a split table writes into its own lane: its records are in its own __seq part.
   const buffer = copy.ranges.length > 1 ? batcher.lane(copy.buffer) : copy.buffer;
   const { base, limit: seqLimit } = rangeSeqBase(index, copy.ranges.length);
-  let ordinal = base + 1;
-  let carry: Buffer | undefined;
-  const limit = batcher.maxRecordBytes;
-  gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), limit);
-  const sizes: number[] = [];
-
-  const row = (src: Buffer, start: number, end: number) => {
-    if (ordinal >= seqLimit) throw new Error(`range ${index + 1} of ${copy.ranges.length} holds more rows than its __seq part (${seqLimit - base - 1}); set SNAPSHOT_PARALLELISM=1`);
-    // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
-    const bound = worstCase(end - start, fixedBytes);
-    const large = end - start >= LARGE_ROW_BYTES || bound > limit;
-    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, sizes) : bound;
-    if (large && size > limit) {
-      const largest = largestColumn(sizes);
-      const column = columns[largest.index]?.name;
-      throw new RecordTooLargeError(label, column, size, limit, `a row of ${label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
-    }
-    batcher.begin(buffer, lsn, ordinal, partition, large ? size : 0);
-    const out = buffer.reserve(size);
-    const from = buffer.pos;
-    let pos = put(out, from, head);
-    pos = putInt(out, pos, ordinal);
-    pos = put(out, pos, tsPart);
-    pos = transcodeRow(src, start, end, copyColumns, out, pos);
-    out[pos++] = 0x7d; // }
-    out[pos++] = 0x0a; // newline
-    buffer.pos = pos;
-    batcher.written(buffer, pos - from);
-    ordinal++;
-    // Progress of the whole table, across its ranges copied side by side.
-    if ((++copy.rows & 0xffff) === 0) options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
-  };
+  gate.skimmer = () => refusedCopyRow(label, columns.map((c) => c.name), batcher.maxRecordBytes);
   const connection = connectionOf(client);
   const stream = connection.stream;
   let failure: unknown;
-  const listener = (msg: { chunk: Buffer }) => {
+  const fail = (err: unknown) => {
     if (failure !== undefined) return;
-    try {
-      let chunk = msg.chunk;
-      if (carry !== undefined) {
-        chunk = Buffer.concat([carry, chunk]);
-        carry = undefined;
+    failure = err instanceof RecordTooLargeError ? err : new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
+    // Never throw into pg's socket handler: end the connection and fail the COPY instead.
+    (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
+    // Whatever the worker thread still does for this snapshot is given up with it.
+    void transcoder.close();
+  };
+  let nextReport = 0;
+  const onRecords = (block: RecordBlock) => {
+    batcher.appendRecords(buffer, lsn, copy.partition, block.data, block.ends, block.count, block.firstSeq);
+    // Progress of the whole table, across its ranges copied side by side.
+    copy.rows += block.count;
+    if (copy.rows >= nextReport) {
+      nextReport = copy.rows + 0x10000;
+      options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
+      const now = Date.now();
+      if (now - copy.lastLog >= PROGRESS_LOG_MS) {
+        copy.lastLog = now;
+        const percent = copy.estimatedRows ? Math.min(100, Math.round((1000 * copy.rows) / copy.estimatedRows) / 10) : undefined;
+        options.logger.info({ table: label, rows: copy.rows, estimatedRows: copy.estimatedRows, percent, rangesDone: copy.rangesDone, ranges: copy.ranges.length, rowsPerS: Math.round((1000 * copy.rows) / (now - copy.started)) }, "snapshot progress");
       }
-      // PostgreSQL sends one row per CopyData message; tolerate other framings anyway.
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        row(chunk, start, nl);
-        start = nl + 1;
-      }
-      if (start < chunk.length) carry = Buffer.from(chunk.subarray(start));
-    } catch (err) {
-      // Never throw into pg's socket handler: end the connection and fail the COPY instead.
-      failure = err instanceof RecordTooLargeError ? err : new Error(`snapshot of ${label}: ${(err as Error).message}`, { cause: err });
-      (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
     }
   };
+  const mode = options.transcode ?? options.config.snapshotTranscode;
+  const inThread = mode === "threads" || (mode === "auto" && availableParallelism() >= THREADS_FROM_CORES && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
+  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread);
+  job.onFailure = fail;
+  // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
+  job.onConsumed = () => {
+    if (job.inFlight < MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, false);
+  };
+  let block: Buffer | undefined;
+  let filled = 0;
+  const send = () => {
+    if (block === undefined || filled === 0) return;
+    job.push(block.subarray(0, filled), true);
+    block = undefined;
+    filled = 0;
+    if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
+  };
+  // COPY bytes in order, in any framing (the transcoder finds the rows): from the gate's tap
+  // straight off the socket, and through pg's 'copyData' event for the large messages it gathers.
+  const take = (src: Buffer, from: number, to: number) => {
+    if (failure !== undefined) return;
+    try {
+      const length = to - from;
+      if (block !== undefined && filled + length > block.length) send();
+      // A block of its own: its memory can be transferred to the worker (and comes back).
+      block ??= transcoder.inputBlock(length);
+      // A row is short: a loop costs less than Buffer.copy's call.
+      if (length > 256) filled += src.copy(block, filled, from, to);
+      else for (let i = from; i < to; i++) block[filled++] = src[i];
+      if (filled >= INPUT_BLOCK_BYTES) send();
+    } catch (err) {
+      fail(err);
+    }
+  };
+  const listener = (msg: { chunk: Buffer }) => {
+    if (failure !== undefined) return;
+    if (!isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
+    // A large row the gate gathered into a buffer of its own: handed over as it is, never copied.
+    send();
+    job.push(msg.chunk, true);
+    if (job.inFlight >= MAX_BLOCKS_IN_FLIGHT) options.throttle.hold(stream, true);
+  };
+  gate.tap = { write: take };
   connection.on("copyData", listener);
   options.throttle.add(stream);
   // The snapshot is redone after a restart anyway: on shutdown, or when a sibling worker failed,
   // stop copying at once.
-  const onAbort = () => {
-    failure ??= new Error(`snapshot of ${label} interrupted: ${options.signal.reason instanceof Error ? options.signal.reason.message : "the engine is stopping"}`);
-    (stream as unknown as { destroy(err?: Error): void }).destroy(failure as Error);
-  };
+  const onAbort = () => fail(new Error(`snapshot of ${label} interrupted: ${options.signal.reason instanceof Error ? options.signal.reason.message : "the engine is stopping"}`));
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener("abort", onAbort, { once: true });
+  let rows: number;
   try {
     await client.query(copyStatement(copy.table, copy.published, range)).catch((err: unknown) => {
       throw failure ?? err;
     });
     if (failure !== undefined) throw failure;
+    send();
+    rows = await job.finish().catch((err: unknown) => {
+      fail(err);
+      throw failure;
+    });
+    if (failure !== undefined) throw failure;
   } finally {
+    gate.tap = undefined;
     connection.removeListener("copyData", listener);
     options.signal.removeEventListener("abort", onAbort);
     options.throttle.delete(stream);
@@ -555,7 +626,6 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   }
   // (A failed range's lane stays with the batcher, which the failed session discards.)
   if (buffer !== copy.buffer) batcher.release(buffer);
-  const rows = ordinal - base - 1;
   copy.rangesDone++;
   options.metrics?.snapshotProgress?.(label, copy.rows, copy.rangesDone, copy.ranges.length);
   if (copy.rangesDone < copy.ranges.length) {

@@ -1,0 +1,165 @@
+/**
+ * Blocks of COPY … TO STDOUT rows → blocks of NDJSON `r` records: the snapshot's transcoding, run
+ * in a worker thread (see snapshot-transcoder.ts) or in the engine's thread. Everything it needs
+ * is plain data (RangeSpec), so a worker thread can rebuild it; its output is whole records in
+ * ArrayBuffers of their own (transferable), with each record's end offset, so the main thread only
+ * hands the bytes to the batcher.
+ */
+import * as text from "./copy-text";
+import type { CopyColumn } from "./copy-text";
+import { encoderFor, type TypeShape } from "./values";
+import { LARGE_ROW_BYTES, RecordTooLargeError, largestColumn } from "../large-rows";
+
+// Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
+const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
+
+/** One COPY (a table or one range of it) as the transcoder needs it: plain data, no functions. */
+export interface RangeSpec {
+  /** "schema.table", for errors. */
+  label: string;
+  columns: { name: string; shape: TypeShape }[];
+  /** __lsn of every record (decimal). */
+  lsn: string;
+  tsMs: number;
+  maxRecordBytes: number;
+  /** __seq of the range's first row is base + 1; no row may reach limit. */
+  base: number;
+  limit: number;
+  /** "range 2 of 4", for the __seq overflow error. */
+  index: number;
+  ranges: number;
+}
+
+/** Whole records: data[ends[i-1], ends[i]) is record firstSeq + i (data[0, ends[0]) the first). */
+export interface RecordBlock {
+  data: Buffer;
+  ends: Int32Array;
+  count: number;
+  firstSeq: number;
+}
+
+/** What crosses the thread boundary for a RecordTooLargeError (it is rebuilt on the other side). */
+export interface TranscodeFailure {
+  message: string;
+  tooLarge?: { table: string; column: string | undefined; bytes: number; limit: number; detail: string; snapshot: boolean };
+}
+
+export function failureOf(err: unknown): TranscodeFailure {
+  if (err instanceof RecordTooLargeError) return { message: err.message, tooLarge: { table: err.table, column: err.column, bytes: err.bytes, limit: err.limit, detail: err.detail, snapshot: err.snapshot } };
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+export function errorOf(failure: TranscodeFailure): Error {
+  const t = failure.tooLarge;
+  if (t) return new RecordTooLargeError(t.table, t.column, t.bytes, t.limit, t.detail, t.snapshot);
+  return new Error(failure.message);
+}
+
+/** Output blocks are this large (a record larger than that gets a block of its own size). */
+const OUTPUT_BYTES = 1024 * 1024;
+/** Records per output block at most. */
+const OUTPUT_RECORDS = 16 * 1024;
+
+/**
+ * Transcodes one range's COPY rows, block by block, into record blocks passed to `emit` (in
+ * order). A row may span input blocks (it is carried over); the records are exactly those the
+ * stream's encoders would write (the same functions as ever: transcodeRow, copyRowBytes).
+ */
+export class CopyBlockTranscoder {
+  private readonly copyColumns: CopyColumn[];
+  private readonly head: Buffer;
+  private readonly tsPart: Buffer;
+  private readonly fixedBytes: number;
+  private readonly sizes: number[] = [];
+  private ordinal: number;
+  private carry: Buffer | undefined;
+  private out: Buffer | undefined;
+  private pos = 0;
+  private ends = new Int32Array(OUTPUT_RECORDS);
+  private count = 0;
+  private firstSeq = 0;
+
+  constructor(
+    private readonly spec: RangeSpec,
+    private readonly emit: (block: RecordBlock) => void,
+  ) {
+    this.copyColumns = spec.columns.map((c) => {
+      const prefix = Buffer.from("," + JSON.stringify(c.name) + ":");
+      return { prefix, kind: copyKindOf(c.shape), encode: encoderFor(c.shape) };
+    });
+    this.head = Buffer.from('{"__op":"r","__deleted":"false","__lsn":' + spec.lsn + ',"__seq":');
+    this.tsPart = Buffer.from(',"__ts_ms":' + spec.tsMs);
+    this.fixedBytes = this.head.length + this.tsPart.length + 24 + this.copyColumns.reduce((n, c) => n + c.prefix.length, 0);
+    this.ordinal = spec.base + 1;
+  }
+
+  /** Rows transcoded so far. */
+  get rows(): number {
+    return this.ordinal - this.spec.base - 1;
+  }
+
+  /** Transcodes the complete rows of `input` (the rest waits for the next block), then emits what it wrote. */
+  push(input: Buffer): void {
+    let chunk = input;
+    if (this.carry !== undefined) {
+      chunk = Buffer.concat([this.carry, input]);
+      this.carry = undefined;
+    }
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      this.row(chunk, start, nl);
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.carry = Buffer.from(chunk.subarray(start));
+    this.flush();
+  }
+
+  /** The end of the range: a last row without its newline (COPY never sends one) is a row too. */
+  end(): void {
+    if (this.carry !== undefined) {
+      const last = this.carry;
+      this.carry = undefined;
+      this.row(last, 0, last.length);
+    }
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.count === 0 || this.out === undefined) return;
+    // The block's bytes live in an ArrayBuffer of their own (allocUnsafeSlow), so they can be transferred.
+    this.emit({ data: this.out.subarray(0, this.pos), ends: this.ends.slice(0, this.count), count: this.count, firstSeq: this.firstSeq });
+    this.out = undefined;
+    this.pos = 0;
+    this.count = 0;
+  }
+
+  private row(src: Buffer, start: number, end: number): void {
+    const { spec, copyColumns, fixedBytes } = this;
+    const ordinal = this.ordinal;
+    if (ordinal >= spec.limit) throw new Error(`range ${spec.index + 1} of ${spec.ranges} holds more rows than its __seq part (${spec.limit - spec.base - 1}); set SNAPSHOT_PARALLELISM=1`);
+    // A large row is sized exactly (and checked against MAX_RECORD_BYTES) before it is written.
+    const bound = worstCase(end - start, fixedBytes);
+    const large = end - start >= LARGE_ROW_BYTES || bound > spec.maxRecordBytes;
+    const size = large ? fixedBytes + copyRowBytes(src, start, end, copyColumns, this.sizes) : bound;
+    if (large && size > spec.maxRecordBytes) {
+      const largest = largestColumn(this.sizes);
+      const column = spec.columns[largest.index]?.name;
+      throw new RecordTooLargeError(spec.label, column, size, spec.maxRecordBytes, `a row of ${spec.label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
+    }
+    if (this.out !== undefined && (this.pos + size > this.out.length || this.count === OUTPUT_RECORDS)) this.flush();
+    if (this.out === undefined) {
+      this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_BYTES, size));
+      this.firstSeq = ordinal;
+    }
+    const out = this.out;
+    let pos = put(out, this.pos, this.head);
+    pos = putInt(out, pos, ordinal);
+    pos = put(out, pos, this.tsPart);
+    pos = transcodeRow(src, start, end, copyColumns, out, pos);
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // newline
+    this.pos = pos;
+    this.ends[this.count++] = pos;
+    this.ordinal = ordinal + 1;
+  }
+}
