@@ -3,6 +3,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { databaseLoginSetup } from "../database-login";
 import { EngineImage } from "../engineImage";
 import { checkName, cloudWatchRetention, LIMITS } from "../limits";
 import { s3BucketName } from "../naming";
@@ -699,7 +700,7 @@ export function deployAws(name: string, s: PlatformSettings, parent: pulumi.Reso
     ...(service.databaseUserArn ? {
       databaseLogin: {
         user: pulumi.output(settings.postgres.user),
-        setup: pulumi.output(`enable IAM database authentication on the instance or cluster (aws rds modify-db-instance --enable-iam-database-authentication, or modify-db-cluster); on the database: GRANT rds_iam TO ${settings.postgres.user}; (and rds_replication and SELECT on the captured tables; doctor lists each)`),
+        setup: pulumi.output(databaseLoginSetup("aws-iam", settings.postgres.user)),
       },
     } : {}),
     commands: {

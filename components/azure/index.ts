@@ -12,6 +12,7 @@ import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
+import { databaseLoginSetup } from "../database-login";
 import { EngineImage } from "../engineImage";
 import { checkName, isoDuration, LIMITS, logAnalyticsRetention } from "../limits";
 import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
@@ -592,7 +593,7 @@ export class EngineAlerts extends pulumi.ComponentResource {
 function entraLogin(identityName: pulumi.Output<string>): NonNullable<ServiceFacts["databaseLogin"]> {
   return {
     user: identityName,
-    setup: pulumi.interpolate`enable Microsoft Entra authentication on the server; as its Entra admin, in the postgres database: SELECT * FROM pgaadauth_create_principal('${identityName}', false, false); then grant "${identityName}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+    setup: identityName.apply((name) => databaseLoginSetup("azure-entra", name)),
   };
 }
 

@@ -17,6 +17,7 @@ import * as secretmanager from "@pulumi/gcp/secretmanager";
 import * as serviceaccount from "@pulumi/gcp/serviceaccount";
 import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
+import { databaseLoginSetup } from "../database-login";
 import { EngineImage } from "../engineImage";
 import { checkName, LIMITS } from "../limits";
 import { METRICS_LOG_MESSAGE } from "../../container/src/ops/metrics-log";
@@ -489,7 +490,7 @@ function cloudSqlIamLogin(serviceAccountEmail: pulumi.Output<string>, user: stri
   });
   return {
     user: checked,
-    setup: pulumi.interpolate`set the database flag cloudsql.iam_authentication=on; gcloud sql users create ${checked} --instance=${instance} --type=cloud_iam_service_account; then grant "${checked}" REPLICATION and SELECT on the captured tables (doctor lists each)`,
+    setup: checked.apply((iamUser) => databaseLoginSetup("gcp-iam", iamUser, instance)),
   };
 }
 
