@@ -48,7 +48,7 @@ async function cost(flags: CostFlags, out: NodeJS.WritableStream): Promise<numbe
   const file = await readStackFile(stack, flags.file ?? stackFilePath(stack));
   // An example stack file can be priced before its <…> placeholders are filled in: none changes a price.
   const { config, filled } = fillPlaceholders(file.config);
-  const settings = validateStackConfig(config);
+  const settings = validateStackConfig(config, { stack });
   const estimate = estimateCost(settings.args as Parameters<typeof estimateCost>[0], { changesPerDay: flags.changesPerDay, bytesPerChange: flags.bytesPerChange });
   if (filled.length > 0) estimate.notes.unshift(`Priced as if the placeholders in ${filled.join(", ")} were filled in (they change no price); fill them in before \`pulumi preview\`.`);
   out.write(flags.json ? `${JSON.stringify(estimate, null, 2)}\n` : formatEstimate(estimate, stack));

@@ -105,7 +105,15 @@ export interface ValidateOptions {
    * --secret`): validate as if it were set (unless postgres.auth is keyless). Default true.
    */
   assumePasswordSet?: boolean;
+  /**
+   * The stack the file belongs to: names derived from it (the engine's Entra identity and Cloud
+   * SQL IAM user with a keyless postgres.auth, and the length checks on them) are the deployed ones.
+   */
+  stack?: string;
 }
+
+/** The SDK's own setters of the running stack and project (what `pulumi up` passes in its environment); internal to @pulumi/pulumi, hence typed here. */
+type StackSetters = { _setStack(stack: string): void; _setProject(project: string): void };
 
 /** The stack's settings as the Pulumi program reads them; throws StackFileError listing every problem. */
 export function validateStackConfig(config: Record<string, unknown>, options: ValidateOptions = {}): StackSettings {
@@ -126,6 +134,11 @@ export function validateStackConfig(config: Record<string, unknown>, options: Va
     secretKeys.push(PASSWORD_KEY);
   }
   pulumi.runtime.setAllConfig(values, secretKeys);
+  if (options.stack !== undefined) {
+    const setters = pulumi.runtime as unknown as StackSetters;
+    setters._setProject(PROJECT);
+    setters._setStack(options.stack);
+  }
   const problems: string[] = [];
   let settings: StackSettings | undefined;
   try {

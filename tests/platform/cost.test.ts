@@ -22,7 +22,7 @@ const TABLES5 = ["public.users", "public.products", "public.orders", "warehouse.
 function answers(cloud: InitAnswers["cloud"], region: string | undefined, over: Partial<InitAnswers> = {}): InitAnswers {
   return {
     stack: "dev", cloud, region, gcpProject: cloud === "gcp" ? "acme-data-123" : undefined,
-    postgres: { host: "db.internal.example.com", port: 5432, database: "app", user: "cdc_user", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: ["public.users"] },
+    postgres: { host: "db.internal.example.com", port: 5432, database: "app", user: "cdc_user", auth: "password", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: ["public.users"] },
     batching: "balanced", retention: "standard", alertEmails: [], databricks: { enabled: false },
     ...over,
   };

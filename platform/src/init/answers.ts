@@ -4,6 +4,8 @@
  * it is written, and each answer is checked the same way as it is given.
  */
 import * as YAML from "yaml";
+import type { PgAuthMode } from "../../../container/src/source/auth";
+import { databaseLoginSetup } from "../../../components/database-login";
 import { PASSWORD_KEY, PROJECT, StackFileError, validateStackConfig } from "../stack-file";
 
 export const CLOUD_CHOICES = ["aws", "azure", "gcp", "local"] as const;
@@ -38,7 +40,16 @@ export interface InitAnswers {
     host: string;
     port: number;
     database: string;
-    user: string;
+    /** The role the engine logs in as; left out with azure-entra and gcp-iam (the engine's own identity is the role). */
+    user?: string;
+    /** How the engine logs in (postgres.auth): password, or the chosen cloud's keyless mode. */
+    auth: PgAuthMode;
+    /** aws-iam: the DbiResourceId (db-…) or DbClusterResourceId (cluster-…). */
+    awsResourceId?: string;
+    /** aws-iam: the database's region when it is not the stack's. */
+    authRegion?: string;
+    /** gcp-iam: the Cloud SQL instance ID the login grants are limited to. */
+    cloudSqlInstance?: string;
     sslmode: "disable" | "require" | "verify-full";
     publication: string;
     slot: string;
@@ -48,6 +59,21 @@ export interface InitAnswers {
   retention: RetentionPreset;
   alertEmails: string[];
   databricks: { enabled: boolean; host?: string };
+}
+
+/** The keyless login mode of each cloud (components/settings.ts KEYLESS); local has none. */
+export const KEYLESS_AUTH: Record<InitCloud, Exclude<PgAuthMode, "password"> | undefined> = { aws: "aws-iam", azure: "azure-entra", gcp: "gcp-iam", local: undefined };
+
+/** The login modes a stack on `cloud` can use: password, and the cloud's own keyless mode. */
+export function authChoices(cloud: InitCloud): PgAuthMode[] {
+  const keyless = KEYLESS_AUTH[cloud];
+  return keyless ? ["password", keyless] : ["password"];
+}
+
+/** The identity a keyless mode logs in with, as the program names it (components/settings.ts KEYLESS). */
+export function keylessIdentity(mode: Exclude<PgAuthMode, "password">): string {
+  const { KEYLESS } = require("../../../components/settings") as typeof import("../../../components/settings");
+  return KEYLESS[mode].identity;
 }
 
 /** Pulumi stack names: letters, digits, '-', '_' and '.'. */
@@ -60,7 +86,9 @@ export function stackConfig(a: InitAnswers): Record<string, unknown> {
   const config: Record<string, unknown> = { [P("cloud")]: a.cloud };
   if (a.cloud !== "local") config[REGION_KEYS[a.cloud]] = a.region;
   if (a.cloud === "gcp") config["gcp:project"] = a.gcpProject;
-  config[P("postgres")] = { ...a.postgres };
+  // Unset fields are left out; auth password is the program's default and is written only when keyless.
+  const { auth, ...postgres } = a.postgres;
+  config[P("postgres")] = Object.fromEntries(Object.entries({ ...postgres, ...(auth !== "password" ? { auth } : {}) }).filter(([, v]) => v !== undefined));
   config[P("batching")] = { ...BATCHING_PRESETS[a.batching].batching };
   config[P("landingRetentionDays")] = RETENTION_PRESETS[a.retention].landingRetentionDays;
   config[P("logRetentionDays")] = RETENTION_PRESETS[a.retention].logRetentionDays;
@@ -72,7 +100,7 @@ export function stackConfig(a: InitAnswers): Record<string, unknown> {
 /** The problems the program's settings parser reports for these answers (empty: the file is valid). */
 export function answerProblems(a: InitAnswers): string[] {
   try {
-    validateStackConfig(stackConfig(a));
+    validateStackConfig(stackConfig(a), { stack: a.stack });
     return [];
   } catch (err) {
     if (err instanceof StackFileError) return err.problems;
@@ -89,12 +117,32 @@ export function problemsFor(a: InitAnswers, keys: string[]): string | true {
   return mine.length === 0 ? true : mine.map((p) => p.replace(/; for example: .*$/, "")).join("; ");
 }
 
+/**
+ * A keyless stack's login as the program derives it: the role the engine logs in as and the
+ * one-time database-side step, the same text as the `databaseLogin` stack output after `pulumi up`.
+ */
+export function keylessLogin(a: InitAnswers): { auth: Exclude<PgAuthMode, "password">; user: string; setup: string } | undefined {
+  const { auth } = a.postgres;
+  if (auth === "password") return undefined;
+  const settings = validateStackConfig(stackConfig(a), { stack: a.stack });
+  const { baseName } = require("../../../components/naming") as typeof import("../../../components/naming");
+  const { engineDatabaseUser } = require("../../../components/settings") as typeof import("../../../components/settings");
+  const postgres = { ...settings.args.postgres, auth };
+  const user = engineDatabaseUser(postgres, baseName(settings.name, a.stack, PROJECT), settings.args.gcp?.project)!;
+  return { auth, user, setup: databaseLoginSetup(auth, user, a.postgres.cloudSqlInstance) };
+}
+
 export function renderStackFile(a: InitAnswers, now = new Date()): string {
   const doc = new YAML.Document({ config: stackConfig(a) });
+  const login = keylessLogin(a);
   doc.commentBefore = [
     ` ${a.stack}: ${a.cloud} stack written by \`cdc-platform init\` on ${now.toISOString().slice(0, 10)}.`,
-    " The password is not in this file; set it as a secret:",
-    `   pulumi config set --secret ${PASSWORD_KEY} --stack ${a.stack}`,
+    ...(login
+      ? [
+          ` Keyless login (postgres.auth ${login.auth}): no password anywhere; the engine logs in as ${login.user}.`,
+          ` Once, on the database side: ${login.setup}`,
+        ]
+      : [" The password is not in this file; set it as a secret:", `   pulumi config set --secret ${PASSWORD_KEY} --stack ${a.stack}`]),
   ].join("\n");
   return doc.toString({ lineWidth: 0 });
 }

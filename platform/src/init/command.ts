@@ -12,11 +12,16 @@ import { Command, Option } from "commander";
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, UsageError } from "../cli";
 import { pulumiOnPath, runPulumi, shellQuote } from "../pulumi-cli";
 import { PASSWORD_KEY, PROJECT, stackFilePath } from "../stack-file";
+import { PG_AUTH_MODES, type PgAuthMode } from "../../../container/src/source/auth";
 import {
   answerProblems,
+  authChoices,
   BATCHING_PRESETS,
   CLOUD_CHOICES,
   DEFAULT_REGIONS,
+  KEYLESS_AUTH,
+  keylessIdentity,
+  keylessLogin,
   problemsFor,
   REGION_KEYS,
   renderStackFile,
@@ -42,6 +47,11 @@ export interface InitFlags {
   publication?: string;
   slot?: string;
   passwordStdin?: boolean;
+  auth?: PgAuthMode;
+  awsResourceId?: string;
+  authRegion?: string;
+  cloudSqlInstance?: string;
+  checkUser?: string;
   tables?: string;
   batching?: BatchingPreset;
   retention?: RetentionPreset;
@@ -71,7 +81,12 @@ export function initCommand(program: Command, run: (code: Promise<number>) => vo
     .addOption(new Option("--pg-sslmode <mode>", "TLS to the database (default require)").choices(["disable", "require", "verify-full"]))
     .option("--publication <name>", "publication (default cdc_pub)")
     .option("--slot <name>", "replication slot (default cdc_slot)")
-    .option("--password-stdin", "read the password from standard input (first line)")
+    .addOption(new Option("--auth <mode>", "how the engine logs in to PostgreSQL: password (default), or keyless with the cloud's identity: aws-iam (aws), azure-entra (azure), gcp-iam (gcp)").choices(PG_AUTH_MODES))
+    .option("--aws-resource-id <id>", "aws-iam: the RDS instance's DbiResourceId (db-…) or the Aurora cluster's resource id (cluster-…)")
+    .option("--auth-region <region>", "aws-iam: the database's AWS region, when it is not the stack's")
+    .option("--cloud-sql-instance <id>", "gcp-iam: the Cloud SQL instance ID the login grants are limited to")
+    .option("--password-stdin", "read the password from standard input (first line): the engine's (auth password), or --check-user's for the check (keyless)")
+    .option("--check-user <role>", "keyless: check the database as this role, with its password (--password-stdin or a prompt; used for the check only, never stored)")
     .option("--tables <list>", "tables to capture, comma-separated schema.table (empty: what the publication publishes)")
     .addOption(new Option("--batching <preset>", "batching preset").choices(Object.keys(BATCHING_PRESETS)))
     .addOption(new Option("--retention <preset>", "retention preset").choices(Object.keys(RETENTION_PRESETS)))
@@ -109,7 +124,9 @@ function portNumber(value: string | undefined, fallback: number): number {
 
 /** Answers from flags and defaults; `draft` placeholders stand in for what is still to be asked. */
 function fromFlags(flags: InitFlags): InitAnswers {
-  const cloud = flags.cloud ?? "aws";
+  const auth = flags.auth ?? "password";
+  // A keyless --auth names its cloud.
+  const cloud = flags.cloud ?? (Object.entries(KEYLESS_AUTH).find(([, mode]) => mode === auth)?.[0] as InitCloud | undefined) ?? "aws";
   return {
     stack: flags.stack ?? "dev",
     cloud,
@@ -119,7 +136,11 @@ function fromFlags(flags: InitFlags): InitAnswers {
       host: flags.pgHost ?? "db.example.com",
       port: portNumber(flags.pgPort, 5432),
       database: flags.pgDatabase ?? "app",
-      user: flags.pgUser ?? "cdc_user",
+      user: auth === "azure-entra" || auth === "gcp-iam" ? undefined : (flags.pgUser ?? "cdc_user"),
+      auth,
+      awsResourceId: flags.awsResourceId,
+      authRegion: flags.authRegion,
+      cloudSqlInstance: flags.cloudSqlInstance,
       sslmode: flags.pgSslmode ?? "require",
       publication: flags.publication ?? "cdc_pub",
       slot: flags.slot ?? "cdc_slot",
@@ -132,10 +153,56 @@ function fromFlags(flags: InitFlags): InitAnswers {
   };
 }
 
+/** Who the database check logs in as, with a password: the engine's user (auth password), or with a keyless auth the DBA's role (--check-user). */
+interface CheckLogin {
+  user: string;
+  password: string;
+}
+
 /** The database as this machine reaches it (host.docker.internal is the local target's name for this machine). */
-function connectionOf(a: InitAnswers, password: string): Connection {
+function connectionOf(a: InitAnswers, login: CheckLogin): Connection {
   const host = a.cloud === "local" && a.postgres.host === "host.docker.internal" ? "127.0.0.1" : a.postgres.host;
-  return { ...a.postgres, host, password };
+  const { port, database, sslmode, publication, slot, tables } = a.postgres;
+  return { host, port, database, sslmode, publication, slot, tables, user: login.user, password: login.password };
+}
+
+/**
+ * The login flags that do not fit together (with the cloud and each other), all in one list:
+ * what each keyless flag belongs to, and what a keyless stack's check needs. `interactive`: the
+ * wizard asks what is missing, so only contradictions count.
+ */
+function loginFlagProblems(flags: InitFlags, interactive: boolean): string[] {
+  const problems: string[] = [];
+  const auth = flags.auth ?? "password";
+  const cloud = fromFlags(flags).cloud;
+  if (!authChoices(cloud).includes(auth)) {
+    problems.push(`--auth ${auth} logs in with the ${keylessIdentity(auth as Exclude<PgAuthMode, "password">)} of the ${Object.entries(KEYLESS_AUTH).find(([, m]) => m === auth)?.[0]} target, but --cloud is ${cloud}: use --auth ${authChoices(cloud).join(" or --auth ")}`);
+  }
+  if (auth !== "aws-iam") {
+    for (const [flag, value] of [["--aws-resource-id", flags.awsResourceId], ["--auth-region", flags.authRegion]] as const) {
+      if (value !== undefined) problems.push(`${flag} goes with --auth aws-iam only (got --auth ${auth}): drop it, or pass --auth aws-iam`);
+    }
+  }
+  if (auth !== "gcp-iam" && flags.cloudSqlInstance !== undefined) problems.push(`--cloud-sql-instance goes with --auth gcp-iam only (got --auth ${auth}): drop it, or pass --auth gcp-iam`);
+  if ((auth === "azure-entra" || auth === "gcp-iam") && flags.pgUser !== undefined) {
+    problems.push(`--pg-user is not used with --auth ${auth}: the engine logs in as its own ${keylessIdentity(auth)}, whose role init prints; drop --pg-user (to check the database as another role, pass --check-user)`);
+  }
+  if (auth !== "password" && flags.pgSslmode === "disable") problems.push(`--pg-sslmode disable cannot go with --auth ${auth}: the token is sent as the password and needs TLS; use require or verify-full`);
+  if (auth === "password" && flags.checkUser !== undefined) problems.push("--check-user is for keyless stacks (--auth aws-iam|azure-entra|gcp-iam); with --auth password the check logs in as --pg-user with its password");
+  if (auth !== "password" && !flags.check) {
+    if (flags.checkUser !== undefined) problems.push(`--check-user names the role the database check logs in as, but --no-check skips the check: drop one of them`);
+    if (flags.passwordStdin) problems.push(`--password-stdin: a --auth ${auth} stack stores no password, and --no-check asks for no check; drop --password-stdin (or check the database with --check-user <role> --password-stdin)`);
+  }
+  if (auth !== "password" && flags.check && !interactive && (flags.checkUser === undefined || !flags.passwordStdin)) {
+    problems.push(`checking the database of a --auth ${auth} stack logs in as a DBA role with its own password (used for the check only, never stored): pass --check-user <role> --password-stdin, or --no-check`);
+  }
+  return problems;
+}
+
+function refuseLoginFlags(flags: InitFlags, interactive: boolean): void {
+  const problems = loginFlagProblems(flags, interactive);
+  if (problems.length === 1) throw new UsageError(`${problems[0]} (nothing was written)`);
+  if (problems.length > 1) throw new UsageError(`these flags do not fit together (nothing was written):\n  ${problems.join("\n  ")}`);
 }
 
 async function init(flags: InitFlags): Promise<number> {
@@ -153,6 +220,7 @@ async function init(flags: InitFlags): Promise<number> {
     process.exit(EXIT_INTERRUPTED);
   };
   process.on("SIGINT", onSignal);
+  refuseLoginFlags(flags, !flags.nonInteractive);
   try {
     if (flags.nonInteractive) return await nonInteractive(flags, dir);
     const prompts = require("@inquirer/prompts") as Prompts;
@@ -174,33 +242,41 @@ let pendingTemp: string | undefined;
 async function nonInteractive(flags: InitFlags, dir: string): Promise<number> {
   const missing: string[] = [];
   if (!flags.stack) missing.push("--stack");
-  if (!flags.cloud) missing.push("--cloud");
-  if (flags.cloud === "gcp" && !flags.gcpProject) missing.push("--gcp-project");
-  for (const [flag, value] of [["--pg-host", flags.pgHost], ["--pg-database", flags.pgDatabase], ["--pg-user", flags.pgUser]] as const) if (!value) missing.push(flag);
+  // A keyless --auth names its cloud.
+  if (!flags.cloud && (flags.auth ?? "password") === "password") missing.push("--cloud");
+  if (fromFlags(flags).cloud === "gcp" && !flags.gcpProject) missing.push("--gcp-project");
+  const auth = flags.auth ?? "password";
+  for (const [flag, value] of [["--pg-host", flags.pgHost], ["--pg-database", flags.pgDatabase]] as const) if (!value) missing.push(flag);
+  // With azure-entra and gcp-iam the role is the engine's own identity.
+  if ((auth === "password" || auth === "aws-iam") && !flags.pgUser) missing.push("--pg-user");
+  if (auth === "aws-iam" && !flags.awsResourceId) missing.push("--aws-resource-id");
   if (missing.length > 0) throw new UsageError(`--non-interactive needs ${missing.join(", ")}`);
   const answers = fromFlags(flags);
   if (!STACK_NAME.test(answers.stack)) throw new UsageError(`--stack ${JSON.stringify(answers.stack)}: a stack name holds only letters, digits, '-', '_' and '.'`);
   const problems = answerProblems(answers);
   if (problems.length > 0) throw new UsageError(`the answers do not make a valid stack (nothing was written):\n  ${problems.join("\n  ")}`);
   const password = flags.passwordStdin ? await readPasswordFromStdin() : undefined;
+  const login = keylessLogin(answers);
+  if (login) out(`postgres.auth ${login.auth}: the engine logs in as ${login.user}; no password is stored`);
   if (flags.check) {
     if (password === undefined) throw new UsageError("checking the database needs its password: pass --password-stdin (or --no-check)");
-    out("Checking the database (cdc-engine doctor's checks):");
-    const checks = await checkDatabase(connectionOf(answers, password), (c) => out(`  ${formatCheck(c).replace(/\n/g, "\n  ")}`));
+    const checkLogin = { user: login ? flags.checkUser! : answers.postgres.user!, password };
+    out(login ? `Checking the database as ${checkLogin.user} (cdc-engine doctor's checks; the server, publication and tables, not the engine's own role ${login.user}):` : "Checking the database (cdc-engine doctor's checks):");
+    const checks = await checkDatabase(connectionOf(answers, checkLogin), (c) => out(`  ${formatCheck(c).replace(/\n/g, "\n  ")}`));
     const failed = checks.filter((c) => !c.ok).length;
     if (failed > 0) {
       out(`\n${failed} of ${checks.length} checks failed: fix them and run init again (nothing was written; --no-check skips the check)`);
       return EXIT_PROBLEM;
     }
   }
-  return finish(answers, password, dir, flags.force ?? false);
+  return finish(answers, login ? undefined : password, dir, flags.force ?? false);
 }
 
 async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number> {
   const a = fromFlags(flags);
   out("cdc-platform init: set up a stack (Ctrl-C at any point leaves nothing written)\n");
 
-  if (!flags.cloud) {
+  if (!flags.cloud && a.postgres.auth === "password") {
     a.cloud = await p.select<InitCloud>({
       message: "Where should the engine run?",
       choices: [
@@ -232,21 +308,54 @@ async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number
   }
 
   const pgKey = (k: string) => `${PROJECT}:postgres.${k}`;
+  const keylessMode = KEYLESS_AUTH[cloud];
   const askConnection = async (again: boolean) => {
-    const ask = async (key: keyof InitAnswers["postgres"], message: string, given: string | undefined) => {
+    const ask = async (key: "host" | "port" | "database" | "user" | "awsResourceId" | "authRegion" | "cloudSqlInstance" | "publication" | "slot", message: string, given: string | undefined, optional = false) => {
       if (given !== undefined && !again) return given;
-      const current = String(a.postgres[key]);
+      const current = a.postgres[key] === undefined ? "" : String(a.postgres[key]);
       const hint = key === "host" && cloud === "local" ? " (host.docker.internal for a database on this machine)" : "";
       return (await p.input({
         message: `${message}${hint}`,
-        default: again || given !== undefined || !["host"].includes(key) ? current : undefined,
-        validate: (v) => problemsFor({ ...a, postgres: { ...a.postgres, [key]: key === "port" ? Number(v) : v.trim() } }, [pgKey(key)]),
+        default: again || given !== undefined || !["host", "awsResourceId"].includes(key) ? current : undefined,
+        validate: (v) => {
+          if (optional && v.trim() === "") return true;
+          return problemsFor({ ...a, postgres: { ...a.postgres, [key]: key === "port" ? Number(v) : v.trim() } }, [pgKey(key)]);
+        },
       })).trim();
     };
     a.postgres.host = await ask("host", "PostgreSQL host", flags.pgHost);
     a.postgres.port = Number(await ask("port", "Port", flags.pgPort));
     a.postgres.database = await ask("database", "Database", flags.pgDatabase);
-    a.postgres.user = await ask("user", "Replication user", flags.pgUser);
+    if (keylessMode && (!flags.auth || again)) {
+      a.postgres.auth = await p.select<PgAuthMode>({
+        message: "How does the engine log in to PostgreSQL?",
+        default: a.postgres.auth,
+        choices: [
+          { name: "password (stored as a Pulumi secret and in the cloud's secret store)", value: "password" },
+          { name: `${keylessMode}: keyless, with a token of the engine's ${keylessIdentity(keylessMode)} (no password anywhere)`, value: keylessMode },
+        ],
+      });
+    }
+    const auth = a.postgres.auth;
+    if (auth === "azure-entra" || auth === "gcp-iam") {
+      a.postgres.user = undefined;
+    } else {
+      a.postgres.user ??= "cdc_user";
+      a.postgres.user = await ask("user", auth === "aws-iam" ? "Database role the engine logs in as (IAM authentication)" : "Replication user", flags.pgUser);
+    }
+    if (auth === "aws-iam") {
+      a.postgres.awsResourceId = await ask("awsResourceId", "Resource id of the RDS instance (DbiResourceId, db-…) or Aurora cluster (cluster-…)", flags.awsResourceId);
+      a.postgres.authRegion = (await ask("authRegion", "The database's AWS region (empty: the stack's region)", flags.authRegion, true)) || undefined;
+    } else {
+      a.postgres.awsResourceId = undefined;
+      a.postgres.authRegion = undefined;
+    }
+    if (auth === "gcp-iam") {
+      a.postgres.cloudSqlInstance = (await ask("cloudSqlInstance", "Cloud SQL instance ID (limits the login grants to it; empty: any instance of the project)", flags.cloudSqlInstance, true)) || undefined;
+    } else {
+      a.postgres.cloudSqlInstance = undefined;
+    }
+    if (auth !== "password" && a.postgres.sslmode === "disable") a.postgres.sslmode = "require";
     if (!flags.pgSslmode || again) {
       a.postgres.sslmode = await p.select({
         message: "TLS to the database (PG_SSLMODE)",
@@ -254,26 +363,56 @@ async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number
         choices: [
           { name: "require (encrypted, server not verified)", value: "require" as const },
           { name: "verify-full (encrypted, server certificate verified)", value: "verify-full" as const },
-          { name: "disable (no TLS: only on a private network)", value: "disable" as const },
+          // A keyless token is sent as the password: the program refuses it without TLS.
+          ...(auth === "password" ? [{ name: "disable (no TLS: only on a private network)", value: "disable" as const }] : []),
         ],
       });
     }
     a.postgres.publication = await ask("publication", "Publication", flags.publication);
     a.postgres.slot = await ask("slot", "Replication slot", flags.slot);
+    const login = keylessLogin(a);
+    if (login) out(`  the engine logs in as ${login.user} (${login.auth}); no password is asked for or stored`);
   };
-  await askConnection(false);
-  let password = flags.passwordStdin ? await readPasswordFromStdin() : await p.password({ message: `Password of ${a.postgres.user} (hidden; never written to a file)`, validate: (v) => v.length > 0 || "the password is required" });
 
-  if (flags.check) {
+  /** Who the database check logs in as: the engine's user with its password, or (keyless) a DBA role with its own; undefined: no check. */
+  const askCheckLogin = async (again: boolean): Promise<CheckLogin | undefined> => {
+    if (a.postgres.auth === "password") {
+      const password = flags.passwordStdin && !again ? await readPasswordFromStdin() : await p.password({ message: `Password of ${a.postgres.user} (hidden; never written to a file)`, validate: (v) => v.length > 0 || "the password is required" });
+      return { user: a.postgres.user!, password };
+    }
+    if (!flags.check) return undefined;
+    if (!flags.checkUser && !again) {
+      const choice = await p.select({
+        message: `Check the database now? The engine's own login (${a.postgres.auth}) works only from its cloud identity after pulumi up`,
+        choices: [
+          { name: "yes: log in for the check as a DBA role with its password (used for this check only, never stored)", value: "check" },
+          { name: "no: skip the check (run cdc-engine doctor from the engine after pulumi up)", value: "skip" },
+        ],
+      });
+      if (choice === "skip") return undefined;
+    }
+    const user = flags.checkUser && !again
+      ? flags.checkUser
+      : (await p.input({ message: "Role to check the database as (e.g. the master user)", default: flags.checkUser, validate: (v) => problemsFor({ ...a, postgres: { ...a.postgres, auth: "password", user: v.trim() } }, [pgKey("user")]) })).trim();
+    const password = flags.passwordStdin && !again ? await readPasswordFromStdin() : await p.password({ message: `Password of ${user} (hidden; for this check only, never stored)`, validate: (v) => v.length > 0 || "the password is required" });
+    return { user, password };
+  };
+
+  await askConnection(false);
+  let checkLogin = await askCheckLogin(false);
+  const secret = () => (a.postgres.auth === "password" ? checkLogin?.password : undefined);
+
+  let candidates: CandidateTable[] | undefined;
+  if (checkLogin && flags.check) {
+    if (a.postgres.auth !== "password") out(`\nThe check logs in as ${checkLogin.user}: it checks the server, publication and tables, not the engine's own role ${keylessLogin(a)!.user}.`);
     // The tables to choose from, then the engine's checks on exactly that selection.
-    let candidates: CandidateTable[] | undefined;
     for (;;) {
       try {
-        candidates = await listTables(connectionOf(a, password));
+        candidates = await listTables(connectionOf(a, checkLogin));
         break;
       } catch (err) {
         out(`\ncannot list the tables: ${(err as Error).message}`);
-        const [connection] = await checkDatabase(connectionOf(a, password));
+        const [connection] = await checkDatabase(connectionOf(a, checkLogin));
         if (connection && !connection.ok) out(formatCheck(connection));
         const next = await p.select({
           message: "What now?",
@@ -286,10 +425,13 @@ async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number
         if (next === "quit") return quit();
         if (next === "edit") {
           await askConnection(true);
-          password = await p.password({ message: `Password of ${a.postgres.user} (hidden; never written to a file)`, validate: (v) => v.length > 0 || "the password is required" });
+          checkLogin = await askCheckLogin(true);
+          if (!checkLogin) break;
         }
       }
     }
+  }
+  if (checkLogin && flags.check && candidates) {
     if (flags.tables === undefined) {
       const eligible = candidates.filter((t) => /^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/.test(t.name));
       if (eligible.length === 0) {
@@ -310,7 +452,7 @@ async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number
     }
     for (;;) {
       out("\nChecking the database (cdc-engine doctor's checks):");
-      const checks = await checkDatabase(connectionOf(a, password), (c) => out(`  ${formatCheck(c).replace(/\n/g, "\n  ")}`));
+      const checks = await checkDatabase(connectionOf(a, checkLogin), (c) => out(`  ${formatCheck(c).replace(/\n/g, "\n  ")}`));
       const failed = checks.filter((c) => !c.ok).length;
       if (failed === 0) {
         out(`all ${checks.length} checks passed`);
@@ -373,7 +515,7 @@ async function wizard(flags: InitFlags, dir: string, p: Prompts): Promise<number
     const overwrite = await p.confirm({ message: `${path.basename(file)} exists. Replace it?`, default: false });
     if (!overwrite) return quit();
   }
-  return finish(a, password, dir, true);
+  return finish(a, secret(), dir, true);
 }
 
 function quit(): number {
@@ -409,6 +551,7 @@ async function finish(a: InitAnswers, password: string | undefined, dir: string,
 
   const stackInit = ["pulumi", "stack", "init", a.stack];
   const setSecret = ["pulumi", "config", "set", "--secret", PASSWORD_KEY, "--stack", a.stack];
+  const login = keylessLogin(a);
   if (pulumiOnPath()) {
     const created = await runPulumi(stackInit.slice(1), { cwd: dir });
     if (created.code !== 0 && !/already exists/i.test(created.stderr + created.stdout)) {
@@ -416,7 +559,9 @@ async function finish(a: InitAnswers, password: string | undefined, dir: string,
       return EXIT_PROBLEM;
     }
     out(created.code === 0 ? `created stack ${a.stack}` : `stack ${a.stack} already exists`);
-    if (password !== undefined) {
+    if (login) {
+      out(`no password to store: postgres.auth ${login.auth} logs in without one`);
+    } else if (password !== undefined) {
       const set = await runPulumi(setSecret.slice(1), { cwd: dir, stdin: password });
       if (set.code !== 0) {
         out(`pulumi config set --secret failed: ${(set.stderr || set.stdout).trim()}`);
@@ -426,12 +571,21 @@ async function finish(a: InitAnswers, password: string | undefined, dir: string,
     } else {
       out(`set the password (pulumi asks for it):\n  ${setSecret.map(shellQuote).join(" ")}`);
     }
-    out(`\nnext: pulumi preview --stack ${a.stack}   (npx cdc-platform cost --stack ${a.stack} estimates its monthly cost)`);
+  } else if (login) {
+    out("\nThe Pulumi CLI is not on the PATH; run these in this directory once it is (no password: the login is keyless):");
+    out(`  ${stackInit.map(shellQuote).join(" ")}`);
+    out(`  pulumi preview --stack ${shellQuote(a.stack)}`);
   } else {
     out("\nThe Pulumi CLI is not on the PATH; run these in this directory once it is (the second asks for the password):");
     out(`  ${stackInit.map(shellQuote).join(" ")}`);
     out(`  ${setSecret.map(shellQuote).join(" ")}`);
     out(`  pulumi preview --stack ${shellQuote(a.stack)}`);
   }
+  if (login) {
+    // The same text as the stack's databaseLogin output after pulumi up.
+    out(`\nOnce, on the database side (the engine logs in as ${login.user} with postgres.auth ${login.auth}; also the stack output databaseLogin after pulumi up):`);
+    out(`  ${login.setup}`);
+  }
+  if (pulumiOnPath()) out(`\nnext: pulumi preview --stack ${a.stack}   (npx cdc-platform cost --stack ${a.stack} estimates its monthly cost)`);
   return EXIT_OK;
 }
