@@ -5,6 +5,9 @@
  * stack file is validated by the program's settings parser and written at the very end (a temp
  * file renamed into place), so Ctrl-C at any point leaves nothing half-written; the password goes
  * only to `pulumi config set --secret` through stdin, never into a file or onto a command line.
+ * With a keyless postgres.auth (the chosen cloud's only) there is no password at all: the check,
+ * if wanted, logs in as a DBA role with its own password (used for the check only), and init
+ * prints the one-time database-side step, the text of the `databaseLogin` stack output.
  */
 import { promises as fs, rmSync } from "node:fs";
 import path from "node:path";
@@ -77,7 +80,7 @@ export function initCommand(program: Command, run: (code: Promise<number>) => vo
     .option("--pg-host <host>", "PostgreSQL host")
     .option("--pg-port <port>", "PostgreSQL port (default 5432)")
     .option("--pg-database <name>", "database")
-    .option("--pg-user <user>", "replication user")
+    .option("--pg-user <user>", "replication user (with --auth aws-iam the role the engine logs in as; not with azure-entra or gcp-iam, whose role is the engine's identity)")
     .addOption(new Option("--pg-sslmode <mode>", "TLS to the database (default require)").choices(["disable", "require", "verify-full"]))
     .option("--publication <name>", "publication (default cdc_pub)")
     .option("--slot <name>", "replication slot (default cdc_slot)")
