@@ -356,6 +356,51 @@ require("node:fs").appendFileSync(${JSON.stringify(log)}, JSON.stringify({ argv:
     assert.ok(!items.some((i) => /Secrets Manager/.test(i)), "no password secret to pay for");
   });
 
+  it("wizard keyless (gcp-iam) with the check skipped: no role or password asked, the instance ID checked as typed, the Cloud SQL step printed", async () => {
+    const dir = project();
+    const term = new PtyProcess(process.execPath, [BIN, "init", "--cloud", "gcp", "--region", "europe-west1", "--gcp-project", "acme-data-123", "--stack", "gsql", "--batching", "balanced", "--retention", "standard", "--no-databricks"], { cwd: dir, env: { PATH: pathWithout() } });
+    const iamUser = cloudSqlIamUser(gcpServiceAccountId(engineBase("gsql")), "acme-data-123");
+    try {
+      await term.expect(/PostgreSQL host/);
+      term.line("10.1.2.3");
+      await term.expect(/Port/);
+      term.send(KEYS.enter);
+      await term.expect(/Database/);
+      term.line("app");
+      await term.expect(/How does the engine log in to PostgreSQL\?/);
+      term.send(KEYS.down + KEYS.enter); // gcp-iam
+      await term.expect(/Cloud SQL instance ID/);
+      term.line("acme-data-123:europe-west1:orders-db"); // the connection name, not the ID
+      await term.expect(/postgres\.cloudSqlInstance is invalid \(must be the Cloud SQL instance ID/);
+      term.send(KEYS.backspace.repeat(36));
+      term.line("orders-db");
+      await term.expect(/TLS to the database/);
+      term.send(KEYS.enter);
+      await term.expect(/Publication/);
+      term.send(KEYS.enter);
+      await term.expect(/Replication slot/);
+      term.send(KEYS.enter);
+      await term.expect(new RegExp(`the engine logs in as ${iamUser.replace(/\./g, "\\.")} \\(gcp-iam\\)`));
+      await term.expect(/Check the database now\?/);
+      term.send(KEYS.down + KEYS.enter); // skip
+      await term.expect(/Tables to capture, comma-separated/);
+      term.line("public.users");
+      await term.expect(/E-mail addresses to page/);
+      term.send(KEYS.enter);
+      await term.expect(/wrote Pulumi\.gsql\.yaml/);
+      await term.expect(/--instance=orders-db --type=cloud_iam_service_account/);
+      assert.equal(await term.exited, 0);
+    } finally {
+      term.kill();
+    }
+    assert.ok(!/Replication user|Password of|Role to check/.test(term.rawOutput), "no role, password or check login is asked");
+    assert.ok(term.rawOutput.replace(/\r?\n\s*/g, " ").includes(databaseLoginSetup("gcp-iam", iamUser, "orders-db")));
+    const config = stackFile(dir, "gsql");
+    assert.deepEqual(config[`${P}postgres`], { host: "10.1.2.3", port: 5432, database: "app", cloudSqlInstance: "orders-db", sslmode: "require", publication: "cdc_pub", slot: "cdc_slot", tables: ["public.users"], auth: "gcp-iam" });
+    const settings = validateStackConfig(config, { assumePasswordSet: false, stack: "gsql" });
+    assert.equal(settings.args.postgres.auth, "gcp-iam");
+  });
+
   it("--non-interactive keyless: azure-entra and gcp-iam derive the role, aws-iam checks as the DBA; no password is stored", async () => {
     const dir = project();
     const { bin, calls } = fakePulumi(dir);
