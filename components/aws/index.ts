@@ -7,7 +7,6 @@ import { databaseLoginSetup } from "../database-login";
 import { EngineImage } from "../engineImage";
 import { checkName, cloudWatchRetention, LIMITS } from "../limits";
 import { s3BucketName } from "../naming";
-import { recreatableSuffix } from "../recreatable";
 import { EMF_NAMESPACE } from "../../container/src/ops/metrics-log";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 
@@ -19,6 +18,7 @@ export const PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.password-version"
 export const KAFKA_PASSWORD_VERSION_LABEL = "postgres-cdc-multicloud.kafka-password-version";
 import { childOf, engineChildOf } from "../children";
 import { KafkaCluster, KafkaPasswordSecret, connectEngineToKafka } from "./kafka";
+import { storePassword } from "./secret";
 import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
@@ -192,18 +192,9 @@ export class PasswordSecret extends pulumi.ComponentResource {
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
-    const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
-      name: recreatableSuffix(`${name}-suffix`, this).apply((suffix) => checkName("secretsManager", `${args.baseName}/postgres-password-${suffix}`)),
-      description: "PostgreSQL password of the CDC engine's replication user",
-      recoveryWindowInDays: args.recoveryWindowInDays,
-      tags: args.tags,
-    }, { parent: this });
-    const version = new aws.secretsmanager.SecretVersion(`${name}-value`, {
-      secretId: secret.id,
-      secretString: pulumi.secret(args.password),
-    }, { parent: this });
-    this.arn = secret.arn;
-    this.versionId = version.versionId;
+    const stored = storePassword(name, { ...args, key: "postgres-password", description: "PostgreSQL password of the CDC engine's replication user" }, this);
+    this.arn = stored.arn;
+    this.versionId = stored.versionId;
     this.registerOutputs({ arn: this.arn, versionId: this.versionId });
   }
 }

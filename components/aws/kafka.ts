@@ -7,7 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkName, LIMITS } from "../limits";
-import { recreatableSuffix } from "../recreatable";
+import { storePassword } from "./secret";
 
 const T = "postgres-cdc-multicloud:aws";
 
@@ -117,18 +117,9 @@ export class KafkaPasswordSecret extends pulumi.ComponentResource {
 
   constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:KafkaPasswordSecret`, name, {}, opts);
-    const secret = new aws.secretsmanager.Secret(`${name}-secret`, {
-      name: recreatableSuffix(`${name}-suffix`, this).apply((suffix) => checkName("secretsManager", `${args.baseName}/kafka-password-${suffix}`)),
-      description: "SCRAM password of the CDC engine's Kafka user",
-      recoveryWindowInDays: args.recoveryWindowInDays,
-      tags: args.tags,
-    }, { parent: this });
-    const version = new aws.secretsmanager.SecretVersion(`${name}-value`, {
-      secretId: secret.id,
-      secretString: pulumi.secret(args.password),
-    }, { parent: this });
-    this.arn = secret.arn;
-    this.versionId = version.versionId;
+    const stored = storePassword(name, { ...args, key: "kafka-password", description: "SCRAM password of the CDC engine's Kafka user" }, this);
+    this.arn = stored.arn;
+    this.versionId = stored.versionId;
     this.registerOutputs({ arn: this.arn, versionId: this.versionId });
   }
 }

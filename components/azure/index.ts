@@ -23,6 +23,7 @@ import { capturedTables, ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP
 import { childOf, engineChildOf } from "../children";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 import { roleDefinitionId, ROLES } from "./roles";
+import { storeVaultPassword } from "./secret";
 import { EventHubsKafka, KafkaPasswordSecret, type KafkaGrant } from "./kafka";
 import { kafkaFacts } from "../kafka";
 
@@ -235,17 +236,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
     }, { parent: this, protect: args.deletionProtection, ignoreChanges: ["properties.softDeleteRetentionInDays"] });
     this.vaultName = vault.name;
     if (args.password !== undefined) {
-      const secret = new keyvault.Secret(`${name}-secret`, {
-        secretName: checkName("keyVaultSecret", "postgres-password"),
-        vaultName: vault.name,
-        resourceGroupName: args.resourceGroupName,
-        properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
-        tags: args.tags,
-      }, { parent: this });
-      this.secretId = secret.id;
-      this.secretUri = secret.properties.secretUri;
-      // A version id is not secret; only the value is.
-      this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+      ({ secretId: this.secretId, secretUri: this.secretUri, version: this.version } = storeVaultPassword(name, { key: "postgres-password", vaultName: vault.name, resourceGroupName: args.resourceGroupName, password: args.password, tags: args.tags }, this));
     }
     this.registerOutputs({ vaultName: this.vaultName, secretUri: this.secretUri, version: this.version });
   }

@@ -13,12 +13,12 @@
  * Data Receiver" on the state and schema event hubs only (it reads them back at start).
  */
 import * as eventhub from "@pulumi/azure-native/eventhub";
-import * as keyvault from "@pulumi/azure-native/keyvault";
 import * as pulumi from "@pulumi/pulumi";
 import { kafkaTopics } from "../kafka";
 import { checkName, LIMITS } from "../limits";
 import { eventHubsNamespaceName } from "../naming";
 import { ROLES } from "./roles";
+import { storeVaultPassword } from "./secret";
 
 const T = "postgres-cdc-multicloud:azure";
 
@@ -134,16 +134,7 @@ export class KafkaPasswordSecret extends pulumi.ComponentResource {
 
   constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:KafkaPasswordSecret`, name, {}, opts);
-    const secret = new keyvault.Secret(`${name}-secret`, {
-      secretName: checkName("keyVaultSecret", "kafka-password"),
-      vaultName: args.vaultName,
-      resourceGroupName: args.resourceGroupName,
-      properties: { value: pulumi.secret(args.password), contentType: "text/plain" },
-      tags: args.tags,
-    }, { parent: this });
-    this.secretId = secret.id;
-    this.secretUri = secret.properties.secretUri;
-    this.version = pulumi.unsecret(secret.properties.secretUriWithVersion).apply((uri) => uri.split("/").pop() ?? "");
+    ({ secretId: this.secretId, secretUri: this.secretUri, version: this.version } = storeVaultPassword(name, { ...args, key: "kafka-password" }, this));
     this.registerOutputs({ secretId: this.secretId, secretUri: this.secretUri, version: this.version });
   }
 }

@@ -26,6 +26,7 @@ import { recreatableSuffix } from "../recreatable";
 import { ENGINE_STARTING_MESSAGE, engineEnvironment, ENGINE_HTTP_PORT, engineSpecs, slotSource, type AlertThresholds, type PlatformSettings } from "../settings";
 import { childOf, engineChildOf } from "../children";
 import { KafkaCluster, KafkaPasswordSecret } from "./kafka";
+import { storePassword } from "./secret";
 import { kafkaFacts } from "../kafka";
 import type { LandingFacts, RegistryFacts, ServiceFacts, TargetOutputs } from "../types";
 
@@ -161,17 +162,7 @@ export class PasswordSecret extends pulumi.ComponentResource {
 
   constructor(name: string, args: PasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:PasswordSecret`, name, {}, opts);
-    const secret = new secretmanager.Secret(`${name}-secret`, {
-      secretId: checkName("gcpId", `${args.baseName}-postgres-password`),
-      project: args.project,
-      replication: { auto: {} },
-      deletionProtection: args.deletionProtection,
-      labels: args.labels,
-    }, { parent: this, dependsOn: [args.apis] });
-    const version = new secretmanager.SecretVersion(`${name}-value`, {
-      secret: secret.id,
-      secretData: pulumi.secret(args.password),
-    }, { parent: this, dependsOn: [args.apis] });
+    const { secret, version } = storePassword(name, { ...args, key: "postgres-password" }, this);
     this.secretId = secret.secretId;
     this.name = secret.name;
     this.version = version.version;

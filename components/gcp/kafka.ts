@@ -11,6 +11,7 @@ import * as projects from "@pulumi/gcp/projects";
 import * as secretmanager from "@pulumi/gcp/secretmanager";
 import * as pulumi from "@pulumi/pulumi";
 import { checkName, LIMITS } from "../limits";
+import { storePassword } from "./secret";
 
 const T = "postgres-cdc-multicloud:gcp";
 
@@ -112,17 +113,7 @@ export class KafkaPasswordSecret extends pulumi.ComponentResource {
   constructor(name: string, args: KafkaPasswordSecretArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${T}:KafkaPasswordSecret`, name, {}, opts);
     this.args = args;
-    const secret = new secretmanager.Secret(`${name}-secret`, {
-      secretId: checkName("gcpId", `${args.baseName}-kafka-password`),
-      project: args.project,
-      replication: { auto: {} },
-      deletionProtection: args.deletionProtection,
-      labels: args.labels,
-    }, { parent: this, dependsOn: [args.apis] });
-    const version = new secretmanager.SecretVersion(`${name}-value`, {
-      secret: secret.id,
-      secretData: pulumi.secret(args.password),
-    }, { parent: this, dependsOn: [args.apis] });
+    const { secret, version } = storePassword(name, { ...args, key: "kafka-password" }, this);
     this.secretId = secret.secretId;
     this.version = version.version;
     this.registerOutputs({ secretId: this.secretId, version: this.version });
