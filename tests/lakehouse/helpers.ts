@@ -1,10 +1,25 @@
 import { mkdir, writeFile, mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Client } from "pg";
 import { Duck } from "../../lakehouse/src/duck";
+import { waitFor } from "../engine/fixtures/harness";
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Waits until the slot has confirmed everything written so far (the engine landed it all). */
+export async function waitUntilSlotConfirmsAll(admin: Client, slot: string): Promise<void> {
+  const end = (await admin.query<{ lsn: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
+  await waitFor(
+    "the engine to confirm everything",
+    async () => {
+      const r = await admin.query<{ lsn: string | null }>("SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+      return r.rows[0]?.lsn != null && BigInt(r.rows[0].lsn) >= BigInt(end);
+    },
+    120_000,
+  );
 }
 
 export type Op = "r" | "c" | "u" | "d" | "t" | "b";

@@ -19,7 +19,7 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, spawnEngine, waitFor, type ChildEngine } from "../engine/fixtures/harness";
 import { startKafka, type KafkaBroker } from "../sinks/support/kafka-broker";
 import { compareGold, compareSilver, textClient } from "./compare";
-import { tempDir } from "./helpers";
+import { tempDir, waitUntilSlotConfirmsAll } from "./helpers";
 
 const log = process.env.SPARK_TEST_LOG ? (line: string) => process.stderr.write(line + "\n") : () => undefined;
 const progress = (line: string) => process.stdout.write(`      ${line}\n`);
@@ -85,15 +85,7 @@ describe("Databricks notebooks reading the engine's Kafka topics (local Spark + 
       await admin.query("UPDATE public.users SET loyalty_tier = 'gold' WHERE user_id % 3 = 0");
       await admin.query("TRUNCATE warehouse.stock_movement");
       await runWorkload(connect, { clients: 3, transactionsPerClient: 40, seed: 32 });
-      const end = (await admin.query<{ lsn: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
-      await waitFor(
-        "the engine to confirm everything",
-        async () => {
-          const r = await admin.query<{ lsn: string | null }>("SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = 'spark_kafka_slot'");
-          return r.rows[0]?.lsn != null && BigInt(r.rows[0].lsn) >= BigInt(end);
-        },
-        120_000,
-      );
+      await waitUntilSlotConfirmsAll(admin, "spark_kafka_slot");
       engine.child.kill("SIGTERM");
       await engine.exited;
     } finally {

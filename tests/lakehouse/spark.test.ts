@@ -22,7 +22,7 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, spawnEngine, waitFor, type ChildEngine } from "../engine/fixtures/harness";
 import { readLanding } from "../engine/fixtures/landing";
 import { compareGold, compareSilver, textClient } from "./compare";
-import { land, landManifest, rec, silverRows, tempDir } from "./helpers";
+import { land, landManifest, rec, silverRows, tempDir, waitUntilSlotConfirmsAll } from "./helpers";
 import { main } from "../../lakehouse/src/cli";
 import { normalizeRows, SILVER_SCENARIOS } from "./silver-cases";
 
@@ -165,15 +165,7 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
       assert.deepEqual(mid.errors, {});
       await admin.query("TRUNCATE warehouse.stock_movement");
       await runWorkload(connect, { clients: 3, transactionsPerClient: 40, seed: 22 });
-      const end = (await admin.query<{ lsn: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0')::text AS lsn")).rows[0].lsn;
-      await waitFor(
-        "the engine to confirm everything",
-        async () => {
-          const r = await admin.query<{ lsn: string | null }>("SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = 'spark_slot'");
-          return r.rows[0]?.lsn != null && BigInt(r.rows[0].lsn) >= BigInt(end);
-        },
-        120_000,
-      );
+      await waitUntilSlotConfirmsAll(admin, "spark_slot");
       engine.child.kill("SIGTERM");
       await engine.exited;
       } finally {
