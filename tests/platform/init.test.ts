@@ -254,20 +254,12 @@ describe("cdc-platform init", function () {
     assert.match(failed.stdout, /fix them and run init again \(nothing was written/);
     assert.ok(!existsSync(path.join(dir, "Pulumi.prod.yaml")));
 
-    // A stand-in for the Pulumi CLI (none can run here) that records how it was called.
-    const bin = path.join(dir, "fake-bin");
-    mkdirSync(bin);
-    const log = path.join(dir, "pulumi-calls.jsonl");
-    writeFileSync(path.join(bin, "pulumi"), `#!/usr/bin/env node
-const input = require("node:fs").readFileSync(0, "utf8");
-require("node:fs").appendFileSync(${JSON.stringify(log)}, JSON.stringify({ argv: process.argv.slice(2), stdin: input, cwd: process.cwd() }) + "\\n");
-`);
-    chmodSync(path.join(bin, "pulumi"), 0o755);
+    const { bin, calls: pulumiCalls } = fakePulumi(dir);
     const ok = await run([...flags, "--tables", "public.users"], { cwd: dir, stdin: `${pg.password}\n`, env: { PATH: pathWithout(bin) } });
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     assert.match(ok.stdout, /all|ok {3}/);
     assert.match(ok.stdout, /stored the password as the secret postgres-cdc-multicloud:postgresPassword/);
-    const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { argv: string[]; stdin: string });
+    const calls = pulumiCalls();
     const stackInit = calls.find((c) => c.argv[0] === "stack" && c.argv[1] === "init");
     assert.deepEqual(stackInit?.argv, ["stack", "init", "prod"]);
     const secret = calls.find((c) => c.argv[0] === "config");

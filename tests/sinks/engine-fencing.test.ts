@@ -10,7 +10,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { BlobServiceClient } from "@azure/storage-blob";
 import { loadConfig } from "../../container/src/config";
 import { runEngine } from "../../container/src/engine";
 import { openSink } from "../../container/src/sink";
@@ -48,11 +47,7 @@ const STORES: Store[] = [
   },
   {
     name: "abfss:// (Azurite)",
-    async start() {
-      const server = await startAzurite();
-      await BlobServiceClient.fromConnectionString(azuriteConnectionString(server.port)).getContainerClient("landing").create();
-      return server;
-    },
+    start: () => startAzurite(["landing"]),
     sinkUrl: `abfss://landing@cdcdata.dfs.core.windows.net/${PREFIX}`,
     env: (server) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(server.port) }),
     list: (server) => listAzureBlobs(azuriteConnectionString(server.port), "landing", PREFIX),

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BlobServiceClient } from "@azure/storage-blob";
 import { main as lakehouse } from "../../lakehouse/src/cli";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { confirmedFlush, startEngine, waitFor } from "../engine/fixtures/harness";
@@ -40,11 +39,7 @@ const CASES: CloudCase[] = [
   },
   {
     name: "abfss:// (Azurite)",
-    async start() {
-      const server = await startAzurite();
-      await BlobServiceClient.fromConnectionString(azuriteConnectionString(server.port)).getContainerClient("landing").create();
-      return server;
-    },
+    start: () => startAzurite(["landing"]),
     sinkUrl: `abfss://landing@cdcdata.dfs.core.windows.net/${PREFIX}`,
     env: (server) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(server.port) }),
     list: (server) => listAzureBlobs(azuriteConnectionString(server.port), "landing", PREFIX),

@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BlobServiceClient } from "@azure/storage-blob";
 import assert from "node:assert/strict";
 import { EngineState } from "../../container/src/batching/state";
 import { openSink, RetryingSink } from "../../container/src/sink";
@@ -83,8 +82,7 @@ describe("sinks: writer fencing", function () {
   describe("abfss:// (Azurite)", () => {
     let server: StorageServer;
     before(async () => {
-      server = await startAzurite();
-      await BlobServiceClient.fromConnectionString(azuriteConnectionString(server.port)).getContainerClient("landing").create();
+      server = await startAzurite(["landing"]);
     });
     after(() => server?.dispose());
     const config = () => sinkConfig("abfss://landing@cdcdata.dfs.core.windows.net/cdc/fence", { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(server.port) });

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BlobServiceClient } from "@azure/storage-blob";
 import { freePort } from "../../support/postgres";
 import { GcsStandIn } from "./gcs-stand-in";
 
@@ -74,8 +75,8 @@ export function azuriteConnectionString(port: number, key = AZURITE_KEY): string
   return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${key};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
 }
 
-/** Azurite's blob service; data on disk in a temp dir so a restart keeps what was written. */
-export async function startAzurite(): Promise<StorageServer> {
+/** Azurite's blob service with `containers` created; data on disk in a temp dir so a restart keeps what was written. */
+export async function startAzurite(containers: string[] = []): Promise<StorageServer> {
   const location = await mkdtemp(join(tmpdir(), "cdc-azurite-"));
   const port = await freePort();
   const bin = require.resolve("azurite/dist/src/blob/main.js");
@@ -114,6 +115,8 @@ export async function startAzurite(): Promise<StorageServer> {
     },
   };
   await handle.start();
+  const service = BlobServiceClient.fromConnectionString(azuriteConnectionString(port));
+  for (const name of containers) await service.getContainerClient(name).create();
   return handle;
 }
 
