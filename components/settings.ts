@@ -71,12 +71,39 @@ const postgresSchema = z.object({
     .optional(),
 }).strict();
 
+const MIB = 1024 * 1024;
+/** The engine's own MAX_RECORD_BYTES range (container/src/config). */
+const MIN_RECORD_BYTES = 64 * 1024;
+const MAX_RECORD_BYTES_LIMIT = 1024 * MIB;
+const ENGINE_BASE_MIB = 100;
+const RECORD_MEMORY_FACTOR = 2.5;
+const RECORD_MEMORY_USABLE = 0.9;
+
 const batchingSchema = z.object({
   maxSize: z.number().int().min(1).max(10_000_000).default(10_000),
   maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
   maxWaitMs: z.number().int().min(1).max(3_600_000).default(5_000),
   heartbeatIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
+  /** MAX_RECORD_BYTES; unset: the largest record the container's memory holds (recordBytesForMemory). */
+  maxRecordBytes: z.number().int().min(MIN_RECORD_BYTES).max(MAX_RECORD_BYTES_LIMIT).optional(),
 }).strict();
+
+/**
+ * The engine holds a record while it is built, encoded and buffered for the sink: docs/engine.md
+ * asks for about 2.5 × MAX_RECORD_BYTES plus 100 MiB of memory, and a tenth of the container is
+ * kept spare on top (the engine's own default, 144 MiB, is exactly what 512 MiB gives). Deriving
+ * the limit from the container's size means a larger container takes larger rows without a second
+ * setting to keep in step.
+ */
+export function recordBytesForMemory(memoryMiB: number): number {
+  const mib = Math.floor((memoryMiB * RECORD_MEMORY_USABLE - ENGINE_BASE_MIB) / RECORD_MEMORY_FACTOR);
+  return Math.max(MIN_RECORD_BYTES, Math.min(MAX_RECORD_BYTES_LIMIT, mib * MIB));
+}
+
+/** The container memory (MiB) a record limit needs: the inverse of recordBytesForMemory, rounded up. */
+export function memoryForRecordBytes(maxRecordBytes: number): number {
+  return Math.ceil((ENGINE_BASE_MIB + (RECORD_MEMORY_FACTOR * maxRecordBytes) / MIB) / RECORD_MEMORY_USABLE);
+}
 
 const awsNetworkSchema = z.object({
   /** Subnets the task runs in; the default VPC's subnets when empty. */
@@ -207,7 +234,8 @@ export interface PlatformSettings {
   /** Lower-case, DNS-safe base for resource names: `<namePrefix>-<stack>-<hash of project and stack>` (components/naming.ts). */
   baseName: string;
   postgres: PostgresSettings;
-  batching: z.output<typeof batchingSchema>;
+  /** maxRecordBytes is always resolved here (derived from container.memoryMiB when not set). */
+  batching: z.output<typeof batchingSchema> & { maxRecordBytes: number };
   snapshotMode: "initial" | "never" | "initial_only";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   sinkCompression: "none" | "gzip";
@@ -334,6 +362,10 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
   const container = { cpu: args.container?.cpu ?? Number(SCALAR_DEFAULTS.containerCpu), memoryMiB: args.container?.memoryMiB ?? SCALAR_DEFAULTS.containerMemoryMiB };
   const size = containerSizeProblem(args.cloud, container);
   if (size) problems.push(`container.${size.key === "containerCpu" ? "cpu" : "memoryMiB"} ${size.what}`);
+  const explicitRecordBytes = batching.success ? batching.data.maxRecordBytes : undefined;
+  if (explicitRecordBytes !== undefined && memoryForRecordBytes(explicitRecordBytes) > container.memoryMiB) {
+    problems.push(`batching.maxRecordBytes ${explicitRecordBytes} needs a container of at least ${memoryForRecordBytes(explicitRecordBytes)} MiB (2.5 × the record plus 100 MiB, docs/engine.md "Large values", and a tenth spare), but container.memoryMiB is ${container.memoryMiB}: raise container.memoryMiB (stack config containerMemoryMiB) to ${memoryForRecordBytes(explicitRecordBytes)}, or lower batching.maxRecordBytes to ${recordBytesForMemory(container.memoryMiB)} or leave it unset (the most this container holds)`);
+  }
   const requested = args.architecture ?? "auto";
   // auto: Graviton on AWS (cheaper), the machine's own architecture locally, amd64 elsewhere.
   const architecture: "arm64" | "amd64" = requested !== "auto" ? requested : args.cloud === "aws" || (args.cloud === "local" && process.arch === "arm64") ? "arm64" : "amd64";
@@ -383,7 +415,7 @@ export function resolvePlatform(name: string, args: PlatformArgs, stack: string,
       user: engineDatabaseUser(pg.data!, platformBase, args.gcp?.project)!,
       ...(password !== undefined ? { password: pulumi.secret(password) } : {}),
     },
-    batching: batching.data!,
+    batching: { ...batching.data!, maxRecordBytes: explicitRecordBytes ?? recordBytesForMemory(container.memoryMiB) },
     snapshotMode: args.snapshotMode ?? SCALAR_DEFAULTS.snapshotMode,
     logLevel: args.logLevel ?? SCALAR_DEFAULTS.logLevel,
     sinkCompression: args.sinkCompression ?? SCALAR_DEFAULTS.sinkCompression,
@@ -585,6 +617,7 @@ const STRUCTURED_EXAMPLES: Record<string, string> = {
   "batching.maxBytes": "16777216",
   "batching.maxWaitMs": "5000",
   "batching.heartbeatIntervalMs": "10000",
+  "batching.maxRecordBytes": "268435456",
   network: `'{"subnetIds":["subnet-0123456789abcdef0"]}'`,
   "network.subnetIds": `'["subnet-0123456789abcdef0"]'`,
   "network.securityGroupIds": `'["sg-0123456789abcdef0"]'`,
@@ -827,6 +860,10 @@ export function readSettings(): StackSettings {
 
   const sizeProblem = containerSizeProblem(cloud, { cpu, memoryMiB });
   if (sizeProblem) problems.push(problem(sizeProblem.key, sizeProblem.what, sizeProblem.example));
+  if (batching.maxRecordBytes !== undefined && memoryForRecordBytes(batching.maxRecordBytes) > memoryMiB) {
+    const needed = memoryForRecordBytes(batching.maxRecordBytes);
+    problems.push(problem("containerMemoryMiB", `is ${memoryMiB}, too little for batching.maxRecordBytes ${batching.maxRecordBytes}: a record that large needs about ${needed} MiB (2.5 × the record plus 100 MiB, docs/engine.md "Large values", and a tenth spare); raise containerMemoryMiB to a size your cloud offers of at least ${needed}, or lower batching.maxRecordBytes to ${recordBytesForMemory(memoryMiB)} or remove it (the most this container holds)`, String(needed)));
+  }
 
   if (cloud === "gcp") {
     for (const [k, v] of Object.entries(userTags)) {
@@ -901,6 +938,7 @@ const ENGINE_VAR_TO_KEY: Partial<Record<keyof typeof VARIABLES, string>> = {
   BATCH_MAX_SIZE: "batching.maxSize",
   BATCH_MAX_BYTES: "batching.maxBytes",
   BATCH_MAX_WAIT_MS: "batching.maxWaitMs",
+  MAX_RECORD_BYTES: "batching.maxRecordBytes",
   HEARTBEAT_INTERVAL_MS: "batching.heartbeatIntervalMs",
   LOG_LEVEL: "logLevel",
 };
@@ -927,7 +965,9 @@ function checkAgainstEngine(
   }
 }
 
-type EngineEnvInput = Pick<PlatformSettings, "batching" | "snapshotMode" | "logLevel" | "sinkCompression"> & {
+type EngineEnvInput = Pick<PlatformSettings, "snapshotMode" | "logLevel" | "sinkCompression"> & {
+  /** maxRecordBytes: MAX_RECORD_BYTES when given (resolvePlatform always gives it), else the engine's default. */
+  batching: z.output<typeof batchingSchema>;
   postgres: Omit<PostgresSettings, "password">;
   /** With a Kafka sink, SINK_URL and the KAFKA_* variables come from it (components/kafka.ts). */
   sink?: SinkSettings;
@@ -971,6 +1011,7 @@ export function engineEnvironment(s: EngineEnvInput, sinkUrl: string, kafkaBoots
   };
   // An empty TABLE_INCLUDE means "what the publication publishes"; leaving it out says the same.
   if (env.TABLE_INCLUDE === "") delete env.TABLE_INCLUDE;
+  if (s.batching.maxRecordBytes !== undefined) env.MAX_RECORD_BYTES = String(s.batching.maxRecordBytes);
   if (s.postgres.sslrootcert) env.PG_SSLROOTCERT_PEM = s.postgres.sslrootcert;
   // Keyless: the engine asks its platform identity for a token at every connection (no PG_PASSWORD).
   if (s.postgres.auth !== "password") env.PG_AUTH = s.postgres.auth;

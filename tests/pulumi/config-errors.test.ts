@@ -41,6 +41,11 @@ const CASES: { title: string; config: Record<string, unknown>; expect: RegExp[] 
     expect: [/containerMemoryMiB must be 512 \(2 GiB per vCPU\) for 0\.25 vCPU on Container Apps/, /for example: pulumi config set postgres-cdc-multicloud:containerMemoryMiB 512/],
   },
   {
+    title: "a record limit the container's memory cannot hold",
+    config: { ...base, [P("batching")]: { maxRecordBytes: 314572800 } },
+    expect: [/^postgres-cdc-multicloud:containerMemoryMiB is 512, too little for batching\.maxRecordBytes 314572800: a record that large needs about 945 MiB .* or lower batching\.maxRecordBytes to 150994944 or remove it \(the most this container holds\); for example: pulumi config set postgres-cdc-multicloud:containerMemoryMiB 945$/],
+  },
+  {
     title: "a table name that is not schema-qualified",
     config: { ...base, [P("postgres")]: { ...POSTGRES, tables: ["users"] } },
     expect: [/postgres-cdc-multicloud:postgres\.tables\[0\] is invalid/, /for example: pulumi config set --path postgres-cdc-multicloud:postgres\.tables\[0\] public\.users/],

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { acrName, baseName, BASE_NAME_MAX, gcpServiceAccountId, gcsBucketName, keyVaultName, RULES, s3BucketName, storageAccountName } from "../../components/naming";
-import { containerSizeProblem, engineEnvironment, resolvePlatform, SCALAR_DEFAULTS } from "../../components/settings";
+import { containerSizeProblem, engineEnvironment, memoryForRecordBytes, recordBytesForMemory, resolvePlatform, SCALAR_DEFAULTS, type PlatformArgs } from "../../components/settings";
 import { loadConfig, VARIABLES } from "../../container/src/config";
 import { REPO } from "./harness";
 
@@ -102,6 +102,30 @@ describe("pulumi settings", () => {
     assert.equal(env.PG_PASSWORD, undefined);
     const parsed = loadConfig({ ...env, PG_PASSWORD: "x" });
     assert.deepEqual([parsed.snapshotMode, parsed.compression, parsed.heartbeatIntervalMs, parsed.sink.kind], ["never", "gzip", 0, "s3"]);
+  });
+
+  it("the largest record follows the container's memory unless set, and a limit the container cannot hold is refused", () => {
+    const base = { cloud: "aws" as const, aws: { region: "eu-west-1" }, postgres: { host: "db", database: "app", user: "u", password: "x" } };
+    const recordLimit = (args: Partial<PlatformArgs>) => {
+      const s = resolvePlatform("cdc", { ...base, ...args } as PlatformArgs, "dev", "p");
+      const env = engineEnvironment(s, "s3://bucket/landing");
+      assert.equal(env.MAX_RECORD_BYTES, String(s.batching.maxRecordBytes));
+      return loadConfig({ ...env, PG_PASSWORD: "x" }).batch.maxRecordBytes;
+    };
+    // docs/engine.md: about 2.5 × MAX_RECORD_BYTES plus 100 MiB of memory; a tenth of the container spare.
+    assert.equal(recordLimit({}), 150994944, "the default 512 MiB container keeps the engine's own default, 144 MiB");
+    assert.equal(recordLimit({ container: { cpu: 1, memoryMiB: 2048 } }), Math.floor((2048 * 0.9 - 100) / 2.5) * 1024 * 1024);
+    assert.equal(recordLimit({ container: { cpu: 4, memoryMiB: 16384 } }), 1024 * 1024 * 1024, "capped at the engine's 1 GiB");
+    assert.equal(recordLimit({ batching: { maxRecordBytes: 64 * 1024 * 1024 } }), 64 * 1024 * 1024, "an explicit, smaller limit is kept");
+    for (const memoryMiB of [512, 1024, 2048, 8192]) {
+      assert.ok(memoryForRecordBytes(recordBytesForMemory(memoryMiB)) <= memoryMiB, `the derived limit fits ${memoryMiB} MiB`);
+    }
+    assert.throws(
+      () => resolvePlatform("cdc", { ...base, batching: { maxRecordBytes: 300 * 1024 * 1024 } }, "dev", "p"),
+      (err: Error) => /batching\.maxRecordBytes 314572800 needs a container of at least 945 MiB .* but container\.memoryMiB is 512: raise container\.memoryMiB \(stack config containerMemoryMiB\) to 945, or lower batching\.maxRecordBytes to 150994944/.test(err.message) && err.message.split("\n").length === 1,
+    );
+    assert.doesNotThrow(() => resolvePlatform("cdc", { ...base, container: { cpu: 0.5, memoryMiB: 1024 }, batching: { maxRecordBytes: 300 * 1024 * 1024 } }, "dev", "p"));
+    assert.throws(() => resolvePlatform("cdc", { ...base, batching: { maxRecordBytes: 1000 } }, "dev", "p"), /batching\.maxRecordBytes/);
   });
 
   it("puts a CA bundle from the settings into the engine's environment, so a new bundle needs no new image", () => {
