@@ -45,6 +45,7 @@ import { PG_EPOCH_MS, PartitionClock } from "./pgoutput";
 import { RecordTooLargeError, largestColumn } from "./large-rows";
 import { formatLsn, parseLsn } from "./lsn";
 import { markCovered } from "./coverage";
+import { PGOUTPUT_MESSAGES_MIN_VERSION } from "./setup";
 
 const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
 
@@ -53,7 +54,7 @@ export const WATERMARK_PREFIX = "cdc-watermark";
 /** The prefix of snapshot requests (`cdc-engine snapshot`); content: `{"tables":["schema.table", …]}`. */
 export const REQUEST_PREFIX = "cdc-snapshot";
 /** pgoutput decodes logical messages from PostgreSQL 14 on. */
-export const INCREMENTAL_MIN_VERSION = 140000;
+export const INCREMENTAL_MIN_VERSION = PGOUTPUT_MESSAGES_MIN_VERSION;
 /** Rows per chunk (INCREMENTAL_CHUNK_SIZE's default). */
 export const DEFAULT_CHUNK_SIZE = 4096;
 /** Transactions whose xid the stream remembers for the race check (see the module comment). */
