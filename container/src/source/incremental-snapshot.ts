@@ -573,6 +573,11 @@ export class IncrementalSnapshots {
     if (this.client) return this.client;
     const client = await connect(this.options.config, "cdc-engine incremental snapshot");
     this.client = client;
+    // A chunk waits for its high watermark to reach the stream, and the walsender sends only WAL
+    // that is flushed: under synchronous_commit = off that waits for the WAL writer (wal_writer_delay,
+    // 200 ms by default) at every chunk. The watermarks' commits are flushed at once instead
+    // (locally: they need no standby's acknowledgement, they carry no data).
+    await client.query("SET synchronous_commit = local");
     const onAbort = () => (connectionOf(client).stream as unknown as { destroy(err?: Error): void }).destroy();
     this.options.signal.addEventListener("abort", onAbort, { once: true });
     return client;
