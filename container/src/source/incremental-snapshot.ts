@@ -611,6 +611,8 @@ export class IncrementalSnapshots {
         logger.info({ table: entry.table }, "the table came back while it was being copied incrementally; starting over");
       }
       // Bounded: chunks landed but not durable yet (the batcher's backpressure bounds them too).
+      // Their rows are sealed into an object at once when waited for, not after BATCH_MAX_WAIT_MS.
+      if (this.landing.length >= CHUNKS_IN_FLIGHT) this.options.batcher.sealNow(table.buffer);
       while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.untilAborted(this.landing[0].durable);
       if (reprepare) {
         table = await this.prepareTable(client, entry.table);
@@ -678,7 +680,10 @@ export class IncrementalSnapshots {
       this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last, durable, resolve });
       // A chunk with nothing to wait for (all its rows dropped) counts at once.
       this.onDurable();
-      if (finished) await this.untilAborted(durable);
+      if (finished) {
+        this.options.batcher.sealNow(table.buffer);
+        await this.untilAborted(durable);
+      }
       else if ((chunks & 63) === 0) logger.info({ table: entry.table, chunks, rows }, "incremental snapshot progress");
     }
     // The last chunk is durable (and with it every chunk before): nothing of this table is left.
