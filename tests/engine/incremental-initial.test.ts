@@ -193,5 +193,24 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
     }
     await assertLandingMatchesSource(pg, dir);
     await assertOthersMatchSource(pg, dir);
+
+    // A table newly in TABLE_INCLUDE at a later start is chunked too, behind its barrier, while streaming.
+    await pg.query("CREATE TABLE public.w_late (id int PRIMARY KEY, v text); INSERT INTO public.w_late SELECT g, 'seed' FROM generate_series(1, 900) g");
+    engine = spawnEngine({ ...env, TABLE_INCLUDE: [...tables, "public.w_late"].join(",") });
+    try {
+      await waitFor("streaming", async () => engine.logs.join("").includes("streaming changes"), 60_000, 20);
+      await pg.query("UPDATE public.w_late SET v = 'streamed' WHERE id % 10 = 0; DELETE FROM public.w_late WHERE id % 7 = 0");
+      await waitFor("the chunked snapshot of w_late", async () => (await storedState(dir, slot))?.incremental?.tables.length === 0, 60_000, 100);
+      await waitForCatchUp(pg, dir, slot);
+      engine.child.kill("SIGTERM");
+      assert.equal(await engine.exited, 0);
+    } finally {
+      engine.child.kill("SIGKILL");
+    }
+    assert.deepEqual(logLines(engine, "starting the incremental snapshot of table").map((l) => l.table), ["public.w_late"]);
+    const late = (await pg.query<{ id: number; v: string }>("SELECT id, v FROM public.w_late")).map((r) => JSON.stringify([r.id, r.v])).sort();
+    const lateRebuilt = [...(await rebuildTable(dir, "public.w_late", ["id"])).values()].map((r) => JSON.stringify([r.id, r.v])).sort();
+    assert.deepEqual(lateRebuilt, late, "w_late rebuilt from the landing zone equals the source");
+    assert.equal((await readRecords(dir, "public.w_late", { barriers: true })).filter((r) => r.__op === "b").length, 1);
   });
 });
