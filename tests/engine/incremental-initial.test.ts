@@ -121,6 +121,7 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
       assert.deepEqual(atStart?.incremental?.tables.map((t) => [t.table, t.barrier, t.reason]), [...WORKLOAD_TABLES.map((t) => t.name), "public.w_parted"].map((t) => [t, true, "initial"]));
       const created = logLines(engine, "created the replication slot; copying the tables without a primary key from its exported snapshot, then streaming while the others are copied in chunks (SNAPSHOT_MODE=incremental)");
       assert.deepEqual(created[0]?.copied, ["public.w_nokey"]);
+      assert.match(engine.logs.join(""), /snapshot mode: incremental: "?public"?\."?w_nokey"? has no primary key/, "run names the table without a primary key");
       workload = runWorkload(pg, { clients: 2, transactionsPerClient: 100_000, seed: 23, keySpace: 7_000, stop: () => stop });
       side = sideWorkload(pg, () => stop);
       const resumedFrom: { table: string; chunks: number }[] = [];
