@@ -154,6 +154,7 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
       }
       assert.equal(logLines(logs, "starting the incremental snapshot of table").filter((l) => resumedFrom.some((r) => r.table === l.table)).length, resumedFrom.filter((r, i) => resumedFrom.findIndex((x) => x.table === r.table) === i).length, "each killed table was started once, then only resumed");
       assert.ok(!logs.join("").includes('"level":50'), "no error was logged:\n" + logs.filter((l) => l.includes('"level":50')).join("\n"));
+      assert.equal(logLines(logs, "initial snapshot in chunks done (SNAPSHOT_MODE=incremental): every captured table with a primary key is copied").length, 1);
       // No table was copied in one exported-snapshot pass but w_nokey.
       assert.equal(logLines(logs, "snapshot of table copied").map((l) => l.table).join(","), "public.w_nokey");
     } finally {

@@ -322,6 +322,9 @@ export class IncrementalSnapshots {
         }
         state.incremental!.tables = state.incremental!.tables.filter((t) => t !== entry);
         await state.saveAgain();
+        if (entry.reason === "initial" && !state.incremental!.tables.some((t) => t.reason === "initial")) {
+          logger.info({ since: entry.since }, "initial snapshot in chunks done (SNAPSHOT_MODE=incremental): every captured table with a primary key is copied");
+        }
       }
     } catch (err) {
       if (!signal.aborted) throw err;
