@@ -7,7 +7,7 @@
  * must resume from the durable chunks, never from zero.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { engineEnv, landingDir, spawnEngine, waitFor, type ChildEngine } from "./fixtures/harness";
@@ -198,6 +198,11 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
 
     // A table newly in TABLE_INCLUDE at a later start is chunked too, behind its barrier, while streaming.
     await pg.query("CREATE TABLE public.w_late (id int PRIMARY KEY, v text); INSERT INTO public.w_late SELECT g, 'seed' FROM generate_series(1, 900) g");
+    // And a table queued under an earlier TABLE_INCLUDE that no longer captures it is dropped from the queue, not copied.
+    const statePath = join(dir, "_cdc_state", `${slot}.json`);
+    const stored = JSON.parse(await readFile(statePath, "utf8")) as { incremental: { tables: unknown[] } };
+    stored.incremental.tables.push({ table: "public.w_uncaptured", chunks: 2, lastKey: ["10"], rows: 20, barrier: true, reason: "initial", since: new Date().toISOString() });
+    await writeFile(statePath, JSON.stringify(stored));
     engine = spawnEngine({ ...env, TABLE_INCLUDE: [...tables, "public.w_late"].join(",") });
     try {
       await waitFor("streaming", async () => engine.logs.join("").includes("streaming changes"), 60_000, 20);
@@ -210,6 +215,7 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
       engine.child.kill("SIGKILL");
     }
     assert.deepEqual(logLines(engine, "starting the incremental snapshot of table").map((l) => l.table), ["public.w_late"]);
+    assert.equal(logLines(engine, "public.w_uncaptured is no longer captured (TABLE_INCLUDE); dropping its incremental snapshot").length, 1);
     const late = (await pg.query<{ id: number; v: string }>("SELECT id, v FROM public.w_late")).map((r) => JSON.stringify([r.id, r.v])).sort();
     const lateRebuilt = [...(await rebuildTable(dir, "public.w_late", ["id"])).values()].map((r) => JSON.stringify([r.id, r.v])).sort();
     assert.deepEqual(lateRebuilt, late, "w_late rebuilt from the landing zone equals the source");

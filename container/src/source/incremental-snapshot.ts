@@ -315,7 +315,10 @@ export class IncrementalSnapshots {
           continue;
         }
         try {
-          await this.snapshotTable(entry);
+          const captured = this.options.captured;
+          // Queued under an earlier TABLE_INCLUDE: its changes no longer stream, so chunks of it would land rows that then go stale.
+          if (captured !== undefined && !captured.has(entry.table)) logger.warn({ table: entry.table, chunks: entry.chunks }, `${entry.table} is no longer captured (TABLE_INCLUDE); dropping its incremental snapshot`);
+          else await this.snapshotTable(entry);
         } catch (err) {
           if (!(err instanceof IncrementalSnapshotRefused)) throw err;
           logger.error({ table: entry.table }, `incremental snapshot of ${entry.table} refused: ${err.message}`);
