@@ -10,7 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { ConfigError as EngineConfigError, loadConfig, VARIABLES } from "../container/src/config";
+import { ConfigError as EngineConfigError, loadConfig, SNAPSHOT_MODES, VARIABLES } from "../container/src/config";
 import { cloudRunSizeProblem, containerAppSizeProblem, fargateSizeProblem, LIMITS, NAME_RULES } from "./limits";
 import { PG_AUTH_MODES, type PgAuthMode } from "../container/src/source/auth";
 import { azureEngineIdentityName, baseName, cloudSqlIamUser, gcpServiceAccountId, pipelineBaseName } from "./naming";
@@ -236,7 +236,7 @@ export interface PlatformSettings {
   postgres: PostgresSettings;
   /** maxRecordBytes is always resolved here (derived from container.memoryMiB when not set). */
   batching: z.output<typeof batchingSchema> & { maxRecordBytes: number };
-  snapshotMode: "initial" | "never" | "initial_only";
+  snapshotMode: (typeof SNAPSHOT_MODES)[number];
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   sinkCompression: "none" | "gzip";
   /** Prefix inside the bucket/container the engine writes under (no leading or trailing slash). */
@@ -760,7 +760,7 @@ export function readSettings(): StackSettings {
     problems.push(problem("namePrefix", `must be 1-8 lower-case letters or digits starting with a letter (got ${JSON.stringify(namePrefix)}), because storage account and registry names allow nothing else`, "cdc"));
   }
 
-  const snapshotMode = readEnum(config, "snapshotMode", ["initial", "never", "initial_only"] as const, problems);
+  const snapshotMode = readEnum(config, "snapshotMode", SNAPSHOT_MODES, problems);
   const logLevel = readEnum(config, "logLevel", ["trace", "debug", "info", "warn", "error", "fatal"] as const, problems, "info");
   const sinkCompression = readEnum(config, "sinkCompression", ["none", "gzip"] as const, problems, "gzip");
 

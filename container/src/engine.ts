@@ -257,7 +257,8 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     fenceRetries(sink, state);
     batcher = makeBatcher();
 
-    const snapshotDue = config.snapshotMode === "initial" && (!slotRow || !state.snapshot?.done);
+    const copiesOnNewSlot = config.snapshotMode === "initial" || config.snapshotMode === "incremental";
+    const snapshotDue = copiesOnNewSlot && (!slotRow || !state.snapshot?.done);
     if (snapshotDue) {
       if (slotRow) {
         logger.warn(
@@ -300,7 +301,18 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       state.slotOwner.status = "created";
       const tsMs = Date.now();
       state.snapshot.consistentPoint = formatLsn(created.consistentPoint);
-      logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size }, "created the replication slot; taking the initial snapshot");
+      // SNAPSHOT_MODE=incremental: tables with a primary key are copied in chunks while streaming
+      // (queued below, resumable chunk by chunk); only those without one are copied here.
+      const chunked = config.snapshotMode === "incremental" ? await keyedTables(normal, catalog, tables) : new Map<string, number>();
+      const copied = tables.filter((t) => !chunked.has(`${t.schema}.${t.table}`));
+      logger.info(
+        { slot, consistentPoint: formatLsn(created.consistentPoint), tables: captured.size, ...(config.snapshotMode === "incremental" ? { chunked: [...chunked.keys()], copied: copied.map((t) => `${t.schema}.${t.table}`) } : {}) },
+        config.snapshotMode === "incremental"
+          ? copied.length > 0
+            ? "created the replication slot; copying the tables without a primary key from its exported snapshot, then streaming while the others are copied in chunks (SNAPSHOT_MODE=incremental)"
+            : "created the replication slot; streaming while the tables are copied in chunks (SNAPSHOT_MODE=incremental)"
+          : "created the replication slot; taking the initial snapshot",
+      );
       batcher.recordFilesInto = state.snapshot.files;
       const started = Date.now();
       // A shutdown interrupts the snapshot at once: it is not marked done, so the next start redoes it.
@@ -310,14 +322,14 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
         else signal.addEventListener("abort", stop, { once: true });
       });
       interrupted.catch(() => undefined);
-      const { rows, relids } = await Promise.race([
+      const { rows, relids } = copied.length === 0 ? { rows: 0, relids: new Map<string, number>() } : await Promise.race([
         interrupted,
         copySnapshot({
           config,
           snapshotName: created.snapshotName!,
           consistentPoint: created.consistentPoint,
           tsMs,
-          tables,
+          tables: copied,
           catalog,
           batcher,
           throttle,
@@ -332,9 +344,17 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
       batcher.recordFilesInto = undefined;
       state.snapshot.done = true;
       state.snapshot.files = [];
+      for (const [label, oid] of chunked) relids.set(label, oid);
       markCovered(state.snapshot, [...captured], relids, state.snapshot.consistentPoint);
+      // Each behind a re-snapshot barrier at its first chunk's low watermark, so that rows landed
+      // before (from a slot that was lost, or an interrupted snapshot) are gone for readers.
+      if (chunked.size > 0) queueChunkedSnapshots(state, [...chunked.keys()], "initial");
       await state.save([]);
-      logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
+      if (chunked.size > 0) {
+        logger.info({ rows, ms: Date.now() - started, chunked: chunked.size }, "streaming now; the tables with a primary key are copied in chunks while streaming (SNAPSHOT_MODE=incremental)");
+      } else {
+        logger.info({ rows, ms: Date.now() - started, rowsPerSecond: Math.round((rows * 1000) / Math.max(1, Date.now() - started)) }, "initial snapshot done");
+      }
     } else if (!slotRow) {
       // SNAPSHOT_MODE=never, first start (or a crash between the claim and the slot): claim, then create.
       state.slotOwner = { slot, database: config.pg.database, status: "creating", since: new Date().toISOString(), timeline };
@@ -469,12 +489,26 @@ async function snapshotUncoveredTables(
   }
   const current = await relationOids(ctx.normal, ctx.tables);
   const confirmed = (await readSlot(ctx.normal, config.pg.slot))?.confirmed_flush_lsn;
-  const due = tablesToSnapshot(snapshot, current, ctx.published.map((t) => `${t.schema}.${t.table}`), confirmed ? parseLsn(confirmed) : 0n);
+  let due = tablesToSnapshot(snapshot, current, ctx.published.map((t) => `${t.schema}.${t.table}`), confirmed ? parseLsn(confirmed) : 0n);
+  if (config.snapshotMode === "incremental") {
+    // Those with a primary key are copied in chunks while streaming, behind a barrier; the
+    // others from a temporary slot's exported snapshot, below, before streaming resumes.
+    const keyed = due.filter((t) => current.has(t) && (ctx.catalog.primaryKey(current.get(t)!) ?? []).length > 0);
+    if (keyed.length > 0) {
+      const { rows } = await ctx.normal.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+      // Covered from now: the slot's replay of their older Relation messages changes nothing,
+      // and what it lands of them before the first chunk's barrier readers drop.
+      markCovered(snapshot, keyed, current, rows[0].lsn);
+      queueChunkedSnapshots(state, keyed, "captured");
+      logger.info({ tables: keyed }, "these captured tables are not covered by a snapshot (new, or come back); copying them in chunks while streaming (SNAPSHOT_MODE=incremental)");
+      due = due.filter((t) => !keyed.includes(t));
+    }
+  }
   if (due.length === 0) {
     await state.save([]);
     return;
   }
-  if (config.snapshotMode !== "initial") {
+  if (config.snapshotMode === "never") {
     logger.warn({ tables: due }, "SNAPSHOT_MODE=never: these captured tables are not covered by a snapshot (new, or come back); their existing rows are not copied");
     const { rows } = await ctx.normal.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
     markCovered(snapshot, due, current, rows[0].lsn);
@@ -526,6 +560,29 @@ async function snapshotUncoveredTables(
     await state.save([]);
   } finally {
     await temporary.end().catch(() => undefined);
+  }
+}
+
+/** Of `tables`, those with a primary key (which incremental snapshots chunk by), with their relation OIDs. */
+async function keyedTables(client: Client, catalog: TypeCatalog, tables: { schema: string; table: string }[]): Promise<Map<string, number>> {
+  const oids = await relationOids(client, tables);
+  const unknown = [...oids.values()].filter((oid) => catalog.primaryKey(oid) === undefined);
+  if (unknown.length > 0) await catalog.loadPrimaryKeys(client, unknown);
+  return new Map([...oids].filter(([, oid]) => (catalog.primaryKey(oid) ?? []).length > 0));
+}
+
+/**
+ * Queues tables for incremental snapshots behind a re-snapshot barrier (each at the end, once;
+ * one queued already starts over), for the stream's IncrementalSnapshots to copy chunk by chunk.
+ */
+function queueChunkedSnapshots(state: EngineState, tables: string[], reason: string): void {
+  state.incremental ??= { tables: [] };
+  const since = new Date().toISOString();
+  for (const table of tables) {
+    const fresh = { table, chunks: 0, lastKey: null, rows: 0, barrier: true, reason, since };
+    const queued = state.incremental.tables.findIndex((t) => t.table === table);
+    if (queued >= 0) state.incremental.tables[queued] = fresh;
+    else state.incremental.tables.push(fresh);
   }
 }
 
@@ -699,7 +756,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     },
     logger,
     // Tables that come back while streaming: an incremental snapshot (PostgreSQL 14+), else a new session's.
-    config.snapshotMode !== "initial" ? "record" : incremental ? (table, oid, detail, lsn) => incremental.comeback(table, oid, detail, lsn) : "snapshot",
+    config.snapshotMode === "never" ? "record" : incremental ? (table, oid, detail, lsn) => incremental.comeback(table, oid, detail, lsn) : "snapshot",
     wire.binary,
   );
   settleDurable = () => {

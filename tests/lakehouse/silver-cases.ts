@@ -192,6 +192,29 @@ export const SILVER_SCENARIOS: SilverScenario[] = [
     ],
   },
   {
+    rule: "an initial snapshot in chunks (SNAPSHOT_MODE=incremental): the table's first records are streamed changes, then the barrier at the first chunk's low watermark, then the chunks",
+    table: "public.s_incremental_initial",
+    key: ["id"],
+    manifest: [["id", "BIGINT"], ["name", "STRING"]],
+    steps: [
+      // The slot exists at P = 100 and streams at once; the table's chunks have not started yet
+      // (another table is copied first), so its first landed records are changes (a lost slot's
+      // rows, or none, before them). Silver holds just those for now.
+      [[rec("c", 150, 9_999_999_990, { id: 7, name: "streamed before the chunks" }), rec("u", 160, 9_999_999_990, { id: 1, name: "streamed, row from before the slot" })]],
+      // The barrier at L1 = 300 drops them; a change of key 2 inside window 1 (its chunk row was
+      // dropped for it); chunk 1 at H1 = 320 lands keys 1 and 7, in the same object as the window's change.
+      [[rec("b", 300, 0), rec("u", 310, 9_999_999_994, { id: 2, name: "streamed in window 1" }), rec("r", 320, 1, { id: 1, name: "chunk 1" }), rec("r", 320, 2, { id: 7, name: "chunk 1" })]],
+      // A change of key 8 after chunk 1 and before the chunk that holds it; chunk 2 (keys 8…) at H2 = 400 lands
+      // key 8 as read after that change, and key 9; a change after H2 wins over its chunk row.
+      [[rec("c", 350, 9_999_999_994, { id: 8, name: "streamed before chunk 2" })], [rec("r", 400, 1, { id: 8, name: "streamed before chunk 2" }), rec("r", 400, 2, { id: 9, name: "chunk 2" }), rec("d", 410, 9_999_999_994, { id: 9 })]],
+    ],
+    expect: [
+      { afterStep: 0, rows: [{ id: 1, name: "streamed, row from before the slot" }, { id: 7, name: "streamed before the chunks" }] },
+      { afterStep: 1, rows: [{ id: 1, name: "chunk 1" }, { id: 2, name: "streamed in window 1" }, { id: 7, name: "chunk 1" }] },
+      { rows: [{ id: 1, name: "chunk 1" }, { id: 2, name: "streamed in window 1" }, { id: 7, name: "chunk 1" }, { id: 8, name: "streamed before chunk 2" }] },
+    ],
+  },
+  {
     rule: "a key change with unchanged TOAST values: the new key's row takes them from the old key's row (its d at __seq - 1)",
     table: "public.s_key_toast",
     key: ["id"],

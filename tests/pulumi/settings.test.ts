@@ -128,6 +128,15 @@ describe("pulumi settings", () => {
     assert.throws(() => resolvePlatform("cdc", { ...base, batching: { maxRecordBytes: 1000 } }, "dev", "p"), /batching\.maxRecordBytes/);
   });
 
+  it("passes snapshotMode incremental to the engine as SNAPSHOT_MODE=incremental", () => {
+    const args = (snapshotMode: string) => ({ cloud: "gcp" as const, gcp: { project: "p", region: "europe-west1" }, postgres: { host: "db", database: "app", user: "u", password: "x" }, snapshotMode });
+    const settings = resolvePlatform("cdc", args("incremental") as never, "dev", "p");
+    assert.equal(settings.snapshotMode, "incremental");
+    const env = engineEnvironment(settings, "gs://bucket/landing");
+    assert.equal(env.SNAPSHOT_MODE, "incremental");
+    assert.equal(loadConfig({ ...env, PG_PASSWORD: "x" }).snapshotMode, "incremental");
+  });
+
   it("puts a CA bundle from the settings into the engine's environment, so a new bundle needs no new image", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     const env = engineEnvironment({

@@ -326,6 +326,15 @@ export class Batcher {
     return oldest;
   }
 
+  /**
+   * Seals a table's open batch now rather than at its size or age limit: for an incremental
+   * snapshot that waits for its chunks' rows to be durable, which the age limit would delay by up
+   * to BATCH_MAX_WAIT_MS a time.
+   */
+  sealNow(buffer: TableBuffer): void {
+    if (buffer.count > 0) this.seal(buffer);
+  }
+
   sealAll(): void {
     for (const buffer of this.buffers.values()) if (buffer.count > 0) this.seal(buffer);
   }

@@ -13,7 +13,7 @@ import { METRICS_LOG_FORMATS } from "../ops/metrics-log";
 import { PG_AUTH_MODES, type PgAuthMode } from "../source/auth";
 
 export const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
-export const SNAPSHOT_MODES = ["initial", "never", "initial_only"] as const;
+export const SNAPSHOT_MODES = ["initial", "never", "initial_only", "incremental"] as const;
 /** PG_BINARY: pgoutput binary format off, on (required), or auto (where the server and every captured type allow it). */
 export const PG_BINARY_MODES = ["auto", "on", "off"] as const;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;

@@ -45,6 +45,7 @@ import { PG_EPOCH_MS, PartitionClock } from "./pgoutput";
 import { RecordTooLargeError, largestColumn } from "./large-rows";
 import { formatLsn, parseLsn } from "./lsn";
 import { markCovered } from "./coverage";
+import { PGOUTPUT_MESSAGES_MIN_VERSION } from "./setup";
 
 const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
 
@@ -53,7 +54,7 @@ export const WATERMARK_PREFIX = "cdc-watermark";
 /** The prefix of snapshot requests (`cdc-engine snapshot`); content: `{"tables":["schema.table", …]}`. */
 export const REQUEST_PREFIX = "cdc-snapshot";
 /** pgoutput decodes logical messages from PostgreSQL 14 on. */
-export const INCREMENTAL_MIN_VERSION = 140000;
+export const INCREMENTAL_MIN_VERSION = PGOUTPUT_MESSAGES_MIN_VERSION;
 /** Rows per chunk (INCREMENTAL_CHUNK_SIZE's default). */
 export const DEFAULT_CHUNK_SIZE = 4096;
 /** Transactions whose xid the stream remembers for the race check (see the module comment). */
@@ -314,13 +315,19 @@ export class IncrementalSnapshots {
           continue;
         }
         try {
-          await this.snapshotTable(entry);
+          const captured = this.options.captured;
+          // Queued under an earlier TABLE_INCLUDE: its changes no longer stream, so chunks of it would land rows that then go stale.
+          if (captured !== undefined && !captured.has(entry.table)) logger.warn({ table: entry.table, chunks: entry.chunks }, `${entry.table} is no longer captured (TABLE_INCLUDE); dropping its incremental snapshot`);
+          else await this.snapshotTable(entry);
         } catch (err) {
           if (!(err instanceof IncrementalSnapshotRefused)) throw err;
           logger.error({ table: entry.table }, `incremental snapshot of ${entry.table} refused: ${err.message}`);
         }
         state.incremental!.tables = state.incremental!.tables.filter((t) => t !== entry);
         await state.saveAgain();
+        if (entry.reason === "initial" && !state.incremental!.tables.some((t) => t.reason === "initial")) {
+          logger.info({ since: entry.since }, "initial snapshot in chunks done (SNAPSHOT_MODE=incremental): every captured table with a primary key is copied");
+        }
       }
     } catch (err) {
       if (!signal.aborted) throw err;
@@ -572,6 +579,11 @@ export class IncrementalSnapshots {
     if (this.client) return this.client;
     const client = await connect(this.options.config, "cdc-engine incremental snapshot");
     this.client = client;
+    // A chunk waits for its high watermark to reach the stream, and the walsender sends only WAL
+    // that is flushed: under synchronous_commit = off that waits for the WAL writer (wal_writer_delay,
+    // 200 ms by default) at every chunk. The watermarks' commits are flushed at once instead
+    // (locally: they need no standby's acknowledgement, they carry no data).
+    await client.query("SET synchronous_commit = local");
     const onAbort = () => (connectionOf(client).stream as unknown as { destroy(err?: Error): void }).destroy();
     this.options.signal.addEventListener("abort", onAbort, { once: true });
     return client;
@@ -605,6 +617,8 @@ export class IncrementalSnapshots {
         logger.info({ table: entry.table }, "the table came back while it was being copied incrementally; starting over");
       }
       // Bounded: chunks landed but not durable yet (the batcher's backpressure bounds them too).
+      // Their rows are sealed into an object at once when waited for, not after BATCH_MAX_WAIT_MS.
+      if (this.landing.length >= CHUNKS_IN_FLIGHT) this.options.batcher.sealNow(table.buffer);
       while (this.landing.length >= CHUNKS_IN_FLIGHT) await this.untilAborted(this.landing[0].durable);
       if (reprepare) {
         table = await this.prepareTable(client, entry.table);
@@ -672,7 +686,10 @@ export class IncrementalSnapshots {
       this.landing.push({ table: entry.table, progress: entry, generation, chunks, lastKey, rows, last, durable, resolve });
       // A chunk with nothing to wait for (all its rows dropped) counts at once.
       this.onDurable();
-      if (finished) await this.untilAborted(durable);
+      if (finished) {
+        this.options.batcher.sealNow(table.buffer);
+        await this.untilAborted(durable);
+      }
       else if ((chunks & 63) === 0) logger.info({ table: entry.table, chunks, rows }, "incremental snapshot progress");
     }
     // The last chunk is durable (and with it every chunk before): nothing of this table is left.

@@ -36,6 +36,8 @@ export class SourceSetupError extends Error {
 
 /** The oldest server whose pgoutput sends everything the landing contract needs (TRUNCATE came in 11). */
 const MIN_SERVER_VERSION = 110000;
+/** pgoutput decodes logical messages (`messages 'true'`), which incremental snapshots use as watermarks, from PostgreSQL 14 on. */
+export const PGOUTPUT_MESSAGES_MIN_VERSION = 140000;
 
 interface ServerFacts {
   versionNum: number;
@@ -376,6 +378,32 @@ function platformCheck(platform: Platform): SourceCheck {
 }
 
 /** HEARTBEAT_INTERVAL_MS=0: the slot then advances only from the server's keepalives. */
+/**
+ * SNAPSHOT_MODE=incremental: the server must decode watermarks (14+), and tables without a primary
+ * key, which chunks cannot be bounded or deduplicated by, are named: they are copied from the slot's
+ * exported snapshot before streaming starts, as SNAPSHOT_MODE=initial copies every table.
+ */
+export function incrementalModeCheck(server: { versionNum: number; version: string }, keyless: string[]): SourceCheck {
+  if (server.versionNum < PGOUTPUT_MESSAGES_MIN_VERSION) {
+    return {
+      name: "snapshot mode",
+      ok: false,
+      detail: `SNAPSHOT_MODE=incremental needs PostgreSQL 14 or later (pgoutput decodes the logical messages its chunks use as watermarks from 14 on); this server is PostgreSQL ${server.version}`,
+      fix: "set SNAPSHOT_MODE=initial (one consistent copy from the slot's exported snapshot before streaming), or upgrade the server to PostgreSQL 14 or later",
+    };
+  }
+  if (keyless.length === 0) return { name: "snapshot mode", ok: true, detail: "incremental: every captured table has a primary key and is copied in chunks while streaming" };
+  return {
+    name: "snapshot mode",
+    ok: true,
+    warning: true,
+    detail:
+      `incremental: ${keyless.join(", ")} ${keyless.length === 1 ? "has" : "have"} no primary key, which chunks are read and deduplicated by; ` +
+      `when the engine creates its slot ${keyless.length === 1 ? "it is" : "they are"} copied from the slot's exported snapshot before streaming starts (not resumable), the other tables in chunks while streaming`,
+    fix: `add a primary key to copy ${keyless.length === 1 ? "it" : "them"} in chunks too: ${keyless.map((t) => `ALTER TABLE ${t} ADD PRIMARY KEY (…);`).join(" ")}`,
+  };
+}
+
 function heartbeatCheck(): SourceCheck {
   return {
     name: "heartbeat",
@@ -443,6 +471,7 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
 
   checks.push(platformCheck(facts.platform));
   if (config.heartbeatIntervalMs === 0) checks.push(heartbeatCheck());
+  if (config.snapshotMode === "incremental") checks.push(incrementalModeCheck(server, tables.filter((t) => t.exists && !t.primaryKey).map((t) => t.qualified)));
   checks.push(
     server.versionNum >= MIN_SERVER_VERSION
       ? { name: "server version", ok: true, detail: `PostgreSQL ${server.version}` }
