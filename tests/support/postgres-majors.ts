@@ -109,3 +109,10 @@ async function exists(path: string): Promise<boolean> {
     () => false,
   );
 }
+
+/**
+ * The majors tests/engine/postgres-versions.test.ts runs the engine end to end on: the oldest the
+ * suite can run, the first with binary mode, TID range scans and logical messages (14), and the
+ * newest (generated columns in the stream); 17 is every other test's default.
+ */
+export const VERSION_TEST_MAJORS: readonly number[] = [12, 14, 18];
