@@ -88,6 +88,20 @@ function valuesOn(versionNum: number): Record<string, string[]> {
   return out;
 }
 
+const FLOAT_TYPES = new Set(["float4", "float8", "float8[]"]);
+
+/**
+ * PostgreSQL prints the shortest round-trip digits (what the decoders print, as binary mode exists
+ * only from 14) from 12 on; 11 prints 9 / 17 significant digits, so there the decoded text is
+ * checked to read back as the same values instead.
+ */
+const shortestFloats = (versionNum: number) => versionNum >= 120000;
+
+function assertSameFloats(decoded: string, text: string, type: string): void {
+  const numbers = (t: string) => t.replace(/[{}]/g, "").split(",").map((x) => (type === "float4" ? Math.fround(Number(x)) : Number(x)));
+  assert.deepEqual(numbers(decoded), numbers(text), `${type} ${text}: ${decoded} reads back as another value`);
+}
+
 async function typeOid(client: Client, type: string): Promise<number> {
   const { rows } = await client.query<{ oid: number }>("SELECT $1::regtype::oid::int AS oid", [type]);
   return rows[0].oid;
@@ -140,7 +154,9 @@ describe("engine: pgoutput binary mode", function () {
       const oid = await typeOid(client, type);
       await catalog.loadTypes(client, [oid]);
       for (const { text, bin } of await sendAndText(client, type, literals)) {
-        assert.equal(decodeToText(catalog, oid, bin), text, `${type} ${text.slice(0, 80)}`);
+        const decoded = decodeToText(catalog, oid, bin);
+        if (FLOAT_TYPES.has(type) && !shortestFloats(pg.versionNum)) assertSameFloats(decoded, text, type);
+        else assert.equal(decoded, text, `${type} ${text.slice(0, 80)}`);
       }
     }
   });
@@ -154,14 +170,15 @@ describe("engine: pgoutput binary mode", function () {
                UNION ALL SELECT 2 ^ n::float8 FROM generate_series(-1074, 1023, 7) n
                UNION ALL SELECT round(random() * 10 ^ (n % 18)) FROM generate_series(1, 500) n) s`,
     );
-    for (const r of doubles) assert.equal(decodeToText(catalog, oids.float8, r.b), r.t, `float8 ${r.t}`);
+    const check = (type: string, decoded: string, text: string) => (shortestFloats(pg.versionNum) ? assert.equal(decoded, text, `${type} ${text}`) : assertSameFloats(decoded, text, type));
+    for (const r of doubles) check("float8", decodeToText(catalog, oids.float8, r.b), r.t);
     const { rows: singles } = await client.query<{ t: string; b: Buffer }>(
       `SELECT v::text AS t, float4send(v) AS b
          FROM (SELECT ((random() - 0.5) * 10 ^ (random() * 74 - 37))::float4 AS v FROM generate_series(1, 3000)
                UNION ALL SELECT (2 ^ n::float8)::float4 FROM generate_series(-149, 127) n
                UNION ALL SELECT round(random() * 10 ^ (n % 9))::float4 FROM generate_series(1, 500) n) s`,
     );
-    for (const r of singles) assert.equal(decodeToText(catalog, oids.float4, r.b), r.t, `float4 ${r.t}`);
+    for (const r of singles) check("float4", decodeToText(catalog, oids.float4, r.b), r.t);
   });
 
   it("knows which types it cannot decode (composites, ranges, geometric, \"char\", int2vector)", async () => {
