@@ -723,8 +723,11 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   failedHere.catch(() => streamScope.abort());
   ctx.failed.catch(() => streamScope.abort());
 
+  // Set when the stream skipped changes (a missing publication on PostgreSQL 18+): from then on
+  // nothing is confirmed, so the slot keeps them for the operator's decision.
+  let skippedChanges = false;
   const confirm = (lsn: bigint) => {
-    if (lsn <= replication.confirmedLsn) return;
+    if (skippedChanges || lsn <= replication.confirmedLsn) return;
     replication.confirm(lsn);
     ctx.progress.confirmed = true;
     metrics.confirmedLsn(lsn);
@@ -846,6 +849,18 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     },
   });
   streaming.catch(() => undefined);
+  // PostgreSQL 18 decodes a change at whose position the publication does not exist by skipping
+  // the publication, with a WARNING from pgoutput's LoadPublications ("skipped loading
+  // publication …"), where older servers fail with ERROR publication "…" does not exist: the
+  // change is then silently left out of the stream, so stop exactly as before, confirming nothing
+  // from here on. (The routine identifies it whatever the server's lc_messages.)
+  const onNotice = (notice: { message?: string; routine?: string }) => {
+    if (skippedChanges || (notice.routine !== "LoadPublications" && !/skipped loading publication/.test(notice.message ?? ""))) return;
+    skippedChanges = true;
+    const err = new Error(`publication "${config.pg.publication}" does not exist at this point in the WAL (PostgreSQL: ${notice.message})`);
+    fail(permanentSourceError(err, config) ?? err);
+  };
+  ctx.replication.on("notice", onNotice);
   metrics.confirmedLsn(ctx.confirmedAtStart);
   metrics.phase("streaming");
   logger.info({ slot: config.pg.slot, publication: config.pg.publication, confirmedFlushLsn: formatLsn(ctx.confirmedAtStart), tables: [...ctx.captured], format: wire.binary ? "binary" : "text" }, "streaming changes");
@@ -900,6 +915,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
     logger.info({ table: err.table }, err.message);
   });
 
+  ctx.replication.removeListener("notice", onNotice);
   // Shutting down: stop reading, make everything buffered durable, confirm it, close.
   metrics.phase("stopping");
   stopping = true;

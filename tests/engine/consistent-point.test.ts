@@ -32,7 +32,8 @@ describe("engine: a commit exactly at the slot's consistent point", function () 
     const client = await pg.connect();
     await client.query("BEGIN");
     await client.query("INSERT INTO public.cp_items VALUES ($1, 'late')", [id]);
-    const { rows } = await client.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid");
+    // pg_current_xact_id() came in PostgreSQL 13; txid_current() (its older name) still exists.
+    const { rows } = await client.query<{ xid: string }>(`SELECT ${pg.versionNum >= 130000 ? "pg_current_xact_id()" : "txid_current()"}::text AS xid`);
     return { client, xid: rows[0].xid };
   };
   /** The slot creation waits (XactLockTableWait) for this transaction. */

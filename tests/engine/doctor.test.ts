@@ -134,7 +134,9 @@ describe("engine: source setup and doctor", function () {
       assert.equal(byName(await inspectSource(cfg, client), "table public.full_rows").detail, "REPLICA IDENTITY FULL");
     });
 
-    it("requires publish_via_partition_root for a partitioned table, naming the fix, and creates publications with it", async () => {
+    it("requires publish_via_partition_root for a partitioned table, naming the fix, and creates publications with it", async function () {
+      // Publications hold partitioned tables from 13 on; before, see partitions.test.ts.
+      if (good.versionNum < 130000) this.skip();
       await good.query(`
         CREATE TABLE public.measurements (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
         CREATE TABLE public.measurements_2026 PARTITION OF public.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');

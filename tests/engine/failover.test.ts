@@ -20,7 +20,7 @@ describe("engine: failover slots", function () {
   let versionNum = 0;
   before(async function () {
     pg = await startPostgres();
-    versionNum = Number((await pg.query<{ v: string }>("SHOW server_version_num"))[0].v);
+    versionNum = pg.versionNum;
     await pg.query("CREATE TABLE public.f (id int PRIMARY KEY)");
   });
   after(async () => {

@@ -33,8 +33,9 @@ describe("engine: names that cannot land", function () {
       CREATE TABLE "my/schema"."a.b" (id int PRIMARY KEY);
       CREATE TABLE public.fine (id int PRIMARY KEY, v text);
       CREATE PUBLICATION names_pub FOR TABLE public.meta, "my/schema"."a.b", public.fine;
-      CREATE PUBLICATION listed_pub FOR TABLE public.meta (id, note);
     `);
+    // Column lists came in PostgreSQL 15.
+    if (pg.versionNum >= 150000) await pg.query("CREATE PUBLICATION listed_pub FOR TABLE public.meta (id, note)");
   });
 
   after(async () => {
@@ -70,7 +71,8 @@ describe("engine: names that cannot land", function () {
     assert.ok(err.message.includes(`${meta.detail} — fix: ${meta.fix}`), err.message);
   });
 
-  it("pass when a publication column list leaves the reserved columns out (the fix works)", async () => {
+  it("pass when a publication column list leaves the reserved columns out (the fix works)", async function () {
+    if (pg.versionNum < 150000) this.skip(); // column lists came in 15
     const cfg = config({ PG_PUBLICATION: "listed_pub" });
     assert.deepEqual(failures(await inspectSource(cfg, client)), []);
     await pg.query("INSERT INTO public.meta VALUES (1, 'x', 2, 'kept')");

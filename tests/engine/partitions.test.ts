@@ -8,17 +8,24 @@ import { loadConfig } from "../../container/src/config";
 import { inspectSource } from "../../container/src/source/setup";
 import { engineEnv, streamingEngine, waitForRecords } from "./fixtures/harness";
 import { columnsOf, readLanding, rebuildTable } from "./fixtures/landing";
+import { startPostgres, type TestPostgres } from "../support/postgres";
+import { requestedPgMajor } from "../support/postgres-majors";
+
+const PARTITIONED = `
+  CREATE TABLE public.events (region text, id int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+  CREATE TABLE public.events_eu PARTITION OF public.events FOR VALUES IN ('eu');
+  CREATE TABLE public.events_us PARTITION OF public.events FOR VALUES IN ('us');
+  INSERT INTO public.events VALUES ('eu', 1, 'a'), ('us', 2, 'b');
+`;
 
 describe("engine: partitioned tables", function () {
   this.timeout(120_000);
+  before(function () {
+    // Publications hold partitioned tables from PostgreSQL 13 on; before, see the next describe.
+    if (requestedPgMajor() < 13) this.skip();
+  });
   const ctx = streamingEngine(
-    (pg) =>
-      pg.query(`
-        CREATE TABLE public.events (region text, id int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
-        CREATE TABLE public.events_eu PARTITION OF public.events FOR VALUES IN ('eu');
-        CREATE TABLE public.events_us PARTITION OF public.events FOR VALUES IN ('us');
-        INSERT INTO public.events VALUES ('eu', 1, 'a'), ('us', 2, 'b');
-      `),
+    (pg) => pg.query(PARTITIONED),
     (pg, dir) => engineEnv(pg, dir, { TABLE_INCLUDE: "public.events", PG_SLOT: "part_slot", PG_PUBLICATION: "part_pub" }),
   );
 
@@ -67,5 +74,31 @@ describe("engine: partitioned tables", function () {
     ]);
     // A partition on its own, in a publication without its parent, streams under its own name: fine.
     assert.deepEqual(await problems({ TABLE_INCLUDE: "public.events_eu", PG_PUBLICATION: "new_pub", PG_SLOT: "other_slot" }), []);
+  });
+});
+
+describe("engine: partitioned tables before PostgreSQL 13", function () {
+  this.timeout(120_000);
+  let pg: TestPostgres;
+  before(async function () {
+    if (requestedPgMajor() >= 13) this.skip(); // 13+ publishes them: covered above
+    pg = await startPostgres();
+    await pg.query(PARTITIONED);
+  });
+  after(async () => pg?.stop());
+
+  it("refuses the parent with one message naming the version and the fix; its partitions are captured", async () => {
+    const client = await pg.connect();
+    try {
+      const problems = async (env: Record<string, string>) => (await inspectSource(loadConfig(engineEnv(pg, "/tmp/unused", env)), client)).filter((c) => !c.ok);
+      const [problem, ...rest] = await problems({ TABLE_INCLUDE: "public.events", PG_PUBLICATION: "part_pub", PG_SLOT: "part_slot" });
+      assert.deepEqual(rest, []);
+      assert.equal(problem.name, "partitioned tables");
+      assert.match(problem.detail, /^PostgreSQL 1[12] cannot publish a partitioned table \(publications hold them from 13 on\), so public\.events cannot be captured as one table$/);
+      assert.match(problem.fix!, /capture the partitions instead, each under its own name: put them in TABLE_INCLUDE in place of public\.events .*or upgrade the server to PostgreSQL 13 or later/);
+      assert.deepEqual(await problems({ TABLE_INCLUDE: "public.events_eu,public.events_us", PG_PUBLICATION: "part_pub", PG_SLOT: "part_slot" }), []);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -88,6 +88,8 @@ describe("engine: replication slots it does not own", function () {
         assert.equal(reread.snapshot?.done, true);
       } finally {
         await engine.stop();
+        // The walsender ends a moment after the engine closed its connection (seen on 12).
+        await waitFor("the slot released", async () => (await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [slot])).length > 0);
         await pg.query("SELECT pg_drop_replication_slot($1)", [slot]);
       }
     });
@@ -113,7 +115,8 @@ describe("engine: replication slots it does not own", function () {
     assert.equal(await slotRow(slot), undefined, "the slot was not re-created");
   });
 
-  it("a slot PostgreSQL invalidated is refused with the choice between a new snapshot and accepting the gap", async () => {
+  it("a slot PostgreSQL invalidated is refused with the choice between a new snapshot and accepting the gap", async function () {
+    if (pg.versionNum < 130000) this.skip(); // max_slot_wal_keep_size, which invalidates slots, came in 13
     const slot = "invalidated_slot";
     const dir = await landingDir();
     const env = engineEnv(pg, dir, { TABLE_INCLUDE: "public.owned", PG_SLOT: slot, PG_PUBLICATION: "owned_pub", SNAPSHOT_MODE: "never" });

@@ -19,6 +19,7 @@ import { testBatcher } from "./fixtures/batcher";
 import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
 import { WrappedSink, type WriteKind } from "./fixtures/wrapped-sink";
 import { readLanding } from "./fixtures/landing";
+import { requestedPgMajor } from "../support/postgres-majors";
 
 /** A real FileSink that records the key of every write (put, create, replace, delete). */
 class RecordingSink extends WrappedSink {
@@ -32,7 +33,9 @@ class RecordingSink extends WrappedSink {
 describe("engine: a failed snapshot worker cancels the whole snapshot", function () {
   this.timeout(120_000);
   let pg: TestPostgres;
-  before(async () => {
+  before(async function () {
+    // The worker's failure is a row filter dividing by zero: row filters came in PostgreSQL 15.
+    if (requestedPgMajor() < 15) this.skip();
     pg = await startPostgres();
     // sc_big is partitioned so that a lock on its partition holds its COPY alone (the catalog
     // queries before it only open the parent).

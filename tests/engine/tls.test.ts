@@ -61,7 +61,8 @@ describe("engine: TLS verification", function () {
     try {
       await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"));
       const sessions = await pg.query<{ ssl: boolean; client_dn: string | null }>(
-        "SELECT s.ssl, s.client_dn FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name LIKE 'cdc-engine%'",
+        // The column is clientdn before PostgreSQL 12.
+        "SELECT s.ssl, COALESCE(to_jsonb(s) ->> 'client_dn', to_jsonb(s) ->> 'clientdn') AS client_dn FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name LIKE 'cdc-engine%'",
       );
       assert.ok(sessions.length >= 2);
       assert.ok(sessions.every((s) => s.ssl && s.client_dn === "/CN=postgres"), JSON.stringify(sessions));

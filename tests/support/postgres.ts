@@ -1,9 +1,11 @@
 /**
  * A real PostgreSQL for tests: the demo's embedded PostgreSQL launcher (wal_level=logical, free
  * loopback port, fresh temp data directory), with more replication slots and a test client.
+ * The major is 17 unless `CDC_TEST_PG_MAJOR` (or `major`) picks another (tests/support/postgres-majors.ts).
  */
 import { Client } from "pg";
 import { freePort, launchEmbeddedPostgres } from "../../lakehouse/src/demo/postgres";
+import { embeddedPostgresEntry, requestedPgMajor } from "./postgres-majors";
 
 export { freePort };
 
@@ -13,6 +15,10 @@ export interface TestPostgres {
   user: string;
   password: string;
   database: string;
+  /** The server's major version (`server_version_num` / 10000). */
+  major: number;
+  /** `server_version_num`, e.g. 140023. */
+  versionNum: number;
   /** libpq-style URL for the `postgres` database. */
   url: string;
   /** The engine's PG_* variables for this server (PG_SSLMODE=disable). */
@@ -27,11 +33,15 @@ export interface TestPostgres {
 export interface StartOptions {
   /** Extra `-c name=value` settings, e.g. { max_replication_slots: "2" }. */
   settings?: Record<string, string>;
+  /** PostgreSQL major to run; unset: `CDC_TEST_PG_MAJOR`, else 17. */
+  major?: number;
 }
 
 export async function startPostgres(options: StartOptions = {}): Promise<TestPostgres> {
   const password = "test-password";
+  const major = options.major ?? requestedPgMajor();
   const server = await launchEmbeddedPostgres({
+    embeddedPostgresEntry: await embeddedPostgresEntry(major),
     password,
     tempPrefix: "cdc-test-pg-",
     settings: {
@@ -50,8 +60,23 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     await client.connect();
     return client;
   };
+  let versionNum: number;
+  try {
+    const client = await connect();
+    try {
+      versionNum = Number((await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+    } finally {
+      await client.end();
+    }
+    if (Math.floor(versionNum / 10000) !== major) throw new Error(`asked for PostgreSQL ${major}, but the server is ${versionNum}`);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   return {
     ...base,
+    major,
+    versionNum,
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     env: {
       PG_HOST: "127.0.0.1",

@@ -10,5 +10,8 @@ import { ensureSparkEnv } from "../../lakehouse/src/spark/env";
 import { ensureFakeGcsServer } from "../sinks/support/conditional-servers";
 import { kafkaJars } from "../sinks/support/kafka-broker";
 import { ensureMoto } from "./moto";
+import { embeddedPostgresEntry, VERSION_TEST_MAJORS } from "./postgres-majors";
 
-for (const setup of [ensureFakeGcsServer, ensureMoto, kafkaJars, () => ensureSparkEnv()]) setup().catch(() => undefined);
+const otherPostgresMajors = () => Promise.all(VERSION_TEST_MAJORS.map((major) => embeddedPostgresEntry(major)));
+
+for (const setup of [otherPostgresMajors, ensureFakeGcsServer, ensureMoto, kafkaJars, () => ensureSparkEnv()]) setup().catch(() => undefined);

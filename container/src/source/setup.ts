@@ -534,6 +534,21 @@ function evaluate(config: EngineConfig, facts: SourceFacts): Evaluation {
 
   const quotedList = (list: TableFacts[]) => list.map((t) => t.qualified).join(", ");
   const existing = tables.filter((t) => t.exists);
+  // Publications hold partitioned tables from PostgreSQL 13 on (with publish_via_partition_root);
+  // before, CREATE/ALTER PUBLICATION rejects them, so the publication checks below cannot help.
+  const unpublishable = server.versionNum < 130000 ? existing.filter((t) => t.partitioned) : [];
+  if (unpublishable.length > 0) {
+    const major = Math.floor(server.versionNum / 10000);
+    checks.push({
+      name: "partitioned tables",
+      ok: false,
+      detail: `PostgreSQL ${major} cannot publish a partitioned table (publications hold them from 13 on), so ${unpublishable.map((t) => display(t.name)).join(", ")} cannot be captured as one table`,
+      fix:
+        `capture the partitions instead, each under its own name: put them in TABLE_INCLUDE in place of ${unpublishable.map((t) => display(t.name)).join(", ")} ` +
+        `(SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = '${unpublishable[0].qualified.replace(/'/g, "''")}'::regclass; lists them), or upgrade the server to PostgreSQL 13 or later`,
+    });
+    return { checks, actions };
+  }
   if (!publication) {
     if (config.tables.length === 0) {
       checks.push({

