@@ -93,7 +93,9 @@ describe("engine: SNAPSHOT_MODE=incremental (the initial snapshot in chunks whil
     assert.deepEqual(incrementalModeCheck({ versionNum: 140000, version: "14.0" }, []).ok, true);
   });
 
-  it("streams at once, resumes after kill -9 from the last durable chunk, and rebuilds every table equal to the source; a lost slot is snapshotted again behind barriers", async () => {
+  it("streams at once, resumes after kill -9 from the last durable chunk, and rebuilds every table equal to the source; a lost slot is snapshotted again behind barriers", async function () {
+    // Chunks need pgoutput's logical messages (14+); before that the mode is refused, as tested above.
+    if (pg.versionNum < 140000) this.skip();
     await createWorkloadTables(pg, 6_000);
     await pg.query(`
       CREATE TABLE public.w_nokey (a int, b text);
