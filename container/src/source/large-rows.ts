@@ -124,12 +124,13 @@ export class MessageSizeGate {
   /**
    * When set, CopyData payloads go straight here instead of through pg-protocol's parser (which
    * still gets every other message, in order): the replication stream's hot path, without a
-   * parsed message object and two events per change. A payload is a view of the socket's chunk
-   * (or of its own gathered buffer, see isGathered), never of memory the parser reuses; on a
+   * parsed message object, two events and a Buffer view per change. A payload is buf[start, end)
+   * of the socket's chunk (or of its own gathered buffer, see isGathered), never of memory the
+   * parser reuses; on a
    * replication connection the socket's chunk is its one reused read buffer, so a payload kept
    * beyond the call must be copied.
    */
-  copyData: ((payload: Buffer) => void) | undefined;
+  copyData: ((buf: Buffer, start: number, end: number) => void) | undefined;
   /** The message being gathered goes to copyData (not to the parser) when complete. */
   private gatheringDirect = false;
   /**
@@ -193,7 +194,7 @@ export class MessageSizeGate {
         if (this.gathered === this.gathering.length) {
           const whole = this.gathering;
           this.gathering = undefined;
-          if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole.subarray(5));
+          if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole, 5, whole.length);
           else this.forward(whole);
           if (this.failed) return;
         }
@@ -240,7 +241,7 @@ export class MessageSizeGate {
         if (i > passFrom) this.forward(chunk.subarray(passFrom, i));
         if (this.failed) return;
         if (i + total <= n) {
-          this.copyData(chunk.subarray(i + 5, i + total));
+          this.copyData(chunk, i + 5, i + total);
           if (this.failed) return;
           i += total;
           passFrom = i;
