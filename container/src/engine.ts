@@ -778,13 +778,16 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   ctx.setOnDurable(() => settleDurable());
 
   // Relation messages with types or keys the catalog does not know yet hold the stream until it does.
+  // Held messages are copies (or gathered buffers of their own), each starting at its XLogData header.
   const backlog: Buffer[] = [];
   let blocked = false;
-  const handle = (chunk: Buffer) => {
-    const needs = decoder.catalogNeeds(chunk, XLOG_HEADER);
+  /** The XLogData message at buf[start…]; `held` when buf is the message's own (a backlog entry). */
+  const handle = (buf: Buffer, start: number, end: number, held = false) => {
+    const off = start + XLOG_HEADER;
+    const needs = decoder.catalogNeeds(buf, off);
     if (needs) {
       blocked = true;
-      backlog.unshift(Buffer.from(chunk));
+      backlog.unshift(held ? buf : Buffer.from(buf.subarray(start, end)));
       throttle.set("catalog", true);
       void (async () => {
         await catalog.loadTypes(ctx.normal, needs.types);
@@ -792,7 +795,10 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       })().then(() => {
         blocked = false;
         try {
-          while (backlog.length > 0 && !blocked && !stopping) handle(backlog.shift()!);
+          while (backlog.length > 0 && !blocked && !stopping) {
+            const message = backlog.shift()!;
+            handle(message, 0, message.length, true);
+          }
         } catch (err) {
           stopping = true;
           fail(err);
@@ -802,19 +808,21 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
       }, fail);
       return;
     }
-    incremental?.observe(chunk, XLOG_HEADER);
-    decoder.decode(chunk, XLOG_HEADER);
+    incremental?.observe(buf, off);
+    decoder.decode(buf, off);
   };
 
   const replication = new ReplicationStream(ctx.replication, {
-    onXLogData(chunk) {
+    onXLogData(buf, start, end) {
       if (stopping) return;
       if (blocked) {
-        backlog.push(isGathered(chunk) ? chunk : Buffer.from(chunk));
+        // A gathered message has a buffer of its own (its CopyData header first): kept, not copied.
+        const message = buf.subarray(start, end);
+        backlog.push(isGathered(message) ? message : Buffer.from(message));
         return;
       }
       try {
-        handle(chunk);
+        handle(buf, start, end);
       } catch (err) {
         stopping = true;
         fail(err);
@@ -834,7 +842,7 @@ async function stream(config: EngineConfig, deps: EngineDeps, ctx: StreamContext
   const gate = gateLargeMessages(ctx.replication, batcher.maxRecordBytes);
   gate.skimmer = () => decoder.refusedChange();
   // CopyData straight to the stream, past pg-protocol's per-message objects and events.
-  gate.copyData = (payload) => replication.receive(payload);
+  gate.copyData = (buf, start, end) => replication.receive(buf, start, end);
   throttle.add(connectionOf(ctx.replication).stream);
 
   const liveness = receiveDeadline(await walSenderTimeoutMs(ctx.normal));

@@ -37,6 +37,29 @@ export const DEFAULT_MAX_RECORD_BYTES = 144 * 1024 * 1024;
 /** Bytes per chunk of a table buffer: records are encoded to UTF-8 as they arrive. */
 const CHUNK_BYTES = 256 * 1024;
 
+/** A sealed batch's last piece at most this long is copied, so its chunk keeps serving the table's next records. */
+const COPY_TAIL_BYTES = 32 * 1024;
+
+/**
+ * Free CHUNK_BYTES chunks, handed back once the batch that used them is durable. A drain writes its
+ * whole volume through these chunks: fresh ones each time cost a mmap and its page faults per chunk
+ * and, as external memory, one full (mark-compact) garbage collection per 64 MB written.
+ */
+export class ChunkPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly keep = 32) {}
+
+  get(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+  }
+
+  /** `chunks` were taken with get() and nothing reads them any more. */
+  release(chunks: Buffer[]): void {
+    for (const chunk of chunks) if (this.free.length < this.keep) this.free.push(chunk);
+  }
+}
+
 /**
  * One table's open buffer. Records are written as UTF-8 into fixed-size chunks as they arrive, so
  * the many short-lived strings of a record die young and buffered data sits outside the JS heap
@@ -46,6 +69,12 @@ export class TableBuffer {
   chunks: Buffer[] = [];
   current: Buffer | undefined;
   pos = 0;
+  /**
+   * The pool's chunks that `chunks` and `current` are views of. They go with the batch take()
+   * makes (takeOwned()), except one that keeps serving as `current` and is no longer read by it.
+   */
+  private owned: Buffer[] = [];
+  private takenOwned: Buffer[] = [];
   bytes = 0;
   count = 0;
   firstLsn = 0n;
@@ -67,7 +96,10 @@ export class TableBuffer {
   /** Sees every record line written (without its newline) while set: an incremental snapshot's window. */
   watch: ((line: Buffer) => void) | undefined;
 
-  constructor(readonly table: string) {
+  constructor(
+    readonly table: string,
+    private readonly pool: ChunkPool = new ChunkPool(0),
+  ) {
     this.prefix = `cdc.${table}`;
   }
 
@@ -85,7 +117,10 @@ export class TableBuffer {
   reserve(bytes: number): Buffer {
     if (this.current === undefined || this.pos + bytes > this.current.length) {
       if (this.current !== undefined && this.pos > 0) this.chunks.push(this.current.subarray(0, this.pos));
-      this.current = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
+      if (bytes <= CHUNK_BYTES) {
+        this.current = this.pool.get();
+        this.owned.push(this.current);
+      } else this.current = Buffer.allocUnsafe(bytes);
       this.pos = 0;
     }
     return this.current;
@@ -105,14 +140,33 @@ export class TableBuffer {
   /** Takes the buffered bytes out (the buffer is empty afterwards). */
   take(): Buffer[] {
     const out = this.chunks;
-    if (this.current !== undefined && this.pos > 0) out.push(this.current.subarray(0, this.pos));
-    // The rest of the current chunk stays in use for the next records.
-    // (Not of a chunk sized for one large record: its memory is freed with the record.)
-    if (this.current !== undefined && this.current.length <= CHUNK_BYTES && this.current.length - this.pos >= 4096) this.current = this.current.subarray(this.pos);
-    else this.current = undefined;
+    const current = this.current;
+    let keep: Buffer | undefined;
+    this.takenOwned = this.owned;
+    this.owned = [];
+    if (current !== undefined && current.length <= CHUNK_BYTES && !out.some((c) => c.buffer === current.buffer) && this.pos <= COPY_TAIL_BYTES) {
+      // The current chunk keeps serving the next records: the batch reads none of it, or only a
+      // short last piece, copied here.
+      if (this.pos > 0) out.push(Buffer.from(current.subarray(0, this.pos)));
+      keep = current;
+      const home = this.takenOwned.findIndex((c) => c.buffer === current.buffer);
+      if (home >= 0) this.owned = this.takenOwned.splice(home, 1);
+    } else if (current !== undefined && this.pos > 0) {
+      // It goes with the batch (a pool chunk comes back once the batch is durable; one sized for
+      // a single large record is freed with it); the next record takes a fresh chunk.
+      out.push(current.subarray(0, this.pos));
+    }
+    this.current = keep;
     this.chunks = [];
     this.pos = 0;
     return out;
+  }
+
+  /** The pool chunks the last take() handed over: free again once nothing reads its views. */
+  takeOwned(): Buffer[] {
+    const owned = this.takenOwned;
+    this.takenOwned = [];
+    return owned;
   }
 }
 
@@ -128,6 +182,8 @@ interface Batch {
   /** The schema manifest its first record starts; made durable before the batch. */
   manifest: ManifestObject | undefined;
   chunks: Buffer[];
+  /** The pool chunks `chunks` are views of (ChunkPool.release once nothing reads them). */
+  owned: Buffer[];
   bytes: number;
   count: number;
   first: Position;
@@ -153,6 +209,7 @@ export interface BatcherOptions {
 
 export class Batcher {
   private readonly buffers = new Map<string, TableBuffer>();
+  private readonly pool = new ChunkPool();
   /** Lanes handed out so far (their keys in `buffers`). */
   private lanes = 0;
   private ready: Batch[] = [];
@@ -184,7 +241,7 @@ export class Batcher {
   buffer(table: string): TableBuffer {
     let buffer = this.buffers.get(table);
     if (!buffer) {
-      buffer = new TableBuffer(table);
+      buffer = new TableBuffer(table, this.pool);
       buffer.schemaFingerprint = this.options.state.manifests.get(table)?.fingerprint;
       this.buffers.set(table, buffer);
     }
@@ -203,7 +260,7 @@ export class Batcher {
   lane(buffer: TableBuffer): TableBuffer {
     if (buffer.pendingSchema !== undefined) throw new Error(`a lane of ${buffer.table} was asked for before the schema of its records was placed (write a record to the table's buffer first)`);
     if (buffer.count > 0) this.seal(buffer);
-    const lane = new TableBuffer(buffer.table);
+    const lane = new TableBuffer(buffer.table, this.pool);
     lane.schemaFingerprint = buffer.schemaFingerprint;
     this.buffers.set(`${buffer.table}\u0000lane ${++this.lanes}`, lane);
     return lane;
@@ -397,6 +454,7 @@ export class Batcher {
       key,
       manifest: buffer.manifest,
       chunks: buffer.take(),
+      owned: buffer.takeOwned(),
       bytes: buffer.bytes,
       count: buffer.count,
       first,
@@ -460,18 +518,35 @@ export class Batcher {
     const writer = async () => {
       for (let i = next++; i < batches.length; i = next++) {
         const batch = batches[i];
-        let body: Buffer = batch.chunks.length === 1 ? batch.chunks[0] : Buffer.concat(batch.chunks);
-        const rawBytes = body.length;
+        const contentType = this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson";
+        const { chunks, owned } = batch;
         batch.chunks = [];
-        if (this.options.compression === "gzip") body = await gzip(body);
+        batch.owned = [];
+        let rawBytes = 0;
+        for (const chunk of chunks) rawBytes += chunk.length;
+        let write: () => Promise<"created" | "exists">;
+        let written = rawBytes;
+        if (this.options.compression === "none" && sink.createFrom !== undefined && chunks.length > 1) {
+          // The sink writes the views as they are (no joined copy); their chunks are free once it is done.
+          write = () => sink.createFrom!(batch.key, chunks, contentType);
+        } else {
+          // A sink may keep the body it was given: it gets its own copy, never a view of a pool chunk.
+          let body: Buffer = chunks.length === 1 && owned.length === 0 ? chunks[0] : Buffer.concat(chunks, rawBytes);
+          this.pool.release(owned);
+          owned.length = 0;
+          if (this.options.compression === "gzip") body = await gzip(body);
+          written = body.length;
+          write = () => sink.create(batch.key, body, contentType);
+        }
         // Create-only: an object of that name is there already only from a replay of the same
         // range (the same records), or from a stale instance's delayed write; either is kept.
         await this.retrying(`write ${batch.key}`, async () => {
-          const outcome = await sink.create(batch.key, body, this.options.compression === "gzip" ? "application/gzip" : "application/x-ndjson");
+          const outcome = await write();
           if (outcome === "exists") logger.debug({ key: batch.key }, "landing object exists already (a replay of the same range): kept as it is");
         });
+        this.pool.release(owned);
         metrics.eventsWritten(batch.table, batch.count, rawBytes);
-        metrics.fileWritten(batch.table, body.length);
+        metrics.fileWritten(batch.table, written);
         this.pendingBytes -= batch.bytes;
       }
     };

@@ -1,4 +1,4 @@
-import { link, mkdir, open, rename, readFile, rm, stat, unlink } from "node:fs/promises";
+import { link, mkdir, open, rename, readFile, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -25,14 +25,18 @@ export class FileSink implements LandingSink {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const target = this.resolve(key);
-    const tmp = await this.writeTemp(target, body);
+    const tmp = await this.writeTemp(target, [body]);
     await rename(tmp, target);
     await this.syncDir(dirname(target));
   }
 
-  async create(key: string, body: Uint8Array): Promise<"created" | "exists"> {
+  create(key: string, body: Uint8Array): Promise<"created" | "exists"> {
+    return this.createFrom(key, [body]);
+  }
+
+  async createFrom(key: string, parts: readonly Uint8Array[]): Promise<"created" | "exists"> {
     const target = this.resolve(key);
-    const tmp = await this.writeTemp(target, body);
+    const tmp = await this.writeTemp(target, parts);
     try {
       await link(tmp, target);
     } catch (err) {
@@ -77,7 +81,7 @@ export class FileSink implements LandingSink {
 
   async replace(key: string, body: Uint8Array, expected: ObjectVersion | null): Promise<ObjectVersion> {
     const target = this.resolve(key);
-    const tmp = await this.writeTemp(target, body);
+    const tmp = await this.writeTemp(target, [body]);
     const release = await this.lock(target);
     try {
       const current = await this.versionAt(target);
@@ -123,8 +127,8 @@ export class FileSink implements LandingSink {
     return join(this.directory, key);
   }
 
-  /** The body in a fsync'd temp file beside the target. Temp names start with "." so Auto Loader and the local lakehouse (which read *.ndjson*) skip them. */
-  private async writeTemp(target: string, body: Uint8Array): Promise<string> {
+  /** The body (`parts` joined) in a fsync'd temp file beside the target. Temp names start with "." so Auto Loader and the local lakehouse (which read *.ndjson*) skip them. */
+  private async writeTemp(target: string, parts: readonly Uint8Array[]): Promise<string> {
     const dir = dirname(target);
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true }).catch((err) => this.rethrow(err, dir));
@@ -133,7 +137,7 @@ export class FileSink implements LandingSink {
     const tmp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
     const handle = await open(tmp, "w").catch((err) => this.rethrow(err, tmp));
     try {
-      await handle.writeFile(body);
+      await writeAll(handle, parts);
       await handle.sync();
     } finally {
       await handle.close();
@@ -182,6 +186,21 @@ export class FileSink implements LandingSink {
       throw new SinkPermanentError(this.url, `cannot write ${path} (${err.code}); make the directory writable by user ${process.getuid?.() ?? "?"} or choose another SINK_URL`, { cause: err });
     }
     throw err;
+  }
+}
+
+/** Writes `parts` in order with as few writev calls as the kernel allows (a short write continues where it stopped). */
+async function writeAll(handle: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  let pending = parts.filter((p) => p.length > 0);
+  while (pending.length > 0) {
+    // At most IOV_MAX (1024 on Linux) buffers per call.
+    const batch = pending.slice(0, 1024);
+    let { bytesWritten } = await handle.writev(batch);
+    let i = 0;
+    while (i < batch.length && bytesWritten >= batch[i].length) bytesWritten -= batch[i++].length;
+    const rest = pending.slice(i);
+    if (bytesWritten > 0) rest[0] = rest[0].subarray(bytesWritten);
+    pending = rest;
   }
 }
 

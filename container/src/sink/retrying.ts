@@ -48,12 +48,17 @@ export class RetryingSink implements LandingSink {
     private readonly options: RetryOptions = {},
   ) {
     this.signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const { createFrom } = inner;
+    if (createFrom !== undefined) this.createFrom = (key, parts, contentType) => this.run("create", key, () => createFrom.call(inner, key, parts, contentType));
     this.backoff = new ExponentialBackoff({
       initialDelay: options.initialDelayMs ?? 200,
       maxDelay: options.maxDelayMs ?? 30_000,
       generator: fullJitterGenerator,
     });
   }
+
+  /** Offered only when the inner sink offers it (the batcher joins the parts itself otherwise). */
+  readonly createFrom?: (key: string, parts: readonly Uint8Array[], contentType?: string) => Promise<"created" | "exists">;
 
   get url(): string {
     return this.inner.url;

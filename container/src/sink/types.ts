@@ -23,6 +23,11 @@ export interface LandingSink {
    * instance can never replace an object another one wrote.
    */
   create(key: string, body: Uint8Array, contentType?: string): Promise<"created" | "exists">;
+  /**
+   * Optional: create() of `parts` joined, written without joining them in memory (the engine's
+   * batches are chunks of records). The parts are read only until the returned promise settles.
+   */
+  createFrom?(key: string, parts: readonly Uint8Array[], contentType?: string): Promise<"created" | "exists">;
   /** Reads an object with its version; undefined when it does not exist. */
   read(key: string): Promise<VersionedObject | undefined>;
   /** The version of an object without its body; undefined when it does not exist. */

@@ -15,6 +15,7 @@
  * are only skimmed for the column that makes it large, and the connection fails with that error.
  */
 import type { Client } from "pg";
+import { hasTransientReads } from "./connection";
 
 /** The engine's one setting for this (docs/engine.md). */
 export const MAX_RECORD_SETTING = "MAX_RECORD_BYTES";
@@ -123,10 +124,13 @@ export class MessageSizeGate {
   /**
    * When set, CopyData payloads go straight here instead of through pg-protocol's parser (which
    * still gets every other message, in order): the replication stream's hot path, without a
-   * parsed message object and two events per change. A payload is a view of the socket's chunk
-   * (or of its own gathered buffer), never of memory the parser reuses.
+   * parsed message object, two events and a Buffer view per change. A payload is buf[start, end)
+   * of the socket's chunk (or of its own gathered buffer, see isGathered), never of memory the
+   * parser reuses; on a
+   * replication connection the socket's chunk is its one reused read buffer, so a payload kept
+   * beyond the call must be copied.
    */
-  copyData: ((payload: Buffer) => void) | undefined;
+  copyData: ((buf: Buffer, start: number, end: number) => void) | undefined;
   /** The message being gathered goes to copyData (not to the parser) when complete. */
   private gatheringDirect = false;
   /**
@@ -154,10 +158,20 @@ export class MessageSizeGate {
     // pg-protocol's parser is the only 'data' listener right after connect(); it now hears from the gate.
     const parsers = stream.listeners("data");
     for (const listener of parsers) stream.removeListener("data", listener);
-    this.forward = (chunk) => {
-      for (const listener of parsers) listener(chunk);
-    };
-    stream.on("data", (chunk) => this.feed(chunk));
+    if (hasTransientReads(stream)) {
+      // Reads are views of the socket's one reused buffer: whatever outlives the call is copied
+      // (pg's parser keeps a partial message; gathered and held bytes are copies already).
+      this.forward = (chunk) => {
+        const copy = Buffer.from(chunk);
+        for (const listener of parsers) listener(copy);
+      };
+      stream.readTransient = (view) => this.feed(view);
+    } else {
+      this.forward = (chunk) => {
+        for (const listener of parsers) listener(chunk);
+      };
+      stream.on("data", (chunk) => this.feed(chunk));
+    }
   }
 
   private feed(input: Buffer): void {
@@ -180,7 +194,7 @@ export class MessageSizeGate {
         if (this.gathered === this.gathering.length) {
           const whole = this.gathering;
           this.gathering = undefined;
-          if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole.subarray(5));
+          if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole, 5, whole.length);
           else this.forward(whole);
           if (this.failed) return;
         }
@@ -227,7 +241,7 @@ export class MessageSizeGate {
         if (i > passFrom) this.forward(chunk.subarray(passFrom, i));
         if (this.failed) return;
         if (i + total <= n) {
-          this.copyData(chunk.subarray(i + 5, i + total));
+          this.copyData(chunk, i + 5, i + total);
           if (this.failed) return;
           i += total;
           passFrom = i;

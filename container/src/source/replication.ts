@@ -175,8 +175,8 @@ export async function firstStreamedCommitLsn(client: Client, slot: string, publi
 }
 
 export interface StreamHandlers {
-  /** One XLogData message; the pgoutput message starts at `chunk[XLOG_HEADER]`. */
-  onXLogData(chunk: Buffer): void;
+  /** One XLogData message, buf[start, end); the pgoutput message starts at `buf[start + XLOG_HEADER]`. */
+  onXLogData(buf: Buffer, start: number, end: number): void;
   /** The server's WAL end, from keepalives. */
   onWalEnd(walEnd: bigint): void;
 }
@@ -276,16 +276,16 @@ export class ReplicationStream {
   }
 
   /**
-   * One CopyData payload of the stream: from pg's 'copyData' event, or straight from the
-   * connection's MessageSizeGate (its copyData hook), which skips pg-protocol's parser.
+   * One CopyData payload of the stream, buf[start, end): from pg's 'copyData' event, or straight
+   * from the connection's MessageSizeGate (its copyData hook), which skips pg-protocol's parser.
    */
-  receive(chunk: Buffer): void {
+  receive(buf: Buffer, start = 0, end = buf.length): void {
     this.lastHeard = Date.now();
-    const type = chunk[0];
-    if (type === XLOG_DATA) this.handlers.onXLogData(chunk);
+    const type = buf[start];
+    if (type === XLOG_DATA) this.handlers.onXLogData(buf, start, end);
     else if (type === KEEPALIVE) {
-      this.handlers.onWalEnd(chunk.readBigUInt64BE(1));
-      if (chunk[17] === 1) this.sendStatus();
+      this.handlers.onWalEnd(buf.readBigUInt64BE(start + 1));
+      if (buf[start + 17] === 1) this.sendStatus();
     }
   }
 
