@@ -60,6 +60,11 @@ export interface RangeTranscode {
    * Node's shared pool).
    */
   push(input: Buffer, owned: boolean): void;
+  /**
+   * Only where the rows are transcoded in the engine's thread: reads COPY bytes src[from, to) in
+   * place before it returns (a view of the socket's chunk), so they are never copied into blocks.
+   */
+  readonly write?: (src: Buffer, from: number, to: number) => void;
   /** Blocks pushed and not consumed yet. */
   readonly inFlight: number;
   /** Called whenever a block has been consumed. */
@@ -146,13 +151,23 @@ class InlineJob implements RangeTranscode {
     if (this.failure) return;
     // Read before push returns: nothing is kept but a row split across blocks (copied).
     try {
-      this.transcoder.push(input);
+      this.transcoder.write(input, 0, input.length);
       if (owned && input.byteOffset === 0) this.recycle(input.buffer as ArrayBuffer);
     } catch (err) {
       this.failure = err as Error;
       this.onFailure?.(this.failure);
     }
   }
+
+  readonly write = (src: Buffer, from: number, to: number): void => {
+    if (this.failure) return;
+    try {
+      this.transcoder.write(src, from, to);
+    } catch (err) {
+      this.failure = err as Error;
+      this.onFailure?.(this.failure);
+    }
+  };
 
   async finish(): Promise<number> {
     if (this.failure) throw this.failure;

@@ -574,7 +574,13 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   // COPY bytes in order, in any framing (the transcoder finds the rows): from the gate's tap
   // straight off the socket, and through pg's 'copyData' event for the large messages it gathers.
-  const take = (src: Buffer, from: number, to: number) => {
+  // Transcoded in this thread, they are read where they are; for a worker, gathered into blocks.
+  const direct = job.write;
+  const take = direct
+    ? (src: Buffer, from: number, to: number) => {
+        if (failure === undefined) direct(src, from, to);
+      }
+    : (src: Buffer, from: number, to: number) => {
     if (failure !== undefined) return;
     try {
       const length = to - from;
@@ -591,7 +597,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   const listener = (msg: { chunk: Buffer }) => {
     if (failure !== undefined) return;
-    if (!isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
+    if (direct || !isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
     // A large row the gate gathered into a buffer of its own: handed over as it is, never copied.
     send();
     job.push(msg.chunk, true);

@@ -11,7 +11,7 @@ import { encoderFor, type TypeShape } from "./values";
 import { LARGE_ROW_BYTES, RecordTooLargeError, largestColumn } from "../large-rows";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
+const { copyKindOf, copyRowBytes, lineEnd, put, putInt, transcodeLine, transcodeRow, worstCase } = text;
 
 /** One COPY (a table or one range of it) as the transcoder needs it: plain data, no functions. */
 export interface RangeSpec {
@@ -59,6 +59,12 @@ export function errorOf(failure: TranscodeFailure): Error {
 const OUTPUT_BYTES = 1024 * 1024;
 /** Records per output block at most. */
 const OUTPUT_RECORDS = 16 * 1024;
+/**
+ * Rows are transcoded in one pass up to their newline (transcodeLine) while what is left of the
+ * input is at most this long, so its worst case bounds the record without looking for the newline
+ * first; in longer input the newline is found first (indexOf, as for large rows).
+ */
+const LINE_BYTES = 4096;
 
 /**
  * Transcodes one range's COPY rows, block by block, into record blocks passed to `emit` (in
@@ -100,18 +106,44 @@ export class CopyBlockTranscoder {
 
   /** Transcodes the complete rows of `input` (the rest waits for the next block), then emits what it wrote. */
   push(input: Buffer): void {
-    let chunk = input;
+    this.write(input, 0, input.length);
+    this.flush();
+  }
+
+  /**
+   * Transcodes the complete rows of src[from, to) (the rest waits for more; it is copied, so src
+   * may be a view of memory the caller reuses, such as the socket's chunk). Record blocks are
+   * emitted only as they fill (and by push, end): COPY bytes can be written in pieces as small as
+   * one row each.
+   */
+  write(src: Buffer, from: number, to: number): void {
+    let start = from;
     if (this.carry !== undefined) {
-      chunk = Buffer.concat([this.carry, input]);
+      const nl = src.indexOf(10, from);
+      if (nl < 0 || nl >= to) {
+        this.carry = Buffer.concat([this.carry, src.subarray(from, to)]);
+        return;
+      }
+      const whole = Buffer.concat([this.carry, src.subarray(from, nl)]);
       this.carry = undefined;
-    }
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-      this.row(chunk, start, nl);
+      this.row(whole, 0, whole.length);
       start = nl + 1;
     }
-    if (start < chunk.length) this.carry = Buffer.from(chunk.subarray(start));
-    this.flush();
+    // Complete rows end at `stop` (after a newline); a row cut short after it is carried over.
+    let stop = to;
+    if (stop > start && src[stop - 1] !== 10) {
+      const last = src.lastIndexOf(10, stop - 1);
+      stop = last < start ? start : last + 1;
+    }
+    while (start < stop) {
+      if (stop - start <= LINE_BYTES) start = this.line(src, start, stop);
+      else {
+        const nl = src.indexOf(10, start);
+        this.row(src, start, nl);
+        start = nl + 1;
+      }
+    }
+    if (stop < to) this.carry = Buffer.from(src.subarray(stop, to));
   }
 
   /** The end of the range: a last row without its newline (COPY never sends one) is a row too. */
@@ -131,6 +163,35 @@ export class CopyBlockTranscoder {
     this.out = undefined;
     this.pos = 0;
     this.count = 0;
+  }
+
+  /** Transcodes the row at src[start] (complete, ending at a newline before `limit`); returns where the next row starts. */
+  private line(src: Buffer, start: number, limit: number): number {
+    const { spec, fixedBytes } = this;
+    const ordinal = this.ordinal;
+    // No row here is large (LINE_BYTES < LARGE_ROW_BYTES), but a small MAX_RECORD_BYTES is checked exactly.
+    const bound = worstCase(limit - start, fixedBytes);
+    if (ordinal >= spec.limit || bound > spec.maxRecordBytes) {
+      const nl = src.indexOf(10, start);
+      this.row(src, start, nl);
+      return nl + 1;
+    }
+    if (this.out !== undefined && (this.pos + bound > this.out.length || this.count === OUTPUT_RECORDS)) this.flush();
+    if (this.out === undefined) {
+      this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_BYTES, bound));
+      this.firstSeq = ordinal;
+    }
+    const out = this.out;
+    let pos = put(out, this.pos, this.head);
+    pos = putInt(out, pos, ordinal);
+    pos = put(out, pos, this.tsPart);
+    pos = transcodeLine(src, start, limit, this.copyColumns, out, pos);
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // newline
+    this.pos = pos;
+    this.ends[this.count++] = pos;
+    this.ordinal = ordinal + 1;
+    return lineEnd.at + 1;
   }
 
   private row(src: Buffer, start: number, end: number): void {
