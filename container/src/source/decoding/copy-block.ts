@@ -84,6 +84,8 @@ export class CopyBlockTranscoder {
   private ends = new Int32Array(OUTPUT_RECORDS);
   private count = 0;
   private firstSeq = 0;
+  private lead = Buffer.alloc(0);
+  private leadSeq = -1;
 
   constructor(
     private readonly spec: RangeSpec,
@@ -182,16 +184,37 @@ export class CopyBlockTranscoder {
       this.firstSeq = ordinal;
     }
     const out = this.out;
-    let pos = put(out, this.pos, this.head);
-    pos = putInt(out, pos, ordinal);
-    pos = put(out, pos, this.tsPart);
-    pos = transcodeLine(src, start, limit, this.copyColumns, out, pos);
+    const lead = ordinal === this.leadSeq ? this.lead : this.leadOf(ordinal);
+    out.set(lead, this.pos);
+    let pos = transcodeLine(src, start, limit, this.copyColumns, out, this.pos + lead.length);
+    this.nextLead();
     out[pos++] = 0x7d; // }
     out[pos++] = 0x0a; // newline
     this.pos = pos;
     this.ends[this.count++] = pos;
     this.ordinal = ordinal + 1;
     return lineEnd.at + 1;
+  }
+
+  /** The record's bytes before its columns (head, __seq, __ts_ms) for `seq`: built once, then counted up in place. */
+  private leadOf(seq: number): Buffer {
+    const digits = String(seq);
+    this.lead = Buffer.concat([this.head, Buffer.from(digits), this.tsPart]);
+    this.leadSeq = seq;
+    return this.lead;
+  }
+
+  /** The lead of the next __seq: its last digit counted up (a carry past its first digit builds it anew). */
+  private nextLead(): void {
+    const lead = this.lead;
+    const first = this.head.length;
+    let i = lead.length - this.tsPart.length - 1;
+    while (i >= first && lead[i] === 0x39) lead[i--] = 0x30;
+    if (i < first) this.leadOf(this.leadSeq + 1);
+    else {
+      lead[i]++;
+      this.leadSeq++;
+    }
   }
 
   private row(src: Buffer, start: number, end: number): void {

@@ -276,7 +276,7 @@ export function transcodeLine(src: Buffer, start: number, limit: number, columns
   for (let i = 0; i < n; i++) {
     const column = columns[i];
     const prefix = column.prefix;
-    for (let k = 0; k < prefix.length; k++) out[pos + k] = prefix[k];
+    out.set(prefix, pos);
     pos += prefix.length;
     const kind = column.kind;
     if (p + 1 < limit && src[p] === 0x5c && src[p + 1] === 0x4e && (p + 2 === limit || src[p + 2] === 9 || src[p + 2] === 10)) {
