@@ -161,4 +161,38 @@ describe("engine: CopyBlockTranscoder in any framing", () => {
       assert.deepEqual(pieces.seqs, whole.seqs);
     }
   });
+
+  it("cuts its blocks where a batcher's batch seals when it is given the batch's room", () => {
+    // A stand-in for the batcher's open batch: at most 300 records or 50,000 bytes (the record reaching them is its last).
+    const batch = { records: 0, bytes: 0 };
+    const blocks: RecordBlock[] = [];
+    let sealedAt = 0;
+    const t = new CopyBlockTranscoder(
+      spec,
+      (block) => {
+        blocks.push({ ...block, data: Buffer.from(block.data) });
+        batch.records += block.count;
+        batch.bytes += block.data.length;
+        assert.ok(batch.records <= 300, "a block never runs past its batch's records");
+        if (batch.records >= 300 || batch.bytes >= 50_000) {
+          assert.ok(batch.bytes - (block.ends[block.count - 2] ?? 0) <= 50_000 || block.count === 1 || batch.records === 300, "nor past the record that fills its bytes");
+          batch.records = batch.bytes = 0;
+          sealedAt++;
+        }
+      },
+      () => ({ records: 300 - batch.records, bytes: 50_000 - batch.bytes }),
+    );
+    let at = 0;
+    for (const r of rows) {
+      const length = Buffer.byteLength(r.join("\t")) + 1;
+      t.write(stream, at, at + length);
+      at += length;
+    }
+    t.end();
+    assert.equal(Buffer.concat(blocks.map((b) => b.data)).toString(), transcode((w) => w.push(stream)).bytes, "the same records");
+    // A batch is one block but where a row longer than the one-pass window (its worst case more than a block's slack) ends one early.
+    const split = blocks.length - 1 - sealedAt;
+    const long = rows.filter((r) => Buffer.byteLength(r.join("\t")) > 4096).length;
+    assert.ok(sealedAt > 20 && split <= long, `${split} of ${sealedAt} batches took more than one block (${long} long rows)`);
+  });
 });

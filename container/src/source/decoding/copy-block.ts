@@ -38,6 +38,12 @@ export interface RecordBlock {
   firstSeq: number;
 }
 
+/** What a batcher's open batch still takes before it is sealed by size (Batcher.room). */
+export interface BatchRoom {
+  records: number;
+  bytes: number;
+}
+
 /** What crosses the thread boundary for a RecordTooLargeError (it is rebuilt on the other side). */
 export interface TranscodeFailure {
   message: string;
@@ -59,6 +65,8 @@ export function errorOf(failure: TranscodeFailure): Error {
 const OUTPUT_BYTES = 1024 * 1024;
 /** Records per output block at most. */
 const OUTPUT_RECORDS = 16 * 1024;
+/** Records per output block at most when blocks follow a batcher's batches. */
+const ROOM_RECORDS = 256 * 1024;
 /**
  * Rows are transcoded in one pass up to their newline (transcodeLine) while what is left of the
  * input is at most this long, so its worst case bounds the record without looking for the newline
@@ -85,11 +93,22 @@ export class CopyBlockTranscoder {
   private count = 0;
   private firstSeq = 0;
   private lead = Buffer.alloc(0);
+  /** The current block ends after this many records, or after the record that reaches capBytes. */
+  private capRecords = OUTPUT_RECORDS;
+  private capBytes = Infinity;
+  /** Bytes per record of the last block (sizes the next one to its batch). */
+  private recordBytes = 0;
   private leadSeq = -1;
 
   constructor(
     private readonly spec: RangeSpec,
     private readonly emit: (block: RecordBlock) => void,
+    /**
+     * Where the blocks go straight into a batcher's buffer (this thread): the records and bytes
+     * its open batch still takes. Each block is then cut where that batch seals, so a batch is
+     * mostly one block, which the batcher writes as it is instead of copying its pieces together.
+     */
+    private readonly room?: () => BatchRoom,
   ) {
     this.copyColumns = spec.columns.map((c) => {
       const prefix = Buffer.from("," + JSON.stringify(c.name) + ":");
@@ -162,6 +181,7 @@ export class CopyBlockTranscoder {
     if (this.count === 0 || this.out === undefined) return;
     // The block's bytes live in an ArrayBuffer of their own (allocUnsafeSlow), so they can be transferred.
     this.emit({ data: this.out.subarray(0, this.pos), ends: this.ends.slice(0, this.count), count: this.count, firstSeq: this.firstSeq });
+    this.recordBytes = this.pos / this.count;
     this.out = undefined;
     this.pos = 0;
     this.count = 0;
@@ -178,12 +198,8 @@ export class CopyBlockTranscoder {
       this.row(src, start, nl);
       return nl + 1;
     }
-    if (this.out !== undefined && (this.pos + bound > this.out.length || this.count === OUTPUT_RECORDS)) this.flush();
-    if (this.out === undefined) {
-      this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_BYTES, bound));
-      this.firstSeq = ordinal;
-    }
-    const out = this.out;
+    if (this.out !== undefined && this.pos + bound > this.out.length) this.flush();
+    const out = this.out ?? this.open(bound, ordinal);
     const lead = ordinal === this.leadSeq ? this.lead : this.leadOf(ordinal);
     out.set(lead, this.pos);
     let pos = transcodeLine(src, start, limit, this.copyColumns, out, this.pos + lead.length);
@@ -193,6 +209,7 @@ export class CopyBlockTranscoder {
     this.pos = pos;
     this.ends[this.count++] = pos;
     this.ordinal = ordinal + 1;
+    if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
     return lineEnd.at + 1;
   }
 
@@ -230,12 +247,8 @@ export class CopyBlockTranscoder {
       const column = spec.columns[largest.index]?.name;
       throw new RecordTooLargeError(spec.label, column, size, spec.maxRecordBytes, `a row of ${spec.label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
     }
-    if (this.out !== undefined && (this.pos + size > this.out.length || this.count === OUTPUT_RECORDS)) this.flush();
-    if (this.out === undefined) {
-      this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_BYTES, size));
-      this.firstSeq = ordinal;
-    }
-    const out = this.out;
+    if (this.out !== undefined && this.pos + size > this.out.length) this.flush();
+    const out = this.out ?? this.open(size, ordinal);
     let pos = put(out, this.pos, this.head);
     pos = putInt(out, pos, ordinal);
     pos = put(out, pos, this.tsPart);
@@ -245,5 +258,25 @@ export class CopyBlockTranscoder {
     this.pos = pos;
     this.ends[this.count++] = pos;
     this.ordinal = ordinal + 1;
+    if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
+  }
+
+  /** A new output block for a first record of at most `bound` bytes: to the open batch's end when there is a batcher's room to fill. */
+  private open(bound: number, ordinal: number): Buffer {
+    let bytes = Math.max(OUTPUT_BYTES, bound);
+    if (this.room !== undefined) {
+      const room = this.room();
+      this.capRecords = Math.max(1, Math.min(ROOM_RECORDS, room.records));
+      this.capBytes = Math.max(1, room.bytes);
+      // Sized from the last block's records (none yet: 1 MiB), with some slack; a block that
+      // fills early is followed by another one (that batch is then copied together, as ever).
+      // The slack holds the record that crosses capBytes, whatever its row (up to LINE_BYTES).
+      const estimate = this.recordBytes > 0 ? Math.ceil(this.capRecords * this.recordBytes * 1.25) : OUTPUT_BYTES;
+      bytes = Math.max(bound, Math.min(estimate, this.capBytes) + worstCase(LINE_BYTES, this.fixedBytes));
+      if (this.ends.length < this.capRecords) this.ends = new Int32Array(this.capRecords);
+    }
+    this.out = Buffer.allocUnsafeSlow(bytes);
+    this.firstSeq = ordinal;
+    return this.out;
   }
 }
