@@ -357,6 +357,16 @@ export class Batcher {
     }
   }
 
+  /**
+   * The records and bytes `buffer`'s open batch takes before it is sealed by size (BATCH_MAX_SIZE,
+   * BATCH_MAX_BYTES; the record that reaches the bytes is its last). A writer of record blocks
+   * (appendRecords) may cut its blocks there: a batch of one block is written without a copy.
+   */
+  room(buffer: TableBuffer): { records: number; bytes: number } {
+    const { maxSize, maxBytes } = this.options.limits;
+    return { records: Math.max(1, maxSize - buffer.count), bytes: Math.max(1, maxBytes - buffer.bytes) };
+  }
+
   /** After writing one record of `size` bytes (newline included) into `buffer`. */
   written(buffer: TableBuffer, size: number): void {
     if (buffer.watch !== undefined) buffer.watch(buffer.current!.subarray(buffer.pos - size, buffer.pos - 1));

@@ -11,7 +11,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { extname, join } from "node:path";
-import { CopyBlockTranscoder, errorOf, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
+import { CopyBlockTranscoder, errorOf, type BatchRoom, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
 
 /** Relations (or their ranges) from this size on are transcoded in a thread under SNAPSHOT_TRANSCODE=auto: 8 MB. */
 export const THREAD_FROM_BYTES = 8 * 1024 * 1024;
@@ -60,6 +60,11 @@ export interface RangeTranscode {
    * Node's shared pool).
    */
   push(input: Buffer, owned: boolean): void;
+  /**
+   * Only where the rows are transcoded in the engine's thread: reads COPY bytes src[from, to) in
+   * place before it returns (a view of the socket's chunk), so they are never copied into blocks.
+   */
+  readonly write?: (src: Buffer, from: number, to: number) => void;
   /** Blocks pushed and not consumed yet. */
   readonly inFlight: number;
   /** Called whenever a block has been consumed. */
@@ -91,9 +96,12 @@ export class SnapshotTranscoder {
     if (data !== undefined && data.byteLength === INPUT_BLOCK_BYTES && this.spare.length < MAX_BLOCKS_IN_FLIGHT + 2) this.spare.push(data);
   }
 
-  /** Starts a range, in the session's worker thread or (inThread false) in the engine's thread. */
-  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean): RangeTranscode {
-    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords), (data) => this.recycle(data));
+  /**
+   * Starts a range, in the session's worker thread or (inThread false) in the engine's thread,
+   * where its record blocks are cut to the batches `room` describes (see CopyBlockTranscoder).
+   */
+  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean, room?: () => BatchRoom): RangeTranscode {
+    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords, room), (data) => this.recycle(data));
     if (this.dead) throw this.dead;
     if (this.job) throw new Error("a snapshot transcoder copies one range at a time");
     const worker = this.worker ?? this.start();
@@ -146,13 +154,23 @@ class InlineJob implements RangeTranscode {
     if (this.failure) return;
     // Read before push returns: nothing is kept but a row split across blocks (copied).
     try {
-      this.transcoder.push(input);
+      this.transcoder.write(input, 0, input.length);
       if (owned && input.byteOffset === 0) this.recycle(input.buffer as ArrayBuffer);
     } catch (err) {
       this.failure = err as Error;
       this.onFailure?.(this.failure);
     }
   }
+
+  readonly write = (src: Buffer, from: number, to: number): void => {
+    if (this.failure) return;
+    try {
+      this.transcoder.write(src, from, to);
+    } catch (err) {
+      this.failure = err as Error;
+      this.onFailure?.(this.failure);
+    }
+  };
 
   async finish(): Promise<number> {
     if (this.failure) throw this.failure;

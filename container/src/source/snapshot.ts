@@ -557,7 +557,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   const mode = options.transcode ?? options.config.snapshotTranscode;
   const inThread = mode === "threads" || (mode === "auto" && availableParallelism() >= THREADS_FROM_CORES && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
-  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread);
+  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread, () => batcher.room(buffer));
   job.onFailure = fail;
   // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
   job.onConsumed = () => {
@@ -574,7 +574,13 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   // COPY bytes in order, in any framing (the transcoder finds the rows): from the gate's tap
   // straight off the socket, and through pg's 'copyData' event for the large messages it gathers.
-  const take = (src: Buffer, from: number, to: number) => {
+  // Transcoded in this thread, they are read where they are; for a worker, gathered into blocks.
+  const direct = job.write;
+  const take = direct
+    ? (src: Buffer, from: number, to: number) => {
+        if (failure === undefined) direct(src, from, to);
+      }
+    : (src: Buffer, from: number, to: number) => {
     if (failure !== undefined) return;
     try {
       const length = to - from;
@@ -591,7 +597,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   const listener = (msg: { chunk: Buffer }) => {
     if (failure !== undefined) return;
-    if (!isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
+    if (direct || !isGathered(msg.chunk)) return take(msg.chunk, 0, msg.chunk.length);
     // A large row the gate gathered into a buffer of its own: handed over as it is, never copied.
     send();
     job.push(msg.chunk, true);

@@ -11,7 +11,7 @@ import { encoderFor, type TypeShape } from "./values";
 import { LARGE_ROW_BYTES, RecordTooLargeError, largestColumn } from "../large-rows";
 
 // Bound once: module namespaces compiled by some loaders (tsx) read exports through getters.
-const { copyKindOf, copyRowBytes, put, putInt, transcodeRow, worstCase } = text;
+const { copyKindOf, copyRowBytes, lineEnd, put, putInt, transcodeLine, transcodeRow, worstCase } = text;
 
 /** One COPY (a table or one range of it) as the transcoder needs it: plain data, no functions. */
 export interface RangeSpec {
@@ -38,6 +38,12 @@ export interface RecordBlock {
   firstSeq: number;
 }
 
+/** What a batcher's open batch still takes before it is sealed by size (Batcher.room). */
+export interface BatchRoom {
+  records: number;
+  bytes: number;
+}
+
 /** What crosses the thread boundary for a RecordTooLargeError (it is rebuilt on the other side). */
 export interface TranscodeFailure {
   message: string;
@@ -59,6 +65,14 @@ export function errorOf(failure: TranscodeFailure): Error {
 const OUTPUT_BYTES = 1024 * 1024;
 /** Records per output block at most. */
 const OUTPUT_RECORDS = 16 * 1024;
+/** Records per output block at most when blocks follow a batcher's batches. */
+const ROOM_RECORDS = 256 * 1024;
+/**
+ * Rows are transcoded in one pass up to their newline (transcodeLine) while what is left of the
+ * input is at most this long, so its worst case bounds the record without looking for the newline
+ * first; in longer input the newline is found first (indexOf, as for large rows).
+ */
+const LINE_BYTES = 4096;
 
 /**
  * Transcodes one range's COPY rows, block by block, into record blocks passed to `emit` (in
@@ -78,10 +92,23 @@ export class CopyBlockTranscoder {
   private ends = new Int32Array(OUTPUT_RECORDS);
   private count = 0;
   private firstSeq = 0;
+  private lead = Buffer.alloc(0);
+  /** The current block ends after this many records, or after the record that reaches capBytes. */
+  private capRecords = OUTPUT_RECORDS;
+  private capBytes = Infinity;
+  /** Bytes per record of the last block (sizes the next one to its batch). */
+  private recordBytes = 0;
+  private leadSeq = -1;
 
   constructor(
     private readonly spec: RangeSpec,
     private readonly emit: (block: RecordBlock) => void,
+    /**
+     * Where the blocks go straight into a batcher's buffer (this thread): the records and bytes
+     * its open batch still takes. Each block is then cut where that batch seals, so a batch is
+     * mostly one block, which the batcher writes as it is instead of copying its pieces together.
+     */
+    private readonly room?: () => BatchRoom,
   ) {
     this.copyColumns = spec.columns.map((c) => {
       const prefix = Buffer.from("," + JSON.stringify(c.name) + ":");
@@ -100,18 +127,44 @@ export class CopyBlockTranscoder {
 
   /** Transcodes the complete rows of `input` (the rest waits for the next block), then emits what it wrote. */
   push(input: Buffer): void {
-    let chunk = input;
+    this.write(input, 0, input.length);
+    this.flush();
+  }
+
+  /**
+   * Transcodes the complete rows of src[from, to) (the rest waits for more; it is copied, so src
+   * may be a view of memory the caller reuses, such as the socket's chunk). Record blocks are
+   * emitted only as they fill (and by push, end): COPY bytes can be written in pieces as small as
+   * one row each.
+   */
+  write(src: Buffer, from: number, to: number): void {
+    let start = from;
     if (this.carry !== undefined) {
-      chunk = Buffer.concat([this.carry, input]);
+      const nl = src.indexOf(10, from);
+      if (nl < 0 || nl >= to) {
+        this.carry = Buffer.concat([this.carry, src.subarray(from, to)]);
+        return;
+      }
+      const whole = Buffer.concat([this.carry, src.subarray(from, nl)]);
       this.carry = undefined;
-    }
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-      this.row(chunk, start, nl);
+      this.row(whole, 0, whole.length);
       start = nl + 1;
     }
-    if (start < chunk.length) this.carry = Buffer.from(chunk.subarray(start));
-    this.flush();
+    // Complete rows end at `stop` (after a newline); a row cut short after it is carried over.
+    let stop = to;
+    if (stop > start && src[stop - 1] !== 10) {
+      const last = src.lastIndexOf(10, stop - 1);
+      stop = last < start ? start : last + 1;
+    }
+    while (start < stop) {
+      if (stop - start <= LINE_BYTES) start = this.line(src, start, stop);
+      else {
+        const nl = src.indexOf(10, start);
+        this.row(src, start, nl);
+        start = nl + 1;
+      }
+    }
+    if (stop < to) this.carry = Buffer.from(src.subarray(stop, to));
   }
 
   /** The end of the range: a last row without its newline (COPY never sends one) is a row too. */
@@ -128,9 +181,57 @@ export class CopyBlockTranscoder {
     if (this.count === 0 || this.out === undefined) return;
     // The block's bytes live in an ArrayBuffer of their own (allocUnsafeSlow), so they can be transferred.
     this.emit({ data: this.out.subarray(0, this.pos), ends: this.ends.slice(0, this.count), count: this.count, firstSeq: this.firstSeq });
+    this.recordBytes = this.pos / this.count;
     this.out = undefined;
     this.pos = 0;
     this.count = 0;
+  }
+
+  /** Transcodes the row at src[start] (complete, ending at a newline before `limit`); returns where the next row starts. */
+  private line(src: Buffer, start: number, limit: number): number {
+    const { spec, fixedBytes } = this;
+    const ordinal = this.ordinal;
+    // No row here is large (LINE_BYTES < LARGE_ROW_BYTES), but a small MAX_RECORD_BYTES is checked exactly.
+    const bound = worstCase(limit - start, fixedBytes);
+    if (ordinal >= spec.limit || bound > spec.maxRecordBytes) {
+      const nl = src.indexOf(10, start);
+      this.row(src, start, nl);
+      return nl + 1;
+    }
+    if (this.out !== undefined && this.pos + bound > this.out.length) this.flush();
+    const out = this.out ?? this.open(bound, ordinal);
+    const lead = ordinal === this.leadSeq ? this.lead : this.leadOf(ordinal);
+    out.set(lead, this.pos);
+    let pos = transcodeLine(src, start, limit, this.copyColumns, out, this.pos + lead.length);
+    this.nextLead();
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // newline
+    this.pos = pos;
+    this.ends[this.count++] = pos;
+    this.ordinal = ordinal + 1;
+    if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
+    return lineEnd.at + 1;
+  }
+
+  /** The record's bytes before its columns (head, __seq, __ts_ms) for `seq`: built once, then counted up in place. */
+  private leadOf(seq: number): Buffer {
+    const digits = String(seq);
+    this.lead = Buffer.concat([this.head, Buffer.from(digits), this.tsPart]);
+    this.leadSeq = seq;
+    return this.lead;
+  }
+
+  /** The lead of the next __seq: its last digit counted up (a carry past its first digit builds it anew). */
+  private nextLead(): void {
+    const lead = this.lead;
+    const first = this.head.length;
+    let i = lead.length - this.tsPart.length - 1;
+    while (i >= first && lead[i] === 0x39) lead[i--] = 0x30;
+    if (i < first) this.leadOf(this.leadSeq + 1);
+    else {
+      lead[i]++;
+      this.leadSeq++;
+    }
   }
 
   private row(src: Buffer, start: number, end: number): void {
@@ -146,12 +247,8 @@ export class CopyBlockTranscoder {
       const column = spec.columns[largest.index]?.name;
       throw new RecordTooLargeError(spec.label, column, size, spec.maxRecordBytes, `a row of ${spec.label} in the snapshot needs a landing record of ${size} bytes (column ${JSON.stringify(column)}: ${largest.bytes} bytes)`, true);
     }
-    if (this.out !== undefined && (this.pos + size > this.out.length || this.count === OUTPUT_RECORDS)) this.flush();
-    if (this.out === undefined) {
-      this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_BYTES, size));
-      this.firstSeq = ordinal;
-    }
-    const out = this.out;
+    if (this.out !== undefined && this.pos + size > this.out.length) this.flush();
+    const out = this.out ?? this.open(size, ordinal);
     let pos = put(out, this.pos, this.head);
     pos = putInt(out, pos, ordinal);
     pos = put(out, pos, this.tsPart);
@@ -161,5 +258,25 @@ export class CopyBlockTranscoder {
     this.pos = pos;
     this.ends[this.count++] = pos;
     this.ordinal = ordinal + 1;
+    if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
+  }
+
+  /** A new output block for a first record of at most `bound` bytes: to the open batch's end when there is a batcher's room to fill. */
+  private open(bound: number, ordinal: number): Buffer {
+    let bytes = Math.max(OUTPUT_BYTES, bound);
+    if (this.room !== undefined) {
+      const room = this.room();
+      this.capRecords = Math.max(1, Math.min(ROOM_RECORDS, room.records));
+      this.capBytes = Math.max(1, room.bytes);
+      // Sized from the last block's records (none yet: 1 MiB), with some slack; a block that
+      // fills early is followed by another one (that batch is then copied together, as ever).
+      // The slack holds the record that crosses capBytes, whatever its row (up to LINE_BYTES).
+      const estimate = this.recordBytes > 0 ? Math.ceil(this.capRecords * this.recordBytes * 1.25) : OUTPUT_BYTES;
+      bytes = Math.max(bound, Math.min(estimate, this.capBytes) + worstCase(LINE_BYTES, this.fixedBytes));
+      if (this.ends.length < this.capRecords) this.ends = new Int32Array(this.capRecords);
+    }
+    this.out = Buffer.allocUnsafeSlow(bytes);
+    this.firstSeq = ordinal;
+    return this.out;
   }
 }

@@ -191,64 +191,156 @@ export function transcodeRow(src: Buffer, start: number, end: number, columns: C
       if (fe < 0 || fe > end) throw new Error(`COPY row has fewer fields than the ${n} columns`);
     }
     pos = put(out, pos, column.prefix);
-    if (fe - p === 2 && src[p] === 0x5c && src[p + 1] === 0x4e) {
-      pos = put(out, pos, NULL_BYTES);
-    } else {
-      switch (column.kind) {
-        case CopyKind.Raw:
-        case CopyKind.Float:
-        case CopyKind.Bool:
-        case CopyKind.Quoted:
-          // No escapes can occur in these: the same bytes as a pgoutput value.
-          pos = writeWireValue(column, src, p, fe, out, pos);
-          break;
-        case CopyKind.Json: {
-          const backslash = src.indexOf(0x5c, p);
-          if (backslash < 0 || backslash >= fe) pos = copyBytes(src, p, fe, out, pos);
-          // COPY wrote line breaks as \n or \r: undone, they become spaces like the stream's (encodeJson).
-          else pos = copyJsonUnescaped(src, p, backslash, fe, out, pos);
-          break;
-        }
-        case CopyKind.Bytea:
-          // COPY doubles the backslash of "\x": \\x followed by hex digits only.
-          if (fe - p >= 3 && src[p] === 0x5c && src[p + 1] === 0x5c && src[p + 2] === 0x78) pos = putHexAsBase64(src, p + 3, fe, out, pos);
-          else pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
-          break;
-        case CopyKind.Text: {
-          out[pos++] = 0x22;
-          for (let j = p; j < fe; ) {
-            const b = src[j];
-            if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
-              out[pos++] = b;
-              j++;
-            } else if (b === 0x5c) {
-              cursor.pos = pos;
-              j = escapeInString(src, j, fe, out, cursor);
-              pos = cursor.pos;
-            } else if (b === 0x22) {
-              out[pos++] = 0x5c;
-              out[pos++] = 0x22;
-              j++;
-            } else {
-              pos = putControl(out, pos, b);
-              j++;
-            }
-          }
-          out[pos++] = 0x22;
-          break;
-        }
-        case CopyKind.Timestamptz:
-        case CopyKind.Timestamp: {
-          const written = writeIsoTimestamp(column.kind, src, p, fe, out, pos);
-          pos = written >= 0 ? written : pos + out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
-          break;
-        }
-        default:
-          pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
-      }
-    }
+    if (fe - p === 2 && src[p] === 0x5c && src[p + 1] === 0x4e) pos = put(out, pos, NULL_BYTES);
+    else pos = writeCopyField(column, src, p, fe, out, pos);
     p = fe + 1;
   }
+  return pos;
+}
+
+/** Writes one COPY field src[p, fe) (not \\N) as its JSON at out[pos]; returns the new position. */
+function writeCopyField(column: CopyColumn, src: Buffer, p: number, fe: number, out: Buffer, pos: number): number {
+  switch (column.kind) {
+    case CopyKind.Raw:
+    case CopyKind.Float:
+    case CopyKind.Bool:
+    case CopyKind.Quoted:
+      // No escapes can occur in these: the same bytes as a pgoutput value.
+      pos = writeWireValue(column, src, p, fe, out, pos);
+      break;
+    case CopyKind.Json: {
+      const backslash = src.indexOf(0x5c, p);
+      if (backslash < 0 || backslash >= fe) pos = copyBytes(src, p, fe, out, pos);
+      // COPY wrote line breaks as \n or \r: undone, they become spaces like the stream's (encodeJson).
+      else pos = copyJsonUnescaped(src, p, backslash, fe, out, pos);
+      break;
+    }
+    case CopyKind.Bytea:
+      // COPY doubles the backslash of "\x": \\x followed by hex digits only.
+      if (fe - p >= 3 && src[p] === 0x5c && src[p + 1] === 0x5c && src[p + 2] === 0x78) pos = putHexAsBase64(src, p + 3, fe, out, pos);
+      else pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+      break;
+    case CopyKind.Text: {
+      out[pos++] = 0x22;
+      for (let j = p; j < fe; ) {
+        const b = src[j];
+        if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
+          out[pos++] = b;
+          j++;
+        } else if (b === 0x5c) {
+          cursor.pos = pos;
+          j = escapeInString(src, j, fe, out, cursor);
+          pos = cursor.pos;
+        } else if (b === 0x22) {
+          out[pos++] = 0x5c;
+          out[pos++] = 0x22;
+          j++;
+        } else {
+          pos = putControl(out, pos, b);
+          j++;
+        }
+      }
+      out[pos++] = 0x22;
+      break;
+    }
+    case CopyKind.Timestamptz:
+    case CopyKind.Timestamp: {
+      const written = writeIsoTimestamp(column.kind, src, p, fe, out, pos);
+      pos = written >= 0 ? written : pos + out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+      break;
+    }
+    default:
+      pos += out.write(column.encode(copyFieldText(src.toString("utf8", p, fe))), pos);
+  }
+  return pos;
+}
+
+/** Where the last transcodeLine call's row ended: the index of its newline (or of its limit). */
+export const lineEnd = { at: 0 };
+
+/**
+ * transcodeRow for a row whose end is not known yet: the row starting at src[start] up to its
+ * newline, or up to `limit` (excluded) when no newline comes before it; writes exactly
+ * transcodeRow's bytes for src[start, lineEnd.at) and sets lineEnd.at. COPY escapes tabs and
+ * newlines inside values, so a raw tab always ends a field and a raw newline the row.
+ *
+ * Why it exists: transcodeRow finds every field with Buffer.indexOf, a native call per field that
+ * costs more than the field's few bytes. Here integers and text are found and copied by the same
+ * loop, the other short kinds (numbers, booleans, timestamps) scanned in JS; only the kinds that
+ * are often long (json, bytea, arrays, …) use indexOf (memchr).
+ */
+export function transcodeLine(src: Buffer, start: number, limit: number, columns: CopyColumn[], out: Buffer, pos: number): number {
+  let p = start;
+  const n = columns.length;
+  let fe = start;
+  for (let i = 0; i < n; i++) {
+    const column = columns[i];
+    const prefix = column.prefix;
+    out.set(prefix, pos);
+    pos += prefix.length;
+    const kind = column.kind;
+    if (p + 1 < limit && src[p] === 0x5c && src[p + 1] === 0x4e && (p + 2 === limit || src[p + 2] === 9 || src[p + 2] === 10)) {
+      out[pos++] = 0x6e; // null
+      out[pos++] = 0x75;
+      out[pos++] = 0x6c;
+      out[pos++] = 0x6c;
+      fe = p + 2;
+    } else if (kind === CopyKind.Raw) {
+      fe = p;
+      for (; fe < limit; fe++) {
+        const b = src[fe];
+        if (b === 9 || b === 10) break;
+        out[pos++] = b;
+      }
+    } else if (kind === CopyKind.Text) {
+      out[pos++] = 0x22;
+      let j = p;
+      while (j < limit) {
+        const b = src[j];
+        if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
+          out[pos++] = b;
+          j++;
+        } else if (b === 9 || b === 10) break;
+        else if (b === 0x5c) {
+          const c = j + 1 < limit ? src[j + 1] : 10;
+          if (c === 9 || c === 10) {
+            // A backslash right before a delimiter (COPY never writes one): as transcodeRow does.
+            pos = putControl(out, pos, c);
+            j++;
+            break;
+          }
+          cursor.pos = pos;
+          j = escapeInString(src, j, limit, out, cursor);
+          pos = cursor.pos;
+        } else if (b === 0x22) {
+          out[pos++] = 0x5c;
+          out[pos++] = 0x22;
+          j++;
+        } else {
+          pos = putControl(out, pos, b);
+          j++;
+        }
+      }
+      out[pos++] = 0x22;
+      fe = j;
+    } else {
+      if (kind === CopyKind.Json || kind === CopyKind.Bytea || kind === CopyKind.Other) {
+        fe = src.indexOf(9, p);
+        if (fe < 0 || fe > limit) fe = limit;
+        const nl = src.indexOf(10, p);
+        if (nl >= 0 && nl < fe) fe = nl;
+      } else {
+        fe = p;
+        while (fe < limit && src[fe] !== 9 && src[fe] !== 10) fe++;
+      }
+      pos = writeCopyField(column, src, p, fe, out, pos);
+    }
+    if (i === n - 1) {
+      if (fe < limit && src[fe] === 9) throw new Error(`COPY row has more fields than the ${n} columns`);
+    } else if (fe >= limit || src[fe] !== 9) throw new Error(`COPY row has fewer fields than the ${n} columns`);
+    p = fe + 1;
+  }
+  lineEnd.at = fe;
   return pos;
 }
 
