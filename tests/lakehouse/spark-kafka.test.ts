@@ -7,12 +7,12 @@
  *
  * The engine is killed with -9 while it publishes (so the topics hold replayed duplicates) and a
  * TRUNCATE sends its barrier to every partition; silver must still equal the source row for row,
- * and gold PostgreSQL's own aggregation. One shared Spark session; progress is printed (Spark is slow).
+ * and gold PostgreSQL's own aggregation. One Spark session, shared with spark.test.ts (shared-spark.ts); progress is printed (Spark is slow).
  */
 import assert from "node:assert/strict";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { SparkDriver } from "../../lakehouse/src/spark/driver";
+import type { SparkDriver } from "../../lakehouse/src/spark/driver";
 import { createDemoSchema, DEMO_KEYS, DEMO_TABLES } from "../../lakehouse/src/demo/schema";
 import { runWorkload } from "../../lakehouse/src/demo/workload";
 import { startPostgres, type TestPostgres } from "../support/postgres";
@@ -20,8 +20,8 @@ import { engineEnv, spawnEngine, waitFor, type ChildEngine } from "../engine/fix
 import { startKafka, type KafkaBroker } from "../sinks/support/kafka-broker";
 import { compareGold, compareSilver, textClient } from "./compare";
 import { tempDir, waitUntilSlotConfirmsAll } from "./helpers";
+import { sharedSpark } from "./shared-spark";
 
-const log = process.env.SPARK_TEST_LOG ? (line: string) => process.stderr.write(line + "\n") : () => undefined;
 const progress = (line: string) => process.stdout.write(`      ${line}\n`);
 
 describe("Databricks notebooks reading the engine's Kafka topics (local Spark + a real Kafka broker)", function () {
@@ -34,10 +34,9 @@ describe("Databricks notebooks reading the engine's Kafka topics (local Spark + 
   before(async function () {
     root = await tempDir("cdc-spark-kafka-");
     progress("(starting local Spark, a Kafka broker and PostgreSQL; the first run on a machine installs PySpark, Delta Lake and the Kafka source first)");
-    [spark, pg, broker] = await Promise.all([SparkDriver.start({ warehouse: join(root, "warehouse"), log }), startPostgres(), startKafka()]);
+    [spark, pg, broker] = await Promise.all([sharedSpark(), startPostgres(), startKafka()]);
   });
   after(async () => {
-    await spark?.stop();
     await broker?.dispose();
     await pg?.stop();
     if (root && !process.env.KEEP_SPARK_TEST_DIR) await rm(root, { recursive: true, force: true });

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { SparkDriver } from "../../lakehouse/src/spark/driver";
+import type { SparkDriver } from "../../lakehouse/src/spark/driver";
 import { refresh, RefreshError } from "../../lakehouse/src/runner";
 import { Duck } from "../../lakehouse/src/duck";
 import { createDemoSchema, DEMO_KEYS, DEMO_TABLES } from "../../lakehouse/src/demo/schema";
@@ -25,8 +25,7 @@ import { compareGold, compareSilver, textClient } from "./compare";
 import { land, landManifest, rec, silverRows, tempDir, waitUntilSlotConfirmsAll } from "./helpers";
 import { main } from "../../lakehouse/src/cli";
 import { normalizeRows, SILVER_SCENARIOS } from "./silver-cases";
-
-const log = process.env.SPARK_TEST_LOG ? (line: string) => process.stderr.write(line + "\n") : () => undefined;
+import { sharedSpark } from "./shared-spark";
 
 describe("Databricks notebooks on local Spark + Delta Lake", function () {
   this.timeout(30 * 60_000);
@@ -37,10 +36,9 @@ describe("Databricks notebooks on local Spark + Delta Lake", function () {
     root = await tempDir("cdc-spark-");
     // The first run on a machine installs PySpark and the Delta jars (.cache/spark), then reuses them.
     process.stdout.write("      (starting local Spark; the first run on a machine installs PySpark and Delta Lake first)\n");
-    spark = await SparkDriver.start({ warehouse: join(root, "warehouse"), log });
+    spark = await sharedSpark();
   });
   after(async () => {
-    await spark?.stop();
     if (root && !process.env.KEEP_SPARK_TEST_DIR) await rm(root, { recursive: true, force: true });
   });
 
