@@ -3,7 +3,7 @@
  * replication connection. All pin the session settings the value encoders rely on.
  */
 import { readFileSync } from "node:fs";
-import { isIP, Socket, type SocketConstructorOpts, type OnReadOpts } from "node:net";
+import { isIP } from "node:net";
 import { Client, type ClientConfig } from "pg";
 import type { EngineConfig } from "../config";
 import { passwordFor } from "./auth";
@@ -64,44 +64,8 @@ export function clientConfig(config: EngineConfig, applicationName = "cdc-engine
   };
 }
 
-/** Bytes of the one buffer a replication connection's socket reads into (ReusedReadSocket). */
-const REPLICATION_READ_BYTES = 256 * 1024;
-
-/** A socket that hands its reads to `readTransient`, when set, as views valid only during the call. */
-export interface TransientReads {
-  readTransient: ((view: Buffer) => void) | undefined;
-}
-
-export const hasTransientReads = (stream: unknown): stream is TransientReads => typeof stream === "object" && stream !== null && "readTransient" in stream;
-
-/**
- * A plain TCP socket whose reads land in one reused buffer (net's `onread`) instead of a new
- * ArrayBuffer per read: a drain reads its whole volume through the replication socket, and fresh
- * read buffers are external memory that forces full garbage collections; reads are also up to
- * REPLICATION_READ_BYTES instead of 64 KiB. Until a reader takes them (the MessageSizeGate), the
- * bytes reach the 'data' listeners (pg's parser) as copies, as any socket's would.
- */
-function reusedReadSocket(): Socket & TransientReads {
-  const buffer = Buffer.allocUnsafe(REPLICATION_READ_BYTES);
-  const onread: OnReadOpts = {
-    buffer,
-    callback: (bytes) => {
-      const view = buffer.subarray(0, bytes);
-      if (socket.readTransient !== undefined) socket.readTransient(view);
-      else socket.emit("data", Buffer.from(view));
-      return true;
-    },
-  };
-  // Node's Socket constructor takes `onread` too (its types list it for connect() only).
-  const socket: Socket & TransientReads = Object.assign(new Socket({ onread } as SocketConstructorOpts), { readTransient: undefined });
-  return socket;
-}
-
 export async function connect(config: EngineConfig, applicationName: string, replication = false): Promise<Client> {
-  const settings = clientConfig(config, applicationName);
-  // TLS wraps the socket pg made, so only a plain connection reads into a reused buffer.
-  const reused = replication && settings.ssl === false ? { stream: reusedReadSocket } : {};
-  const client = new Client({ ...settings, ...(replication ? { replication: "database" } : {}), ...reused } as ClientConfig);
+  const client = new Client({ ...clientConfig(config, applicationName), ...(replication ? { replication: "database" } : {}) } as ClientConfig);
   // An 'error' event without a listener would crash the process; the session notices the loss through its queries.
   client.on("error", () => undefined);
   await client.connect();

@@ -15,7 +15,6 @@
  * are only skimmed for the column that makes it large, and the connection fails with that error.
  */
 import type { Client } from "pg";
-import { hasTransientReads } from "./connection";
 
 /** The engine's one setting for this (docs/engine.md). */
 export const MAX_RECORD_SETTING = "MAX_RECORD_BYTES";
@@ -126,9 +125,7 @@ export class MessageSizeGate {
    * still gets every other message, in order): the replication stream's hot path, without a
    * parsed message object, two events and a Buffer view per change. A payload is buf[start, end)
    * of the socket's chunk (or of its own gathered buffer, see isGathered), never of memory the
-   * parser reuses; on a
-   * replication connection the socket's chunk is its one reused read buffer, so a payload kept
-   * beyond the call must be copied.
+   * parser reuses.
    */
   copyData: ((buf: Buffer, start: number, end: number) => void) | undefined;
   /** The message being gathered goes to copyData (not to the parser) when complete. */
@@ -158,20 +155,10 @@ export class MessageSizeGate {
     // pg-protocol's parser is the only 'data' listener right after connect(); it now hears from the gate.
     const parsers = stream.listeners("data");
     for (const listener of parsers) stream.removeListener("data", listener);
-    if (hasTransientReads(stream)) {
-      // Reads are views of the socket's one reused buffer: whatever outlives the call is copied
-      // (pg's parser keeps a partial message; gathered and held bytes are copies already).
-      this.forward = (chunk) => {
-        const copy = Buffer.from(chunk);
-        for (const listener of parsers) listener(copy);
-      };
-      stream.readTransient = (view) => this.feed(view);
-    } else {
-      this.forward = (chunk) => {
-        for (const listener of parsers) listener(chunk);
-      };
-      stream.on("data", (chunk) => this.feed(chunk));
-    }
+    this.forward = (chunk) => {
+      for (const listener of parsers) listener(chunk);
+    };
+    stream.on("data", (chunk) => this.feed(chunk));
   }
 
   private feed(input: Buffer): void {
