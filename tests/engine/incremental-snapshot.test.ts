@@ -6,16 +6,14 @@
  * composite and non-integer keys, and requested by `cdc-engine snapshot` while another table streams.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres";
-import { currentLsn, engineEnv, landingDir, spawnEngine, startEngine, waitFor } from "./fixtures/harness";
+import { currentLsn, engineEnv, landingDir, runCli, spawnEngine, startEngine, waitFor } from "./fixtures/harness";
 import { readRecords, rebuildTable } from "./fixtures/landing";
 import { assertLandingMatchesSource, createWorkloadTables, runWorkload, waitForCatchUp, WORKLOAD_TABLES } from "./fixtures/workload";
 import { topLevelFields } from "../../container/src/source/incremental-snapshot";
 
-const CLI = resolve(__dirname, "../../container/src/cli.ts");
 
 interface StoredIncremental {
   incremental?: { tables: { table: string; chunks: number; rows: number }[]; requestsUpTo?: string };
@@ -37,14 +35,6 @@ async function waitForSnapshotsDone(dir: string, slot: string, timeoutMs = 60_00
   }, timeoutMs, 100);
 }
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((res) => child.on("close", (code) => res({ code, stdout, stderr })));
-}
 
 const request = (pg: TestPostgres, tables: string[]) => pg.query("SELECT pg_logical_emit_message(true, 'cdc-snapshot', $1)", [JSON.stringify({ tables })]);
 
@@ -319,7 +309,7 @@ describe("engine: incremental snapshots while streaming", function () {
     const engine = startEngine(env);
     try {
       await waitFor("streaming", async () => engine.metrics.phases.includes("streaming"), 60_000);
-      const refused = await cli(["snapshot", "--table", "public.k_nopk"], env);
+      const refused = await runCli(["snapshot", "--table", "public.k_nopk"], env);
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, /public\.k_nopk: it has no primary key.*ADD PRIMARY KEY/);
       let stop = false;
@@ -330,7 +320,7 @@ describe("engine: incremental snapshots while streaming", function () {
           if (i % 5 === 0) await pg.query("DELETE FROM public.k_items WHERE ctid = (SELECT ctid FROM public.k_items ORDER BY qty LIMIT 1)");
         }
       })();
-      const requested = await cli(["snapshot", "--table", "public.k_items"], env);
+      const requested = await runCli(["snapshot", "--table", "public.k_items"], env);
       assert.equal(requested.code, 0, requested.stderr);
       assert.match(requested.stdout, /requested an incremental snapshot of public\.k_items/);
       await waitForSnapshotsDone(dir, slot);

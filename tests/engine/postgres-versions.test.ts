@@ -9,18 +9,14 @@
  * streaming on 14+ and is refused with one clear message before.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { resolve } from "node:path";
 import pino from "pino";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { VERSION_TEST_MAJORS } from "../support/postgres-majors";
 import { loadConfig } from "../../container/src/config";
 import { runEngine } from "../../container/src/engine";
-import { engineEnv, landingDir, waitFor } from "./fixtures/harness";
+import { engineEnv, landingDir, runCli, waitFor } from "./fixtures/harness";
 import { noopMetrics } from "./fixtures/metrics";
 import { readLanding, readRecords, type LandingRecord } from "./fixtures/landing";
-
-const CLI = resolve(__dirname, "../../container/src/cli.ts");
 
 /** One column per landing-contract type: its SQL type, a value as SQL, and the landed JSON value. */
 const COLUMNS: { name: string; type: string; sql: string; landed: unknown }[] = [
@@ -56,15 +52,6 @@ const COLUMNS: { name: string; type: string; sql: string; landed: unknown }[] = 
 const ROW = COLUMNS.map((c) => `(${c.sql})::${c.type}`).join(", ");
 /** ~1 KB a row, 7 rows a block: 16,000 rows are past 2 × 1,024 blocks, the size a table is split from. */
 const BIG_ROWS = 16_000;
-
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((res) => child.on("close", (code) => res({ code, stdout, stderr })));
-}
 
 /** A landed record's column values and its stored generated column `gen`, the i8 column left out (checked in the raw line). */
 function values(record: LandingRecord): Record<string, unknown> {
@@ -175,7 +162,7 @@ for (const major of VERSION_TEST_MAJORS) {
     if (major >= 14) {
       it("takes an incremental snapshot on request while streaming (14+)", async () => {
         await pg.query(`INSERT INTO public.all_types VALUES (20, ${ROW}), (21, ${ROW}), (22, ${ROW})`);
-        const requested = await cli(["snapshot", "--table", "public.all_types"], env);
+        const requested = await runCli(["snapshot", "--table", "public.all_types"], env);
         assert.equal(requested.code, 0, requested.stderr);
         const chunks = await waitFor("the incremental snapshot's rows", async () => {
           const records = await readRecords(dir, "public.all_types");
@@ -188,7 +175,7 @@ for (const major of VERSION_TEST_MAJORS) {
       });
     } else {
       it("refuses `cdc-engine snapshot --table` with one clear message (needs 14)", async () => {
-        const requested = await cli(["snapshot", "--table", "public.all_types"], env);
+        const requested = await runCli(["snapshot", "--table", "public.all_types"], env);
         assert.equal(requested.code, 1, requested.stderr);
         assert.match(requested.stderr, /incremental snapshots need PostgreSQL 14 or later .*this server is 1[0-3]\d{4}\. Take a full snapshot instead/);
         assert.equal((await pg.query("SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'versions_slot'"))[0].n, 1);
