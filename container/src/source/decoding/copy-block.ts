@@ -202,14 +202,9 @@ export class CopyBlockTranscoder {
     const out = this.out ?? this.open(bound, ordinal);
     const lead = ordinal === this.leadSeq ? this.lead : this.leadOf(ordinal);
     out.set(lead, this.pos);
-    let pos = transcodeLine(src, start, limit, this.copyColumns, out, this.pos + lead.length);
+    const pos = transcodeLine(src, start, limit, this.copyColumns, out, this.pos + lead.length);
     this.nextLead();
-    out[pos++] = 0x7d; // }
-    out[pos++] = 0x0a; // newline
-    this.pos = pos;
-    this.ends[this.count++] = pos;
-    this.ordinal = ordinal + 1;
-    if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
+    this.endRecord(out, pos);
     return lineEnd.at + 1;
   }
 
@@ -252,12 +247,16 @@ export class CopyBlockTranscoder {
     let pos = put(out, this.pos, this.head);
     pos = putInt(out, pos, ordinal);
     pos = put(out, pos, this.tsPart);
-    pos = transcodeRow(src, start, end, copyColumns, out, pos);
+    this.endRecord(out, transcodeRow(src, start, end, copyColumns, out, pos));
+  }
+
+  /** Closes the record whose columns end at out[pos] and counts it; the block is emitted once it reaches its cap. */
+  private endRecord(out: Buffer, pos: number): void {
     out[pos++] = 0x7d; // }
     out[pos++] = 0x0a; // newline
     this.pos = pos;
     this.ends[this.count++] = pos;
-    this.ordinal = ordinal + 1;
+    this.ordinal++;
     if (this.count >= this.capRecords || pos >= this.capBytes) this.flush();
   }
 
