@@ -232,10 +232,19 @@ function sampleCpu(client: Client, serverSide: { slot: string } | { applicationN
     connectedAt: () => connectedAt,
     /** The consumer's CPU seconds by then: its start-up (module loading, source checks), ±50 ms. */
     consumerAtConnect: () => consumerAtConnect,
-    async stop(): Promise<{ consumer: number; walsender: number }> {
-      return { consumer: await consumer.stop(), walsender: await server.stop() };
+    async stop(): Promise<ProcessCpu> {
+      const cpu = { consumer: await consumer.stop(), walsender: await server.stop() };
+      return { ...cpu, consumerKernel: consumer.systemSeconds(), walsenderKernel: server.systemSeconds() };
     },
   };
+}
+
+/** CPU seconds of a client and of the server processes working for it; the kernel's share of each where it was sampled. */
+interface ProcessCpu {
+  consumer: number;
+  walsender: number;
+  consumerKernel?: number;
+  walsenderKernel?: number;
 }
 
 function engineEnv(pg: BenchPostgres, vars: Record<string, string>): Record<string, string> {
@@ -276,8 +285,8 @@ const results = {
     engineSeconds: undefined as number | undefined,
     recvSeconds: undefined as number | undefined,
     recvRuns: [] as number[],
-    recvCpu: [] as { consumer: number; walsender: number }[],
-    engineCpu: undefined as { consumer: number; walsender: number } | undefined,
+    recvCpu: [] as ProcessCpu[],
+    engineCpu: undefined as ProcessCpu | undefined,
     generateSeconds: undefined as number | undefined,
     walBytes: undefined as number | undefined,
     landed: undefined as { files: number; records: number; bytes: number } | undefined,
@@ -504,7 +513,7 @@ async function drainWithEngine(pg: BenchPostgres, work: string, lastEnd: bigint,
     const probe = await pg.connect();
     const cpu = sampleCpu(probe, { slot }, engine.pid);
     let doneAt: number;
-    let engineCpu: { consumer: number; walsender: number };
+    let engineCpu: ProcessCpu;
     try {
       doneAt = await waitForConfirmed(watch, slot, lastEnd, engine, opts.engineTimeoutMs);
     } finally {
@@ -1096,10 +1105,15 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s${d.streamingSeconds ? `; ${d.streamingSeconds.toFixed(2)} s (${fmtInt(opts.changes / d.streamingSeconds)} changes/s) counted from the moment its slot became active, i.e. without process start-up and source checks` : ""}`);
   if (d.engineCpu && d.recvCpu.length > 0) {
     const us = (sec: number) => ((sec * 1e6) / opts.changes).toFixed(1);
-    const rc = d.recvCpu.reduce((a, b) => ({ consumer: a.consumer + b.consumer / d.recvCpu.length, walsender: a.walsender + b.walsender / d.recvCpu.length }), { consumer: 0, walsender: 0 });
+    const mean = (f: (c: ProcessCpu) => number | undefined) => d.recvCpu.reduce((a, c) => a + (f(c) ?? 0) / d.recvCpu.length, 0);
+    const rc = { consumer: mean((c) => c.consumer), walsender: mean((c) => c.walsender), consumerKernel: mean((c) => c.consumerKernel), walsenderKernel: mean((c) => c.walsenderKernel) };
     row(
       "CPU time per change (drain; steadier than rates on a shared machine)",
       `engine ${us(d.engineCpu.consumer)} µs + its walsender ${us(d.engineCpu.walsender)} µs; pg_recvlogical ${us(rc.consumer)} µs + its walsender ${us(rc.walsender)} µs (CPU s: engine ${d.engineCpu.consumer.toFixed(1)}, walsender ${d.engineCpu.walsender.toFixed(1)}; pg_recvlogical ${rc.consumer.toFixed(1)}, walsender ${rc.walsender.toFixed(1)})`,
+    );
+    row(
+      "Of which in the kernel (system time: syscalls, page faults, loopback TCP; it varies far more between machines than user time)",
+      `engine ${us(d.engineCpu.consumerKernel ?? NaN)} µs, its walsender ${us(d.engineCpu.walsenderKernel ?? NaN)} µs; pg_recvlogical ${us(rc.consumerKernel)} µs (it writes each message and its newline with write calls of their own), its walsender ${us(rc.walsenderKernel)} µs`,
     );
     const byFormat = formatComparisonRow(opts.changes);
     if (byFormat) lines.push(byFormat);

@@ -10,11 +10,17 @@ import { readFileSync } from "node:fs";
 const TICKS = 100;
 
 export function cpuSecondsOf(pid: number): number | undefined {
+  const t = cpuTimesOf(pid);
+  return t && t.user + t.system;
+}
+
+/** User and system (kernel) CPU seconds of a process, all its threads. */
+export function cpuTimesOf(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+    return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
   } catch {
     return undefined;
   }
@@ -22,6 +28,7 @@ export function cpuSecondsOf(pid: number): number | undefined {
 
 export class CpuSampler {
   private readonly last = new Map<number, number>();
+  private readonly lastSystem = new Map<number, number>();
   private timer: NodeJS.Timeout;
 
   /** `pids` is asked on every sample (a walsender's pid is only known once it runs). */
@@ -41,8 +48,11 @@ export class CpuSampler {
     }
     for (const pid of pids) {
       if (pid === undefined) continue;
-      const s = cpuSecondsOf(pid);
-      if (s !== undefined) this.last.set(pid, Math.max(s, this.last.get(pid) ?? 0));
+      const t = cpuTimesOf(pid);
+      if (t !== undefined && t.user + t.system >= (this.last.get(pid) ?? 0)) {
+        this.last.set(pid, t.user + t.system);
+        this.lastSystem.set(pid, t.system);
+      }
     }
   }
 
@@ -52,6 +62,13 @@ export class CpuSampler {
     clearInterval(this.timer);
     let total = 0;
     for (const s of this.last.values()) total += s;
+    return total;
+  }
+
+  /** Of the seconds stop() returned, those spent in the kernel (system time): syscalls, page faults, the network stack. */
+  systemSeconds(): number {
+    let total = 0;
+    for (const s of this.lastSystem.values()) total += s;
     return total;
   }
 }
