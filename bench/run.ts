@@ -239,12 +239,12 @@ function sampleCpu(client: Client, serverSide: { slot: string } | { applicationN
   };
 }
 
-/** CPU seconds of a client and of the server processes working for it; the kernel's share of each where it was sampled. */
+/** CPU seconds of a client and of the server processes working for it, and the kernel's share of each. */
 interface ProcessCpu {
   consumer: number;
   walsender: number;
-  consumerKernel?: number;
-  walsenderKernel?: number;
+  consumerKernel: number;
+  walsenderKernel: number;
 }
 
 function engineEnv(pg: BenchPostgres, vars: Record<string, string>): Record<string, string> {
@@ -1105,7 +1105,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
   row("Engine drain", d.engineSeconds === undefined ? d.changesPerS.missing : `${d.engineSeconds.toFixed(2)} s from process start to confirmed_flush_lsn ≥ backlog end → ${show(d.changesPerS)} changes/s; first file after ${d.firstFileSeconds?.toFixed(2) ?? "?"} s${d.streamingSeconds ? `; ${d.streamingSeconds.toFixed(2)} s (${fmtInt(opts.changes / d.streamingSeconds)} changes/s) counted from the moment its slot became active, i.e. without process start-up and source checks` : ""}`);
   if (d.engineCpu && d.recvCpu.length > 0) {
     const us = (sec: number) => ((sec * 1e6) / opts.changes).toFixed(1);
-    const mean = (f: (c: ProcessCpu) => number | undefined) => d.recvCpu.reduce((a, c) => a + (f(c) ?? 0) / d.recvCpu.length, 0);
+    const mean = (f: (c: ProcessCpu) => number) => d.recvCpu.reduce((a, c) => a + f(c) / d.recvCpu.length, 0);
     const rc = { consumer: mean((c) => c.consumer), walsender: mean((c) => c.walsender), consumerKernel: mean((c) => c.consumerKernel), walsenderKernel: mean((c) => c.walsenderKernel) };
     row(
       "CPU time per change (drain; steadier than rates on a shared machine)",
@@ -1113,7 +1113,7 @@ function report(pg: BenchPostgres | undefined, started: Date, load: number[], en
     );
     row(
       "Of which in the kernel (system time: syscalls, page faults, loopback TCP; it varies far more between machines than user time)",
-      `engine ${us(d.engineCpu.consumerKernel ?? NaN)} µs, its walsender ${us(d.engineCpu.walsenderKernel ?? NaN)} µs; pg_recvlogical ${us(rc.consumerKernel)} µs (it writes each message and its newline with write calls of their own), its walsender ${us(rc.walsenderKernel)} µs`,
+      `engine ${us(d.engineCpu.consumerKernel)} µs, its walsender ${us(d.engineCpu.walsenderKernel)} µs; pg_recvlogical ${us(rc.consumerKernel)} µs (it writes each message and its newline with write calls of their own), its walsender ${us(rc.walsenderKernel)} µs`,
     );
     const byFormat = formatComparisonRow(opts.changes);
     if (byFormat) lines.push(byFormat);

@@ -27,8 +27,8 @@ export function cpuTimesOf(pid: number): { user: number; system: number } | unde
 }
 
 export class CpuSampler {
-  private readonly last = new Map<number, number>();
-  private readonly lastSystem = new Map<number, number>();
+  /** The latest times seen per process (they only grow; a late read of an exited pid is ignored). */
+  private readonly last = new Map<number, { user: number; system: number }>();
   private timer: NodeJS.Timeout;
 
   /** `pids` is asked on every sample (a walsender's pid is only known once it runs). */
@@ -49,10 +49,8 @@ export class CpuSampler {
     for (const pid of pids) {
       if (pid === undefined) continue;
       const t = cpuTimesOf(pid);
-      if (t !== undefined && t.user + t.system >= (this.last.get(pid) ?? 0)) {
-        this.last.set(pid, t.user + t.system);
-        this.lastSystem.set(pid, t.system);
-      }
+      const seen = this.last.get(pid);
+      if (t !== undefined && (seen === undefined || t.user + t.system >= seen.user + seen.system)) this.last.set(pid, t);
     }
   }
 
@@ -61,14 +59,14 @@ export class CpuSampler {
     await this.sample();
     clearInterval(this.timer);
     let total = 0;
-    for (const s of this.last.values()) total += s;
+    for (const t of this.last.values()) total += t.user + t.system;
     return total;
   }
 
   /** Of the seconds stop() returned, those spent in the kernel (system time): syscalls, page faults, the network stack. */
   systemSeconds(): number {
     let total = 0;
-    for (const s of this.lastSystem.values()) total += s;
+    for (const t of this.last.values()) total += t.system;
     return total;
   }
 }
