@@ -40,23 +40,80 @@ const CHUNK_BYTES = 256 * 1024;
 /** A sealed batch's last piece at most this long is copied, so its chunk keeps serving the table's next records. */
 const COPY_TAIL_BYTES = 32 * 1024;
 
+/** Free record blocks kept for reuse at most (bytes): a few batches' worth (BATCH_MAX_SIZE records of a typical row). */
+const FREE_BLOCK_BYTES = 32 * 1024 * 1024;
+/** Record blocks are allocated in multiples of this. */
+const BLOCK_ROUNDING = 256 * 1024;
+
 /**
  * Free CHUNK_BYTES chunks, handed back once the batch that used them is durable. A drain writes its
  * whole volume through these chunks: fresh ones each time cost a mmap and its page faults per chunk
  * and, as external memory, one full (mark-compact) garbage collection per 64 MB written.
+ *
+ * It also lends record blocks (block()): memory a snapshot's transcoder in this thread writes whole
+ * batches of records into, sized to a batch, so that a snapshot does not allocate (and fault in)
+ * its whole volume afresh. A block's views may go into several batches; it is free again once the
+ * last of them is durable.
  */
 export class ChunkPool {
   private readonly free: Buffer[] = [];
+  /** Blocks lent by block(), by their memory: how many batch views of each are not durable yet. */
+  private readonly lent = new WeakMap<ArrayBufferLike, { block: Buffer; holders: number }>();
+  private readonly freeBlocks: Buffer[] = [];
+  private freeBlockBytes = 0;
 
-  constructor(private readonly keep = 32) {}
+  constructor(
+    private readonly keep = 32,
+    private readonly keepBlockBytes = FREE_BLOCK_BYTES,
+  ) {}
 
   get(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
   }
 
-  /** `chunks` were taken with get() and nothing reads them any more. */
+  /** A block of at least `bytes` at the start of its own memory: the smallest free one that fits, else a new one. */
+  block(bytes: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.freeBlocks.length; i++) {
+      const length = this.freeBlocks[i].length;
+      if (length >= bytes && (best < 0 || length < this.freeBlocks[best].length)) best = i;
+    }
+    let block: Buffer;
+    if (best >= 0) {
+      block = this.freeBlocks[best];
+      this.freeBlocks.splice(best, 1);
+      this.freeBlockBytes -= block.length;
+    } else {
+      // Rounded up, so that the next blocks (sized from their batches, a little apart) fit in it again.
+      block = Buffer.allocUnsafeSlow(Math.ceil(bytes / BLOCK_ROUNDING) * BLOCK_ROUNDING);
+    }
+    this.lent.set(block.buffer, { block, holders: 0 });
+    return block;
+  }
+
+  /** A batch took `view`: if it is part of a lent block, that block has one more holder, and is returned (the batch releases it). */
+  hold(view: Buffer): Buffer | undefined {
+    const loan = this.lent.get(view.buffer);
+    if (loan === undefined) return undefined;
+    loan.holders++;
+    return loan.block;
+  }
+
+  /** `chunks` were taken with get() (or returned by hold()) and nothing reads them any more. */
   release(chunks: Buffer[]): void {
-    for (const chunk of chunks) if (this.free.length < this.keep) this.free.push(chunk);
+    for (const chunk of chunks) {
+      const loan = this.lent.get(chunk.buffer);
+      if (loan === undefined) {
+        if (this.free.length < this.keep) this.free.push(chunk);
+      } else if (--loan.holders === 0) {
+        this.lent.delete(chunk.buffer);
+        // A block the free list has no room for is left to the garbage collector.
+        if (this.freeBlockBytes + chunk.length <= this.keepBlockBytes) {
+          this.freeBlocks.push(chunk);
+          this.freeBlockBytes += chunk.length;
+        }
+      }
+    }
   }
 }
 
@@ -126,7 +183,7 @@ export class TableBuffer {
     return this.current;
   }
 
-  /** Appends bytes written elsewhere without copying them (the buffer keeps the view). */
+  /** Appends bytes written elsewhere without copying them (the buffer keeps the view; a view of a lent block holds it). */
   append(bytes: Buffer): void {
     if (this.current !== undefined && this.pos > 0) {
       this.chunks.push(this.current.subarray(0, this.pos));
@@ -135,6 +192,8 @@ export class TableBuffer {
       this.pos = 0;
     }
     this.chunks.push(bytes);
+    const block = this.pool.hold(bytes);
+    if (block !== undefined) this.owned.push(block);
   }
 
   /** Takes the buffered bytes out (the buffer is empty afterwards). */
@@ -367,6 +426,17 @@ export class Batcher {
     return { records: Math.max(1, maxSize - buffer.count), bytes: Math.max(1, maxBytes - buffer.bytes) };
   }
 
+  /**
+   * Memory for a block of at least `bytes` of records to be given to appendRecords, at the start
+   * of an ArrayBuffer of its own. It is the pool's, reused once every batch holding part of it is
+   * durable, where the batcher writes batches without handing their memory to the sink to keep
+   * (a sink's createFrom, or gzip's copy); otherwise a new block the sink may keep.
+   */
+  recordBlock(bytes: number): Buffer {
+    if (this.options.compression === "gzip" || this.options.sink.createFrom !== undefined) return this.pool.block(bytes);
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+
   /** After writing one record of `size` bytes (newline included) into `buffer`. */
   written(buffer: TableBuffer, size: number): void {
     if (buffer.watch !== undefined) buffer.watch(buffer.current!.subarray(buffer.pos - size, buffer.pos - 1));
@@ -536,15 +606,16 @@ export class Batcher {
         for (const chunk of chunks) rawBytes += chunk.length;
         let write: () => Promise<"created" | "exists">;
         let written = rawBytes;
-        if (this.options.compression === "none" && sink.createFrom !== undefined && chunks.length > 1) {
+        if (this.options.compression === "none" && sink.createFrom !== undefined && (chunks.length > 1 || owned.length > 0)) {
           // The sink writes the views as they are (no joined copy); their chunks are free once it is done.
           write = () => sink.createFrom!(batch.key, chunks, contentType);
         } else {
-          // A sink may keep the body it was given: it gets its own copy, never a view of a pool chunk.
-          let body: Buffer = chunks.length === 1 && owned.length === 0 ? chunks[0] : Buffer.concat(chunks, rawBytes);
+          // A sink may keep the body it was given: it gets its own copy (joined, or gzip's output), never a view of the pool's memory.
+          const gzipped = this.options.compression === "gzip";
+          let body: Buffer = chunks.length === 1 && (owned.length === 0 || gzipped) ? chunks[0] : Buffer.concat(chunks, rawBytes);
+          if (gzipped) body = await gzip(body);
           this.pool.release(owned);
           owned.length = 0;
-          if (this.options.compression === "gzip") body = await gzip(body);
           written = body.length;
           write = () => sink.create(batch.key, body, contentType);
         }

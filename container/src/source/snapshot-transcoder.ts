@@ -11,7 +11,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { extname, join } from "node:path";
-import { CopyBlockTranscoder, errorOf, type BatchRoom, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
+import { CopyBlockTranscoder, errorOf, type BlockTarget, type RangeSpec, type RecordBlock, type TranscodeFailure } from "./decoding/copy-block";
 
 /** Relations (or their ranges) from this size on are transcoded in a thread under SNAPSHOT_TRANSCODE=auto: 8 MB. */
 export const THREAD_FROM_BYTES = 8 * 1024 * 1024;
@@ -98,10 +98,10 @@ export class SnapshotTranscoder {
 
   /**
    * Starts a range, in the session's worker thread or (inThread false) in the engine's thread,
-   * where its record blocks are cut to the batches `room` describes (see CopyBlockTranscoder).
+   * where its record blocks are cut to `target`'s batches, in its memory (see CopyBlockTranscoder).
    */
-  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean, room?: () => BatchRoom): RangeTranscode {
-    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords, room), (data) => this.recycle(data));
+  begin(spec: RangeSpec, onRecords: (block: RecordBlock) => void, inThread: boolean, target?: BlockTarget): RangeTranscode {
+    if (!inThread) return new InlineJob(new CopyBlockTranscoder(spec, onRecords, target), (data) => this.recycle(data));
     if (this.dead) throw this.dead;
     if (this.job) throw new Error("a snapshot transcoder copies one range at a time");
     const worker = this.worker ?? this.start();

@@ -557,7 +557,7 @@ async function copyRange(client: Client, copy: TableCopy, index: number, options
   };
   const mode = options.transcode ?? options.config.snapshotTranscode;
   const inThread = mode === "threads" || (mode === "auto" && availableParallelism() >= THREADS_FROM_CORES && copy.heapBytes / copy.ranges.length >= THREAD_FROM_BYTES);
-  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread, () => batcher.room(buffer));
+  const job = transcoder.begin({ label, columns: copy.shapes, lsn: lsn.toString(), tsMs: options.tsMs, maxRecordBytes: batcher.maxRecordBytes, base, limit: seqLimit, index, ranges: copy.ranges.length }, onRecords, inThread, { room: () => batcher.room(buffer), block: (bytes) => batcher.recordBlock(bytes) });
   job.onFailure = fail;
   // The worker is behind: this range's COPY waits (the server's rows stay in its socket).
   job.onConsumed = () => {

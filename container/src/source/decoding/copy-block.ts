@@ -44,6 +44,14 @@ export interface BatchRoom {
   bytes: number;
 }
 
+/** A batcher in this thread that the record blocks go straight into (appendRecords). */
+export interface BlockTarget {
+  /** What its open batch still takes (Batcher.room). */
+  room(): BatchRoom;
+  /** Memory for a block of at least `bytes` (Batcher.recordBlock: reused once the batches holding it are durable). */
+  block(bytes: number): Buffer;
+}
+
 /** What crosses the thread boundary for a RecordTooLargeError (it is rebuilt on the other side). */
 export interface TranscodeFailure {
   message: string;
@@ -104,11 +112,11 @@ export class CopyBlockTranscoder {
     private readonly spec: RangeSpec,
     private readonly emit: (block: RecordBlock) => void,
     /**
-     * Where the blocks go straight into a batcher's buffer (this thread): the records and bytes
-     * its open batch still takes. Each block is then cut where that batch seals, so a batch is
-     * mostly one block, which the batcher writes as it is instead of copying its pieces together.
+     * Where the blocks go straight into a batcher's buffer (this thread). Each block is then cut
+     * where the open batch seals, so a batch is mostly one block, which the batcher writes as it
+     * is instead of copying its pieces together; and its memory is the batcher's to reuse.
      */
-    private readonly room?: () => BatchRoom,
+    private readonly target?: BlockTarget,
   ) {
     this.copyColumns = spec.columns.map((c) => {
       const prefix = Buffer.from("," + JSON.stringify(c.name) + ":");
@@ -179,7 +187,6 @@ export class CopyBlockTranscoder {
 
   private flush(): void {
     if (this.count === 0 || this.out === undefined) return;
-    // The block's bytes live in an ArrayBuffer of their own (allocUnsafeSlow), so they can be transferred.
     this.emit({ data: this.out.subarray(0, this.pos), ends: this.ends.slice(0, this.count), count: this.count, firstSeq: this.firstSeq });
     this.recordBytes = this.pos / this.count;
     this.out = undefined;
@@ -263,8 +270,9 @@ export class CopyBlockTranscoder {
   /** A new output block for a first record of at most `bound` bytes: to the open batch's end when there is a batcher's room to fill. */
   private open(bound: number, ordinal: number): Buffer {
     let bytes = Math.max(OUTPUT_BYTES, bound);
-    if (this.room !== undefined) {
-      const room = this.room();
+    const target = this.target;
+    if (target !== undefined) {
+      const room = target.room();
       this.capRecords = Math.max(1, Math.min(ROOM_RECORDS, room.records));
       this.capBytes = Math.max(1, room.bytes);
       // Sized from the last block's records (none yet: 1 MiB), with some slack; a block that
@@ -274,7 +282,8 @@ export class CopyBlockTranscoder {
       bytes = Math.max(bound, Math.min(estimate, this.capBytes) + worstCase(LINE_BYTES, this.fixedBytes));
       if (this.ends.length < this.capRecords) this.ends = new Int32Array(this.capRecords);
     }
-    this.out = Buffer.allocUnsafeSlow(bytes);
+    // A worker thread's block is in an ArrayBuffer of its own, so it can be transferred.
+    this.out = target !== undefined ? target.block(bytes) : Buffer.allocUnsafeSlow(bytes);
     this.firstSeq = ordinal;
     return this.out;
   }
