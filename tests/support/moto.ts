@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { freePort } from "./postgres";
+import { setupCommand } from "./priority";
 
 export const MOTO_VERSION = "5.2.5";
 const REQUIREMENTS = [`moto[s3]==${MOTO_VERSION}`, "flask==3.1.3", "flask-cors==6.0.5"];
@@ -37,9 +38,9 @@ async function installMoto(): Promise<string> {
     if (stdout.trim() === MOTO_VERSION && existsSync(server)) return server;
   }
   try {
-    if (!existsSync(python)) await run("python3", ["-m", "venv", VENV]);
-    // At low priority: it usually runs beside other tests (tests/support/prefetch.ts).
-    await run("nice", ["-n", "15", path.join(VENV, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", ...REQUIREMENTS], { maxBuffer: 64 * 1024 * 1024 });
+    // At idle priority when it runs beside the tests (tests/support/prefetch.ts).
+    if (!existsSync(python)) await run(...setupCommand("python3", ["-m", "venv", VENV]));
+    await run(...setupCommand(path.join(VENV, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", ...REQUIREMENTS]), { maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`installing ${REQUIREMENTS.join(" ")} into ${VENV} failed (needs python3 with venv and PyPI): ${e.message}\n${e.stderr ?? ""}`);

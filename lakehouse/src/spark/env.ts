@@ -24,6 +24,11 @@ export interface SparkEnv {
 
 export interface SparkEnvOptions {
   log?: (line: string) => void;
+  /**
+   * Run the setup's installs at idle CPU priority (SCHED_IDLE through `chrt --idle 0`, else
+   * `nice -n 19`): for a setup that overlaps other work, such as the test suite's prefetch.
+   */
+  idlePriority?: boolean;
 }
 
 const MIN_JAVA_MAJOR = 17;
@@ -95,10 +100,13 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
 
 const shellQuote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 
+/** `command args` at idle CPU priority: SCHED_IDLE where util-linux's chrt is installed, else nice 19. */
+const atIdlePriority = (command: string, args: string[]): [string, string[]] => (existsSync("/usr/bin/chrt") ? ["chrt", ["--idle", "0", command, ...args]] : ["nice", ["-n", "19", command, ...args]]);
+
 /** Runs one setup step; a failure names the step, the command to rerun and the end of its output. */
-async function step(name: string, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
+async function step(name: string, command: string, args: string[], env?: NodeJS.ProcessEnv, idle = false): Promise<RunResult> {
   try {
-    return await run(command, args, env);
+    return await run(...(idle ? atIdlePriority(command, args) : ([command, args] as [string, string[]])), env);
   } catch (err) {
     const failure = err as Error & { stdout?: string; stderr?: string; code?: string | number };
     const output = `${failure.stdout ?? ""}\n${failure.stderr ?? ""}`.trim().split("\n").slice(-25).join("\n");
@@ -286,11 +294,11 @@ export async function ensureSparkEnv(options: SparkEnvOptions = {}): Promise<Spa
     const venvUsable = existsSync(paths.python) && (await run(paths.python, ["-m", "pip", "--version"]).then(() => true, () => false));
     if (!venvUsable) {
       log(`spark env: creating virtualenv ${paths.venv}…`);
-      await step("creating the virtualenv", python!.command, ["-m", "venv", "--clear", paths.venv]);
+      await step("creating the virtualenv", python!.command, ["-m", "venv", "--clear", paths.venv], undefined, options.idlePriority);
     }
     const pins = requirementsText.split("\n").map((line) => line.trim()).filter((line) => line && !line.startsWith("#"));
     log(`spark env: installing ${pins.join(", ")} (pyspark is a ~300 MB download; a few minutes)…`);
-    await step("installing the Python requirements", paths.python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", paths.requirements]);
+    await step("installing the Python requirements", paths.python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", paths.requirements], undefined, options.idlePriority);
     log(`spark env: installed in ${elapsed()}; fetching ${coordinates.join(", ")} from Maven Central…`);
 
     const ivy = path.join(paths.cache, "ivy");
@@ -302,6 +310,7 @@ export async function ensureSparkEnv(options: SparkEnvOptions = {}): Promise<Spa
       paths.python,
       ["-c", RESOLVE_JARS_PY, coordinates.join(","), ivy],
       resolveEnv,
+      options.idlePriority,
     );
     const sparkHome = (JSON.parse(stdout.trim().split("\n").pop()!) as { sparkHome: string }).sparkHome;
 

@@ -20,6 +20,7 @@ import { join, resolve } from "node:path";
 import { freePort } from "../../support/postgres";
 import type { StorageServer } from "./emulators";
 import { ensureMoto } from "../../support/moto";
+import { setupCommand } from "../../support/priority";
 
 export { ensureMoto };
 
@@ -78,7 +79,7 @@ async function buildFakeGcsServer(): Promise<string> {
     const work = join(dir, "go");
     const env = { ...process.env, GOBIN: join(dir, "bin"), GOPATH: join(work, "path"), GOMODCACHE: join(work, "mod"), GOCACHE: join(work, "build"), GOTOOLCHAIN: "local", CGO_ENABLED: "0" };
     // At low priority: it usually runs beside other tests (tests/support/prefetch.ts).
-    await run("nice", ["-n", "15", go, "install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`], env);
+    await run(...setupCommand(go, ["install", `github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION}`]), env);
     await run(go, ["clean", "-cache", "-modcache"], env);
     await rm(work, { recursive: true, force: true });
   });

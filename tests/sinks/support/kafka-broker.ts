@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connect as tcpConnect } from "node:net";
 import { freePort } from "../../support/postgres";
+import { setupCommand } from "../../support/priority";
 
 export const KAFKA_VERSION = "4.1.1";
 const ROOT = resolve(__dirname, "../../..");
@@ -63,8 +64,7 @@ async function resolveKafkaJars(): Promise<string> {
   await writeFile(join(CACHE, "pom.xml"), pom);
   await new Promise<void>((resolve, reject) => {
     execFile(
-      "mvn",
-      ["-B", "-q", `-Dmaven.repo.local=${join(ROOT, ".cache", "kafka", "m2")}`, "-f", join(CACHE, "pom.xml"), "dependency:copy-dependencies", "-DincludeScope=runtime", `-DoutputDirectory=${lib}`],
+      ...setupCommand("mvn", ["-B", "-q", `-Dmaven.repo.local=${join(ROOT, ".cache", "kafka", "m2")}`, "-f", join(CACHE, "pom.xml"), "dependency:copy-dependencies", "-DincludeScope=runtime", `-DoutputDirectory=${lib}`]),
       { encoding: "utf8", timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`could not resolve Apache Kafka ${KAFKA_VERSION} from Maven Central (mvn: ${err.message}): ${stdout}${stderr}`));
