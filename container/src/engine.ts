@@ -233,7 +233,7 @@ async function runSession(config: EngineConfig, deps: EngineDeps, sink: LandingS
     }
 
     // The application name tells another deployment that meets this slot which sink streams from it.
-    const replication = await connect(config, `cdc-engine replication ${sink.url}`.slice(0, 63), true);
+    const replication = await connect(config, `cdc-engine replication ${sink.url}`.slice(0, 63), { replication: true });
     clients.push(replication);
     let slotRow = await readSlot(normal, slot);
     if (slotRow && (slotRow.plugin !== "pgoutput" || slotRow.database !== config.pg.database)) {
@@ -518,7 +518,7 @@ async function snapshotUncoveredTables(
   snapshot.adding = { tables: due, files: [] };
   await state.save([]);
   metrics.phase("snapshot");
-  const temporary = await connect(config, "cdc-engine snapshot of uncovered tables", true);
+  const temporary = await connect(config, "cdc-engine snapshot of uncovered tables", { replication: true });
   try {
     const name = `${config.pg.slot.slice(0, 40)}_add_${Date.now().toString(36)}`;
     const created = await createSlot(temporary, name, { exportSnapshot: true, temporary: true, versionNum: ctx.versionNum, watch: { client: ctx.normal, logger } });

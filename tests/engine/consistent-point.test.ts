@@ -43,7 +43,7 @@ describe("engine: a commit exactly at the slot's consistent point", function () 
   it("is detected, so the snapshot is taken from a new slot", async () => {
     const config = loadConfig(engineEnv(pg, await landingDir(), { PG_SLOT: "cp_slot", PG_PUBLICATION: "cp_pub" }));
     const normal = await connect(config, "cp test");
-    const replication = await connect(config, "cp test replication", true);
+    const replication = await connect(config, "cp test replication", { replication: true });
     try {
       const t1 = await open(1001);
       const creating = createSlot(replication, "cp_slot", { exportSnapshot: true, versionNum: await serverVersionNum(normal) });
@@ -87,7 +87,7 @@ describe("engine: a commit exactly at the slot's consistent point", function () 
   it("reads only the head of a large first transaction, not the whole of it", async () => {
     const config = loadConfig(engineEnv(pg, await landingDir(), { PG_SLOT: "cp_big_slot", PG_PUBLICATION: "cp_pub" }));
     const normal = await connect(config, "cp test big");
-    const replication = await connect(config, "cp test big replication", true);
+    const replication = await connect(config, "cp test big replication", { replication: true });
     try {
       const created = await createSlot(replication, "cp_big_slot", { exportSnapshot: false, versionNum: await serverVersionNum(normal) });
       // A bulk load of ~24 MB of pgoutput messages commits first.

@@ -128,6 +128,40 @@ describe("engine: large values", function () {
       assert.ok(Buffer.concat(parsed).equals(Buffer.concat(others)), "the other messages reach the parser, in order");
     });
 
+    it("on a socket that reuses its read buffer (a snapshot connection's), gives the parser copies and the tap and copyData hook every byte intact", () => {
+      // Each read is a view of one buffer, overwritten by the next read.
+      const stream = Object.assign(fakeStream(), { readTransient: undefined as ((view: Buffer) => void) | undefined });
+      const parsed: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => parsed.push(chunk)); // kept as given: must be a copy
+      const gate = new MessageSizeGate(stream as never, 50 * 1024 * 1024);
+      assert.ok(stream.readTransient !== undefined, "the gate reads the socket's views itself");
+      const payloads: Buffer[] = [];
+      gate.copyData = (buf, start, end) => payloads.push(Buffer.from(buf.subarray(start, end)));
+      const copies = [randomBytes(3), randomBytes(900), randomBytes(80_000), randomBytes(2 * 1024 * 1024 + 3), randomBytes(12)];
+      const others = [message(0x57, Buffer.from([0, 0, 0])), message(0x43, Buffer.from("COPY 0\0")), message(0x5a, Buffer.from("I"))];
+      const feed = (input: Buffer) => {
+        const reused = Buffer.alloc(65536);
+        for (const chunk of chunked(input)) {
+          chunk.copy(reused);
+          stream.readTransient!(reused.subarray(0, chunk.length));
+          reused.fill(0xee);
+        }
+      };
+      feed(Buffer.concat([others[0], message(0x64, copies[0]), message(0x64, copies[1]), others[1], message(0x64, copies[2]), message(0x64, copies[3]), message(0x64, copies[4]), others[2]]));
+      assert.deepEqual(payloads.map((p) => p.toString("hex")), copies.map((c) => c.toString("hex")));
+      assert.ok(Buffer.concat(parsed).equals(Buffer.concat(others)), "the other messages reach the parser intact, in order");
+      // A COPY … TO STDOUT: the tap reads its rows' bytes during the call (and copies what it keeps); a large row reaches the parser whole.
+      gate.copyData = undefined;
+      parsed.length = 0;
+      const tapped: Buffer[] = [];
+      gate.tap = { write: (src, from, to) => tapped.push(Buffer.from(src.subarray(from, to))) };
+      const rows = [randomBytes(40), randomBytes(5000), randomBytes(70_000), randomBytes(3 * 1024 * 1024), randomBytes(1)];
+      feed(Buffer.concat([message(0x48, Buffer.from([0, 0, 0])), ...rows.map((r) => message(0x64, r)), others[1], others[2]]));
+      const large = rows.filter((r) => r.length + 5 >= 1024 * 1024);
+      assert.ok(Buffer.concat(tapped).equals(Buffer.concat(rows.filter((r) => !large.includes(r)))), "every tapped row's bytes, in order");
+      assert.ok(Buffer.concat(parsed).equals(Buffer.concat([message(0x48, Buffer.from([0, 0, 0])), ...large.map((r) => message(0x64, r)), others[1], others[2]])), "the rest reaches the parser intact");
+    });
+
     it("refuses a message beyond its limit unread, with the skimmer's error", () => {
       const stream = fakeStream();
       const got: Buffer[] = [];

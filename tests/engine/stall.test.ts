@@ -100,8 +100,10 @@ describe("engine: stalls", function () {
   });
 
   it("a snapshot COPY whose backend freezes fails the session by the receive deadline, and the retried snapshot lands every row", async () => {
-    const ROWS = 200_000;
-    await pg.query(`CREATE TABLE public.big (id int PRIMARY KEY, v text); INSERT INTO public.big SELECT g, repeat('x', 100) FROM generate_series(1, ${ROWS}) g`);
+    // Rows enough for the COPY to run about a second, so the 10 ms poll below sees it: the backend
+    // stays active while the engine still has rows to read (it sends faster than they are read).
+    const ROWS = 1_000_000;
+    await pg.query(`CREATE TABLE public.big (id int PRIMARY KEY, v text); INSERT INTO public.big SELECT g, repeat('x', 20) FROM generate_series(1, ${ROWS}) g`);
     const dir = await landingDir();
     const engine = startLoggedEngine(engineEnv(pg, dir, { TABLE_INCLUDE: "public.big", PG_SLOT: "copy_slot", PG_PUBLICATION: "copy_pub" }));
     try {

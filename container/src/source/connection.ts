@@ -3,7 +3,7 @@
  * replication connection. All pin the session settings the value encoders rely on.
  */
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { isIP, Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import { Client, type ClientConfig } from "pg";
 import type { EngineConfig } from "../config";
 import { passwordFor } from "./auth";
@@ -64,8 +64,57 @@ export function clientConfig(config: EngineConfig, applicationName = "cdc-engine
   };
 }
 
-export async function connect(config: EngineConfig, applicationName: string, replication = false): Promise<Client> {
-  const client = new Client({ ...clientConfig(config, applicationName), ...(replication ? { replication: "database" } : {}) } as ClientConfig);
+/** Bytes of the one buffer a snapshot connection's socket reads into (reusedReadSocket). */
+const REUSED_READ_BYTES = 256 * 1024;
+
+/** The event a socket with transient reads emits on every read, whoever takes its bytes (the receive deadline listens to it). */
+export const READ_EVENT = "cdc:read";
+
+/** A socket that hands its reads to `readTransient`, when set, as views valid only during the call. */
+export interface TransientReads {
+  readTransient: ((view: Buffer) => void) | undefined;
+}
+
+export const hasTransientReads = (stream: unknown): stream is TransientReads => typeof stream === "object" && stream !== null && "readTransient" in stream;
+
+/**
+ * A plain TCP socket whose reads land in one reused buffer (net's `onread`) instead of a new
+ * ArrayBuffer per read: a snapshot reads its table's whole COPY text through its connection, and
+ * fresh 64 KiB read buffers are external memory that forces a full garbage collection every
+ * ~64 MB; reads are also up to REUSED_READ_BYTES. Until a reader takes the views (the
+ * MessageSizeGate), the bytes reach the 'data' listeners (pg's parser) as copies, as any
+ * socket's would. Not for the replication connection: there it made the walsender send in
+ * smaller pieces and cost it more CPU than it saved (bench/PROFILE.md).
+ */
+function reusedReadSocket(): Socket & TransientReads {
+  const buffer = Buffer.allocUnsafe(REUSED_READ_BYTES);
+  const onread: OnReadOpts = {
+    buffer,
+    callback: (bytes) => {
+      const view = buffer.subarray(0, bytes);
+      socket.emit(READ_EVENT);
+      if (socket.readTransient !== undefined) socket.readTransient(view);
+      else socket.emit("data", Buffer.from(view));
+      return true;
+    },
+  };
+  // Node's Socket constructor takes `onread` too (its types list it for connect() only).
+  const socket: Socket & TransientReads = Object.assign(new Socket({ onread } as SocketConstructorOpts), { readTransient: undefined });
+  return socket;
+}
+
+export interface ConnectOptions {
+  /** A replication connection (replication=database). */
+  replication?: boolean;
+  /** Reads land in one reused buffer on a plain TCP connection (reusedReadSocket): for connections whose reads a MessageSizeGate takes. */
+  reuseReads?: boolean;
+}
+
+export async function connect(config: EngineConfig, applicationName: string, options: ConnectOptions = {}): Promise<Client> {
+  const settings = clientConfig(config, applicationName);
+  // TLS wraps the socket pg made, so only a plain connection reads into a reused buffer.
+  const reused = options.reuseReads && settings.ssl === false ? { stream: reusedReadSocket } : {};
+  const client = new Client({ ...settings, ...(options.replication ? { replication: "database" } : {}), ...reused } as ClientConfig);
   // An 'error' event without a listener would crash the process; the session notices the loss through its queries.
   client.on("error", () => undefined);
   await client.connect();
@@ -134,6 +183,8 @@ export function watchReceive(
   let stalled: ReceiveStallError | undefined;
   const heard = () => (lastHeard = Date.now());
   stream.on("data", heard);
+  // A socket whose reads the gate takes as views emits no 'data' for them.
+  stream.on(READ_EVENT, heard);
   // Every query of this client passes here: count the ones the server still owes an answer.
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
@@ -178,6 +229,7 @@ export function watchReceive(
     stop() {
       clearInterval(timer);
       stream.removeListener("data", heard);
+      stream.removeListener(READ_EVENT, heard);
     },
   };
 }

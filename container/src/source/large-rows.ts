@@ -15,6 +15,7 @@
  * are only skimmed for the column that makes it large, and the connection fails with that error.
  */
 import type { Client } from "pg";
+import { hasTransientReads } from "./connection";
 
 /** The engine's one setting for this (docs/engine.md). */
 export const MAX_RECORD_SETTING = "MAX_RECORD_BYTES";
@@ -125,7 +126,9 @@ export class MessageSizeGate {
    * still gets every other message, in order): the replication stream's hot path, without a
    * parsed message object, two events and a Buffer view per change. A payload is buf[start, end)
    * of the socket's chunk (or of its own gathered buffer, see isGathered), never of memory the
-   * parser reuses.
+   * parser reuses; on a connection with transient reads (a snapshot's, see connect's
+   * reuseReads) the socket's chunk is its one reused read buffer, so a payload kept beyond the
+   * call must be copied (so must the tap's).
    */
   copyData: ((buf: Buffer, start: number, end: number) => void) | undefined;
   /** The message being gathered goes to copyData (not to the parser) when complete. */
@@ -138,7 +141,10 @@ export class MessageSizeGate {
   tap: CopyDataTap | undefined;
   /** Bytes of the current tapped CopyData payload still to come. */
   private tapLeft = 0;
+  /** Hands bytes of the socket's chunk to pg's parser (copied first where the chunk is reused). */
   private readonly forward: (chunk: Buffer) => void;
+  /** Hands a buffer of the gate's own (a gathered message) to pg's parser. */
+  private readonly forwardOwned: (chunk: Buffer) => void;
   private held: Buffer | undefined;
   /** Bytes of the current message still to pass through untouched. */
   private remaining = 0;
@@ -155,10 +161,21 @@ export class MessageSizeGate {
     // pg-protocol's parser is the only 'data' listener right after connect(); it now hears from the gate.
     const parsers = stream.listeners("data");
     for (const listener of parsers) stream.removeListener("data", listener);
-    this.forward = (chunk) => {
+    this.forwardOwned = (chunk) => {
       for (const listener of parsers) listener(chunk);
     };
-    stream.on("data", (chunk) => this.feed(chunk));
+    if (hasTransientReads(stream)) {
+      // Reads are views of the socket's one reused buffer: whatever outlives the call is copied
+      // (pg's parser keeps a partial message; gathered and held bytes are copies already).
+      this.forward = (chunk) => {
+        const copy = Buffer.from(chunk);
+        for (const listener of parsers) listener(copy);
+      };
+      stream.readTransient = (view) => this.feed(view);
+    } else {
+      this.forward = this.forwardOwned;
+      stream.on("data", (chunk) => this.feed(chunk));
+    }
   }
 
   private feed(input: Buffer): void {
@@ -182,7 +199,7 @@ export class MessageSizeGate {
           const whole = this.gathering;
           this.gathering = undefined;
           if (this.gatheringDirect && this.copyData !== undefined) this.copyData(whole, 5, whole.length);
-          else this.forward(whole);
+          else this.forwardOwned(whole);
           if (this.failed) return;
         }
         continue;

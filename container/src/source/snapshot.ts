@@ -381,7 +381,7 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
     // The session's own transcoding thread, started with its first range, ended with the session.
     const transcoder = new SnapshotTranscoder();
     try {
-      client = await connect(options.config, `cdc-engine snapshot ${n}`);
+      client = await connect(options.config, `cdc-engine snapshot ${n}`, { reuseReads: true });
       // The gate first: it takes over the socket's listeners, and COPY rows it taps never reach them.
       const gate = gateLargeMessages(client, options.batcher.maxRecordBytes);
       // A frozen or black-holed server must not hold the snapshot for ever: the streaming receive
