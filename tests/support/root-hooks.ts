@@ -7,7 +7,7 @@
  */
 const atEnd = new Set<() => Promise<void>>();
 
-/** Runs `stop` once after the run's (in parallel mode: the file's) last test, unless it was taken back. */
+/** Runs `stop` once after the run's (in parallel mode: the file's) last test, unless it was taken back; the last registered runs first. */
 export function stopAfterRun(stop: () => Promise<void>): () => void {
   atEnd.add(stop);
   return () => atEnd.delete(stop);
@@ -16,8 +16,9 @@ export function stopAfterRun(stop: () => Promise<void>): () => void {
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {
     this.timeout(120_000);
-    const stops = [...atEnd];
+    // Last registered first: what started later may live inside what started earlier (Spark's warehouse in the run's temp dir).
+    const stops = [...atEnd].reverse();
     atEnd.clear();
-    await Promise.all(stops.map((stop) => stop()));
+    for (const stop of stops) await stop();
   },
 };
