@@ -412,7 +412,9 @@ async function foreignSlot(normal: Client, config: EngineConfig, sink: LandingSi
   if (slotRow.active_pid) {
     const { rows } = await normal.query<{ application_name: string | null; client_addr: string | null }>("SELECT application_name, client_addr::text FROM pg_stat_activity WHERE pid = $1", [slotRow.active_pid]);
     const app = rows[0]?.application_name;
-    const owner = app?.startsWith("cdc-engine replication ") ? ` — the engine streaming from it writes to ${app.slice("cdc-engine replication ".length)}` : app ? ` (application_name "${app}")` : "";
+    // The replication connection's application_name names its sink, cut to PostgreSQL's 63 bytes.
+    const cut = app !== null && app !== undefined && Buffer.byteLength(app) >= 63 ? "… (cut: application_name holds 63 bytes)" : "";
+    const owner = app?.startsWith("cdc-engine replication ") ? ` — the engine streaming from it writes to ${app.slice("cdc-engine replication ".length)}${cut}` : app ? ` (application_name "${app}")` : "";
     holder = `; it is in use by PID ${slotRow.active_pid}${rows[0]?.client_addr ? ` from ${rows[0].client_addr}` : ""}${owner}`;
   } else {
     holder = `; it is not in use right now${slotRow.confirmed_flush_lsn ? ` (confirmed up to ${slotRow.confirmed_flush_lsn})` : ""}`;
