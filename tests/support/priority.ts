@@ -5,19 +5,16 @@
  * crash.test.ts took 14 s alone, 50 s beside two `nice -n 15` CPU hogs and 16 s beside two
  * SCHED_IDLE ones; a clean clone's run (Go build, pip, Maven) slowed the engine tests 3-4x.
  */
-import { spawnSync } from "node:child_process";
+import { atIdlePriority } from "../../lakehouse/src/spark/env";
 
 let background = false;
-let chrt: boolean | undefined;
 
 /** From now on this process's setups run in the background (prefetch.ts calls it before starting them). */
 export function runSetupsInBackground(): void {
   background = true;
 }
 
-/** `command args` as a setup runs it: at idle CPU priority while setups run in the background (nice 19 where chrt is missing). */
+/** `command args` as a setup runs it: at idle CPU priority while setups run in the background. */
 export function setupCommand(command: string, args: string[]): [string, string[]] {
-  if (!background) return [command, args];
-  chrt ??= spawnSync("chrt", ["--idle", "0", "true"]).status === 0;
-  return chrt ? ["chrt", ["--idle", "0", command, ...args]] : ["nice", ["-n", "19", command, ...args]];
+  return background ? atIdlePriority(command, args) : [command, args];
 }

@@ -101,7 +101,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
 const shellQuote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 
 /** `command args` at idle CPU priority: SCHED_IDLE where util-linux's chrt is installed, else nice 19. */
-const atIdlePriority = (command: string, args: string[]): [string, string[]] => (existsSync("/usr/bin/chrt") ? ["chrt", ["--idle", "0", command, ...args]] : ["nice", ["-n", "19", command, ...args]]);
+export const atIdlePriority = (command: string, args: string[]): [string, string[]] => (existsSync("/usr/bin/chrt") ? ["chrt", ["--idle", "0", command, ...args]] : ["nice", ["-n", "19", command, ...args]]);
 
 /** Runs one setup step; a failure names the step, the command to rerun and the end of its output. */
 async function step(name: string, command: string, args: string[], env?: NodeJS.ProcessEnv, idle = false): Promise<RunResult> {
