@@ -62,10 +62,8 @@ export class ChunkPool {
   private readonly freeBlocks: Buffer[] = [];
   private freeBlockBytes = 0;
 
-  constructor(
-    private readonly keep = 32,
-    private readonly keepBlockBytes = FREE_BLOCK_BYTES,
-  ) {}
+  /** @param keep free CHUNK_BYTES chunks kept for reuse at most */
+  constructor(private readonly keep = 32) {}
 
   get(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
@@ -108,7 +106,7 @@ export class ChunkPool {
       } else if (--loan.holders === 0) {
         this.lent.delete(chunk.buffer);
         // A block the free list has no room for is left to the garbage collector.
-        if (this.freeBlockBytes + chunk.length <= this.keepBlockBytes) {
+        if (this.freeBlockBytes + chunk.length <= FREE_BLOCK_BYTES) {
           this.freeBlocks.push(chunk);
           this.freeBlockBytes += chunk.length;
         }
