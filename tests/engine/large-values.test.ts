@@ -240,7 +240,7 @@ describe("engine: large values", function () {
           engine.child.kill("SIGKILL");
         }
         const fatal = engine.logs.join("").split("\n").filter((l) => l.includes('"level":60'));
-        assert.equal(fatal.length, 1, `one fatal line:\n${fatal.join("\n")}`);
+        assert.equal(fatal.length, 1, `one fatal line:\n${fatal.join("\n")}\nlogs:\n${engine.logs.join("").slice(-3000)}`);
         const message = (JSON.parse(fatal[0]) as { err: { message: string } }).err.message;
         assert.match(message, /^record too large: /);
         assert.match(message, c.says);
@@ -256,6 +256,36 @@ describe("engine: large values", function () {
         }
         await pg.query(`DROP TABLE ${table}`);
       });
+    });
+
+    // A table split into CTID ranges (14+) gets sessions started by the one that split it; when
+    // one range meets the row, the others are aborted mid-COPY while the snapshot still waits for
+    // the first session. Each aborted session's failure must be observed: unobserved, it ended the
+    // process with a bare "Connection terminated unexpectedly" instead of the one clear error.
+    it("stops once with the one clear error when a row over MAX_RECORD_BYTES is met in one range of a split table, whatever its sibling sessions were doing", async () => {
+      const table = "public.over_split";
+      const slot = "over_split_slot";
+      await pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
+      // ~4,000 blocks: four ranges at SNAPSHOT_PARALLELISM=4; the large row near the middle.
+      await pg.query(`INSERT INTO ${table} SELECT g, repeat('x', 200) FROM generate_series(1, 75000) g`);
+      await pg.query(`INSERT INTO ${table} VALUES (75001, ${valueSql("text", 1.2 * MIB)})`);
+      await pg.query(`INSERT INTO ${table} SELECT g, repeat('x', 200) FROM generate_series(75002, 150000) g`);
+      const versionNum = Number((await pg.query<{ v: string }>("SHOW server_version_num"))[0].v);
+      const dir = await landingDir();
+      const engine = spawnBigEngine(engineEnv(pg, dir, { TABLE_INCLUDE: table, PG_SLOT: slot, PG_PUBLICATION: "over_split_pub", LOG_LEVEL: "info", MAX_RECORD_BYTES: String(LIMIT), SNAPSHOT_PARALLELISM: "4" }));
+      try {
+        assert.equal(await engine.exited, 1, "the engine stops with exit 1");
+      } finally {
+        engine.child.kill("SIGKILL");
+      }
+      const logs = engine.logs.join("");
+      if (versionNum >= 140000) assert.match(logs, /"ranges":4,[^\n]*"msg":"snapshot of table split into ranges"/, "the table was copied in four ranges");
+      const fatal = logs.split("\n").filter((l) => l.includes('"level":60'));
+      assert.equal(fatal.length, 1, `one fatal line; engine output:\n${logs.slice(-3000)}`);
+      const message = (JSON.parse(fatal[0]) as { err: { message: string } }).err.message;
+      assert.match(message, /^record too large: a row of public\.over_split in the snapshot needs a landing record of \d+ bytes \(column "v": \d+ bytes\)/);
+      assert.ok(!(await landedLines(dir, table)).some((l) => l.id === 75001), "nothing of the large row landed");
+      await pg.query(`DROP TABLE ${table}`);
     });
   });
 });

@@ -12,7 +12,7 @@ import { startPostgres, type TestPostgres } from "../support/postgres";
 import { loadConfig } from "../../container/src/config";
 import { EngineState } from "../../container/src/batching/state";
 import { TypeCatalog } from "../../container/src/source/decoding/catalog";
-import { ReadThrottle, copySnapshot, rangeSeqBase, splitTable, publishedTable } from "../../container/src/source/snapshot";
+import { ReadThrottle, SnapshotSessions, copySnapshot, rangeSeqBase, splitTable, publishedTable } from "../../container/src/source/snapshot";
 import { serverVersionNum } from "../../container/src/source/replication";
 import { FileSink } from "../../container/src/sink/file";
 import { testBatcher } from "./fixtures/batcher";
@@ -179,6 +179,44 @@ describe("engine: parallel snapshot in CTID ranges", function () {
     } finally {
       await exporter.query("COMMIT").catch(() => undefined);
       await exporter.end();
+    }
+  });
+
+  it("observes the failure of a session started by a sibling while the snapshot still waits for that sibling", async () => {
+    // The pattern that ended the engine with a bare "Connection terminated unexpectedly" (seen on
+    // PostgreSQL 13 in the over-MAX_RECORD_BYTES test): session 1 starts session 2 (a table split
+    // into ranges), session 2 is aborted and fails at once, session 1 takes a while to end.
+    const unobserved: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unobserved.push(reason);
+    // Mocha's own listener would turn it into an error outside this test; this one counts it.
+    const mochaListeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const sessions = new SnapshotSessions();
+      const aborted = new Error("aborted by its sibling");
+      const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      sessions.start(async () => {
+        // Started once the snapshot waits for the first sessions, as a split table's are.
+        await tick(5);
+        sessions.start(async () => {
+          throw aborted;
+        });
+        await tick(50);
+      });
+      sessions.start(async () => {
+        await tick(10);
+        sessions.start(async () => undefined);
+      });
+      const settled = await sessions.settled();
+      // Node reports an unobserved rejection after the microtasks of the turn it happened in.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unobserved, [], "no rejection went unobserved");
+      assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"], "every session's outcome in start order, including those started meanwhile");
+      assert.equal((settled[2] as PromiseRejectedResult).reason, aborted);
+    } finally {
+      process.removeListener("unhandledRejection", onUnhandled);
+      for (const l of mochaListeners) process.on("unhandledRejection", l);
     }
   });
 

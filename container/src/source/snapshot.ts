@@ -336,6 +336,37 @@ interface TableCopy {
 type SnapshotTask = { table: TableName } | { copy: TableCopy; index: number };
 
 /**
+ * The sessions of one snapshot, including those a running session starts (when it splits a
+ * table). Each one's outcome is observed from the moment it starts: a session started by a
+ * sibling can fail (aborted by another's failure) while the snapshot still waits for the earlier
+ * ones, and an unobserved rejection would end the process (Node's default) before the snapshot's
+ * first failure, the one to report, is thrown.
+ */
+export class SnapshotSessions {
+  private readonly outcomes: Promise<PromiseSettledResult<void>>[] = [];
+
+  get size(): number {
+    return this.outcomes.length;
+  }
+
+  start(session: () => Promise<void>): void {
+    this.outcomes.push(
+      session().then(
+        (value): PromiseSettledResult<void> => ({ status: "fulfilled", value }),
+        (reason: unknown): PromiseSettledResult<void> => ({ status: "rejected", reason }),
+      ),
+    );
+  }
+
+  /** Every session's outcome, in start order, once all have ended (those started meanwhile too). */
+  async settled(): Promise<PromiseSettledResult<void>[]> {
+    const settled: PromiseSettledResult<void>[] = [];
+    while (settled.length < this.outcomes.length) settled.push(...(await Promise.all(this.outcomes.slice(settled.length))));
+    return settled;
+  }
+}
+
+/**
  * COPYs every table; resolves once every row was handed to the batcher (not yet durable).
  *
  * `parallelism` sessions each import the exported snapshot, so whatever each reads is the
@@ -408,7 +439,8 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
             relids.set(copy.label, copy.relid);
             queue.unshift(...copy.ranges.map((_r, index) => ({ copy, index })));
             // More sessions only as work appears: ranges that no idle session will take.
-            for (let more = queue.length - waiting.length; more > 0 && started.length < limit; more--) started.push(worker(started.length + 1));
+            // (This session takes the first range itself.)
+            for (let more = queue.length - waiting.length - 1; more > 0 && sessions.size < limit; more--) start();
           } finally {
             splitting--;
             wake();
@@ -433,17 +465,12 @@ export async function copySnapshot(options: SnapshotOptions): Promise<SnapshotRe
     }
   };
   const limit = Math.max(1, options.parallelism);
-  const started: Promise<void>[] = [];
+  const sessions = new SnapshotSessions();
+  const start = () => sessions.start(() => worker(sessions.size + 1));
   try {
     // One session per table to begin with (as many as allowed); splitting a table adds more.
-    while (started.length < Math.min(limit, options.tables.length)) started.push(worker(started.length + 1));
-    // Sessions started meanwhile (by a running one) are waited for too.
-    const settled: PromiseSettledResult<void>[] = [];
-    for (let seen = 0; seen < started.length; ) {
-      const batch = started.slice(seen);
-      seen = started.length;
-      settled.push(...(await Promise.allSettled(batch)));
-    }
+    while (sessions.size < Math.min(limit, options.tables.length)) start();
+    const settled = await sessions.settled();
     if (session.signal.aborted) throw interrupted();
     const failed = settled.find((s) => s.status === "rejected");
     if (failed) throw failed.reason;
