@@ -58,7 +58,10 @@ export interface TableFigures {
   table: string;
   rows: number;
   copyMb: number;
+  /** COPY's rate over the two timings below (its seconds their mean): what every engine run's ratio is taken against. */
   copy: SnapshotRun;
+  /** COPY timed right before and right after the engine's run with its defaults: the machine's drift over the phase shows as their spread. */
+  copyTimings: SnapshotRun[];
   runs: SnapshotRun[];
 }
 
@@ -96,7 +99,7 @@ async function settle(ctx: BigSnapshotContext): Promise<void> {
   spawnSync("sync");
 }
 
-async function timeCopy(ctx: BigSnapshotContext, table: string, rows: number): Promise<{ run: SnapshotRun; bytes: number }> {
+async function timeCopy(ctx: BigSnapshotContext, table: string, rows: number, label: string): Promise<{ run: SnapshotRun; bytes: number }> {
   const args = [...ctx.pg.cliArgs, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", `COPY ${table} TO STDOUT`];
   // One untimed pass warms the caches for both contenders.
   const devNull = openSync("/dev/null", "w");
@@ -122,13 +125,13 @@ async function timeCopy(ctx: BigSnapshotContext, table: string, rows: number): P
   const seconds = (performance.now() - t0) / 1000;
   const bytes = statSync(file).size;
   await rm(file, { force: true });
-  const run: SnapshotRun = { label: "COPY TO STDOUT (psql → file)", seconds, rowsPerS: rows / seconds, mbPerS: mb(bytes) / seconds, cpuUsPerRow: (cpu.client * 1e6) / rows, backendUsPerRow: (cpu.backends * 1e6) / rows };
-  ctx.log(`snapshot10m: ${table}: COPY TO STDOUT ${seconds.toFixed(2)} s → ${fmtInt(rows / seconds)} rows/s, ${(mb(bytes) / seconds).toFixed(1)} MB/s`);
+  const run: SnapshotRun = { label, seconds, rowsPerS: rows / seconds, mbPerS: mb(bytes) / seconds, cpuUsPerRow: (cpu.client * 1e6) / rows, backendUsPerRow: (cpu.backends * 1e6) / rows };
+  ctx.log(`snapshot10m: ${table}: COPY TO STDOUT (${label}) ${seconds.toFixed(2)} s → ${fmtInt(rows / seconds)} rows/s, ${(mb(bytes) / seconds).toFixed(1)} MB/s`);
   return { run, bytes };
 }
 
 /** The engine with SNAPSHOT_MODE=initial_only over `table`, timed from process start to its exit. */
-async function timeEngine(ctx: BigSnapshotContext, table: string, publication: string, rows: number, copy: SnapshotRun, copyBytes: number, label: string, vars: Record<string, string>, profiles?: [string, string][]): Promise<SnapshotRun> {
+async function timeEngine(ctx: BigSnapshotContext, table: string, publication: string, rows: number, copyBytes: number, label: string, vars: Record<string, string>, profiles?: [string, string][]): Promise<SnapshotRun> {
   const tag = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
   const landing = join(ctx.work, `landing-${tag}`);
   await mkdir(landing, { recursive: true });
@@ -157,7 +160,6 @@ async function timeEngine(ctx: BigSnapshotContext, table: string, publication: s
       seconds,
       rowsPerS: rows / seconds,
       mbPerS: mb(copyBytes) / seconds,
-      ratio: copy.seconds! / seconds,
       peakRssMb: mb(engine.memory().peakRss),
       cpuUsPerRow: (cpu.client * 1e6) / rows,
       backendUsPerRow: (cpu.backends * 1e6) / rows,
@@ -169,7 +171,7 @@ async function timeEngine(ctx: BigSnapshotContext, table: string, publication: s
       ctx.log(`snapshot10m: ${table}: ${label}: CPU profile:\n${summary}`);
     }
     ctx.log(
-      `snapshot10m: ${table}: ${label}: ${seconds.toFixed(2)} s → ${fmtInt(run.rowsPerS!)} rows/s, ${run.mbPerS!.toFixed(1)} MB/s, ratio ${run.ratio!.toFixed(2)} vs COPY; ` +
+      `snapshot10m: ${table}: ${label}: ${seconds.toFixed(2)} s → ${fmtInt(run.rowsPerS!)} rows/s, ${run.mbPerS!.toFixed(1)} MB/s; ` +
         `peak RSS ${run.peakRssMb} MB; CPU ${run.cpuUsPerRow!.toFixed(2)} µs/row (+ backends ${run.backendUsPerRow!.toFixed(2)})`,
     );
     return run;
@@ -187,17 +189,35 @@ async function timeEngine(ctx: BigSnapshotContext, table: string, publication: s
 }
 
 async function measureTable(ctx: BigSnapshotContext, table: string, publication: string, rows: number, workers: number[], profiles: [string, string][]): Promise<TableFigures> {
-  const { run: copy, bytes } = await timeCopy(ctx, table, rows);
+  const before = await timeCopy(ctx, table, rows, "before the engine");
+  const bytes = before.bytes;
   const runs: SnapshotRun[] = [];
   // One untimed engine run first, as COPY gets one: whichever engine run came first after the load
   // measured ~10 % slower (~2 s more CPU per 10M rows, the same configuration run again did not),
   // though CHECKPOINT and sync had written everything out; not traced further.
-  await timeEngine(ctx, table, publication, rows, copy, bytes, "warm-up (untimed)", {});
-  runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, "engine defaults", {}, ctx.profile ? profiles : undefined));
+  await timeEngine(ctx, table, publication, rows, bytes, "warm-up (untimed)", {});
+  runs.push(await timeEngine(ctx, table, publication, rows, bytes, "engine defaults", {}, ctx.profile ? profiles : undefined));
+  // COPY again right after the run the BENCH line reports: on this shared machine COPY's own time
+  // drifted 4.5 → 8 s within an hour, so one timing before the engine biased the ratio by as much.
+  const after = await timeCopy(ctx, table, rows, "after the engine");
   // The transcoding threads, whatever the machine's cores (auto leaves them out on 2 cores or fewer).
-  for (const w of workers) runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, `SNAPSHOT_TRANSCODE=threads, SNAPSHOT_PARALLELISM=${w}`, { SNAPSHOT_TRANSCODE: "threads", SNAPSHOT_PARALLELISM: String(w) }));
-  runs.push(await timeEngine(ctx, table, publication, rows, copy, bytes, "SNAPSHOT_TRANSCODE=inline", { SNAPSHOT_TRANSCODE: "inline" }));
-  return { table, rows, copyMb: mb(bytes), copy, runs };
+  for (const w of workers) runs.push(await timeEngine(ctx, table, publication, rows, bytes, `SNAPSHOT_TRANSCODE=threads, SNAPSHOT_PARALLELISM=${w}`, { SNAPSHOT_TRANSCODE: "threads", SNAPSHOT_PARALLELISM: String(w) }));
+  runs.push(await timeEngine(ctx, table, publication, rows, bytes, "SNAPSHOT_TRANSCODE=inline", { SNAPSHOT_TRANSCODE: "inline" }));
+  const seconds = (before.run.seconds! + after.run.seconds!) / 2;
+  const copy: SnapshotRun = {
+    label: "COPY TO STDOUT (psql → file), mean of both timings",
+    seconds,
+    rowsPerS: rows / seconds,
+    mbPerS: mb(bytes) / seconds,
+    cpuUsPerRow: (before.run.cpuUsPerRow! + after.run.cpuUsPerRow!) / 2,
+    backendUsPerRow: (before.run.backendUsPerRow! + after.run.backendUsPerRow!) / 2,
+  };
+  for (const r of runs) {
+    if (r.seconds === undefined) continue;
+    r.ratio = seconds / r.seconds;
+    ctx.log(`snapshot10m: ${table}: ${r.label}: ratio ${r.ratio.toFixed(2)} vs COPY (${seconds.toFixed(2)} s, the mean of ${before.run.seconds!.toFixed(2)} and ${after.run.seconds!.toFixed(2)} s)`);
+  }
+  return { table, rows, copyMb: mb(bytes), copy, copyTimings: [before.run, after.run], runs };
 }
 
 export async function phaseBigSnapshot(ctx: BigSnapshotContext, options: BigSnapshotOptions): Promise<BigSnapshotFigures> {
@@ -248,7 +268,8 @@ export function bigSnapshotRows(figures: BigSnapshotFigures | undefined): [strin
   for (const t of [figures.big, figures.wide]) {
     if (!t) continue;
     const c = t.copy;
-    out.push([`${t.table} (${fmtInt(t.rows)} rows, ${t.copyMb} MB as COPY text): COPY TO STDOUT`, `${c.seconds!.toFixed(2)} s → ${fmtInt(c.rowsPerS!)} rows/s, ${c.mbPerS!.toFixed(1)} MB/s; CPU psql ${c.cpuUsPerRow!.toFixed(2)} µs/row + backend ${c.backendUsPerRow!.toFixed(2)} µs/row`]);
+    const timings = t.copyTimings.map((r) => `${r.label} ${r.seconds!.toFixed(2)} s`).join(", ");
+    out.push([`${t.table} (${fmtInt(t.rows)} rows, ${t.copyMb} MB as COPY text): COPY TO STDOUT`, `${c.seconds!.toFixed(2)} s (mean of ${timings}) → ${fmtInt(c.rowsPerS!)} rows/s, ${c.mbPerS!.toFixed(1)} MB/s; CPU psql ${c.cpuUsPerRow!.toFixed(2)} µs/row + backend ${c.backendUsPerRow!.toFixed(2)} µs/row`]);
     for (const r of t.runs) {
       out.push([
         `${t.table}: engine initial_only, ${r.label}`,
